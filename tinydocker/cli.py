@@ -1,0 +1,188 @@
+"""The `tinydocker` command: a thin typer layer over tinydocker.api.
+
+Errors print one line and exit with docker's codes: 125 for tinydocker's own failures and
+bad usage, the container's code for `run`, 1 for `rm` of an unknown container.
+"""
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from . import api
+from .errors import EXIT_TINYDOCKER, TinydockerError
+
+app = typer.Typer(
+    name="tinydocker",
+    help="Daemonless containers on overlayfs: named containers, each with its own writable "
+         "layer over a shared read-only image, in fresh namespaces.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+_root: Optional[str] = None
+
+
+def _fail(message: str, code: int = EXIT_TINYDOCKER) -> "typer.Exit":
+    print(f"tinydocker: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+@app.callback()
+def _main(root: Optional[str] = typer.Option(
+        None, "--root", metavar="DIR", envvar="TINYDOCKER_ROOT",
+        help="Data root holding state/ and images/ (default: the source checkout, else /var/lib/tinydocker).")):
+    global _root
+    _root = root
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    name: str = typer.Argument(..., metavar="NAME", help="Container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*."),
+    command: Optional[List[str]] = typer.Argument(
+        None, metavar="[CMD [ARG...]]", help="Command and its arguments, passed as they are (default /bin/sh)."),
+    image: str = typer.Option("busybox", "--image", help="Image to run (built from images/ on first use)."),
+    interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin attached."),
+    tty: bool = typer.Option(False, "-t", "--tty", help="Give the container a pseudo-terminal."),
+    remove: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
+    env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
+                                            help="Set an environment variable (repeatable)."),
+    workdir: str = typer.Option("/", "-w", "--workdir", help="Working directory inside the container."),
+    hostname: Optional[str] = typer.Option(None, "--hostname", help="Hostname (default: the container name)."),
+):
+    """Run a command in a new container and wait for it; exits with the command's code.
+
+    Everything after NAME is the container's command, options included.
+    """
+    import os
+
+    if interactive and tty and not os.isatty(0):
+        raise _fail("the input device is not a TTY")
+    code = api.run(name, command, image=image, env=env or [], workdir=workdir, hostname=hostname,
+                   interactive=interactive, tty=tty, remove=remove, root=_root)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ps(
+    all: bool = typer.Option(False, "-a", "--all", help="Show all containers (default: running only)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only display container IDs."),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate IDs and commands."),
+    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+):
+    """List containers."""
+    from . import display
+
+    if format not in (None, "table", "json"):
+        raise _fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    rows = display.ps_rows(api.ps(all=all, root=_root), no_trunc=no_trunc)
+    if quiet:
+        out = "\n".join(r["ID"] for r in rows)
+    elif format == "json":
+        out = display.json_lines(rows)
+    else:
+        out = display.ps_table(rows)
+    if out:
+        print(out)
+
+
+@app.command()
+def rm(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    force: bool = typer.Option(False, "-f", "--force", help="Kill and remove a running container."),
+):
+    """Remove one or more containers and everything they wrote."""
+    failed = 0
+    for ref in containers:
+        try:
+            api.remove(ref, force=force, root=_root)
+            print(ref)
+        except TinydockerError as e:
+            print(f"tinydocker: {e}", file=sys.stderr)
+            failed = max(failed, 1 if e.code == 1 else e.code)
+    raise typer.Exit(failed)
+
+
+@app.command()
+def images():
+    """List images."""
+    from . import display
+
+    print(display.images_table(api.images(root=_root)))
+
+
+@app.command("import")
+def import_(
+    tarball: str = typer.Argument(..., metavar="TARBALL", help="A root filesystem as a tar (.gz/.bz2/.xz too), or - for stdin."),
+    name: str = typer.Argument(..., metavar="NAME", help="Name of the new image."),
+):
+    """Turn a root-filesystem tarball into an image (unsafe members are refused)."""
+    api.import_image(tarball, name, root=_root)
+    print(name)
+
+
+@image_app.command("build")
+def image_build(name: str = typer.Argument("busybox", help="Image whose recipe is images/NAME.toml.")):
+    """Build an image from its recipe in images/."""
+    api.build_image(name, root=_root)
+    print(name)
+
+
+@image_app.command("ls")
+def image_ls():
+    """List images."""
+    images()
+
+
+@image_app.command("rm")
+def image_rm(names: List[str] = typer.Argument(..., metavar="IMAGE...")):
+    """Remove images no container uses."""
+    for name in names:
+        api.remove_image(name, root=_root)
+        print(name)
+
+
+@app.command()
+def info():
+    """Show the data root, the kernel features found and the cgroup version."""
+    data = api.info(root=_root)
+    print(f"Data root:      {data['root']}")
+    print(f"Kernel:         {data['kernel']}")
+    print(f"Namespaces:     {' '.join(data['namespaces'])}")
+    print(f"Overlayfs:      {'yes' if data['overlayfs'] else 'no'}")
+    print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
+    print(f"Cgroup version: {data['cgroup_version']}")
+    print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point: click's usage errors become one line and exit 125, like docker's."""
+    # typer 0.2x vendors click as typer._click (pinned in pyproject.toml)
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    try:
+        rv = app(args=argv, prog_name="tinydocker", standalone_mode=False)
+    except NoArgsIsHelpError as e:
+        print(e.ctx.get_help())
+        sys.exit(0)
+    except UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        print(f"tinydocker: {e.format_message()}{hint}", file=sys.stderr)
+        sys.exit(EXIT_TINYDOCKER)
+    except typer.Abort:
+        sys.exit(130)
+    except TinydockerError as e:
+        print(f"tinydocker: {e}", file=sys.stderr)
+        sys.exit(e.code)
+    except Exception as e:  # a bug or an unforeseen failure: still one line, unless debugging
+        import os
+
+        if os.environ.get("TINYDOCKER_DEBUG"):
+            raise
+        print(f"tinydocker: {type(e).__name__}: {e} (TINYDOCKER_DEBUG=1 shows where)", file=sys.stderr)
+        sys.exit(EXIT_TINYDOCKER)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,101 @@
+"""How containers and images read in a terminal, following docker's wording."""
+
+import json
+from datetime import datetime, timezone
+
+
+def human_duration(seconds: float) -> str:
+    """docker's (go-units) HumanDuration: 'Less than a second', '3 seconds', 'About a minute'..."""
+    s = int(seconds)
+    if seconds < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _ago(t: datetime, now: datetime) -> str:
+    return human_duration((now - t).total_seconds())
+
+
+def status_text(record, now: datetime) -> str:
+    if record.status == "running":
+        return f"Up {_ago(record.started, now)}"
+    if record.status == "exited":
+        return f"Exited ({record.exit_code}) {_ago(record.finished, now)} ago"
+    return "Created"
+
+
+def command_text(argv: list[str], trunc: bool = True) -> str:
+    text = " ".join(argv)
+    if trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def ps_rows(records, no_trunc: bool = False) -> list[dict]:
+    now = datetime.now(timezone.utc)
+    return [{
+        "ID": r.id if no_trunc else r.short_id,
+        "Image": r.image,
+        "Command": command_text(r.command, trunc=not no_trunc),
+        "CreatedAt": r.created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        "RunningFor": f"{_ago(r.created, now)} ago",
+        "Status": status_text(r, now),
+        "State": r.status,
+        "ExitCode": r.exit_code if r.status == "exited" else None,
+        "Names": r.name,
+    } for r in records]
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded as docker's tabwriter does: at least three spaces between them."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for row in [headers] + rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths)] + [row[-1]]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def ps_table(rows: list[dict]) -> str:
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Names"]
+    return table(headers, [[row[k] for k in keys] for row in rows])
+
+
+def json_lines(rows: list[dict]) -> str:
+    return "\n".join(json.dumps(row) for row in rows)
+
+
+def size_text(size: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.3g}{unit}" if unit != "B" else f"{size}B"
+        size /= 1000
+    return f"{size}B"
+
+
+def images_table(images: list[dict]) -> str:
+    now = datetime.now(timezone.utc)
+    rows = [[i["name"], f"{_ago(i['created'], now)} ago", size_text(i["size"]), i.get("source", "")]
+            for i in images]
+    return table(["IMAGE", "CREATED", "SIZE", "SOURCE"], rows)

@@ -1,0 +1,172 @@
+"""What runs inside the new namespaces, from fork to exec, in the order it happens.
+
+The runtime forks this process as PID 1 of a new PID namespace. It then:
+
+ 1. waits for its orders on the spec pipe (the parent writes them only once the state
+    record is in place; EOF without orders means the parent died: leave quietly);
+ 2. takes new mount, UTS, IPC and network namespaces;
+ 3. makes every mount private, so nothing below ever propagates to the host;
+ 4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev;
+ 5. pivot_roots into the overlay and detaches the old root;
+ 6. sets up stdio (a pty of the container's own devpts with -t), the working directory,
+    and the environment;
+ 7. execs the command, looking it up on the container's PATH.
+
+Every failure is sent back on the report socket as one JSON message before exiting; a
+successful exec closes the socket (it is close-on-exec), which the parent reads as "started".
+"""
+
+import errno
+import json
+import os
+import signal
+import socket
+
+from . import syscalls as sc
+from .errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+
+
+class ExecFailure(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def child_main(spec_fd: int, report: socket.socket) -> None:
+    """Entry point in the forked child. Never returns."""
+    code = EXIT_TINYDOCKER
+    try:
+        # the parent's Python handlers (and its SIGPIPE ignore) must not reach the command
+        for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
+            signal.signal(sig, signal.SIG_DFL)
+        orders = _read_orders(spec_fd)
+        if orders is None:
+            os._exit(EXIT_TINYDOCKER)
+        _enter_container(orders, report)
+        _exec(orders["argv"], orders["env"])
+    except ExecFailure as e:
+        code = e.code
+        _report(report, {"error": str(e), "code": e.code})
+    except BaseException as e:  # noqa: BLE001 - whatever it is, the parent must hear of it
+        _report(report, {"error": f"container setup failed: {e}", "code": EXIT_TINYDOCKER})
+    os._exit(code)
+
+
+def _read_orders(fd: int) -> dict | None:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks)) if chunks else None
+
+
+def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:
+    try:
+        socket.send_fds(report, [json.dumps(message).encode()], list(fds))
+    except OSError:
+        pass  # the parent is gone; our exit status is all that is left to say
+
+
+def _enter_container(o: dict, report: socket.socket) -> None:
+    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET)
+    # before anything is mounted: no mount of ours may propagate back to the host
+    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    sc.sethostname(o["hostname"])
+    _loopback_up()
+
+    root = o["merged"]
+    sc.mount("overlay", root, "overlay", 0,
+             f"lowerdir={o['lower']},upperdir={o['upper']},workdir={o['work']}")
+    _mount_kernel_filesystems(root)
+
+    os.chdir(root)
+    # pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching it
+    # leaves the overlay as the only thing visible, with no directory left behind for it
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+    if o["tty"]:
+        master, slave = os.openpty()  # /dev/ptmx here is the container's own devpts instance
+        _report(report, {"tty": os.ttyname(slave)}, [master])
+        os.close(master)
+        os.setsid()
+        import fcntl
+        import termios
+
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for target in (0, 1, 2) if o["interactive"] else (1, 2):
+            os.dup2(slave, target)
+        os.close(slave)
+    if not o["interactive"]:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+    workdir = o["workdir"]
+    os.makedirs(workdir, exist_ok=True)  # docker creates a missing -w directory
+    os.chdir(workdir)
+    # descriptors a caller handed us without close-on-exec must not reach the command
+    sc.close_range_cloexec(3)
+
+
+def _loopback_up() -> None:
+    import fcntl
+    import struct
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _mount_kernel_filesystems(root: str) -> None:
+    def at(path: str) -> str:
+        full = root + path
+        os.makedirs(full, exist_ok=True)
+        return full
+
+    sc.mount("proc", at("/proc"), "proc", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+    sc.mount("sysfs", at("/sys"), "sysfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+    dev = at("/dev")
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
+                               ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)):
+        os.mknod(f"{dev}/{name}", 0o666 | 0o020000, os.makedev(major, minor))
+        os.chmod(f"{dev}/{name}", 0o666)  # mknod is subject to the umask
+    sc.mount("devpts", at("/dev/pts"), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    os.symlink("pts/ptmx", f"{dev}/ptmx")
+    sc.mount("shm", at("/dev/shm"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=1777,size=65536k")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+
+
+def _exec(argv: list[str], env: dict) -> None:
+    """execve with docker's lookup rules and exit codes (127 not found, 126 not executable)."""
+    cmd = argv[0]
+    if "/" in cmd:
+        candidates = [cmd]
+    else:
+        candidates = [os.path.join(d or ".", cmd) for d in env.get("PATH", "").split(":")]
+    denied = None
+    for path in candidates:
+        try:
+            os.execve(path, argv, env)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR) and "/" not in cmd:
+                continue
+            if e.errno == errno.EACCES and "/" not in cmd:
+                denied = e
+                continue
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise ExecFailure(f'exec: "{cmd}": stat {cmd}: no such file or directory', EXIT_NOT_FOUND)
+            raise ExecFailure(f'exec: "{cmd}": {e.strerror.lower()}', EXIT_CANNOT_EXEC)
+    if denied is not None:
+        raise ExecFailure(f'exec: "{cmd}": permission denied', EXIT_CANNOT_EXEC)
+    raise ExecFailure(f'exec: "{cmd}": executable file not found in $PATH', EXIT_NOT_FOUND)

@@ -1,0 +1,64 @@
+"""Where tinydocker keeps its data.
+
+Order: an explicit root (--root / the API's `root=`), then $TINYDOCKER_ROOT, then the
+source checkout this package runs from (so `state/` and `images/` appear in the project,
+as the design card draws them), then /var/lib/tinydocker for an installed copy.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TinydockerError
+
+INSTALLED_ROOT = Path("/var/lib/tinydocker")
+
+# overlayfs splits its mount options on ',' and its layer lists on ':'; a data root
+# holding one of these would silently mean something else to the kernel.
+_UNSAFE_IN_ROOT = (",", ":", "\\", "\n")
+
+
+def _checkout_root() -> Path | None:
+    top = Path(__file__).resolve().parent.parent
+    try:
+        text = (top / "pyproject.toml").read_text()
+    except OSError:
+        return None
+    return top if 'name = "tinydocker"' in text else None
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def containers(self) -> Path:
+        return self.state / "containers"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def state_lock(self) -> Path:
+        return self.state / ".lock"
+
+    @property
+    def images_lock(self) -> Path:
+        return self.images / ".lock"
+
+
+def resolve(root: str | os.PathLike | None = None) -> DataRoot:
+    if root is None:
+        root = os.environ.get("TINYDOCKER_ROOT") or None
+    if root is not None:
+        path = Path(root).absolute()
+    else:
+        path = _checkout_root() or INSTALLED_ROOT
+    if any(c in str(path) for c in _UNSAFE_IN_ROOT):
+        raise TinydockerError(f"data root {str(path)!r} contains a character overlayfs cannot take (, : \\)")
+    return DataRoot(path)

@@ -1,0 +1,41 @@
+"""Identifying a process over time: a pid alone can be reused, pid + start time cannot.
+
+`start_ticks` is on `run`'s start-up path and reads /proc directly; the liveness check,
+used by ps/rm, goes through psutil (imported there, not here at module load).
+"""
+
+import os
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def start_ticks(pid: int) -> int:
+    """The process start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return int(stat.rsplit(b")", 1)[1].split()[19])
+
+
+def boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def is_alive(pid: int | None, ticks: int | None, boot: str | None = None) -> bool:
+    """True when `pid` is the very process that started at `ticks` in this boot and has not exited."""
+    if not pid or ticks is None:
+        return False
+    if boot is not None and boot != boot_id():
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False  # it has exited; only its exit status is left to collect
+        expected = psutil.boot_time() + ticks / _CLK_TCK
+        # both sides derive from the same tick count; half a tick absorbs float rounding
+        return abs(proc.create_time() - expected) < 0.5 / _CLK_TCK
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False

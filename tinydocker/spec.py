@@ -1,0 +1,91 @@
+"""What a container should be: built by the CLI or a script, realised by the runtime.
+
+A spec is plain data so that it can cross the pipe to the container's init unchanged.
+"""
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+from .errors import TinydockerError
+
+# docker's rule for container names
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+# image names as docker's repository component (lower case)
+IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+ENV_KEY_RE = re.compile(r"[^=\0]+")
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_IMAGE = "busybox"
+DEFAULT_CMD = ("/bin/sh",)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or len(name) > 253:
+        raise TinydockerError(
+            f"Invalid container name ({name!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name
+
+
+def check_image_name(name: str) -> str:
+    if not IMAGE_RE.fullmatch(name) or len(name) > 128:
+        raise TinydockerError(
+            f"invalid image name {name!r}: only [a-z0-9][a-z0-9_.-] are allowed")
+    return name
+
+
+@dataclass
+class ContainerSpec:
+    name: str
+    argv: list[str] = field(default_factory=lambda: list(DEFAULT_CMD))
+    image: str = DEFAULT_IMAGE
+    env: list[str] = field(default_factory=list)   # KEY=VAL, already complete
+    workdir: str = "/"
+    hostname: str = ""
+    interactive: bool = False
+    tty: bool = False
+    remove: bool = False
+
+    def __post_init__(self):
+        check_name(self.name)
+        check_image_name(self.image)
+        if not self.argv:
+            self.argv = list(DEFAULT_CMD)
+        if any("\0" in a for a in self.argv):
+            raise TinydockerError("command arguments cannot contain NUL bytes")
+        if not self.hostname:
+            self.hostname = self.name[:63]
+        if len(self.hostname.encode()) > 64 or "\0" in self.hostname:
+            raise TinydockerError(f"invalid hostname {self.hostname!r}")
+        if not self.workdir.startswith("/"):
+            raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
+        self.env = [e for e in map(parse_env, self.env) if e is not None]
+
+    def container_env(self) -> dict[str, str]:
+        """The environment docker gives a container: defaults, then the user's -e values."""
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": self.hostname}
+        if self.tty:
+            env["TERM"] = "xterm"
+        for item in self.env:
+            key, _, value = item.partition("=")
+            env[key] = value
+        env.setdefault("HOME", "/root")
+        return env
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContainerSpec":
+        return cls(**data)
+
+
+def parse_env(item: str) -> str | None:
+    """KEY=VAL stays; a bare KEY takes the caller's value, as `docker run -e KEY` does."""
+    key, eq, _ = item.partition("=")
+    if not ENV_KEY_RE.fullmatch(key) or "\0" in item:
+        raise TinydockerError(f"invalid environment variable: {item!r}")
+    if eq:
+        return item
+    value = os.environ.get(key)
+    return None if value is None else f"{key}={value}"  # docker drops an unset bare KEY

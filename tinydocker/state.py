@@ -1,0 +1,236 @@
+"""The state store: one TOML record per container, every change under one lock file.
+
+Layout under the data root:
+
+    state/.lock                      the lock (filelock); held for milliseconds, never while a container runs
+    state/containers/NAME/record.toml
+    state/containers/NAME/upper      the container's writable layer
+    state/containers/NAME/work       overlayfs' scratch directory
+    state/containers/NAME/merged     where the overlay is mounted, inside the container's mount namespace only
+    state/containers/.trash-PID-ID   a removed container's files, being deleted by process PID
+
+Directories are keyed by name, so owning a name is owning a directory: a name is taken
+by creating NAME/ under the lock, and given back by renaming NAME/ away under the lock.
+A record is always replaced whole (temp file, fsync, rename), so a reader sees the old
+record or the new one, never a mix.
+"""
+
+import os
+import shutil
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import proc
+from .errors import NoSuchContainer, TinydockerError
+from .paths import DataRoot
+from .spec import ContainerSpec
+
+RECORD = "record.toml"
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+# what docker reports for a container whose end nobody saw (its supervisor was killed)
+EXIT_UNKNOWN = 255
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Record:
+    id: str
+    name: str
+    image: str
+    command: list[str]
+    created: datetime
+    status: str = CREATED
+    pid: int | None = None
+    start_ticks: int | None = None      # the container's PID 1, identified with `pid`
+    boot_id: str | None = None
+    monitor_pid: int | None = None      # the tinydocker process waiting on the container
+    monitor_ticks: int | None = None
+    started: datetime | None = None
+    exit_code: int | None = None
+    finished: datetime | None = None
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_toml(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_toml(cls, data: dict) -> "Record":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def container_alive(self) -> bool:
+        return proc.is_alive(self.pid, self.start_ticks, self.boot_id)
+
+    def monitor_alive(self) -> bool:
+        return proc.is_alive(self.monitor_pid, self.monitor_ticks, self.boot_id)
+
+
+class Store:
+    def __init__(self, root: DataRoot):
+        self.root = root
+        self.dir = root.containers
+
+    # -- locking and files ------------------------------------------------------------
+
+    def lock(self):
+        # imported here: filelock is only needed once something changes
+        from filelock import FileLock
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root.state_lock))
+
+    def container_dir(self, name: str) -> Path:
+        return self.dir / name
+
+    def _write(self, record: Record) -> None:
+        import tomli_w
+
+        target = self.container_dir(record.name) / RECORD
+        tmp = target.with_name(f".{RECORD}.{os.getpid()}.tmp")
+        data = tomli_w.dumps(record.to_toml()).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, target)
+        dfd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def load(self, name: str) -> Record | None:
+        try:
+            with open(self.container_dir(name) / RECORD, "rb") as f:
+                return Record.from_toml(tomllib.load(f))
+        except FileNotFoundError:
+            return None
+        except (tomllib.TOMLDecodeError, TypeError) as e:
+            raise TinydockerError(f"corrupt record for container {name}: {e}")
+
+    def all(self) -> list[Record]:
+        try:
+            names = sorted(n for n in os.listdir(self.dir) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        records = (self.load(n) for n in names)
+        return [r for r in records if r is not None]
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec) -> Record:
+        """Take the name and write the first record, or fail naming the holder of the name."""
+        record = Record(id=os.urandom(32).hex(), name=spec.name, image=spec.image,
+                        command=list(spec.argv), created=now(), spec=spec.to_dict())
+        cdir = self.container_dir(spec.name)
+        with self.lock():
+            holder = self.load(spec.name)
+            if holder is not None:
+                raise TinydockerError(
+                    f'Conflict. The container name "/{spec.name}" is already in use by container '
+                    f'"{holder.id}". You have to remove (or rename) that container to be able to reuse that name.')
+            if cdir.exists():
+                # a directory without a record: a create that was killed before its record landed
+                shutil.rmtree(cdir)
+            cdir.mkdir()
+            for sub in ("upper", "work", "merged"):
+                (cdir / sub).mkdir()
+            self._write(record)
+        return record
+
+    def update(self, record: Record, **changes) -> Record | None:
+        """Apply changes to the stored record if it is still this container's; None if it is gone."""
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id:
+                return None
+            for key, value in changes.items():
+                setattr(current, key, value)
+            self._write(current)
+        return current
+
+    def remove(self, record: Record) -> bool:
+        """Give the name back at once (rename under the lock), then delete the files."""
+        trash = self.dir / f".trash-{os.getpid()}-{record.id}"
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id:
+                return False
+            os.rename(self.container_dir(record.name), trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def sweep(self) -> None:
+        """Finish deletions whose process was killed midway (their .trash-PID-* is left)."""
+        try:
+            entries = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.startswith(".trash-"):
+                pid = int(entry.split("-")[1])
+                if pid == os.getpid() or not _pid_exists(pid):
+                    shutil.rmtree(self.dir / entry, ignore_errors=True)
+
+    # -- looking up and observing -----------------------------------------------------------
+
+    def lookup(self, ref: str) -> Record:
+        """A container by name, full id or unique id prefix, as docker resolves references."""
+        if ref and "/" not in ref and not ref.startswith("."):
+            record = self.load(ref)
+            if record is not None:
+                return record
+        matches = [r for r in self.all() if ref and r.id.startswith(ref.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise TinydockerError(f"multiple containers match id prefix {ref!r}; use more characters", code=1)
+        raise NoSuchContainer(ref)
+
+    def observe(self, record: Record) -> Record:
+        """The record as it truly stands: a 'running' container whose process is gone is exited.
+
+        If its monitor (the `run` that waits on it) still lives, the monitor is about to
+        write the real exit code, so give it a moment; if the monitor is dead too, nobody
+        will, and the record is settled here as docker does (exit code 255).
+        """
+        if record.status != RUNNING or record.container_alive():
+            return record
+        deadline = time.monotonic() + 2.0
+        while record.monitor_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+            fresh = self.load(record.name)
+            if fresh is None or fresh.id != record.id:
+                return record
+            if fresh.status != RUNNING:
+                return fresh
+        with self.lock():
+            fresh = self.load(record.name)
+            if fresh is None or fresh.id != record.id:
+                return record
+            if fresh.status == RUNNING and fresh.pid == record.pid:
+                fresh.status, fresh.exit_code, fresh.finished = EXITED, EXIT_UNKNOWN, now()
+                self._write(fresh)
+            return fresh
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
