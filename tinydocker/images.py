@@ -188,10 +188,11 @@ def _build_from_recipe(recipe: dict, rootfs: Path) -> None:
     for rel in listing.split():
         if posixpath.basename(rel) == "busybox" or rel.startswith("/") or ".." in rel.split("/"):
             continue  # --list names busybox itself; linking it would replace the binary with a loop
-        link = rootfs / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not os.path.lexists(link):
-            os.symlink("/bin/busybox", link)
+        # each applet at its usual place, and in /bin too, as docker's busybox image has them
+        for link in (rootfs / rel, rootfs / "bin" / posixpath.basename(rel)):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(link):
+                os.symlink("/bin/busybox", link)
     for rel, text in recipe.get("files", {}).items():
         path = rootfs / rel
         path.parent.mkdir(parents=True, exist_ok=True)

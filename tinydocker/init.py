@@ -16,11 +16,16 @@ Every failure is sent back on the report socket as one JSON message before exiti
 successful exec closes the socket (it is close-on-exec), which the parent reads as "started".
 """
 
+# Everything the child needs is imported here, at load time: after pivot_root the host's
+# Python library is out of reach, and a lazy import there would fail.
 import errno
+import fcntl
 import json
 import os
 import signal
 import socket
+import struct
+import termios
 
 from . import syscalls as sc
 from .errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
@@ -94,9 +99,6 @@ def _enter_container(o: dict, report: socket.socket) -> None:
         _report(report, {"tty": os.ttyname(slave)}, [master])
         os.close(master)
         os.setsid()
-        import fcntl
-        import termios
-
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
         for target in (0, 1, 2) if o["interactive"] else (1, 2):
             os.dup2(slave, target)
@@ -114,9 +116,6 @@ def _enter_container(o: dict, report: socket.socket) -> None:
 
 
 def _loopback_up() -> None:
-    import fcntl
-    import struct
-
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH14x", b"lo", 0)

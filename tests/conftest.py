@@ -1,0 +1,122 @@
+"""Real containers, run as root on the real kernel, each test in its own data root.
+
+Every test gets a `td` helper bound to a fresh data root. At teardown it kills, by pid
+and start time, any container process still alive from that root, then checks that no
+mount of the root is left in the host's mount table and deletes the root.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tinydocker import proc  # noqa: E402
+
+if os.geteuid() != 0:
+    pytest.exit("tinydocker's tests run real containers and need root", returncode=1)
+
+
+def host_mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if str(path) in line]
+
+
+class TD:
+    """Runs the tinydocker CLI against one data root."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cmd = [sys.executable, "-m", "tinydocker", "--root", str(root)]
+        self.env = {k: v for k, v in os.environ.items() if k != "TINYDOCKER_ROOT"}
+
+    def __call__(self, *args, input=None, timeout=60, check=False, **kw) -> subprocess.CompletedProcess:
+        res = subprocess.run(self.cmd + list(args), input=input, capture_output=True, timeout=timeout,
+                             env=kw.pop("env", self.env), **kw)
+        if check and res.returncode != 0:
+            raise AssertionError(f"{args} exited {res.returncode}: {res.stderr.decode()}")
+        return res
+
+    def out(self, *args, **kw) -> str:
+        return self(*args, check=True, **kw).stdout.decode()
+
+    def popen(self, *args, **kw) -> subprocess.Popen:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(self.cmd + list(args), env=self.env, **kw)
+
+    @property
+    def containers(self) -> Path:
+        return self.root / "state" / "containers"
+
+    def record(self, name: str) -> dict:
+        with open(self.containers / name / "record.toml", "rb") as f:
+            return tomllib.load(f)
+
+    def wait_running(self, name: str, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                rec = self.record(name)
+                if rec.get("status") == "running":
+                    return rec
+            except (FileNotFoundError, tomllib.TOMLDecodeError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError(f"container {name} never reached running")
+
+    def image_rootfs(self, name: str = "busybox") -> Path:
+        return self.root / "images" / name / "rootfs"
+
+
+def _kill_leftovers(root: Path) -> None:
+    containers = root / "state" / "containers"
+    if not containers.is_dir():
+        return
+    for rec_file in containers.glob("*/record.toml"):
+        try:
+            rec = tomllib.loads(rec_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        pid, ticks = rec.get("pid"), rec.get("start_ticks")
+        if pid and proc.is_alive(pid, ticks):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while proc.is_alive(pid, ticks) and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+
+@pytest.fixture
+def td(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tdroot")
+    helper = TD(root)
+    yield helper
+    _kill_leftovers(root)
+    # the container's overlay lives and dies in its own mount namespace: none may show here
+    deadline = time.monotonic() + 5
+    while host_mounts_under(root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked = host_mounts_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leaked, f"mounts left on the host: {leaked}"
+
+
+def wait_for(predicate, timeout: float = 20, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

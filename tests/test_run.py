@@ -1,0 +1,202 @@
+"""run: argv, exit codes, signals, the overlay's upper layer, a pty session."""
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import termios
+import time
+
+import pytest
+
+from conftest import wait_for
+
+
+def test_argv_survives_spaces_quotes_newlines(td):
+    args = ["a b", "c'd", 'e"f', "g\nh", "", "  ", "$HOME", "-la", "--rm", "*"]
+    out = td.out("run", "c1", "printf", "[%s]\\n", *args)
+    assert out == "".join(f"[{a}]\n" for a in args)
+
+
+def test_options_after_name_belong_to_the_command(td):
+    out = td.out("run", "c1", "ls", "-la", "/")
+    assert out.startswith("total ")
+    # and a tinydocker option placed after NAME is not taken by tinydocker
+    assert td.out("run", "c2", "echo", "--rm", "-i") == "--rm -i\n"
+    assert (td.containers / "c2").exists()
+
+
+def test_default_command_is_a_shell(td):
+    res = td("run", "-i", "c1", input=b"echo from-sh $0\n", check=True)
+    assert res.stdout == b"from-sh /bin/sh\n"
+    assert td.record("c1")["command"] == ["/bin/sh"]
+
+
+@pytest.mark.parametrize("cmd, code", [
+    (["true"], 0),
+    (["sh", "-c", "exit 42"], 42),
+    (["no-such-command"], 127),
+    (["/no/such/path"], 127),
+    (["/etc/passwd"], 126),        # exists but is not executable
+    (["/etc"], 126),               # a directory
+    (["sh", "-c", "sleep 5 & kill -TERM $!; wait $!"], 143),
+])
+def test_exit_codes_as_docker(td, cmd, code):
+    res = td("run", "c1", *cmd)
+    assert res.returncode == code, res.stderr
+    if code in (126, 127):
+        assert res.stderr.decode().count("\n") == 1 and cmd[0] in res.stderr.decode()
+    assert td.record("c1")["exit_code"] == code
+
+
+def test_killed_by_signal_is_128_plus_n(td):
+    p = td.popen("run", "c1", "sleep", "30")
+    rec = td.wait_running("c1")
+    os.kill(rec["pid"], signal.SIGKILL)
+    assert p.wait(30) == 137
+    rec = td.record("c1")
+    assert rec["status"] == "exited" and rec["exit_code"] == 137
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_to_tinydocker_reach_the_container(td, sig):
+    script = f'trap "echo got-{sig.name}; exit 7" {sig.name[3:]}; echo ready; while :; do sleep 0.05; done'
+    p = td.popen("run", "c1", "sh", "-c", script)
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(sig)
+    out, _ = p.communicate(timeout=30)
+    assert out == f"got-{sig.name}\n".encode()
+    assert p.returncode == 7
+
+
+def test_writes_land_in_upper_never_in_the_image(td):
+    td.out("image", "build", "busybox")
+    image = td.image_rootfs()
+    before = sorted(os.listdir(image / "bin"))
+    td.out("run", "c1", "sh", "-c", "echo data > /newfile; rm /bin/ls; echo more >> /etc/passwd")
+    upper = td.containers / "c1" / "upper"
+    assert (upper / "newfile").read_text() == "data\n"
+    assert os.stat(upper / "bin" / "ls").st_rdev == 0 and os.path.exists(upper / "bin" / "ls")  # a whiteout
+    assert (upper / "etc" / "passwd").read_text().endswith("more\n")
+    assert not (image / "newfile").exists()
+    assert sorted(os.listdir(image / "bin")) == before
+    assert "more" not in (image / "etc" / "passwd").read_text()
+
+
+def test_containers_do_not_see_each_others_files(td):
+    td.out("run", "a", "sh", "-c", "echo secret > /only-a")
+    res = td("run", "b", "cat", "/only-a")
+    assert res.returncode == 1 and b"No such file" in res.stderr
+    # both run at the same time, each on its own layer
+    pa = td.popen("run", "pa", "sh", "-c", "echo A > /f; sleep 1; cat /f")
+    pb = td.popen("run", "pb", "sh", "-c", "echo B > /f; sleep 1; cat /f")
+    assert pa.communicate(timeout=30)[0] == b"A\n"
+    assert pb.communicate(timeout=30)[0] == b"B\n"
+
+
+def test_parallel_containers_from_a_script(td):
+    td.out("image", "build", "busybox")
+    procs = [td.popen("run", "--rm", f"p{i}", "sh", "-c", f"echo {i}") for i in range(12)]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 12
+    assert outs == [f"{i}\n".encode() for i in range(12)]
+    assert os.listdir(td.containers) == []
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 20) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while needle not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"never saw {needle!r} in {buf!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def test_interactive_pty_session(td):
+    td.out("image", "build", "busybox")
+    master, slave = os.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    attrs_before = termios.tcgetattr(slave)
+
+    def make_ctty():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(td.cmd + ["run", "-it", "c1", "/bin/sh"], stdin=slave, stdout=slave, stderr=slave,
+                         env=td.env, start_new_session=True, preexec_fn=make_ctty)
+    try:
+        os.write(master, b"tty; stty size; echo $TERM\r")
+        out = _read_until(master, b"xterm")
+        assert b"/dev/pts/0" in out          # a pty of the container's own devpts
+        assert b"33 101" in out              # the size of the user's terminal
+        # line editing happens in the container's line discipline: backspace erases
+        os.write(master, b"echo abX\x7fc\r")
+        assert b"abc" in _read_until(master, b"abc")
+        # Ctrl-C reaches the container's foreground process, not tinydocker
+        os.write(master, b"sleep 30; echo after-sleep\r")
+        time.sleep(0.5)
+        os.write(master, b"\x03")
+        os.write(master, b"echo still-$((40+2))\r")
+        out = _read_until(master, b"still-42")
+        assert b"\nafter-sleep" not in out  # the sleep was interrupted, not finished
+        assert p.poll() is None
+        # the window size follows the user's terminal
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        time.sleep(0.3)
+        os.write(master, b"stty size\r")
+        _read_until(master, b"40 120")
+        os.write(master, b"exit 3\r")
+        assert p.wait(30) == 3
+        # the user's terminal is put back as it was
+        assert termios.tcgetattr(slave) == attrs_before
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+        os.close(slave)
+
+
+def test_tty_without_terminal_is_refused(td):
+    res = td("run", "-it", "c1", "true", input=b"")
+    assert res.returncode == 125
+    assert res.stderr.decode().strip() == "tinydocker: the input device is not a TTY"
+    assert not (td.containers / "c1").exists()
+
+
+def test_tty_env_sets_term(td):
+    master, slave = os.openpty()
+    try:
+        p = subprocess.run(td.cmd + ["run", "-t", "c1", "sh", "-c", "echo TERM=$TERM"], stdin=subprocess.DEVNULL,
+                           stdout=slave, stderr=slave, env=td.env, timeout=30)
+        assert p.returncode == 0
+        assert b"TERM=xterm" in _read_until(master, b"TERM=xterm")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_run_rm_removes_the_container(td):
+    assert td("run", "--rm", "gone", "sh", "-c", "echo x > /f").returncode == 0
+    assert not (td.containers / "gone").exists()
+    assert td("run", "--rm", "gone2", "sh", "-c", "exit 5").returncode == 5
+    assert os.listdir(td.containers) == []
+
+
+def test_stdout_closed_early_does_not_hang(td):
+    # `yes` needs SIGPIPE at its default inside the container, not Python's ignore
+    res = subprocess.run(f"{' '.join(td.cmd)} run c1 yes | head -n 2", shell=True, capture_output=True,
+                         env=td.env, timeout=60)
+    assert res.stdout == b"y\ny\n"
+    wait_for(lambda: td.record("c1")["status"] == "exited", what="exit recorded")
