@@ -27,8 +27,13 @@ app.add_typer(image_app, name="image")
 _root: Optional[str] = None
 
 
+def _say(message) -> None:
+    """An error is one line, whatever the text it carries."""
+    print("tinydocker: " + " ".join(str(message).split("\n")), file=sys.stderr)
+
+
 def _fail(message: str, code: int = EXIT_TINYDOCKER) -> "typer.Exit":
-    print(f"tinydocker: {message}", file=sys.stderr)
+    _say(message)
     return typer.Exit(code)
 
 
@@ -102,7 +107,7 @@ def rm(
             api.remove(ref, force=force, root=_root)
             print(ref)
         except TinydockerError as e:
-            print(f"tinydocker: {e}", file=sys.stderr)
+            _say(e)
             failed = max(failed, 1 if e.code == 1 else e.code)
     raise typer.Exit(failed)
 
@@ -171,18 +176,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(0)
     except UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-        print(f"tinydocker: {e.format_message()}{hint}", file=sys.stderr)
+        _say(f"{e.format_message()}{hint}")
         sys.exit(EXIT_TINYDOCKER)
     except typer.Abort:
         sys.exit(130)
     except TinydockerError as e:
-        print(f"tinydocker: {e}", file=sys.stderr)
+        _say(e)
         sys.exit(e.code)
     except Exception as e:  # a bug or an unforeseen failure: still one line, unless debugging
         import os
 
         if os.environ.get("TINYDOCKER_DEBUG"):
             raise
-        print(f"tinydocker: {type(e).__name__}: {e} (TINYDOCKER_DEBUG=1 shows where)", file=sys.stderr)
+        _say(f"{type(e).__name__}: {e} (TINYDOCKER_DEBUG=1 shows where)")
         sys.exit(EXIT_TINYDOCKER)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -105,8 +105,8 @@ class ImageStore:
             try:
                 with opener() as tar:
                     tar.extractall(rootfs, numeric_owner=True, filter=_refuse_escapes)
-            except tarfile.ReadError as e:
-                raise TinydockerError(f"cannot read tarball {tarball}: {e}")
+            except tarfile.ReadError:
+                raise TinydockerError(f"cannot read tarball {tarball}: not a tar archive (plain, gzip, bzip2 or xz)")
             except (tarfile.FilterError, _UnsafeMember) as e:
                 raise TinydockerError(f"refusing tarball {tarball}: {e}")
             except (OSError, EOFError) as e:

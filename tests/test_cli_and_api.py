@@ -1,0 +1,109 @@
+"""Bad input, help, info, the data root, and the Python API."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tinydocker
+
+
+@pytest.mark.parametrize("name", ["-bad", "bad name", "_x", ".x", "a/b", "é", "a" * 300])
+def test_invalid_names(td, name):
+    res = td("run", name, "true") if not name.startswith("-") else td("run", "--", name, "true")
+    assert res.returncode == 125
+    err = res.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("tinydocker: ") and "Traceback" not in err
+    assert not td.containers.exists() or os.listdir(td.containers) == []
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--image", "nope", "c1", "true"], "Unable to find image 'nope'"),
+    (["run", "--image", "Bad/Image", "c1", "true"], "invalid image name"),
+    (["run", "--bogus", "c1"], "No such option: --bogus"),
+    (["run"], "Missing argument 'NAME'"),
+    (["run", "-w", "relative", "c1", "true"], "absolute path"),
+    (["run", "-e", "=x", "c1", "true"], "invalid environment variable"),
+    (["frobnicate"], "No such command"),
+    (["ps", "--format", "yaml"], "unsupported format"),
+])
+def test_bad_input_is_one_line_and_125(td, args, needle):
+    res = td(*args)
+    assert res.returncode == 125
+    err = res.stderr.decode()
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+    assert not td.containers.exists() or os.listdir(td.containers) == []
+
+
+def test_duplicate_name(td):
+    td.out("run", "c1", "true")
+    rid = td.record("c1")["id"]
+    res = td("run", "c1", "true")
+    assert res.returncode == 125
+    assert res.stderr.decode().count("\n") == 1 and rid in res.stderr.decode()
+    assert td.record("c1")["id"] == rid
+
+
+def test_rm_unknown_is_1(td):
+    res = td("rm", "ghost")
+    assert res.returncode == 1 and res.stderr == b"tinydocker: No such container: ghost\n"
+
+
+def test_help_explains(td):
+    res = td("--help")
+    assert res.returncode == 0
+    for word in (b"run", b"ps", b"rm", b"import", b"images", b"info"):
+        assert word in res.stdout
+    res = td("run", "--help")
+    assert res.returncode == 0 and b"--rm" in res.stdout and b"--image" in res.stdout and b"NAME" in res.stdout
+
+
+def test_info(td):
+    out = td.out("info")
+    assert f"Data root:      {td.root}" in out
+    assert "Overlayfs:      yes" in out
+    version = "hybrid" if os.path.isdir("/sys/fs/cgroup/unified") else None
+    if version:
+        assert f"Cgroup version: {version}" in out
+    assert "uts pid mnt net ipc" in out
+
+
+def test_data_root_from_environment(td):
+    env = dict(td.env, TINYDOCKER_ROOT=str(td.root))
+    res = subprocess.run([sys.executable, "-m", "tinydocker", "run", "c1", "true"], env=env, capture_output=True)
+    assert res.returncode == 0
+    assert (td.root / "state" / "containers" / "c1" / "record.toml").exists()
+
+
+def test_checkout_data_root_is_the_checkout():
+    from tinydocker import paths
+
+    env_root = os.environ.pop("TINYDOCKER_ROOT", None)
+    try:
+        root = paths.resolve()
+    finally:
+        if env_root is not None:
+            os.environ["TINYDOCKER_ROOT"] = env_root
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(tinydocker.__file__)))
+    assert str(root.state) == os.path.join(checkout, "state")
+    assert str(root.images) == os.path.join(checkout, "images")
+
+
+def test_api_run_returns_code_and_output(td):
+    assert tinydocker.run("c1", ["/bin/echo", "hi"], root=td.root) == 0
+    done = tinydocker.run("c2", ["sh", "-c", "cat; echo err >&2; exit 4"], input=b"in\n",
+                          capture_output=True, root=td.root)
+    assert (done.exit_code, done.stdout, done.stderr) == (4, b"in\n", b"err\n")
+    done = tinydocker.run("c3", ["nosuch"], capture_output=True, remove=True, root=td.root)
+    assert done.exit_code == 127 and b"executable file not found" in done.stderr
+    # the caller is left as it was: its own children are still born in its PID namespace
+    assert subprocess.run(["sh", "-c", "echo $$"], capture_output=True).returncode == 0
+    assert os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+    names = sorted(r.name for r in tinydocker.ps(all=True, root=td.root))
+    assert names == ["c1", "c2"]
+    tinydocker.remove("c1", root=td.root)
+    with pytest.raises(tinydocker.TinydockerError, match="No such container"):
+        tinydocker.remove("c1", root=td.root)
+    with pytest.raises(tinydocker.TinydockerError, match="already in use"):
+        tinydocker.run("c2", ["true"], root=td.root)
