@@ -29,7 +29,8 @@ def test_running_record_has_pid_and_start_time_of_the_container(td):
     with open(f"/proc/{rec['pid']}/stat") as f:
         ticks = int(f.read().rsplit(")", 1)[1].split()[19])
     assert rec["start_ticks"] == ticks
-    assert open(f"/proc/{rec['pid']}/cmdline").read().split("\0")[0] == "sleep"
+    # 'running' is recorded before the child may go on; the exec follows moments later
+    wait_for(lambda: open(f"/proc/{rec['pid']}/cmdline").read().split("\0")[0] == "sleep", what="exec")
     os.kill(rec["pid"], signal.SIGKILL)
     p.wait(30)
 

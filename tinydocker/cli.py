@@ -166,17 +166,15 @@ def info():
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one line and exit 125, like docker's."""
-    # typer 0.2x vendors click as typer._click (pinned in pyproject.toml)
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
     try:
         rv = app(args=argv, prog_name="tinydocker", standalone_mode=False)
-    except NoArgsIsHelpError as e:
-        print(e.ctx.get_help())
-        sys.exit(0)
+    except NoArgsIsHelpError:
+        sys.exit(0)  # typer has printed the help already; bare `tinydocker` is not an error
     except UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-        _say(f"{e.format_message()}{hint}")
+        _say(f"{e.format_message().rstrip('.')}{hint}")
         sys.exit(EXIT_TINYDOCKER)
     except typer.Abort:
         sys.exit(130)

@@ -1,0 +1,42 @@
+#!/bin/bash
+# How fast `tinydocker run` starts, side by side with runc and the unshare+chroot floor,
+# on the same busybox rootfs, in one run. Prints medians and ratios.
+#
+# Usage: bench/run-start.sh            (RUNS=50 by default; needs hyperfine, runc, jq)
+# Peer scripts come from ../shared/bench beside the checkout (SHARED_BENCH overrides).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+SHARED_BENCH=${SHARED_BENCH:-$(dirname "$repo")/shared/bench}
+RUNS=${RUNS:-50}
+PY=${PY:-$(command -v python3)}
+[ -x "$repo/.venv/bin/python" ] && PY=${PY_OVERRIDE:-$repo/.venv/bin/python}
+work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+results=${RESULTS:-$here/results}
+mkdir -p "$results"
+
+td=("$PY" -m tinydocker --root "$work/root")
+"${td[@]}" image build busybox >/dev/null
+rootfs=$work/root/images/busybox/rootfs
+"$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
+
+hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/run-start.json" \
+  -n floor "unshare --fork --pid --mount --uts --ipc --net chroot $rootfs /bin/true" \
+  -n runc "$SHARED_BENCH/bench-oci-run.sh runc $work/bundle" \
+  -n tinydocker "${td[*]} run --rm bench1 /bin/true" >/dev/null
+
+"$PY" - "$results/run-start.json" <<'PY'
+import json, statistics, sys
+res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
+print(f"{'what':<12}{'median':>10}{'vs floor':>10}{'vs runc':>10}")
+for name, ms in res.items():
+    print(f"{name:<12}{ms:>8.1f}ms{ms / res['floor']:>9.1f}x{ms / res['runc']:>9.2f}x")
+PY
+
+# where tinydocker's own start-up time goes: the cumulative import cost on run's path
+"$PY" -X importtime -m tinydocker --root "$work/root" run --rm bench2 /bin/true 2> "$work/imports.txt"
+echo
+echo "imports on run's path (cumulative microseconds, top level):"
+grep -E '\|   ?[a-z_.]+$|\| [a-z_]+$' "$work/imports.txt" | awk -F'|' '{gsub(/ /,"",$2); print $2, $3}' \
+  | sort -rn | head -8
