@@ -107,3 +107,14 @@ def test_api_run_returns_code_and_output(td):
         tinydocker.remove("c1", root=td.root)
     with pytest.raises(tinydocker.TinydockerError, match="already in use"):
         tinydocker.run("c2", ["true"], root=td.root)
+
+
+def test_api_from_threads_in_parallel(td):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tinydocker.build_image(root=td.root)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: tinydocker.run(f"t{i}", ["sh", "-c", f"echo {i}"], remove=True,
+                                                         capture_output=True, root=td.root), range(6)))
+    assert [(r.exit_code, r.stdout) for r in results] == [(0, f"{i}\n".encode()) for i in range(6)]
+    assert os.listdir(td.containers) == []

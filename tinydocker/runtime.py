@@ -46,6 +46,10 @@ class _Forwarder:
         self.previous = {}
 
     def install(self):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python lets only the main thread set handlers; a script's worker thread gets none
         for sig in init.FORWARDED_SIGNALS:
             self.previous[sig] = signal.signal(sig, self._handle)
 
