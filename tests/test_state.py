@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import time
 import tomllib
 
 from conftest import host_mounts_under, wait_for

@@ -87,11 +87,12 @@ def json_lines(rows: list[dict]) -> str:
 
 
 def size_text(size: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.3g}{unit}" if unit != "B" else f"{size}B"
+    if size < 1000:
+        return f"{size}B"
+    for unit in ("kB", "MB", "GB"):
         size /= 1000
-    return f"{size}B"
+        if size < 1000 or unit == "GB":
+            return f"{size:.3g}{unit}"
 
 
 def images_table(images: list[dict]) -> str:

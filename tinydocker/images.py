@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import TinydockerError
-from .paths import DataRoot
+from .paths import DataRoot, file_lock, visible_entries
+from .proc import remove_abandoned
 from .spec import check_image_name
 
 META = "image.toml"
@@ -40,10 +41,7 @@ class ImageStore:
         self.dir = root.images
 
     def lock(self):
-        from filelock import FileLock
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root.images_lock))
+        return file_lock(self.root.images_lock)
 
     def rootfs(self, name: str) -> Path:
         return self.dir / name / "rootfs"
@@ -62,12 +60,8 @@ class ImageStore:
         return self.rootfs(name)
 
     def all(self) -> list[dict]:
-        try:
-            names = sorted(n for n in os.listdir(self.dir) if not n.startswith("."))
-        except FileNotFoundError:
-            return []
         out = []
-        for name in names:
+        for name in visible_entries(self.dir):
             try:
                 with open(self.dir / name / META, "rb") as f:
                     out.append(tomllib.load(f))
@@ -127,7 +121,7 @@ class ImageStore:
     def _publish(self, name: str, source: str, fill) -> None:
         """Fill a temporary directory, then rename it into place under the lock."""
         with self.lock():
-            self._sweep()
+            remove_abandoned(self.dir, ".tmp")
             if self.exists(name):
                 return  # another process built it while we waited for the lock
             tmp = self.dir / f".tmp-{os.getpid()}-{name}"
@@ -140,13 +134,6 @@ class ImageStore:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-
-    def _sweep(self) -> None:
-        for entry in os.listdir(self.dir):
-            if entry.startswith(".tmp-"):
-                pid = int(entry.split("-")[1])
-                if pid == os.getpid() or not os.path.exists(f"/proc/{pid}"):
-                    shutil.rmtree(self.dir / entry, ignore_errors=True)
 
 
 def _write_meta(image_dir: Path, name: str, source: str) -> None:
@@ -224,7 +211,7 @@ def _escapes(path: str) -> bool:
     return norm == ".." or norm.startswith("../")
 
 
-def _refuse_escapes(member: "tarfile.TarInfo", dest: str) -> "tarfile.TarInfo":
+def _refuse_escapes(member, dest: str):
     """tarfile filter: refuse anything that would land, or point, outside the image.
 
     Absolute symlink targets are allowed: inside the container they resolve within its

@@ -52,6 +52,22 @@ class DataRoot:
         return self.images / ".lock"
 
 
+def file_lock(path: Path):
+    """The lock guarding one store; filelock is imported only once something changes."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
+
+
+def visible_entries(directory: Path) -> list[str]:
+    """Names in a store directory, without its dot-entries (lock, temp and trash)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if not n.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
 def resolve(root: str | os.PathLike | None = None) -> DataRoot:
     if root is None:
         root = os.environ.get("TINYDOCKER_ROOT") or None

@@ -17,6 +17,25 @@ def start_ticks(pid: int) -> int:
     return int(stat.rsplit(b")", 1)[1].split()[19])
 
 
+def pid_exists(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
+
+
+def remove_abandoned(directory, prefix: str) -> None:
+    """Delete `PREFIX-PID-...` entries whose process PID is gone (killed midway), or is us."""
+    import shutil
+
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.startswith(prefix + "-"):
+            pid = int(entry[len(prefix) + 1:].split("-")[0])
+            if pid == os.getpid() or not pid_exists(pid):
+                shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
+
+
 def boot_id() -> str:
     with open("/proc/sys/kernel/random/boot_id") as f:
         return f.read().strip()

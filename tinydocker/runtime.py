@@ -143,7 +143,7 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
             if started is None:
                 raise TinydockerError(f"container {spec.name} was removed while it was starting")
             record = started
-            _write_all(spec_w, json.dumps(orders).encode())
+            write_all(spec_w, json.dumps(orders).encode())
         except BaseException:
             # no orders will come: end the child now rather than leave it waiting
             os.kill(pid, signal.SIGKILL)
@@ -206,7 +206,7 @@ def _await_start(report: socket.socket):
             os.close(extra)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

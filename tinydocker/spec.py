@@ -75,10 +75,6 @@ class ContainerSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "ContainerSpec":
-        return cls(**data)
-
 
 def parse_env(item: str) -> str | None:
     """KEY=VAL stays; a bare KEY takes the caller's value, as `docker run -e KEY` does."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import proc
 from .errors import NoSuchContainer, TinydockerError
-from .paths import DataRoot
+from .paths import DataRoot, file_lock, visible_entries
 from .spec import ContainerSpec
 
 RECORD = "record.toml"
@@ -83,11 +83,7 @@ class Store:
     # -- locking and files ------------------------------------------------------------
 
     def lock(self):
-        # imported here: filelock is only needed once something changes
-        from filelock import FileLock
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root.state_lock))
+        return file_lock(self.root.state_lock)
 
     def container_dir(self, name: str) -> Path:
         return self.dir / name
@@ -121,11 +117,7 @@ class Store:
             raise TinydockerError(f"corrupt record for container {name}: {e}")
 
     def all(self) -> list[Record]:
-        try:
-            names = sorted(n for n in os.listdir(self.dir) if not n.startswith("."))
-        except FileNotFoundError:
-            return []
-        records = (self.load(n) for n in names)
+        records = (self.load(n) for n in visible_entries(self.dir))
         return [r for r in records if r is not None]
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -144,7 +136,7 @@ class Store:
             if cdir.exists():
                 # a directory without a record: a create that was killed before its record landed
                 shutil.rmtree(cdir)
-            cdir.mkdir()
+            cdir.mkdir(parents=True)
             for sub in ("upper", "work", "merged"):
                 (cdir / sub).mkdir()
             self._write(record)
@@ -174,15 +166,7 @@ class Store:
 
     def sweep(self) -> None:
         """Finish deletions whose process was killed midway (their .trash-PID-* is left)."""
-        try:
-            entries = os.listdir(self.dir)
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            if entry.startswith(".trash-"):
-                pid = int(entry.split("-")[1])
-                if pid == os.getpid() or not _pid_exists(pid):
-                    shutil.rmtree(self.dir / entry, ignore_errors=True)
+        proc.remove_abandoned(self.dir, ".trash")
 
     # -- looking up and observing -----------------------------------------------------------
 
@@ -225,12 +209,3 @@ class Store:
                 self._write(fresh)
             return fresh
 
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

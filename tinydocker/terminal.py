@@ -13,6 +13,8 @@ import signal
 import termios
 import tty
 
+from .runtime import write_all
+
 
 def _copy_winsize(src: int, dst: int) -> None:
     try:
@@ -20,11 +22,6 @@ def _copy_winsize(src: int, dst: int) -> None:
         fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
     except OSError:
         pass
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]
 
 
 def relay(master: int, interactive: bool) -> None:
@@ -49,14 +46,14 @@ def relay(master: int, interactive: bool) -> None:
                     data = b""
                 if not data:
                     break
-                _write_all(1, data)
+                write_all(1, data)
             if 0 in readable:
                 data = os.read(0, 65536)
                 if data:
-                    _write_all(master, data)
+                    write_all(master, data)
                 else:
                     stdin_open = False
-                    _write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
+                    write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
