@@ -4,6 +4,8 @@ import os
 import re
 import subprocess
 
+from tinydocker import cgroups
+
 
 def test_command_is_pid1_with_hostname_of_the_name(td):
     out = td.out("run", "web1", "sh", "-c", "echo $$; hostname; cat /proc/1/cmdline; true")
@@ -28,7 +30,13 @@ def test_mounts_inside_are_only_the_containers(td):
     out = td.out("run", "c1", "cat", "/proc/self/mountinfo")
     lines = out.strip().split("\n")
     by_point = {line.split()[4]: line for line in lines}
-    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"}
+    where = cgroups.layout()
+    cgroupfs = {"/sys/fs/cgroup"}
+    if where.backend == "v1":
+        cgroupfs |= {"/sys/fs/cgroup/" + os.path.basename(m) for m in set(where.v1.values())}
+    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"} | cgroupfs
+    for point in cgroupfs:
+        assert by_point[point].split()[5].startswith("ro"), by_point[point]
     assert " - overlay " in by_point["/"]
     assert "lowerdir=" + str(td.image_rootfs()) in by_point["/"]
     assert "upperdir=" + str(td.containers / "c1" / "upper") in by_point["/"]

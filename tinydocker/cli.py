@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+system_app = typer.Typer(help="Manage tinydocker's data.", no_args_is_help=True)
+app.add_typer(system_app, name="system")
 
 _root: Optional[str] = None
 
@@ -58,17 +60,34 @@ def run(
                                             help="Set an environment variable (repeatable)."),
     workdir: str = typer.Option("/", "-w", "--workdir", help="Working directory inside the container."),
     hostname: Optional[str] = typer.Option(None, "--hostname", help="Hostname (default: the container name)."),
+    memory: Optional[str] = typer.Option(None, "-m", "--memory", metavar="BYTES",
+                                         help="Memory limit: bytes or with a unit, 512k, 64m, 1g (at least 6m)."),
+    memory_swap: Optional[str] = typer.Option(
+        None, "--memory-swap", metavar="BYTES",
+        help="Memory plus swap limit (needs -m; -1 for unlimited swap; default: twice -m)."),
+    cpus: Optional[str] = typer.Option(None, "--cpus", metavar="N", help="CPUs the container may use, e.g. 1.5."),
+    cpu_shares: Optional[int] = typer.Option(None, "-c", "--cpu-shares", metavar="N",
+                                             help="Relative CPU weight (default 1024; weight on cgroup v2)."),
+    cpuset_cpus: Optional[str] = typer.Option(None, "--cpuset-cpus", metavar="LIST",
+                                              help="CPUs to run on: 0, 0-1 or 0,1."),
+    cpuset_mems: Optional[str] = typer.Option(None, "--cpuset-mems", metavar="LIST",
+                                              help="Memory nodes to allocate from: 0, 0-1 or 0,1."),
+    pids_limit: Optional[int] = typer.Option(None, "--pids-limit", metavar="N",
+                                             help="Maximum number of processes (-1 for unlimited)."),
 ):
     """Run a command in a new container and wait for it; exits with the command's code.
 
-    Everything after NAME is the container's command, options included.
+    Everything after NAME is the container's command, options included. The container
+    gets its own cgroup (tinydocker/<id>), limited by the options given.
     """
     import os
 
     if interactive and tty and not os.isatty(0):
         raise _fail("the input device is not a TTY")
     code = api.run(name, command, image=image, env=env or [], workdir=workdir, hostname=hostname,
-                   interactive=interactive, tty=tty, remove=remove, root=_root)
+                   interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
+                   cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
+                   pids_limit=pids_limit, root=_root)
     raise typer.Exit(code)
 
 
@@ -110,6 +129,75 @@ def rm(
             _say(e)
             failed = max(failed, 1 if e.code == 1 else e.code)
     raise typer.Exit(failed)
+
+
+@app.command()
+def inspect(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
+    """Show containers in detail, as a JSON array (state, OOM kill, limits, overlay directories)."""
+    import json
+
+    docs, missing = api.inspect_all(containers, root=_root)
+    print(json.dumps(docs, indent=4))
+    for ref in missing:
+        _say(f"No such container: {ref}")
+    raise typer.Exit(1 if missing else 0)
+
+
+@app.command()
+def stats(
+    containers: Optional[List[str]] = typer.Argument(None, metavar="[CONTAINER...]",
+                                                     help="Names or ID prefixes (default: all running)."),
+    all: bool = typer.Option(False, "-a", "--all", help="Show all containers (default: running only)."),
+    no_stream: bool = typer.Option(False, "--no-stream", help="Print one reading and exit."),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate IDs."),
+    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+):
+    """Live CPU %, memory use / limit and process count of containers, from their cgroups.
+
+    Refreshes every second until interrupted (Ctrl-C), or once with --no-stream.
+    CPU % counts one busy CPU as 100%.
+    """
+    from . import display
+
+    if format not in (None, "table", "json"):
+        raise _fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    clear = not no_stream and format != "json" and sys.stdout.isatty()
+    try:
+        while True:
+            rows = display.stats_rows(
+                api.stats(containers or (), all=all, interval=0.5 if no_stream else 1.0, root=_root),
+                no_trunc=no_trunc)
+            out = display.json_lines(rows) if format == "json" else display.stats_table(rows)
+            if clear:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home and clear, as docker's live view does
+            print(out, flush=True)
+            if no_stream:
+                return
+    except KeyboardInterrupt:
+        return  # the way a live view is meant to end
+
+
+@system_app.command("prune")
+def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
+    """Remove all stopped containers and what killed tinydocker processes left behind
+    (half-removed containers and images, empty container cgroups)."""
+    from . import display
+
+    if not force:
+        print("WARNING! This will remove:\n  - all stopped containers\n"
+              "  - leftovers of interrupted removals and image builds\n"
+              "  - container cgroups that no process uses any more\n"
+              "Are you sure you want to continue? [y/N] ", end="", flush=True)
+        answer = sys.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            print()
+            raise typer.Exit(1)
+    done = api.prune(root=_root)
+    if done["containers"]:
+        print("Deleted Containers:\n" + "\n".join(done["containers"]) + "\n")
+    if done["cgroups"]:
+        print("Deleted cgroups:\n" + "\n".join(f"tinydocker/{cid}" for cid in done["cgroups"]) + "\n")
+    print(f"Total reclaimed space: {display.bytes_binary(done['reclaimed'])}")
 
 
 @app.command()
@@ -160,7 +248,7 @@ def info():
     print(f"Namespaces:     {' '.join(data['namespaces'])}")
     print(f"Overlayfs:      {'yes' if data['overlayfs'] else 'no'}")
     print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
-    print(f"Cgroup version: {data['cgroup_version']}")
+    print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
     print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
 
 

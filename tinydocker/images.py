@@ -118,10 +118,14 @@ class ImageStore:
             os.rename(self.dir / name, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
+    def sweep(self) -> None:
+        """Delete what killed builds, imports and removals left in .tmp-PID-* directories."""
+        remove_abandoned(self.dir, ".tmp")
+
     def _publish(self, name: str, source: str, fill) -> None:
         """Fill a temporary directory, then rename it into place under the lock."""
         with self.lock():
-            remove_abandoned(self.dir, ".tmp")
+            self.sweep()
             if self.exists(name):
                 return  # another process built it while we waited for the lock
             tmp = self.dir / f".tmp-{os.getpid()}-{name}"

@@ -4,7 +4,8 @@ The runtime forks this process as PID 1 of a new PID namespace. It then:
 
  1. waits for its orders on the spec pipe (the parent writes them only once the state
     record is in place; EOF without orders means the parent died: leave quietly);
- 2. takes new mount, UTS, IPC and network namespaces;
+ 2. takes new mount, UTS, IPC, network and cgroup namespaces (the parent has already
+    moved it into the container's cgroup);
  3. makes every mount private, so nothing below ever propagates to the host;
  4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev;
  5. pivot_roots into the overlay and detaches the old root;
@@ -76,7 +77,9 @@ def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:
 
 
 def _enter_container(o: dict, report: socket.socket) -> None:
-    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET)
+    # the parent has put us in our cgroup already, so the new cgroup namespace is rooted
+    # there and /proc/self/cgroup inside shows "/" rather than the host's layout
+    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET | sc.CLONE_NEWCGROUP)
     # before anything is mounted: no mount of ours may propagate back to the host
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.sethostname(o["hostname"])
@@ -86,6 +89,7 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     sc.mount("overlay", root, "overlay", 0,
              f"lowerdir={o['lower']},upperdir={o['upper']},workdir={o['work']}")
     _mount_kernel_filesystems(root)
+    _mount_cgroupfs(root, o["cgroupfs"])
 
     os.chdir(root)
     # pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching it
@@ -144,6 +148,24 @@ def _mount_kernel_filesystems(root: str) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
+
+
+def _mount_cgroupfs(root: str, filesystems: list) -> None:
+    """The container's own cgroups at /sys/fs/cgroup, read-only, as docker shows them.
+
+    Mounted inside the new cgroup namespace, each hierarchy's root is the container's
+    cgroup, so the container sees its limits and usage and nothing of the host's tree.
+    """
+    where = root + "/sys/fs/cgroup"
+    flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+    if filesystems and filesystems[0][0] == "cgroup2":
+        sc.mount("cgroup2", where, "cgroup2", flags | sc.MS_RDONLY)
+        return
+    sc.mount("tmpfs", where, "tmpfs", flags, "mode=755,size=64k")
+    for fstype, options, name in filesystems:
+        os.mkdir(f"{where}/{name}")
+        sc.mount("cgroup", f"{where}/{name}", fstype, flags | sc.MS_RDONLY, options)
+    sc.mount("tmpfs", where, "tmpfs", flags | sc.MS_REMOUNT | sc.MS_RDONLY, "mode=755,size=64k")
 
 
 def _exec(argv: list[str], env: dict) -> None:

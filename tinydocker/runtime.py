@@ -1,8 +1,9 @@
 """Realising a container spec: the parent's side of `run`.
 
-    image → record (name taken) → fork PID 1 in a new PID namespace → record pid →
-    send orders down the pipe → hear "started" or an error → relay I/O, forward signals →
-    collect the exit status → record it → reap → (--rm) remove.
+    image → record (name taken) → cgroup with its limits → fork PID 1 in a new PID
+    namespace → record pid → move it into the cgroup → send orders down the pipe →
+    hear "started" or an error → relay I/O, forward signals → collect the exit status →
+    record it (and whether the OOM killer struck) → reap → remove the cgroup → (--rm) remove.
 
 The record is complete before the child may go on, and the exit code is recorded before
 the child's zombie is reaped, so whoever reads the store finds the pid still taken until
@@ -16,7 +17,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from . import init, proc
+from . import cgroups, init, proc
 from . import syscalls as sc
 from .errors import EXIT_TINYDOCKER, TinydockerError
 from .images import ImageStore
@@ -113,12 +114,18 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
     store = Store(root)
     lower = ImageStore(root).ensure(spec.image)
     record = store.create(spec)
+    try:
+        cgroup = cgroups.open_cgroup(record.id)
+        cgroup.create(spec.limits)
+    except BaseException:
+        store.remove(record)  # nothing ran: leave nothing behind, not even the name
+        raise
     cdir = store.container_dir(spec.name)
     orders = {
         "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
         "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
         "lower": str(lower), "upper": str(cdir / "upper"), "work": str(cdir / "work"),
-        "merged": str(cdir / "merged"),
+        "merged": str(cdir / "merged"), "cgroupfs": cgroup.filesystems(),
     }
     pipes = _CapturePipes(input) if capture_output else None
     spec_r, spec_w = os.pipe()
@@ -137,18 +144,19 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
         child_report.close()
         forwarder.target(pid)
         try:
-            started = store.update(
-                record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid), boot_id=proc.boot_id(),
-                monitor_pid=os.getpid(), monitor_ticks=proc.start_ticks(os.getpid()), started=now())
+            started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
+                                   started=now())
             if started is None:
                 raise TinydockerError(f"container {spec.name} was removed while it was starting")
             record = started
+            cgroup.join(pid)  # before the orders: the command must start limited
             write_all(spec_w, json.dumps(orders).encode())
         except BaseException:
             # no orders will come: end the child now rather than leave it waiting
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+            release_cgroup(cgroup)
             raise
         finally:
             os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
@@ -166,7 +174,7 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
         forwarder.restore()
         report.close()
 
-    _finish(store, record, pid, code, spec.remove)
+    _finish(store, record, cgroup, pid, code, spec.remove)
     if error is not None and error["code"] == EXIT_TINYDOCKER:
         raise TinydockerError(error["error"])
     if error is not None:
@@ -181,13 +189,25 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
     return code
 
 
-def _finish(store: Store, record: Record, pid: int, code: int, remove: bool) -> None:
+def _finish(store: Store, record: Record, cgroup, pid: int, code: int, remove: bool) -> None:
     try:
-        store.update(record, status=EXITED, exit_code=code, finished=now())
+        # read before the cgroup goes: its counter is the only witness of an OOM kill
+        oom = cgroup.oom_kills() > 0
+        store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
     finally:
         os.waitpid(pid, 0)  # reap only now: until here the pid could not be reused
-    if remove:
+    if release_cgroup(cgroup) and remove:
         store.remove(record)
+
+
+def release_cgroup(cgroup) -> bool:
+    """Remove the container's cgroup; if it will not go, say so and keep the record for `rm`."""
+    try:
+        cgroup.remove()
+        return True
+    except TinydockerError as e:
+        sys.stderr.write(f"tinydocker: warning: {e}\n")
+        return False
 
 
 def _await_start(report: socket.socket):

@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import TinydockerError
+from .limits import Limits
 
 # docker's rule for container names
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -45,6 +46,7 @@ class ContainerSpec:
     interactive: bool = False
     tty: bool = False
     remove: bool = False
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self):
         check_name(self.name)
@@ -73,7 +75,9 @@ class ContainerSpec:
         return env
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["limits"] = {k: v for k, v in data["limits"].items() if v is not None}  # TOML has no null
+        return data
 
 
 def parse_env(item: str) -> str | None:

@@ -53,6 +53,7 @@ class Record:
     monitor_ticks: int | None = None
     started: datetime | None = None
     exit_code: int | None = None
+    oom_killed: bool = False
     finished: datetime | None = None
     spec: dict = field(default_factory=dict)
 
@@ -124,8 +125,12 @@ class Store:
 
     def create(self, spec: ContainerSpec) -> Record:
         """Take the name and write the first record, or fail naming the holder of the name."""
+        # the creating process is the monitor from the start: while it lives, a record still
+        # "created" is a container being started, not one a killed `run` left behind
+        me = os.getpid()
         record = Record(id=os.urandom(32).hex(), name=spec.name, image=spec.image,
-                        command=list(spec.argv), created=now(), spec=spec.to_dict())
+                        command=list(spec.argv), created=now(), spec=spec.to_dict(),
+                        boot_id=proc.boot_id(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
         cdir = self.container_dir(spec.name)
         with self.lock():
             holder = self.load(spec.name)
