@@ -2,7 +2,8 @@
 
 Every test gets a `td` helper bound to a fresh data root. At teardown it kills, by pid
 and start time, any container process still alive from that root, then checks that no
-mount of the root is left in the host's mount table and deletes the root.
+mount of the root is left in the host's mount table, that no container cgroup appeared
+that is still there, and deletes the root.
 """
 
 import os
@@ -19,10 +20,33 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tinydocker import proc  # noqa: E402
+from tinydocker import cgroups, proc  # noqa: E402
 
 if os.geteuid() != 0:
     pytest.exit("tinydocker's tests run real containers and need root", returncode=1)
+
+
+def container_cgroups() -> set[str]:
+    """Every tinydocker/ directory and tinydocker/<id> cgroup, in every hierarchy."""
+    where = cgroups.layout()
+    found = set()
+    for mount in set(where.v1.values()) | ({where.v2} if where.v2 else set()):
+        parent = Path(mount) / cgroups.PARENT
+        if parent.is_dir():
+            found.add(str(parent))
+            found |= {str(p) for p in parent.iterdir() if p.is_dir()}
+    return found
+
+
+def _remove_cgroups(paths) -> None:
+    for path in sorted(paths, key=len, reverse=True):  # leaves before tinydocker/
+        try:
+            for pid in Path(path, "cgroup.procs").read_text().split():
+                os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.05)
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def host_mounts_under(path: Path) -> list[str]:
@@ -101,8 +125,15 @@ def _kill_leftovers(root: Path) -> None:
 def td(tmp_path_factory):
     root = tmp_path_factory.mktemp("tdroot")
     helper = TD(root)
+    cgroups_before = container_cgroups()
     yield helper
     _kill_leftovers(root)
+    # a container's `run` removes its cgroup as it ends: give a finishing one a moment
+    deadline = time.monotonic() + 5
+    while container_cgroups() - cgroups_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked_cgroups = container_cgroups() - cgroups_before
+    _remove_cgroups(leaked_cgroups)
     # the container's overlay lives and dies in its own mount namespace: none may show here
     deadline = time.monotonic() + 5
     while host_mounts_under(root) and time.monotonic() < deadline:
@@ -110,6 +141,7 @@ def td(tmp_path_factory):
     leaked = host_mounts_under(root)
     shutil.rmtree(root, ignore_errors=True)
     assert not leaked, f"mounts left on the host: {leaked}"
+    assert not leaked_cgroups, f"cgroups left behind: {sorted(leaked_cgroups)}"
 
 
 def wait_for(predicate, timeout: float = 20, what: str = "condition"):

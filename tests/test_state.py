@@ -52,6 +52,8 @@ def test_twenty_parallel_runs_of_one_name_start_exactly_one(td):
 def test_sigkill_of_tinydocker_leaves_the_truth(td):
     p = td.popen("run", "c1", "sh", "-c", "sleep 2")
     rec = td.wait_running("c1")
+    # killed after the exec: a `run` killed before sending the orders takes its child along
+    wait_for(lambda: b"sleep" in open(f"/proc/{rec['pid']}/cmdline", "rb").read(), what="exec")
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     # the container outlives its tinydocker (as with docker's client) and is shown running

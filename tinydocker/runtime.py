@@ -1,7 +1,7 @@
 """Realising a container spec: the parent's side of `run`.
 
     image → record (name taken) → cgroup with its limits → fork PID 1 in a new PID
-    namespace → record pid → move it into the cgroup → send orders down the pipe →
+    namespace → move it into the cgroup → record pid → send orders down the pipe →
     hear "started" or an error → relay I/O, forward signals → collect the exit status →
     record it (and whether the OOM killer struck) → reap → remove the cgroup → (--rm) remove.
 
@@ -144,12 +144,12 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
         child_report.close()
         forwarder.target(pid)
         try:
+            cgroup.join(pid)  # before the orders: the command must start limited
             started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                    started=now())
             if started is None:
                 raise TinydockerError(f"container {spec.name} was removed while it was starting")
             record = started
-            cgroup.join(pid)  # before the orders: the command must start limited
             write_all(spec_w, json.dumps(orders).encode())
         except BaseException:
             # no orders will come: end the child now rather than leave it waiting
