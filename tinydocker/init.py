@@ -2,10 +2,13 @@
 
 The runtime forks this process as PID 1 of a new PID namespace. It then:
 
+ 0. moves itself into the container's cgroup, which the parent made before the fork;
+    doing it here rather than from the parent lets the kernel's slow part of a cgroup
+    move (an RCU grace period on v1) overlap the parent's writing of the record;
  1. waits for its orders on the spec pipe (the parent writes them only once the state
     record is in place; EOF without orders means the parent died: leave quietly);
- 2. takes new mount, UTS, IPC, network and cgroup namespaces (the parent has already
-    moved it into the container's cgroup);
+ 2. takes new mount, UTS, IPC, network and cgroup namespaces (the cgroup namespace is
+    rooted at the container's cgroup, joined in step 0);
  3. makes every mount private, so nothing below ever propagates to the host;
  4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev;
  5. pivot_roots into the overlay and detaches the old root;
@@ -41,13 +44,17 @@ class ExecFailure(Exception):
         self.code = code
 
 
-def child_main(spec_fd: int, report: socket.socket) -> None:
-    """Entry point in the forked child. Never returns."""
+def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
+    """Entry point in the forked child. Never returns.
+
+    join_cgroup(pid) moves a process into the container's cgroup; 0 means the caller.
+    """
     code = EXIT_TINYDOCKER
     try:
         # the parent's Python handlers (and its SIGPIPE ignore) must not reach the command
         for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
             signal.signal(sig, signal.SIG_DFL)
+        join_cgroup(0)
         orders = _read_orders(spec_fd)
         if orders is None:
             os._exit(EXIT_TINYDOCKER)

@@ -1,7 +1,7 @@
 """Realising a container spec: the parent's side of `run`.
 
     image → record (name taken) → cgroup with its limits → fork PID 1 in a new PID
-    namespace → move it into the cgroup → record pid → send orders down the pipe →
+    namespace (it moves itself into the cgroup) → record pid → send orders down the pipe →
     hear "started" or an error → relay I/O, forward signals → collect the exit status →
     record it (and whether the OOM killer struck) → reap → remove the cgroup → (--rm) remove.
 
@@ -139,12 +139,11 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
             report.close()
             if pipes:
                 pipes.in_child()
-            init.child_main(spec_r, child_report)  # never returns
+            init.child_main(spec_r, child_report, cgroup.join)  # never returns
         os.close(spec_r)
         child_report.close()
         forwarder.target(pid)
         try:
-            cgroup.join(pid)  # before the orders: the command must start limited
             started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                    started=now())
             if started is None:
