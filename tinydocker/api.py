@@ -122,7 +122,7 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     if refs:
         records = [store.observe(store.lookup(ref)) for ref in refs]
     else:
-        records = [r for r in ps(all=all, root=root)]
+        records = ps(all=all, root=root)
     where = layout()
     groups = {r.id: open_cgroup(r.id, where) for r in records if r.status == RUNNING}
     before = {cid: g.usage() for cid, g in groups.items()}

@@ -161,18 +161,23 @@ def stats(
 
     if format not in (None, "table", "json"):
         raise _fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    import time
+
     clear = not no_stream and format != "json" and sys.stdout.isatty()
+    interval = 0.5 if no_stream else 1.0
     try:
         while True:
-            rows = display.stats_rows(
-                api.stats(containers or (), all=all, interval=0.5 if no_stream else 1.0, root=_root),
-                no_trunc=no_trunc)
+            began = time.monotonic()
+            rows = display.stats_rows(api.stats(containers or (), all=all, interval=interval, root=_root),
+                                      no_trunc=no_trunc)
             out = display.json_lines(rows) if format == "json" else display.stats_table(rows)
             if clear:
                 sys.stdout.write("\x1b[H\x1b[2J")  # home and clear, as docker's live view does
             print(out, flush=True)
             if no_stream:
                 return
+            # with nothing running there was nothing to sample: still refresh once a second
+            time.sleep(max(0.0, interval - (time.monotonic() - began)))
     except KeyboardInterrupt:
         return  # the way a live view is meant to end
 

@@ -155,7 +155,7 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
-            release_cgroup(cgroup)
+            _release_cgroup(cgroup)
             raise
         finally:
             os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
@@ -195,11 +195,11 @@ def _finish(store: Store, record: Record, cgroup, pid: int, code: int, remove: b
         store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
     finally:
         os.waitpid(pid, 0)  # reap only now: until here the pid could not be reused
-    if release_cgroup(cgroup) and remove:
+    if _release_cgroup(cgroup) and remove:
         store.remove(record)
 
 
-def release_cgroup(cgroup) -> bool:
+def _release_cgroup(cgroup) -> bool:
     """Remove the container's cgroup; if it will not go, say so and keep the record for `rm`."""
     try:
         cgroup.remove()
