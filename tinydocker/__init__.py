@@ -3,10 +3,11 @@
 The public API lives in tinydocker.api and is re-exported here; see its docstring.
 """
 
-from .api import (build_image, images, import_image, info, inspect, inspect_all, prune, ps, remove,
-                  remove_image, run, stats)
+from .api import (build_image, exec, images, import_image, info, inspect, inspect_all, kill, logs, prune,
+                  prune_containers, ps, remove, remove_image, restart, run, start, stats, stop, wait)
 from .errors import TinydockerError
 
 __version__ = "0.1.0"
-__all__ = ["run", "ps", "inspect", "inspect_all", "stats", "remove", "prune", "images", "build_image", "import_image",
+__all__ = ["run", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
+           "stats", "remove", "prune", "prune_containers", "images", "build_image", "import_image",
            "remove_image", "info", "TinydockerError"]

@@ -30,10 +30,12 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         memory: str | int | None = None, memory_swap: str | int | None = None,
         cpus: str | float | None = None, cpu_shares: int | None = None,
         cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
-        pids_limit: int | None = None, root=None):
+        pids_limit: int | None = None, detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
-    Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr).
+    Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr);
+    with detach=True the container's id, as soon as it has started (its output then goes
+    to its log, see logs()).
     `input` (bytes) is fed to the container's stdin. The limits take docker's values:
     memory="64m", memory_swap="128m" or -1, cpus=1.5, cpu_shares=512, cpuset_cpus="0-1",
     cpuset_mems="0", pids_limit=100.
@@ -47,7 +49,109 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
-    return realise(spec, paths.resolve(root), capture_output=capture_output, input=input)
+    return realise(spec, paths.resolve(root), capture_output=capture_output, input=input, detach=detach)
+
+
+def start(ref: str, attach: bool = False, root=None):
+    """Start a stopped container again, with the files its upper layer kept.
+
+    Detached (its output to its log) unless attach=True, which waits and returns its exit
+    code. Starting a running container does nothing, as with docker.
+    """
+    from . import runtime
+    from .state import RUNNING, Store
+
+    store = Store(paths.resolve(root))
+    record = store.observe(store.lookup(ref))
+    if record.status == RUNNING:
+        return None
+    return runtime.start(store, record, attach=attach)
+
+
+def stop(ref: str, timeout: float = 10, root=None):
+    """SIGTERM to the container's PID 1, SIGKILL after `timeout` seconds; returns the record
+    once the exit is recorded. A PID 1 without a SIGTERM handler ignores SIGTERM (the kernel
+    shields a namespace's init), so it is the SIGKILL that ends it."""
+    import signal
+
+    from .state import RUNNING, Store
+
+    store = Store(paths.resolve(root))
+    record = store.observe(store.lookup(ref))
+    if record.status != RUNNING:
+        return record
+    _signal(record, signal.SIGTERM)
+    if not _wait_gone(record, timeout):
+        _kill(record)
+    return store.observe(record)
+
+
+def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
+    """Send a signal (name like KILL, SIGTERM, or number) to the container's PID 1."""
+    from .state import RUNNING, Store
+
+    sig = _parse_signal(signal)
+    store = Store(paths.resolve(root))
+    record = store.observe(store.lookup(ref))
+    if record.status != RUNNING:
+        raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
+    _signal(record, sig)
+
+
+def restart(ref: str, timeout: float = 10, root=None) -> None:
+    record = stop(ref, timeout=timeout, root=root)
+    start(record.id, root=root)
+
+
+def wait(ref: str, root=None) -> int:
+    """Block until the container stops; its exit code."""
+    from .state import RUNNING, Store
+
+    store = Store(paths.resolve(root))
+    record = store.observe(store.lookup(ref))
+    while record.status == RUNNING:
+        _wait_gone(record, None)
+        record = store.observe(record)
+    return record.exit_code if record.exit_code is not None else 0
+
+
+def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bool = False, root=None):
+    """The container's output as (stream, bytes) pairs, stream being 'stdout' or 'stderr';
+    follow=True goes on until the container stops. Only detached containers (run -d,
+    start) have a log: an attached run's output went to its caller."""
+    from .logs import read
+    from .state import Store
+
+    store = Store(paths.resolve(root))
+    record = store.lookup(ref)
+    yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps)
+
+
+def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
+         interactive: bool = False, tty: bool = False, capture_output: bool = False,
+         input: bytes | None = None, root=None):
+    """Run COMMAND as a new process in a running container (its namespaces, root, cgroup)
+    and wait for it; returns its exit code, or Completed with capture_output=True."""
+    from .runtime import exec_in
+    from .spec import parse_env
+    from .state import RUNNING, Store
+
+    if not command:
+        raise TinydockerError("exec needs a command")
+    store = Store(paths.resolve(root))
+    record = store.observe(store.lookup(ref))
+    if record.status != RUNNING:
+        raise TinydockerError(f"container {record.name} is not running", code=1)
+    spec = ContainerSpec.from_dict(record.spec)
+    spec.tty = tty
+    full_env = spec.container_env()
+    for item in filter(None, map(parse_env, env)):
+        key, _, value = item.partition("=")
+        full_env[key] = value
+    if workdir is not None and not workdir.startswith("/"):
+        raise TinydockerError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    return exec_in(record, list(command), full_env, workdir or spec.workdir, interactive=interactive,
+                   tty=tty, capture_output=capture_output, input=input)
 
 
 def ps(all: bool = False, root=None):
@@ -95,16 +199,53 @@ def _kill(record) -> None:
     """SIGKILL the container's PID 1 (the kernel then ends the rest of its PID namespace)."""
     import signal
 
-    if record.container_alive():
-        try:
-            os.kill(record.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    while record.container_alive():
-        if time.monotonic() > deadline:
-            raise TinydockerError(f"container {record.name} (pid {record.pid}) did not die after SIGKILL")
-        time.sleep(0.005)
+    _signal(record, signal.SIGKILL)
+    if not _wait_gone(record, 10):
+        raise TinydockerError(f"container {record.name} (pid {record.pid}) did not die after SIGKILL")
+
+
+def _signal(record, sig: int) -> None:
+    """Signal PID 1 through a pidfd taken while it is surely the container: never a reused pid."""
+    import signal
+
+    try:
+        fd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        return
+    try:
+        if record.container_alive():
+            signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _wait_gone(record, timeout: float | None) -> bool:
+    """Wait up to `timeout` seconds (None: for ever) for PID 1 to end; whether it has."""
+    import select
+
+    try:
+        fd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not record.container_alive():
+            return True
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _parse_signal(value) -> int:
+    import signal
+
+    text = str(value).strip().upper()
+    try:
+        return signal.Signals(int(text)) if text.isdigit() else signal.Signals[
+            text if text.startswith("SIG") else "SIG" + text]
+    except (KeyError, ValueError):
+        raise TinydockerError(f"invalid signal: {value}") from None
 
 
 def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, root=None) -> list[dict]:
@@ -179,16 +320,30 @@ def prune(root=None) -> dict:
     Returns {"containers": [ids], "cgroups": [ids], "reclaimed": bytes}."""
     from . import cgroups
     from .images import ImageStore
-    from .state import CREATED, RUNNING, Store
 
     root = paths.resolve(root)
-    store = Store(root)
-    store.sweep()
+    done = prune_containers(root=root)
     ImageStore(root).sweep()
+    orphans = cgroups.orphans()
+    for cid in orphans:
+        try:
+            cgroups.open_cgroup(cid).remove()
+        except TinydockerError:
+            pass
+    return {**done, "cgroups": orphans}
+
+
+def prune_containers(root=None) -> dict:
+    """Remove every stopped container (and finish removals a killed `rm` left halfway).
+    Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
+    from .state import CREATED, RUNNING, Store
+
+    store = Store(paths.resolve(root))
+    store.sweep()
     removed, reclaimed = [], 0
     for record in (store.observe(r) for r in store.all()):
         if record.status == RUNNING or (record.status == CREATED and record.monitor_alive()):
-            continue  # running, or still being started by a live `run`
+            continue  # running, or still being started by a live `run`/`start`
         size = _disk_usage(store.container_dir(record.name) / "upper")
         try:
             _discard(store, record)
@@ -196,13 +351,7 @@ def prune(root=None) -> dict:
             continue  # its cgroup will not go yet; the record stays for a later prune
         removed.append(record.id)
         reclaimed += size
-    orphans = cgroups.orphans()
-    for cid in orphans:
-        try:
-            cgroups.open_cgroup(cid).remove()
-        except TinydockerError:
-            pass
-    return {"containers": removed, "cgroups": orphans, "reclaimed": reclaimed}
+    return {"containers": removed, "reclaimed": reclaimed}
 
 
 def _disk_usage(path) -> int:

@@ -25,6 +25,8 @@ image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 system_app = typer.Typer(help="Manage tinydocker's data.", no_args_is_help=True)
 app.add_typer(system_app, name="system")
+container_app = typer.Typer(help="Manage containers.", no_args_is_help=True)
+app.add_typer(container_app, name="container")
 
 _root: Optional[str] = None
 
@@ -56,6 +58,9 @@ def run(
     interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin attached."),
     tty: bool = typer.Option(False, "-t", "--tty", help="Give the container a pseudo-terminal."),
     remove: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
+    detach: bool = typer.Option(False, "-d", "--detach",
+                                help="Run in the background under a small supervisor; print the id. "
+                                     "Output goes to the container's log (see 'logs')."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
     workdir: str = typer.Option("/", "-w", "--workdir", help="Working directory inside the container."),
@@ -82,13 +87,155 @@ def run(
     """
     import os
 
+    if interactive and tty and not detach and not os.isatty(0):
+        raise _fail("the input device is not a TTY")
+    result = api.run(name, command, image=image, env=env or [], workdir=workdir, hostname=hostname,
+                     interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
+                     cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
+                     pids_limit=pids_limit, detach=detach, root=_root)
+    if detach:
+        print(result)
+        raise typer.Exit(0)
+    raise typer.Exit(result)
+
+
+def _each(refs: List[str], action) -> None:
+    """Apply action to each container, printing the ref on success, as docker does;
+    the exit status is 1 if any failed (125 for tinydocker's own failures)."""
+    failed = 0
+    for ref in refs:
+        try:
+            action(ref)
+            print(ref, flush=True)
+        except TinydockerError as e:
+            _say(e)
+            failed = max(failed, 1 if e.code == 1 else e.code)
+    raise typer.Exit(failed)
+
+
+@app.command()
+def start(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    attach: bool = typer.Option(False, "-a", "--attach", help="Wait for the container and show its output; "
+                                "exits with its code (one container only)."),
+):
+    """Start stopped containers again, with their files as they left them."""
+    if attach:
+        if len(containers) != 1:
+            raise _fail("you cannot start and attach multiple containers at once")
+        code = api.start(containers[0], attach=True, root=_root)
+        raise typer.Exit(code or 0)
+    _each(containers, lambda ref: api.start(ref, root=_root))
+
+
+@app.command()
+def stop(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    time: int = typer.Option(10, "-t", "--time", metavar="SECONDS", help="Seconds to wait before SIGKILL."),
+):
+    """Stop running containers: SIGTERM, then SIGKILL after the timeout."""
+    if time < 0:
+        raise _fail(f"invalid timeout {time}: seconds cannot be negative")
+    _each(containers, lambda ref: api.stop(ref, timeout=time, root=_root))
+
+
+@app.command()
+def kill(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    signal: str = typer.Option("KILL", "-s", "--signal", help="Signal to send: name (TERM, SIGHUP) or number."),
+):
+    """Send a signal to the main process of running containers (default SIGKILL)."""
+    api._parse_signal(signal)  # a bad signal is bad input: refuse it before touching any container
+    _each(containers, lambda ref: api.kill(ref, signal=signal, root=_root))
+
+
+@app.command()
+def restart(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    time: int = typer.Option(10, "-t", "--time", metavar="SECONDS", help="Seconds to wait before SIGKILL."),
+):
+    """Stop (if running) and start containers again, detached."""
+    _each(containers, lambda ref: api.restart(ref, timeout=time, root=_root))
+
+
+@app.command()
+def wait(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
+    """Block until containers stop; print each one's exit code."""
+    failed = 0
+    for ref in containers:
+        try:
+            print(api.wait(ref, root=_root), flush=True)
+        except TinydockerError as e:
+            _say(e)
+            failed = 1
+    raise typer.Exit(failed)
+
+
+@app.command()
+def logs(
+    container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep following until the container stops."),
+    tail: str = typer.Option("all", "-n", "--tail", metavar="N", help="Only the last N lines ('all' by default)."),
+    timestamps: bool = typer.Option(False, "-t", "--timestamps", help="Prefix each line with its time."),
+):
+    """Show a detached container's output (stdout to stdout, stderr to stderr)."""
+    if tail != "all" and not tail.isdigit():
+        raise _fail(f"invalid --tail {tail!r}: a number of lines, or 'all'")
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    try:
+        for stream, line in api.logs(container, follow=follow, tail=None if tail == "all" else int(tail),
+                                     timestamps=timestamps, root=_root):
+            target = err if stream == "stderr" else out
+            target.write(line)
+            target.flush()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        sys.stderr.close()  # `logs | head`: the reader has all it wanted
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix of a running container."),
+    command: List[str] = typer.Argument(..., metavar="CMD [ARG...]", help="Command and its arguments."),
+    interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin attached."),
+    tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
+    env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
+                                            help="Set an environment variable (repeatable)."),
+    workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
+):
+    """Run a command in a running container: its namespaces (PID too), root and cgroup.
+
+    Exits with the command's code (126 cannot execute, 127 not found); 1 if the
+    container is not running.
+    """
+    import os
+
     if interactive and tty and not os.isatty(0):
         raise _fail("the input device is not a TTY")
-    code = api.run(name, command, image=image, env=env or [], workdir=workdir, hostname=hostname,
-                   interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
-                   cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
-                   pids_limit=pids_limit, root=_root)
-    raise typer.Exit(code)
+    raise typer.Exit(api.exec(container, command, env=env or [], workdir=workdir, interactive=interactive,
+                              tty=tty, root=_root))
+
+
+@container_app.command("prune")
+def container_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
+    """Remove all stopped containers."""
+    from . import display
+
+    if not force and not _confirm("WARNING! This will remove all stopped containers."):
+        raise typer.Exit(1)
+    done = api.prune_containers(root=_root)
+    if done["containers"]:
+        print("Deleted Containers:\n" + "\n".join(done["containers"]) + "\n")
+    print(f"Total reclaimed space: {display.bytes_binary(done['reclaimed'])}")
+
+
+def _confirm(warning: str) -> bool:
+    print(f"{warning}\nAre you sure you want to continue? [y/N] ", end="", flush=True)
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return True
+    print()
+    return False
 
 
 @app.command()
@@ -120,15 +267,7 @@ def rm(
     force: bool = typer.Option(False, "-f", "--force", help="Kill and remove a running container."),
 ):
     """Remove one or more containers and everything they wrote."""
-    failed = 0
-    for ref in containers:
-        try:
-            api.remove(ref, force=force, root=_root)
-            print(ref)
-        except TinydockerError as e:
-            _say(e)
-            failed = max(failed, 1 if e.code == 1 else e.code)
-    raise typer.Exit(failed)
+    _each(containers, lambda ref: api.remove(ref, force=force, root=_root))
 
 
 @app.command()
@@ -188,15 +327,10 @@ def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not
     (half-removed containers and images, empty container cgroups)."""
     from . import display
 
-    if not force:
-        print("WARNING! This will remove:\n  - all stopped containers\n"
-              "  - leftovers of interrupted removals and image builds\n"
-              "  - container cgroups that no process uses any more\n"
-              "Are you sure you want to continue? [y/N] ", end="", flush=True)
-        answer = sys.stdin.readline()
-        if answer.strip().lower() not in ("y", "yes"):
-            print()
-            raise typer.Exit(1)
+    if not force and not _confirm("WARNING! This will remove:\n  - all stopped containers\n"
+                                  "  - leftovers of interrupted removals and image builds\n"
+                                  "  - container cgroups that no process uses any more"):
+        raise typer.Exit(1)
     done = api.prune(root=_root)
     if done["containers"]:
         print("Deleted Containers:\n" + "\n".join(done["containers"]) + "\n")

@@ -68,6 +68,38 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
     os._exit(code)
 
 
+def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socket) -> None:
+    """`exec`'s path into a running container; never returns.
+
+    The parent has forked us into the container's PID namespace already (a PID namespace
+    applies only to children). What is left: its cgroup, then its other namespaces, the
+    mount namespace last (joining it puts us at the container's root), then stdio, the
+    working directory and the exec, as for the container's own command.
+    `namespaces` maps a CLONE_* flag to an open /proc/PID/ns/* descriptor.
+    """
+    code = EXIT_TINYDOCKER
+    try:
+        for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
+            signal.signal(sig, signal.SIG_DFL)
+        join_cgroup(0)
+        for flag in (sc.CLONE_NEWCGROUP, sc.CLONE_NEWIPC, sc.CLONE_NEWUTS, sc.CLONE_NEWNET, sc.CLONE_NEWNS):
+            sc.setns(namespaces[flag], flag)
+        _stdio(orders["tty"], orders["interactive"], report)
+        try:
+            os.chdir(orders["workdir"])
+        except OSError as e:
+            raise ExecFailure(f"cannot enter working directory {orders['workdir']}: {e.strerror}",
+                              EXIT_CANNOT_EXEC) from None
+        sc.close_range_cloexec(3)
+        _exec(orders["argv"], orders["env"])
+    except ExecFailure as e:
+        code = e.code
+        _report(report, {"error": str(e), "code": e.code})
+    except BaseException as e:  # noqa: BLE001
+        _report(report, {"error": f"cannot enter the container: {e}", "code": EXIT_TINYDOCKER})
+    os._exit(code)
+
+
 def _read_orders(fd: int) -> dict | None:
     chunks = []
     while chunk := os.read(fd, 65536):
@@ -105,25 +137,30 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
 
-    if o["tty"]:
-        master, slave = os.openpty()  # /dev/ptmx here is the container's own devpts instance
-        _report(report, {"tty": os.ttyname(slave)}, [master])
-        os.close(master)
-        os.setsid()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for target in (0, 1, 2) if o["interactive"] else (1, 2):
-            os.dup2(slave, target)
-        os.close(slave)
-    if not o["interactive"]:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-
+    _stdio(o["tty"], o["interactive"], report)
     workdir = o["workdir"]
     os.makedirs(workdir, exist_ok=True)  # docker creates a missing -w directory
     os.chdir(workdir)
     # descriptors a caller handed us without close-on-exec must not reach the command
     sc.close_range_cloexec(3)
+
+
+def _stdio(tty: bool, interactive: bool, report: socket.socket) -> None:
+    """With a tty, fds 1 and 2 (and 0 with -i) become a pty of the container's own devpts,
+    whose master goes back to the parent; without -i, stdin is /dev/null."""
+    if tty:
+        master, slave = os.openpty()  # /dev/ptmx here is the container's own devpts instance
+        _report(report, {"tty": os.ttyname(slave)}, [master])
+        os.close(master)
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for target in (0, 1, 2) if interactive else (1, 2):
+            os.dup2(slave, target)
+        os.close(slave)
+    if not interactive:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
 
 
 def _loopback_up() -> None:

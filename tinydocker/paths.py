@@ -68,7 +68,9 @@ def visible_entries(directory: Path) -> list[str]:
         return []
 
 
-def resolve(root: str | os.PathLike | None = None) -> DataRoot:
+def resolve(root: "str | os.PathLike | DataRoot | None" = None) -> DataRoot:
+    if isinstance(root, DataRoot):
+        return root
     if root is None:
         root = os.environ.get("TINYDOCKER_ROOT") or None
     if root is not None:

@@ -74,16 +74,17 @@ class _Forwarder:
             signal.signal(sig, handler)
 
 
-def _fork_pid1() -> int:
-    """Fork a child that is PID 1 of a new PID namespace, leaving this process as it was.
+def _fork_in_pid_namespace(enter) -> int:
+    """Fork a child into another PID namespace, leaving this process as it was.
 
-    unshare(CLONE_NEWPID) changes only where this process's *next* child goes; setns
-    back to our own namespace right after the fork restores that, so a script calling
-    the API can go on forking normally.
+    `enter()` (an unshare of CLONE_NEWPID, or a setns into a container's namespace)
+    changes only where this process's *next* child goes; setns back to our own namespace
+    right after the fork restores that, so a script calling the API can go on forking
+    normally.
     """
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        sc.unshare(sc.CLONE_NEWPID)
+        enter()
         try:
             pid = os.fork()
         except BaseException:
@@ -105,8 +106,9 @@ def _exit_code(pid: int) -> int:
 
 
 def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
-        input: bytes | None = None):
-    """Run a container to its end. Returns the exit code, or Completed when capturing."""
+        input: bytes | None = None, detach: bool = False):
+    """Run a container: to its end (the exit code, or Completed when capturing), or, with
+    detach, until it has started under its supervisor (its id)."""
     if spec.tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
@@ -114,66 +116,111 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
     store = Store(root)
     lower = ImageStore(root).ensure(spec.image)
     record = store.create(spec)
+    if detach:
+        return _detached(store, record, spec, lower, fresh=True)
+    return _attached(store, record, spec, lower, capture_output, input, fresh=True)
+
+
+def start(store: Store, record: Record, attach: bool = False):
+    """Start an exited container again, on its own upper layer; like run for the rest."""
+    record = store.claim(record)
+    spec = ContainerSpec.from_dict(record.spec)
     try:
-        cgroup = cgroups.open_cgroup(record.id)
-        cgroup.create(spec.limits)
+        lower = ImageStore(store.root).ensure(spec.image)
     except BaseException:
-        store.remove(record)  # nothing ran: leave nothing behind, not even the name
+        store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
         raise
-    cdir = store.container_dir(spec.name)
-    orders = {
-        "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
-        "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
-        "lower": str(lower), "upper": str(cdir / "upper"), "work": str(cdir / "work"),
-        "merged": str(cdir / "merged"), "cgroupfs": cgroup.filesystems(),
-    }
+    if attach:
+        return _attached(store, record, spec, lower, False, None, fresh=False)
+    return _detached(store, record, spec, lower, fresh=False)
+
+
+class _Launch:
+    """A container's PID 1 forked, recorded, given its orders, and heard from."""
+
+    def __init__(self, store: Store, record: Record, spec: ContainerSpec, lower, stdio, fresh: bool,
+                 forwarder: "_Forwarder | None" = None):
+        self.store = store
+        try:
+            self.cgroup = cgroups.open_cgroup(record.id)
+            self.cgroup.create(spec.limits)
+        except BaseException:
+            if fresh:
+                store.remove(record)  # nothing ran: leave nothing behind, not even the name
+            else:
+                store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+            raise
+        cdir = store.container_dir(spec.name)
+        orders = {
+            "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
+            "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
+            "lower": str(lower), "upper": str(cdir / "upper"), "work": str(cdir / "work"),
+            "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
+        }
+        spec_r, spec_w = os.pipe()
+        report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = _fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+            if pid == 0:
+                os.close(spec_w)
+                report.close()
+                if stdio:
+                    stdio.in_child()
+                init.child_main(spec_r, child_report, self.cgroup.join)  # never returns
+            os.close(spec_r)
+            child_report.close()
+            if forwarder:
+                forwarder.target(pid)
+            self.pid = pid
+            me = os.getpid()
+            try:
+                # whoever launches is the monitor: the one that will wait and record the exit
+                started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
+                                       started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
+                if started is None:
+                    raise TinydockerError(f"container {spec.name} was removed while it was starting")
+                self.record = started
+                write_all(spec_w, json.dumps(orders).encode())
+            except BaseException:
+                # no orders will come: end the child now rather than leave it waiting
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+                _release_cgroup(self.cgroup)
+                raise
+            finally:
+                os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
+            self.error, self.master = _await_start(report)
+        finally:
+            report.close()
+        if stdio:
+            stdio.in_parent()
+
+    def finish(self, code: int, remove: bool) -> None:
+        _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+
+
+def _attached(store, record, spec, lower, capture_output, input, fresh):
     pipes = _CapturePipes(input) if capture_output else None
-    spec_r, spec_w = os.pipe()
-    report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     forwarder = _Forwarder()
     forwarder.install()
     try:
-        pid = _fork_pid1()
-        if pid == 0:
-            os.close(spec_w)
-            report.close()
-            if pipes:
-                pipes.in_child()
-            init.child_main(spec_r, child_report, cgroup.join)  # never returns
-        os.close(spec_r)
-        child_report.close()
-        forwarder.target(pid)
-        try:
-            started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
-                                   started=now())
-            if started is None:
-                raise TinydockerError(f"container {spec.name} was removed while it was starting")
-            record = started
-            write_all(spec_w, json.dumps(orders).encode())
-        except BaseException:
-            # no orders will come: end the child now rather than leave it waiting
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
-            _release_cgroup(cgroup)
-            raise
-        finally:
-            os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
-
-        error, master = _await_start(report)
-        if pipes:
-            pipes.in_parent()
-        if master is not None:
+        launch = _Launch(store, record, spec, lower, pipes, fresh, forwarder)
+        if launch.master is not None:
             from .terminal import relay
 
-            relay(master, spec.interactive)
+            relay(launch.master, spec.interactive)
         out = pipes.pump() if pipes else None
-        code = _exit_code(pid)
+        code = _exit_code(launch.pid)
     finally:
         forwarder.restore()
-        report.close()
+    launch.finish(code, spec.remove)
+    return _outcome(launch.error, code, out)
 
-    _finish(store, record, cgroup, pid, code, spec.remove)
+
+def _outcome(error: dict | None, code: int, out: tuple | None):
+    """What a foreground run or exec returns: the exit code, or Completed; a failure to
+    exec is said on stderr (captured or not), a failure of tinydocker's own is raised."""
     if error is not None and error["code"] == EXIT_TINYDOCKER:
         raise TinydockerError(error["error"])
     if error is not None:
@@ -186,6 +233,143 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
     if out is not None:
         return Completed(code, out[0], out[1])
     return code
+
+
+_NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLONE_NEWIPC, "ipc"),
+               (sc.CLONE_NEWUTS, "uts"), (sc.CLONE_NEWNET, "net"), (sc.CLONE_NEWNS, "mnt"))
+
+
+def exec_in(record: Record, argv: list[str], env: dict, workdir: str, interactive: bool = False,
+            tty: bool = False, capture_output: bool = False, input: bytes | None = None):
+    """Run a new process inside a running container and wait for it; returns as run does."""
+    if tty and capture_output:
+        raise TinydockerError("a terminal (-t) and captured output cannot be combined")
+    if input is not None:
+        interactive = True
+    not_running = TinydockerError(f"container {record.name} is not running", code=1)
+    namespaces = {}
+    try:
+        try:
+            for flag, name in _NAMESPACES:
+                namespaces[flag] = os.open(f"/proc/{record.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, ProcessLookupError, TypeError):
+            raise not_running from None
+        # checked after opening: the descriptors are then surely the container's, not a reused pid's
+        if not record.container_alive():
+            raise not_running
+        cgroup = cgroups.open_cgroup(record.id)
+        orders = {"argv": argv, "env": env, "workdir": workdir, "tty": tty, "interactive": interactive}
+        pipes = _CapturePipes(input) if capture_output else None
+        report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        forwarder = _Forwarder()
+        forwarder.install()
+        try:
+            pid = _fork_in_pid_namespace(lambda: sc.setns(namespaces[sc.CLONE_NEWPID], sc.CLONE_NEWPID))
+            if pid == 0:
+                report.close()
+                if pipes:
+                    pipes.in_child()
+                init.enter_main(namespaces, cgroup.join, orders, child_report)  # never returns
+            child_report.close()
+            forwarder.target(pid)
+            error, master = _await_start(report)
+            if pipes:
+                pipes.in_parent()
+            if master is not None:
+                from .terminal import relay
+
+                relay(master, interactive)
+            out = pipes.pump() if pipes else None
+            code = _exit_code(pid)
+            os.waitpid(pid, 0)
+        finally:
+            forwarder.restore()
+            report.close()
+    finally:
+        for fd in namespaces.values():
+            os.close(fd)
+    return _outcome(error, code, out)
+
+
+def _detached(store, record, spec, lower, fresh) -> str:
+    """Start the container under a supervisor of its own and return once it has started.
+
+    The supervisor is a grandchild (so that it is nobody's zombie when it ends) in a
+    session of its own (so that the caller's terminal signals don't reach it). It
+    launches the container and says how that went on a pipe; then it execs the small
+    resident program in supervisor.py, which keeps the container's log and records its end.
+    """
+    said_r, said_w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(said_r)
+        code = EXIT_TINYDOCKER
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                _supervise(store, record, spec, lower, fresh, said_w)  # never returns
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(said_w)
+    os.waitpid(middle, 0)
+    with os.fdopen(said_r, "rb") as said:
+        message = said.read()
+    if not message:
+        raise TinydockerError(f"the supervisor of container {spec.name} died while starting it")
+    outcome = json.loads(message)
+    if "error" in outcome:
+        raise TinydockerError(outcome["error"], code=outcome["code"])
+    return record.id
+
+
+def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
+    """In the supervisor: launch the container, tell the caller, become supervisor.py."""
+    code = EXIT_TINYDOCKER
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)  # the caller's terminal is not ours to keep
+        os.close(null)
+        stdio = _LogPipes(spec.interactive, spec.tty)
+        try:
+            launch = _Launch(store, record, spec, lower, stdio, fresh)
+        except TinydockerError as e:
+            write_all(said_w, json.dumps({"error": str(e), "code": e.code}).encode())
+            raise
+        if launch.error is not None:
+            launch.finish(_exit_code(launch.pid), spec.remove)
+            write_all(said_w, json.dumps(launch.error).encode())
+            os._exit(0)
+        write_all(said_w, json.dumps({"id": record.id}).encode())
+        os.close(said_w)
+        outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
+        keep = [fd for fd, _ in outputs] + stdio.held()
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        program = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+        # -S: no site import; the program adds the paths it needs only once the container ends
+        os.execv(sys.executable, [
+            sys.executable, "-S", program, str(store.root.root), launch.record.name, record.id,
+            str(launch.pid), "1" if spec.remove else "0", str(store.log_path(spec.name)),
+            ",".join(f"{fd}:{stream}" for fd, stream in outputs), os.pathsep.join(sys.path)])
+    finally:
+        os._exit(code)
+
+
+def finish_detached(root: str, name: str, container_id: str, pid: int, remove: bool) -> None:
+    """supervisor.py's last step: the container has ended; record it as an attached run would."""
+    from .paths import resolve
+
+    store = Store(resolve(root))
+    record = store.load(name)
+    code = _exit_code(pid)
+    if record is None or record.id != container_id:
+        os.waitpid(pid, 0)  # removed meanwhile (rm -f): only the reaping is left to do
+        cgroup = cgroups.open_cgroup(container_id)
+        _release_cgroup(cgroup)
+        return
+    _finish(store, record, cgroups.open_cgroup(container_id), pid, code, remove)
 
 
 def _finish(store: Store, record: Record, cgroup, pid: int, code: int, remove: bool) -> None:
@@ -229,6 +413,38 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+class _LogPipes:
+    """A detached container's stdio: output into pipes the supervisor reads into the log;
+    with -i a stdin pipe the supervisor holds open (so `sh` waits for input, not EOF)."""
+
+    def __init__(self, interactive: bool, tty: bool):
+        self.tty = tty
+        self.stdin = os.pipe() if interactive else None
+        self.stdout = None if tty else os.pipe()
+        self.stderr = None if tty else os.pipe()
+
+    def in_child(self):
+        if self.stdin:
+            os.dup2(self.stdin[0], 0)
+        if not self.tty:
+            os.dup2(self.stdout[1], 1)
+            os.dup2(self.stderr[1], 2)
+        for pair in filter(None, (self.stdin, self.stdout, self.stderr)):
+            for fd in pair:
+                os.close(fd)
+
+    def in_parent(self):
+        for pair, child_end in ((self.stdin, 0), (self.stdout, 1), (self.stderr, 1)):
+            if pair:
+                os.close(pair[child_end])
+
+    def outputs(self) -> list[tuple[int, str]]:
+        return [(self.stdout[0], "stdout"), (self.stderr[0], "stderr")]
+
+    def held(self) -> list[int]:
+        return [self.stdin[1]] if self.stdin else []
 
 
 class _CapturePipes:

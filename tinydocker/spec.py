@@ -74,6 +74,13 @@ class ContainerSpec:
         env.setdefault("HOME", "/root")
         return env
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContainerSpec":
+        """The spec a record keeps, for `start` and `exec`."""
+        data = dict(data)
+        data["limits"] = Limits(**data.get("limits", {}))
+        return cls(**data)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["limits"] = {k: v for k, v in data["limits"].items() if v is not None}  # TOML has no null

@@ -24,11 +24,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import proc
-from .errors import NoSuchContainer, TinydockerError
+from .errors import ContainerRunning, NoSuchContainer, TinydockerError
 from .paths import DataRoot, file_lock, visible_entries
 from .spec import ContainerSpec
 
 RECORD = "record.toml"
+LOG = "container.log"
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 # what docker reports for a container whose end nobody saw (its supervisor was killed)
 EXIT_UNKNOWN = 255
@@ -89,6 +90,9 @@ class Store:
     def container_dir(self, name: str) -> Path:
         return self.dir / name
 
+    def log_path(self, name: str) -> Path:
+        return self.dir / name / LOG
+
     def _write(self, record: Record) -> None:
         import tomli_w
 
@@ -148,13 +152,39 @@ class Store:
         return record
 
     def update(self, record: Record, **changes) -> Record | None:
-        """Apply changes to the stored record if it is still this container's; None if it is gone."""
+        """Apply changes to the stored record if it is still this container's, and, when
+        `record` names a pid, still this start of it; None otherwise.
+
+        The pid check keeps a late writer (the monitor of an earlier start) from
+        overwriting what a newer start recorded.
+        """
         with self.lock():
             current = self.load(record.name)
             if current is None or current.id != record.id:
                 return None
+            if record.pid is not None and current.pid != record.pid:
+                return None
             for key, value in changes.items():
                 setattr(current, key, value)
+            self._write(current)
+        return current
+
+    def claim(self, record: Record) -> Record:
+        """Take a stopped container for a new start, as its monitor; refused while it runs
+        or while another process is starting or stopping it."""
+        me = os.getpid()
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id:
+                raise NoSuchContainer(record.name)
+            if current.status == RUNNING and (current.container_alive() or current.monitor_alive()):
+                raise ContainerRunning(f"container {record.name} is running")
+            if current.status == CREATED and current.monitor_alive():
+                raise ContainerRunning(f"container {record.name} is being started by another command")
+            current.status, current.boot_id = CREATED, proc.boot_id()
+            current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
+            current.pid = current.start_ticks = current.exit_code = current.finished = None
+            current.oom_killed = False
             self._write(current)
         return current
 
@@ -197,7 +227,9 @@ class Store:
         """
         if record.status != RUNNING or record.container_alive():
             return record
-        deadline = time.monotonic() + 2.0
+        # the monitor records the exit as soon as it sees it; on a loaded machine (a hundred
+        # containers stopped at once) that can take a few seconds
+        deadline = time.monotonic() + 10.0
         while record.monitor_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
             fresh = self.load(record.name)
