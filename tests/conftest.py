@@ -126,6 +126,7 @@ def td(tmp_path_factory):
     root = tmp_path_factory.mktemp("tdroot")
     helper = TD(root)
     cgroups_before = container_cgroups()
+    helper.cgroups_before = cgroups_before
     yield helper
     _kill_leftovers(root)
     # a container's `run` removes its cgroup as it ends: give a finishing one a moment

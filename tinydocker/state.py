@@ -200,8 +200,16 @@ class Store:
         return True
 
     def sweep(self) -> None:
-        """Finish deletions whose process was killed midway (their .trash-PID-* is left)."""
+        """Clean what killed processes left: deletions stopped midway (their .trash-PID-*),
+        and directories without a record (a `run` killed between its mkdir and its record;
+        both happen under the lock, so one seen under the lock is abandoned)."""
         proc.remove_abandoned(self.dir, ".trash")
+        with self.lock():
+            half_made = [n for n in visible_entries(self.dir) if not (self.dir / n / RECORD).exists()]
+            for n in half_made:
+                os.rename(self.dir / n, self.dir / f".trash-{os.getpid()}-{n}")
+        for n in half_made:
+            shutil.rmtree(self.dir / f".trash-{os.getpid()}-{n}", ignore_errors=True)
 
     # -- looking up and observing -----------------------------------------------------------
 

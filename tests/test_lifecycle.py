@@ -1,0 +1,383 @@
+"""Detached containers and their supervisor, logs, exec, stop/kill/start/restart/wait, prune."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from conftest import container_cgroups, host_mounts_under, wait_for
+from tinydocker import cgroups, proc
+
+WHERE = cgroups.layout()
+
+
+def detach(td, name: str, *cmd, flags=()) -> dict:
+    """run -d; returns the record once the command has been exec'd."""
+    res = td("run", "-d", *flags, name, *cmd)
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.decode().strip()
+    rec = td.record(name)
+    assert cid == rec["id"] and re.fullmatch(r"[0-9a-f]{64}", cid)
+    return rec
+
+
+def alive(rec: dict) -> bool:
+    return proc.is_alive(rec["pid"], rec["start_ticks"])
+
+
+def ended(td, name: str) -> dict:
+    """The record once the supervisor has written the exit."""
+    return wait_for(lambda: (r := td.record(name))["status"] == "exited" and r, what=f"{name} recorded as exited")
+
+
+def state_is_clean(td) -> None:
+    """No leftover of any container of this root: directory, mount, cgroup, process."""
+    # a removal renames first, then deletes: let one still under way finish
+    wait_for(lambda: not td.containers.exists() or os.listdir(td.containers) == [], what="directories removed")
+    assert not host_mounts_under(td.root)
+    wait_for(lambda: not (container_cgroups() - set(td.cgroups_before)), what="cgroups removed")
+
+
+# -- run -d and the supervisor -----------------------------------------------------------------
+
+def test_detached_run_prints_the_id_and_keeps_running(td):
+    rec = detach(td, "d1", "sleep", "30")
+    assert rec["status"] == "running" and alive(rec)
+    # the monitor is the lean supervisor: a fresh interpreter running supervisor.py, not the CLI
+    cmdline = open(f"/proc/{rec['monitor_pid']}/cmdline", "rb").read().split(b"\0")
+    assert b"-S" in cmdline and cmdline[2].endswith(b"tinydocker/supervisor.py")
+    assert os.getsid(rec["monitor_pid"]) != os.getsid(0)  # a session of its own: no terminal signals
+    assert td.out("ps", "-q") == rec["id"][:12] + "\n"
+    td.out("kill", "d1")
+    assert ended(td, "d1")["exit_code"] == 137
+
+
+def test_supervisor_records_exit_code_and_oom_and_cleans_the_cgroup(td):
+    detach(td, "c3", "sh", "-c", "exit 3")
+    assert ended(td, "c3")["exit_code"] == 3
+    detach(td, "oom", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1", flags=("-m", "32m"))
+    rec = ended(td, "oom")
+    assert rec["exit_code"] == 137 and rec["oom_killed"] is True
+    assert not [p for p in container_cgroups() if p.endswith(rec["id"])]
+
+
+def test_detached_rm_removes_itself(td):
+    detach(td, "gone", "sh", "-c", "sleep 0.2", flags=("--rm",))
+    wait_for(lambda: not (td.containers / "gone").exists(), what="--rm removal")
+    state_is_clean(td)
+
+
+def test_detached_start_failure_is_reported_with_docker_codes(td):
+    res = td("run", "-d", "bad", "no-such-command")
+    assert res.returncode == 127 and res.stderr.decode().count("\n") == 1
+    assert td.record("bad")["status"] == "exited" and td.record("bad")["exit_code"] == 127
+
+
+def test_detached_interactive_keeps_stdin_open(td):
+    rec = detach(td, "sh1", flags=("-i",))  # sh reading a stdin that never ends, as docker run -di
+    time.sleep(0.3)
+    assert alive(rec)
+    td.out("stop", "-t", "0", "sh1")
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+def test_logs_keep_stdout_and_stderr_apart(td):
+    detach(td, "l1", "sh", "-c", "echo out1; echo err1 >&2; echo out2; printf partial")
+    ended(td, "l1")
+    res = td("logs", "l1", check=True)
+    assert res.stdout == b"out1\nout2\npartial" and res.stderr == b"err1\n"
+    assert td("logs", "--tail", "1", "l1").stdout == b"partial"
+    assert td("logs", "--tail", "2", "l1").stdout == b"out2\npartial"
+    stamped = td("logs", "-t", "l1").stdout.decode().splitlines()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out1", stamped[0]), stamped
+
+
+def test_logs_follow_until_the_container_exits(td):
+    detach(td, "l2", "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
+    follower = td.popen("logs", "-f", "l2")
+    out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0 and out == b"line 1\nline 2\nline 3\n", err
+
+
+def test_logs_of_unknown_container(td):
+    res = td("logs", "ghost")
+    assert res.returncode == 1 and res.stderr == b"tinydocker: No such container: ghost\n"
+
+
+# -- exec ---------------------------------------------------------------------------------------
+
+def test_exec_enters_every_namespace_root_and_cgroup(td):
+    rec = detach(td, "e1", "sh", "-c", "echo made-by-pid1 > /mark; hostname > /dev/null; sleep 30")
+    wait_for(lambda: td("exec", "e1", "cat", "/mark").stdout == b"made-by-pid1\n", what="the container's file")
+    # PID namespace: the exec'd shell sees the container's PID 1 and is not it
+    out = td.out("exec", "e1", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
+    pid, pid1 = out.splitlines()
+    assert int(pid) > 1 and pid1 == "sleep 30 "  # sh handed PID 1 over to its last command
+    assert td.out("exec", "e1", "hostname") == "e1\n"
+    # its cgroup: the exec'd process is listed in the container's cgroup, by container pids
+    procs = "/sys/fs/cgroup/pids/cgroup.procs" if WHERE.backend == "v1" else "/sys/fs/cgroup/cgroup.procs"
+    listed = td.out("exec", "e1", "cat", procs).split()
+    assert "1" in listed and len(listed) >= 2
+    # the network namespace: only the container's loopback
+    assert td.out("exec", "e1", "ls", "/sys/class/net").split() == ["lo"]
+    # and the host still sees the process inside the container's cgroup
+    host = td.popen("exec", "e1", "sleep", "5")
+    inner = wait_for(lambda: [p for p in _children_in_cgroup(rec["id"]) if p != rec["pid"]], what="exec'd pid")
+    assert inner
+    host.kill()
+    host.wait()
+    td.out("rm", "-f", "e1")
+
+
+def _children_in_cgroup(cid: str) -> list[int]:
+    group = cgroups.open_cgroup(cid)
+    path = (group.dir("pids") if group.version == "v1" else group.leaf) / "cgroup.procs"
+    try:
+        return [int(p) for p in path.read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_exec_env_workdir_exit_codes(td):
+    detach(td, "e2", "sleep", "30", flags=("-e", "FROM_RUN=1"))
+    out = td.out("exec", "-e", "EXTRA=x y", "-w", "/tmp", "e2", "sh", "-c", "echo $FROM_RUN $EXTRA; pwd")
+    assert out == "1 x y\n/tmp\n"
+    assert td("exec", "e2", "sh", "-c", "exit 5").returncode == 5
+    res = td("exec", "e2", "no-such-command")
+    assert res.returncode == 127 and b"executable file not found" in res.stderr
+    assert td("exec", "e2", "/etc/passwd").returncode == 126
+    assert td("exec", "-i", "e2", "cat", input=b"piped\n").stdout == b"piped\n"
+    assert td.out("exec", "-t", "e2", "readlink", "/proc/self/fd/1").strip().startswith("/dev/pts/")
+    td.out("rm", "-f", "e2")
+
+
+def test_exec_into_a_stopped_container_is_a_clear_error(td):
+    td.out("run", "s1", "true")
+    res = td("exec", "s1", "true")
+    assert res.returncode == 1 and res.stderr == b"tinydocker: container s1 is not running\n"
+    assert td("exec", "ghost", "true").returncode == 1
+
+
+# -- stop, kill, start, restart, wait, inspect --------------------------------------------------
+
+def test_stop_kills_a_pid1_that_ignores_sigterm(td):
+    # busybox sh as PID 1 has no SIGTERM handler: the kernel drops the signal; SIGKILL ends it
+    rec = detach(td, "st1", "sh", "-c", "while :; do sleep 0.1; done")
+    assert td.out("stop", "-t", "1", "st1") == "st1\n"
+    assert not alive(rec) and td.record("st1")["exit_code"] == 137
+
+
+def test_stop_sends_sigterm_first(td):
+    detach(td, "st2", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done")
+    time.sleep(0.3)  # let the shell install its trap
+    assert td.out("stop", "-t", "30", "st2") == "st2\n"
+    assert td.record("st2")["exit_code"] == 7  # the trap ran: not the SIGKILL
+
+
+def test_kill_with_a_signal_and_bad_signal(td):
+    detach(td, "k1", "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done")
+    time.sleep(0.3)
+    assert td.out("kill", "-s", "USR1", "k1") == "k1\n"
+    assert ended(td, "k1")["exit_code"] == 9
+    res = td("kill", "-s", "NOPE", "k1")
+    assert res.returncode == 125 and b"invalid signal" in res.stderr
+    res = td("kill", "k1")
+    assert res.returncode == 1 and b"not running" in res.stderr
+
+
+def test_start_reuses_the_upper_layer(td):
+    assert td.out("run", "c1", "sh", "-c", "echo x >> /counter; wc -l < /counter") == "1\n"
+    assert td("start", "-a", "c1").stdout == b"2\n"
+    assert td.out("start", "c1") == "c1\n"  # detached now: the output goes to the log
+    ended(td, "c1")
+    assert td.out("logs", "c1") == "3\n"
+    assert td.record("c1")["exit_code"] == 0
+
+
+def test_start_of_a_running_container_does_nothing(td):
+    rec = detach(td, "r1", "sleep", "30")
+    assert td.out("start", "r1") == "r1\n"
+    assert td.record("r1")["pid"] == rec["pid"]
+    td.out("rm", "-f", "r1")
+
+
+def test_restart_gives_a_new_pid1(td):
+    rec = detach(td, "r2", "sleep", "30")
+    assert td.out("restart", "-t", "0", "r2") == "r2\n"
+    new = td.wait_running("r2")
+    assert new["pid"] != rec["pid"] and alive(new) and not alive(rec)
+    td.out("rm", "-f", "r2")
+
+
+def test_wait_prints_the_exit_code(td):
+    detach(td, "w1", "sh", "-c", "sleep 0.5; exit 4")
+    res = td("wait", "w1")
+    assert res.returncode == 0 and res.stdout == b"4\n"
+    assert td.out("wait", "w1") == "4\n"  # already exited: at once
+
+
+def test_inspect_running_and_stopped(td):
+    rec = detach(td, "i1", "sleep", "30", flags=("-m", "64m"))
+    doc = json.loads(td.out("inspect", "i1"))[0]
+    assert doc["State"]["Running"] and doc["State"]["Pid"] == rec["pid"]
+    assert doc["HostConfig"]["Memory"] == 64 << 20
+    td.out("stop", "-t", "0", "i1")
+    doc = json.loads(td.out("inspect", "i1"))[0]
+    assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == 137
+    assert doc["State"]["FinishedAt"] >= doc["State"]["StartedAt"]
+
+
+def test_container_prune_removes_only_stopped_ones(td):
+    td.out("run", "done1", "true")
+    rec = detach(td, "live", "sleep", "30")
+    assert td("container", "prune", input=b"\n").returncode == 1
+    assert (td.containers / "done1").exists()
+    out = td.out("container", "prune", "-f")
+    assert td.out("ps", "-a", "-q") == rec["id"][:12] + "\n"
+    assert "Deleted Containers:" in out
+    td.out("rm", "-f", "live")
+    state_is_clean(td)
+
+
+# -- crash safety ------------------------------------------------------------------------------
+
+def test_supervisor_killed_while_the_container_runs(td):
+    rec = detach(td, "orphan", "sleep", "30")
+    os.kill(rec["monitor_pid"], signal.SIGKILL)
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    # the container goes on and is shown as running, since it is
+    assert td.out("ps", "-q") == rec["id"][:12] + "\n"
+    assert td.out("rm", "-f", "orphan") == "orphan\n"
+    assert not alive(rec)
+    state_is_clean(td)
+
+
+def test_supervisor_killed_then_container_dies_is_exited_255(td):
+    rec = detach(td, "lost", "sleep", "30")
+    os.kill(rec["monitor_pid"], signal.SIGKILL)
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(rec), what="container end")
+    row = json.loads(td.out("ps", "-a", "--format", "json"))
+    assert row["State"] == "exited" and row["ExitCode"] == 255
+    td.out("rm", "lost")
+    state_is_clean(td)
+
+
+def test_sigkill_of_run_detached_at_any_point_leaves_the_truth(td):
+    td.out("image", "build")
+    for i, delay in enumerate([0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5]):
+        name = f"k{i}"
+        p = td.popen("run", "-d", name, "sleep", "30")
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+        time.sleep(0.3)  # a supervisor that got going finishes its launch
+        _assert_truthful(td)
+        res = td("rm", "-f", name)
+        assert res.returncode in (0, 1) and res.stderr.count(b"\n") <= 1, res.stderr
+    state_is_clean(td)
+
+
+def _assert_truthful(td) -> None:
+    """Every record shown running has its PID 1 alive; every live container has a record."""
+    for line in td.out("ps", "-a", "--format", "json").splitlines():
+        row = json.loads(line)
+        rec = td.record(row["Names"])
+        if row["State"] == "running":
+            assert alive(rec), row
+        else:
+            assert not rec.get("pid") or not alive(rec), row
+
+
+def test_sigkill_of_rm_midway_is_finished_by_the_next(td):
+    for i, delay in enumerate([0.0, 0.03, 0.06, 0.09, 0.12, 0.2]):
+        name = f"r{i}"
+        rec = detach(td, name, "sleep", "30")
+        p = td.popen("rm", "-f", name)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+        _assert_truthful(td)
+        res = td("rm", "-f", name)
+        assert res.returncode in (0, 1), res.stderr
+        assert not alive(rec)
+    state_is_clean(td)
+
+
+def test_reboot_shows_running_containers_as_exited(td):
+    rec = detach(td, "boot", "sleep", "30")
+    os.kill(rec["monitor_pid"], signal.SIGKILL)  # nobody will record anything now
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    path = td.containers / "boot" / "record.toml"
+    # the same record, written in an earlier boot: pid and start time still match a live process
+    path.write_text(path.read_text().replace(rec["boot_id"], "00000000-0000-0000-0000-000000000000"))
+    row = json.loads(td.out("ps", "-a", "--format", "json"))
+    assert row["State"] == "exited" and row["ExitCode"] == 255
+    assert td.out("ps", "-q") == ""
+    os.kill(rec["pid"], signal.SIGKILL)  # a real reboot would have ended it
+    wait_for(lambda: not alive(rec), what="container end")
+    td.out("rm", "boot")
+    state_is_clean(td)
+
+
+# -- races a script produces -------------------------------------------------------------------
+
+def test_run_rm_against_rm_force(td):
+    for i in range(5):
+        name = f"race{i}"
+        run = td.popen("run", "--rm", name, "sleep", "30")
+        td.wait_running(name)
+        rm = td.popen("rm", "-f", name)
+        assert run.wait(30) == 137
+        rm_code = rm.wait(30)
+        assert rm_code in (0, 1), rm.stderr.read()
+    state_is_clean(td)
+
+
+def test_two_stops_at_once(td):
+    detach(td, "s2", "sleep", "30")
+    stops = [td.popen("stop", "-t", "1", "s2") for _ in range(2)]
+    for p in stops:
+        assert p.wait(30) == 0 and p.stdout.read() == b"s2\n"
+    assert td.record("s2")["exit_code"] == 137
+    td.out("rm", "s2")
+    state_is_clean(td)
+
+
+def test_rm_while_start_runs(td):
+    td.out("image", "build")
+    for i in range(6):
+        name = f"sr{i}"
+        td.out("run", name, "true")
+        start = td.popen("start", name)
+        time.sleep(0.02 * i)
+        rm = td.popen("rm", "-f", name)
+        for p in (start, rm):
+            code = p.wait(30)
+            err = p.stderr.read()
+            assert code in (0, 1) and err.count(b"\n") <= 1 and b"Traceback" not in err, err
+        _assert_truthful(td)
+        td("rm", "-f", name)
+    state_is_clean(td)
+
+
+def test_a_hundred_detached_started_and_stopped_in_parallel(td):
+    td.out("image", "build")
+    names = [f"p{i}" for i in range(100)]
+    starts = [td.popen("run", "-d", n, "sleep", "300") for n in names]
+    for p in starts:
+        assert p.wait(120) == 0, p.stderr.read()
+    rows = [json.loads(line) for line in td.out("ps", "--format", "json").splitlines()]
+    assert len(rows) == 100 and all(r["State"] == "running" for r in rows)
+    stops = [td.popen("stop", "-t", "1", n) for n in names]
+    for p in stops:
+        assert p.wait(120) == 0, p.stderr.read()
+    assert td.out("ps", "-q") == ""
+    recs = [ended(td, n) for n in names]
+    assert {r["exit_code"] for r in recs} == {137}
+    assert not any(alive(r) for r in recs)
+    td.out("container", "prune", "-f")
+    state_is_clean(td)
