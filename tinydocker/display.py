@@ -170,6 +170,7 @@ def inspect_doc(record, store) -> dict:
         },
         "Image": record.image,
         "Name": "/" + record.name,
+        "LogPath": str(store.log_path(record.name)),
         "HostConfig": {
             "Memory": limits.memory or 0,
             "MemorySwap": limits.memory_swap or 0,

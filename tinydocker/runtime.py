@@ -178,9 +178,12 @@ class _Launch:
                 started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                        started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
                 if started is None:
-                    raise TinydockerError(f"container {spec.name} was removed while it was starting")
+                    raise TinydockerError(f"container {spec.name} was removed while it was starting", code=1)
                 self.record = started
-                write_all(spec_w, json.dumps(orders).encode())
+                try:
+                    write_all(spec_w, json.dumps(orders).encode())
+                except BrokenPipeError:
+                    pass  # the child gave up before reading them; its report says why
             except BaseException:
                 # no orders will come: end the child now rather than leave it waiting
                 os.kill(pid, signal.SIGKILL)
@@ -195,6 +198,12 @@ class _Launch:
             report.close()
         if stdio:
             stdio.in_parent()
+        if self.error is not None and not store.holds(record):
+            # an `rm -f` took the container (and its cgroup) while it was starting: that,
+            # not the child's view of it (a cgroup gone from under it), is what to say
+            os.waitpid(pid, 0)
+            _release_cgroup(self.cgroup)
+            raise TinydockerError(f"container {spec.name} was removed while it was starting", code=1)
 
     def finish(self, code: int, remove: bool) -> None:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
@@ -334,8 +343,9 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
         stdio = _LogPipes(spec.interactive, spec.tty)
         try:
             launch = _Launch(store, record, spec, lower, stdio, fresh)
-        except TinydockerError as e:
-            write_all(said_w, json.dumps({"error": str(e), "code": e.code}).encode())
+        except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
+            message = str(e) if isinstance(e, TinydockerError) else f"{type(e).__name__}: {e}"
+            write_all(said_w, json.dumps({"error": message, "code": getattr(e, "code", EXIT_TINYDOCKER)}).encode())
             raise
         if launch.error is not None:
             launch.finish(_exit_code(launch.pid), spec.remove)

@@ -121,6 +121,11 @@ class Store:
         except (tomllib.TOMLDecodeError, TypeError) as e:
             raise TinydockerError(f"corrupt record for container {name}: {e}")
 
+    def holds(self, record: Record) -> bool:
+        """Whether the store still has this container (not removed, name not reused)."""
+        current = self.load(record.name)
+        return current is not None and current.id == record.id
+
     def all(self) -> list[Record]:
         records = (self.load(n) for n in visible_entries(self.dir))
         return [r for r in records if r is not None]
@@ -219,12 +224,29 @@ class Store:
             record = self.load(ref)
             if record is not None:
                 return record
-        matches = [r for r in self.all() if ref and r.id.startswith(ref.lower())]
+        prefix = ref.lower()
+        matches = [name for name, cid in self._ids() if ref and cid.startswith(prefix)]
         if len(matches) == 1:
-            return matches[0]
+            record = self.load(matches[0])
+            if record is not None:
+                return record
         if len(matches) > 1:
             raise TinydockerError(f"multiple containers match id prefix {ref!r}; use more characters", code=1)
         raise NoSuchContainer(ref)
+
+    def _ids(self):
+        """(name, id) of every container, from the first line of each record (where the id
+        always is), so that resolving an id prefix does not parse a thousand records."""
+        for name in visible_entries(self.dir):
+            try:
+                with open(self.container_dir(name) / RECORD, "rb") as f:
+                    first = f.readline()
+            except FileNotFoundError:
+                continue
+            if first.startswith(b'id = "'):
+                yield name, first[6:].split(b'"', 1)[0].decode()
+            elif (record := self.load(name)) is not None:
+                yield name, record.id
 
     def observe(self, record: Record) -> Record:
         """The record as it truly stands: a 'running' container whose process is gone is exited.

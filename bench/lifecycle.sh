@@ -1,0 +1,124 @@
+#!/bin/bash
+# Detached containers side by side with runc and podman, in one run:
+#   1. N (default 50) detached `sleep` containers started at once from this shell (`&` + `wait`):
+#      wall time and failures, for tinydocker, runc (run --detach) and podman (run -d);
+#   2. what stays resident per detached container: tinydocker's supervisor next to podman's
+#      conmon (PSS and RSS from /proc/PID/smaps_rollup; runc leaves no process of its own);
+#   3. `tinydocker ps -a` with 0, 100 and 1000 containers recorded (hyperfine medians).
+#
+# Usage: bench/lifecycle.sh    (N=50; needs runc, jq, hyperfine; podman is skipped if absent)
+# Peer scripts and podman's settings come from ../shared/bench (SHARED_BENCH overrides).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+SHARED_BENCH=${SHARED_BENCH:-$(dirname "$repo")/shared/bench}
+N=${N:-50}
+PY=${PY:-$(command -v python3)}
+[ -x "$repo/.venv/bin/python" ] && PY=$repo/.venv/bin/python
+unset PYTHONDONTWRITEBYTECODE   # as an installed copy runs: bytecode cached
+"$PY" -m compileall -q "$repo/tinydocker" >/dev/null
+export CONTAINERS_CONF=$SHARED_BENCH/containers.conf
+work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
+results=${RESULTS:-$here/results}
+mkdir -p "$results"
+td=("$PY" -m tinydocker --root "$work/root")
+
+cleanup() {
+  for i in $(seq 1 "$N"); do runc delete -f "tdb-$$-$i" >/dev/null 2>&1 || true; done
+  command -v podman >/dev/null && podman rm -f -t 0 --filter label=tdbench=$$ >/dev/null 2>&1 || true
+  "${td[@]}" ps -q --no-trunc 2>/dev/null | xargs -r "${td[@]}" rm -f >/dev/null 2>&1 || true
+  "${td[@]}" container prune -f >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"${td[@]}" image build busybox >/dev/null
+rootfs=$work/root/images/busybox/rootfs
+"$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" '["/bin/sleep","600"]' >/dev/null
+
+now() { date +%s.%N; }
+# parallel NAME CMD...: start N at once ("{}" in CMD is replaced by the index); prints "wall failures"
+parallel() {
+  local name=$1; shift
+  local start fails=0 pids=()
+  start=$(now)
+  for i in $(seq 1 "$N"); do
+    "${@//\{\}/$i}" </dev/null >/dev/null 2>>"$work/$name.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+  echo "$(awk "BEGIN{print $(now) - $start}") $fails"
+}
+
+# PSS and RSS in KiB of the given pids, averaged
+resident() {
+  local pss=0 rss=0 n=0
+  for p in "$@"; do
+    pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup")))
+    rss=$((rss + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup")))
+    n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] && echo "$((pss / n)) $((rss / n)) $n" || echo "- - 0"
+}
+
+echo "$N detached containers started at once (wall seconds, failures):"
+read -r td_wall td_fail < <(parallel tinydocker "${td[@]}" run -d "b{}" sleep 600)
+printf '  %-12s %6.2f s  %s failed\n' tinydocker "$td_wall" "$td_fail"
+mapfile -t monitors < <(for f in "$work"/root/state/containers/*/record.toml; do
+  awk -F' = ' '$1=="monitor_pid"{print $2}' "$f"; done)
+read -r td_pss td_rss td_n < <(resident "${monitors[@]}")
+
+read -r runc_wall runc_fail < <(parallel runc runc run --detach --bundle "$work/bundle" "tdb-$$-{}")
+printf '  %-12s %6.2f s  %s failed\n' runc "$runc_wall" "$runc_fail"
+
+podman_line="  podman       (not installed)"
+pod_pss=- pod_rss=- pod_n=0
+if command -v podman >/dev/null; then
+  podman rm -f -t 0 --filter label=tdbench=$$ >/dev/null 2>&1 || true
+  read -r pod_wall pod_fail < <(parallel podman podman run -d --label tdbench=$$ --network none \
+    --name "tdb-$$-p{}" --rootfs "$rootfs" /bin/sleep 600)
+  podman_line=$(printf '  %-12s %6.2f s  %s failed' podman "$pod_wall" "$pod_fail")
+  mapfile -t conmons < <(pgrep -x conmon || true)
+  read -r pod_pss pod_rss pod_n < <(resident "${conmons[@]}")
+fi
+echo "$podman_line"
+echo
+echo "resident per detached container (KiB, averaged over the live ones):"
+printf '  %-28s PSS %6s  RSS %6s  (%s processes)\n' "tinydocker supervisor" "$td_pss" "$td_rss" "$td_n"
+printf '  %-28s PSS %6s  RSS %6s  (%s processes)\n' "podman conmon" "$pod_pss" "$pod_rss" "$pod_n"
+
+echo
+echo "stopping them all at once (wall seconds, failures):"
+names=$(seq -f 'b%g' 1 "$N")
+start=$(now); fails=0; pids=()
+for n in $names; do "${td[@]}" stop -t 0 "$n" >/dev/null 2>>"$work/stop.err" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+printf '  %-12s %6.2f s  %s failed\n' tinydocker "$(awk "BEGIN{print $(now) - $start}")" "$fails"
+"${td[@]}" container prune -f >/dev/null
+
+echo
+echo "tinydocker ps -a with N containers recorded (hyperfine median):"
+# records are copies of one real exited container's directory, renamed: what ps reads is the same
+"${td[@]}" run proto true
+proto=$work/proto.toml
+cp "$work/root/state/containers/proto/record.toml" "$proto"
+"${td[@]}" rm proto >/dev/null
+proto_id=$(awk -F'"' '/^id = /{print $2; exit}' "$proto")
+populate() {
+  local have=$1 want=$2
+  for i in $(seq "$have" $((want - 1))); do
+    local id
+    id=$(printf '%064x' $((i + 1000)))
+    mkdir "$work/root/state/containers/r$i"
+    sed -e "s/$proto_id/$id/" -e "s/^name = \"proto\"/name = \"r$i\"/" "$proto" \
+      > "$work/root/state/containers/r$i/record.toml"
+  done
+}
+prev=0
+for count in 0 100 1000; do
+  populate "$prev" "$count"; prev=$count
+  hyperfine -N --style none --warmup 2 --runs 15 --export-json "$results/ps-$count.json" \
+    "${td[*]} ps -a" >/dev/null
+  printf '  %5d containers  %7.1f ms\n' "$count" \
+    "$(jq '.results[0].median * 1000' "$results/ps-$count.json")"
+done
