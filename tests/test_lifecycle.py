@@ -102,6 +102,13 @@ def test_logs_follow_until_the_container_exits(td):
     assert follower.returncode == 0 and out == b"line 1\nline 2\nline 3\n", err
 
 
+def test_detached_with_a_tty_logs_what_the_terminal_shows(td):
+    detach(td, "t1", "sh", "-c", "echo on-a-tty; readlink /proc/self/fd/1", flags=("-t",))
+    ended(td, "t1")
+    out = td("logs", "t1", check=True).stdout
+    assert out.startswith(b"on-a-tty\r\n/dev/pts/")  # the pty's line discipline adds the \r
+
+
 def test_logs_of_unknown_container(td):
     res = td("logs", "ghost")
     assert res.returncode == 1 and res.stderr == b"tinydocker: No such container: ghost\n"

@@ -11,7 +11,7 @@ POLL = 0.1  # seconds between looks at a followed log
 
 def _parse(chunk: bytes, partial: dict):
     """Whole output lines in `chunk` (complete log records only) as (stamp, stream, line)."""
-    for raw in chunk.splitlines():
+    for raw in chunk.split(b"\n")[:-1]:  # not splitlines(): a pty's \r belongs to the content
         parts = raw.split(b" ", 3)
         if len(parts) < 3:
             continue
