@@ -288,6 +288,42 @@ def test_sigkill_of_run_detached_at_any_point_leaves_the_truth(td):
     state_is_clean(td)
 
 
+def test_sigkill_of_run_detached_and_its_supervisor_between_record_and_start(td):
+    import psutil
+
+    td.out("image", "build")
+    for attempt in range(20):
+        name = f"w{attempt}"
+        record = td.containers / name / "record.toml"
+        p = td.popen("run", "-d", name, "sleep", "30")
+        while not record.exists() and p.poll() is None:
+            time.sleep(0.0005)
+        # the supervisor is a fork of the CLI (same command line, another pid): kill the CLI
+        # first so that no new fork appears, then every copy of it
+        cli = psutil.Process(p.pid).cmdline() if p.poll() is None else None
+        p.kill()
+        p.wait()
+        for _ in range(3):
+            for other in psutil.process_iter(["cmdline"]):
+                if cli and other.info["cmdline"] == cli:
+                    try:
+                        other.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+            time.sleep(0.01)
+        status = td.record(name)["status"]
+        if status == "created":
+            break  # caught in the window; otherwise it started already: try again
+        td.out("rm", "-f", name)
+    else:
+        raise AssertionError("never caught a run -d between its record and its start")
+    time.sleep(0.3)
+    _assert_truthful(td)
+    assert json.loads(td.out("ps", "-a", "--format", "json"))["State"] == "created"
+    assert td.out("rm", name) == f"{name}\n"  # not running: no -f needed
+    state_is_clean(td)
+
+
 def _assert_truthful(td) -> None:
     """Every record shown running has its PID 1 alive; every live container has a record."""
     for line in td.out("ps", "-a", "--format", "json").splitlines():
