@@ -425,22 +425,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-class _LogPipes:
-    """A detached container's stdio: output into pipes the supervisor reads into the log;
-    with -i a stdin pipe the supervisor holds open (so `sh` waits for input, not EOF)."""
+class _Pipes:
+    """The container's fds 0, 1, 2 as pipes (a None pair leaves that fd as it is)."""
 
-    def __init__(self, interactive: bool, tty: bool):
-        self.tty = tty
-        self.stdin = os.pipe() if interactive else None
-        self.stdout = None if tty else os.pipe()
-        self.stderr = None if tty else os.pipe()
+    stdin = stdout = stderr = None
 
     def in_child(self):
-        if self.stdin:
-            os.dup2(self.stdin[0], 0)
-        if not self.tty:
-            os.dup2(self.stdout[1], 1)
-            os.dup2(self.stderr[1], 2)
+        for fd, pair, end in ((0, self.stdin, 0), (1, self.stdout, 1), (2, self.stderr, 1)):
+            if pair:
+                os.dup2(pair[end], fd)
         for pair in filter(None, (self.stdin, self.stdout, self.stderr)):
             for fd in pair:
                 os.close(fd)
@@ -450,6 +443,17 @@ class _LogPipes:
             if pair:
                 os.close(pair[child_end])
 
+
+class _LogPipes(_Pipes):
+    """A detached container's stdio: output into pipes the supervisor reads into the log
+    (with -t the pty does that job); with -i a stdin pipe the supervisor holds open, so
+    that `sh` waits for input instead of reading EOF."""
+
+    def __init__(self, interactive: bool, tty: bool):
+        self.stdin = os.pipe() if interactive else None
+        if not tty:
+            self.stdout, self.stderr = os.pipe(), os.pipe()
+
     def outputs(self) -> list[tuple[int, str]]:
         return [(self.stdout[0], "stdout"), (self.stderr[0], "stderr")]
 
@@ -457,7 +461,7 @@ class _LogPipes:
         return [self.stdin[1]] if self.stdin else []
 
 
-class _CapturePipes:
+class _CapturePipes(_Pipes):
     """stdin/stdout/stderr of the container through pipes, for run(capture_output=True)."""
 
     def __init__(self, input: bytes | None):
@@ -465,21 +469,6 @@ class _CapturePipes:
         self.stdin = os.pipe() if input is not None else None
         self.stdout = os.pipe()
         self.stderr = os.pipe()
-
-    def in_child(self):
-        if self.stdin:
-            os.dup2(self.stdin[0], 0)
-        os.dup2(self.stdout[1], 1)
-        os.dup2(self.stderr[1], 2)
-        for pair in filter(None, (self.stdin, self.stdout, self.stderr)):
-            for fd in pair:
-                os.close(fd)
-
-    def in_parent(self):
-        if self.stdin:
-            os.close(self.stdin[0])
-        os.close(self.stdout[1])
-        os.close(self.stderr[1])
 
     def pump(self) -> tuple[bytes, bytes]:
         import selectors
