@@ -9,19 +9,9 @@
 # Usage: bench/lifecycle.sh    (N=50; needs runc, jq, hyperfine; podman is skipped if absent)
 # Peer scripts and podman's settings come from ../shared/bench (SHARED_BENCH overrides).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-SHARED_BENCH=${SHARED_BENCH:-$(dirname "$repo")/shared/bench}
 N=${N:-50}
-PY=${PY:-$(command -v python3)}
-[ -x "$repo/.venv/bin/python" ] && PY=$repo/.venv/bin/python
-unset PYTHONDONTWRITEBYTECODE   # as an installed copy runs: bytecode cached
-"$PY" -m compileall -q "$repo/tinydocker" >/dev/null
+source "$(dirname "$0")/common.sh"
 export CONTAINERS_CONF=$SHARED_BENCH/containers.conf
-work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
-results=${RESULTS:-$here/results}
-mkdir -p "$results"
-td=("$PY" -m tinydocker --root "$work/root")
 
 cleanup() {
   for i in $(seq 1 "$N"); do runc delete -f "tdb-$$-$i" >/dev/null 2>&1 || true; done

@@ -3,24 +3,11 @@
 # on the same busybox rootfs, in one run. Prints medians and ratios.
 #
 # Usage: bench/run-start.sh            (RUNS=50 by default; needs hyperfine, runc, jq)
-# Peer scripts come from ../shared/bench beside the checkout (SHARED_BENCH overrides).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-SHARED_BENCH=${SHARED_BENCH:-$(dirname "$repo")/shared/bench}
 RUNS=${RUNS:-50}
-PY=${PY:-$(command -v python3)}
-[ -x "$repo/.venv/bin/python" ] && PY=${PY_OVERRIDE:-$repo/.venv/bin/python}
-# measure what an installed copy does: with its bytecode cached (pip compiles on install),
-# not recompiling every module on each start as PYTHONDONTWRITEBYTECODE=1 would force
-unset PYTHONDONTWRITEBYTECODE
-"$PY" -m compileall -q "$repo/tinydocker" >/dev/null
-work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
+source "$(dirname "$0")/common.sh"
 trap 'rm -rf "$work"' EXIT
-results=${RESULTS:-$here/results}
-mkdir -p "$results"
 
-td=("$PY" -m tinydocker --root "$work/root")
 "${td[@]}" image build busybox >/dev/null
 rootfs=$work/root/images/busybox/rootfs
 "$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
