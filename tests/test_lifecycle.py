@@ -226,6 +226,17 @@ def test_wait_prints_the_exit_code(td):
     assert td.out("wait", "w1") == "4\n"  # already exited: at once
 
 
+def test_wait_right_after_start_waits_for_the_end(td):
+    # the first run exits 0, the second 3: a wait that returned early would print 0
+    td.out("run", "w2", "sh", "-c", "test -f /again && sleep 0.3 && exit 3; touch /again")
+    start = td.popen("start", "w2")
+    # as soon as the start has claimed the record (created: being started; or running)
+    wait_for(lambda: td.record("w2")["status"] != "exited", timeout=30, what="start under way")
+    waiter = td.popen("wait", "w2")
+    assert start.wait(30) == 0
+    assert waiter.wait(30) == 0 and waiter.stdout.read() == b"3\n"
+
+
 def test_inspect_running_and_stopped(td):
     rec = detach(td, "i1", "sleep", "30", flags=("-m", "64m"))
     doc = json.loads(td.out("inspect", "i1"))[0]

@@ -105,13 +105,16 @@ def restart(ref: str, timeout: float = 10, root=None) -> None:
 
 def wait(ref: str, root=None) -> int:
     """Block until the container stops; its exit code."""
-    from .state import RUNNING, Store
+    from .state import CREATED, RUNNING, Store
 
     store = Store(paths.resolve(root))
     record = store.observe(store.lookup(ref))
-    while record.status == RUNNING:
-        _wait_gone(record, None)
-        record = store.observe(record)
+    while record.status == RUNNING or (record.status == CREATED and record.monitor_alive()):
+        if record.status == RUNNING:
+            _wait_gone(record, None)
+        else:
+            time.sleep(0.05)  # being started: it will be running (or have failed) in a moment
+        record = store.observe(store.load(record.name) or record)
     return record.exit_code if record.exit_code is not None else 0
 
 
