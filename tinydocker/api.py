@@ -6,8 +6,10 @@
     done.exit_code, done.stdout          # 0, b"hi\\n"
     [c.name for c in tinydocker.ps(all=True)]
     tinydocker.remove("c1")
-    tinydocker.run("c3", ["/bin/sh"], memory="64m", cpus=0.5, pids_limit=50)
+    tinydocker.run("c3", ["sleep", "600"], detach=True, memory="64m", cpus=0.5, pids_limit=50)
     tinydocker.stats(["c3"])             # [{"name": "c3", "cpu_percent": ..., "memory": ...}]
+    tinydocker.exec("c3", ["ls"], capture_output=True).stdout
+    tinydocker.stop("c3"); tinydocker.wait("c3")   # 137: sleep has no SIGTERM handler
 
 Every function takes `root=` (a data root directory); the default is resolved as the
 CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are raised
@@ -21,6 +23,18 @@ from collections.abc import Sequence
 from . import paths
 from .errors import ContainerRunning, TinydockerError
 from .spec import DEFAULT_IMAGE, ContainerSpec
+
+
+def _store(root):
+    from .state import Store
+
+    return Store(paths.resolve(root))
+
+
+def _find(ref: str, root):
+    """The store and the container's record as it truly stands (see Store.observe)."""
+    store = _store(root)
+    return store, store.observe(store.lookup(ref))
 
 
 def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT_IMAGE,
@@ -59,10 +73,9 @@ def start(ref: str, attach: bool = False, root=None):
     code. Starting a running container does nothing, as with docker.
     """
     from . import runtime
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
-    record = store.observe(store.lookup(ref))
+    store, record = _find(ref, root)
     if record.status == RUNNING:
         return None
     return runtime.start(store, record, attach=attach)
@@ -74,10 +87,9 @@ def stop(ref: str, timeout: float = 10, root=None):
     shields a namespace's init), so it is the SIGKILL that ends it."""
     import signal
 
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
-    record = store.observe(store.lookup(ref))
+    store, record = _find(ref, root)
     if record.status != RUNNING:
         return record
     _signal(record, signal.SIGTERM)
@@ -88,11 +100,10 @@ def stop(ref: str, timeout: float = 10, root=None):
 
 def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     """Send a signal (name like KILL, SIGTERM, or number) to the container's PID 1."""
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
     sig = _parse_signal(signal)
-    store = Store(paths.resolve(root))
-    record = store.observe(store.lookup(ref))
+    _, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
     _signal(record, sig)
@@ -105,11 +116,10 @@ def restart(ref: str, timeout: float = 10, root=None) -> None:
 
 def wait(ref: str, root=None) -> int:
     """Block until the container stops; its exit code."""
-    from .state import CREATED, RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
-    record = store.observe(store.lookup(ref))
-    while record.status == RUNNING or (record.status == CREATED and record.monitor_alive()):
+    store, record = _find(ref, root)
+    while record.status == RUNNING or record.starting:
         if record.status == RUNNING:
             _wait_gone(record, None)
         else:
@@ -123,9 +133,8 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
     follow=True goes on until the container stops. Only detached containers (run -d,
     start) have a log: an attached run's output went to its caller."""
     from .logs import read
-    from .state import Store
 
-    store = Store(paths.resolve(root))
+    store = _store(root)
     record = store.lookup(ref)
     yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps)
 
@@ -136,49 +145,40 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     """Run COMMAND as a new process in a running container (its namespaces, root, cgroup)
     and wait for it; returns its exit code, or Completed with capture_output=True."""
     from .runtime import exec_in
-    from .spec import parse_env
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
     if not command:
         raise TinydockerError("exec needs a command")
-    store = Store(paths.resolve(root))
-    record = store.observe(store.lookup(ref))
+    _, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"container {record.name} is not running", code=1)
-    spec = ContainerSpec.from_dict(record.spec)
-    spec.tty = tty
-    full_env = spec.container_env()
-    for item in filter(None, map(parse_env, env)):
-        key, _, value = item.partition("=")
-        full_env[key] = value
-    if workdir is not None and not workdir.startswith("/"):
-        raise TinydockerError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
-    return exec_in(record, list(command), full_env, workdir or spec.workdir, interactive=interactive,
+    # the container's spec with exec's additions: its checks and its environment rules apply
+    base = record.spec
+    spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
+                                    "workdir": workdir or base.get("workdir", "/")})
+    return exec_in(record, list(command), spec.container_env(), spec.workdir, interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 
 
 def ps(all: bool = False, root=None):
     """Containers as they truly stand (running ones only unless all=True), newest first."""
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
+    store = _store(root)
     records = [store.observe(r) for r in store.all()]
     records.sort(key=lambda r: r.created, reverse=True)
     return [r for r in records if all or r.status == RUNNING]
 
 
 def inspect(ref: str, root=None):
-    from .state import Store
-
-    store = Store(paths.resolve(root))
-    return store.observe(store.lookup(ref))
+    return _find(ref, root)[1]
 
 
 def remove(ref: str, force: bool = False, root=None) -> None:
     """Remove a container by name or id prefix; a running one only with force (it is killed)."""
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
+    store = _store(root)
     store.sweep()
     record = store.observe(store.lookup(ref))
     if record.status == RUNNING:
@@ -207,19 +207,29 @@ def _kill(record) -> None:
         raise TinydockerError(f"container {record.name} (pid {record.pid}) did not die after SIGKILL")
 
 
-def _signal(record, sig: int) -> None:
-    """Signal PID 1 through a pidfd taken while it is surely the container: never a reused pid."""
-    import signal
-
+def _pidfd(record) -> int | None:
+    """A pidfd of the container's PID 1, or None if it has ended. Checked after opening:
+    the descriptor then stays on this process even if the pid number is reused."""
     try:
         fd = os.pidfd_open(record.pid)
     except ProcessLookupError:
+        return None
+    if record.container_alive():
+        return fd
+    os.close(fd)
+    return None
+
+
+def _signal(record, sig: int) -> None:
+    import signal
+
+    fd = _pidfd(record)
+    if fd is None:
         return
     try:
-        if record.container_alive():
-            signal.pidfd_send_signal(fd, sig)
+        signal.pidfd_send_signal(fd, sig)
     except ProcessLookupError:
-        pass
+        pass  # it ended meanwhile
     finally:
         os.close(fd)
 
@@ -228,13 +238,10 @@ def _wait_gone(record, timeout: float | None) -> bool:
     """Wait up to `timeout` seconds (None: for ever) for PID 1 to end; whether it has."""
     import select
 
-    try:
-        fd = os.pidfd_open(record.pid)
-    except ProcessLookupError:
+    fd = _pidfd(record)
+    if fd is None:
         return True
     try:
-        if not record.container_alive():
-            return True
         return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
@@ -260,9 +267,9 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     a value is None where the container is not running or the controller is absent.
     """
     from .cgroups import layout, open_cgroup
-    from .state import RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
+    store = _store(root)
     if refs:
         records = [store.observe(store.lookup(ref)) for ref in refs]
     else:
@@ -304,10 +311,8 @@ def inspect_all(refs: Sequence[str], root=None) -> tuple[list[dict], list[str]]:
     """docker inspect's documents for the containers found, and the refs not found."""
     from .display import inspect_doc
     from .errors import NoSuchContainer
-    from .state import Store
 
-    root = paths.resolve(root)
-    store = Store(root)
+    store = _store(root)
     docs, missing = [], []
     for ref in refs:
         try:
@@ -339,13 +344,13 @@ def prune(root=None) -> dict:
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
-    from .state import CREATED, RUNNING, Store
+    from .state import RUNNING
 
-    store = Store(paths.resolve(root))
+    store = _store(root)
     store.sweep()
     removed, reclaimed = [], 0
     for record in (store.observe(r) for r in store.all()):
-        if record.status == RUNNING or (record.status == CREATED and record.monitor_alive()):
+        if record.status == RUNNING or record.starting:
             continue  # running, or still being started by a live `run`/`start`
         size = _disk_usage(store.container_dir(record.name) / "upper")
         try:

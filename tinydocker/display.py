@@ -86,13 +86,16 @@ def json_lines(rows: list[dict]) -> str:
     return "\n".join(json.dumps(row) for row in rows)
 
 
+def _scaled(size: float, base: int, units: tuple, digits: int) -> str:
+    for unit in units:
+        if size < base or unit == units[-1]:
+            return f"{size:.{digits}g}{unit}"
+        size /= base
+
+
 def size_text(size: int) -> str:
-    if size < 1000:
-        return f"{size}B"
-    for unit in ("kB", "MB", "GB"):
-        size /= 1000
-        if size < 1000 or unit == "GB":
-            return f"{size:.3g}{unit}"
+    """docker's units.HumanSize for image sizes: three significant digits, decimal units."""
+    return _scaled(size, 1000, ("B", "kB", "MB", "GB"), 3)
 
 
 def images_table(images: list[dict]) -> str:
@@ -104,10 +107,7 @@ def images_table(images: list[dict]) -> str:
 
 def bytes_binary(size: float) -> str:
     """docker's units.BytesSize: four significant digits, binary units ('1.5MiB', '31.26GiB')."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.4g}{unit}"
-        size /= 1024
+    return _scaled(size, 1024, ("B", "KiB", "MiB", "GiB", "TiB"), 4)
 
 
 def stats_rows(samples: list[dict], no_trunc: bool = False) -> list[dict]:

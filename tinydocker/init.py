@@ -51,9 +51,7 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
     """
     code = EXIT_TINYDOCKER
     try:
-        # the parent's Python handlers (and its SIGPIPE ignore) must not reach the command
-        for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
-            signal.signal(sig, signal.SIG_DFL)
+        _default_signals()
         join_cgroup(0)
         orders = _read_orders(spec_fd)
         if orders is None:
@@ -79,8 +77,7 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
     """
     code = EXIT_TINYDOCKER
     try:
-        for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
-            signal.signal(sig, signal.SIG_DFL)
+        _default_signals()
         join_cgroup(0)
         for flag in (sc.CLONE_NEWCGROUP, sc.CLONE_NEWIPC, sc.CLONE_NEWUTS, sc.CLONE_NEWNET, sc.CLONE_NEWNS):
             sc.setns(namespaces[flag], flag)
@@ -100,6 +97,12 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
     os._exit(code)
 
 
+def _default_signals() -> None:
+    """The parent's Python handlers (and its SIGPIPE ignore) must not reach the command."""
+    for sig in FORWARDED_SIGNALS + (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _read_orders(fd: int) -> dict | None:
     chunks = []
     while chunk := os.read(fd, 65536):
@@ -116,8 +119,8 @@ def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:
 
 
 def _enter_container(o: dict, report: socket.socket) -> None:
-    # the parent has put us in our cgroup already, so the new cgroup namespace is rooted
-    # there and /proc/self/cgroup inside shows "/" rather than the host's layout
+    # we joined our cgroup in step 0, so the new cgroup namespace is rooted there and
+    # /proc/self/cgroup inside shows "/" rather than the host's layout
     sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET | sc.CLONE_NEWCGROUP)
     # before anything is mounted: no mount of ours may propagate back to the host
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)

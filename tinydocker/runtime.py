@@ -128,7 +128,7 @@ def start(store: Store, record: Record, attach: bool = False):
     try:
         lower = ImageStore(store.root).ensure(spec.image)
     except BaseException:
-        store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+        _failed(store, record)
         raise
     if attach:
         return _attached(store, record, spec, lower, False, None, fresh=False)
@@ -148,7 +148,7 @@ class _Launch:
             if fresh:
                 store.remove(record)  # nothing ran: leave nothing behind, not even the name
             else:
-                store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+                _failed(store, record)
             raise
         cdir = store.container_dir(spec.name)
         orders = {
@@ -178,7 +178,7 @@ class _Launch:
                 started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                        started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
                 if started is None:
-                    raise TinydockerError(f"container {spec.name} was removed while it was starting", code=1)
+                    raise _removed_while_starting(spec.name)
                 self.record = started
                 try:
                     write_all(spec_w, json.dumps(orders).encode())
@@ -188,7 +188,7 @@ class _Launch:
                 # no orders will come: end the child now rather than leave it waiting
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+                _failed(store, record)
                 _release_cgroup(self.cgroup)
                 raise
             finally:
@@ -203,10 +203,19 @@ class _Launch:
             # not the child's view of it (a cgroup gone from under it), is what to say
             os.waitpid(pid, 0)
             _release_cgroup(self.cgroup)
-            raise TinydockerError(f"container {spec.name} was removed while it was starting", code=1)
+            raise _removed_while_starting(spec.name)
 
     def finish(self, code: int, remove: bool) -> None:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+
+
+def _failed(store: Store, record: Record) -> None:
+    """Record a start that failed in tinydocker itself (docker's 125)."""
+    store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+
+
+def _removed_while_starting(name: str) -> TinydockerError:
+    return TinydockerError(f"container {name} was removed while it was starting", code=1)
 
 
 def _attached(store, record, spec, lower, capture_output, input, fresh):
@@ -373,23 +382,21 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, remove: b
 
     store = Store(resolve(root))
     record = store.load(name)
-    code = _exit_code(pid)
-    if record is None or record.id != container_id:
-        os.waitpid(pid, 0)  # removed meanwhile (rm -f): only the reaping is left to do
-        cgroup = cgroups.open_cgroup(container_id)
-        _release_cgroup(cgroup)
-        return
-    _finish(store, record, cgroups.open_cgroup(container_id), pid, code, remove)
+    if record is not None and record.id != container_id:
+        record = None  # removed meanwhile (rm -f) and the name taken again
+    _finish(store, record, cgroups.open_cgroup(container_id), pid, _exit_code(pid), remove)
 
 
-def _finish(store: Store, record: Record, cgroup, pid: int, code: int, remove: bool) -> None:
+def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool) -> None:
+    """Record the exit (unless the container was removed meanwhile), reap, drop the cgroup."""
     try:
         # read before the cgroup goes: its counter is the only witness of an OOM kill
         oom = cgroup.oom_kills() > 0
-        store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
+        if record is not None:
+            store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
     finally:
         os.waitpid(pid, 0)  # reap only now: until here the pid could not be reused
-    if _release_cgroup(cgroup) and remove:
+    if _release_cgroup(cgroup) and remove and record is not None:
         store.remove(record)
 
 

@@ -76,6 +76,12 @@ class Record:
     def monitor_alive(self) -> bool:
         return proc.is_alive(self.monitor_pid, self.monitor_ticks, self.boot_id)
 
+    @property
+    def starting(self) -> bool:
+        """Created and its monitor alive: a `run` or `start` is launching it right now (a
+        "created" record whose monitor is dead is what a killed one left behind)."""
+        return self.status == CREATED and self.monitor_alive()
+
 
 class Store:
     def __init__(self, root: DataRoot):
@@ -184,7 +190,7 @@ class Store:
                 raise NoSuchContainer(record.name)
             if current.status == RUNNING and (current.container_alive() or current.monitor_alive()):
                 raise ContainerRunning(f"container {record.name} is running")
-            if current.status == CREATED and current.monitor_alive():
+            if current.starting:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
