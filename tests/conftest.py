@@ -20,7 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tinydocker import cgroups, proc  # noqa: E402
+from tinydocker import cgroups  # noqa: E402
+from tinydocker.linux import proc  # noqa: E402
 
 if os.geteuid() != 0:
     pytest.exit("tinydocker's tests run real containers and need root", returncode=1)

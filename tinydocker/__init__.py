@@ -1,10 +1,15 @@
 """tinydocker: daemonless containers on overlayfs, small enough to read in an afternoon.
 
-The public API lives in tinydocker.api and is re-exported here; see its docstring.
+The public API lives in tinydocker.api and is re-exported here; see its docstring. The
+package is laid out by concern: the engine on top (cli, api, spec, state), the subsystems
+that realise a spec below it (container, image, cgroups), and linux (system calls, /proc)
+at the bottom.
 """
 
-from .api import (build_image, exec, images, import_image, info, inspect, inspect_all, kill, logs, prune,
-                  prune_containers, ps, remove, remove_image, restart, run, start, stats, stop, wait)
+from .api import (
+    build_image, exec, images, import_image, info, inspect, inspect_all, kill, logs, prune, prune_containers, ps,
+    remove, remove_image, restart, run, start, stats, stop, wait
+)
 from .errors import TinydockerError
 
 __version__ = "0.1.0"

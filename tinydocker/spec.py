@@ -3,12 +3,12 @@
 A spec is plain data so that it can cross the pipe to the container's init unchanged.
 """
 
+from dataclasses import asdict, dataclass, field
 import os
 import re
-from dataclasses import asdict, dataclass, field
 
+from .cgroups.limits import Limits
 from .errors import TinydockerError
-from .limits import Limits
 
 # docker's rule for container names
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

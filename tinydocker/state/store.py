@@ -15,18 +15,18 @@ A record is always replaced whole (temp file, fsync, rename), so a reader sees t
 record or the new one, never a mix.
 """
 
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 import os
+from pathlib import Path
 import shutil
 import time
 import tomllib
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
-from pathlib import Path
 
-from . import proc
-from .errors import ContainerRunning, NoSuchContainer, TinydockerError
-from .paths import DataRoot, file_lock, visible_entries
-from .spec import ContainerSpec
+from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
+from ..linux import proc
+from ..spec import ContainerSpec
+from .root import DataRoot, file_lock, visible_entries
 
 RECORD = "record.toml"
 LOG = "container.log"

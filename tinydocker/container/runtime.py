@@ -15,94 +15,18 @@ import os
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 
-from . import cgroups, init, proc
-from . import syscalls as sc
-from .errors import EXIT_TINYDOCKER, TinydockerError
-from .images import ImageStore
-from .paths import DataRoot
-from .spec import ContainerSpec
-from .state import EXITED, RUNNING, Record, Store, now
-
-
-@dataclass
-class Completed:
-    """What run(capture_output=True) returns."""
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-
-
-class _Forwarder:
-    """Passes the signals tinydocker receives on to the container's PID 1.
-
-    Installed before the fork so that a signal arriving while the container starts is
-    held and delivered once its pid is known, instead of killing tinydocker mid-setup.
-    """
-
-    def __init__(self):
-        self.pid = None
-        self.pending = []
-        self.previous = {}
-
-    def install(self):
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return  # Python lets only the main thread set handlers; a script's worker thread gets none
-        for sig in init.FORWARDED_SIGNALS:
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, sig, frame):
-        if self.pid is None:
-            self.pending.append(sig)
-        else:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def target(self, pid: int):
-        self.pid = pid
-        for sig in self.pending:
-            self._handle(sig, None)
-        self.pending.clear()
-
-    def restore(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def _fork_in_pid_namespace(enter) -> int:
-    """Fork a child into another PID namespace, leaving this process as it was.
-
-    `enter()` (an unshare of CLONE_NEWPID, or a setns into a container's namespace)
-    changes only where this process's *next* child goes; setns back to our own namespace
-    right after the fork restores that, so a script calling the API can go on forking
-    normally.
-    """
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        enter()
-        try:
-            pid = os.fork()
-        except BaseException:
-            sc.setns(own, sc.CLONE_NEWPID)
-            raise
-        if pid:
-            sc.setns(own, sc.CLONE_NEWPID)
-        return pid
-    finally:
-        os.close(own)
-
-
-def _exit_code(pid: int) -> int:
-    """Wait for the child to end without reaping it; docker's 128+N for a signal."""
-    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-    if info.si_code == os.CLD_EXITED:
-        return info.si_status
-    return 128 + info.si_status
+from . import init
+from .. import cgroups
+from ..errors import EXIT_TINYDOCKER, TinydockerError
+from ..image.store import ImageStore
+from ..linux import proc
+from ..linux import syscalls as sc
+from ..spec import ContainerSpec
+from ..state.root import DataRoot
+from ..state.store import EXITED, RUNNING, Record, Store, now
+from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
+from .stdio import CapturePipes, LogPipes, write_all
 
 
 def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
@@ -139,7 +63,7 @@ class _Launch:
     """A container's PID 1 forked, recorded, given its orders, and heard from."""
 
     def __init__(self, store: Store, record: Record, spec: ContainerSpec, lower, stdio, fresh: bool,
-                 forwarder: "_Forwarder | None" = None):
+                 forwarder: "SignalForwarder | None" = None):
         self.store = store
         try:
             self.cgroup = cgroups.open_cgroup(record.id)
@@ -160,7 +84,7 @@ class _Launch:
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            pid = _fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+            pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
             if pid == 0:
                 os.close(spec_w)
                 report.close()
@@ -193,7 +117,7 @@ class _Launch:
                 raise
             finally:
                 os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
-            self.error, self.master = _await_start(report)
+            self.error, self.master = await_start(report)
         finally:
             report.close()
         if stdio:
@@ -219,8 +143,8 @@ def _removed_while_starting(name: str) -> TinydockerError:
 
 
 def _attached(store, record, spec, lower, capture_output, input, fresh):
-    pipes = _CapturePipes(input) if capture_output else None
-    forwarder = _Forwarder()
+    pipes = CapturePipes(input) if capture_output else None
+    forwarder = SignalForwarder()
     forwarder.install()
     try:
         launch = _Launch(store, record, spec, lower, pipes, fresh, forwarder)
@@ -229,84 +153,11 @@ def _attached(store, record, spec, lower, capture_output, input, fresh):
 
             relay(launch.master, spec.interactive)
         out = pipes.pump() if pipes else None
-        code = _exit_code(launch.pid)
+        code = exit_status(launch.pid)
     finally:
         forwarder.restore()
     launch.finish(code, spec.remove)
-    return _outcome(launch.error, code, out)
-
-
-def _outcome(error: dict | None, code: int, out: tuple | None):
-    """What a foreground run or exec returns: the exit code, or Completed; a failure to
-    exec is said on stderr (captured or not), a failure of tinydocker's own is raised."""
-    if error is not None and error["code"] == EXIT_TINYDOCKER:
-        raise TinydockerError(error["error"])
-    if error is not None:
-        message = f"tinydocker: {error['error']}\n".encode()
-        if out is not None:
-            out = (out[0], out[1] + message)
-        else:
-            sys.stderr.buffer.write(message)
-            sys.stderr.flush()
-    if out is not None:
-        return Completed(code, out[0], out[1])
-    return code
-
-
-_NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLONE_NEWIPC, "ipc"),
-               (sc.CLONE_NEWUTS, "uts"), (sc.CLONE_NEWNET, "net"), (sc.CLONE_NEWNS, "mnt"))
-
-
-def exec_in(record: Record, argv: list[str], env: dict, workdir: str, interactive: bool = False,
-            tty: bool = False, capture_output: bool = False, input: bytes | None = None):
-    """Run a new process inside a running container and wait for it; returns as run does."""
-    if tty and capture_output:
-        raise TinydockerError("a terminal (-t) and captured output cannot be combined")
-    if input is not None:
-        interactive = True
-    not_running = TinydockerError(f"container {record.name} is not running", code=1)
-    namespaces = {}
-    try:
-        try:
-            for flag, name in _NAMESPACES:
-                namespaces[flag] = os.open(f"/proc/{record.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, ProcessLookupError, TypeError):
-            raise not_running from None
-        # checked after opening: the descriptors are then surely the container's, not a reused pid's
-        if not record.container_alive():
-            raise not_running
-        cgroup = cgroups.open_cgroup(record.id)
-        orders = {"argv": argv, "env": env, "workdir": workdir, "tty": tty, "interactive": interactive}
-        pipes = _CapturePipes(input) if capture_output else None
-        report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        forwarder = _Forwarder()
-        forwarder.install()
-        try:
-            pid = _fork_in_pid_namespace(lambda: sc.setns(namespaces[sc.CLONE_NEWPID], sc.CLONE_NEWPID))
-            if pid == 0:
-                report.close()
-                if pipes:
-                    pipes.in_child()
-                init.enter_main(namespaces, cgroup.join, orders, child_report)  # never returns
-            child_report.close()
-            forwarder.target(pid)
-            error, master = _await_start(report)
-            if pipes:
-                pipes.in_parent()
-            if master is not None:
-                from .terminal import relay
-
-                relay(master, interactive)
-            out = pipes.pump() if pipes else None
-            code = _exit_code(pid)
-            os.waitpid(pid, 0)
-        finally:
-            forwarder.restore()
-            report.close()
-    finally:
-        for fd in namespaces.values():
-            os.close(fd)
-    return _outcome(error, code, out)
+    return outcome_of(launch.error, code, out)
 
 
 def _detached(store, record, spec, lower, fresh) -> str:
@@ -349,7 +200,7 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
         for fd in (0, 1, 2):
             os.dup2(null, fd)  # the caller's terminal is not ours to keep
         os.close(null)
-        stdio = _LogPipes(spec.interactive, spec.tty)
+        stdio = LogPipes(spec.interactive, spec.tty)
         try:
             launch = _Launch(store, record, spec, lower, stdio, fresh)
         except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
@@ -357,7 +208,7 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
             write_all(said_w, json.dumps({"error": message, "code": getattr(e, "code", EXIT_TINYDOCKER)}).encode())
             raise
         if launch.error is not None:
-            launch.finish(_exit_code(launch.pid), spec.remove)
+            launch.finish(exit_status(launch.pid), spec.remove)
             write_all(said_w, json.dumps(launch.error).encode())
             os._exit(0)
         write_all(said_w, json.dumps({"id": record.id}).encode())
@@ -378,13 +229,13 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
 
 def finish_detached(root: str, name: str, container_id: str, pid: int, remove: bool) -> None:
     """supervisor.py's last step: the container has ended; record it as an attached run would."""
-    from .paths import resolve
+    from ..state.root import resolve
 
     store = Store(resolve(root))
     record = store.load(name)
     if record is not None and record.id != container_id:
         record = None  # removed meanwhile (rm -f) and the name taken again
-    _finish(store, record, cgroups.open_cgroup(container_id), pid, _exit_code(pid), remove)
+    _finish(store, record, cgroups.open_cgroup(container_id), pid, exit_status(pid), remove)
 
 
 def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool) -> None:
@@ -410,103 +261,3 @@ def _release_cgroup(cgroup) -> bool:
         return False
 
 
-def _await_start(report: socket.socket):
-    """Read the child's report until EOF (its exec closed the socket) or an error."""
-    error, master = None, None
-    while True:
-        msg, fds, _flags, _addr = socket.recv_fds(report, 65536, 4)
-        if not msg:
-            return error, master
-        data = json.loads(msg)
-        if "tty" in data and fds:
-            master = fds[0]
-        elif "error" in data:
-            error = data
-        for extra in fds[1:]:
-            os.close(extra)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-class _Pipes:
-    """The container's fds 0, 1, 2 as pipes (a None pair leaves that fd as it is)."""
-
-    stdin = stdout = stderr = None
-
-    def in_child(self):
-        for fd, pair, end in ((0, self.stdin, 0), (1, self.stdout, 1), (2, self.stderr, 1)):
-            if pair:
-                os.dup2(pair[end], fd)
-        for pair in filter(None, (self.stdin, self.stdout, self.stderr)):
-            for fd in pair:
-                os.close(fd)
-
-    def in_parent(self):
-        for pair, child_end in ((self.stdin, 0), (self.stdout, 1), (self.stderr, 1)):
-            if pair:
-                os.close(pair[child_end])
-
-
-class _LogPipes(_Pipes):
-    """A detached container's stdio: output into pipes the supervisor reads into the log
-    (with -t the pty does that job); with -i a stdin pipe the supervisor holds open, so
-    that `sh` waits for input instead of reading EOF."""
-
-    def __init__(self, interactive: bool, tty: bool):
-        self.stdin = os.pipe() if interactive else None
-        if not tty:
-            self.stdout, self.stderr = os.pipe(), os.pipe()
-
-    def outputs(self) -> list[tuple[int, str]]:
-        return [(self.stdout[0], "stdout"), (self.stderr[0], "stderr")]
-
-    def held(self) -> list[int]:
-        return [self.stdin[1]] if self.stdin else []
-
-
-class _CapturePipes(_Pipes):
-    """stdin/stdout/stderr of the container through pipes, for run(capture_output=True)."""
-
-    def __init__(self, input: bytes | None):
-        self.input = input or b""
-        self.stdin = os.pipe() if input is not None else None
-        self.stdout = os.pipe()
-        self.stderr = os.pipe()
-
-    def pump(self) -> tuple[bytes, bytes]:
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        chunks = {self.stdout[0]: [], self.stderr[0]: []}
-        for fd in chunks:
-            sel.register(fd, selectors.EVENT_READ)
-        pending = memoryview(self.input)
-        if self.stdin:
-            if pending:
-                os.set_blocking(self.stdin[1], False)
-                sel.register(self.stdin[1], selectors.EVENT_WRITE)
-            else:
-                os.close(self.stdin[1])
-        while sel.get_map():
-            for key, _ in sel.select():
-                fd = key.fd
-                if self.stdin and fd == self.stdin[1]:
-                    try:
-                        pending = pending[os.write(fd, pending):]
-                    except BrokenPipeError:
-                        pending = pending[:0]
-                    if not pending:
-                        sel.unregister(fd)
-                        os.close(fd)
-                    continue
-                data = os.read(fd, 65536)
-                if data:
-                    chunks[fd].append(data)
-                else:
-                    sel.unregister(fd)
-                    os.close(fd)
-        return b"".join(chunks[self.stdout[0]]), b"".join(chunks[self.stderr[0]])

@@ -6,11 +6,11 @@ nothing to undo: `-m 5x`, `--cpus 9` on a 2-CPU machine or `--cpuset-cpus 7` end
 line and exit 125.
 """
 
+from dataclasses import dataclass
 import os
 import re
-from dataclasses import dataclass
 
-from .errors import TinydockerError
+from ..errors import TinydockerError
 
 # docker refuses smaller limits: below this a process cannot even be started reliably
 MIN_MEMORY = 6 * 1024 * 1024

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tinydocker import cgroups, limits
+from tinydocker import cgroups
+from tinydocker.cgroups import limits
 from tinydocker.errors import TinydockerError
 
 WHERE = cgroups.layout()

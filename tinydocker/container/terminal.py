@@ -13,7 +13,7 @@ import signal
 import termios
 import tty
 
-from .runtime import write_all
+from .stdio import write_all
 
 
 def _copy_winsize(src: int, dst: int) -> None:

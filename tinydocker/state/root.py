@@ -5,11 +5,11 @@ source checkout this package runs from (so `state/` and `images/` appear in the 
 as the design card draws them), then /var/lib/tinydocker for an installed copy.
 """
 
-import os
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
-from .errors import TinydockerError
+from ..errors import TinydockerError
 
 INSTALLED_ROOT = Path("/var/lib/tinydocker")
 
@@ -19,7 +19,7 @@ _UNSAFE_IN_ROOT = (",", ":", "\\", "\n")
 
 
 def _checkout_root() -> Path | None:
-    top = Path(__file__).resolve().parent.parent
+    top = Path(__file__).resolve().parents[2]  # tinydocker/state/root.py -> the checkout
     try:
         text = (top / "pyproject.toml").read_text()
     except OSError:

@@ -8,7 +8,8 @@ import subprocess
 import time
 
 from conftest import container_cgroups, host_mounts_under, wait_for
-from tinydocker import cgroups, proc
+from tinydocker import cgroups
+from tinydocker.linux import proc
 
 WHERE = cgroups.layout()
 
@@ -47,7 +48,7 @@ def test_detached_run_prints_the_id_and_keeps_running(td):
     assert rec["status"] == "running" and alive(rec)
     # the monitor is the lean supervisor: a fresh interpreter running supervisor.py, not the CLI
     cmdline = open(f"/proc/{rec['monitor_pid']}/cmdline", "rb").read().split(b"\0")
-    assert b"-S" in cmdline and cmdline[2].endswith(b"tinydocker/supervisor.py")
+    assert b"-S" in cmdline and cmdline[2].endswith(b"tinydocker/container/supervisor.py")
     assert os.getsid(rec["monitor_pid"]) != os.getsid(0)  # a session of its own: no terminal signals
     assert td.out("ps", "-q") == rec["id"][:12] + "\n"
     td.out("kill", "d1")

@@ -1,7 +1,7 @@
 """How containers and images read in a terminal, following docker's wording."""
 
-import json
 from datetime import datetime, timezone
+import json
 
 
 def human_duration(seconds: float) -> str:
@@ -137,67 +137,3 @@ def stats_table(rows: list[dict]) -> str:
     return table(headers, [[row[k] for k in keys] for row in rows])
 
 
-def _rfc3339(t: datetime | None) -> str:
-    if t is None:
-        return "0001-01-01T00:00:00Z"  # docker's zero time for "never"
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def inspect_doc(record, store) -> dict:
-    """The fields of `docker inspect` that tinydocker has, under docker's names."""
-    from .cgroups import PARENT
-    from .images import ImageStore
-    from .limits import Limits
-
-    spec = record.spec
-    limits = Limits(**spec.get("limits", {}))
-    cdir = store.container_dir(record.name)
-    running = record.status == "running"
-    return {
-        "Id": record.id,
-        "Created": _rfc3339(record.created),
-        "Path": record.command[0] if record.command else "",
-        "Args": record.command[1:],
-        "State": {
-            "Status": record.status,
-            "Running": running,
-            "OOMKilled": record.oom_killed,
-            "Dead": False,
-            "Pid": record.pid if running else 0,
-            "ExitCode": record.exit_code or 0,
-            "StartedAt": _rfc3339(record.started),
-            "FinishedAt": _rfc3339(record.finished),
-        },
-        "Image": record.image,
-        "Name": "/" + record.name,
-        "LogPath": str(store.log_path(record.name)),
-        "HostConfig": {
-            "Memory": limits.memory or 0,
-            "MemorySwap": limits.memory_swap or 0,
-            "NanoCpus": (limits.cpu_quota or 0) * 10_000,  # quota µs per 100 ms period → 1e9 per CPU
-            "CpuShares": limits.cpu_shares or 0,
-            "CpusetCpus": limits.cpuset_cpus or "",
-            "CpusetMems": limits.cpuset_mems or "",
-            "PidsLimit": limits.pids_limit,
-            "AutoRemove": spec.get("remove", False),
-            "CgroupParent": PARENT,
-        },
-        "GraphDriver": {
-            "Name": "overlay",
-            "Data": {
-                "LowerDir": str(ImageStore(store.root).rootfs(record.image)),
-                "UpperDir": str(cdir / "upper"),
-                "WorkDir": str(cdir / "work"),
-                "MergedDir": str(cdir / "merged"),
-            },
-        },
-        "Config": {
-            "Hostname": spec.get("hostname", ""),
-            "Env": spec.get("env", []),
-            "Cmd": record.command,
-            "Image": record.image,
-            "WorkingDir": spec.get("workdir", "/"),
-            "Tty": spec.get("tty", False),
-            "OpenStdin": spec.get("interactive", False),
-        },
-    }

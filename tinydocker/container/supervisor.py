@@ -83,7 +83,7 @@ def main(argv: list[str]) -> None:
     pump(outputs, int(pid), log)
     os.close(log)
     sys.path[:] = path.split(os.pathsep)
-    from tinydocker.runtime import finish_detached
+    from tinydocker.container.runtime import finish_detached
 
     finish_detached(root, name, container_id, int(pid), remove == "1")
 

@@ -77,7 +77,7 @@ def test_data_root_from_environment(td):
 
 
 def test_checkout_data_root_is_the_checkout():
-    from tinydocker import paths
+    from tinydocker.state import root as paths
 
     env_root = os.environ.pop("TINYDOCKER_ROOT", None)
     try:

@@ -1,32 +1,16 @@
-"""The Python API: what the CLI calls and what scripts import.
+"""The API for containers: run, the lifecycle verbs, ps, inspect, stats, removal."""
 
-    import tinydocker
-    code = tinydocker.run("c1", ["/bin/echo", "hi"])
-    done = tinydocker.run("c2", ["/bin/echo", "hi"], capture_output=True, remove=True)
-    done.exit_code, done.stdout          # 0, b"hi\\n"
-    [c.name for c in tinydocker.ps(all=True)]
-    tinydocker.remove("c1")
-    tinydocker.run("c3", ["sleep", "600"], detach=True, memory="64m", cpus=0.5, pids_limit=50)
-    tinydocker.stats(["c3"])             # [{"name": "c3", "cpu_percent": ..., "memory": ...}]
-    tinydocker.exec("c3", ["ls"], capture_output=True).stdout
-    tinydocker.stop("c3"); tinydocker.wait("c3")   # 137: sleep has no SIGTERM handler
-
-Every function takes `root=` (a data root directory); the default is resolved as the
-CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are raised
-as TinydockerError, whose `code` is the exit status the CLI uses.
-"""
-
+from collections.abc import Sequence
 import os
 import time
-from collections.abc import Sequence
 
-from . import paths
-from .errors import ContainerRunning, TinydockerError
-from .spec import DEFAULT_IMAGE, ContainerSpec
+from ..errors import ContainerRunning, TinydockerError
+from ..spec import DEFAULT_IMAGE, ContainerSpec
+from ..state import root as paths
 
 
 def _store(root):
-    from .state import Store
+    from ..state.store import Store
 
     return Store(paths.resolve(root))
 
@@ -54,8 +38,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     memory="64m", memory_swap="128m" or -1, cpus=1.5, cpu_shares=512, cpuset_cpus="0-1",
     cpuset_mems="0", pids_limit=100.
     """
-    from . import limits
-    from .runtime import run as realise
+    from ..cgroups import limits
+    from ..container.runtime import run as realise
 
     spec = ContainerSpec(name=name, argv=list(command or []), image=image, env=list(env),
                          workdir=workdir, hostname=hostname or "", interactive=interactive,
@@ -72,8 +56,8 @@ def start(ref: str, attach: bool = False, root=None):
     Detached (its output to its log) unless attach=True, which waits and returns its exit
     code. Starting a running container does nothing, as with docker.
     """
-    from . import runtime
-    from .state import RUNNING
+    from ..container import runtime
+    from ..state.store import RUNNING
 
     store, record = _find(ref, root)
     if record.status == RUNNING:
@@ -87,7 +71,7 @@ def stop(ref: str, timeout: float = 10, root=None):
     shields a namespace's init), so it is the SIGKILL that ends it."""
     import signal
 
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
     store, record = _find(ref, root)
     if record.status != RUNNING:
@@ -100,9 +84,9 @@ def stop(ref: str, timeout: float = 10, root=None):
 
 def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     """Send a signal (name like KILL, SIGTERM, or number) to the container's PID 1."""
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
-    sig = _parse_signal(signal)
+    sig = parse_signal(signal)
     _, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
@@ -116,7 +100,7 @@ def restart(ref: str, timeout: float = 10, root=None) -> None:
 
 def wait(ref: str, root=None) -> int:
     """Block until the container stops; its exit code."""
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
     store, record = _find(ref, root)
     while record.status == RUNNING or record.starting:
@@ -132,7 +116,7 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
     """The container's output as (stream, bytes) pairs, stream being 'stdout' or 'stderr';
     follow=True goes on until the container stops. Only detached containers (run -d,
     start) have a log: an attached run's output went to its caller."""
-    from .logs import read
+    from ..container.logs import read
 
     store = _store(root)
     record = store.lookup(ref)
@@ -144,8 +128,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
          input: bytes | None = None, root=None):
     """Run COMMAND as a new process in a running container (its namespaces, root, cgroup)
     and wait for it; returns its exit code, or Completed with capture_output=True."""
-    from .runtime import exec_in
-    from .state import RUNNING
+    from ..container.exec import exec_in
+    from ..state.store import RUNNING
 
     if not command:
         raise TinydockerError("exec needs a command")
@@ -162,7 +146,7 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
 
 def ps(all: bool = False, root=None):
     """Containers as they truly stand (running ones only unless all=True), newest first."""
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
     store = _store(root)
     records = [store.observe(r) for r in store.all()]
@@ -176,7 +160,7 @@ def inspect(ref: str, root=None):
 
 def remove(ref: str, force: bool = False, root=None) -> None:
     """Remove a container by name or id prefix; a running one only with force (it is killed)."""
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
     store = _store(root)
     store.sweep()
@@ -192,7 +176,7 @@ def remove(ref: str, force: bool = False, root=None) -> None:
 
 def _discard(store, record) -> None:
     """Cgroup first, record last: a removal killed midway leaves a record that `rm` can retry."""
-    from .cgroups import open_cgroup
+    from ..cgroups import open_cgroup
 
     open_cgroup(record.id).remove()
     store.remove(record)
@@ -247,7 +231,7 @@ def _wait_gone(record, timeout: float | None) -> bool:
         os.close(fd)
 
 
-def _parse_signal(value) -> int:
+def parse_signal(value) -> int:
     import signal
 
     text = str(value).strip().upper()
@@ -266,8 +250,8 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     Each dict: id, name, running, cpu_percent, memory, memory_limit, memory_percent, pids;
     a value is None where the container is not running or the controller is absent.
     """
-    from .cgroups import layout, open_cgroup
-    from .state import RUNNING
+    from ..cgroups import layout, open_cgroup
+    from ..state.store import RUNNING
 
     store = _store(root)
     if refs:
@@ -309,8 +293,8 @@ def _host_memory() -> int:
 
 def inspect_all(refs: Sequence[str], root=None) -> tuple[list[dict], list[str]]:
     """docker inspect's documents for the containers found, and the refs not found."""
-    from .display import inspect_doc
-    from .errors import NoSuchContainer
+    from ..errors import NoSuchContainer
+    from .inspect import inspect_doc
 
     store = _store(root)
     docs, missing = [], []
@@ -322,29 +306,10 @@ def inspect_all(refs: Sequence[str], root=None) -> tuple[list[dict], list[str]]:
     return docs, missing
 
 
-def prune(root=None) -> dict:
-    """Remove every stopped container, then what killed tinydocker processes left behind:
-    half-deleted containers and images, and empty container cgroups nobody owns any more.
-    Returns {"containers": [ids], "cgroups": [ids], "reclaimed": bytes}."""
-    from . import cgroups
-    from .images import ImageStore
-
-    root = paths.resolve(root)
-    done = prune_containers(root=root)
-    ImageStore(root).sweep()
-    orphans = cgroups.orphans()
-    for cid in orphans:
-        try:
-            cgroups.open_cgroup(cid).remove()
-        except TinydockerError:
-            pass
-    return {**done, "cgroups": orphans}
-
-
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
-    from .state import RUNNING
+    from ..state.store import RUNNING
 
     store = _store(root)
     store.sweep()
@@ -373,34 +338,3 @@ def _disk_usage(path) -> int:
     return total
 
 
-def images(root=None) -> list[dict]:
-    from .images import ImageStore
-
-    return ImageStore(paths.resolve(root)).all()
-
-
-def build_image(name: str = DEFAULT_IMAGE, root=None) -> None:
-    from .images import ImageStore
-
-    ImageStore(paths.resolve(root)).build(name)
-
-
-def import_image(tarball: str, name: str, root=None) -> None:
-    from .images import ImageStore
-
-    ImageStore(paths.resolve(root)).import_tar(tarball, name)
-
-
-def remove_image(name: str, root=None) -> None:
-    from .images import ImageStore
-    from .state import Store
-
-    root = paths.resolve(root)
-    users = [r.name for r in Store(root).all() if r.image == name]
-    ImageStore(root).remove(name, users)
-
-
-def info(root=None) -> dict:
-    from .features import probe
-
-    return {"root": str(paths.resolve(root).root), **probe()}

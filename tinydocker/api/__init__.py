@@ -1,0 +1,28 @@
+"""The Python API: what the CLI calls and what scripts import.
+
+    import tinydocker
+    code = tinydocker.run("c1", ["/bin/echo", "hi"])
+    done = tinydocker.run("c2", ["/bin/echo", "hi"], capture_output=True, remove=True)
+    done.exit_code, done.stdout          # 0, b"hi\\n"
+    [c.name for c in tinydocker.ps(all=True)]
+    tinydocker.remove("c1")
+    tinydocker.run("c3", ["sleep", "600"], detach=True, memory="64m", cpus=0.5, pids_limit=50)
+    tinydocker.stats(["c3"])             # [{"name": "c3", "cpu_percent": ..., "memory": ...}]
+    tinydocker.exec("c3", ["ls"], capture_output=True).stdout
+    tinydocker.stop("c3"); tinydocker.wait("c3")   # 137: sleep has no SIGTERM handler
+
+Every function takes `root=` (a data root directory); the default is resolved as the
+CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are raised
+as TinydockerError, whose `code` is the exit status the CLI uses.
+"""
+
+from .containers import (
+    exec, inspect, inspect_all, kill, logs, parse_signal, prune_containers, ps, remove, restart, run, start, stats, stop,
+    wait
+)
+from .images import build_image, images, import_image, remove_image
+from .system import info, prune
+
+__all__ = ["run", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
+           "stats", "remove", "prune", "prune_containers", "images", "build_image", "import_image",
+           "remove_image", "info", "parse_signal"]

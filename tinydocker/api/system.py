@@ -1,0 +1,49 @@
+"""The API for the data root as a whole: prune what is left over, and what this machine offers."""
+
+import os
+import platform
+
+from ..errors import TinydockerError
+from ..state import root as paths
+from .containers import prune_containers
+
+NAMESPACES = ("uts", "pid", "mnt", "net", "ipc", "cgroup", "user")
+
+
+def probe() -> dict:
+    from ..cgroups import layout
+
+    cgroups = layout()
+    with open("/proc/filesystems") as f:
+        filesystems = {line.split()[-1] for line in f if line.strip()}
+    namespaces = [ns for ns in NAMESPACES if os.path.exists(f"/proc/self/ns/{ns}")]
+    return {
+        "kernel": platform.release(),
+        "namespaces": namespaces,
+        "overlayfs": "overlay" in filesystems,
+        "devpts": "devpts" in filesystems,
+        "cgroup_version": cgroups.version,
+        "cgroup_backend": cgroups.backend,
+        "busybox_static": os.path.isfile("/bin/busybox"),
+    }
+def prune(root=None) -> dict:
+    """Remove every stopped container, then what killed tinydocker processes left behind:
+    half-deleted containers and images, and empty container cgroups nobody owns any more.
+    Returns {"containers": [ids], "cgroups": [ids], "reclaimed": bytes}."""
+    from .. import cgroups
+    from ..image.store import ImageStore
+
+    root = paths.resolve(root)
+    done = prune_containers(root=root)
+    ImageStore(root).sweep()
+    orphans = cgroups.orphans()
+    for cid in orphans:
+        try:
+            cgroups.open_cgroup(cid).remove()
+        except TinydockerError:
+            pass
+    return {**done, "cgroups": orphans}
+
+
+def info(root=None) -> dict:
+    return {"root": str(paths.resolve(root).root), **probe()}

@@ -1,0 +1,62 @@
+"""Each container's cgroup: created with its limits, joined before the command starts, removed.
+
+One interface, two back-ends, chosen at run time from /proc/self/mountinfo:
+
+  CgroupV1  one directory per hierarchy: <mount of cpu>/tinydocker/<id>, <mount of memory>/...
+            Used whenever v1 hierarchies carry the controllers (pure v1, and hybrid layouts
+            whose cgroup2 mount has none of them, as systemd's "unified" tree usually has).
+  CgroupV2  <cgroup2 mount>/tinydocker/<id> on a unified hierarchy. Controllers are enabled
+            through cgroup.subtree_control down the path; `tinydocker/` itself never holds a
+            process, since v2 allows processes only in leaves ("no internal processes").
+
+The directory `tinydocker/` is shared by all containers of all data roots and is removed
+when its last container's cgroup goes. Creation therefore retries when a concurrent
+removal takes `tinydocker/` away between our mkdir and the next step.
+"""
+
+from pathlib import Path
+import time
+
+from ..errors import TinydockerError
+from .fs import PARENT, Usage, procs
+from .layout import Layout, layout
+from .v1 import CgroupV1
+from .v2 import CgroupV2, shares_to_weight
+
+__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans",
+           "shares_to_weight"]
+
+
+def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2":
+    where = where or layout()
+    if where.backend == "v1":
+        return CgroupV1(where.v1, container_id, where.v1_options)
+    if where.backend == "v2":
+        return CgroupV2(where.v2, container_id)
+    raise TinydockerError("no cgroup filesystem is mounted (tinydocker needs /sys/fs/cgroup)")
+
+
+def orphans(where: Layout | None = None, min_age: float = 60.0) -> list[str]:
+    """Ids of empty container cgroups older than min_age seconds, in any hierarchy.
+
+    Such a cgroup outlived whatever made it (a tinydocker killed before it could clean up).
+    The age keeps a prune from taking a cgroup that a starting container is about to join.
+    """
+    where = where or layout()
+    mounts = set(where.v1.values()) if where.backend == "v1" else {where.v2} if where.v2 else set()
+    found = set()
+    now = time.time()
+    for mount in mounts:
+        parent = Path(mount) / PARENT
+        try:
+            entries = list(parent.iterdir())
+        except OSError:
+            continue
+        for leaf in entries:
+            try:
+                old = now - leaf.stat().st_mtime > min_age
+            except OSError:
+                continue
+            if leaf.is_dir() and old and not procs(leaf):
+                found.add(leaf.name)
+    return sorted(found)

@@ -1,0 +1,114 @@
+"""Files of a cgroup filesystem, and a container's leaf in it: what both back-ends share.
+
+The directory `tinydocker/` is shared by all containers of all data roots and is removed
+when its last container's cgroup goes. Creation therefore retries when a concurrent
+removal takes `tinydocker/` away between our mkdir and the next step.
+"""
+
+from dataclasses import dataclass
+import errno
+import os
+from pathlib import Path
+import signal
+import time
+
+from ..errors import TinydockerError
+
+PARENT = "tinydocker"
+REMOVE_PATIENCE = 2.0  # seconds of EBUSY retries before a cgroup is reported as stuck
+
+
+@dataclass
+class Usage:
+    """One sample of a container's accounting; None where the controller is absent."""
+    cpu_ns: int | None
+    memory: int | None
+    memory_limit: int | None   # None: unlimited
+    pids: int | None
+
+
+
+def write(path: Path, value, optional: bool = False) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except FileNotFoundError:
+        raise  # the directory went away under us: callers retry or report
+    except OSError as e:
+        if not optional:
+            raise TinydockerError(f"cannot set {path} to {value}: {e.strerror}") from None
+
+
+def read(path: Path) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def keyed(path: Path) -> dict:
+    """A flat-keyed cgroup file ('key value' per line) as a dict of ints."""
+    text = read(path) or ""
+    pairs = (line.split() for line in text.splitlines())
+    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].lstrip("-").isdigit()}
+
+
+def int_value(path: Path) -> int | None:
+    text = read(path)
+    return int(text) if text and text.isdigit() else None
+
+
+def procs(directory: Path) -> list[int]:
+    text = read(directory / "cgroup.procs") or ""
+    return [int(p) for p in text.split()]
+
+
+def make_leaf(mount: Path, container_id: str, prepare_parent) -> Path:
+    """mount/tinydocker/<id>, with `prepare_parent(parent)` run on tinydocker/ first."""
+    parent = mount / PARENT
+    for _ in range(20):
+        try:
+            parent.mkdir(exist_ok=True)
+            prepare_parent(parent)
+            leaf = parent / container_id
+            leaf.mkdir()
+            return leaf
+        except FileNotFoundError:
+            continue  # a concurrent removal took tinydocker/ away after our mkdir: once more
+    raise TinydockerError(f"cannot create cgroup {parent / container_id}: its parent keeps disappearing")
+
+
+def remove_leaf(leaf: Path, kill) -> None:
+    """Kill what lingers, rmdir (retrying EBUSY briefly), then drop tinydocker/ if now empty."""
+    deadline = time.monotonic() + REMOVE_PATIENCE
+    while True:
+        if not leaf.exists():
+            break
+        kill(leaf)
+        try:
+            os.rmdir(leaf)
+            break
+        except FileNotFoundError:
+            break
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise TinydockerError(f"cannot remove cgroup {leaf}: {e.strerror}") from None
+        time.sleep(0.01)
+    try:
+        os.rmdir(leaf.parent)
+    except OSError:
+        pass  # other containers' cgroups are still in it (or another removal got there first)
+
+
+def kill_procs(leaf: Path) -> None:
+    for pid in procs(leaf):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+
+def nothing(_directory: Path) -> None:
+    pass

@@ -1,0 +1,51 @@
+"""Where the cgroup filesystems are mounted, read from /proc/self/mountinfo at run time."""
+
+from dataclasses import dataclass, field
+
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids")
+
+
+@dataclass
+class Layout:
+    """Where the cgroup filesystems are mounted: v1 controller -> mount point, and cgroup2's."""
+    v1: dict
+    v2: str | None
+    v1_options: dict = field(default_factory=dict)  # v1 mount point -> its controllers, "cpu,cpuacct"
+
+    @property
+    def version(self) -> str:
+        if self.v1 and self.v2:
+            return "hybrid"
+        return "v1" if self.v1 else "v2" if self.v2 else "none"
+
+    @property
+    def backend(self) -> str:
+        """Which back-end realises limits here: v1 wherever v1 hierarchies hold the controllers."""
+        return "v1" if self.v1 else "v2" if self.v2 else "none"
+
+
+def layout(mountinfo: str | None = None) -> Layout:
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    v1, v2, v1_options = {}, None, {}
+    for line in mountinfo.splitlines():
+        before, _, after = line.partition(" - ")
+        if not after:
+            continue
+        fstype, _source, options = (after.split() + ["", ""])[:3]
+        mount_point = _unescape(before.split()[4])
+        if fstype == "cgroup":
+            for option in options.split(","):
+                if option in V1_CONTROLLERS:
+                    v1.setdefault(option, mount_point)
+                    v1_options[mount_point] = ",".join(o for o in options.split(",") if o not in ("rw", "ro"))
+        elif fstype == "cgroup2" and v2 is None:
+            v2 = mount_point
+    return Layout(v1, v2, v1_options)
+
+
+def _unescape(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as octal escapes
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+

@@ -1,0 +1,113 @@
+"""The cgroup v1 back-end: one directory per hierarchy, <mount of cpu>/tinydocker/<id>, ...
+
+Used whenever v1 hierarchies carry the controllers: pure v1, and hybrid layouts whose
+cgroup2 mount has none of them (as systemd's "unified" tree usually has).
+"""
+
+from pathlib import Path
+
+from ..errors import TinydockerError
+from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, nothing, read, remove_leaf, write
+from .limits import CFS_PERIOD_US, Limits
+
+
+class CgroupV1:
+    version = "v1"
+
+    def __init__(self, mounts: dict, container_id: str, options: dict | None = None):
+        self.id = container_id
+        self.path = f"{PARENT}/{container_id}"
+        self.mounts = {ctrl: Path(mp) for ctrl, mp in mounts.items()}
+        # cpu and cpuacct often share one hierarchy: each directory is made and joined once
+        self.hierarchies = sorted(set(self.mounts.values()))
+        self.options = options or {}
+
+    def filesystems(self) -> list[list[str]]:
+        """[fstype, options, directory under /sys/fs/cgroup] to mount inside the container.
+        A v1 hierarchy can only be mounted again with all of its controllers named."""
+        return [["cgroup", self.options.get(str(m), m.name), m.name] for m in self.hierarchies]
+
+    def dir(self, controller: str) -> Path | None:
+        mount = self.mounts.get(controller)
+        return mount / self.path if mount else None
+
+    def _require(self, controller: str, flag: str) -> Path:
+        leaf = self.dir(controller)
+        if leaf is None:
+            raise TinydockerError(f"{flag} needs the {controller} cgroup controller, which is not mounted")
+        return leaf
+
+    def create(self, limits: Limits) -> None:
+        try:
+            for mount in self.hierarchies:
+                prepare = self._inherit_cpuset if mount == self.mounts.get("cpuset") else nothing
+                prepare(make_leaf(mount, self.id, prepare))
+            self._apply(limits)
+        except BaseException:
+            self.remove()
+            raise
+
+    @staticmethod
+    def _inherit_cpuset(directory: Path) -> None:
+        # a new v1 cpuset starts with no CPUs and no memory nodes: nothing could run in it
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not read(directory / name):
+                write(directory / name, read(directory.parent / name))
+
+    def _apply(self, limits: Limits) -> None:
+        if limits.memory is not None:
+            memory = self._require("memory", "--memory")
+            write(memory / "memory.limit_in_bytes", limits.memory)
+            swap = limits.swap_limit()
+            # memsw exists only with swap accounting; without it the memory limit alone holds
+            write(memory / "memory.memsw.limit_in_bytes", -1 if swap is None else swap, optional=True)
+        if limits.cpu_quota is not None:
+            cpu = self._require("cpu", "--cpus")
+            write(cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
+            write(cpu / "cpu.cfs_quota_us", limits.cpu_quota)
+        if limits.cpu_shares is not None:
+            write(self._require("cpu", "--cpu-shares") / "cpu.shares", limits.cpu_shares)
+        if limits.cpuset_cpus is not None:
+            write(self._require("cpuset", "--cpuset-cpus") / "cpuset.cpus", limits.cpuset_cpus)
+        if limits.cpuset_mems is not None:
+            write(self._require("cpuset", "--cpuset-mems") / "cpuset.mems", limits.cpuset_mems)
+        if limits.pids_limit is not None:
+            write(self._require("pids", "--pids-limit") / "pids.max", limits.pids_limit)
+
+    def join(self, pid: int) -> None:
+        for mount in self.hierarchies:
+            write(mount / self.path / "cgroup.procs", pid)
+
+    def exists(self) -> bool:
+        return any((mount / self.path).exists() for mount in self.hierarchies)
+
+    def usage(self) -> Usage:
+        memory = self.dir("memory")
+        cpuacct = self.dir("cpuacct")
+        pids = self.dir("pids")
+        used = limit = None
+        if memory is not None:
+            used = int_value(memory / "memory.usage_in_bytes")
+            if used is not None:
+                # like docker, page cache the kernel can drop at once is not counted as use
+                used -= keyed(memory / "memory.stat").get("total_inactive_file", 0)
+            limit = int_value(memory / "memory.limit_in_bytes")
+            if limit is not None and limit >= 1 << 62:
+                limit = None  # v1 writes "unlimited" as a page-rounded LONG_MAX
+        return Usage(cpu_ns=int_value(cpuacct / "cpuacct.usage") if cpuacct else None,
+                     memory=used, memory_limit=limit,
+                     pids=int_value(pids / "pids.current") if pids else None)
+
+    def oom_kills(self) -> int:
+        memory = self.dir("memory")
+        return keyed(memory / "memory.oom_control").get("oom_kill", 0) if memory else 0
+
+    def remove(self) -> None:
+        for mount in self.hierarchies:
+            remove_leaf(mount / self.path, self._kill_all)
+
+    def _kill_all(self, _leaf: Path) -> None:
+        # a process is in every hierarchy at once; kill it wherever it is listed
+        for mount in self.hierarchies:
+            kill_procs(mount / self.path)
+

@@ -1,0 +1,117 @@
+"""The cgroup v2 back-end: <cgroup2 mount>/tinydocker/<id> on a unified hierarchy.
+
+Controllers are enabled through cgroup.subtree_control down the path; `tinydocker/` itself
+never holds a process, since v2 allows processes only in leaves ("no internal processes").
+"""
+
+from pathlib import Path
+
+from ..errors import TinydockerError
+from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, read, remove_leaf, write
+from .limits import CFS_PERIOD_US, MAX_CPU_SHARES, Limits
+
+V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
+
+
+class CgroupV2:
+    version = "v2"
+
+    def __init__(self, mount: str, container_id: str):
+        self.id = container_id
+        self.path = f"{PARENT}/{container_id}"
+        self.mount = Path(mount)
+        self.leaf = self.mount / self.path
+
+    def filesystems(self) -> list[list[str]]:
+        return [["cgroup2", "", ""]]
+
+    def controllers(self) -> list[str]:
+        """The controllers the hierarchy offers that tinydocker uses."""
+        offered = (read(self.mount / "cgroup.controllers") or "").split()
+        return [c for c in V2_CONTROLLERS if c in offered]
+
+    def create(self, limits: Limits) -> None:
+        wanted = self.controllers()
+        for controller, needed in (("memory", limits.memory is not None),
+                                   ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None),
+                                   ("cpuset", limits.cpuset_cpus is not None or limits.cpuset_mems is not None),
+                                   ("pids", limits.pids_limit is not None)):
+            if needed and controller not in wanted:
+                raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
+                                      f"hierarchy at {self.mount}")
+
+        def enable(parent: Path) -> None:
+            # down the path: the root hands the controllers to tinydocker/, which hands them to
+            # the leaves; tinydocker/ holds no process, so the no-internal-process rule holds
+            for directory in (self.mount, parent):
+                self._enable(directory, wanted)
+
+        try:
+            make_leaf(self.mount, self.id, enable)
+            self._apply(limits)
+        except BaseException:
+            self.remove()
+            raise
+
+    @staticmethod
+    def _enable(directory: Path, controllers: list[str]) -> None:
+        enabled = (read(directory / "cgroup.subtree_control") or "").split()
+        missing = [c for c in controllers if c not in enabled]
+        if missing:
+            write(directory / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+
+    def _apply(self, limits: Limits) -> None:
+        leaf = self.leaf
+        if limits.memory is not None:
+            write(leaf / "memory.max", limits.memory)
+            swap = limits.swap_limit()
+            # v2 limits swap on its own, not memory+swap as docker's flag and v1 count it
+            write(leaf / "memory.swap.max", "max" if swap is None else swap - limits.memory, optional=True)
+        if limits.cpu_quota is not None:
+            write(leaf / "cpu.max", f"{limits.cpu_quota} {CFS_PERIOD_US}")
+        if limits.cpu_shares is not None:
+            write(leaf / "cpu.weight", shares_to_weight(limits.cpu_shares))
+        if limits.cpuset_cpus is not None:
+            write(leaf / "cpuset.cpus", limits.cpuset_cpus)
+        if limits.cpuset_mems is not None:
+            write(leaf / "cpuset.mems", limits.cpuset_mems)
+        if limits.pids_limit is not None:
+            write(leaf / "pids.max", limits.pids_limit)
+
+    def join(self, pid: int) -> None:
+        write(self.leaf / "cgroup.procs", pid)
+
+    def exists(self) -> bool:
+        return self.leaf.exists()
+
+    def usage(self) -> Usage:
+        leaf = self.leaf
+        cpu = keyed(leaf / "cpu.stat").get("usage_usec")
+        used = int_value(leaf / "memory.current")
+        if used is not None:
+            used -= keyed(leaf / "memory.stat").get("inactive_file", 0)
+        return Usage(cpu_ns=None if cpu is None else cpu * 1000, memory=used,
+                     memory_limit=int_value(leaf / "memory.max"),  # "max" reads as None: unlimited
+                     pids=int_value(leaf / "pids.current"))
+
+    def oom_kills(self) -> int:
+        return keyed(self.leaf / "memory.events").get("oom_kill", 0)
+
+    def remove(self) -> None:
+        remove_leaf(self.leaf, self._kill_all)
+
+    @staticmethod
+    def _kill_all(leaf: Path) -> None:
+        # cgroup.kill (5.14+) kills every process at once, leaving no window for a fork to escape
+        if (leaf / "cgroup.kill").exists():
+            write(leaf / "cgroup.kill", 1, optional=True)
+        else:
+            kill_procs(leaf)
+
+
+def shares_to_weight(shares: int) -> int:
+    """v1's cpu.shares (2..262144, default 1024) onto v2's cpu.weight (1..10000, default 100),
+    the linear mapping runc and crun use."""
+    shares = min(max(shares, 2), MAX_CPU_SHARES)
+    return 1 + ((shares - 2) * 9999) // (MAX_CPU_SHARES - 2)
+

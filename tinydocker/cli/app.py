@@ -1,0 +1,73 @@
+"""The typer application, its global options, and how every command speaks: one-line errors."""
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from ..errors import EXIT_TINYDOCKER, TinydockerError
+
+app = typer.Typer(
+    name="tinydocker",
+    help="Daemonless containers on overlayfs: named containers, each with its own writable "
+         "layer over a shared read-only image, in fresh namespaces.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+system_app = typer.Typer(help="Manage tinydocker's data.", no_args_is_help=True)
+app.add_typer(system_app, name="system")
+container_app = typer.Typer(help="Manage containers.", no_args_is_help=True)
+app.add_typer(container_app, name="container")
+
+
+class Options:
+    """The global options (before the command's name), set by the callback below."""
+    root: Optional[str] = None
+
+
+options = Options()
+
+
+def say(message) -> None:
+    """An error is one line, whatever the text it carries."""
+    print("tinydocker: " + " ".join(str(message).split("\n")), file=sys.stderr)
+
+
+def fail(message: str, code: int = EXIT_TINYDOCKER) -> "typer.Exit":
+    say(message)
+    return typer.Exit(code)
+
+
+@app.callback()
+def _main(root: Optional[str] = typer.Option(
+        None, "--root", metavar="DIR", envvar="TINYDOCKER_ROOT",
+        help="Data root holding state/ and images/ (default: the source checkout, else /var/lib/tinydocker).")):
+    options.root = root
+
+
+def each(refs: List[str], action) -> None:
+    """Apply action to each container, printing the ref on success, as docker does;
+    the exit status is 1 if any failed (125 for tinydocker's own failures)."""
+    failed = 0
+    for ref in refs:
+        try:
+            action(ref)
+            print(ref, flush=True)
+        except TinydockerError as e:
+            say(e)
+            failed = max(failed, 1 if e.code == 1 else e.code)
+    raise typer.Exit(failed)
+
+
+def confirm(warning: str) -> bool:
+    print(f"{warning}\nAre you sure you want to continue? [y/N] ", end="", flush=True)
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return True
+    print()
+    return False
+
+

@@ -1,0 +1,37 @@
+"""The commands for the data root and the machine: system prune, info."""
+
+import typer
+
+from .. import api
+from .app import app, confirm, options, system_app
+
+
+@system_app.command("prune")
+def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
+    """Remove all stopped containers and what killed tinydocker processes left behind
+    (half-removed containers and images, empty container cgroups)."""
+    from . import display
+
+    if not force and not confirm("WARNING! This will remove:\n  - all stopped containers\n"
+                                  "  - leftovers of interrupted removals and image builds\n"
+                                  "  - container cgroups that no process uses any more"):
+        raise typer.Exit(1)
+    done = api.prune(root=options.root)
+    if done["containers"]:
+        print("Deleted Containers:\n" + "\n".join(done["containers"]) + "\n")
+    if done["cgroups"]:
+        print("Deleted cgroups:\n" + "\n".join(f"tinydocker/{cid}" for cid in done["cgroups"]) + "\n")
+    print(f"Total reclaimed space: {display.bytes_binary(done['reclaimed'])}")
+
+
+@app.command()
+def info():
+    """Show the data root, the kernel features found and the cgroup version."""
+    data = api.info(root=options.root)
+    print(f"Data root:      {data['root']}")
+    print(f"Kernel:         {data['kernel']}")
+    print(f"Namespaces:     {' '.join(data['namespaces'])}")
+    print(f"Overlayfs:      {'yes' if data['overlayfs'] else 'no'}")
+    print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
+    print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
+    print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")

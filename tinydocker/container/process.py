@@ -1,0 +1,125 @@
+"""Processes in a container's PID namespace, shared by run and exec: forking into the
+namespace, signal forwarding, hearing the child's start report, and the exit status."""
+
+from dataclasses import dataclass
+import json
+import os
+import signal
+import socket
+import sys
+
+from . import init
+from ..errors import EXIT_TINYDOCKER, TinydockerError
+from ..linux import syscalls as sc
+
+
+@dataclass
+class Completed:
+    """What run(capture_output=True) returns."""
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class SignalForwarder:
+    """Passes the signals tinydocker receives on to the container's PID 1.
+
+    Installed before the fork so that a signal arriving while the container starts is
+    held and delivered once its pid is known, instead of killing tinydocker mid-setup.
+    """
+
+    def __init__(self):
+        self.pid = None
+        self.pending = []
+        self.previous = {}
+
+    def install(self):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python lets only the main thread set handlers; a script's worker thread gets none
+        for sig in init.FORWARDED_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, sig, frame):
+        if self.pid is None:
+            self.pending.append(sig)
+        else:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def target(self, pid: int):
+        self.pid = pid
+        for sig in self.pending:
+            self._handle(sig, None)
+        self.pending.clear()
+
+    def restore(self):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def fork_in_pid_namespace(enter) -> int:
+    """Fork a child into another PID namespace, leaving this process as it was.
+
+    `enter()` (an unshare of CLONE_NEWPID, or a setns into a container's namespace)
+    changes only where this process's *next* child goes; setns back to our own namespace
+    right after the fork restores that, so a script calling the API can go on forking
+    normally.
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter()
+        try:
+            pid = os.fork()
+        except BaseException:
+            sc.setns(own, sc.CLONE_NEWPID)
+            raise
+        if pid:
+            sc.setns(own, sc.CLONE_NEWPID)
+        return pid
+    finally:
+        os.close(own)
+
+
+def exit_status(pid: int) -> int:
+    """Wait for the child to end without reaping it; docker's 128+N for a signal."""
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return 128 + info.si_status
+
+
+def outcome_of(error: dict | None, code: int, out: tuple | None):
+    """What a foreground run or exec returns: the exit code, or Completed; a failure to
+    exec is said on stderr (captured or not), a failure of tinydocker's own is raised."""
+    if error is not None and error["code"] == EXIT_TINYDOCKER:
+        raise TinydockerError(error["error"])
+    if error is not None:
+        message = f"tinydocker: {error['error']}\n".encode()
+        if out is not None:
+            out = (out[0], out[1] + message)
+        else:
+            sys.stderr.buffer.write(message)
+            sys.stderr.flush()
+    if out is not None:
+        return Completed(code, out[0], out[1])
+    return code
+
+
+def await_start(report: socket.socket):
+    """Read the child's report until EOF (its exec closed the socket) or an error."""
+    error, master = None, None
+    while True:
+        msg, fds, _flags, _addr = socket.recv_fds(report, 65536, 4)
+        if not msg:
+            return error, master
+        data = json.loads(msg)
+        if "tty" in data and fds:
+            master = fds[0]
+        elif "error" in data:
+            error = data
+        for extra in fds[1:]:
+            os.close(extra)

@@ -1,0 +1,1 @@
+"""Images: the store of read-only root filesystems, and how they are made."""

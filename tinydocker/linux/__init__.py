@@ -1,0 +1,1 @@
+"""The Linux interfaces Python does not wrap (system calls through ctypes) and /proc."""
