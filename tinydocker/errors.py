@@ -28,3 +28,18 @@ class NoSuchContainer(TinydockerError):
 
 class ContainerRunning(TinydockerError):
     code = 1
+
+
+def describe(error: BaseException, operation: str, data_root: str | None = None) -> tuple[str, int]:
+    """Any failure as one line for the user, with its exit code.
+
+    tinydocker's own errors say what they mean already. An OSError on a path under the data
+    root is about the data root (a file where a directory belongs, a full or read-only disk,
+    a lock that cannot be taken). Anything else was not foreseen: it is a bug, said as one.
+    """
+    if isinstance(error, TinydockerError):
+        return str(error), error.code
+    if isinstance(error, OSError) and data_root and str(error.filename or "").startswith(data_root):
+        return f"data root {data_root} is not usable: {error.strerror}: {error.filename}", EXIT_TINYDOCKER
+    return (f"unexpected error in '{operation}' (a bug in tinydocker, please report it): "
+            f"{type(error).__name__}: {error}; TINYDOCKER_DEBUG=1 shows the traceback"), EXIT_TINYDOCKER

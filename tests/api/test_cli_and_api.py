@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import tinydocker
+from conftest import REPO
 
 
 @pytest.mark.parametrize("name", ["-bad", "bad name", "_x", ".x", "a/b", "é", "a" * 300])
@@ -118,3 +119,33 @@ def test_api_from_threads_in_parallel(td):
                                                          capture_output=True, root=td.root), range(6)))
     assert [(r.exit_code, r.stdout) for r in results] == [(0, f"{i}\n".encode()) for i in range(6)]
     assert os.listdir(td.containers) == []
+
+
+def test_an_unexpected_failure_says_it_is_a_bug_and_names_the_operation(td):
+    """What tinydocker did not foresee still comes out as one line: a bug, in which command,
+    and how to see more; TINYDOCKER_DEBUG=1 shows the traceback."""
+    import sys
+
+    # a genuine unforeseen failure inside the API, injected from outside the package
+    code = ("import sys, tinydocker.api as api, tinydocker.cli as cli; "
+            "api.ps = lambda **kw: {}['no such key']; cli.main(sys.argv[1:])")
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(td.root), "ps"], capture_output=True,
+                         env={**td.env, "PYTHONPATH": str(REPO)}, timeout=60)
+    err = res.stderr.decode()
+    assert res.returncode == 125 and err.count("\n") == 1, err
+    assert err.startswith("tinydocker: ") and "bug" in err and "'ps'" in err and "TINYDOCKER_DEBUG=1" in err
+    assert "Traceback" not in err
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(td.root), "ps"], capture_output=True,
+                         env={**td.env, "PYTHONPATH": str(REPO), "TINYDOCKER_DEBUG": "1"}, timeout=60)
+    assert b"Traceback" in res.stderr and b"KeyError" in res.stderr
+
+
+@pytest.mark.parametrize("args", [["ps"], ["run", "c1", "true"], ["images"]])
+def test_an_unusable_data_root_is_one_sentence(td, tmp_path, args):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    res = subprocess.run(td.cmd[:3] + ["--root", str(not_a_dir)] + args, capture_output=True, env=td.env,
+                         timeout=60)
+    err = res.stderr.decode()
+    assert res.returncode == 125 and err.count("\n") == 1, err
+    assert err.startswith(f"tinydocker: data root {not_a_dir}") and "[Errno" not in err, err

@@ -199,6 +199,7 @@ def test_system_prune_cleans_what_a_killed_run_left(td):
     (["-m", "-5m"], "invalid size"),
     (["-m", "64x"], "invalid size"),
     (["-m", "1m"], "Minimum memory limit allowed is 6MB"),
+    (["-m", "0", "--memory-swap", "64m"], "set the Memory limit"),
     (["--memory-swap", "64m"], "set the Memory limit"),
     (["-m", "64m", "--memory-swap", "32m"], "memoryswap limit should be larger"),
     (["--cpus", "-1"], "range of CPUs"),
@@ -258,3 +259,17 @@ def test_inspect_shows_limits_and_overlay_dirs(td):
     res = td("inspect", "c1", "ghost")
     assert res.returncode == 1 and res.stderr == b"tinydocker: No such container: ghost\n"
     assert len(json.loads(res.stdout)) == 1
+
+
+@pytest.mark.parametrize("flags", [["-m", "0"], ["-m", "0b", "--memory-swap", "0"], ["--cpus", "0"],
+                                   ["--cpu-shares", "0"], ["--pids-limit", "0"], ["--memory-swap", "0"]])
+def test_zero_means_no_limit_as_in_docker(td, flags):
+    code = "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null || " \
+           "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    res = td("run", *flags, "z", "sh", "-c", code)
+    assert res.returncode == 0, res.stderr
+    memory, pids = res.stdout.decode().split()
+    assert memory == "max" or int(memory) >= 1 << 62  # v1 writes "unlimited" as a huge number
+    assert pids == "max"
+    hc = json.loads(td.out("inspect", "z"))[0]["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"]) == (0, 0, 0, 0)

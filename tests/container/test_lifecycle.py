@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from conftest import container_cgroups, host_mounts_under, wait_for
+from conftest import REPO, container_cgroups, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.linux import proc
 
@@ -435,4 +435,94 @@ def test_a_hundred_detached_started_and_stopped_in_parallel(td):
     assert {r["exit_code"] for r in recs} == {137}
     assert not any(alive(r) for r in recs)
     td.out("container", "prune", "-f")
+    state_is_clean(td)
+
+
+# -- a start after a monitor that was killed (issue 8, item 2) ------------------------------
+
+def _orphaned_and_ended(td, name: str) -> dict:
+    """A detached container whose supervisor was SIGKILLed and which then ended: its cgroup
+    is still there, since nobody was left to remove it."""
+    rec = detach(td, name, "sleep", "30")
+    os.kill(rec["monitor_pid"], signal.SIGKILL)
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(rec), what="container end")
+    assert cgroups.open_cgroup(rec["id"]).exists()
+    return rec
+
+
+def test_start_after_the_supervisor_was_killed_reuses_the_leftover_cgroup(td):
+    rec = _orphaned_and_ended(td, "again")
+    res = td("start", "again")
+    assert res.returncode == 0 and res.stdout == b"again\n", res.stderr
+    fresh = td.wait_running("again")
+    assert fresh["pid"] != rec["pid"] and alive(fresh)
+    assert cgroups.open_cgroup(rec["id"]).exists()
+    td.out("stop", "-t", "0", "again")
+    assert ended(td, "again")["exit_code"] == 137
+    td.out("rm", "again")
+    state_is_clean(td)
+
+
+def test_start_attached_after_a_killed_foreground_run(td):
+    p = td.popen("run", "fg", "sh", "-c", "sleep 30")
+    rec = td.wait_running("fg")
+    p.kill()
+    p.wait()
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(rec), what="container end")
+    assert cgroups.open_cgroup(rec["id"]).exists()
+    td.out("rm", "-f", "fg")
+    # the same again, then start -a with a command that ends by itself
+    res = td("run", "-d", "fg2", "sh", "-c", "[ -e /again ] && exit 7; touch /again; sleep 30")
+    rec = td.record("fg2")
+    os.kill(rec["monitor_pid"], signal.SIGKILL)
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(rec), what="container end")
+    res = td("start", "-a", "fg2")
+    assert res.returncode == 7, res.stderr
+    assert td.record("fg2")["exit_code"] == 7
+    td.out("rm", "fg2")
+    state_is_clean(td)
+
+
+# -- the supervisor under every install mode (issue 8, item 1) --------------------------------
+
+def test_supervisor_finds_tinydocker_without_the_callers_path(td):
+    """The supervisor imports tinydocker from beside its own file, not through the caller's
+    sys.path: under setuptools' default editable install the package is found by an import
+    hook, and no path entry leads to it."""
+    import sys
+
+    code = ("import sys, tinydocker; "
+            f"sys.path[:] = [p for p in sys.path if p.rstrip('/') != {str(REPO)!r}]; "
+            f"print(tinydocker.run('p1', ['sh', '-c', 'exit 9'], detach=True, root={str(td.root)!r}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, cwd="/",
+                         env={**td.env, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 0, res.stderr
+    assert ended(td, "p1")["exit_code"] == 9
+    td.out("rm", "p1")
+    state_is_clean(td)
+
+
+def test_a_supervisor_that_cannot_record_the_end_says_why_in_inspect(td):
+    import shutil
+
+    rec = detach(td, "broken", "sleep", "30")
+    lock = td.root / "state" / ".lock"
+    # nobody can take the state lock while it is a directory: the supervisor's record fails
+    os.replace(lock, td.root / "state" / "lock.saved")
+    lock.mkdir()
+    try:
+        os.kill(rec["pid"], signal.SIGKILL)
+        wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor done")
+    finally:
+        shutil.rmtree(lock)
+        os.replace(td.root / "state" / "lock.saved", lock)
+    doc = json.loads(td.out("inspect", "broken"))[0]
+    assert doc["State"]["ExitCode"] == 255  # nobody recorded the end: docker's code for that
+    assert "could not record" in doc["State"]["Error"] and ".lock" in doc["State"]["Error"], doc["State"]
+    td.out("rm", "broken")
     state_is_clean(td)

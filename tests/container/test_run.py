@@ -200,3 +200,47 @@ def test_stdout_closed_early_does_not_hang(td):
                          env=td.env, timeout=60)
     assert res.stdout == b"y\ny\n"
     wait_for(lambda: td.record("c1")["status"] == "exited", what="exit recorded")
+
+
+def test_the_root_directory_keeps_the_images_mode_and_owner(td, tmp_path):
+    """`/` inside is the overlay's upper directory: it takes the image root's mode and owner."""
+    import tarfile
+
+    td.out("image", "build", "busybox")
+
+    def locked_root(member):
+        if member.name == ".":
+            member.mode, member.uid, member.gid = 0o555, 1000, 1001
+        return member
+
+    tarball = tmp_path / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(td.image_rootfs(), arcname=".", filter=locked_root)
+    td.out("import", str(tarball), "locked")
+    assert td.out("run", "--image", "locked", "c1", "stat", "-c", "%a %u %g", "/") == "555 1000 1001\n"
+    upper = td.containers / "c1" / "upper"
+    assert (os.stat(upper).st_mode & 0o7777, os.stat(upper).st_uid, os.stat(upper).st_gid) == (0o555, 1000, 1001)
+    # and a start on the same upper layer keeps it
+    assert td.out("start", "-a", "c1") == "555 1000 1001\n"
+
+
+def test_tty_without_interactive_gives_the_pty_as_stdin_too(td):
+    master, slave = os.openpty()
+    try:
+        p = subprocess.run(td.cmd + ["run", "-t", "c1", "sh", "-c", "[ -t 0 ] && echo stdin-is-a-tty"],
+                           stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=td.env, timeout=30)
+        assert p.returncode == 0
+        assert b"stdin-is-a-tty" in _read_until(master, b"stdin-is-a-tty")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_run_td_shell_stays_up_on_its_terminal(td):
+    """docker run -td NAME sh: the shell waits on its terminal instead of reading EOF."""
+    td.out("run", "-td", "c1", "sh")
+    time.sleep(1)
+    rec = td.record("c1")
+    assert rec["status"] == "running", rec
+    assert td.out("exec", "c1", "readlink", "/proc/1/fd/0").startswith("/dev/pts/")
+    td.out("rm", "-f", "c1")

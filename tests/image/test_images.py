@@ -114,3 +114,19 @@ def test_image_rm_refuses_while_used(td):
     td.out("rm", "c1")
     td.out("image", "rm", "busybox")
     assert not (td.root / "images" / "busybox").exists()
+
+
+def test_images_lists_only_images_beside_recipes_and_readmes(td):
+    """A source checkout's images/ holds recipes and a README next to the built images."""
+    images = td.root / "images"
+    images.mkdir(parents=True)
+    (images / "README.md").write_text("recipes live here\n")
+    (images / "busybox.toml").write_text("# a recipe, not an image\n")
+    (images / "notes").mkdir()  # a directory that is no image either
+    res = td("images")
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
+    assert res.stdout.decode().splitlines() == ["IMAGE   CREATED   SIZE   SOURCE"]
+    td.out("image", "build", "busybox")
+    names = [line.split()[0] for line in td.out("images").splitlines()[1:]]
+    assert names == ["busybox"]
+    assert td("image", "rm", "notes").returncode == 1

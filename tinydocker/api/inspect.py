@@ -31,6 +31,7 @@ def inspect_doc(record, store) -> dict:
             "Dead": False,
             "Pid": record.pid if running else 0,
             "ExitCode": record.exit_code or 0,
+            "Error": record.error or "",
             "StartedAt": _rfc3339(record.started),
             "FinishedAt": _rfc3339(record.finished),
         },

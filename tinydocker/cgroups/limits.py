@@ -104,15 +104,17 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
           pids_limit: int | None = None) -> Limits:
     """Limits from docker's flag values (strings as typed, or numbers from a script)."""
     limits = Limits()
+    # as in docker, 0 means "no limit" for every limit that takes a number
     if memory is not None:
-        limits.memory = parse_bytes(memory, "--memory")
-        if limits.memory < MIN_MEMORY:
+        limits.memory = parse_bytes(memory, "--memory") or None
+        if limits.memory is not None and limits.memory < MIN_MEMORY:
             raise TinydockerError("Minimum memory limit allowed is 6MB")
     if memory_swap is not None:
         if str(memory_swap).strip() == "-1":
             limits.memory_swap = -1
         else:
-            limits.memory_swap = parse_bytes(memory_swap, "--memory-swap")
+            limits.memory_swap = parse_bytes(memory_swap, "--memory-swap") or None
+    if limits.memory_swap is not None:
         if limits.memory is None:
             raise TinydockerError("You should always set the Memory limit when using Memoryswap limit")
         if limits.memory_swap != -1 and limits.memory_swap < limits.memory:
@@ -122,7 +124,7 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
     if cpu_shares is not None:
         if not 0 <= int(cpu_shares) <= MAX_CPU_SHARES:
             raise TinydockerError(f"invalid --cpu-shares {cpu_shares}: use 2 to {MAX_CPU_SHARES} (0 for the default)")
-        limits.cpu_shares = int(cpu_shares) or None  # 0 means "not set", as in docker
+        limits.cpu_shares = int(cpu_shares) or None
     if cpuset_cpus is not None:
         limits.cpuset_cpus = _cpuset(cpuset_cpus, "CPUs", "/sys/devices/system/cpu/online")
     if cpuset_mems is not None:
@@ -130,7 +132,7 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
     if pids_limit is not None:
         if int(pids_limit) < -1:
             raise TinydockerError(f"invalid --pids-limit {pids_limit}: use a positive number, or -1 for unlimited")
-        limits.pids_limit = int(pids_limit) if int(pids_limit) > 0 else None  # docker: 0 and -1 mean unlimited
+        limits.pids_limit = int(pids_limit) if int(pids_limit) > 0 else None  # -1 is unlimited too
     return limits
 
 
@@ -141,7 +143,7 @@ def _cpu_quota(cpus) -> int | None:
         raise TinydockerError(f"invalid --cpus {cpus!r}: use a number such as 0.5 or 1.5") from None
     available = os.cpu_count() or 1
     if value == 0:
-        return None  # docker: 0 means no limit
+        return None
     if not 0.01 <= value <= available:
         raise TinydockerError(f"range of CPUs is from 0.01 to {available:.2f}, "
                               f"as there are only {available} CPUs available")

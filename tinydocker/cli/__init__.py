@@ -10,8 +10,8 @@ from typing import List, Optional
 import typer
 
 from . import containers, images, system  # noqa: F401 - importing them registers their commands
-from ..errors import EXIT_TINYDOCKER, TinydockerError
-from .app import app, say
+from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
+from .app import app, options, say
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -36,6 +36,28 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         if os.environ.get("TINYDOCKER_DEBUG"):
             raise
-        say(f"{type(e).__name__}: {e} (TINYDOCKER_DEBUG=1 shows where)")
-        sys.exit(EXIT_TINYDOCKER)
+        message, code = describe(e, _operation(sys.argv[1:] if argv is None else argv), _data_root())
+        say(message)
+        sys.exit(code)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _operation(argv: List[str]) -> str:
+    """The command a failure happened in, as the user typed it: 'rm', 'image build'."""
+    words = iter(argv)
+    for word in words:
+        if word == "--root":
+            next(words, None)
+        elif not word.startswith("-"):
+            following = next(words, "")
+            return f"{word} {following}" if word in ("image", "system", "container") else word
+    return "tinydocker"
+
+
+def _data_root() -> Optional[str]:
+    from ..state.root import resolve
+
+    try:
+        return str(resolve(options.root).root)
+    except TinydockerError:
+        return None

@@ -149,18 +149,19 @@ def _enter_container(o: dict, report: socket.socket) -> None:
 
 
 def _stdio(tty: bool, interactive: bool, report: socket.socket) -> None:
-    """With a tty, fds 1 and 2 (and 0 with -i) become a pty of the container's own devpts,
-    whose master goes back to the parent; without -i, stdin is /dev/null."""
+    """With a tty, fds 0, 1 and 2 become a pty of the container's own devpts, whose master
+    goes back to the parent (as with docker, -t alone gives the pty as stdin too: the
+    parent then just sends nothing into it); without either, stdin is /dev/null."""
     if tty:
         master, slave = os.openpty()  # /dev/ptmx here is the container's own devpts instance
         _report(report, {"tty": os.ttyname(slave)}, [master])
         os.close(master)
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for target in (0, 1, 2) if interactive else (1, 2):
+        for target in (0, 1, 2):
             os.dup2(slave, target)
         os.close(slave)
-    if not interactive:
+    elif not interactive:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)

@@ -18,7 +18,7 @@ import sys
 
 from . import init
 from .. import cgroups
-from ..errors import EXIT_TINYDOCKER, TinydockerError
+from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from ..image.store import ImageStore
 from ..linux import proc
 from ..linux import syscalls as sc
@@ -39,7 +39,7 @@ def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
         spec.interactive = True
     store = Store(root)
     lower = ImageStore(root).ensure(spec.image)
-    record = store.create(spec)
+    record = store.create(spec, lower)
     if detach:
         return _detached(store, record, spec, lower, fresh=True)
     return _attached(store, record, spec, lower, capture_output, input, fresh=True)
@@ -51,8 +51,11 @@ def start(store: Store, record: Record, attach: bool = False):
     spec = ContainerSpec.from_dict(record.spec)
     try:
         lower = ImageStore(store.root).ensure(spec.image)
-    except BaseException:
-        _failed(store, record)
+        # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove the
+        # cgroup of the last start: empty and remove it, as `rm` would, and start afresh
+        cgroups.open_cgroup(record.id).remove()
+    except BaseException as e:
+        _failed(store, record, e)
         raise
     if attach:
         return _attached(store, record, spec, lower, False, None, fresh=False)
@@ -68,11 +71,11 @@ class _Launch:
         try:
             self.cgroup = cgroups.open_cgroup(record.id)
             self.cgroup.create(spec.limits)
-        except BaseException:
+        except BaseException as e:
             if fresh:
                 store.remove(record)  # nothing ran: leave nothing behind, not even the name
             else:
-                _failed(store, record)
+                _failed(store, record, e)
             raise
         cdir = store.container_dir(spec.name)
         orders = {
@@ -108,11 +111,11 @@ class _Launch:
                     write_all(spec_w, json.dumps(orders).encode())
                 except BrokenPipeError:
                     pass  # the child gave up before reading them; its report says why
-            except BaseException:
+            except BaseException as e:
                 # no orders will come: end the child now rather than leave it waiting
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                _failed(store, record)
+                _failed(store, record, e)
                 _release_cgroup(self.cgroup)
                 raise
             finally:
@@ -133,9 +136,10 @@ class _Launch:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
 
 
-def _failed(store: Store, record: Record) -> None:
-    """Record a start that failed in tinydocker itself (docker's 125)."""
-    store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now())
+def _failed(store: Store, record: Record, error: BaseException) -> None:
+    """Record a start that failed in tinydocker itself (docker's 125), and why."""
+    message = describe(error, "start", str(store.root.root))[0]
+    store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now(), error=message)
 
 
 def _removed_while_starting(name: str) -> TinydockerError:
@@ -204,8 +208,8 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
         try:
             launch = _Launch(store, record, spec, lower, stdio, fresh)
         except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
-            message = str(e) if isinstance(e, TinydockerError) else f"{type(e).__name__}: {e}"
-            write_all(said_w, json.dumps({"error": message, "code": getattr(e, "code", EXIT_TINYDOCKER)}).encode())
+            message, code = describe(e, "run -d" if fresh else "start", str(store.root.root))
+            write_all(said_w, json.dumps({"error": message, "code": code}).encode())
             raise
         if launch.error is not None:
             launch.finish(exit_status(launch.pid), spec.remove)
@@ -222,6 +226,7 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
         os.execv(sys.executable, [
             sys.executable, "-S", program, str(store.root.root), launch.record.name, record.id,
             str(launch.pid), "1" if spec.remove else "0", str(store.log_path(spec.name)),
+            str(store.monitor_error_path(spec.name)),
             ",".join(f"{fd}:{stream}" for fd, stream in outputs), os.pathsep.join(sys.path)])
     finally:
         os._exit(code)

@@ -1,7 +1,7 @@
 """The resident part of a detached container: its log while it runs, then its end.
 
 The supervisor process launches the container (runtime._supervise) and then execs this
-file as a fresh interpreter, `python -S supervisor.py ROOT NAME ID PID REMOVE LOG FDS PATH`,
+file as a fresh interpreter, `python -S supervisor.py ROOT NAME ID PID REMOVE LOG ERROR FDS PATH`,
 with nothing imported beyond what waiting needs: while the container runs, this is what
 stays resident for it. It is deliberately not `-m tinydocker.supervisor`, which would load
 the package and its dependencies for the container's whole life.
@@ -14,13 +14,20 @@ The container's output pipes (or its pty) are copied into LOG in the CRI log for
 
 Once PID 1 has ended and its output is drained, tinydocker proper is imported to record
 the exit (code, OOM kill, time), remove the cgroup and, with --rm, the container: the
-same ending an attached `run` has.
+same ending an attached `run` has. tinydocker is imported from beside this file, whatever
+the install mode made of the caller's sys.path (an editable install's import hook is no
+path entry); the caller's path still serves for the dependencies. If recording the end
+fails, the reason goes into ERROR (PID, a newline, the reason), which the next command
+that settles the record shows as its State.Error.
 """
 
 import os
 import select
 import sys
 import time
+
+# tinydocker/container/supervisor.py -> the directory that holds the tinydocker package
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def timestamp() -> bytes:
@@ -71,7 +78,7 @@ def pump(outputs: dict, pid: int, log: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    root, name, container_id, pid, remove, log_path, fds, path = argv[1:9]
+    root, name, container_id, pid, remove, log_path, error_path, fds, path = argv[1:10]
     outputs = {}
     for item in fds.split(","):
         fd, stream = item.split(":")
@@ -82,10 +89,28 @@ def main(argv: list[str]) -> None:
         log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)  # removed meanwhile: output has nowhere to go
     pump(outputs, int(pid), log)
     os.close(log)
-    sys.path[:] = path.split(os.pathsep)
-    from tinydocker.container.runtime import finish_detached
+    try:
+        sys.path[:] = [PACKAGE_PARENT] + path.split(os.pathsep)
+        from tinydocker.container.runtime import finish_detached
 
-    finish_detached(root, name, container_id, int(pid), remove == "1")
+        finish_detached(root, name, container_id, int(pid), remove == "1")
+    except BaseException as e:  # noqa: BLE001 - whatever it is, it must not be lost
+        keep_error(error_path, pid, f"{type(e).__name__}: {e}")
+        raise
+
+
+def keep_error(error_path: str, pid: str, what: str) -> None:
+    """Leave the reason beside the record: the next command that settles the record as
+    exited (255: nobody recorded the end) shows it as State.Error."""
+    message = f"{pid}\nthe supervisor could not record the end of the container: {what}"
+    try:
+        fd = os.open(error_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # the container was removed meanwhile: there is nobody left to tell
+    try:
+        write_all(fd, message.encode(errors="replace"))
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":

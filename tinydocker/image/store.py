@@ -51,12 +51,14 @@ class ImageStore:
         return self.rootfs(name)
 
     def all(self) -> list[dict]:
+        """The images this store made, and nothing else: in a source checkout, images/ also
+        holds the recipes and a README."""
         out = []
         for name in visible_entries(self.dir):
             try:
                 with open(self.dir / name / META, "rb") as f:
                     out.append(tomllib.load(f))
-            except (FileNotFoundError, tomllib.TOMLDecodeError):
+            except (FileNotFoundError, NotADirectoryError, tomllib.TOMLDecodeError):
                 continue
         return out
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import os
 from pathlib import Path
 import shutil
+import stat
 import time
 import tomllib
 
@@ -30,6 +31,7 @@ from .root import DataRoot, file_lock, visible_entries
 
 RECORD = "record.toml"
 LOG = "container.log"
+MONITOR_ERROR = "monitor.error"  # written by a supervisor that could not record the end (supervisor.py)
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 # what docker reports for a container whose end nobody saw (its supervisor was killed)
 EXIT_UNKNOWN = 255
@@ -56,6 +58,7 @@ class Record:
     exit_code: int | None = None
     oom_killed: bool = False
     finished: datetime | None = None
+    error: str | None = None            # why it failed to start, or why its end went unrecorded
     spec: dict = field(default_factory=dict)
 
     @property
@@ -99,6 +102,9 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.dir / name / LOG
 
+    def monitor_error_path(self, name: str) -> Path:
+        return self.dir / name / MONITOR_ERROR
+
     def _write(self, record: Record) -> None:
         import tomli_w
 
@@ -138,8 +144,12 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec) -> Record:
-        """Take the name and write the first record, or fail naming the holder of the name."""
+    def create(self, spec: ContainerSpec, rootfs: Path) -> Record:
+        """Take the name and write the first record, or fail naming the holder of the name.
+
+        The upper and work directories take the mode and owner of the image's root: the
+        upper directory *is* the container's `/`, so an image whose `/` is 0555 keeps it.
+        """
         # the creating process is the monitor from the start: while it lives, a record still
         # "created" is a container being started, not one a killed `run` left behind
         me = os.getpid()
@@ -159,6 +169,10 @@ class Store:
             cdir.mkdir(parents=True)
             for sub in ("upper", "work", "merged"):
                 (cdir / sub).mkdir()
+            like = os.stat(rootfs)
+            for sub in ("upper", "work"):
+                os.chown(cdir / sub, like.st_uid, like.st_gid)
+                os.chmod(cdir / sub, stat.S_IMODE(like.st_mode))
             self._write(record)
         return record
 
@@ -194,7 +208,7 @@ class Store:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
-            current.pid = current.start_ticks = current.exit_code = current.finished = None
+            current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None
             current.oom_killed = False
             self._write(current)
         return current
@@ -223,6 +237,14 @@ class Store:
             shutil.rmtree(self.dir / f".trash-{os.getpid()}-{n}", ignore_errors=True)
 
     # -- looking up and observing -----------------------------------------------------------
+
+    def _monitor_error(self, record: Record) -> str | None:
+        """What a supervisor that failed to record this start's end left behind, if anything."""
+        try:
+            pid, _, message = self.monitor_error_path(record.name).read_text().partition("\n")
+        except OSError:
+            return None
+        return message if pid == str(record.pid) else None
 
     def lookup(self, ref: str) -> Record:
         """A container by name, full id or unique id prefix, as docker resolves references."""
@@ -279,6 +301,7 @@ class Store:
                 return record
             if fresh.status == RUNNING and fresh.pid == record.pid:
                 fresh.status, fresh.exit_code, fresh.finished = EXITED, EXIT_UNKNOWN, now()
+                fresh.error = self._monitor_error(fresh)
                 self._write(fresh)
             return fresh
 
