@@ -163,4 +163,3 @@ def _a_dead_pid() -> int:
     p = subprocess.Popen(["true"])
     p.wait()
     return p.pid
-

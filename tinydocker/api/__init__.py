@@ -16,10 +16,8 @@ CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are
 as TinydockerError, whose `code` is the exit status the CLI uses.
 """
 
-from .containers import (
-    exec, inspect, inspect_all, kill, logs, parse_signal, prune_containers, ps, remove, restart, run, start, stats, stop,
-    wait
-)
+from .containers import (exec, inspect, inspect_all, kill, logs, parse_signal, prune_containers, ps, remove, restart,
+                         run, start, stats, stop, wait)
 from .images import build_image, images, import_image, remove_image
 from .system import info, prune
 

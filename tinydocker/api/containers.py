@@ -336,5 +336,3 @@ def _disk_usage(path) -> int:
             except OSError:
                 pass
     return total
-
-

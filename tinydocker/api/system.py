@@ -1,7 +1,6 @@
 """The API for the data root as a whole: prune what is left over, and what this machine offers."""
 
 import os
-import platform
 
 from ..errors import TinydockerError
 from ..state import root as paths
@@ -11,6 +10,8 @@ NAMESPACES = ("uts", "pid", "mnt", "net", "ipc", "cgroup", "user")
 
 
 def probe() -> dict:
+    import platform  # only `info` needs it: kept off run's start-up path
+
     from ..cgroups import layout
 
     cgroups = layout()
@@ -26,6 +27,8 @@ def probe() -> dict:
         "cgroup_backend": cgroups.backend,
         "busybox_static": os.path.isfile("/bin/busybox"),
     }
+
+
 def prune(root=None) -> dict:
     """Remove every stopped container, then what killed tinydocker processes left behind:
     half-deleted containers and images, and empty container cgroups nobody owns any more.

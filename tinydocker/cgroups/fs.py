@@ -27,7 +27,6 @@ class Usage:
     pids: int | None
 
 
-
 def write(path: Path, value, optional: bool = False) -> None:
     try:
         with open(path, "w") as f:
@@ -107,7 +106,6 @@ def kill_procs(leaf: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
 
 
 def nothing(_directory: Path) -> None:

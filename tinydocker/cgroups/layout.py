@@ -48,4 +48,3 @@ def layout(mountinfo: str | None = None) -> Layout:
 def _unescape(field: str) -> str:
     # mountinfo writes space, tab, newline and backslash as octal escapes
     return field.encode().decode("unicode_escape") if "\\" in field else field
-

@@ -110,4 +110,3 @@ class CgroupV1:
         # a process is in every hierarchy at once; kill it wherever it is listed
         for mount in self.hierarchies:
             kill_procs(mount / self.path)
-

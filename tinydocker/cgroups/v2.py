@@ -114,4 +114,3 @@ def shares_to_weight(shares: int) -> int:
     the linear mapping runc and crun use."""
     shares = min(max(shares, 2), MAX_CPU_SHARES)
     return 1 + ((shares - 2) * 9999) // (MAX_CPU_SHARES - 2)
-

@@ -69,5 +69,3 @@ def confirm(warning: str) -> bool:
         return True
     print()
     return False
-
-

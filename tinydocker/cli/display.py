@@ -135,5 +135,3 @@ def stats_table(rows: list[dict]) -> str:
     headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "PIDs"]
     return table(headers, [[row[k] for k in keys] for row in rows])
-
-

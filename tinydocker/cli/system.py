@@ -13,8 +13,8 @@ def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not
     from . import display
 
     if not force and not confirm("WARNING! This will remove:\n  - all stopped containers\n"
-                                  "  - leftovers of interrupted removals and image builds\n"
-                                  "  - container cgroups that no process uses any more"):
+                                 "  - leftovers of interrupted removals and image builds\n"
+                                 "  - container cgroups that no process uses any more"):
         raise typer.Exit(1)
     done = api.prune(root=options.root)
     if done["containers"]:

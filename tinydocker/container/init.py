@@ -62,7 +62,7 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
         code = e.code
         _report(report, {"error": str(e), "code": e.code})
     except BaseException as e:  # noqa: BLE001 - whatever it is, the parent must hear of it
-        _report(report, {"error": f"container setup failed: {e}", "code": EXIT_TINYDOCKER})
+        _report(report, {"error": f"container setup failed: {_said(e)}", "code": EXIT_TINYDOCKER})
     os._exit(code)
 
 
@@ -93,8 +93,15 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
         code = e.code
         _report(report, {"error": str(e), "code": e.code})
     except BaseException as e:  # noqa: BLE001
-        _report(report, {"error": f"cannot enter the container: {e}", "code": EXIT_TINYDOCKER})
+        _report(report, {"error": f"cannot enter the container: {_said(e)}", "code": EXIT_TINYDOCKER})
     os._exit(code)
+
+
+def _said(error: BaseException) -> str:
+    """A failure as words, without Python's "[Errno N]" (syscalls put what failed into strerror)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return f"{type(error).__name__}: {error}"
 
 
 def _default_signals() -> None:

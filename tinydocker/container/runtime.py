@@ -264,5 +264,3 @@ def _release_cgroup(cgroup) -> bool:
     except TinydockerError as e:
         sys.stderr.write(f"tinydocker: warning: {e}\n")
         return False
-
-

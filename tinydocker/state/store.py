@@ -304,4 +304,3 @@ class Store:
                 fresh.error = self._monitor_error(fresh)
                 self._write(fresh)
             return fresh
-
