@@ -1,0 +1,290 @@
+"""Random lifecycle commands mixed with SIGKILLs at random moments; after every step the
+truth still holds, and at the end nothing is left.
+
+Each sequence is seeded and reproducible: the seed and the step are in every failure.
+
+    TINYDOCKER_FAULT_SEEDS=7,8,9 TINYDOCKER_FAULT_STEPS=300 .venv/bin/python -m pytest -q tests/test_fault_injection.py
+    TINYDOCKER_FAULT_SEEDS=random:10 ...      ten fresh random seeds (printed)
+
+By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
+127, 126), run -d, run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
+wait, logs, inspect; the faults: SIGKILL of the CLI part-way through one of them, of a
+detached container's supervisor, and of a container's PID 1 (each verified by pid and
+start time before it is killed). After every step: no traceback or raw exception on
+stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
+for what was asked, and `ps -a` is truthful against /proc. At the end, after `rm -f` of
+every name and `system prune`: no record, directory, host mount, cgroup or process left.
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import time
+import tomllib
+
+import pytest
+
+from conftest import container_cgroups, host_mounts_under
+
+# not hex: a name that is also a prefix of some container's id would reach that container
+NAMES = ("t0", "t1", "t2", "t3")
+LONG = ["sleep", "600"]  # detached containers that run until the test ends them
+RAW_ERROR = re.compile(r"Traceback|\[Errno|\b[A-Z]\w*(Error|Exception): ")
+
+
+def _seeds() -> list[int]:
+    text = os.environ.get("TINYDOCKER_FAULT_SEEDS", "1,2,3")
+    if text.startswith("random:"):
+        return [random.SystemRandom().randrange(1 << 32) for _ in range(int(text.split(":")[1]))]
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+STEPS = int(os.environ.get("TINYDOCKER_FAULT_STEPS", "40"))
+
+
+def _stat_ticks(pid: int) -> int | None:
+    """Start time of a live, non-zombie process (field 22 of /proc/PID/stat), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def _is(pid, ticks) -> bool:
+    return bool(pid) and ticks is not None and _stat_ticks(pid) == ticks
+
+
+class Run:
+    """One seeded sequence against one data root, with what it knows of each name."""
+
+    def __init__(self, td, seed: int):
+        self.td, self.seed = td, seed
+        self.rng = random.Random(seed)
+        self.step = 0
+        self.state = {n: "absent" for n in NAMES}    # as `ps -a` last showed it (checked)
+        self.code = {n: None for n in NAMES}         # the exit code of a command that ends by itself
+        self.ids = set()
+        self.history = []                            # (step, what was done, its exit code)
+
+    def fail(self, what: str):
+        recent = "\n".join(f"  step {s}: {args} -> {code}" for s, args, code in self.history[-40:])
+        recent += f"\n  as ps last showed them: {self.state}"
+        pytest.fail(f"seed {self.seed} step {self.step}: {what}\nthe steps before:\n{recent}", pytrace=False)
+
+    # -- running commands --------------------------------------------------------------------
+
+    def cli(self, *args, expect=None, timeout=60):
+        try:
+            res = self.td(*args, timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - a hung command is a failure of this seed
+            self.fail(f"{' '.join(args)}: {e}")
+        if args[0] != "ps":
+            self.history.append((self.step, " ".join(args), res.returncode))
+        self.check_stderr(args, res.stderr.decode(errors="replace"))
+        if expect is not None and res.returncode not in expect:
+            self.fail(f"{' '.join(args)} exited {res.returncode}, expected one of {sorted(expect)}: "
+                      f"{res.stderr.decode(errors='replace').strip()}")
+        return res
+
+    def check_stderr(self, args, err: str):
+        for line in err.splitlines():
+            if RAW_ERROR.search(line) or not line.startswith("tinydocker: "):
+                self.fail(f"{' '.join(args)} printed {line!r}")
+
+    def killed_midway(self, name: str, *args):
+        """The CLI SIGKILLed after a random 0-300 ms: whatever it had done must still add up."""
+        if args[0] == "run" and self.state[name] == "absent":
+            self.code[name] = None if args[-1] == LONG[-1] else 0  # what it may have created
+        p = self.td.popen(*args)
+        time.sleep(self.rng.uniform(0, 0.3))
+        p.kill()
+        _, err = p.communicate(timeout=60)
+        self.history.append((self.step, " ".join(args) + " (SIGKILLed)", p.returncode))
+        self.check_stderr(args, err.decode(errors="replace"))
+
+    # -- the truth -----------------------------------------------------------------------------
+
+    def record(self, name: str) -> dict | None:
+        try:
+            with open(self.td.containers / name / "record.toml", "rb") as f:
+                return tomllib.load(f)
+        except (FileNotFoundError, NotADirectoryError, tomllib.TOMLDecodeError):
+            return None
+
+    def settle(self, deadline: float = 15):
+        """Wait until nothing is in flight: no container being started by a live monitor, no
+        record still 'running' whose container has ended while its monitor lives (the
+        monitor is about to record the end), and no command that ends by itself still running."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            busy = False
+            for name in NAMES:
+                rec = self.record(name)
+                if rec is None:
+                    continue
+                monitor = _is(rec.get("monitor_pid"), rec.get("monitor_ticks"))
+                alive = _is(rec.get("pid"), rec.get("start_ticks"))
+                if monitor and (rec["status"] == "created" or (rec["status"] == "running" and not alive)):
+                    busy = True
+                if rec["status"] == "running" and alive and self.code[name] is not None:
+                    busy = True
+            if not busy:
+                return
+            time.sleep(0.05)
+        self.fail("a start or an end was still in flight after 15 s")
+
+    def observe(self):
+        """`ps -a` against /proc, then the model takes what it shows."""
+        res = self.cli("ps", "-a", "--no-trunc", "--format", "json", expect={0})
+        rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
+        shown = {}
+        for row in rows:
+            name = row["Names"]
+            shown[name] = row["State"]
+            self.ids.add(row["ID"])
+            rec = self.record(name)
+            if rec is None:
+                continue  # removed since ps looked
+            alive = _is(rec.get("pid"), rec.get("start_ticks"))
+            if row["State"] == "running" and not alive:
+                self.fail(f"ps shows {name} running, but its PID 1 {rec.get('pid')} is gone")
+            if row["State"] != "running" and alive:
+                self.fail(f"ps shows {name} {row['State']}, but its PID 1 {rec.get('pid')} is alive")
+        for name in NAMES:
+            self.state[name] = shown.get(name, "absent")
+        self.history.append((self.step, "ps: " + " ".join(f"{n}={shown[n]}" for n in sorted(shown)), 0))
+        unknown = set(shown) - set(NAMES)
+        if unknown:
+            self.fail(f"ps shows containers nobody made: {unknown}")
+
+    # -- the operations ------------------------------------------------------------------------
+
+    def op(self):
+        name = self.rng.choice(NAMES)
+        state = self.state[name]
+        present = state != "absent"
+        running = state == "running"
+        in_use = {125} if present else None
+        r = self.rng.random()
+        if r < 0.12:
+            code = self.rng.randrange(0, 4)
+            self.cli("run", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
+            if not present:
+                self.code[name] = code
+        elif r < 0.16:
+            missing, code = self.rng.choice([("nosuchcmd", 127), ("/dev/null", 126)])
+            self.cli("run", name, missing, expect=in_use or {code})
+            if not present:
+                self.code[name] = code
+        elif r < 0.22:
+            code = self.rng.randrange(0, 4)
+            self.cli("run", "--rm", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
+        elif r < 0.34:
+            self.cli("run", "-d", name, *LONG, expect=in_use or {0})
+            if not present:
+                self.code[name] = None
+        elif r < 0.40:
+            code = self.rng.randrange(0, 4)
+            flags = self.rng.choice([["-d"], ["-d", "--rm"]])
+            self.cli("run", *flags, name, "sh", "-c", f"exit {code}", expect=in_use or {0})
+            if not present:
+                self.code[name] = code
+        elif r < 0.48:
+            # a command that cannot be executed fails its start as it failed its run: 126 or 127
+            code = self.code[name] if self.code[name] in (126, 127) else 0
+            self.cli("start", name, expect={code} if present and not running else {0} if running else {1})
+        elif r < 0.52:
+            if present and not running and self.code[name] is not None:
+                self.cli("start", "-a", name, expect={self.code[name]})
+            else:
+                self.cli("ps", expect={0})
+        elif r < 0.58:
+            self.cli("stop", "-t", self.rng.choice(["0", "1"]), name, expect={0} if present else {1})
+        elif r < 0.62:
+            self.cli("kill", name, expect={0} if running else {1})
+        elif r < 0.66:
+            self.cli("rm", name, expect={1} if running or not present else {0})
+        elif r < 0.72:
+            self.cli("rm", "-f", name, expect={0} if present else {1})
+        elif r < 0.77:
+            code = self.rng.choice([0, 5])
+            self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if running else {1})
+        elif r < 0.79:
+            if running:
+                self.cli("ps", expect={0})  # wait would block on a long-running container
+            else:
+                res = self.cli("wait", name, expect={0} if present else {1})
+                if present and state == "exited" and not res.stdout.strip().lstrip(b"-").isdigit():
+                    self.fail(f"wait {name} printed {res.stdout!r}")
+        elif r < 0.81:
+            self.cli("logs", name, expect={0} if present else {1})
+        elif r < 0.83:
+            self.cli("inspect", name, expect={0} if present else {1})
+        elif r < 0.91:
+            args = self.rng.choice([
+                ["run", "-d", name, *LONG], ["run", name, "sh", "-c", "sleep 0.2"], ["run", "--rm", name, "true"],
+                ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
+                ["exec", name, "true"]])
+            self.killed_midway(name, *args)
+        elif r < 0.96:
+            self.kill_recorded(name, "monitor_pid", "monitor_ticks")
+        else:
+            self.kill_recorded(name, "pid", "start_ticks")
+
+    def kill_recorded(self, name: str, pid_key: str, ticks_key: str):
+        rec = self.record(name)
+        if rec and _is(rec.get(pid_key), rec.get(ticks_key)):
+            self.history.append((self.step, f"SIGKILL {name}'s {pid_key}", None))
+            try:
+                os.kill(rec[pid_key], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finish(self):
+        for name in NAMES:
+            self.cli("rm", "-f", name, expect={0, 1})
+        self.cli("system", "prune", "-f", expect={0})
+        containers = self.td.containers
+        left = os.listdir(containers) if containers.exists() else []
+        if left:
+            self.fail(f"left in state/containers: {left}")
+        if host_mounts_under(self.td.root):
+            self.fail(f"host mounts left: {host_mounts_under(self.td.root)}")
+        ours = {c for c in container_cgroups() - set(self.td.cgroups_before) if c.rsplit("/", 1)[-1] in self.ids}
+        if ours:
+            self.fail(f"cgroups left: {sorted(ours)}")
+        root = str(self.td.root).encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cgroup") as f:
+                    cgroup = f.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if any(cid in cgroup for cid in self.ids) or root in cmdline:
+                command = cmdline.replace(b"\0", b" ")[:200]
+                self.fail(f"process {pid} left: {command!r} in {cgroup.strip()}")
+
+
+@pytest.mark.parametrize("seed", _seeds())
+def test_random_lifecycle_with_sigkills_keeps_the_truth(td, seed):
+    print(f"fault injection: seed {seed}, {STEPS} steps (TINYDOCKER_FAULT_SEEDS={seed} replays it)")
+    td.out("image", "build")
+    run = Run(td, seed)
+    try:
+        for run.step in range(1, STEPS + 1):
+            run.op()
+            run.settle()
+            run.observe()
+    except BaseException:
+        for name in NAMES:  # a failed sequence still ends its containers: the seed's failure is enough
+            td("rm", "-f", name)
+        raise
+    run.finish()
