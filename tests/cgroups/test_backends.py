@@ -187,4 +187,5 @@ def test_orphans_are_only_old_empty_cgroups():
         assert group.id not in cgroups.orphans(min_age=0)  # in use
     finally:
         group.remove()
+        sleeper.kill()  # if an assertion came before the join, the removal did not end it
         sleeper.wait(10)
