@@ -33,9 +33,11 @@ def container_cgroups() -> set[str]:
     found = set()
     for mount in set(where.v1.values()) | ({where.v2} if where.v2 else set()):
         parent = Path(mount) / cgroups.PARENT
-        if parent.is_dir():
-            found.add(str(parent))
+        try:
             found |= {str(p) for p in parent.iterdir() if p.is_dir()}
+        except FileNotFoundError:
+            continue  # absent, or removed with its last container as we looked
+        found.add(str(parent))
     return found
 
 

@@ -150,7 +150,8 @@ def _children_in_cgroup(cid: str) -> list[int]:
 
 
 def test_exec_env_workdir_exit_codes(td):
-    detach(td, "e2", "sleep", "30", flags=("-e", "FROM_RUN=1"))
+    # long enough for eight execs on an emulated machine (the cgroup-v2 VM): ~3 s each there
+    detach(td, "e2", "sleep", "600", flags=("-e", "FROM_RUN=1"))
     out = td.out("exec", "-e", "EXTRA=x y", "-w", "/tmp", "e2", "sh", "-c", "echo $FROM_RUN $EXTRA; pwd")
     assert out == "1 x y\n/tmp\n"
     assert td("exec", "e2", "sh", "-c", "exit 5").returncode == 5

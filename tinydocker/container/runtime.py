@@ -51,9 +51,6 @@ def start(store: Store, record: Record, attach: bool = False):
     spec = ContainerSpec.from_dict(record.spec)
     try:
         lower = ImageStore(store.root).ensure(spec.image)
-        # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove the
-        # cgroup of the last start: empty and remove it, as `rm` would, and start afresh
-        cgroups.open_cgroup(record.id).remove()
     except BaseException as e:
         _failed(store, record, e)
         raise
@@ -70,6 +67,10 @@ class _Launch:
         self.store = store
         try:
             self.cgroup = cgroups.open_cgroup(record.id)
+            if not fresh:
+                # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
+                # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
+                self.cgroup.remove()
             self.cgroup.create(spec.limits)
         except BaseException as e:
             if fresh:
@@ -244,15 +245,21 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, remove: b
 
 
 def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool) -> None:
-    """Record the exit (unless the container was removed meanwhile), reap, drop the cgroup."""
+    """Drop the cgroup, record the exit (unless the container was removed meanwhile), reap.
+
+    The cgroup goes first so that a command that sees the record say "exited" never
+    finds the container's cgroup still there; the pid is reaped last, so that until
+    the record is written the pid cannot be reused.
+    """
     try:
         # read before the cgroup goes: its counter is the only witness of an OOM kill
         oom = cgroup.oom_kills() > 0
+        released = _release_cgroup(cgroup)
         if record is not None:
             store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
     finally:
-        os.waitpid(pid, 0)  # reap only now: until here the pid could not be reused
-    if _release_cgroup(cgroup) and remove and record is not None:
+        os.waitpid(pid, 0)
+    if released and remove and record is not None:
         store.remove(record)
 
 
