@@ -175,16 +175,21 @@ def test_tty_without_terminal_is_refused(td):
     assert not (td.containers / "c1").exists()
 
 
-def test_tty_env_sets_term(td):
+def _run_on_a_terminal(td, script: str, want: bytes) -> None:
+    """`run -t c1 sh -c SCRIPT` with our stdout on a pty and stdin /dev/null: want is shown."""
     master, slave = os.openpty()
     try:
-        p = subprocess.run(td.cmd + ["run", "-t", "c1", "sh", "-c", "echo TERM=$TERM"], stdin=subprocess.DEVNULL,
+        p = subprocess.run(td.cmd + ["run", "-t", "c1", "sh", "-c", script], stdin=subprocess.DEVNULL,
                            stdout=slave, stderr=slave, env=td.env, timeout=30)
         assert p.returncode == 0
-        assert b"TERM=xterm" in _read_until(master, b"TERM=xterm")
+        assert want in _read_until(master, want)
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_tty_env_sets_term(td):
+    _run_on_a_terminal(td, "echo TERM=$TERM", b"TERM=xterm")
 
 
 def test_run_rm_removes_the_container(td):
@@ -225,15 +230,7 @@ def test_the_root_directory_keeps_the_images_mode_and_owner(td, tmp_path):
 
 
 def test_tty_without_interactive_gives_the_pty_as_stdin_too(td):
-    master, slave = os.openpty()
-    try:
-        p = subprocess.run(td.cmd + ["run", "-t", "c1", "sh", "-c", "[ -t 0 ] && echo stdin-is-a-tty"],
-                           stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=td.env, timeout=30)
-        assert p.returncode == 0
-        assert b"stdin-is-a-tty" in _read_until(master, b"stdin-is-a-tty")
-    finally:
-        os.close(master)
-        os.close(slave)
+    _run_on_a_terminal(td, "[ -t 0 ] && echo stdin-is-a-tty", b"stdin-is-a-tty")
 
 
 def test_run_td_shell_stays_up_on_its_terminal(td):
