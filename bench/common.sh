@@ -13,3 +13,9 @@ work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
 results=${RESULTS:-$here/results}
 mkdir -p "$results"
 td=("$PY" -m tinydocker --root "$work/root")
+
+# the directory of a one-layer image's layer (busybox's): the tree the peers run from
+layer_dir() {
+  "${td[@]}" image inspect "$1" | "$PY" -c \
+    'import json, sys; print(json.load(sys.stdin)[0]["GraphDriver"]["Data"]["LowerDir"])'
+}

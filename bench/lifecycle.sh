@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 "${td[@]}" image build busybox >/dev/null
-rootfs=$work/root/images/busybox/rootfs
+rootfs=$(layer_dir busybox)
 "$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" '["/bin/sleep","600"]' >/dev/null
 
 now() { date +%s.%N; }

@@ -9,7 +9,7 @@ source "$(dirname "$0")/common.sh"
 trap 'rm -rf "$work"' EXIT
 
 "${td[@]}" image build busybox >/dev/null
-rootfs=$work/root/images/busybox/rootfs
+rootfs=$(layer_dir busybox)
 "$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
 
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/run-start.json" \

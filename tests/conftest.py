@@ -101,7 +101,18 @@ class TD:
         raise AssertionError(f"container {name} never reached running")
 
     def image_rootfs(self, name: str = "busybox") -> Path:
-        return self.root / "images" / name / "rootfs"
+        """The directory of a one-layer image's layer (where a run's lower directory points)."""
+        import tomllib
+
+        with open(self.root / "images" / "index.toml", "rb") as f:
+            index = tomllib.load(f)
+        full = name if "/" in name else f"docker.io/library/{name}"
+        full = full if ":" in full.rsplit("/", 1)[-1] else f"{full}:latest"
+        for image in index["images"].values():
+            if full in image["names"]:
+                assert len(image["layers"]) == 1, f"{name} has {len(image['layers'])} layers"
+                return self.root / "images" / "layers" / image["layers"][0].split(":", 1)[1]
+        raise AssertionError(f"no image {name} in {self.root}")
 
 
 def _kill_leftovers(root: Path) -> None:

@@ -12,13 +12,10 @@ from .errors import TinydockerError
 
 # docker's rule for container names
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-# image names as docker's repository component (lower case)
-IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 ENV_KEY_RE = re.compile(r"[^=\0]+")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "busybox"
-DEFAULT_CMD = ("/bin/sh",)
 
 
 def check_name(name: str) -> str:
@@ -28,20 +25,29 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_image_name(name: str) -> str:
-    if not IMAGE_RE.fullmatch(name) or len(name) > 128:
-        raise TinydockerError(
-            f"invalid image name {name!r}: only [a-z0-9][a-z0-9_.-] are allowed")
-    return name
+def check_image_ref(ref: str) -> str:
+    from .image.reference import is_id_prefix, parse
+
+    if not is_id_prefix(ref):
+        parse(ref)  # raises, saying what is wrong
+    return ref
 
 
 @dataclass
 class ContainerSpec:
+    """A container as it will run: the user's options already merged with its image's
+    config (image/config.py), so that `start` and `exec` need nothing else."""
     name: str
-    argv: list[str] = field(default_factory=lambda: list(DEFAULT_CMD))
-    image: str = DEFAULT_IMAGE
+    argv: list[str] = field(default_factory=list)  # entrypoint + command
+    image: str = DEFAULT_IMAGE                     # the reference as the user gave it
+    image_id: str = ""                             # sha256:… of the image's config
+    entrypoint: list[str] = field(default_factory=list)  # the part of argv that is the entrypoint
     env: list[str] = field(default_factory=list)   # KEY=VAL, already complete
     workdir: str = "/"
+    user: str = ""                                 # USER[:GROUP], names or ids; "" is root
+    stop_signal: str = ""                          # for `stop`; "" is SIGTERM
+    labels: dict[str, str] = field(default_factory=dict)
+    exposed_ports: list[str] = field(default_factory=list)
     hostname: str = ""
     interactive: bool = False
     tty: bool = False
@@ -50,9 +56,9 @@ class ContainerSpec:
 
     def __post_init__(self):
         check_name(self.name)
-        check_image_name(self.image)
+        check_image_ref(self.image)
         if not self.argv:
-            self.argv = list(DEFAULT_CMD)
+            raise TinydockerError("No command specified")
         if any("\0" in a for a in self.argv):
             raise TinydockerError("command arguments cannot contain NUL bytes")
         if not self.hostname:
@@ -64,15 +70,15 @@ class ContainerSpec:
         self.env = [e for e in map(parse_env, self.env) if e is not None]
 
     def container_env(self) -> dict[str, str]:
-        """The environment docker gives a container: defaults, then the user's -e values."""
+        """The environment docker gives a container: defaults, then the image's Env and the
+        user's -e values."""
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": self.hostname}
         if self.tty:
             env["TERM"] = "xterm"
         for item in self.env:
             key, _, value = item.partition("=")
             env[key] = value
-        env.setdefault("HOME", "/root")
-        return env
+        return env  # HOME, unless set here, comes from the user's passwd entry (see init)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerSpec":

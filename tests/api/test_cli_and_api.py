@@ -21,7 +21,7 @@ def test_invalid_names(td, name):
 
 @pytest.mark.parametrize("args, needle", [
     (["run", "--image", "nope", "c1", "true"], "Unable to find image 'nope'"),
-    (["run", "--image", "Bad/Image", "c1", "true"], "invalid image name"),
+    (["run", "--image", "Bad/Image", "c1", "true"], "invalid reference format"),
     (["run", "--bogus", "c1"], "No such option '--bogus'"),
     (["run"], "Missing argument 'NAME'"),
     (["run", "-w", "relative", "c1", "true"], "absolute path"),

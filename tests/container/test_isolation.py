@@ -38,7 +38,9 @@ def test_mounts_inside_are_only_the_containers(td):
     for point in cgroupfs:
         assert by_point[point].split()[5].startswith("ro"), by_point[point]
     assert " - overlay " in by_point["/"]
-    assert "lowerdir=" + str(td.image_rootfs()) in by_point["/"]
+    # the lower directory goes by a short name, a link to the image's layer
+    assert "lowerdir=layers/0," in by_point["/"]
+    assert os.readlink(td.containers / "c1" / "layers" / "0") == str(td.image_rootfs())
     assert "upperdir=" + str(td.containers / "c1" / "upper") in by_point["/"]
     for flag in ("nosuid", "nodev", "noexec"):
         assert flag in by_point["/proc"].split()[5]
@@ -154,8 +156,8 @@ def test_path_lookup_happens_inside(td, tmp_path):
     import tarfile
 
     # a command that exists only in the image, nowhere on the host
-    rootfs = td.image_rootfs()
     td.out("image", "build", "busybox")
+    rootfs = td.image_rootfs()
     tarball = tmp_path / "img.tar"
     with tarfile.open(tarball, "w") as tar:
         tar.add(rootfs, arcname=".")

@@ -29,9 +29,10 @@ def test_options_after_name_belong_to_the_command(td):
 
 
 def test_default_command_is_a_shell(td):
+    # the image's Cmd, as docker's busybox image has it
     res = td("run", "-i", "c1", input=b"echo from-sh $0\n", check=True)
-    assert res.stdout == b"from-sh /bin/sh\n"
-    assert td.record("c1")["command"] == ["/bin/sh"]
+    assert res.stdout == b"from-sh sh\n"
+    assert td.record("c1")["command"] == ["sh"]
 
 
 @pytest.mark.parametrize("cmd, code", [

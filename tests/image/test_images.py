@@ -1,4 +1,4 @@
-"""Images: the busybox recipe, safe import of tarballs, listing."""
+"""Images: the busybox recipe, safe import of tarballs, listing, tags and removal."""
 
 import io
 import os
@@ -6,6 +6,8 @@ import subprocess
 import tarfile
 
 import pytest
+
+from fixtures import tar_member
 
 
 def _busybox_tar(td, path, extra=()):
@@ -27,47 +29,40 @@ def test_busybox_image_links_every_applet(td):
         if applet != "busybox":
             assert os.readlink(rootfs / "bin" / applet) == "/bin/busybox"
     listing = td.out("images")
-    assert listing.splitlines()[0].split() == ["IMAGE", "CREATED", "SIZE", "SOURCE"]
-    assert listing.splitlines()[1].startswith("busybox ")
+    assert listing.splitlines()[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert listing.splitlines()[1].split()[:2] == ["busybox", "latest"]
 
 
 def test_image_is_built_on_first_run(td):
-    assert not td.image_rootfs().exists()
+    assert not (td.root / "images" / "index.toml").exists()
     assert td.out("run", "c1", "echo", "built") == "built\n"
     assert td.image_rootfs().is_dir()
 
 
 def test_import_and_run(td, tmp_path):
     tarball = _busybox_tar(td, tmp_path / "rootfs.tar")
-    assert td.out("import", str(tarball), "mine") == "mine\n"
+    image_id = td.out("import", str(tarball), "mine").strip()
+    assert image_id.startswith("sha256:") and len(image_id) == 71
     assert td.out("run", "--image", "mine", "c1", "cat", "/etc/passwd").startswith("root:")
-    assert "mine" in td.out("images")
+    assert ["mine", "latest", image_id[7:19]] in [line.split()[:3] for line in td.out("images").splitlines()]
+    # the same layer, imported again, is stored once (beside busybox's own)
     # a gzipped tarball, and one read from stdin
     gz = tmp_path / "rootfs.tar.gz"
     subprocess.run(["gzip", "-k", str(tarball)], check=True)
     td.out("import", str(gz), "mine-gz")
     td.out("import", "-", "mine-stdin", input=tarball.read_bytes())
     assert td.out("run", "--image", "mine-stdin", "c2", "echo", "ok") == "ok\n"
-
-
-def _member(name, kind=tarfile.REGTYPE, linkname="", data=b"x"):
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    if kind == tarfile.REGTYPE:
-        info.size = len(data)
-        return info, data
-    return info, None
+    assert len(os.listdir(td.root / "images" / "layers")) == 2
 
 
 @pytest.mark.parametrize("members, reason", [
-    ([_member("../escape")], "outside the image"),
-    ([_member("a/../../escape")], "outside the image"),
-    ([_member("/abs/file")], "absolute path"),
-    ([_member("passwd-link", tarfile.LNKTYPE, "/etc/passwd")], "hard link"),
-    ([_member("up-link", tarfile.LNKTYPE, "../../etc/passwd")], "hard link"),
-    ([_member("rel-sym", tarfile.SYMTYPE, "../../../etc")], "symlink"),
-    ([_member("etc-sym", tarfile.SYMTYPE, "/etc"), _member("etc-sym/evil")], "through a symlink"),
+    ([tar_member("../escape")], "outside the image"),
+    ([tar_member("a/../../escape")], "outside the image"),
+    ([tar_member("/abs/file")], "absolute path"),
+    ([tar_member("passwd-link", tarfile.LNKTYPE, "/etc/passwd")], "hard link"),
+    ([tar_member("up-link", tarfile.LNKTYPE, "../../etc/passwd")], "hard link"),
+    ([tar_member("rel-sym", tarfile.SYMTYPE, "../../../etc")], "symlink"),
+    ([tar_member("etc-sym", tarfile.SYMTYPE, "/etc"), tar_member("etc-sym/evil")], "through a symlink"),
 ])
 def test_unsafe_tarballs_are_refused_and_leave_nothing(td, tmp_path, members, reason):
     tarball = _busybox_tar(td, tmp_path / "bad.tar", extra=members)
@@ -76,14 +71,17 @@ def test_unsafe_tarballs_are_refused_and_leave_nothing(td, tmp_path, members, re
     assert res.returncode == 125
     err = res.stderr.decode()
     assert err.count("\n") == 1 and reason in err and "Traceback" not in err
-    assert sorted(os.listdir(td.root / "images")) == [".lock", "busybox"]
+    entries = os.listdir(td.root / "images")
+    assert sorted(e for e in entries if not e.startswith(".")) == ["blobs", "index.toml", "layers"]
+    assert not [e for e in entries if e.startswith(".tmp")]
+    assert os.listdir(td.root / "images" / "layers") == [td.image_rootfs().name]
     assert sorted(os.listdir("/etc")) == host_etc
     assert not os.path.exists(tmp_path.parent / "escape")
 
 
 def test_absolute_symlinks_inside_a_rootfs_are_fine(td, tmp_path):
     tarball = _busybox_tar(td, tmp_path / "ok.tar",
-                           extra=[_member("usr/local/etc/users", tarfile.SYMTYPE, "/etc/passwd")])
+                           extra=[tar_member("usr/local/etc/users", tarfile.SYMTYPE, "/etc/passwd")])
     td.out("import", str(tarball), "abs")
     assert td.out("run", "--image", "abs", "c1", "cat", "/usr/local/etc/users").startswith("root:x:0:0")
 
@@ -96,28 +94,67 @@ def test_unreadable_or_missing_tarball(td, tmp_path):
         assert res.returncode == 125
         assert res.stderr.decode().count("\n") == 1 and str(path) in res.stderr.decode()
     images = td.root / "images"
-    leftovers = [e for e in os.listdir(images) if e != ".lock"] if images.exists() else []
-    assert leftovers == []  # no image, no half-extracted .tmp-* directory
+    leftovers = [e for e in os.listdir(images) if e.startswith(".tmp")] if images.exists() else []
+    assert leftovers == []  # no half-extracted .tmp-* directory
+    assert not (images / "layers").exists() or os.listdir(images / "layers") == []
 
 
-def test_import_refuses_to_replace_an_image(td, tmp_path):
+def test_import_onto_a_name_moves_it_and_the_old_image_is_left_nameless(td, tmp_path):
     tarball = _busybox_tar(td, tmp_path / "a.tar")
-    td.out("import", str(tarball), "one")
-    res = td("import", str(tarball), "one")
-    assert res.returncode == 125 and b"already exists" in res.stderr
+    first = td.out("import", str(tarball), "one").strip()
+    second = td.out("import", str(tarball), "one").strip()
+    assert first != second  # another config (its creation time), the same layer
+    rows = [line.split()[:3] for line in td.out("images").splitlines()[1:]]
+    assert ["one", "latest", second[7:19]] in rows and ["<none>", "<none>", first[7:19]] in rows
+    td.out("image", "prune", "-f")
+    assert first[7:19] not in td.out("images")
 
 
-def test_image_rm_refuses_while_used(td):
+def test_rmi_refuses_while_used_then_removes_what_nothing_else_holds(td):
     td.out("run", "c1", "true")
-    res = td("image", "rm", "busybox")
-    assert res.returncode == 125 and b"c1" in res.stderr
+    layer = td.image_rootfs()
+    res = td("rmi", "busybox")
+    assert res.returncode == 1 and b"c1" in res.stderr and res.stderr.count(b"\n") == 1
+    td.out("tag", "busybox", "other:v1")
+    assert td.out("rmi", "other:v1") == "Untagged: other:v1\n"
     td.out("rm", "c1")
-    td.out("image", "rm", "busybox")
-    assert not (td.root / "images" / "busybox").exists()
+    out = td.out("rmi", "busybox")
+    assert out.startswith("Untagged: busybox:latest\nDeleted: sha256:")
+    assert not layer.exists() and os.listdir(td.root / "images" / "blobs" / "sha256") == []
+    assert td("rmi", "busybox").returncode == 1
+
+
+def test_rmi_force_leaves_a_used_image_nameless_until_its_container_goes(td):
+    td.out("run", "c1", "true")
+    layer = td.image_rootfs()
+    assert td.out("rmi", "-f", "busybox") == "Untagged: busybox:latest\n"
+    assert td.out("images").splitlines()[1].split()[:2] == ["<none>", "<none>"]
+    assert td("start", "-a", "c1").returncode == 0  # its layers are still there
+    td.out("image", "prune", "-f")
+    assert layer.exists()  # still used by c1
+    td.out("rm", "c1")
+    td.out("image", "prune", "-f")
+    assert not layer.exists() and td.out("images", "-q") == ""
+
+
+def test_image_inspect_and_history(td):
+    td.out("image", "build", "busybox")
+    import json
+
+    doc = json.loads(td.out("image", "inspect", "busybox"))[0]
+    assert doc["RepoTags"] == ["busybox:latest"] and doc["Id"].startswith("sha256:")
+    assert doc["Config"]["Cmd"] == ["sh"] and len(doc["RootFS"]["Layers"]) == 1
+    assert doc["Os"] == "linux" and doc["Size"] > 1_000_000
+    assert td.out("images", "-q") == doc["Id"][7:19] + "\n"
+    history = td.out("history", "busybox").splitlines()
+    assert history[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
+    assert "tinydocker recipe busybox" in history[1]
+    res = td("image", "inspect", "nope")
+    assert res.returncode == 1 and b"No such image: nope" in res.stderr
 
 
 def test_images_lists_only_images_beside_recipes_and_readmes(td):
-    """A source checkout's images/ holds recipes and a README next to the built images."""
+    """A source checkout's images/ holds recipes and a README next to the store."""
     images = td.root / "images"
     images.mkdir(parents=True)
     (images / "README.md").write_text("recipes live here\n")
@@ -125,8 +162,9 @@ def test_images_lists_only_images_beside_recipes_and_readmes(td):
     (images / "notes").mkdir()  # a directory that is no image either
     res = td("images")
     assert res.returncode == 0 and res.stderr == b"", res.stderr
-    assert res.stdout.decode().splitlines() == ["IMAGE   CREATED   SIZE   SOURCE"]
+    assert res.stdout.decode().splitlines() == ["REPOSITORY   TAG   IMAGE ID   CREATED   SIZE"]
     td.out("image", "build", "busybox")
     names = [line.split()[0] for line in td.out("images").splitlines()[1:]]
     assert names == ["busybox"]
     assert td("image", "rm", "notes").returncode == 1
+    assert (images / "README.md").exists() and (images / "notes").is_dir()

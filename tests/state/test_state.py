@@ -19,7 +19,7 @@ def test_record_holds_what_the_issue_asks(td):
     assert rec["pid"] > 1 and rec["start_ticks"] > 0
     assert rec["created"] <= rec["started"] <= rec["finished"]
     # only the record and the overlay directories; no temp file is left beside it
-    assert sorted(os.listdir(td.containers / "c1")) == ["merged", "record.toml", "upper", "work"]
+    assert sorted(os.listdir(td.containers / "c1")) == ["layers", "merged", "record.toml", "upper", "work"]
 
 
 def test_running_record_has_pid_and_start_time_of_the_container(td):

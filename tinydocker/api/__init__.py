@@ -18,9 +18,12 @@ as TinydockerError, whose `code` is the exit status the CLI uses.
 
 from .containers import (exec, inspect, inspect_all, kill, logs, parse_signal, prune_containers, ps, remove, restart,
                          run, start, stats, stop, wait)
-from .images import build_image, images, import_image, remove_image
+from .images import (build_image, commit, export, history, images, import_image, inspect_image, load,
+                     prune_images, remove_image, save, tag)
+from .registry import login, logout, pull, push
 from .system import info, prune
 
 __all__ = ["run", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
            "stats", "remove", "prune", "prune_containers", "images", "build_image", "import_image",
-           "remove_image", "info", "parse_signal"]
+           "remove_image", "inspect_image", "history", "tag", "prune_images", "load", "save", "commit", "export",
+           "pull", "push", "login", "logout", "info", "parse_signal"]

@@ -22,7 +22,8 @@ def _find(ref: str, root):
 
 
 def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT_IMAGE,
-        env: Sequence[str] = (), workdir: str = "/", hostname: str | None = None,
+        entrypoint: Sequence[str] | str | None = None, user: str | None = None,
+        env: Sequence[str] = (), workdir: str | None = None, hostname: str | None = None,
         interactive: bool = False, tty: bool = False, remove: bool = False,
         capture_output: bool = False, input: bytes | None = None,
         memory: str | int | None = None, memory_swap: str | int | None = None,
@@ -31,6 +32,9 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         pids_limit: int | None = None, detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
+    The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
+    list, or a string for one word; "" clears it) its Entrypoint; its Env comes before
+    `env`; `workdir` and `user` ("name", "uid", "uid:gid") replace WorkingDir and User.
     Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr);
     with detach=True the container's id, as soon as it has started (its output then goes
     to its log, see logs()).
@@ -40,14 +44,24 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     """
     from ..cgroups import limits
     from ..container.runtime import run as realise
+    from ..image.config import process
+    from ..image.store import ImageStore
+    from ..spec import check_name
 
-    spec = ContainerSpec(name=name, argv=list(command or []), image=image, env=list(env),
-                         workdir=workdir, hostname=hostname or "", interactive=interactive,
-                         tty=tty, remove=remove,
+    check_name(name)
+    data_root = paths.resolve(root)
+    images = ImageStore(data_root)
+    found = images.ensure(image)
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint] if entrypoint else []
+    settings = process(images.config(found), list(command or []), entrypoint, list(env), workdir, user)
+    spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
+                         interactive=interactive, tty=tty, remove=remove, **settings,
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
-    return realise(spec, paths.resolve(root), capture_output=capture_output, input=input, detach=detach)
+    return realise(spec, data_root, images.layer_dirs(found), capture_output=capture_output, input=input,
+                   detach=detach)
 
 
 def start(ref: str, attach: bool = False, root=None):
@@ -66,8 +80,8 @@ def start(ref: str, attach: bool = False, root=None):
 
 
 def stop(ref: str, timeout: float = 10, root=None):
-    """SIGTERM to the container's PID 1, SIGKILL after `timeout` seconds; returns the record
-    once the exit is recorded. A PID 1 without a SIGTERM handler ignores SIGTERM (the kernel
+    """SIGTERM (or the image's StopSignal) to the container's PID 1, SIGKILL after `timeout`
+    seconds; returns the record once the exit is recorded. A PID 1 without a SIGTERM handler ignores SIGTERM (the kernel
     shields a namespace's init), so it is the SIGKILL that ends it."""
     import signal
 
@@ -76,7 +90,8 @@ def stop(ref: str, timeout: float = 10, root=None):
     store, record = _find(ref, root)
     if record.status != RUNNING:
         return record
-    _signal(record, signal.SIGTERM)
+    stop_signal = record.spec.get("stop_signal")
+    _signal(record, parse_signal(stop_signal) if stop_signal else signal.SIGTERM)
     if not _wait_gone(record, timeout):
         _kill(record)
     return store.observe(record)
@@ -124,10 +139,10 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
 
 
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
-         interactive: bool = False, tty: bool = False, capture_output: bool = False,
+         user: str | None = None, interactive: bool = False, tty: bool = False, capture_output: bool = False,
          input: bytes | None = None, root=None):
-    """Run COMMAND as a new process in a running container (its namespaces, root, cgroup)
-    and wait for it; returns its exit code, or Completed with capture_output=True."""
+    """Run COMMAND as a new process in a running container (its namespaces, root, cgroup),
+    as its user unless `user` is given, and wait for it; returns its exit code, or Completed with capture_output=True."""
     from ..container.exec import exec_in
     from ..state.store import RUNNING
 
@@ -140,7 +155,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     base = record.spec
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
                                     "workdir": workdir or base.get("workdir", "/")})
-    return exec_in(record, list(command), spec.container_env(), spec.workdir, interactive=interactive,
+    return exec_in(record, list(command), spec.container_env(), spec.workdir,
+                   spec.user if user is None else user, interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 
 

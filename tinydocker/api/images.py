@@ -1,31 +1,178 @@
-"""The API for images: list, build from a recipe, import a rootfs tarball, remove."""
+"""The API for images: list, inspect, build from a recipe, import, load, save, tag, remove,
+prune, history, and commit and export of containers."""
+
+from __future__ import annotations
 
 from ..spec import DEFAULT_IMAGE
 from ..state import root as paths
 
 
-def images(root=None) -> list[dict]:
+def _images(root):
     from ..image.store import ImageStore
 
-    return ImageStore(paths.resolve(root)).all()
+    return ImageStore(paths.resolve(root))
 
 
-def build_image(name: str = DEFAULT_IMAGE, root=None) -> None:
-    from ..image.store import ImageStore
-
-    ImageStore(paths.resolve(root)).build(name)
-
-
-def import_image(tarball: str, name: str, root=None) -> None:
-    from ..image.store import ImageStore
-
-    ImageStore(paths.resolve(root)).import_tar(tarball, name)
-
-
-def remove_image(name: str, root=None) -> None:
-    from ..image.store import ImageStore
+def _users(root):
+    """image id -> names of the containers made from it (they hold its layers)."""
     from ..state.store import Store
 
-    root = paths.resolve(root)
-    users = [r.name for r in Store(root).all() if r.image == name]
-    ImageStore(root).remove(name, users)
+    users: dict[str, list[str]] = {}
+    for record in Store(paths.resolve(root)).all():
+        users.setdefault(record.image_id, []).append(record.name)
+    return lambda image_id: users.get(image_id, [])
+
+
+def images(root=None) -> list[dict]:
+    """One dict per image and name, newest first, as `docker images` lists them: repository,
+    tag, id, digest, created (datetime), size (bytes); an image without a name has
+    repository and tag None."""
+    from ..image.describe import listing
+
+    return listing(_images(root))
+
+
+def inspect_image(ref: str, root=None) -> dict:
+    """docker's `image inspect` document: Id, RepoTags, RepoDigests, Created, Config,
+    Architecture, Os, Size, RootFS."""
+    from ..image.describe import inspect_doc
+
+    store = _images(root)
+    return inspect_doc(store, store.get(ref))
+
+
+def history(ref: str, root=None) -> list[dict]:
+    """The image's history, newest first: created, created_by, comment, size, empty_layer."""
+    from ..image.describe import history as history_of
+
+    store = _images(root)
+    return history_of(store, store.get(ref))
+
+
+def build_image(name: str = DEFAULT_IMAGE, root=None) -> str:
+    """Build the image whose recipe is images/NAME.toml; its id."""
+    from ..errors import TinydockerError
+    from ..image.build import build
+    from ..image.recipe import recipe_for
+
+    recipe = recipe_for(name)
+    if recipe is None:
+        raise TinydockerError(f"no recipe for image '{name}' (images/{name.split(':')[0]}.toml)")
+    return build(_images(root), name, recipe).id
+
+
+def import_image(tarball: str, name: str | None = None, root=None, changes: dict | None = None) -> str:
+    """A rootfs tarball (a path, or - for stdin) as a one-layer image; its id. `changes`
+    sets config fields (Cmd, Entrypoint, Env, WorkingDir, User...)."""
+    from ..image.build import import_tarball
+
+    return import_tarball(_images(root), tarball, name, changes).id
+
+
+def remove_image(ref: str, force: bool = False, root=None) -> list[tuple[str, str]]:
+    """`rmi`: untag, and delete once no name and no container is left; refused while a
+    container uses the image unless force. Returns [("Untagged"|"Deleted", what)]."""
+    return _images(root).remove(ref, _users(root), force=force)
+
+
+def tag(source: str, target: str, root=None) -> None:
+    _images(root).tag(source, target)
+
+
+def prune_images(all: bool = False, root=None) -> dict:
+    """Remove images without a name (all=True: every image no container uses).
+    Returns {"images": [ids], "reclaimed": bytes}."""
+    gone, reclaimed = _images(root).prune(_users(root), all=all)
+    return {"images": [img.id for img in gone], "reclaimed": reclaimed}
+
+
+def load(path: str = "-", platform: str | None = None, root=None) -> list[dict]:
+    """Load the images of a docker archive or an OCI layout (directory or tar; "-" is
+    stdin). Returns [{"id": ..., "names": [...]}]; nothing is stored if any part is bad."""
+    from ..image.archive import load as load_archive
+
+    return [{"id": image.id, "names": names} for image, names in load_archive(_images(root), path, platform)]
+
+
+def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
+    """Write images to `path` ("-": stdout) as a docker archive, or format="oci-archive"."""
+    import os
+    import sys
+
+    from ..errors import TinydockerError
+    from ..image.archive import save as save_archive
+
+    if isinstance(refs, str):
+        refs = [refs]
+    store = _images(root)
+    if path == "-":
+        save_archive(store, list(refs), sys.stdout.buffer, format)
+        return
+    for ref in refs:
+        store.get(ref)  # an unknown image is said before any file is made
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as out:
+            save_archive(store, list(refs), out, format)
+        os.rename(tmp, path)  # no half-written archive under the name asked for
+    except OSError as e:
+        raise TinydockerError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def commit(container: str, repository: str | None = None, message: str = "", author: str = "",
+           root=None) -> str:
+    """A new image from a container: its upper directory as a layer over its image, with
+    its settings (Cmd, Entrypoint, Env, WorkingDir, User...); the new image's id."""
+    from ..errors import TinydockerError
+    from ..image.commit import commit as commit_layer, container_settings
+    from ..spec import check_image_ref
+    from ..state.store import Store
+
+    if repository:
+        check_image_ref(repository)
+    data_root = paths.resolve(root)
+    containers = Store(data_root)
+    record = containers.lookup(container)
+    store = _images(data_root)
+    base = store.index().images.get(record.image_id)
+    if base is None:
+        raise TinydockerError(f"container {record.name}'s image {record.image_id[7:19]} is gone")
+    settings = container_settings(record.spec)
+    image = commit_layer(store, containers.container_dir(record.name) / "upper", base, settings, repository,
+                         comment=message, author=author, created_by=f"tinydocker commit {record.name}")
+    return image.id
+
+
+def export(container: str, path: str = "-", root=None) -> None:
+    """Write the container's file tree (its image under its changes) as a tar to `path`
+    ("-": stdout)."""
+    import os
+    import sys
+
+    from ..container.export import export as export_tree
+    from ..errors import TinydockerError
+    from ..state.store import Store
+
+    containers = Store(paths.resolve(root))
+    record = containers.lookup(container)
+    lower = containers.lower_dirs(record.name)
+    cdir = str(containers.container_dir(record.name))
+    if path == "-":
+        sys.stdout.flush()
+        export_tree(cdir, lower, sys.stdout.fileno())
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as e:
+        raise TinydockerError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        export_tree(cdir, lower, fd)
+        os.rename(tmp, path)
+    finally:
+        os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

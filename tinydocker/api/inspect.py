@@ -13,11 +13,11 @@ def inspect_doc(record, store) -> dict:
     """The fields of `docker inspect` that tinydocker has, under docker's names."""
     from ..cgroups import PARENT
     from ..cgroups.limits import Limits
-    from ..image.store import ImageStore
 
     spec = record.spec
     limits = Limits(**spec.get("limits", {}))
     cdir = store.container_dir(record.name)
+    entrypoint = spec.get("entrypoint", [])
     running = record.status == "running"
     return {
         "Id": record.id,
@@ -35,7 +35,7 @@ def inspect_doc(record, store) -> dict:
             "StartedAt": _rfc3339(record.started),
             "FinishedAt": _rfc3339(record.finished),
         },
-        "Image": record.image,
+        "Image": record.image_id,
         "Name": "/" + record.name,
         "LogPath": str(store.log_path(record.name)),
         "HostConfig": {
@@ -52,7 +52,7 @@ def inspect_doc(record, store) -> dict:
         "GraphDriver": {
             "Name": "overlay",
             "Data": {
-                "LowerDir": str(ImageStore(store.root).rootfs(record.image)),
+                "LowerDir": ":".join(_layer_targets(cdir / "layers")),
                 "UpperDir": str(cdir / "upper"),
                 "WorkDir": str(cdir / "work"),
                 "MergedDir": str(cdir / "merged"),
@@ -61,10 +61,26 @@ def inspect_doc(record, store) -> dict:
         "Config": {
             "Hostname": spec.get("hostname", ""),
             "Env": spec.get("env", []),
-            "Cmd": record.command,
+            "Cmd": record.command[len(entrypoint):],
+            "Entrypoint": entrypoint or None,
             "Image": record.image,
+            "User": spec.get("user", ""),
             "WorkingDir": spec.get("workdir", "/"),
+            "Labels": spec.get("labels", {}),
+            "ExposedPorts": {port: {} for port in spec.get("exposed_ports", [])} or None,
+            "StopSignal": spec.get("stop_signal") or None,
             "Tty": spec.get("tty", False),
             "OpenStdin": spec.get("interactive", False),
         },
     }
+
+
+def _layer_targets(links) -> list[str]:
+    """The image layer directories behind the container's short lower-dir names, top first."""
+    import os
+
+    try:
+        count = len(os.listdir(links))
+    except FileNotFoundError:
+        return []
+    return [os.readlink(links / str(i)) for i in range(count)]

@@ -38,7 +38,7 @@ def prune(root=None) -> dict:
 
     root = paths.resolve(root)
     done = prune_containers(root=root)
-    ImageStore(root).sweep()
+    ImageStore(root).clean()
     orphans = cgroups.orphans()
     for cid in orphans:
         try:

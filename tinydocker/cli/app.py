@@ -49,14 +49,17 @@ def _main(root: Optional[str] = typer.Option(
     options.root = root
 
 
-def each(refs: List[str], action) -> None:
-    """Apply action to each container, printing the ref on success, as docker does;
-    the exit status is 1 if any failed (125 for tinydocker's own failures)."""
+def each(refs: List[str], action, report=None) -> None:
+    """Apply action to each ref, then report(ref, result) (default: print the ref, as docker
+    does); the exit status is 1 if any failed (125 for tinydocker's own failures)."""
     failed = 0
     for ref in refs:
         try:
-            action(ref)
-            print(ref, flush=True)
+            result = action(ref)
+            if report is None:
+                print(ref, flush=True)
+            else:
+                report(ref, result)
         except TinydockerError as e:
             say(e)
             failed = max(failed, 1 if e.code == 1 else e.code)

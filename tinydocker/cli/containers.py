@@ -14,8 +14,14 @@ from .app import app, confirm, container_app, each, fail, options, say
 def run(
     name: str = typer.Argument(..., metavar="NAME", help="Container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*."),
     command: Optional[List[str]] = typer.Argument(
-        None, metavar="[CMD [ARG...]]", help="Command and its arguments, passed as they are (default /bin/sh)."),
-    image: str = typer.Option("busybox", "--image", help="Image to run (built from images/ on first use)."),
+        None, metavar="[CMD [ARG...]]",
+        help="Command and its arguments, passed as they are (default: the image's Cmd)."),
+    image: str = typer.Option("busybox", "--image", help="Image to run: name[:tag], name@digest or id "
+                              "(busybox is built from images/ on first use)."),
+    entrypoint: Optional[str] = typer.Option(None, "--entrypoint", metavar="CMD",
+                                             help="Replace the image's Entrypoint (and its Cmd); '' clears it."),
+    user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",
+                                       help="User to run as: name or uid, with group name or gid."),
     interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin attached."),
     tty: bool = typer.Option(False, "-t", "--tty", help="Give the container a pseudo-terminal."),
     remove: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
@@ -24,7 +30,8 @@ def run(
                                      "Output goes to the container's log (see 'logs')."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
-    workdir: str = typer.Option("/", "-w", "--workdir", help="Working directory inside the container."),
+    workdir: Optional[str] = typer.Option(None, "-w", "--workdir",
+                                          help="Working directory inside the container (default: the image's)."),
     hostname: Optional[str] = typer.Option(None, "--hostname", help="Hostname (default: the container name)."),
     memory: Optional[str] = typer.Option(None, "-m", "--memory", metavar="BYTES",
                                          help="Memory limit: bytes or with a unit, 512k, 64m, 1g (at least 6m)."),
@@ -50,7 +57,8 @@ def run(
 
     if interactive and tty and not detach and not os.isatty(0):
         raise fail("the input device is not a TTY")
-    result = api.run(name, command, image=image, env=env or [], workdir=workdir, hostname=hostname,
+    result = api.run(name, command, image=image, entrypoint=entrypoint, user=user, env=env or [],
+                     workdir=workdir, hostname=hostname,
                      interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
                      cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
                      pids_limit=pids_limit, detach=detach, root=options.root)
@@ -150,6 +158,8 @@ def exec_(
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
+    user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",
+                                       help="User to run as (default: the container's)."),
 ):
     """Run a command in a running container: its namespaces (PID too), root and cgroup.
 
@@ -160,7 +170,7 @@ def exec_(
 
     if interactive and tty and not os.isatty(0):
         raise fail("the input device is not a TTY")
-    raise typer.Exit(api.exec(container, command, env=env or [], workdir=workdir, interactive=interactive,
+    raise typer.Exit(api.exec(container, command, env=env or [], workdir=workdir, user=user, interactive=interactive,
                               tty=tty, root=options.root))
 
 

@@ -98,11 +98,36 @@ def size_text(size: int) -> str:
     return _scaled(size, 1000, ("B", "kB", "MB", "GB"), 3)
 
 
-def images_table(images: list[dict]) -> str:
+def since(created: str, now: datetime) -> str:
+    """An RFC 3339 time from an image config as "N units ago" ("N/A" if absent or odd)."""
+    if not created:
+        return "N/A"
+    head, _, frac = created.rstrip("Z").partition(".")
+    try:
+        t = datetime.fromisoformat(head).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return "N/A"
+    return f"{_ago(t, now)} ago"
+
+
+def image_rows(images: list[dict], digests: bool = False, no_trunc: bool = False) -> list[dict]:
+    """docker images' fields (its --format json names): <none> for what an image lacks."""
     now = datetime.now(timezone.utc)
-    rows = [[i["name"], f"{_ago(i['created'], now)} ago", size_text(i["size"]), i.get("source", "")]
-            for i in images]
-    return table(["IMAGE", "CREATED", "SIZE", "SOURCE"], rows)
+    return [{
+        "Repository": i["repository"] or "<none>",
+        "Tag": i["tag"] or "<none>",
+        "Digest": i["digest"] or "<none>",
+        "ID": i["id"] if no_trunc else i["id"].split(":", 1)[1][:12],
+        "CreatedSince": f"{_ago(i['created'], now)} ago",
+        "CreatedAt": i["created"].strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        "Size": size_text(i["size"]),
+    } for i in images]
+
+
+def images_table(rows: list[dict], digests: bool = False) -> str:
+    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    keys = ["Repository", "Tag"] + (["Digest"] if digests else []) + ["ID", "CreatedSince", "Size"]
+    return table(headers, [[row[k] for k in keys] for row in rows])
 
 
 def bytes_binary(size: float) -> str:

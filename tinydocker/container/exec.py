@@ -15,7 +15,7 @@ _NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLO
                (sc.CLONE_NEWUTS, "uts"), (sc.CLONE_NEWNET, "net"), (sc.CLONE_NEWNS, "mnt"))
 
 
-def exec_in(record: Record, argv: list[str], env: dict, workdir: str, interactive: bool = False,
+def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str, interactive: bool = False,
             tty: bool = False, capture_output: bool = False, input: bytes | None = None):
     """Run a new process inside a running container and wait for it; returns as run does."""
     if tty and capture_output:
@@ -34,7 +34,8 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, interactiv
         if not record.container_alive():
             raise not_running
         cgroup = cgroups.open_cgroup(record.id)
-        orders = {"argv": argv, "env": env, "workdir": workdir, "tty": tty, "interactive": interactive}
+        orders = {"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
+                  "interactive": interactive}
         pipes = CapturePipes(input) if capture_output else None
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         forwarder = SignalForwarder()

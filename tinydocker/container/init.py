@@ -14,7 +14,8 @@ The runtime forks this process as PID 1 of a new PID namespace. It then:
  5. pivot_roots into the overlay and detaches the old root;
  6. sets up stdio (a pty of the container's own devpts with -t), the working directory,
     and the environment;
- 7. execs the command, looking it up on the container's PATH.
+ 7. becomes the container's user (looked up in the container's /etc/passwd and group);
+ 8. execs the command, looking it up on the container's PATH.
 
 Every failure is sent back on the report socket as one JSON message before exiting; a
 successful exec closes the socket (it is close-on-exec), which the parent reads as "started".
@@ -33,6 +34,7 @@ import termios
 
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
+from . import user
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -57,6 +59,7 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
         if orders is None:
             os._exit(EXIT_TINYDOCKER)
         _enter_container(orders, report)
+        _become(orders["user"], orders["env"])
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -88,6 +91,7 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
             raise ExecFailure(f"cannot enter working directory {orders['workdir']}: {e.strerror}",
                               EXIT_CANNOT_EXEC) from None
         sc.close_range_cloexec(3)
+        _become(orders["user"], orders["env"])
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -102,6 +106,13 @@ def _said(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror + (f": {error.filename}" if error.filename else "")
     return f"{type(error).__name__}: {error}"
+
+
+def _become(spec: str, env: dict) -> None:
+    try:
+        user.become(spec, env)
+    except user.UnknownUser as e:
+        raise ExecFailure(str(e), EXIT_TINYDOCKER) from None
 
 
 def _default_signals() -> None:
@@ -135,6 +146,10 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     _loopback_up()
 
     root = o["merged"]
+    # the lower directories are short relative names (layers/0:layers/1:…, links to the
+    # image's layers, top first) under the container's directory: the mount options
+    # must fit in one page, and 100 absolute layer paths would not
+    os.chdir(o["lower_base"])
     sc.mount("overlay", root, "overlay", 0,
              f"lowerdir={o['lower']},upperdir={o['upper']},workdir={o['work']}")
     _mount_kernel_filesystems(root)

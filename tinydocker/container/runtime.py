@@ -1,6 +1,6 @@
 """Realising a container spec: the parent's side of `run`.
 
-    image → record (name taken) → cgroup with its limits → fork PID 1 in a new PID
+    record (name taken, links to the image's layers) → cgroup with its limits → fork PID 1 in a new PID
     namespace (it moves itself into the cgroup) → record pid → send orders down the pipe →
     hear "started" or an error → relay I/O, forward signals → collect the exit status →
     record it (and whether the OOM killer struck) → reap → remove the cgroup → (--rm) remove.
@@ -19,7 +19,6 @@ import sys
 from . import init
 from .. import cgroups
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
-from ..image.store import ImageStore
 from ..linux import proc
 from ..linux import syscalls as sc
 from ..spec import ContainerSpec
@@ -29,20 +28,20 @@ from .process import SignalForwarder, await_start, exit_status, fork_in_pid_name
 from .stdio import CapturePipes, LogPipes, write_all
 
 
-def run(spec: ContainerSpec, root: DataRoot, capture_output: bool = False,
+def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
         input: bytes | None = None, detach: bool = False):
-    """Run a container: to its end (the exit code, or Completed when capturing), or, with
-    detach, until it has started under its supervisor (its id)."""
+    """Run a container on the image layer directories `layers` (top first): to its end (the
+    exit code, or Completed when capturing), or, with detach, until it has started under
+    its supervisor (its id)."""
     if spec.tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
         spec.interactive = True
     store = Store(root)
-    lower = ImageStore(root).ensure(spec.image)
-    record = store.create(spec, lower)
+    record = store.create(spec, layers)
     if detach:
-        return _detached(store, record, spec, lower, fresh=True)
-    return _attached(store, record, spec, lower, capture_output, input, fresh=True)
+        return _detached(store, record, spec, fresh=True)
+    return _attached(store, record, spec, capture_output, input, fresh=True)
 
 
 def start(store: Store, record: Record, attach: bool = False):
@@ -50,19 +49,19 @@ def start(store: Store, record: Record, attach: bool = False):
     record = store.claim(record)
     spec = ContainerSpec.from_dict(record.spec)
     try:
-        lower = ImageStore(store.root).ensure(spec.image)
+        store.lower_dirs(record.name)  # the image's layers are still there
     except BaseException as e:
         _failed(store, record, e)
         raise
     if attach:
-        return _attached(store, record, spec, lower, False, None, fresh=False)
-    return _detached(store, record, spec, lower, fresh=False)
+        return _attached(store, record, spec, False, None, fresh=False)
+    return _detached(store, record, spec, fresh=False)
 
 
 class _Launch:
     """A container's PID 1 forked, recorded, given its orders, and heard from."""
 
-    def __init__(self, store: Store, record: Record, spec: ContainerSpec, lower, stdio, fresh: bool,
+    def __init__(self, store: Store, record: Record, spec: ContainerSpec, stdio, fresh: bool,
                  forwarder: "SignalForwarder | None" = None):
         self.store = store
         try:
@@ -82,7 +81,8 @@ class _Launch:
         orders = {
             "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
             "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
-            "lower": str(lower), "upper": str(cdir / "upper"), "work": str(cdir / "work"),
+            "user": spec.user, "lower": ":".join(store.lower_dirs(spec.name)), "lower_base": str(cdir),
+            "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
         }
         spec_r, spec_w = os.pipe()
@@ -147,12 +147,12 @@ def _removed_while_starting(name: str) -> TinydockerError:
     return TinydockerError(f"container {name} was removed while it was starting", code=1)
 
 
-def _attached(store, record, spec, lower, capture_output, input, fresh):
+def _attached(store, record, spec, capture_output, input, fresh):
     pipes = CapturePipes(input) if capture_output else None
     forwarder = SignalForwarder()
     forwarder.install()
     try:
-        launch = _Launch(store, record, spec, lower, pipes, fresh, forwarder)
+        launch = _Launch(store, record, spec, pipes, fresh, forwarder)
         if launch.master is not None:
             from .terminal import relay
 
@@ -165,7 +165,7 @@ def _attached(store, record, spec, lower, capture_output, input, fresh):
     return outcome_of(launch.error, code, out)
 
 
-def _detached(store, record, spec, lower, fresh) -> str:
+def _detached(store, record, spec, fresh) -> str:
     """Start the container under a supervisor of its own and return once it has started.
 
     The supervisor is a grandchild (so that it is nobody's zombie when it ends) in a
@@ -181,7 +181,7 @@ def _detached(store, record, spec, lower, fresh) -> str:
         try:
             os.setsid()
             if os.fork() == 0:
-                _supervise(store, record, spec, lower, fresh, said_w)  # never returns
+                _supervise(store, record, spec, fresh, said_w)  # never returns
             code = 0
         finally:
             os._exit(code)
@@ -197,7 +197,7 @@ def _detached(store, record, spec, lower, fresh) -> str:
     return record.id
 
 
-def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
+def _supervise(store, record, spec, fresh, said_w: int) -> None:
     """In the supervisor: launch the container, tell the caller, become supervisor.py."""
     code = EXIT_TINYDOCKER
     try:
@@ -207,7 +207,7 @@ def _supervise(store, record, spec, lower, fresh, said_w: int) -> None:
         os.close(null)
         stdio = LogPipes(spec.interactive, spec.tty)
         try:
-            launch = _Launch(store, record, spec, lower, stdio, fresh)
+            launch = _Launch(store, record, spec, stdio, fresh)
         except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
             message, code = describe(e, "run -d" if fresh else "start", str(store.root.root))
             write_all(said_w, json.dumps({"error": message, "code": code}).encode())

@@ -19,6 +19,26 @@ def recipe_path(name: str) -> Path | None:
     return None
 
 
+def recipe_for(ref: str) -> dict | None:
+    """The recipe for a reference like `busybox` or `busybox:latest` (docker.io/library/ as
+    docker would normalise it), if images/ has one."""
+    import tomllib
+
+    from .reference import DOCKER_HUB, parse
+
+    try:
+        parsed = parse(ref)
+    except TinydockerError:
+        return None
+    if parsed.registry != DOCKER_HUB or not parsed.path.startswith("library/") or parsed.tag != "latest":
+        return None
+    path = recipe_path(parsed.path[len("library/"):])
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
 def build_rootfs(recipe: dict, rootfs: Path) -> None:
     source = recipe["source"]
     binary = source["binary"]

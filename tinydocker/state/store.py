@@ -7,6 +7,9 @@ Layout under the data root:
     state/containers/NAME/upper      the container's writable layer
     state/containers/NAME/work       overlayfs' scratch directory
     state/containers/NAME/merged     where the overlay is mounted, inside the container's mount namespace only
+    state/containers/NAME/layers/N   links to the image's layer directories, 0 the top one: the
+                                     overlay's lower directories, by names short enough for
+                                     100 layers to fit in the mount options
     state/containers/.trash-PID-ID   a removed container's files, being deleted by process PID
 
 Directories are keyed by name, so owning a name is owning a directory: a name is taken
@@ -64,6 +67,11 @@ class Record:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def image_id(self) -> str:
+        """The id (sha256:…) of the image the container was made from."""
+        return self.spec.get("image_id", "")
 
     def to_toml(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -144,11 +152,12 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, rootfs: Path) -> Record:
+    def create(self, spec: ContainerSpec, layers: list[Path]) -> Record:
         """Take the name and write the first record, or fail naming the holder of the name.
 
-        The upper and work directories take the mode and owner of the image's root: the
-        upper directory *is* the container's `/`, so an image whose `/` is 0555 keeps it.
+        `layers` are the image's layer directories, top first. The upper and work
+        directories take the mode and owner of the top layer's root: the upper directory
+        *is* the container's `/`, so an image whose `/` is 0555 keeps it.
         """
         # the creating process is the monitor from the start: while it lives, a record still
         # "created" is a container being started, not one a killed `run` left behind
@@ -167,14 +176,31 @@ class Store:
                 # a directory without a record: a create that was killed before its record landed
                 shutil.rmtree(cdir)
             cdir.mkdir(parents=True)
-            for sub in ("upper", "work", "merged"):
+            for sub in ("upper", "work", "merged", "layers"):
                 (cdir / sub).mkdir()
-            like = os.stat(rootfs)
+            for i, layer in enumerate(layers):
+                os.symlink(layer, cdir / "layers" / str(i))
+            like = os.stat(layers[0])
             for sub in ("upper", "work"):
                 os.chown(cdir / sub, like.st_uid, like.st_gid)
                 os.chmod(cdir / sub, stat.S_IMODE(like.st_mode))
             self._write(record)
         return record
+
+    def lower_dirs(self, name: str) -> list[str]:
+        """The overlay's lower directories, relative to the container's directory, top first;
+        refused if a layer has gone (removed from the image store by force)."""
+        links = self.container_dir(name) / "layers"
+        try:
+            count = len(os.listdir(links))
+        except FileNotFoundError:
+            raise TinydockerError(f"container {name} has no image layers (made by an older tinydocker?): "
+                                  "remove it and run it again") from None
+        for i in range(count):
+            if not (links / str(i)).is_dir():
+                raise TinydockerError(f"container {name} cannot start: its image's layer "
+                                      f"{os.readlink(links / str(i))} is gone")
+        return [f"layers/{i}" for i in range(count)]
 
     def update(self, record: Record, **changes) -> Record | None:
         """Apply changes to the stored record if it is still this container's, and, when

@@ -1,0 +1,54 @@
+"""The API for registries: pull, push, login, logout.
+
+Plain HTTP is used for loopback registries (127.0.0.1, ::1, localhost); any other is
+HTTPS, verified unless tls_verify=False. Credentials stored by login() are used by
+pull() and push() for that registry.
+"""
+
+from __future__ import annotations
+
+from ..state import root as paths
+
+
+def _images(root):
+    from ..image.store import ImageStore
+
+    return ImageStore(paths.resolve(root))
+
+
+def pull(ref: str, platform: str | None = None, tls_verify: bool = True, quiet: bool = True, root=None) -> str:
+    """Pull NAME[:TAG] or NAME@DIGEST (from a multi-platform index, this host's platform,
+    or `platform` "OS/ARCH[/VARIANT]"); the image's id. quiet=False prints docker's lines
+    (and on a terminal the progress of each layer). Nothing is stored if any part is bad."""
+    import sys
+
+    from ..image.registry import pull as pull_image
+
+    out = None if quiet else sys.stdout
+    return pull_image(_images(root), ref, platform=platform, tls_verify=tls_verify, out=out).id
+
+
+def push(ref: str, tls_verify: bool = True, quiet: bool = True, root=None) -> str:
+    """Push the image NAME[:TAG] to its registry; the digest of the manifest pushed."""
+    import sys
+
+    from ..image.registry import push as push_image
+
+    out = None if quiet else sys.stdout
+    return push_image(_images(root), ref, tls_verify=tls_verify, out=out)
+
+
+def login(server: str, username: str, password: str, tls_verify: bool = True, root=None) -> None:
+    """Check the credentials against the registry `server` (HOST[:PORT]), then store them
+    (in DATA_ROOT/auth.json, or $REGISTRY_AUTH_FILE, mode 0600)."""
+    from ..image.registry import login as login_registry
+
+    login_registry(_images(root), server, username, password, tls_verify=tls_verify)
+
+
+def logout(server: str, root=None) -> str:
+    """Forget the credentials for `server`; the host they were stored for. Not logged in:
+    TinydockerError with code 1."""
+    from ..image.credentials import remove
+
+    return remove(paths.resolve(root), server)

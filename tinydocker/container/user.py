@@ -1,0 +1,60 @@
+"""Becoming the container's user, looked up in the container's own /etc/passwd and
+/etc/group, as runc does: this runs inside the container, after pivot_root.
+
+    USER[:GROUP]   each a name or a number; "" is root
+"""
+
+import os
+
+
+class UnknownUser(Exception):
+    pass
+
+
+def _entries(path: str) -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []  # an image without the file: only numbers can name a user then
+
+
+def _find(entries: list[list[str]], key: str, width: int) -> list[str] | None:
+    for fields in entries:
+        if len(fields) >= width and (fields[0] == key or (key.isdigit() and fields[2] == key)):
+            return fields
+    return None
+
+
+def become(spec: str, env: dict) -> None:
+    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it."""
+    user, _, group = spec.partition(":")
+    passwd = _entries("/etc/passwd")
+    entry = _find(passwd, user or "0", 7)
+    if entry is not None:
+        name, uid, gid, home = entry[0], int(entry[2]), int(entry[3]), entry[5] or "/"
+    elif not user or user.isdigit():
+        name, uid, gid, home = None, int(user or 0), 0, "/"
+    else:
+        raise UnknownUser(f"unable to find user {user}: no matching entries in passwd file")
+    groups = _entries("/etc/group")
+    if group:
+        found = _find(groups, group, 3)
+        if found is not None:
+            gid = int(found[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise UnknownUser(f"unable to find group {group}: no matching entries in group file")
+    extra = set()
+    if name is not None:
+        for fields in groups:
+            if len(fields) >= 4 and name in fields[3].split(","):
+                try:
+                    extra.add(int(fields[2]))
+                except ValueError:
+                    continue
+    os.setgroups(sorted(extra | {gid}))
+    os.setgid(gid)
+    os.setuid(uid)
+    env.setdefault("HOME", home)

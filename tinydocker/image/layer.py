@@ -1,0 +1,343 @@
+"""Layers: a tar (plain, gzip or zstd) applied to a directory of its own, and back.
+
+A layer directory holds only what its tar holds, with OCI's whiteouts turned into
+overlayfs' own form, so that the directories of an image's layers can be stacked as
+overlay lower directories as they are, without flattening:
+
+    OCI tar member              in the layer directory
+    dir/.wh.NAME                dir/NAME, a character device 0/0 (NAME deleted below)
+    dir/.wh..wh..opq            dir with xattr trusted.overlay.opaque=y (dir replaced)
+
+Writing a tar from a directory (commit, the built-in image) does the reverse. Owners,
+modes (setuid, sticky), mtimes, hard links, symlinks, device nodes and xattrs are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import errno
+import hashlib
+import io
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_PAX_XATTR = "SCHILY.xattr."
+# xattrs a layer may not set: overlayfs' own would let a tar steer the mount
+_FORBIDDEN_XATTRS = ("trusted.overlay.",)
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class LayerError(Exception):
+    """A layer that cannot be applied: unreadable, truncated or hostile. Says why."""
+
+
+class UnsafeMember(LayerError):
+    pass
+
+
+@dataclass
+class Applied:
+    diff_id: str          # sha256 of the uncompressed tar
+    digest: str           # sha256 of the bytes as read (compressed or not)
+    compression: str      # "", "gzip" or "zstd"
+    size: int             # bytes of file content unpacked
+
+
+class _Hashing(io.RawIOBase):
+    """A reader that hashes and counts what passes through it."""
+
+    def __init__(self, source):
+        self.source = source
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.hash.update(data)
+        self.count += n
+        return n
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+def sniff(head: bytes) -> str:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return ""
+
+
+def _bad_data(compression: str) -> tuple[type[BaseException], ...]:
+    """What the readers raise for bytes that are not what they claim to be."""
+    import zlib
+
+    errors = (tarfile.TarError, EOFError, zlib.error)
+    if compression == "gzip":
+        import gzip
+
+        errors += (gzip.BadGzipFile,)
+    if compression == "zstd":
+        import zstandard
+
+        errors += (zstandard.ZstdError,)
+    return errors
+
+
+def decompressing(source, compression: str):
+    if compression == "gzip":
+        import gzip
+
+        return gzip.GzipFile(fileobj=source, mode="rb")
+    if compression == "zstd":
+        import zstandard  # only images with zstd layers pay for its import
+
+        return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+    return source
+
+
+def apply(source, dest: str) -> Applied:
+    """Unpack the layer read from `source` (a binary file object) into the directory
+    `dest`, and say its digests. Raises LayerError for anything unreadable or unsafe."""
+    raw = _Hashing(source)
+    buffered = io.BufferedReader(raw, 1 << 16)
+    compression = sniff(buffered.peek(4)[:4])
+    try:
+        plain = _Hashing(decompressing(buffered, compression))
+        with tarfile.open(fileobj=plain, mode="r|", format=tarfile.PAX_FORMAT) as tar:
+            size = _extract(tar, dest)
+        plain.drain()  # the end-of-archive padding belongs to the diff id too
+        while buffered.read(1 << 20):
+            pass
+    except tarfile.FilterError as e:
+        raise UnsafeMember(str(e)) from None
+    except _bad_data(compression) as e:
+        what = f"{compression} data" if compression else "tar"
+        raise LayerError(f"corrupted or truncated {what}: {e}") from None
+    return Applied(plain.digest(), raw.digest(), compression, size)
+
+
+def diff_id_of(source) -> str:
+    """The diff id of a layer (plain or compressed) without unpacking it."""
+    buffered = io.BufferedReader(_Hashing(source), 1 << 16)
+    compression = sniff(buffered.peek(4)[:4])
+    try:
+        plain = _Hashing(decompressing(buffered, compression))
+        plain.drain()
+    except _bad_data(compression) as e:
+        raise LayerError(f"corrupted or truncated {compression or 'tar'} data: {e}") from None
+    return plain.digest()
+
+
+def _extract(tar: tarfile.TarFile, dest: str) -> int:
+    sizes = [0]
+    tar.extractall(dest, members=_members(tar, dest, sizes), numeric_owner=True, filter=safe_member)
+    return sizes[0]
+
+
+def _members(tar: tarfile.TarFile, dest: str, sizes: list[int]):
+    """The members to extract; whiteouts are made here instead, and each member's xattrs
+    set once extractall has made it (it asks for the next member only then)."""
+    pending = None
+    for member in tar:
+        if pending:
+            _set_xattrs(dest, *pending)
+            pending = None
+        name = posixpath.normpath(member.name)
+        parent, base = posixpath.split(name)
+        if base == OPAQUE:
+            directory = _made_parent(dest, member, parent)
+            os.setxattr(directory, OPAQUE_XATTR, b"y")
+            continue
+        if base.startswith(WHITEOUT):
+            hidden = base[len(WHITEOUT):]
+            if hidden in ("", ".", ".."):
+                raise UnsafeMember(f"member {member.name!r} is a whiteout of nothing")
+            directory = _made_parent(dest, member, parent)
+            target = os.path.join(directory, hidden)
+            _clear(target, want_dir=False)
+            os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            continue
+        xattrs = {k[len(_PAX_XATTR):]: v for k, v in member.pax_headers.items() if k.startswith(_PAX_XATTR)}
+        if xattrs:
+            pending = (name, xattrs)
+        if member.isreg():
+            sizes[0] += member.size
+        yield member
+    if pending:
+        _set_xattrs(dest, *pending)
+
+
+def _made_parent(dest: str, member: tarfile.TarInfo, parent: str) -> str:
+    safe_member(member, dest)  # the same checks as any member: no escape, no symlink on the way
+    directory = os.path.join(dest, parent)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    return directory
+
+
+def _set_xattrs(dest: str, name: str, xattrs: dict[str, str]) -> None:
+    path = os.path.join(dest, name)
+    for key, value in xattrs.items():
+        if key.startswith(_FORBIDDEN_XATTRS):
+            continue
+        try:
+            os.setxattr(path, key, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+        except OSError as e:
+            # a filesystem or kernel without that namespace (security.selinux, user.* on a
+            # symlink) loses the attribute, as podman's storage does
+            if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL):
+                raise
+
+
+def _escapes(path: str) -> bool:
+    norm = posixpath.normpath(path)
+    return norm == ".." or norm.startswith("../")
+
+
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + os.sep)
+
+
+def _clear(path: str, want_dir: bool) -> None:
+    """Make way for a member: a later entry replaces an earlier one, and is never written
+    through it (a symlink left at the path would take the write elsewhere)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if not want_dir:
+            shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def safe_member(member: tarfile.TarInfo, dest: str):
+    """tarfile filter: refuse anything that would land, or point, outside the tree.
+
+    Absolute symlink targets are allowed: inside the container they resolve within its
+    root, and image layers are full of them. What is refused: absolute or ../ member
+    names, hard links to such places, relative symlinks climbing out of the tree, and a
+    member whose path on disk would go through a symlink.
+    """
+    name = member.name
+    if name.startswith("/"):
+        raise UnsafeMember(f"member {name!r} has an absolute path")
+    if _escapes(name):
+        raise UnsafeMember(f"member {name!r} would land outside the image")
+    if member.islnk():
+        if member.linkname.startswith("/") or _escapes(member.linkname):
+            raise UnsafeMember(f"hard link {name!r} points outside the image ({member.linkname!r})")
+    if member.issym() and not member.linkname.startswith("/"):
+        if _escapes(posixpath.join(posixpath.dirname(posixpath.normpath(name)), member.linkname)):
+            raise UnsafeMember(f"symlink {name!r} points outside the image ({member.linkname!r})")
+    real_dest = os.path.realpath(dest)
+    norm = posixpath.normpath(name)
+    parent = os.path.realpath(os.path.join(dest, posixpath.dirname(norm)))
+    if not _inside(parent, real_dest):
+        raise UnsafeMember(f"member {name!r} would be written through a symlink leading outside the image")
+    if member.islnk():
+        target = os.path.join(dest, member.linkname)
+        if os.path.islink(target) or not _inside(os.path.realpath(target), real_dest):
+            raise UnsafeMember(f"hard link {name!r} resolves outside the image")
+    if norm != ".":
+        _clear(os.path.join(dest, norm), want_dir=member.isdir())
+    return member
+
+
+# -- writing ---------------------------------------------------------------------------
+
+def write(tree: str, out, whiteouts: bool = True) -> None:
+    """Write the directory `tree` as a tar to the binary file `out`, in sorted order
+    (the same tree always gives the same bytes, hence the same diff id).
+
+    With whiteouts, overlayfs' forms become OCI's: a 0/0 character device becomes an
+    empty `.wh.NAME`, an opaque directory gets a `.wh..wh..opq` entry.
+    """
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(tree, arcname=".", recursive=False, filter=_normal_entry)
+        for directory, dirnames, filenames in os.walk(tree):
+            dirnames.sort()
+            rel = os.path.relpath(directory, tree)
+            prefix = "" if rel == "." else rel + "/"
+            if whiteouts and _opaque(directory) and rel != ".":
+                tar.addfile(_empty(prefix + OPAQUE, os.lstat(directory)))
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(directory, name)
+                st = os.lstat(path)
+                if whiteouts and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    tar.addfile(_empty(prefix + WHITEOUT + name, st))
+                    continue
+                info = tar.gettarinfo(path, arcname=prefix + name)
+                _normal_entry(info)
+                _add_xattrs(info, path)
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+
+
+def _normal_entry(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uname = info.gname = ""  # numeric owners only: names mean nothing across images
+    return info
+
+
+def _empty(name: str, like: os.stat_result) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = int(like.st_mtime)
+    info.mode = 0o644
+    return info
+
+
+def _opaque(directory: str) -> bool:
+    try:
+        return os.getxattr(directory, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _add_xattrs(info: tarfile.TarInfo, path: str) -> None:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return
+    for key in names:
+        if key.startswith(_FORBIDDEN_XATTRS):
+            continue
+        try:
+            value = os.getxattr(path, key, follow_symlinks=False)
+        except OSError:
+            continue
+        info.pax_headers[_PAX_XATTR + key] = value.decode("utf-8", "surrogateescape")
+
+
+def tree_size(tree: str) -> int:
+    total = 0
+    for directory, _dirs, files in os.walk(tree):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
