@@ -22,7 +22,7 @@ def pull(ref: str, platform: str | None = None, tls_verify: bool = True, quiet: 
     (and on a terminal the progress of each layer). Nothing is stored if any part is bad."""
     import sys
 
-    from ..image.registry import pull as pull_image
+    from ..image.pull import pull as pull_image
 
     out = None if quiet else sys.stdout
     return pull_image(_images(root), ref, platform=platform, tls_verify=tls_verify, out=out).id
@@ -32,7 +32,7 @@ def push(ref: str, tls_verify: bool = True, quiet: bool = True, root=None) -> st
     """Push the image NAME[:TAG] to its registry; the digest of the manifest pushed."""
     import sys
 
-    from ..image.registry import push as push_image
+    from ..image.push import push as push_image
 
     out = None if quiet else sys.stdout
     return push_image(_images(root), ref, tls_verify=tls_verify, out=out)

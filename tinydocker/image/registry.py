@@ -1,5 +1,5 @@
-"""`pull` and `push`: images to and from a registry, over docker's Registry HTTP API v2
-(the OCI distribution spec), with the standard library's http.client only.
+"""Talking to a registry: docker's Registry HTTP API v2 (the OCI distribution spec), with
+the standard library's http.client only. pull.py and push.py move images with it.
 
     GET  /v2/                                  ping; where login checks its credentials
     GET  /v2/NAME/manifests/TAG|DIGEST         a manifest, or an index of them by platform
@@ -12,33 +12,25 @@
 Authentication is what the registry asks for in a 401's WWW-Authenticate: `Basic` (send
 the stored credentials) or `Bearer realm=,service=,scope=` (get a token from the realm,
 with the credentials if any, and send that).
-
-Everything pulled is verified against the digest that names it, each layer's unpacked
-bytes against the config's diff id, and nothing is published unless the whole image is
-good: a pull works in a Staging directory that disappears with any failure.
 """
 
 from __future__ import annotations
 
 import base64
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import hashlib
 import http.client
 import ipaddress
 import json
-import os
 import re
 import ssl
-import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 
 from ..errors import TinydockerError
-from . import credentials, layer, oci, reference
-from .store import Image, ImageStore, Staging, digest_of, familiar_name, sha256_hex
+from . import credentials, oci
+from .store import ImageStore, digest_of, sha256_hex
 
 MANIFEST_ACCEPT = ", ".join((oci.OCI_INDEX, oci.OCI_MANIFEST, oci.DOCKER_LIST, oci.DOCKER_MANIFEST))
 _SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
@@ -47,7 +39,6 @@ _MANIFEST_LIMIT = 4 << 20     # containerd's limit too: a manifest is small, a h
 _CONFIG_LIMIT = 32 << 20
 _CHUNK = 1 << 20
 _TIMEOUT = 60                 # seconds a connection may stall before the pull gives up
-_PARALLEL = 4                 # layers in flight at once, as docker's default
 _REDIRECTS = 5
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -418,244 +409,6 @@ class Client:
 
 def client_for(store: ImageStore, registry: str, tls_verify: bool, doing: str) -> Client:
     return Client(registry, tls_verify, credentials.lookup(store.root, registry), doing)
-
-
-# -- progress ------------------------------------------------------------------------------
-
-def human(n: float) -> str:
-    """Bytes as docker shows them: decimal units, one decimal place."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}GB"
-
-
-class Progress:
-    """One line per layer on a terminal, rewritten in place as it changes. Off a terminal
-    only a layer's last word ("Pushed") is written, and only to `log` if given."""
-
-    def __init__(self, tty=None, log=None):
-        self.tty, self.log = tty, log
-        self.rows: list[str] = []
-        self.last: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    def line(self, key: str, text: str, throttle: bool = False, final: bool = False) -> None:
-        if self.tty is None:
-            if final and self.log is not None:
-                with self.lock:
-                    print(text, file=self.log, flush=True)
-            return
-        now = time.monotonic()
-        if throttle and now - self.last.get(key, 0) < 0.1:
-            return
-        with self.lock:
-            self.last[key] = now
-            if key not in self.rows:
-                self.rows.append(key)
-                self.tty.write(text + "\n")
-            else:
-                up = len(self.rows) - self.rows.index(key)
-                # up to the layer's line, clear it, write, and back down below the last one
-                self.tty.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
-            self.tty.flush()
-
-
-def _progress_for(out, log_final: bool) -> Progress:
-    """Progress on stderr if it is a terminal (and the command is not quiet)."""
-    if out is None:
-        return Progress()
-    return Progress(sys.stderr if sys.stderr.isatty() else None, out if log_final else None)
-
-
-# -- pull ------------------------------------------------------------------------------------
-
-def _select(client: Client, repo: str, name: str, data: bytes, kind: str, platform: str | None
-            ) -> tuple[bytes, dict]:
-    """The image manifest to pull: `data` itself, or the one its index has for the platform."""
-    document = json.loads(data)
-    if kind in oci.INDEXES:
-        wanted = oci.parse_platform(platform)
-        entry = oci.pick(document, wanted)
-        if entry is None:
-            text = "/".join(wanted[k] for k in ("os", "architecture", "variant") if k in wanted)
-            raise client._fail(f"no matching manifest for {text} in the manifest list entries")
-        data, kind, digest = client.manifest(repo, entry["digest"], name)
-        if entry.get("size") is not None and entry["size"] != len(data):
-            raise client._fail(f"manifest {digest} is not the size its index says")
-        if kind not in oci.MANIFESTS:
-            raise client._fail(f"the index of {name} names another index for its platform: not supported")
-        document = json.loads(data)
-    # a single image is what it is, whatever --platform asked: docker takes it too
-    return data, document
-
-
-def _layers_of(client: Client, manifest: dict, config: dict, name: str) -> list[tuple[dict, str]]:
-    """(descriptor, diff id) of each layer, bottom first, checked for shape."""
-    try:
-        layers = list(manifest["layers"])
-        diff_ids = list(config["rootfs"]["diff_ids"])
-        for d in layers:
-            sha256_hex(d["digest"])
-            int(d["size"])
-    except (KeyError, TypeError, ValueError, TinydockerError) as e:
-        raise client._fail(f"the manifest or config of {name} is malformed ({e})") from None
-    if len(layers) != len(diff_ids):
-        raise client._fail(f"{name}'s manifest lists {len(layers)} layers, its config {len(diff_ids)}")
-    for d in layers:
-        if d.get("mediaType") and d["mediaType"] not in oci.LAYER_TYPES:
-            raise client._fail(f"{name} has a layer of unsupported type {d['mediaType']!r}")
-    return list(zip(layers, diff_ids))
-
-
-class _Puller:
-    """The layers of one pull, fetched and unpacked in parallel into one Staging."""
-
-    def __init__(self, client: Client, stage: Staging, repo: str, progress: Progress):
-        self.client, self.stage, self.repo, self.progress = client, stage, repo, progress
-        self.store = stage.store
-        self.keep_lock = threading.Lock()   # two layers with one diff id must not race to keep it
-        self.abort = threading.Event()      # the first failure stops the others
-        self.fetched = 0
-
-    def take(self, descriptor: dict, diff_id: str) -> None:
-        digest = descriptor["digest"]
-        short = sha256_hex(digest)[:12]
-        if self.store.layer_dir(diff_id).is_dir() and self.store.blob_path(digest).exists():
-            self.progress.line(short, f"{short}: Already exists", final=True)
-            return
-        if self.abort.is_set():
-            return
-        size = int(descriptor["size"])
-        self.progress.line(short, f"{short}: Pulling fs layer")
-        incoming = self.stage.dir / "blobs" / f"incoming-{sha256_hex(digest)}"
-        self.client.download(self.repo, descriptor, str(incoming), abort=self.abort, progress=lambda n: (
-            self.progress.line(short, f"{short}: Downloading {human(n)}/{human(size)}", throttle=True)))
-        if self.abort.is_set():
-            return
-        with self.keep_lock:
-            self.fetched += 1
-        self.progress.line(short, f"{short}: Extracting")
-        try:
-            with open(incoming, "rb") as f:
-                if self.stage.has_layer(diff_id):
-                    tree, got = None, layer.diff_id_of(f)  # unpacked already: only check the bytes
-                else:
-                    tree = self.stage.new_tree()
-                    applied = layer.apply(f, str(tree))
-                    got = applied.diff_id
-        except layer.LayerError as e:
-            raise self.client._fail(f"layer {short} is unusable: {e}") from None
-        if got != diff_id:
-            raise self.client._fail(f"layer {short} does not match its diff id {diff_id}")
-        if tree is not None:
-            with self.keep_lock:
-                self.stage.keep_layer(tree, diff_id, applied.size)
-        os.replace(incoming, self.stage.blob_path(digest))
-        self.progress.line(short, f"{short}: Pull complete", final=True)
-
-    def run(self, layers: list[tuple[dict, str]]) -> None:
-        unique = list({d["digest"]: (d, diff_id) for d, diff_id in layers}.values())  # a layer twice: once
-        with ThreadPoolExecutor(max_workers=_PARALLEL, thread_name_prefix="pull") as pool:
-            futures = [pool.submit(self._guarded, d, diff_id) for d, diff_id in unique]
-            for future in futures:
-                future.result()  # the first failure, in layer order; the pool waits for the rest
-
-    def _guarded(self, descriptor: dict, diff_id: str) -> None:
-        try:
-            self.take(descriptor, diff_id)
-        except BaseException:
-            self.abort.set()
-            raise
-
-
-def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: bool = True,
-         out=None) -> Image:
-    """Pull `name` (NAME[:TAG] or NAME@DIGEST) into the store. `out` (a text stream) gets
-    docker's lines, a terminal on stderr the progress of each layer; None: silent."""
-    ref = reference.parse(name)
-    shown = familiar_name(str(ref))
-    client = client_for(store, ref.registry, tls_verify, f"pull {shown}")
-    wanted = ref.digest or ref.tag
-    top, kind, top_digest = client.manifest(ref.path, wanted, shown)
-    manifest_bytes, manifest = _select(client, ref.path, shown, top, kind, platform)
-    if out is not None:
-        print(f"{wanted}: Pulling from {ref.path}", file=out, flush=True)
-    try:
-        config_descriptor = manifest["config"]
-        sha256_hex(config_descriptor["digest"])
-    except (KeyError, TypeError, TinydockerError):
-        raise client._fail(f"the manifest of {shown} names no config") from None
-    config_bytes = client.blob(ref.path, config_descriptor, "config")
-    try:
-        config = json.loads(config_bytes)
-    except ValueError as e:
-        raise client._fail(f"the config of {shown} is not JSON ({e})") from None
-    layers = _layers_of(client, manifest, config, shown)
-    with store.staging() as stage:
-        puller = _Puller(client, stage, ref.path, _progress_for(out, log_final=False))
-        puller.run(layers)
-        up_to_date = puller.fetched == 0 and store.blob_path(config_descriptor["digest"]).exists()
-        image = stage.publish(manifest_bytes, config_bytes, [d["digest"] for d, _ in layers],
-                              names=[str(ref)] if ref.tag else [],
-                              digests=[f"{ref.repository}@{top_digest}"])
-    if out is not None:
-        print(f"Digest: {top_digest}", file=out)
-        print(f"Status: {'Image is up to date' if up_to_date else 'Downloaded newer image'} for {shown}",
-              file=out, flush=True)
-    return image
-
-
-# -- push ------------------------------------------------------------------------------------
-
-def push(store: ImageStore, name: str, tls_verify: bool = True, out=None) -> str:
-    """Push the image `name` (NAME[:TAG]) to its registry under its tag; its manifest's
-    digest. Blobs the registry has already are not sent again."""
-    ref = reference.parse(name)
-    if ref.digest or not ref.tag:
-        raise TinydockerError(f"cannot push {name}: push a NAME[:TAG], not a digest")
-    shown = familiar_name(str(ref))
-    image = store.index().find(str(ref))
-    if image is None:
-        raise TinydockerError(f"An image does not exist locally with the tag: {shown}", code=1)
-    manifest_bytes = store.read_blob(image.manifest)
-    manifest = json.loads(manifest_bytes)
-    kind = oci.media_type_of(manifest)
-    blobs = [(d["digest"], int(d["size"])) for d in manifest.get("layers", [])]
-    blobs.append((manifest["config"]["digest"], int(manifest["config"]["size"])))
-    for digest, _size in blobs:
-        if not store.blob_path(digest).exists():
-            raise TinydockerError(f"image {shown} has lost blob {digest} from the store: pull or load it again")
-    if out is not None:
-        print(f"The push refers to repository [{ref.repository}]", file=out, flush=True)
-    client = client_for(store, ref.registry, tls_verify, f"push {shown}")
-    progress = _progress_for(out, log_final=True)
-    client.ping()  # the first challenge answered once, not by every thread at once
-
-    def send(digest: str, size: int) -> None:
-        short = sha256_hex(digest)[:12]
-        if client.has_blob(ref.path, digest):
-            progress.line(short, f"{short}: Layer already exists", final=True)
-            return
-        progress.line(short, f"{short}: Pushing {human(size)}")
-        client.upload(ref.path, digest, str(store.blob_path(digest)), size)
-        progress.line(short, f"{short}: Pushed", final=True)
-
-    unique = list(dict.fromkeys(blobs))
-    with ThreadPoolExecutor(max_workers=_PARALLEL, thread_name_prefix="push") as pool:
-        for future in [pool.submit(send, digest, size) for digest, size in unique]:
-            future.result()
-    digest = client.put_manifest(ref.path, ref.tag, manifest_bytes, kind)
-    # the registry now knows the image by this digest too, as docker records after a push
-    with store.change() as index:
-        held = index.images.get(image.id)
-        pushed = f"{ref.repository}@{digest}"
-        if held is not None and pushed not in held.digests:
-            held.digests.append(pushed)
-    if out is not None:
-        print(f"{ref.tag}: digest: {digest} size: {len(manifest_bytes)}", file=out, flush=True)
-    return digest
 
 
 def login(store: ImageStore, server: str, username: str, password: str, tls_verify: bool = True) -> str:

@@ -1,0 +1,56 @@
+#!/bin/bash
+# `pull` of a 5-layer image from a local registry (Debian's docker-registry on 127.0.0.1),
+# side by side with `skopeo copy` of the same image into an OCI layout, in one run; each
+# run starts from an empty store. Prints medians and the ratio.
+#
+# Usage: bench/pull.sh            (RUNS=20 by default; needs hyperfine, skopeo, docker-registry)
+set -euo pipefail
+RUNS=${RUNS:-20}
+source "$(dirname "$0")/common.sh"
+registry_pid=
+cleanup() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# the image: the tests' many_layers fixture with 5 layers (busybox in the first), gzip layers
+"$PY" - "$repo/tests/image" "$work/fixtures" <<'PY'
+import pathlib, sys
+sys.path.insert(0, sys.argv[1])
+import fixtures
+out = pathlib.Path(sys.argv[2]); out.mkdir()
+fixtures.many_layers(out, 5)
+PY
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+cat > "$work/registry/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry/storage
+http:
+  addr: 127.0.0.1:$port
+  secret: tinydocker-bench-only
+YML
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+skopeo copy -q --dest-tls-verify=false "oci:$work/fixtures/many-5:many-5" "docker://127.0.0.1:$port/bench/many:5"
+
+hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$results/pull.json" \
+  --prepare "rm -rf $work/td-root $work/skopeo-out" \
+  -n skopeo "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 oci:$work/skopeo-out:many" \
+  -n tinydocker "$PY -m tinydocker --root $work/td-root pull -q 127.0.0.1:$port/bench/many:5" >/dev/null
+
+"$PY" - "$results/pull.json" <<'PY'
+import json, statistics, sys
+res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
+print(f"{'what':<12}{'median':>10}{'vs skopeo':>11}")
+for name, ms in res.items():
+    print(f"{name:<12}{ms:>8.1f}ms{ms / res['skopeo']:>10.2f}x")
+PY
