@@ -48,11 +48,6 @@ def start(store: Store, record: Record, attach: bool = False):
     """Start an exited container again, on its own upper layer; like run for the rest."""
     record = store.claim(record)
     spec = ContainerSpec.from_dict(record.spec)
-    try:
-        store.lower_dirs(record.name)  # the image's layers are still there
-    except BaseException as e:
-        _failed(store, record, e)
-        raise
     if attach:
         return _attached(store, record, spec, False, None, fresh=False)
     return _detached(store, record, spec, fresh=False)
@@ -65,6 +60,8 @@ class _Launch:
                  forwarder: "SignalForwarder | None" = None):
         self.store = store
         try:
+            # the links to the image's layers: gone if an `rm -f` took the container meanwhile
+            lower = store.lower_dirs(spec.name)
             self.cgroup = cgroups.open_cgroup(record.id)
             if not fresh:
                 # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
@@ -74,6 +71,8 @@ class _Launch:
         except BaseException as e:
             if fresh:
                 store.remove(record)  # nothing ran: leave nothing behind, not even the name
+            elif not store.holds(record):
+                raise _removed_while_starting(spec.name) from None
             else:
                 _failed(store, record, e)
             raise
@@ -81,7 +80,7 @@ class _Launch:
         orders = {
             "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
             "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
-            "user": spec.user, "lower": ":".join(store.lower_dirs(spec.name)), "lower_base": str(cdir),
+            "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
         }
