@@ -100,14 +100,10 @@ def size_text(size: int) -> str:
 
 def since(created: str, now: datetime) -> str:
     """An RFC 3339 time from an image config as "N units ago" ("N/A" if absent or odd)."""
-    if not created:
-        return "N/A"
-    head, _, frac = created.rstrip("Z").partition(".")
-    try:
-        t = datetime.fromisoformat(head).replace(tzinfo=timezone.utc)
-    except ValueError:
-        return "N/A"
-    return f"{_ago(t, now)} ago"
+    from ..image.describe import parse_time
+
+    t = parse_time(created)
+    return f"{_ago(t, now)} ago" if t else "N/A"
 
 
 def image_rows(images: list[dict], digests: bool = False, no_trunc: bool = False) -> list[dict]:

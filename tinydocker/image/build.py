@@ -8,13 +8,12 @@ pulled image's would.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-import hashlib
 import os
 from pathlib import Path
 
 from ..errors import TinydockerError
 from . import layer, oci, reference
-from .store import Image, ImageStore, Staging, digest_of
+from .store import Image, ImageStore, Staging, digest_of, file_digest
 
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
@@ -62,12 +61,8 @@ def import_tarball(store: ImageStore, tarball: str, ref: str | None, changes: di
         stage.keep_layer(tree, applied.diff_id, applied.size)
         settings = {"Env": list(DEFAULT_ENV), **(changes or {})}
         source_text = "stdin" if tarball == "-" else os.path.abspath(tarball)
-        return _publish(stage, [(applied.diff_id, blob_file_size(stage, applied.diff_id))], settings,
+        return _publish(stage, [(applied.diff_id, stage.blob_path(applied.diff_id).stat().st_size)], settings,
                         f"imported from {source_text}", names)
-
-
-def blob_file_size(stage: Staging, digest: str) -> int:
-    return stage.blob_path(digest).stat().st_size
 
 
 def _decompress_into(source, out, what: str) -> None:
@@ -99,14 +94,6 @@ def _tar_of(stage: Staging, tree: Path) -> tuple[str, int]:
     digest = file_digest(tmp)
     os.rename(tmp, stage.blob_path(digest))
     return digest, stage.blob_path(digest).stat().st_size
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 def _publish(stage: Staging, layers: list[tuple[str, int]], settings: dict, comment: str,

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 
 from . import layer, oci, reference
-from .build import file_digest
-from .store import Image, ImageStore, digest_of
+from .store import Image, ImageStore, digest_of, file_digest
 
 
 def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str | None,

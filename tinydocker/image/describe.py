@@ -8,16 +8,20 @@ from . import reference
 from .store import Image, ImageStore
 
 
+def parse_time(text: str | None) -> datetime | None:
+    """An image config's RFC 3339 time (UTC, as images write it); None if absent or odd."""
+    if not text:
+        return None
+    # Go writes nanoseconds; Python takes microseconds
+    head, _, frac = text.rstrip("Z").partition(".")
+    try:
+        return datetime.fromisoformat(head + ("." + frac[:6] if frac else "")).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def created_of(config: dict, image: Image) -> datetime:
-    text = config.get("created")
-    if text:
-        try:
-            # Go writes nanoseconds; Python takes microseconds
-            head, _, frac = text.rstrip("Z").partition(".")
-            return datetime.fromisoformat(head + ("." + frac[:6] if frac else "")).replace(tzinfo=timezone.utc)
-        except ValueError:
-            pass
-    return image.added or datetime.now(timezone.utc)
+    return parse_time(config.get("created")) or image.added or datetime.now(timezone.utc)
 
 
 def listing(store: ImageStore) -> list[dict]:

@@ -93,7 +93,3 @@ def pick(index: dict, wanted: dict) -> dict | None:
             continue
         return entry
     return None
-
-
-def history(config: dict) -> list[dict]:
-    return config.get("history") or []

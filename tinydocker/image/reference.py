@@ -47,12 +47,6 @@ class Reference:
         """The repository as docker prints it: docker.io/library/ left out."""
         return familiar(self.repository)
 
-    def with_tag(self, tag: str) -> "Reference":
-        return Reference(self.registry, self.path, tag, None)
-
-    def with_digest(self, digest: str) -> "Reference":
-        return Reference(self.registry, self.path, None, digest)
-
 
 def familiar(repository: str) -> str:
     for prefix in (f"{DOCKER_HUB}/library/", f"{DOCKER_HUB}/"):

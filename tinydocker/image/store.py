@@ -86,6 +86,16 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
 @dataclass
 class Image:
     id: str                         # sha256:HEX of the config
@@ -405,9 +415,6 @@ class Staging:
         import shutil
 
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def has_blob(self, digest: str) -> bool:
-        return (self.dir / "blobs" / sha256_hex(digest)).exists() or self.store.blob_path(digest).exists()
 
     def blob_path(self, digest: str) -> Path:
         return self.dir / "blobs" / sha256_hex(digest)
