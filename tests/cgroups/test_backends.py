@@ -4,6 +4,7 @@ writes on a tree of plain files (for machines whose cgroup2 has no controllers),
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,50 @@ def test_v2_on_the_real_cgroup2_mount():
         group.remove()  # kills the sleeper that lingers in it
     assert sleeper.wait(10) == -signal.SIGKILL
     assert not group.leaf.exists()
+
+
+def _race_removals(group_of, rounds: int) -> list[str]:
+    """Remove each of `rounds` fresh cgroups from two processes at once, as a foreground run
+    ending and an `rm -f` of it do; what either of them raised."""
+    failures = []
+    for _ in range(rounds):
+        group = group_of(os.urandom(32).hex())
+        group.create(limits.Limits())
+        r, w = os.pipe()
+        pids = []
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(w)
+                    os.read(r, 1)  # both go at once
+                    group.remove()
+                    code = 0
+                except BaseException as e:  # noqa: BLE001 - reported to the test
+                    sys.stderr.write(f"{type(e).__name__}: {e}\n")
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        os.close(r)
+        os.close(w)  # EOF releases both
+        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+        if any(codes):
+            failures.append(f"round with exits {codes}")
+        group.remove()
+    return failures
+
+
+@pytest.mark.skipif(WHERE.v2 is None, reason="no cgroup2 mount on this machine")
+def test_v2_two_removals_at_once_both_succeed():
+    """Found in the cgroup-v2 VM: `rm -f` of a foreground `run --rm` removed the cgroup between
+    the run's check for cgroup.kill and its write, and the run died of FileNotFoundError (125)."""
+    assert _race_removals(lambda cid: cgroups.CgroupV2(WHERE.v2, cid), 300) == []
+
+
+@pytest.mark.skipif(WHERE.backend != "v1", reason="no cgroup v1 controllers on this machine")
+def test_v1_two_removals_at_once_both_succeed():
+    assert _race_removals(cgroups.open_cgroup, 100) == []
 
 
 def _v2_offers(controller: str) -> bool:

@@ -387,7 +387,7 @@ def test_run_rm_against_rm_force(td):
         run = td.popen("run", "--rm", name, "sleep", "30")
         td.wait_running(name)
         rm = td.popen("rm", "-f", name)
-        assert run.wait(30) == 137
+        assert run.wait(30) == 137, run.stderr.read()
         rm_code = rm.wait(30)
         assert rm_code in (0, 1), rm.stderr.read()
     state_is_clean(td)

@@ -82,10 +82,10 @@ def remove_leaf(leaf: Path, kill) -> None:
     """Kill what lingers, rmdir (retrying EBUSY briefly), then drop tinydocker/ if now empty."""
     deadline = time.monotonic() + REMOVE_PATIENCE
     while True:
-        if not leaf.exists():
-            break
-        kill(leaf)
         try:
+            # another removal (an `rm -f` of a run that is ending) may take the leaf at any
+            # point, even between the kill's look at a file and its write: gone is done
+            kill(leaf)
             os.rmdir(leaf)
             break
         except FileNotFoundError:
