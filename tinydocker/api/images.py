@@ -135,15 +135,58 @@ def commit(container: str, repository: str | None = None, message: str = "", aut
         check_image_ref(repository)
     data_root = paths.resolve(root)
     containers = Store(data_root)
-    record = containers.lookup(container)
+    record = containers.observe(containers.lookup(container))
     store = _images(data_root)
     base = store.index().images.get(record.image_id)
     if base is None:
         raise TinydockerError(f"container {record.name}'s image {record.image_id[7:19]} is gone")
     settings = container_settings(record.spec)
-    image = commit_layer(store, containers.container_dir(record.name) / "upper", base, settings, repository,
-                         comment=message, author=author, created_by=f"tinydocker commit {record.name}")
+    cdir = containers.container_dir(record.name)
+    steps = dict(comment=message, author=author, created_by=f"tinydocker commit {record.name}")
+    # a stopped container's upper is promoted, not copied: hard links need one filesystem
+    held = containers.hold_for_commit(record) if _same_filesystem(cdir, store.dir) else None
+    if held is None:
+        return commit_layer(store, cdir / "upper", base, settings, repository, **steps).id
+    return _promote(containers, held, store, base, settings, repository, steps)
+
+
+def _promote(containers, held, store, base, settings, repository, steps) -> str:
+    """Commit a held (stopped) container by promoting its upper directory; see state/stack.py."""
+    from ..image.commit import commit as commit_layer
+    from ..state import stack
+
+    made = {}
+
+    def link(layer_dir, image_id):
+        made["layer"] = str(layer_dir)
+        containers.note_commit(held, layer=made["layer"], image=image_id)
+
+    cdir = containers.container_dir(held.name)
+    try:
+        image = commit_layer(store, cdir / "upper", base, settings, repository, link=link, **steps)
+    except BaseException:
+        # not published: no layer shares the upper's files, the container is as it was
+        containers.release_commit(held, None)
+        raise
+    # from here on a failure leaves the marker, and the container's next start finishes the move
+    if containers.note_commit(held, published=True) is not None:
+        try:
+            stack.promote(cdir, made["layer"])
+        except FileNotFoundError:
+            if containers.holds(held):
+                raise
+            return image.id  # the container was removed meanwhile: the image stands alone
+        containers.release_commit(held, image.id)
     return image.id
+
+
+def _same_filesystem(a, b) -> bool:
+    import os
+
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except FileNotFoundError:
+        return False
 
 
 def export(container: str, path: str = "-", root=None) -> None:

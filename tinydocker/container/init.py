@@ -151,7 +151,10 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     # must fit in one page, and 100 absolute layer paths would not
     os.chdir(o["lower_base"])
     sc.mount("overlay", root, "overlay", 0,
-             f"lowerdir={o['lower']},upperdir={o['upper']},workdir={o['work']}")
+             f"lowerdir={o['lower']},upperdir={o['upper']},workdir={o['work']}"
+             # whatever the host's module defaults: an upper directory that is a plain layer
+             # (no metadata-only copies, no redirects) is what commit turns into one
+             ",index=off,metacopy=off,redirect_dir=off")
     _mount_kernel_filesystems(root)
     _mount_cgroupfs(root, o["cgroupfs"])
 

@@ -4,6 +4,11 @@ The upper directory is written as an OCI layer tar (overlayfs' whiteouts and opa
 directories turned back into `.wh.` entries, see layer.write); that tar is the layer's
 blob, and unpacking it gives the layer's directory, exactly as for a pulled layer. The
 new config is the image's, with the container's settings and one more history step.
+
+A stopped container's upper directory is promoted instead of copied: the layer is made of
+hard links to its files (only directories are made anew) and the container then moves
+onto that layer with an empty upper (state/stack.py). The blob is still written, as the
+store keeps every layer's tar for save and push.
 """
 
 from __future__ import annotations
@@ -11,26 +16,34 @@ from __future__ import annotations
 from datetime import datetime, timezone
 import os
 from pathlib import Path
+import stat
 
 from . import layer, oci, reference
 from .store import Image, ImageStore, digest_of, file_digest
 
 
 def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str | None,
-           comment: str = "", author: str = "", created_by: str = "") -> Image:
+           comment: str = "", author: str = "", created_by: str = "", link=None) -> Image:
+    """The new image. With `link` (the upper will not change: its container is stopped and
+    held), the layer is hard links to the upper's files, and link(layer directory, image id)
+    is called before the image is published; otherwise the layer is unpacked from the tar."""
     config = store.config(base)
     manifest = store.manifest(base)
     names = [str(reference.parse(ref))] if ref else []
     with store.staging() as stage:
         tar_path = stage.dir / "blobs" / "commit.tar"
-        with open(tar_path, "wb") as out:
-            layer.write(str(upper), out, whiteouts=True)
-        diff_id = file_digest(tar_path)
         tree = stage.new_tree()
-        with open(tar_path, "rb") as f:
-            applied = layer.apply(f, str(tree))  # the layer exactly as any reader of the blob gets it
+        if link:
+            link_tree(str(upper), str(tree))
+            size = layer.tree_size(str(tree))
+        with open(tar_path, "wb") as out:
+            layer.write(str(tree if link else upper), out, whiteouts=True)
+        diff_id = file_digest(tar_path)
+        if not link:
+            with open(tar_path, "rb") as f:
+                size = layer.apply(f, str(tree)).size  # the layer exactly as any reader of the blob gets it
         os.rename(tar_path, stage.blob_path(diff_id))
-        stage.keep_layer(tree, diff_id, applied.size)
+        stage.keep_layer(tree, diff_id, size)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         new_config = dict(config)
         new_config["created"] = now
@@ -49,7 +62,43 @@ def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str
         layers.append((oci.OCI_LAYER, diff_id, stage.blob_path(diff_id).stat().st_size))
         manifest_bytes = oci.manifest((digest_of(config_bytes), len(config_bytes)), layers)
         layer_blobs = [d for _, d, _ in layers]
+        if link:
+            link(store.layer_dir(diff_id), digest_of(config_bytes))
         return stage.publish(manifest_bytes, config_bytes, layer_blobs, names=names)
+
+
+def link_tree(src: str, dst: str) -> None:
+    """Make the empty directory `dst` like `src`: directories anew (owner, mode, xattrs, times),
+    everything else hard-linked. overlayfs' own xattrs stay behind, but for an opaque
+    directory's mark, which is also what marks one in a layer."""
+    _copy_dir(src, dst)
+    pending = [(src, dst)]
+    made = []
+    while pending:
+        source, target = pending.pop()
+        made.append((source, target))
+        with os.scandir(source) as entries:
+            for entry in entries:
+                s, t = entry.path, os.path.join(target, entry.name)
+                if entry.is_dir(follow_symlinks=False):
+                    os.mkdir(t)
+                    _copy_dir(s, t)
+                    pending.append((s, t))
+                else:
+                    os.link(s, t, follow_symlinks=False)
+    for source, target in reversed(made):  # after their contents, which change a directory's mtime
+        st = os.lstat(source)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_dir(src: str, dst: str) -> None:
+    st = os.lstat(src)
+    os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))  # after chown, which clears setgid
+    for key in os.listxattr(src, follow_symlinks=False):
+        if key.startswith("trusted.overlay.") and key != layer.OPAQUE_XATTR:
+            continue
+        os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=False), follow_symlinks=False)
 
 
 def container_settings(spec: dict) -> dict:

@@ -31,6 +31,9 @@ MNT_DETACH = 2
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
 _SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper
 
 
@@ -78,3 +81,12 @@ def close_range_cloexec(first: int) -> None:
     """Mark every descriptor from `first` up close-on-exec, including ones we never opened."""
     _check(_libc.close_range(ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
                              ctypes.c_int(CLOSE_RANGE_CLOEXEC)), "close_range")
+
+
+def rename_exchange(a: str, b: str) -> None:
+    """Swap two paths in one step (renameat2 RENAME_EXCHANGE): a reader sees one or the other."""
+    ret = _libc.renameat2(ctypes.c_int(AT_FDCWD), os.fsencode(a), ctypes.c_int(AT_FDCWD), os.fsencode(b),
+                          ctypes.c_uint(RENAME_EXCHANGE))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), a, None, b)

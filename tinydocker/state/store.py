@@ -11,6 +11,8 @@ Layout under the data root:
                                      overlay's lower directories, by names short enough for
                                      100 layers to fit in the mount options
     state/containers/.trash-PID-ID   a removed container's files, being deleted by process PID
+    state/containers/NAME/{layers,upper}.next
+                                     the new stack of a commit that promotes the upper (stack.py)
 
 Directories are keyed by name, so owning a name is owning a directory: a name is taken
 by creating NAME/ under the lock, and given back by renaming NAME/ away under the lock.
@@ -62,6 +64,9 @@ class Record:
     oom_killed: bool = False
     finished: datetime | None = None
     error: str | None = None            # why it failed to start, or why its end went unrecorded
+    # a commit promoting the upper to a layer holds the stopped container: pid, ticks and
+    # boot of the committing process; then the layer's directory and the new image's id
+    committing: dict | None = None
     spec: dict = field(default_factory=dict)
 
     @property
@@ -92,6 +97,11 @@ class Record:
         """Created and its monitor alive: a `run` or `start` is launching it right now (a
         "created" record whose monitor is dead is what a killed one left behind)."""
         return self.status == CREATED and self.monitor_alive()
+
+    @property
+    def being_committed(self) -> bool:
+        c = self.committing
+        return bool(c) and proc.is_alive(c.get("pid"), c.get("ticks"), c.get("boot_id"))
 
 
 class Store:
@@ -232,12 +242,73 @@ class Store:
                 raise ContainerRunning(f"container {record.name} is running")
             if current.starting:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
+            self._settle_commit(current)
+            if current.committing:
+                raise ContainerRunning(f"container {record.name} is being committed by another command")
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
             current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None
             current.oom_killed = False
             self._write(current)
         return current
+
+    # -- commit by promotion (image/commit.py, stack.py) ------------------------------------
+
+    def hold_for_commit(self, record: Record) -> Record | None:
+        """Hold a stopped container while a commit promotes its upper directory to a layer
+        (`start` is refused meanwhile); None if it is running or being started, when the
+        commit has to copy its upper instead."""
+        me = os.getpid()
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id:
+                raise NoSuchContainer(record.name)
+            self._settle_commit(current)
+            if current.committing:
+                raise ContainerRunning(f"container {record.name} is being committed by another command")
+            if current.status == RUNNING or current.starting:
+                return None
+            current.committing = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
+            self._write(current)
+        return current
+
+    def note_commit(self, record: Record, **facts) -> Record | None:
+        """Add to the commit's marker what recovery needs (the layer, the image, published)."""
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id or not current.committing:
+                return None
+            current.committing = {**current.committing, **facts}
+            self._write(current)
+        return current
+
+    def release_commit(self, record: Record, image_id: str | None) -> None:
+        """The promotion is done (image_id: the container now stands on that image's layers)
+        or given up (None)."""
+        with self.lock():
+            current = self.load(record.name)
+            if current is None or current.id != record.id:
+                return
+            if image_id:
+                current.spec = {**current.spec, "image_id": image_id}
+            current.committing = None
+            self._write(current)
+
+    def _settle_commit(self, current: Record) -> None:
+        """Under the lock: finish what a killed commit left (its layer may share the upper's
+        files, so the container must not run on that upper again) and drop its marker."""
+        c = current.committing
+        if not c or current.being_committed:
+            return
+        layer = c.get("layer")
+        if layer and os.path.isdir(layer):
+            from . import stack
+
+            stack.promote(self.container_dir(current.name), layer)
+            if c.get("published"):
+                current.spec = {**current.spec, "image_id": c["image"]}
+        current.committing = None
+        self._write(current)
 
     def remove(self, record: Record) -> bool:
         """Give the name back at once (rename under the lock), then delete the files."""
