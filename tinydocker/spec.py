@@ -53,6 +53,10 @@ class ContainerSpec:
     tty: bool = False
     remove: bool = False
     limits: Limits = field(default_factory=Limits)
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         check_name(self.name)
@@ -68,6 +72,26 @@ class ContainerSpec:
         if not self.workdir.startswith("/"):
             raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         self.env = [e for e in map(parse_env, self.env) if e is not None]
+        self.confinement()  # the flags are checked now, not when the container starts
+
+    def confinement(self, privileged: bool = False) -> dict:
+        """What the container's processes are held to (security/process.py); `privileged`
+        is exec's own --privileged, on top of the container's."""
+        from .security import capabilities
+
+        privileged = privileged or self.privileged
+        no_new_privileges = False
+        for option in self.security_opt:
+            key, _, value = option.replace(":", "=", 1).partition("=")
+            if key == "no-new-privileges" and value in ("", "true", "false"):
+                no_new_privileges = value != "false"
+            elif key == "seccomp" and value == "unconfined":
+                pass  # no filter is installed yet: unconfined is what there is
+            else:
+                raise TinydockerError(f"invalid --security-opt {option!r}: tinydocker knows "
+                                      "no-new-privileges[=true|false] and seccomp=unconfined")
+        return {"caps": capabilities.effective(self.cap_add, self.cap_drop, privileged),
+                "privileged": privileged, "no_new_privileges": no_new_privileges}
 
     def container_env(self) -> dict[str, str]:
         """The environment docker gives a container: defaults, then the image's Env and the

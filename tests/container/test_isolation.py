@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from tinydocker import cgroups
+from tinydocker.security.masks import MASKED, READ_ONLY
 
 
 def test_command_is_pid1_with_hostname_of_the_name(td):
@@ -34,7 +35,12 @@ def test_mounts_inside_are_only_the_containers(td):
     cgroupfs = {"/sys/fs/cgroup"}
     if where.backend == "v1":
         cgroupfs |= {"/sys/fs/cgroup/" + os.path.basename(m) for m in set(where.v1.values())}
-    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"} | cgroupfs
+    # and the masks over /proc and /sys (those that exist on this kernel), each read-only
+    masks = {p for p in MASKED + READ_ONLY if os.path.exists(p)}
+    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"} | cgroupfs | masks
+    for point in masks:
+        if os.path.isdir(point) or point in READ_ONLY:
+            assert by_point[point].split()[5].startswith("ro"), by_point[point]
     for point in cgroupfs:
         assert by_point[point].split()[5].startswith("ro"), by_point[point]
     assert " - overlay " in by_point["/"]

@@ -29,7 +29,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         memory: str | int | None = None, memory_swap: str | int | None = None,
         cpus: str | float | None = None, cpu_shares: int | None = None,
         cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
-        pids_limit: int | None = None, detach: bool = False, root=None):
+        pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
+        privileged: bool = False, security_opt: Sequence[str] = (), detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -40,7 +41,9 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     to its log, see logs()).
     `input` (bytes) is fed to the container's stdin. The limits take docker's values:
     memory="64m", memory_swap="128m" or -1, cpus=1.5, cpu_shares=512, cpuset_cpus="0-1",
-    cpuset_mems="0", pids_limit=100.
+    cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
+    Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
+    security_opt=["no-new-privileges"].
     """
     from ..cgroups import limits
     from ..container.runtime import run as realise
@@ -57,6 +60,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     settings = process(images.config(found), list(command or []), entrypoint, list(env), workdir, user)
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, tty=tty, remove=remove, **settings,
+                         cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
+                         security_opt=list(security_opt),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
@@ -140,9 +145,10 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
 
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
          user: str | None = None, interactive: bool = False, tty: bool = False, capture_output: bool = False,
-         input: bytes | None = None, root=None):
-    """Run COMMAND as a new process in a running container (its namespaces, root, cgroup),
-    as its user unless `user` is given, and wait for it; returns its exit code, or Completed with capture_output=True."""
+         input: bytes | None = None, privileged: bool = False, root=None):
+    """Run COMMAND as a new process in a running container (its namespaces, root, cgroup,
+    capabilities), as its user unless `user` is given, and wait for it; returns its exit
+    code, or Completed with capture_output=True. privileged=True gives it every capability."""
     from ..container.exec import exec_in
     from ..state.store import RUNNING
 
@@ -156,7 +162,7 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
                                     "workdir": workdir or base.get("workdir", "/")})
     return exec_in(record, list(command), spec.container_env(), spec.workdir,
-                   spec.user if user is None else user, interactive=interactive,
+                   spec.user if user is None else user, spec.confinement(privileged), interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 
 

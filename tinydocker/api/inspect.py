@@ -13,6 +13,7 @@ def inspect_doc(record, store) -> dict:
     """The fields of `docker inspect` that tinydocker has, under docker's names."""
     from ..cgroups import PARENT
     from ..cgroups.limits import Limits
+    from ..spec import ContainerSpec
 
     spec = record.spec
     limits = Limits(**spec.get("limits", {}))
@@ -45,10 +46,16 @@ def inspect_doc(record, store) -> dict:
             "CpuShares": limits.cpu_shares or 0,
             "CpusetCpus": limits.cpuset_cpus or "",
             "CpusetMems": limits.cpuset_mems or "",
-            "PidsLimit": limits.pids_limit,
+            "PidsLimit": limits.effective_pids_limit,
             "AutoRemove": spec.get("remove", False),
             "CgroupParent": PARENT,
+            "CapAdd": spec.get("cap_add") or None,
+            "CapDrop": spec.get("cap_drop") or None,
+            "Privileged": spec.get("privileged", False),
+            "SecurityOpt": spec.get("security_opt") or None,
         },
+        # as podman shows them: what the container's processes hold, all flags applied
+        "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
         "GraphDriver": {
             "Name": "overlay",
             "Data": {

@@ -14,6 +14,9 @@ from ..errors import TinydockerError
 
 # docker refuses smaller limits: below this a process cannot even be started reliably
 MIN_MEMORY = 6 * 1024 * 1024
+# podman's default: a fork bomb in one container must not take the host's pid space
+DEFAULT_PIDS_LIMIT = 2048
+UNLIMITED = -1
 CFS_PERIOD_US = 100_000       # docker's fixed period; --cpus sets the quota against it
 MIN_CPU_QUOTA_US = 1000       # the kernel's floor, i.e. --cpus 0.01
 MAX_CPU_SHARES = 262144
@@ -30,10 +33,23 @@ class Limits:
     cpu_shares: int | None = None      # relative weight, docker/v1 scale (2..262144)
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
-    pids_limit: int | None = None      # None: unlimited
+    pids_limit: int | None = None      # None: DEFAULT_PIDS_LIMIT where the pids controller is; -1: unlimited
 
-    def any(self) -> bool:
-        return any(v is not None for v in vars(self).values())
+    def pids_max(self, have_controller: bool):
+        """What pids.max gets: the limit, "max", or None to leave it (the default where
+        there is no pids controller; asking for a limit there is an error elsewhere)."""
+        if self.pids_limit is None:
+            return DEFAULT_PIDS_LIMIT if have_controller else None
+        if self.pids_limit == UNLIMITED:
+            return "max" if have_controller else None
+        return self.pids_limit
+
+    @property
+    def effective_pids_limit(self) -> int:
+        """As inspect shows it: the limit, 0 for none."""
+        if self.pids_limit is None:
+            return DEFAULT_PIDS_LIMIT
+        return 0 if self.pids_limit == UNLIMITED else self.pids_limit
 
     @property
     def cpus(self) -> float | None:
@@ -132,7 +148,7 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
     if pids_limit is not None:
         if int(pids_limit) < -1:
             raise TinydockerError(f"invalid --pids-limit {pids_limit}: use a positive number, or -1 for unlimited")
-        limits.pids_limit = int(pids_limit) if int(pids_limit) > 0 else None  # -1 is unlimited too
+        limits.pids_limit = int(pids_limit) if int(pids_limit) > 0 else UNLIMITED  # as docker: 0 is -1
     return limits
 
 

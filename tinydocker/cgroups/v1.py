@@ -71,8 +71,9 @@ class CgroupV1:
             write(self._require("cpuset", "--cpuset-cpus") / "cpuset.cpus", limits.cpuset_cpus)
         if limits.cpuset_mems is not None:
             write(self._require("cpuset", "--cpuset-mems") / "cpuset.mems", limits.cpuset_mems)
-        if limits.pids_limit is not None:
-            write(self._require("pids", "--pids-limit") / "pids.max", limits.pids_limit)
+        pids_max = limits.pids_max(self.dir("pids") is not None)
+        if pids_max is not None:
+            write(self._require("pids", "--pids-limit") / "pids.max", pids_max)
 
     def join(self, pid: int) -> None:
         for mount in self.hierarchies:

@@ -35,7 +35,7 @@ class CgroupV2:
         for controller, needed in (("memory", limits.memory is not None),
                                    ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None),
                                    ("cpuset", limits.cpuset_cpus is not None or limits.cpuset_mems is not None),
-                                   ("pids", limits.pids_limit is not None)):
+                                   ("pids", limits.pids_limit not in (None, -1))):
             if needed and controller not in wanted:
                 raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
                                       f"hierarchy at {self.mount}")
@@ -75,8 +75,9 @@ class CgroupV2:
             write(leaf / "cpuset.cpus", limits.cpuset_cpus)
         if limits.cpuset_mems is not None:
             write(leaf / "cpuset.mems", limits.cpuset_mems)
-        if limits.pids_limit is not None:
-            write(leaf / "pids.max", limits.pids_limit)
+        pids_max = limits.pids_max("pids" in self.controllers())
+        if pids_max is not None:
+            write(leaf / "pids.max", pids_max)
 
     def join(self, pid: int) -> None:
         write(self.leaf / "cgroup.procs", pid)

@@ -46,7 +46,16 @@ def run(
     cpuset_mems: Optional[str] = typer.Option(None, "--cpuset-mems", metavar="LIST",
                                               help="Memory nodes to allocate from: 0, 0-1 or 0,1."),
     pids_limit: Optional[int] = typer.Option(None, "--pids-limit", metavar="N",
-                                             help="Maximum number of processes (-1 for unlimited)."),
+                                             help="Maximum number of processes (default 2048; -1 for unlimited)."),
+    cap_add: Optional[List[str]] = typer.Option(
+        None, "--cap-add", metavar="CAP", help="Add a capability (NET_ADMIN, CAP_SYS_TIME..., or ALL; repeatable)."),
+    cap_drop: Optional[List[str]] = typer.Option(
+        None, "--cap-drop", metavar="CAP", help="Drop a capability of the default set, or ALL (repeatable)."),
+    privileged: bool = typer.Option(False, "--privileged",
+                                    help="Every capability, /proc and /sys unmasked and /sys writable."),
+    security_opt: Optional[List[str]] = typer.Option(
+        None, "--security-opt", metavar="OPT",
+        help="no-new-privileges[=true|false] (no setuid gains), or seccomp=unconfined."),
 ):
     """Run a command in a new container and wait for it; exits with the command's code.
 
@@ -61,7 +70,8 @@ def run(
                      workdir=workdir, hostname=hostname,
                      interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
                      cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
-                     pids_limit=pids_limit, detach=detach, root=options.root)
+                     pids_limit=pids_limit, cap_add=cap_add or [], cap_drop=cap_drop or [],
+                     privileged=privileged, security_opt=security_opt or [], detach=detach, root=options.root)
     if detach:
         print(result)
         raise typer.Exit(0)
@@ -160,8 +170,10 @@ def exec_(
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
     user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",
                                        help="User to run as (default: the container's)."),
+    privileged: bool = typer.Option(False, "--privileged", help="Give the command every capability."),
 ):
-    """Run a command in a running container: its namespaces (PID too), root and cgroup.
+    """Run a command in a running container: its namespaces (PID too), root, cgroup and
+    capabilities.
 
     Exits with the command's code (126 cannot execute, 127 not found); 1 if the
     container is not running.
@@ -171,7 +183,7 @@ def exec_(
     if interactive and tty and not os.isatty(0):
         raise fail("the input device is not a TTY")
     raise typer.Exit(api.exec(container, command, env=env or [], workdir=workdir, user=user, interactive=interactive,
-                              tty=tty, root=options.root))
+                              tty=tty, privileged=privileged, root=options.root))
 
 
 @container_app.command("prune")

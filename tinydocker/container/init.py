@@ -35,6 +35,7 @@ import termios
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
 from . import user
+from ..security import masks, process as security
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -59,7 +60,7 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
         if orders is None:
             os._exit(EXIT_TINYDOCKER)
         _enter_container(orders, report)
-        _become(orders["user"], orders["env"])
+        _become(orders["user"], orders["env"], orders["confinement"])
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -80,6 +81,9 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
     """
     code = EXIT_TINYDOCKER
     try:
+        # not dumpable until execve: a container process must not reach the host's
+        # interpreter through our /proc/PID/exe or our fds while we join (CVE-2019-5736)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         _default_signals()
         join_cgroup(0)
         for flag in (sc.CLONE_NEWCGROUP, sc.CLONE_NEWIPC, sc.CLONE_NEWUTS, sc.CLONE_NEWNET, sc.CLONE_NEWNS):
@@ -91,7 +95,7 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
             raise ExecFailure(f"cannot enter working directory {orders['workdir']}: {e.strerror}",
                               EXIT_CANNOT_EXEC) from None
         sc.close_range_cloexec(3)
-        _become(orders["user"], orders["env"])
+        _become(orders["user"], orders["env"], orders["confinement"])
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -108,11 +112,15 @@ def _said(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _become(spec: str, env: dict) -> None:
+def _become(spec: str, env: dict, confinement: dict) -> None:
+    """The user, inside the container's confinement: the capabilities are cut before the
+    switch (which needs CAP_SETUID) and set exactly after it."""
+    security.before_user_switch(confinement)
     try:
         user.become(spec, env)
     except user.UnknownUser as e:
         raise ExecFailure(str(e), EXIT_TINYDOCKER) from None
+    security.after_user_switch(confinement, os.getuid())
 
 
 def _default_signals() -> None:
@@ -155,8 +163,11 @@ def _enter_container(o: dict, report: socket.socket) -> None:
              # whatever the host's module defaults: an upper directory that is a plain layer
              # (no metadata-only copies, no redirects) is what commit turns into one
              ",index=off,metacopy=off,redirect_dir=off")
-    _mount_kernel_filesystems(root)
+    privileged = o["confinement"]["privileged"]
+    _mount_kernel_filesystems(root, privileged)
     _mount_cgroupfs(root, o["cgroupfs"])
+    if not privileged:
+        masks.apply(root)
 
     os.chdir(root)
     # pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching it
@@ -200,16 +211,26 @@ def _loopback_up() -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def _mount_kernel_filesystems(root: str) -> None:
+def _mount_kernel_filesystems(root: str, privileged: bool) -> None:
     def at(path: str) -> str:
         full = root + path
         os.makedirs(full, exist_ok=True)
         return full
 
     sc.mount("proc", at("/proc"), "proc", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
-    sc.mount("sysfs", at("/sys"), "sysfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+    # in the container's own network namespace: unprivileged ICMP echo sockets for every
+    # group, so that ping needs no CAP_NET_RAW (podman does the same); /proc/sys is made
+    # read-only afterwards
+    try:
+        with open(root + "/proc/sys/net/ipv4/ping_group_range", "w") as f:
+            f.write("0 2147483647")
+    except FileNotFoundError:
+        pass  # a kernel without IPv4
+    sysfs_flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV | (0 if privileged else sc.MS_RDONLY)
+    sc.mount("sysfs", at("/sys"), "sysfs", sysfs_flags)
     dev = at("/dev")
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    # nosuid and noexec: nothing on /dev is a program, and a device node made here runs nothing
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_STRICTATIME, "mode=755,size=65536k")
     for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
                                ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)):
         os.mknod(f"{dev}/{name}", 0o666 | 0o020000, os.makedev(major, minor))

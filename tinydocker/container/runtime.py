@@ -83,6 +83,7 @@ class _Launch:
             "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
+            "confinement": spec.confinement(),
         }
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -1,0 +1,156 @@
+"""What a default container may do, probed from inside it, and docker's flags that change it.
+
+Every probe only observes (access(2), /proc/self/status, listing) or tries something that
+could only touch the container's own namespaces (a mount, an ICMP echo to its loopback):
+nothing here could change the host even if the confinement were broken.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tinydocker.security import capabilities
+from tinydocker.security.masks import MASKED, READ_ONLY
+
+
+def host_permitted() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("CapPrm:"):
+            return int(line.split()[1], 16)
+    raise AssertionError("no CapPrm")
+
+
+def status(td, *args) -> dict:
+    """The capability sets and flags of the container's process, from /proc/self/status."""
+    out = td.out("run", "--rm", *args, "probe", "grep", "-E", "^(Cap|NoNewPrivs|Seccomp)", "/proc/self/status")
+    rows = dict(line.split(":\t") for line in out.strip().splitlines())
+    return {k: int(v, 16) if k.startswith("Cap") else int(v) for k, v in rows.items()}
+
+
+DEFAULT = capabilities.mask(capabilities.DEFAULT)
+
+
+def test_default_is_podmans_eleven_capabilities_and_nothing_inheritable(td):
+    s = status(td)
+    assert len(capabilities.DEFAULT) == 11
+    assert (s["CapEff"], s["CapPrm"], s["CapBnd"]) == (DEFAULT, DEFAULT, DEFAULT)
+    assert (s["CapInh"], s["CapAmb"]) == (0, 0)
+    assert s["NoNewPrivs"] == 0
+
+
+def test_a_non_root_user_holds_no_capability(td):
+    s = status(td, "-u", "1000")
+    assert (s["CapEff"], s["CapPrm"], s["CapInh"], s["CapAmb"]) == (0, 0, 0, 0)
+    assert s["CapBnd"] == DEFAULT
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--cap-drop", "ALL", "--cap-add", "net_admin"], ["NET_ADMIN"]),
+    (["--cap-drop", "CAP_CHOWN", "--cap-drop", "Kill"], sorted(set(capabilities.DEFAULT) - {"CHOWN", "KILL"})),
+    (["--cap-add", "SYS_TIME", "--cap-drop", "SYS_TIME"], capabilities.DEFAULT + ["SYS_TIME"]),
+    (["--cap-add", "all", "--cap-drop", "sys_admin"], [n for n in capabilities.NAMES if n != "SYS_ADMIN"]),
+])
+def test_cap_add_and_drop_by_dockers_rules(td, flags, expected):
+    want = capabilities.mask(expected) & host_permitted()
+    s = status(td, *flags)
+    assert (s["CapEff"], s["CapBnd"]) == (want, want)
+
+
+def test_unknown_capability_and_security_opt_are_one_line_errors(td):
+    for flags, needle in ((["--cap-add", "FLY"], b"unknown capability: 'FLY'"),
+                          (["--security-opt", "apparmor=x"], b"invalid --security-opt 'apparmor=x'")):
+        res = td("run", *flags, "bad", "true")
+        assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and needle in res.stderr, res.stderr
+        assert td("inspect", "bad").returncode == 1  # nothing was made
+
+
+def test_no_new_privileges(td):
+    assert status(td, "--security-opt", "no-new-privileges")["NoNewPrivs"] == 1
+    assert status(td, "--security-opt", "no-new-privileges=false")["NoNewPrivs"] == 0
+
+
+def test_privileged_has_every_capability_and_sees_proc_and_sys_unmasked(td):
+    s = status(td, "--privileged")
+    assert s["CapEff"] == s["CapBnd"] == host_permitted()
+    out = td.out("run", "--rm", "--privileged", "p", "cat", "/proc/self/mountinfo")
+    options = {line.split()[4]: line.split()[5].split(",") for line in out.strip().splitlines()}
+    assert "rw" in options["/sys"]
+    assert not set(options) & set(MASKED + READ_ONLY)
+
+
+def test_inspect_shows_the_settings_and_the_effective_capabilities(td):
+    td.out("run", "--cap-drop", "ALL", "--cap-add", "KILL", "--security-opt", "no-new-privileges", "c1", "true")
+    doc = json.loads(td.out("inspect", "c1"))[0]
+    assert doc["HostConfig"]["CapAdd"] == ["KILL"] and doc["HostConfig"]["CapDrop"] == ["ALL"]
+    assert doc["HostConfig"]["SecurityOpt"] == ["no-new-privileges"] and doc["HostConfig"]["Privileged"] is False
+    assert doc["EffectiveCaps"] == ["CAP_KILL"]
+    assert doc["HostConfig"]["PidsLimit"] == 2048
+
+
+def test_exec_is_held_as_the_container_is(td):
+    td.out("run", "-d", "--cap-drop", "ALL", "--cap-add", "KILL", "c1", "sleep", "30")
+    try:
+        line = td.out("exec", "c1", "grep", "CapEff", "/proc/self/status")
+        assert int(line.split()[1], 16) == capabilities.mask(["KILL"])
+        line = td.out("exec", "--privileged", "c1", "grep", "CapEff", "/proc/self/status")
+        assert int(line.split()[1], 16) == host_permitted()
+        # non-dumpable while it joined; execve made the command dumpable again
+        assert td.out("exec", "c1", "grep", "-c", "NoNewPrivs:.0", "/proc/self/status").strip() == "1"
+    finally:
+        td.out("rm", "-f", "c1")
+
+
+def test_proc_and_sys_are_masked_and_read_only(td):
+    masked = [p for p in MASKED if os.path.exists(p)]
+    read_only = [p for p in READ_ONLY if os.path.exists(p)]
+    assert masked and read_only
+    # (busybox's test -w says yes to root whatever the mount: the mount table is asked instead)
+    script = "; ".join(
+        [f"echo {p} $(test -d {p} && ls -A {p} | wc -l || echo 0) $(test -f {p} && head -c 16 {p} | wc -c || echo 0)"
+         for p in masked] +
+        ["cat /proc/self/mountinfo"])
+    out = td.out("run", "--rm", "m", "sh", "-c", script)
+    lines = out.strip().splitlines()
+    for path, entries, data in (line.split() for line in lines[:len(masked)]):
+        assert (entries, data) == ("0", "0"), f"{path} shows {entries} entries, {data} bytes"
+    options = {line.split()[4]: line.split()[5].split(",") for line in lines[len(masked):]}
+    for path in read_only + ["/sys"] + [p for p in masked if os.path.isdir(p)]:
+        assert "ro" in options[path], (path, options.get(path))
+    # and nothing of it can be undone from inside: no CAP_SYS_ADMIN, no mount
+    res = td("run", "--rm", "m", "sh", "-c",
+             "mount -o remount,rw /sys || mount -o remount,rw /proc/sys || umount /proc/acpi || "
+             "mount -t tmpfs none /mnt || mount -t cgroup -o devices none /mnt || echo refused")
+    assert res.stdout.strip().endswith(b"refused"), res
+
+
+def test_dev_is_nosuid_noexec_and_pids_are_limited_by_default(td):
+    out = td.out("run", "--rm", "d", "sh", "-c", "grep ' /dev ' /proc/mounts; cat /sys/fs/cgroup/pids.max "
+                 "/sys/fs/cgroup/pids/pids.max 2>/dev/null; true")
+    mount, pids = out.strip().splitlines()
+    options = mount.split()[3].split(",")
+    assert "nosuid" in options and "noexec" in options
+    assert pids == "2048"
+    out = td.out("run", "--rm", "--pids-limit", "-1", "d", "sh", "-c",
+                 "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null; true")
+    assert out.strip() == "max"
+
+
+def test_unprivileged_icmp_echo_works_without_net_raw(td):
+    """ping_group_range in the container's own network namespace: an ICMP echo socket
+    needs no CAP_NET_RAW (busybox's ping only tries raw sockets, so the test talks ICMP
+    itself, as uid 1000, inside the container's network namespace, to its loopback)."""
+    assert not status(td)["CapEff"] & capabilities.mask(["NET_RAW"])
+    td.out("run", "-d", "c1", "sleep", "30")
+    try:
+        pid = json.loads(td.out("inspect", "c1"))[0]["State"]["Pid"]
+        assert td.out("exec", "c1", "cat", "/proc/sys/net/ipv4/ping_group_range").split() == ["0", "2147483647"]
+        probe = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP); "
+                 "s.settimeout(5); s.sendto(bytes([8, 0, 0, 0, 0, 1, 0, 1]), ('127.0.0.1', 0)); "
+                 "print(s.recvfrom(64)[0][0])")
+        res = subprocess.run(["nsenter", "-n", "-t", str(pid), "setpriv", "--reuid", "1000", "--regid", "1000",
+                              "--clear-groups", "/usr/bin/python3", "-c", probe], capture_output=True, timeout=30)
+        assert res.stdout.strip() == b"0", res  # type 0: an echo reply
+    finally:
+        td.out("rm", "-f", "c1")
