@@ -80,18 +80,18 @@ class ContainerSpec:
         from .security import capabilities
 
         privileged = privileged or self.privileged
-        no_new_privileges = False
+        no_new_privileges, seccomp = False, not privileged
         for option in self.security_opt:
             key, _, value = option.replace(":", "=", 1).partition("=")
             if key == "no-new-privileges" and value in ("", "true", "false"):
                 no_new_privileges = value != "false"
             elif key == "seccomp" and value == "unconfined":
-                pass  # no filter is installed yet: unconfined is what there is
+                seccomp = False
             else:
                 raise TinydockerError(f"invalid --security-opt {option!r}: tinydocker knows "
                                       "no-new-privileges[=true|false] and seccomp=unconfined")
         return {"caps": capabilities.effective(self.cap_add, self.cap_drop, privileged),
-                "privileged": privileged, "no_new_privileges": no_new_privileges}
+                "privileged": privileged, "no_new_privileges": no_new_privileges, "seccomp": seccomp}
 
     def container_env(self) -> dict[str, str]:
         """The environment docker gives a container: defaults, then the image's Env and the

@@ -5,6 +5,7 @@ could only touch the container's own namespaces (a mount, an ICMP echo to its lo
 nothing here could change the host even if the confinement were broken.
 """
 
+import ast
 import json
 import os
 import subprocess
@@ -154,3 +155,92 @@ def test_unprivileged_icmp_echo_works_without_net_raw(td):
         assert res.stdout.strip() == b"0", res  # type 0: an echo reply
     finally:
         td.out("rm", "-f", "c1")
+
+
+# -- seccomp ---------------------------------------------------------------------------------
+
+def test_the_seccomp_filter_is_on_for_run_and_exec_and_off_when_asked(td):
+    assert status(td)["Seccomp"] == 2  # filter mode
+    assert status(td, "--security-opt", "seccomp=unconfined")["Seccomp"] == 0
+    assert status(td, "--privileged")["Seccomp"] == 0
+    s = status(td, "--security-opt", "no-new-privileges", "-u", "1000")  # loaded last, after the switch
+    assert (s["Seccomp"], s["NoNewPrivs"], s["CapEff"]) == (2, 1, 0)
+    td.out("run", "-d", "c1", "sleep", "30")
+    try:
+        assert td.out("exec", "c1", "grep", "Seccomp:", "/proc/self/status").split()[1] == "2"
+    finally:
+        td.out("rm", "-f", "c1")
+    # compiled once for the default set (a user's capabilities do not change the rules), then read
+    assert len(os.listdir(td.root / "state" / "seccomp")) == 1
+
+
+def test_the_filter_denies_what_no_capability_would(td):
+    """A user namespace needs no capability at all: only the filter stands in its way."""
+    res = td("run", "--rm", "u", "unshare", "-U", "true")
+    assert res.returncode != 0 and b"Operation not permitted" in res.stderr, res
+    assert td("run", "--rm", "--security-opt", "seccomp=unconfined", "u", "unshare", "-U", "true").returncode == 0
+
+
+PROBE = r"""
+import ctypes, errno, os, sys
+from tinydocker.linux import syscalls as sc
+from tinydocker.security import seccomp
+libc = ctypes.CDLL(None, use_errno=True)
+sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+sc.load_seccomp_filter(bytes.fromhex(sys.argv[1]))
+
+def call(number, *args):
+    ret = libc.syscall(ctypes.c_long(number), *[ctypes.c_ulong(a) for a in args])
+    return 0 if ret >= 0 else errno.errorcode[ctypes.get_errno()]
+
+SYS = dict(keyctl=250, add_key=248, personality=135, unshare=272, clone3=435, userfaultfd=323, bpf=321,
+           open_by_handle_at=304, kexec_load=246, init_module=175, reboot=169, swapon=167, clock_settime=227,
+           getpid=39)
+results = {
+    "keyctl": call(SYS["keyctl"], 0, 0),                     # KEYCTL_GET_KEYRING_ID of nothing
+    "add_key": call(SYS["add_key"], 0, 0, 0, 0, 0),
+    "userfaultfd": call(SYS["userfaultfd"], 0),
+    "bpf": call(SYS["bpf"], 0, 0, 0),
+    "open_by_handle_at": call(SYS["open_by_handle_at"], 0, 0, 0),
+    "kexec_load": call(SYS["kexec_load"], 0, 0, 0, 0),
+    "init_module": call(SYS["init_module"], 0, 0, 0),
+    "reboot": call(SYS["reboot"], 0, 0, 0, 0),               # bad magic: EINVAL if it got through
+    "swapon": call(SYS["swapon"], 0, 0),
+    "clock_settime": call(SYS["clock_settime"], 99, 0),      # a clock that does not exist
+    "unshare_user": call(SYS["unshare"], 0x10000000),
+    "clone3": call(SYS["clone3"], 0, 0),
+    "personality_query": call(SYS["personality"], 0xFFFFFFFF),
+    "personality_no_aslr": call(SYS["personality"], 0x0040000),
+    "personality_high_bit": call(SYS["personality"], 0x80040000),
+    "getpid": call(SYS["getpid"]),
+}
+print(results)
+"""
+
+
+def test_the_default_filter_denies_dockers_list_with_eperm(tmp_path):
+    """The very filter a container gets, loaded in a child of the test: every call is made with
+    arguments that would fail harmlessly (EINVAL, EFAULT) if the filter let it through."""
+    from tinydocker.security import capabilities, seccomp
+
+    program = seccomp.filter_for(capabilities.DEFAULT, tmp_path)
+    res = subprocess.run([os.sys.executable, "-c", PROBE, program.hex()], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    results = ast.literal_eval(res.stdout)  # str -> 0 or an errno name
+    denied = {k for k, v in results.items() if v == "EPERM"}
+    assert denied == {"keyctl", "add_key", "userfaultfd", "bpf", "open_by_handle_at", "kexec_load", "init_module",
+                      "reboot", "swapon", "clock_settime", "unshare_user", "personality_no_aslr",
+                      "personality_high_bit"}, results
+    assert results["clone3"] == "ENOSYS"  # so that libc falls back to clone, whose flags the filter sees
+    assert results["personality_query"] == 0 and results["getpid"] == 0
+
+
+def test_a_capability_lifts_its_calls_from_the_filter(tmp_path):
+    from tinydocker.security import seccomp
+
+    default = seccomp.rules(["CHOWN"])
+    with_time = seccomp.rules(["CHOWN", "SYS_TIME", "SYS_ADMIN"])
+    assert "clock_settime" in default["deny"] and "clock_settime" not in with_time["deny"]
+    assert "mount" in default["deny"] and "mount" not in with_time["deny"]
+    assert default["clone_namespaces"] and not with_time["clone_namespaces"]
+    assert "keyctl" in with_time["deny"]  # no capability lifts these

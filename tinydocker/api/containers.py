@@ -150,11 +150,12 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     capabilities), as its user unless `user` is given, and wait for it; returns its exit
     code, or Completed with capture_output=True. privileged=True gives it every capability."""
     from ..container.exec import exec_in
+    from ..security import seccomp
     from ..state.store import RUNNING
 
     if not command:
         raise TinydockerError("exec needs a command")
-    _, record = _find(ref, root)
+    store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"container {record.name} is not running", code=1)
     # the container's spec with exec's additions: its checks and its environment rules apply
@@ -162,7 +163,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
                                     "workdir": workdir or base.get("workdir", "/")})
     return exec_in(record, list(command), spec.container_env(), spec.workdir,
-                   spec.user if user is None else user, spec.confinement(privileged), interactive=interactive,
+                   spec.user if user is None else user,
+                   seccomp.armed(spec.confinement(privileged), store.root.seccomp_cache), interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 
 

@@ -21,6 +21,7 @@ from .. import cgroups
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from ..linux import proc
 from ..linux import syscalls as sc
+from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state.root import DataRoot
 from ..state.store import EXITED, RUNNING, Record, Store, now
@@ -83,7 +84,7 @@ class _Launch:
             "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
-            "confinement": spec.confinement(),
+            "confinement": seccomp.armed(spec.confinement(), store.root.seccomp_cache),
         }
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -132,3 +132,19 @@ def join_session_keyring() -> None:
     """A new anonymous session keyring: the caller's keys are out of reach from here on."""
     _check(_libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), None),
            "keyctl join session keyring")
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp_filter(program: bytes) -> None:
+    """Install a seccomp BPF program (struct sock_filter[], 8 bytes each) on this thread."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")

@@ -1,10 +1,17 @@
 """What the child applies to itself last, after the mounts and before execve, in this order:
 
     new session keyring → bounding set cut to the container's capabilities, ambient set
-    cleared → (the user switch, which empties a non-root user's sets) → the exact sets →
-    no_new_privs if asked
+    cleared → [seccomp filter] → (the user switch, which empties a non-root user's sets) →
+    the exact sets → no_new_privs if asked → [seccomp filter]
 
-`confinement` is plain data from the parent: {"caps": [names], "no_new_privileges": bool}.
+The seccomp filter goes last, just before execve, when no_new_privs is asked for. Without
+it the kernel takes a filter only from a holder of CAP_SYS_ADMIN, so it goes in before
+the user switch and the capability cut, as runc does then (forcing no_new_privs instead
+would break every setuid program in the image). The filter denies none of the calls that
+follow it.
+
+`confinement` is plain data from the parent: {"caps": [names], "no_new_privileges": bool,
+"filter": hex of the BPF program or None}.
 """
 
 from ..linux import syscalls as sc
@@ -18,6 +25,8 @@ def before_user_switch(confinement: dict) -> None:
         if not keep >> cap & 1:
             sc.prctl(sc.PR_CAPBSET_DROP, cap)
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    if confinement.get("filter") and not confinement.get("no_new_privileges"):
+        sc.load_seccomp_filter(bytes.fromhex(confinement["filter"]))
 
 
 def after_user_switch(confinement: dict, uid: int) -> None:
@@ -30,6 +39,8 @@ def after_user_switch(confinement: dict, uid: int) -> None:
     sc.capset(keep, keep, 0)
     if confinement.get("no_new_privileges"):
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if confinement.get("filter"):
+            sc.load_seccomp_filter(bytes.fromhex(confinement["filter"]))
 
 
 def _last_cap() -> int:

@@ -44,6 +44,11 @@ class DataRoot:
         return self.root / "images"
 
     @property
+    def seccomp_cache(self) -> Path:
+        """Compiled seccomp filters by a digest of their rules (security/seccomp.py)."""
+        return self.state / "seccomp"
+
+    @property
     def state_lock(self) -> Path:
         return self.state / ".lock"
 

@@ -1,0 +1,176 @@
+"""The default seccomp filter: the system calls a container has no business making fail
+with EPERM, with the effect of docker's and podman's default profile.
+
+Docker's profile is an allow-list of about 350 calls; this one denies by name what that
+list leaves out or allows only with a capability, which reads in one screen. Where docker
+ties a call to a capability (mount to SYS_ADMIN, clock_settime to SYS_TIME...), a
+container given that capability may make it here too.
+
+The filter is compiled with libseccomp (through ctypes: it is the library that knows
+every architecture's numbers, including the 32-bit x86 and x32 ABIs an x86_64 process can
+enter) and exported as BPF once; the BPF is cached under the data root by a digest of the
+rules, so a run only reads a few hundred bytes and loads them with prctl in the child.
+"""
+
+import ctypes
+import errno
+import json
+import os
+from pathlib import Path
+
+from ..errors import TinydockerError
+
+# (capability that lifts the denial, or None) → calls
+DENIED = {
+    None: [
+        # the kernel's keyrings are not namespaced
+        "add_key", "keyctl", "request_key",
+        # page-fault handling in user space (a tool for kernel exploits), the audit trail
+        "userfaultfd", "lookup_dcookie",
+        # obsolete or host-wide
+        "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "vm86", "vm86old", "get_kernel_syms",
+        "query_module", "create_module", "afs_syscall", "tuxcall", "security", "vserver", "getpmsg", "putpmsg",
+    ],
+    "SYS_ADMIN": [
+        # mounts, namespaces and the root: the container's own are made for it already
+        "mount", "umount", "umount2", "pivot_root", "unshare", "setns", "fsopen", "fsconfig", "fsmount", "fspick",
+        "open_tree", "move_mount", "mount_setattr", "quotactl", "quotactl_fd", "fanotify_init",
+        "name_to_handle_at", "swapon", "swapoff",
+    ],
+    "DAC_READ_SEARCH": ["open_by_handle_at"],  # "Shocker": open any inode of the host by handle
+    "SYS_MODULE": ["init_module", "finit_module", "delete_module"],
+    "SYS_BOOT": ["reboot", "kexec_load", "kexec_file_load"],
+    "SYS_TIME": ["settimeofday", "stime", "clock_settime", "clock_settime64", "clock_adjtime", "clock_adjtime64"],
+    "SYS_PACCT": ["acct"],
+    "SYS_RAWIO": ["iopl", "ioperm"],
+    "SYSLOG": ["syslog"],
+    "SYS_NICE": ["mbind", "set_mempolicy", "move_pages", "migrate_pages"],
+    "BPF": ["bpf"],
+    "PERFMON": ["perf_event_open"],
+}
+# clone with any of these flags makes namespaces: allowed only with SYS_ADMIN
+NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080]
+# personality(2) as docker allows it: Linux, 32-bit Linux, UNAME26 of either, and 0xffffffff
+# (a query); the other flags weaken the address space layout (ADDR_NO_RANDOMIZE...)
+PERSONALITY_ALLOWED = [0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF]
+
+_ALLOW = 0x7FFF0000
+_ERRNO = 0x00050000
+_SCMP_ARCH_X86 = 0x40000003
+_SCMP_ARCH_X32 = 0x4000003E
+_SCMP_ARCH_X86_64 = 0xC000003E
+_CMP_MASKED_EQ = 7
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+
+
+def rules(caps: list[str]) -> dict:
+    """The rules for a container holding `caps`: plain data, also the cache key."""
+    held = set(caps)
+    names = sorted({n for cap, calls in DENIED.items() if cap is None or cap not in held for n in calls})
+    return {"deny": names, "clone_namespaces": "SYS_ADMIN" not in held, "clone3": "SYS_ADMIN" not in held,
+            "personality": True}
+
+
+def armed(confinement: dict, cache: Path) -> dict:
+    """The confinement with its filter ("filter": the BPF program in hex, or None)."""
+    program = filter_for(confinement["caps"], cache) if confinement.get("seccomp") else None
+    return {**confinement, "filter": program.hex() if program else None}
+
+
+def filter_for(caps: list[str], cache: Path) -> bytes:
+    """The BPF program (struct sock_filter[]) for a container holding `caps`, from the cache
+    or compiled now."""
+    import hashlib
+
+    wanted = rules(caps)
+    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:32]
+    path = cache / f"{key}.bpf"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    program = _compile(wanted)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(program)
+    os.rename(tmp, path)
+    return program
+
+
+def _library():
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        raise TinydockerError("the default seccomp filter needs libseccomp (Debian: apt-get install libseccomp2), "
+                              "or run with --security-opt seccomp=unconfined") from None
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                           ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return lib
+
+
+def _compile(wanted: dict) -> bytes:
+    lib = _library()
+    ctx = lib.seccomp_init(_ALLOW)
+    if not ctx:
+        raise TinydockerError("libseccomp could not make a filter")
+    try:
+        if lib.seccomp_arch_native() == _SCMP_ARCH_X86_64:
+            # the 32-bit ABIs an x86_64 process can enter (int 0x80, x32): the same rules there
+            for arch in (_SCMP_ARCH_X86, _SCMP_ARCH_X32):
+                _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
+        eperm = _ERRNO | errno.EPERM
+
+        def add(name: str, action: int, *cmps) -> None:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:
+                return  # a call this libseccomp (or this architecture) does not know
+            array = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
+            _ok(lib.seccomp_rule_add_array(ctx, action, number, len(cmps), array), f"add a rule for {name}")
+
+        for name in wanted["deny"]:
+            add(name, eperm)
+        if wanted["clone_namespaces"]:
+            for flag in NAMESPACE_FLAGS:
+                add("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
+        if wanted["clone3"]:
+            # its flags sit in memory, out of a filter's reach: ENOSYS makes libc fall back to clone
+            add("clone3", _ERRNO | errno.ENOSYS)
+        if wanted["personality"]:
+            for mask, value in _personality_denials():
+                add("personality", eperm, (0, _CMP_MASKED_EQ, mask, value))
+        out = os.memfd_create("seccomp", os.MFD_CLOEXEC)
+        try:
+            _ok(lib.seccomp_export_bpf(ctx, out), "export the filter")
+            size = os.lseek(out, 0, os.SEEK_END)
+            return os.pread(out, size, 0)
+        finally:
+            os.close(out)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def _personality_denials() -> list[tuple[int, int]]:
+    """PERSONALITY_ALLOWED as denials, each one masked comparison (libseccomp compares an
+    argument once per rule). The kernel reads the low 32 bits. With bit 31 clear, any bit
+    but 3 and 17 set is denied; with bit 31 set, any of bits 0-30 clear is (only
+    0xffffffff has it set and is allowed)."""
+    high = 1 << 31
+    allowed_low = 0x8 | 0x20000
+    denials = [(high | 1 << bit, 1 << bit) for bit in range(31) if not allowed_low >> bit & 1]
+    denials += [(high | 1 << bit, high) for bit in range(31)]
+    return denials
+
+
+def _ok(ret: int, what: str) -> None:
+    if ret < 0:
+        raise TinydockerError(f"libseccomp could not {what}: {os.strerror(-ret)}")
