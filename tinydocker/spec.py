@@ -74,6 +74,12 @@ class ContainerSpec:
         self.env = [e for e in map(parse_env, self.env) if e is not None]
         self.confinement()  # the flags are checked now, not when the container starts
 
+    def device_rules(self) -> list[str] | None:
+        """The device cgroup's allow-list; None (everything) when privileged."""
+        from .security import devices
+
+        return None if self.privileged else list(devices.DEFAULT)
+
     def confinement(self, privileged: bool = False) -> dict:
         """What the container's processes are held to (security/process.py); `privileged`
         is exec's own --privileged, on top of the container's."""

@@ -39,12 +39,20 @@ def test_layout_detection():
     assert (v2.version, v2.backend, v2.v2, v2.v1) == ("v2", "v2", "/sys/fs/cgroup", {})
     hybrid = cgroups.layout(HYBRID)
     assert (hybrid.version, hybrid.backend, hybrid.v2) == ("hybrid", "v1", "/sys/fs/cgroup/unified")
+    # every v1 hierarchy (the container gets its own cgroup in each, see layout.py)
     assert hybrid.v1 == {"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
-                         "memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
+                         "memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids",
+                         "net_cls": "/sys/fs/cgroup/net_cls,net_prio", "net_prio": "/sys/fs/cgroup/net_cls,net_prio",
+                         "name=systemd": "/sys/fs/cgroup/systemd"}
+    assert hybrid.v1_options["/sys/fs/cgroup/systemd"] == "name=systemd"
+    # systemd's own v1 tree next to a cgroup2 with the controllers is v2 for limits
+    named_only = cgroups.layout(PURE_V2.replace("/sys/fs/cgroup rw", "/sys/fs/cgroup/unified rw") +
+                                "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n")
+    assert (named_only.version, named_only.backend) == ("v2", "v2")
     # a v1 hierarchy is mounted again (inside the container) with all of its controllers
     assert hybrid.v1_options["/sys/fs/cgroup/cpu,cpuacct"] == "cpu,cpuacct"
     group = cgroups.open_cgroup("abc", hybrid)
-    assert group.version == "v1" and len(group.hierarchies) == 3
+    assert group.version == "v1" and len(group.hierarchies) == 5
     assert ["cgroup", "cpu,cpuacct", "cpu,cpuacct"] in group.filesystems()
     v1 = cgroups.layout(V1_ONLY)
     assert v1.version == "v1" and v1.v1["cpu"] == "/sys/fs/cgroup/my cpu"
@@ -191,6 +199,58 @@ def test_v2_two_removals_at_once_both_succeed():
 @pytest.mark.skipif(WHERE.backend != "v1", reason="no cgroup v1 controllers on this machine")
 def test_v1_two_removals_at_once_both_succeed():
     assert _race_removals(cgroups.open_cgroup, 100) == []
+
+
+DEVICE_PROBE = r"""
+import errno, os, sys
+results = []
+for path, dev in (("null", os.makedev(1, 3)), ("kmsg", os.makedev(1, 11))):
+    node = os.path.join(sys.argv[1], path)
+    try:
+        os.mknod(node, 0o600 | 0o020000, dev)
+        results.append(f"mknod {path} ok")
+    except OSError as e:
+        results.append(f"mknod {path} {errno.errorcode[e.errno]}")
+for path in ("/dev/null", "/dev/kmsg"):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        results.append(f"open {path} ok")
+    except OSError as e:
+        results.append(f"open {path} {errno.errorcode[e.errno]}")
+print("; ".join(results))
+"""
+
+
+@pytest.mark.skipif(WHERE.v2 is None, reason="no cgroup2 mount on this machine")
+def test_v2_device_program_allows_only_its_list(tmp_path):
+    """The BPF device program on the real cgroup2 mount: a process in the cgroup may make
+    and open /dev/null's numbers, and neither make nor open /dev/kmsg's (only looked at:
+    opened and closed)."""
+    from tinydocker.security import devices
+
+    group = cgroups.CgroupV2(WHERE.v2, os.urandom(32).hex())
+    group.create(limits.Limits(), devices.DEFAULT)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", f"import os, sys; sys.stdin.read(1); exec({DEVICE_PROBE!r})",
+                                  str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        group.join(child.pid)
+        out, _ = child.communicate("x", timeout=30)
+    finally:
+        group.remove()
+    assert out.strip() == "mknod null ok; mknod kmsg EPERM; open /dev/null ok; open /dev/kmsg EPERM"
+
+
+def test_device_program_matches_like_the_v1_list():
+    """The rules as both back-ends read them (the v1 lines as written, the program built
+    from them; the kernel runs the program in the test above)."""
+    from tinydocker.security import devices
+
+    assert devices.parse("c 136:* rwm") == (2, 136, None, 7)
+    assert devices.parse("b 8:0 r") == (1, 8, 0, 2)
+    assert devices.parse("a *:* m") == (0, None, None, 1)
+    with pytest.raises(TinydockerError, match="invalid device rule"):
+        devices.parse("c 1:x rwm")
+    assert len(devices.program(devices.DEFAULT)) % 8 == 0
 
 
 def _v2_offers(controller: str) -> bool:

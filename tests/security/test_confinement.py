@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from tinydocker import cgroups
 from tinydocker.security import capabilities
 from tinydocker.security.masks import MASKED, READ_ONLY
 
@@ -244,3 +245,31 @@ def test_a_capability_lifts_its_calls_from_the_filter(tmp_path):
     assert "mount" in default["deny"] and "mount" not in with_time["deny"]
     assert default["clone_namespaces"] and not with_time["clone_namespaces"]
     assert "keyctl" in with_time["deny"]  # no capability lifts these
+
+
+# -- devices and the cgroup hierarchies ------------------------------------------------------------
+
+def test_only_the_default_devices_can_be_made_or_opened(td):
+    """Even with CAP_MKNOD added, the device cgroup refuses a node outside the list: the
+    kernel's log (c 1:11) and a disk (b 8:0) are neither made nor opened."""
+    out = td.out("run", "--rm", "--cap-add", "MKNOD", "d", "sh", "-c",
+                 "mknod /tmp/kmsg c 1 11 2>&1; mknod /tmp/sda b 8 0 2>&1; mknod /tmp/null c 1 3 && echo made-null; "
+                 "echo x > /tmp/null && echo wrote-null; head -c 8 /dev/urandom | wc -c")
+    assert out.count("Operation not permitted") == 2, out
+    assert "made-null" in out and "wrote-null" in out and out.split()[-1] == "8"
+
+
+def test_no_release_agent_is_reachable(td):
+    """CVE-2022-0492: a container that may mount (here given CAP_SYS_ADMIN) sees, in every
+    v1 hierarchy of the host, its own cgroup as the root, and no release_agent; a default
+    container cannot mount a cgroup filesystem at all."""
+    res = td("run", "--rm", "m", "sh", "-c", "mkdir /tmp/h && mount -t cgroup -o memory none /tmp/h")
+    assert res.returncode != 0 and (b"denied" in res.stderr or b"not permitted" in res.stderr), res
+    hierarchies = sorted(set(cgroups.layout().v1_options.values()))
+    if not hierarchies:
+        pytest.skip("no cgroup v1 hierarchy on this machine")
+    script = "; ".join(f"mkdir -p /tmp/{i} && mount -t cgroup -o {o} none /tmp/{i} && "
+                       f"echo {o} $(ls /tmp/{i} | grep -c release_agent)" for i, o in enumerate(hierarchies))
+    out = td.out("run", "--rm", "--cap-add", "SYS_ADMIN", "m", "sh", "-c", script)
+    rows = dict(line.split() for line in out.strip().splitlines())
+    assert rows == {o: "0" for o in hierarchies}, out

@@ -3,7 +3,7 @@
 # Debian's own kernel with `cgroup_no_v1=all`, this machine's root shared read-only over 9p,
 # and an ext4 scratch disk as /tmp (the tests' data roots and overlays live there).
 #
-#   bash tests/vm/cgroup-v2.sh                      the cgroup, lifecycle and fault-injection tests
+#   bash tests/vm/cgroup-v2.sh                      the cgroup, lifecycle, confinement and fault tests
 #   bash tests/vm/cgroup-v2.sh tests/cgroups -k cpu  any pytest arguments instead
 #   bash tests/vm/cgroup-v2.sh --run 'COMMAND'       a shell command in the checkout instead
 #
@@ -22,7 +22,7 @@ timeout=${TINYDOCKER_VM_TIMEOUT:-3600}      # seconds before the guest is given 
 memory=${TINYDOCKER_VM_MEMORY:-3G}
 if [ $# -eq 0 ]; then
     # the hundred-at-once test is a load test: emulated, a command takes ~3 s, not ~0.15 s
-    set -- tests/cgroups tests/container/test_lifecycle.py tests/test_fault_injection.py -k 'not hundred'
+    set -- tests/cgroups tests/container/test_lifecycle.py tests/security tests/test_fault_injection.py -k 'not hundred'
 fi
 
 say() { echo "cgroup-v2 vm: $*" >&2; }

@@ -37,12 +37,16 @@ class CgroupV1:
             raise TinydockerError(f"{flag} needs the {controller} cgroup controller, which is not mounted")
         return leaf
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, devices: list[str] | None = None) -> None:
+        """The container's cgroup in every hierarchy, with its limits and, unless `devices`
+        is None (all allowed), its device allow-list (security/devices.py)."""
         try:
             for mount in self.hierarchies:
                 prepare = self._inherit_cpuset if mount == self.mounts.get("cpuset") else nothing
                 prepare(make_leaf(mount, self.id, prepare))
             self._apply(limits)
+            if devices is not None:
+                self._allow_devices(devices)
         except BaseException:
             self.remove()
             raise
@@ -74,6 +78,14 @@ class CgroupV1:
         pids_max = limits.pids_max(self.dir("pids") is not None)
         if pids_max is not None:
             write(self._require("pids", "--pids-limit") / "pids.max", pids_max)
+
+    def _allow_devices(self, rules: list[str]) -> None:
+        leaf = self.dir("devices")
+        if leaf is None:
+            return  # no device controller mounted: nothing to write (and nothing to escape through)
+        write(leaf / "devices.deny", "a")
+        for rule in rules:
+            write(leaf / "devices.allow", rule)
 
     def join(self, pid: int) -> None:
         for mount in self.hierarchies:

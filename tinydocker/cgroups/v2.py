@@ -30,7 +30,9 @@ class CgroupV2:
         offered = (read(self.mount / "cgroup.controllers") or "").split()
         return [c for c in V2_CONTROLLERS if c in offered]
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, devices: list[str] | None = None) -> None:
+        """The container's leaf with its limits and, unless `devices` is None (all allowed),
+        a device program built from the allow-list (security/devices.py)."""
         wanted = self.controllers()
         for controller, needed in (("memory", limits.memory is not None),
                                    ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None),
@@ -49,6 +51,15 @@ class CgroupV2:
         try:
             make_leaf(self.mount, self.id, enable)
             self._apply(limits)
+            if devices is not None:
+                from ..linux.syscalls import attach_device_program
+                from ..security.devices import program
+
+                try:
+                    attach_device_program(str(self.leaf), program(devices))
+                except OSError as e:
+                    raise TinydockerError(f"cannot attach the device allow-list to cgroup {self.leaf}: "
+                                          f"{e.strerror}") from None
         except BaseException:
             self.remove()
             raise

@@ -148,3 +148,40 @@ def load_seccomp_filter(program: bytes) -> None:
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
                        ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+
+
+# -- bpf(2), for the cgroup v2 device program (linux/bpf.h) ----------------------------------------
+
+_SYS_BPF = 321  # x86_64
+_BPF_PROG_LOAD = 5
+_BPF_PROG_ATTACH = 8
+_BPF_PROG_TYPE_CGROUP_DEVICE = 15
+_BPF_CGROUP_DEVICE = 6
+
+
+def _bpf(command: int, attr: bytes, what: str) -> int:
+    buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    return _check(_libc.syscall(ctypes.c_long(_SYS_BPF), ctypes.c_int(command), buffer, ctypes.c_uint(128)), what)
+
+
+def attach_device_program(cgroup_dir: str, program: bytes) -> None:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to a cgroup v2 directory,
+    which then holds it (the descriptors can go)."""
+    import struct
+
+    code = ctypes.create_string_buffer(program, len(program))
+    license = ctypes.create_string_buffer(b"GPL")
+    # union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license (the rest zero)
+    attr = struct.pack("<IIQQ", _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
+                       ctypes.addressof(code), ctypes.addressof(license))
+    prog = _bpf(_BPF_PROG_LOAD, attr, "load the device program")
+    try:
+        target = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            # BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type, attach_flags
+            _bpf(_BPF_PROG_ATTACH, struct.pack("<IIII", target, prog, _BPF_CGROUP_DEVICE, 0),
+                 "attach the device program")
+        finally:
+            os.close(target)
+    finally:
+        os.close(prog)

@@ -1,0 +1,95 @@
+"""Which device nodes a container may make and open: the device cgroup's allow-list.
+
+Rules are written as cgroup v1's devices.allow lines, "TYPE MAJOR:MINOR ACCESS" (type c,
+b or a; * for any number; access of r, w, m). The v1 back-end writes them after
+`devices.deny a`; on cgroup v2, where the device controller is a BPF program attached to
+the cgroup, `program()` compiles them into one (BPF_PROG_TYPE_CGROUP_DEVICE: a dozen
+instructions per rule, written out here since no library makes them).
+"""
+
+import struct
+
+from ..errors import TinydockerError
+
+# the nodes init makes in /dev, and /dev/net/tun, as docker allows them
+DEFAULT = [
+    "c 1:3 rwm",    # null
+    "c 1:5 rwm",    # zero
+    "c 1:7 rwm",    # full
+    "c 1:8 rwm",    # random
+    "c 1:9 rwm",    # urandom
+    "c 5:0 rwm",    # tty
+    "c 5:1 rwm",    # console
+    "c 5:2 rwm",    # ptmx
+    "c 136:* rwm",  # the container's own pseudo-terminals
+    "c 10:200 rwm",  # net/tun
+]
+
+_TYPES = {"a": 0, "b": 1, "c": 2}  # BPF_DEVCG_DEV_BLOCK 1, _CHAR 2
+_ACCESS = {"m": 1, "r": 2, "w": 4}  # BPF_DEVCG_ACC_MKNOD, _READ, _WRITE
+
+
+def parse(rule: str) -> tuple[int, int | None, int | None, int]:
+    """(type, major or None for *, minor or None, access bits) of one rule."""
+    try:
+        kind, numbers, access = rule.split()
+        major, minor = numbers.split(":")
+        bits = 0
+        for a in access:
+            bits |= _ACCESS[a]
+        return (_TYPES[kind], None if major == "*" else int(major), None if minor == "*" else int(minor), bits)
+    except (ValueError, KeyError):
+        raise TinydockerError(f"invalid device rule {rule!r}: want TYPE MAJOR:MINOR ACCESS, as 'c 1:3 rwm'") from None
+
+
+# -- the v2 program ------------------------------------------------------------------------------
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, dst | src << 4, off, imm)
+
+
+_LDX_W = 0x61      # dst = *(u32 *)(src + off)
+_MOV_X = 0xBF      # dst = src (64-bit)
+_MOV_K = 0xB7      # dst = imm
+_AND_K = 0x57      # dst &= imm
+_RSH_K = 0x77      # dst >>= imm
+_JNE_K = 0x55      # if dst != imm: pc += off
+_EXIT = 0x95
+
+
+def program(rules: list[str]) -> bytes:
+    """A BPF_PROG_TYPE_CGROUP_DEVICE program: 1 (allow) if any rule matches, else 0.
+
+    Its context is struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; },
+    the device type in access_type's low 16 bits and the access in its high 16.
+    """
+    head = [
+        _insn(_LDX_W, dst=2, src=1, off=0),   # r2 = access_type
+        _insn(_MOV_X, dst=3, src=2),
+        _insn(_AND_K, dst=3, imm=0xFFFF),     # r3 = type
+        _insn(_MOV_X, dst=4, src=2),
+        _insn(_RSH_K, dst=4, imm=16),         # r4 = access
+        _insn(_LDX_W, dst=5, src=1, off=4),   # r5 = major
+        _insn(_LDX_W, dst=6, src=1, off=8),   # r6 = minor
+    ]
+    body = []
+    for rule in rules:
+        kind, major, minor, access = parse(rule)
+        checks = []  # each: (register, value): a mismatch skips to the next rule
+        if kind:
+            checks.append(("type", kind))
+        if major is not None:
+            checks.append(("major", major))
+        if minor is not None:
+            checks.append(("minor", minor))
+        block = [_insn(_MOV_X, dst=7, src=4), _insn(_AND_K, dst=7, imm=~access & 0x7)]  # access not granted?
+        tests = [(7, 0)] + [({"type": 3, "major": 5, "minor": 6}[what], value) for what, value in checks]
+        # each test jumps past the rest of this rule's block: the jumps after it and "allow"
+        remaining = len(tests)
+        for register, value in tests:
+            remaining -= 1
+            block.append(_insn(_JNE_K, dst=register, imm=value, off=remaining + 2))
+        block += [_insn(_MOV_K, dst=0, imm=1), _insn(_EXIT)]
+        body += block
+    tail = [_insn(_MOV_K, dst=0, imm=0), _insn(_EXIT)]
+    return b"".join(head + body + tail)
