@@ -57,6 +57,11 @@ class ContainerSpec:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     security_opt: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)   # --device HOST[:CONTAINER[:rwm]]
+    read_only: bool = False
+    tmpfs: list[str] = field(default_factory=list)     # --tmpfs PATH[:OPTIONS]
+    group_add: list[str] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         check_name(self.name)
@@ -73,12 +78,33 @@ class ContainerSpec:
             raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         self.env = [e for e in map(parse_env, self.env) if e is not None]
         self.confinement()  # the flags are checked now, not when the container starts
+        self.host_devices()
+        self.tmpfs_mounts()
+        from .security import sysctls
+
+        self.sysctls = sysctls.parse(f"{k}={v}" for k, v in self.sysctls.items())
+        for group in self.group_add:
+            if not group or ":" in group or "\0" in group:
+                raise TinydockerError(f"invalid --group-add {group!r}: want a group name or id")
+
+    def host_devices(self) -> list[dict]:
+        """The --device nodes, read from the host now (at every start, as their numbers may change)."""
+        from .security import devices
+
+        return [devices.host_device(flag) for flag in self.devices]
+
+    def tmpfs_mounts(self) -> list[dict]:
+        from .container import tmpfs
+
+        return [tmpfs.parse(flag) for flag in self.tmpfs]
 
     def device_rules(self) -> list[str] | None:
         """The device cgroup's allow-list; None (everything) when privileged."""
         from .security import devices
 
-        return None if self.privileged else list(devices.DEFAULT)
+        if self.privileged:
+            return None
+        return list(devices.DEFAULT) + [d["rule"] for d in self.host_devices()]
 
     def confinement(self, privileged: bool = False) -> dict:
         """What the container's processes are held to (security/process.py); `privileged`

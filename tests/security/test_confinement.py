@@ -273,3 +273,57 @@ def test_no_release_agent_is_reachable(td):
     out = td.out("run", "--rm", "--cap-add", "SYS_ADMIN", "m", "sh", "-c", script)
     rows = dict(line.split() for line in out.strip().splitlines())
     assert rows == {o: "0" for o in hierarchies}, out
+
+
+# -- docker's other confinement flags -------------------------------------------------------------
+
+# device nodes that opening (and closing) changes nothing behind
+HARMLESS_DEVICES = [p for p in ("/dev/fuse", "/dev/loop-control") if os.path.exists(p)]
+
+
+@pytest.mark.skipif(not HARMLESS_DEVICES, reason="no /dev/fuse or /dev/loop-control on this machine")
+def test_device_flag_gives_one_node_with_its_access(td):
+    """--device HOST:/dev/dev0:r: the node is made with the host's numbers, may be opened for
+    reading and not for writing (`exec 3>` only opens: nothing is written)."""
+    host = HARMLESS_DEVICES[0]
+    st = os.stat(host)
+    out = td.out("run", "--rm", "--device", f"{host}:/dev/dev0:r", "d", "sh", "-c",
+                 "ls -l /dev/dev0; exec 3</dev/dev0 && echo read-open; (exec 3>/dev/dev0) 2>&1; "
+                 f"ls {host} 2>&1; true")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("crw") and f"{os.major(st.st_rdev)}, {os.minor(st.st_rdev):3d}" in lines[0], out
+    assert lines[1] == "read-open" and "Operation not permitted" in lines[2], out
+    assert "No such file" in lines[3]  # only where it was asked for
+    out = td.out("run", "--rm", "--device", host, "d", "sh", "-c", f"exec 3<>{host} && echo rw-open")
+    assert out.strip() == "rw-open"  # rwm by default
+    res = td("run", "--rm", "--device", "/etc/passwd", "d", "true")
+    assert res.returncode == 125 and b"not a device node" in res.stderr and res.stderr.count(b"\n") == 1
+
+
+def test_read_only_root_with_a_tmpfs(td):
+    out = td.out("run", "--rm", "--read-only", "--tmpfs", "/run:size=1m,mode=1777", "-w", "/work", "r", "sh", "-c",
+                 "touch /x 2>&1; touch /run/y && echo run-ok; echo > /dev/shm/z && echo shm-ok; "
+                 "grep ' /run ' /proc/mounts; pwd")
+    lines = out.strip().splitlines()
+    assert "Read-only file system" in lines[0] and lines[1:3] == ["run-ok", "shm-ok"], out
+    options = lines[3].split()[3].split(",")
+    assert {"rw", "nosuid", "nodev", "noexec", "size=1024k"} <= set(options), lines[3]
+    assert lines[4] == "/work"  # -w made before the root went read-only
+    res = td("run", "--rm", "--tmpfs", "relative", "r", "true")
+    assert res.returncode == 125 and b"invalid --tmpfs" in res.stderr
+
+
+def test_group_add_and_namespaced_sysctls(td):
+    host_forward = open("/proc/sys/net/ipv4/ip_forward").read()
+    out = td.out("run", "--rm", "--group-add", "tty", "--group-add", "4242", "--sysctl", "net.ipv4.ip_forward=1",
+                 "--sysctl", "kernel.shmmni=1024", "-u", "65534", "g", "sh", "-c",
+                 "id -G; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni")
+    groups, forward, shmmni = out.split("\n")[:3]
+    assert set(groups.split()) == {"65534", "5", "4242"}, out
+    assert (forward, shmmni) == ("1", "1024")
+    assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forward  # the container's own
+    for bad in ("vm.swappiness=1", "kernel.hostname=x", "net.ipv4.ip_forward"):
+        res = td("run", "--rm", "--sysctl", bad, "g", "true")
+        assert res.returncode == 125 and res.stderr.count(b"\n") == 1, res
+    res = td("run", "--rm", "--group-add", "nosuchgroup", "g", "true")
+    assert res.returncode == 125 and b"unable to find group nosuchgroup" in res.stderr

@@ -30,7 +30,9 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         cpus: str | float | None = None, cpu_shares: int | None = None,
         cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
         pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
-        privileged: bool = False, security_opt: Sequence[str] = (), detach: bool = False, root=None):
+        privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
+        read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
+        sysctls: Sequence[str] | dict = (), detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -43,7 +45,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     memory="64m", memory_swap="128m" or -1, cpus=1.5, cpu_shares=512, cpuset_cpus="0-1",
     cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
     Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
-    security_opt=["no-new-privileges"].
+    security_opt=["no-new-privileges"], devices=["/dev/fuse"], read_only=True,
+    tmpfs=["/run:size=64m"], group_add=["audio"], sysctls=["net.ipv4.ip_forward=1"].
     """
     from ..cgroups import limits
     from ..container.runtime import run as realise
@@ -61,12 +64,20 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, tty=tty, remove=remove, **settings,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
-                         security_opt=list(security_opt),
+                         security_opt=list(security_opt), devices=list(devices), read_only=read_only,
+                         tmpfs=list(tmpfs), group_add=list(group_add),
+                         sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
     return realise(spec, data_root, images.layer_dirs(found), capture_output=capture_output, input=input,
                    detach=detach)
+
+
+def _sysctls(items) -> dict:
+    from ..security import sysctls
+
+    return sysctls.parse(items)
 
 
 def start(ref: str, attach: bool = False, root=None):
@@ -164,7 +175,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
                                     "workdir": workdir or base.get("workdir", "/")})
     return exec_in(record, list(command), spec.container_env(), spec.workdir,
                    spec.user if user is None else user,
-                   seccomp.armed(spec.confinement(privileged), store.root.seccomp_cache), interactive=interactive,
+                   seccomp.armed(spec.confinement(privileged), store.root.seccomp_cache), spec.group_add,
+                   interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 
 

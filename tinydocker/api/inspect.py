@@ -53,6 +53,11 @@ def inspect_doc(record, store) -> dict:
             "CapDrop": spec.get("cap_drop") or None,
             "Privileged": spec.get("privileged", False),
             "SecurityOpt": spec.get("security_opt") or None,
+            "Devices": [_device(d) for d in spec.get("devices") or []],
+            "ReadonlyRootfs": spec.get("read_only", False),
+            "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in spec.get("tmpfs") or []} or None,
+            "GroupAdd": spec.get("group_add") or None,
+            "Sysctls": spec.get("sysctls") or None,
         },
         # as podman shows them: what the container's processes hold, all flags applied
         "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
@@ -91,3 +96,12 @@ def _layer_targets(links) -> list[str]:
     except FileNotFoundError:
         return []
     return [os.readlink(links / str(i)) for i in range(count)]
+
+
+def _device(flag: str) -> dict:
+    """A --device flag as docker's HostConfig.Devices entry."""
+    parts = flag.split(":")
+    host = parts[0]
+    inside = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
+    access = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": access}

@@ -56,6 +56,17 @@ def run(
     security_opt: Optional[List[str]] = typer.Option(
         None, "--security-opt", metavar="OPT",
         help="no-new-privileges[=true|false] (no setuid gains), or seccomp=unconfined."),
+    device: Optional[List[str]] = typer.Option(
+        None, "--device", metavar="HOST[:CTR[:rwm]]", help="Give the container a host device node (repeatable)."),
+    read_only: bool = typer.Option(False, "--read-only", help="Mount the container's root filesystem read-only."),
+    tmpfs: Optional[List[str]] = typer.Option(
+        None, "--tmpfs", metavar="PATH[:OPTS]", help="Mount an empty tmpfs at PATH (default rw,noexec,nosuid,nodev; "
+        "OPTS such as size=64m,mode=1777,exec)."),
+    group_add: Optional[List[str]] = typer.Option(None, "--group-add", metavar="GROUP",
+                                                  help="Add a supplementary group, by name or id (repeatable)."),
+    sysctl: Optional[List[str]] = typer.Option(
+        None, "--sysctl", metavar="KEY=VALUE", help="Set a namespaced kernel setting: net.*, kernel.shm*, "
+        "kernel.msg*, kernel.sem, fs.mqueue.* (repeatable)."),
 ):
     """Run a command in a new container and wait for it; exits with the command's code.
 
@@ -71,7 +82,9 @@ def run(
                      interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
                      cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
                      pids_limit=pids_limit, cap_add=cap_add or [], cap_drop=cap_drop or [],
-                     privileged=privileged, security_opt=security_opt or [], detach=detach, root=options.root)
+                     privileged=privileged, security_opt=security_opt or [], devices=device or [],
+                     read_only=read_only, tmpfs=tmpfs or [], group_add=group_add or [], sysctls=sysctl or [],
+                     detach=detach, root=options.root)
     if detach:
         print(result)
         raise typer.Exit(0)

@@ -16,7 +16,7 @@ _NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLO
 
 
 def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str, confinement: dict,
-            interactive: bool = False, tty: bool = False, capture_output: bool = False, input: bytes | None = None):
+            group_add: list, interactive: bool = False, tty: bool = False, capture_output: bool = False, input: bytes | None = None):
     """Run a new process inside a running container and wait for it; returns as run does."""
     if tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
@@ -35,7 +35,8 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str,
             raise not_running
         cgroup = cgroups.open_cgroup(record.id)
         orders = {"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
-                  "interactive": interactive, "confinement": confinement}
+                  "interactive": interactive, "confinement": confinement,
+                  "group_add": group_add}
         pipes = CapturePipes(input) if capture_output else None
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         forwarder = SignalForwarder()

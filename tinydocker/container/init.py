@@ -29,13 +29,15 @@ import json
 import os
 import signal
 import socket
+import stat
 import struct
 import termios
 
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
 from . import user
-from ..security import masks, process as security
+from ..security import masks, process as security, sysctls
+from . import tmpfs
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -60,7 +62,7 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
         if orders is None:
             os._exit(EXIT_TINYDOCKER)
         _enter_container(orders, report)
-        _become(orders["user"], orders["env"], orders["confinement"])
+        _become(orders["user"], orders["env"], orders["confinement"], orders.get("group_add", []))
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -95,7 +97,7 @@ def enter_main(namespaces: dict, join_cgroup, orders: dict, report: socket.socke
             raise ExecFailure(f"cannot enter working directory {orders['workdir']}: {e.strerror}",
                               EXIT_CANNOT_EXEC) from None
         sc.close_range_cloexec(3)
-        _become(orders["user"], orders["env"], orders["confinement"])
+        _become(orders["user"], orders["env"], orders["confinement"], orders.get("group_add", []))
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code
@@ -112,12 +114,12 @@ def _said(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _become(spec: str, env: dict, confinement: dict) -> None:
+def _become(spec: str, env: dict, confinement: dict, group_add: list) -> None:
     """The user, inside the container's confinement: the capabilities are cut before the
     switch (which needs CAP_SETUID) and set exactly after it."""
     security.before_user_switch(confinement)
     try:
-        user.become(spec, env)
+        user.become(spec, env, group_add)
     except user.UnknownUser as e:
         raise ExecFailure(str(e), EXIT_TINYDOCKER) from None
     security.after_user_switch(confinement, os.getuid())
@@ -166,6 +168,11 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     privileged = o["confinement"]["privileged"]
     _mount_kernel_filesystems(root, privileged)
     _mount_cgroupfs(root, o["cgroupfs"])
+    _make_devices(root, o.get("devices", []))
+    for key, value in o.get("sysctls", {}).items():
+        # before /proc/sys goes read-only; each is the container's own namespace's (sysctls.py)
+        with open(root + sysctls.path(key), "w") as f:
+            f.write(value)
     if not privileged:
         masks.apply(root)
 
@@ -176,9 +183,14 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
 
+    for entry in o.get("tmpfs", []):
+        tmpfs.mount(entry)  # after pivot_root: its path resolves inside the container's root
     _stdio(o["tty"], o["interactive"], report)
     workdir = o["workdir"]
     os.makedirs(workdir, exist_ok=True)  # docker creates a missing -w directory
+    if o.get("read_only"):
+        # the root only: /dev, /proc, /sys, /dev/shm and tmpfs mounts are mounts of their own
+        sc.mount("none", "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
     os.chdir(workdir)
     # descriptors a caller handed us without close-on-exec must not reach the command
     sc.close_range_cloexec(3)
@@ -242,6 +254,19 @@ def _mount_kernel_filesystems(root: str, privileged: bool) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
+
+
+def _make_devices(root: str, devices: list) -> None:
+    """The --device nodes, with the host node's mode and owner (the device cgroup allows them)."""
+    for d in devices:
+        target = root + d["path"]
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target)  # docker's --device /dev/null:/dev/null replaces the default node
+        kind = stat.S_IFCHR if d["kind"] == "c" else stat.S_IFBLK
+        os.mknod(target, kind | d["mode"], os.makedev(d["major"], d["minor"]))
+        os.chown(target, d["uid"], d["gid"])
+        os.chmod(target, d["mode"])  # mknod is subject to the umask
 
 
 def _mount_cgroupfs(root: str, filesystems: list) -> None:

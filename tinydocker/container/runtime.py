@@ -85,6 +85,8 @@ class _Launch:
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
             "confinement": seccomp.armed(spec.confinement(), store.root.seccomp_cache),
+            "devices": spec.host_devices(), "sysctls": spec.sysctls, "tmpfs": spec.tmpfs_mounts(),
+            "read_only": spec.read_only, "group_add": spec.group_add,
         }
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

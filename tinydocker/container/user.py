@@ -26,8 +26,9 @@ def _find(entries: list[list[str]], key: str, width: int) -> list[str] | None:
     return None
 
 
-def become(spec: str, env: dict) -> None:
-    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it."""
+def become(spec: str, env: dict, group_add=()) -> None:
+    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it;
+    `group_add` (names or ids, --group-add) joins the supplementary groups."""
     user, _, group = spec.partition(":")
     passwd = _entries("/etc/passwd")
     entry = _find(passwd, user or "0", 7)
@@ -54,6 +55,14 @@ def become(spec: str, env: dict) -> None:
                     extra.add(int(fields[2]))
                 except ValueError:
                     continue
+    for wanted in group_add:
+        found = _find(groups, wanted, 3)
+        if found is not None:
+            extra.add(int(found[2]))
+        elif wanted.isdigit():
+            extra.add(int(wanted))
+        else:
+            raise UnknownUser(f"unable to find group {wanted}: no matching entries in group file")
     os.setgroups(sorted(extra | {gid}))
     os.setgid(gid)
     os.setuid(uid)

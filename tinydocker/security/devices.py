@@ -7,6 +7,8 @@ the cgroup, `program()` compiles them into one (BPF_PROG_TYPE_CGROUP_DEVICE: a d
 instructions per rule, written out here since no library makes them).
 """
 
+import os
+import stat
 import struct
 
 from ..errors import TinydockerError
@@ -40,6 +42,36 @@ def parse(rule: str) -> tuple[int, int | None, int | None, int]:
         return (_TYPES[kind], None if major == "*" else int(major), None if minor == "*" else int(minor), bits)
     except (ValueError, KeyError):
         raise TinydockerError(f"invalid device rule {rule!r}: want TYPE MAJOR:MINOR ACCESS, as 'c 1:3 rwm'") from None
+
+
+def host_device(flag: str) -> dict:
+    """`--device HOST[:CONTAINER[:PERMISSIONS]]` as docker reads it: the host node's type,
+    numbers, mode and owner, where it goes in the container, and the rule that allows it."""
+    parts = flag.split(":")
+    if not parts[0] or len(parts) > 3:
+        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
+    host = parts[0]
+    path = parts[1] if len(parts) > 1 and parts[1] else host
+    access = parts[2] if len(parts) > 2 else "rwm"
+    if len(parts) == 2 and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+        path, access = host, parts[1]  # docker's HOST:PERMISSIONS
+    if not access or set(access) - set("rwm") or not path.startswith("/"):
+        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise TinydockerError(f"error gathering device information while adding custom device {host!r}: "
+                              f"{e.strerror.lower()}") from None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise TinydockerError(f"error gathering device information while adding custom device {host!r}: "
+                              "not a device node")
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    # m always: init makes the node inside the container's cgroup. Another node of the same
+    # numbers gives nothing the container lacks; what it may open is still `access`
+    allowed = "".join(a for a in "rwm" if a in access + "m")
+    return {"path": path, "kind": kind, "major": major, "minor": minor, "mode": stat.S_IMODE(st.st_mode),
+            "uid": st.st_uid, "gid": st.st_gid, "rule": f"{kind} {major}:{minor} {allowed}"}
 
 
 # -- the v2 program ------------------------------------------------------------------------------
