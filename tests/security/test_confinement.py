@@ -9,6 +9,8 @@ import ast
 import json
 import os
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -327,3 +329,78 @@ def test_group_add_and_namespaced_sysctls(td):
         assert res.returncode == 125 and res.stderr.count(b"\n") == 1, res
     res = td("run", "--rm", "--group-add", "nosuchgroup", "g", "true")
     assert res.returncode == 125 and b"unable to find group nosuchgroup" in res.stderr
+
+
+# -- known escapes, as regressions ----------------------------------------------------------------
+
+JOINING_EXEC = """
+import sys, time
+import tinydocker
+from tinydocker.container import init
+# JOINING-EXEC-MARK
+original = init._exec
+
+def paused(argv, env):
+    time.sleep(8)  # inside the container, holding its capabilities, just before execve
+    original(argv, env)
+
+init._exec = paused
+tinydocker.exec(sys.argv[2], ["true"], root=sys.argv[1])
+"""
+
+PROBE_EXE = ("for p in /proc/[0-9]*; do if grep -q 'JOINING-EXEC-MAR[K]' $p/cmdline 2>/dev/null; then "
+             "echo found; readlink $p/exe 2>/dev/null; head -c 4 $p/exe 2>/dev/null | wc -c; fi; done")
+
+
+def _probe_a_joining_exec(td, name: str) -> list[str]:
+    joining = subprocess.Popen([sys.executable, "-c", JOINING_EXEC, str(td.root), name], env=td.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            seen = td.out("exec", name, "sh", "-c", PROBE_EXE).split()
+            if seen:
+                return seen
+            time.sleep(0.05)
+        raise AssertionError("the joining exec never showed up in the container")
+    finally:
+        joining.kill()
+        joining.wait()
+
+
+def test_cve_2019_5736_a_joining_exec_does_not_show_the_host_binary(td):
+    """While `exec` joins a container it runs the host's interpreter; a container process
+    must not open it through /proc/PID/exe (and overwrite it). It is made non-dumpable
+    first thing (and the kernel keeps it so once its capabilities drop), so only a
+    container given CAP_SYS_PTRACE reaches it: that one is the probe's control."""
+    td.out("run", "-d", "c1", "sleep", "120")
+    td.out("run", "-d", "--cap-add", "SYS_PTRACE", "c2", "sleep", "120")
+    try:
+        assert _probe_a_joining_exec(td, "c1") == ["found", "0"]
+        control = _probe_a_joining_exec(td, "c2")
+        assert control[0] == "found" and control[-1] == "4" and "python" in control[1], control
+    finally:
+        td.out("rm", "-f", "c1", "c2")
+
+
+def test_cve_2024_21626_no_host_descriptor_or_directory_reaches_the_container(td):
+    """Only stdio is open in the container's command (no cgroupfs, data-root or caller's
+    descriptor), and its working directory is inside its root, in run and in exec."""
+    opened = os.open(str(td.root), os.O_RDONLY)  # a descriptor of the caller's, without O_CLOEXEC
+    extra = os.dup2(opened, 50)  # well clear of 3, which ls itself uses
+    os.close(opened)
+    try:
+        script = "ls /proc/self/fd; readlink /proc/self/cwd; readlink /proc/self/root"
+        out = subprocess.run(td.cmd + ["run", "-w", "/tmp", "c1", "sh", "-c", script], env=td.env, cwd=str(td.root),
+                             capture_output=True, text=True, pass_fds=(extra,), timeout=60)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.strip().splitlines()
+        assert set(lines[:-2]) <= {"0", "1", "2", "3"}, lines  # 3: ls's own directory
+        assert lines[-2:] == ["/tmp", "/"]
+        td.out("run", "-d", "c2", "sleep", "60")
+        out = subprocess.run(td.cmd + ["exec", "c2", "sh", "-c", script], env=td.env, cwd=str(td.root),
+                             capture_output=True, text=True, pass_fds=(extra,), timeout=60)
+        lines = out.stdout.strip().splitlines()
+        assert set(lines[:-2]) <= {"0", "1", "2", "3"} and lines[-2:] == ["/", "/"], out
+    finally:
+        os.close(extra)
+        td("rm", "-f", "c2")
