@@ -62,6 +62,7 @@ class ContainerSpec:
     tmpfs: list[str] = field(default_factory=list)     # --tmpfs PATH[:OPTIONS]
     group_add: list[str] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
+    seccomp_profile: str = ""                          # a docker-format profile's JSON, as read at run
 
     def __post_init__(self):
         check_name(self.name)
@@ -119,11 +120,14 @@ class ContainerSpec:
                 no_new_privileges = value != "false"
             elif key == "seccomp" and value == "unconfined":
                 seccomp = False
+            elif key == "seccomp" and value:
+                pass  # a profile: read when the container was made, kept in seccomp_profile
             else:
                 raise TinydockerError(f"invalid --security-opt {option!r}: tinydocker knows "
-                                      "no-new-privileges[=true|false] and seccomp=unconfined")
+                                      "no-new-privileges[=true|false] and seccomp=unconfined|PROFILE.json")
         return {"caps": capabilities.effective(self.cap_add, self.cap_drop, privileged),
-                "privileged": privileged, "no_new_privileges": no_new_privileges, "seccomp": seccomp}
+                "privileged": privileged, "no_new_privileges": no_new_privileges, "seccomp": seccomp,
+                "seccomp_profile": self.seccomp_profile or None}
 
     def container_env(self) -> dict[str, str]:
         """The environment docker gives a container: defaults, then the image's Env and the

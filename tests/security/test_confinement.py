@@ -404,3 +404,30 @@ def test_cve_2024_21626_no_host_descriptor_or_directory_reaches_the_container(td
     finally:
         os.close(extra)
         td("rm", "-f", "c2")
+
+
+def test_a_docker_format_seccomp_profile(td, tmp_path):
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+        {"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_SYS_TIME"]}}]}))
+    res = td("run", "--rm", "--security-opt", f"seccomp={profile}", "p", "sh", "-c", "/bin/pwd; mkdir /x && echo made")
+    assert b"Permission denied" in res.stderr and res.stdout == b"made\n", res  # EACCES, as the profile says
+    res = td("run", "--rm", "--cap-add", "SYS_TIME", "--security-opt", f"seccomp={profile}", "p", "mkdir", "/x")
+    assert res.returncode == 1 and b"Operation not permitted" in res.stderr  # the rule its capability includes
+    # the profile is read when the container is made, as docker does: it may go afterwards
+    td.out("run", "--security-opt", f"seccomp={profile}", "kept", "true")
+    profile.unlink()
+    assert td("start", "-a", "kept").returncode == 0
+    # podman's own default profile, an allow-list, runs a shell
+    shipped = "/usr/share/containers/seccomp.json"
+    if os.path.exists(shipped):
+        assert td.out("run", "--rm", "--security-opt", f"seccomp={shipped}", "p", "sh", "-c",
+                      "grep Seccomp: /proc/self/status; ls / > /dev/null && echo ok").split() == ["Seccomp:", "2", "ok"]
+    for text, needle in (("{", b"invalid seccomp profile"), ('{"defaultAction": "SCMP_ACT_NOPE"}', b"unsupported action")):
+        profile.write_text(text)
+        res = td("run", "--security-opt", f"seccomp={profile}", "bad", "true")
+        assert res.returncode == 125 and needle in res.stderr and res.stderr.count(b"\n") == 1, res
+    res = td("run", "--security-opt", f"seccomp={tmp_path}/missing.json", "bad", "true")
+    assert res.returncode == 125 and b"opening seccomp profile" in res.stderr
+    assert td("inspect", "bad").returncode == 1  # nothing made

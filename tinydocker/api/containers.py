@@ -64,7 +64,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, tty=tty, remove=remove, **settings,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
-                         security_opt=list(security_opt), devices=list(devices), read_only=read_only,
+                         security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),
+                         devices=list(devices), read_only=read_only,
                          tmpfs=list(tmpfs), group_add=list(group_add),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
@@ -72,6 +73,23 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
     return realise(spec, data_root, images.layer_dirs(found), capture_output=capture_output, input=input,
                    detach=detach)
+
+
+def _seccomp_profile(security_opt) -> str:
+    """The text of a seccomp=PROFILE.json option's file, read now as docker does ("" if none)."""
+    from ..security import seccomp
+
+    for option in security_opt:
+        key, _, value = option.replace(":", "=", 1).partition("=")
+        if key == "seccomp" and value and value != "unconfined":
+            try:
+                with open(value) as f:
+                    text = f.read()
+            except OSError as e:
+                raise TinydockerError(f"opening seccomp profile ({value}) failed: {e.strerror.lower()}") from None
+            seccomp.check_profile(text, value)
+            return text
+    return ""
 
 
 def _sysctls(items) -> dict:

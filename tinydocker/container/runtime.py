@@ -63,6 +63,9 @@ class _Launch:
         try:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
             lower = store.lower_dirs(spec.name)
+            # what can still fail on the user's input (a profile, a device) before anything is made
+            confinement = seccomp.armed(spec.confinement(), store.root.seccomp_cache)
+            devices, tmpfs_mounts = spec.host_devices(), spec.tmpfs_mounts()
             self.cgroup = cgroups.open_cgroup(record.id)
             if not fresh:
                 # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
@@ -84,8 +87,8 @@ class _Launch:
             "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
-            "confinement": seccomp.armed(spec.confinement(), store.root.seccomp_cache),
-            "devices": spec.host_devices(), "sysctls": spec.sysctls, "tmpfs": spec.tmpfs_mounts(),
+            "confinement": confinement,
+            "devices": devices, "sysctls": spec.sysctls, "tmpfs": tmpfs_mounts,
             "read_only": spec.read_only, "group_add": spec.group_add,
         }
         spec_r, spec_w = os.pipe()

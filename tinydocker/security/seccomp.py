@@ -75,29 +75,132 @@ def rules(caps: list[str]) -> dict:
 
 
 def armed(confinement: dict, cache: Path) -> dict:
-    """The confinement with its filter ("filter": the BPF program in hex, or None)."""
-    program = filter_for(confinement["caps"], cache) if confinement.get("seccomp") else None
-    return {**confinement, "filter": program.hex() if program else None}
+    """The confinement with its filter ("filter": the BPF program in hex, or None): the
+    default one, or one from the container's docker-format profile."""
+    program = None
+    if confinement.get("seccomp"):
+        profile = confinement.get("seccomp_profile")
+        if profile:
+            program = _cached(cache, {"profile": profile, "caps": confinement["caps"]},
+                              lambda: compile_profile(json.loads(profile), confinement["caps"]))
+        else:
+            program = filter_for(confinement["caps"], cache)
+    return {**confinement, "seccomp_profile": None, "filter": program.hex() if program else None}
 
 
 def filter_for(caps: list[str], cache: Path) -> bytes:
     """The BPF program (struct sock_filter[]) for a container holding `caps`, from the cache
     or compiled now."""
+    wanted = rules(caps)
+    return _cached(cache, wanted, lambda: _compile(wanted))
+
+
+def _cached(cache: Path, key_data, make) -> bytes:
     import hashlib
 
-    wanted = rules(caps)
-    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:32]
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:32]
     path = cache / f"{key}.bpf"
     try:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    program = _compile(wanted)
+    program = make()
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(program)
     os.rename(tmp, path)
     return program
+
+
+# -- docker's JSON profiles (--security-opt seccomp=PROFILE.json) ---------------------------------
+
+_ACTIONS = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
+            "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ALLOW": _ALLOW, "SCMP_ACT_LOG": 0x7FFC0000}
+_OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
+        "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+_ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64}
+_ARCH_WORDS = {"amd64", "x86_64"}  # how a profile's includes/excludes name this machine
+
+
+def check_profile(text: str, source: str) -> None:
+    """Refuse a profile that is not docker's format, naming the file."""
+    try:
+        profile = json.loads(text)
+        _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
+        for call in profile.get("syscalls") or []:
+            _action(call["action"], call.get("errnoRet"))
+            for arg in call.get("args") or []:
+                _OPS[arg["op"]], int(arg["index"]), int(arg["value"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise TinydockerError(f"invalid seccomp profile {source}: {e}") from None
+
+
+def _action(name: str, errno_ret) -> int:
+    if name == "SCMP_ACT_ERRNO":
+        return _ERRNO | (int(errno_ret) if errno_ret is not None else errno.EPERM) & 0xFFFF
+    if name == "SCMP_ACT_TRACE":
+        return 0x7FF00000 | (int(errno_ret) if errno_ret is not None else errno.EPERM) & 0xFFFF
+    if name not in _ACTIONS:
+        raise ValueError(f"unsupported action {name!r}")
+    return _ACTIONS[name]
+
+
+def _applies(call: dict, caps: set[str]) -> bool:
+    """docker's includes/excludes: every included capability held, none of the excluded;
+    the architecture named (as amd64 or x86_64), the kernel new enough."""
+    includes, excludes = call.get("includes") or {}, call.get("excludes") or {}
+    if any(c.upper().removeprefix("CAP_") not in caps for c in includes.get("caps") or []):
+        return False
+    if any(c.upper().removeprefix("CAP_") in caps for c in excludes.get("caps") or []):
+        return False
+    if includes.get("arches") and not _ARCH_WORDS & set(includes["arches"]):
+        return False
+    if excludes.get("arches") and _ARCH_WORDS & set(excludes["arches"]):
+        return False
+    if includes.get("minKernel"):
+        wanted = tuple(int(x) for x in includes["minKernel"].split(".")[:2])
+        running = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+        if running < wanted:
+            return False
+    return True
+
+
+def compile_profile(profile: dict, caps: list[str]) -> bytes:
+    """A docker-format profile as BPF, for a container holding `caps`."""
+    lib = _library()
+    default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise TinydockerError("libseccomp could not make a filter")
+    try:
+        native = lib.seccomp_arch_native()
+        extra = set()
+        for entry in profile.get("archMap") or []:
+            if _ARCHES.get(entry.get("architecture")) == native:
+                extra |= {_ARCHES[a] for a in entry.get("subArchitectures") or [] if a in _ARCHES}
+        extra |= {_ARCHES[a] for a in profile.get("architectures") or [] if a in _ARCHES}
+        for arch in extra - {native}:
+            _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
+        held = set(caps)
+        for call in profile.get("syscalls") or []:
+            if not _applies(call, held):
+                continue
+            action = _action(call["action"], call.get("errnoRet"))
+            if action == default:
+                continue  # libseccomp refuses a rule that says what the default says
+            cmps = [_ArgCmp(int(a["index"]), _OPS[a["op"]], int(a["value"]), int(a.get("valueTwo") or 0))
+                    for a in call.get("args") or []]
+            array = (_ArgCmp * max(len(cmps), 1))(*cmps)
+            for name in call.get("names") or ([call["name"]] if call.get("name") else []):
+                number = lib.seccomp_syscall_resolve_name(name.encode())
+                if number < 0:
+                    continue
+                ret = lib.seccomp_rule_add_array(ctx, action, number, len(cmps), array)
+                if ret != -errno.EEXIST:  # a second rule for the same call and arguments: the first holds
+                    _ok(ret, f"add a rule for {name}")
+        return _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
 
 
 def _library():
@@ -148,15 +251,19 @@ def _compile(wanted: dict) -> bytes:
         if wanted["personality"]:
             for mask, value in _personality_denials():
                 add("personality", eperm, (0, _CMP_MASKED_EQ, mask, value))
-        out = os.memfd_create("seccomp", os.MFD_CLOEXEC)
-        try:
-            _ok(lib.seccomp_export_bpf(ctx, out), "export the filter")
-            size = os.lseek(out, 0, os.SEEK_END)
-            return os.pread(out, size, 0)
-        finally:
-            os.close(out)
+        return _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
+
+
+def _export(lib, ctx) -> bytes:
+    out = os.memfd_create("seccomp", os.MFD_CLOEXEC)
+    try:
+        _ok(lib.seccomp_export_bpf(ctx, out), "export the filter")
+        size = os.lseek(out, 0, os.SEEK_END)
+        return os.pread(out, size, 0)
+    finally:
+        os.close(out)
 
 
 def _personality_denials() -> list[tuple[int, int]]:
