@@ -199,7 +199,20 @@ def call(number, *args):
 SYS = dict(keyctl=250, add_key=248, personality=135, unshare=272, clone3=435, userfaultfd=323, bpf=321,
            open_by_handle_at=304, kexec_load=246, init_module=175, reboot=169, swapon=167, clock_settime=227,
            getpid=39)
+def int80(number, a=0, b=0):
+    # a call through the 32-bit x86 ABI (int 0x80), which a 64-bit process can enter too
+    import mmap
+    code = (bytes([0xB8]) + number.to_bytes(4, "little") + bytes([0xBB]) + a.to_bytes(4, "little") +
+            bytes([0xB9]) + b.to_bytes(4, "little") + bytes([0xCD, 0x80, 0xC3]))  # mov eax/ebx/ecx; int 0x80; ret
+    page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    ret = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))()
+    return 0 if ret >= 0 else errno.errorcode[-ret]
+
 results = {
+    "i386_keyctl": int80(288),                               # keyctl, i386 numbering
+    "i386_unshare_user": int80(310, 0x10000000),             # unshare(CLONE_NEWUSER)
+    "i386_getpid": int80(20),
     "keyctl": call(SYS["keyctl"], 0, 0),                     # KEYCTL_GET_KEYRING_ID of nothing
     "add_key": call(SYS["add_key"], 0, 0, 0, 0, 0),
     "userfaultfd": call(SYS["userfaultfd"], 0),
@@ -233,7 +246,8 @@ def test_the_default_filter_denies_dockers_list_with_eperm(tmp_path):
     denied = {k for k, v in results.items() if v == "EPERM"}
     assert denied == {"keyctl", "add_key", "userfaultfd", "bpf", "open_by_handle_at", "kexec_load", "init_module",
                       "reboot", "swapon", "clock_settime", "unshare_user", "personality_no_aslr",
-                      "personality_high_bit"}, results
+                      "personality_high_bit", "i386_keyctl", "i386_unshare_user"}, results
+    assert results["i386_getpid"] == 0  # the 32-bit ABI itself still works
     assert results["clone3"] == "ENOSYS"  # so that libc falls back to clone, whose flags the filter sees
     assert results["personality_query"] == 0 and results["getpid"] == 0
 
