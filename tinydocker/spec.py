@@ -79,9 +79,11 @@ class ContainerSpec:
             raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         self.env = [e for e in map(parse_env, self.env) if e is not None]
         self.confinement()  # the flags are checked now, not when the container starts
-        self.host_devices()
         self.tmpfs_mounts()
-        from .security import sysctls
+        from .security import devices, sysctls
+
+        for flag in self.devices:
+            devices.parse_flag(flag)  # the host's node is looked at when the container starts
 
         self.sysctls = sysctls.parse(f"{k}={v}" for k, v in self.sysctls.items())
         for group in self.group_add:

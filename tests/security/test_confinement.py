@@ -445,3 +445,17 @@ def test_a_docker_format_seccomp_profile(td, tmp_path):
     res = td("run", "--security-opt", f"seccomp={tmp_path}/missing.json", "bad", "true")
     assert res.returncode == 125 and b"opening seccomp profile" in res.stderr
     assert td("inspect", "bad").returncode == 1  # nothing made
+
+
+def test_a_device_gone_from_the_host_stops_only_the_start(td, tmp_path):
+    """The host's node is looked at when the container starts: once it is gone, inspect and
+    ps still work and start says why it cannot, in one line (docker's 125)."""
+    node = tmp_path / "mynull"
+    os.mknod(node, 0o666 | 0o020000, os.makedev(1, 3))  # /dev/null's numbers, in the test's own directory
+    td.out("run", "--device", f"{node}:/dev/mynull", "d", "sh", "-c", "echo x > /dev/mynull")
+    node.unlink()
+    assert json.loads(td.out("inspect", "d"))[0]["HostConfig"]["Devices"][0]["PathOnHost"] == str(node)
+    assert "d" in td.out("ps", "-a")
+    res = td("start", "-a", "d")
+    assert res.returncode == 125 and b"error gathering device information" in res.stderr, res
+    assert res.stderr.count(b"\n") == 1

@@ -47,16 +47,7 @@ def parse(rule: str) -> tuple[int, int | None, int | None, int]:
 def host_device(flag: str) -> dict:
     """`--device HOST[:CONTAINER[:PERMISSIONS]]` as docker reads it: the host node's type,
     numbers, mode and owner, where it goes in the container, and the rule that allows it."""
-    parts = flag.split(":")
-    if not parts[0] or len(parts) > 3:
-        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
-    host = parts[0]
-    path = parts[1] if len(parts) > 1 and parts[1] else host
-    access = parts[2] if len(parts) > 2 else "rwm"
-    if len(parts) == 2 and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
-        path, access = host, parts[1]  # docker's HOST:PERMISSIONS
-    if not access or set(access) - set("rwm") or not path.startswith("/"):
-        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
+    host, path, access = parse_flag(flag)
     try:
         st = os.stat(host)
     except OSError as e:
@@ -72,6 +63,21 @@ def host_device(flag: str) -> dict:
     allowed = "".join(a for a in "rwm" if a in access + "m")
     return {"path": path, "kind": kind, "major": major, "minor": minor, "mode": stat.S_IMODE(st.st_mode),
             "uid": st.st_uid, "gid": st.st_gid, "rule": f"{kind} {major}:{minor} {allowed}"}
+
+
+def parse_flag(flag: str) -> tuple[str, str, str]:
+    """(host path, container path, access) of a --device flag; the host is not looked at."""
+    parts = flag.split(":")
+    if not parts[0] or len(parts) > 3:
+        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
+    host = parts[0]
+    path = parts[1] if len(parts) > 1 and parts[1] else host
+    access = parts[2] if len(parts) > 2 else "rwm"
+    if len(parts) == 2 and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+        path, access = host, parts[1]  # docker's HOST:PERMISSIONS
+    if not access or set(access) - set("rwm") or not path.startswith("/"):
+        raise TinydockerError(f"invalid --device {flag!r}: want HOST[:CONTAINER[:rwm]]")
+    return host, path, access
 
 
 # -- the v2 program ------------------------------------------------------------------------------
