@@ -101,13 +101,14 @@ class ContainerSpec:
 
         return [tmpfs.parse(flag) for flag in self.tmpfs]
 
-    def device_rules(self) -> list[str] | None:
-        """The device cgroup's allow-list; None (everything) when privileged."""
+    def device_rules(self, host_devices: list[dict]) -> list[str] | None:
+        """The device cgroup's allow-list with the --device nodes (host_devices()); None
+        (everything) when privileged."""
         from .security import devices
 
         if self.privileged:
             return None
-        return list(devices.DEFAULT) + [d["rule"] for d in self.host_devices()]
+        return list(devices.DEFAULT) + [d["rule"] for d in host_devices]
 
     def confinement(self, privileged: bool = False) -> dict:
         """What the container's processes are held to (security/process.py); `privileged`

@@ -71,7 +71,7 @@ class _Launch:
                 # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
                 # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
                 self.cgroup.remove()
-            self.cgroup.create(spec.limits, spec.device_rules())
+            self.cgroup.create(spec.limits, spec.device_rules(devices))
         except BaseException as e:
             if fresh:
                 store.remove(record)  # nothing ran: leave nothing behind, not even the name
