@@ -50,7 +50,7 @@ def podman(tmp_path, td):
     with tarfile.open(archive, "w") as tar:
         tar.add(str(rootfs), arcname=".")
     parents = set(_libpod_parents())
-    made = subprocess.run(base + ["import", "-q", str(archive), "probe:1"], capture_output=True, text=True,
+    made = subprocess.run(base + ["import", "-q", str(archive), "localhost/probe:1"], capture_output=True, text=True,
                           timeout=120)
     if made.returncode != 0:
         shutil.rmtree(store, ignore_errors=True)
@@ -83,7 +83,7 @@ def _libpod_parents() -> list[str]:
 
 
 def test_at_least_as_tight_as_podman_on_every_row(td, podman):
-    theirs_run = podman("probe:1", "sh", "-c", PROBE)
+    theirs_run = podman("localhost/probe:1", "sh", "-c", PROBE)
     if theirs_run.returncode != 0:
         pytest.skip(f"podman cannot run containers here: {theirs_run.stderr.strip()[-200:]}")
     theirs = rows(theirs_run.stdout)
