@@ -121,6 +121,44 @@ def test_api_from_threads_in_parallel(td):
     assert os.listdir(td.containers) == []
 
 
+HELD_ORDERS = """
+import os, sys, time
+import tinydocker
+real_pipe = os.pipe
+holders = []
+
+def pipe():
+    # what another thread of a script can do at any moment: fork a container child of its
+    # own, which holds a copy of every descriptor, this pipe's write end too, until it execs
+    r, w = real_pipe()
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    holders.append(pid)
+    return r, w
+
+tinydocker.build_image(root=sys.argv[1])
+os.pipe = pipe
+try:
+    code = tinydocker.run("c1", ["true"], remove=True, root=sys.argv[1])
+finally:
+    os.pipe = real_pipe
+    for pid in holders:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+print(code)
+"""
+
+
+def test_a_start_does_not_wait_on_a_copy_of_its_orders_pipe(td):
+    """Found as a hang of the test above: the child waited for EOF on its orders, and two
+    children forked by two threads each held the other's write end."""
+    res = subprocess.run([sys.executable, "-c", HELD_ORDERS, str(td.root)], capture_output=True, text=True,
+                         env={**td.env, "PYTHONPATH": str(REPO)}, timeout=20)
+    assert (res.returncode, res.stdout) == (0, "0\n"), res.stderr
+
+
 def test_an_unexpected_failure_says_it_is_a_bug_and_names_the_operation(td):
     """What tinydocker did not foresee still comes out as one line: a bug, in which command,
     and how to see more; TINYDOCKER_DEBUG=1 shows the traceback."""

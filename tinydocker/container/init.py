@@ -131,12 +131,35 @@ def _default_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def frame_orders(orders: dict) -> bytes:
+    """The orders as the child reads them: their length first, then the JSON.
+
+    The child must not wait for EOF to know they are complete: when a script starts
+    containers from several threads, another thread's child, forked meanwhile, holds a copy
+    of this pipe's write end until it execs, and it execs only once its own orders came.
+    Two such children would wait on each other for ever."""
+    data = json.dumps(orders).encode()
+    return struct.pack("<Q", len(data)) + data
+
+
 def _read_orders(fd: int) -> dict | None:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    os.close(fd)
-    return json.loads(b"".join(chunks)) if chunks else None
+    """The parent's orders, or None if it gave up before sending them."""
+    def exactly(n: int) -> bytes | None:
+        chunks = []
+        while n:
+            chunk = os.read(fd, n)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    try:
+        header = exactly(8)
+        data = exactly(struct.unpack("<Q", header)[0]) if header is not None else None
+    finally:
+        os.close(fd)
+    return json.loads(data) if data is not None else None
 
 
 def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:

@@ -115,7 +115,7 @@ class _Launch:
                     raise _removed_while_starting(spec.name)
                 self.record = started
                 try:
-                    write_all(spec_w, json.dumps(orders).encode())
+                    write_all(spec_w, init.frame_orders(orders))
                 except BrokenPipeError:
                     pass  # the child gave up before reading them; its report says why
             except BaseException as e:
@@ -126,7 +126,7 @@ class _Launch:
                 _release_cgroup(self.cgroup)
                 raise
             finally:
-                os.close(spec_w)  # EOF: the child's orders are complete (or it gives up)
+                os.close(spec_w)  # before any orders: EOF, and the child gives up
             self.error, self.master = await_start(report)
         finally:
             report.close()
