@@ -19,3 +19,33 @@ layer_dir() {
   "${td[@]}" image inspect "$1" | "$PY" -c \
     'import json, sys; print(json.load(sys.stdin)[0]["GraphDriver"]["Data"]["LowerDir"])'
 }
+
+# busybox's layer as $rootfs, and an OCI bundle of it at $work/bundle for runc and crun
+busybox_bundle() {
+  "${td[@]}" image build busybox >/dev/null
+  rootfs=$(layer_dir busybox)
+  "$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
+}
+
+# the tests' many_layers fixture with N layers, as an OCI layout in $work/fixtures/many-N
+many_layers_fixture() {
+  "$PY" - "$repo/tests/image" "$work/fixtures" "$1" <<'PY'
+import pathlib, sys
+sys.path.insert(0, sys.argv[1])
+import fixtures
+out = pathlib.Path(sys.argv[2]); out.mkdir(exist_ok=True)
+fixtures.many_layers(out, int(sys.argv[3]))
+PY
+}
+
+# hyperfine's JSON as a table: each command's median, and its ratio to each BASE command
+ratios() {
+  "$PY" - "$@" <<'PY'
+import json, statistics, sys
+res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
+bases = sys.argv[2:]
+print(f"{'what':<12}{'median':>10}" + "".join(f"{'vs ' + b:>11}" for b in bases))
+for name, ms in res.items():
+    print(f"{name:<12}{ms:>8.1f}ms" + "".join(f"{ms / res[b]:>10.2f}x" for b in bases))
+PY
+}

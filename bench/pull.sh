@@ -15,13 +15,7 @@ cleanup() {
 trap cleanup EXIT
 
 # the image: the tests' many_layers fixture with 5 layers (busybox in the first), gzip layers
-"$PY" - "$repo/tests/image" "$work/fixtures" <<'PY'
-import pathlib, sys
-sys.path.insert(0, sys.argv[1])
-import fixtures
-out = pathlib.Path(sys.argv[2]); out.mkdir()
-fixtures.many_layers(out, 5)
-PY
+many_layers_fixture 5
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/registry"
 cat > "$work/registry/config.yml" <<YML
@@ -47,10 +41,4 @@ hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$results/pul
   -n skopeo "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 oci:$work/skopeo-out:many" \
   -n tinydocker "$PY -m tinydocker --root $work/td-root pull -q 127.0.0.1:$port/bench/many:5" >/dev/null
 
-"$PY" - "$results/pull.json" <<'PY'
-import json, statistics, sys
-res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-print(f"{'what':<12}{'median':>10}{'vs skopeo':>11}")
-for name, ms in res.items():
-    print(f"{name:<12}{ms:>8.1f}ms{ms / res['skopeo']:>10.2f}x")
-PY
+ratios "$results/pull.json" skopeo

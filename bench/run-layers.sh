@@ -9,17 +9,9 @@ RUNS=${RUNS:-30}
 source "$(dirname "$0")/common.sh"
 trap 'rm -rf "$work"' EXIT
 
-"${td[@]}" image build busybox >/dev/null
-rootfs=$(layer_dir busybox)
-"$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
+busybox_bundle
 for n in 10 100; do
-  "$PY" - "$repo/tests/image" "$work/fixtures" "$n" <<'PY'
-import pathlib, sys
-sys.path.insert(0, sys.argv[1])
-import fixtures
-out = pathlib.Path(sys.argv[2]); out.mkdir(exist_ok=True)
-fixtures.many_layers(out, int(sys.argv[3]))
-PY
+  many_layers_fixture "$n"
   "${td[@]}" load -q -i "$work/fixtures/many-$n"
 done
 
@@ -29,12 +21,10 @@ hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/run
   -n layers-10 "${td[*]} run --rm --image many-10 b10 /bin/true" \
   -n layers-100 "${td[*]} run --rm --image many-100 b100 /bin/true" >/dev/null
 
+ratios "$results/run-layers.json" runc
 "$PY" - "$results/run-layers.json" <<'PY'
 import json, statistics, sys
 res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-print(f"{'what':<12}{'median':>10}{'vs runc':>10}")
-for name, ms in res.items():
-    print(f"{name:<12}{ms:>8.1f}ms{ms / res['runc']:>9.2f}x")
 print(f"one more layer: {(res['layers-10'] - res['layers-1']) / 9:.2f} ms (1->10), "
       f"{(res['layers-100'] - res['layers-1']) / 99:.2f} ms (1->100)")
 PY

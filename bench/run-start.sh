@@ -8,22 +8,14 @@ RUNS=${RUNS:-50}
 source "$(dirname "$0")/common.sh"
 trap 'rm -rf "$work"' EXIT
 
-"${td[@]}" image build busybox >/dev/null
-rootfs=$(layer_dir busybox)
-"$SHARED_BENCH/make-bundle.sh" "$work/bundle" "$rootfs" >/dev/null
+busybox_bundle
 
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/run-start.json" \
   -n floor "unshare --fork --pid --mount --uts --ipc --net chroot $rootfs /bin/true" \
   -n runc "$SHARED_BENCH/bench-oci-run.sh runc $work/bundle" \
   -n tinydocker "${td[*]} run --rm bench1 /bin/true" >/dev/null
 
-"$PY" - "$results/run-start.json" <<'PY'
-import json, statistics, sys
-res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-print(f"{'what':<12}{'median':>10}{'vs floor':>10}{'vs runc':>10}")
-for name, ms in res.items():
-    print(f"{name:<12}{ms:>8.1f}ms{ms / res['floor']:>9.1f}x{ms / res['runc']:>9.2f}x")
-PY
+ratios "$results/run-start.json" floor runc
 
 # where tinydocker's own start-up time goes: the cumulative import cost on run's path
 "$PY" -X importtime -m tinydocker --root "$work/root" run --rm bench2 /bin/true 2> "$work/imports.txt"

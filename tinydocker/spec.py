@@ -118,7 +118,7 @@ class ContainerSpec:
         privileged = privileged or self.privileged
         no_new_privileges, seccomp = False, not privileged
         for option in self.security_opt:
-            key, _, value = option.replace(":", "=", 1).partition("=")
+            key, value = security_option(option)
             if key == "no-new-privileges" and value in ("", "true", "false"):
                 no_new_privileges = value != "false"
             elif key == "seccomp" and value == "unconfined":
@@ -154,6 +154,12 @@ class ContainerSpec:
         data = asdict(self)
         data["limits"] = {k: v for k, v in data["limits"].items() if v is not None}  # TOML has no null
         return data
+
+
+def security_option(option: str) -> tuple[str, str]:
+    """A --security-opt as (key, value): docker takes KEY=VALUE and the older KEY:VALUE."""
+    key, _, value = option.replace(":", "=", 1).partition("=")
+    return key, value
 
 
 def parse_env(item: str) -> str | None:

@@ -5,6 +5,7 @@ The probe only looks (/proc/self/status, listings, the mount table) or tries wha
 only touch the container's own namespaces (a tmpfs mount, a user namespace).
 """
 
+import glob
 import os
 from pathlib import Path
 import shutil
@@ -77,9 +78,8 @@ def podman(tmp_path, td):
 
 
 def _libpod_parents() -> list[str]:
-    return [p for p in (f"/sys/fs/cgroup/{c}/libpod_parent" for c in os.listdir("/sys/fs/cgroup"))
-            if os.path.isdir(p)] + (["/sys/fs/cgroup/libpod_parent"] if os.path.isdir("/sys/fs/cgroup/libpod_parent")
-                                    else [])
+    """podman's cgroupfs parent in each v1 hierarchy, or on cgroup2's root."""
+    return glob.glob("/sys/fs/cgroup/*/libpod_parent") + glob.glob("/sys/fs/cgroup/libpod_parent")
 
 
 def test_at_least_as_tight_as_podman_on_every_row(td, podman):

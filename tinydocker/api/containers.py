@@ -79,8 +79,9 @@ def _seccomp_profile(security_opt) -> str:
     """The text of a seccomp=PROFILE.json option's file, read now as docker does ("" if none)."""
     from ..security import seccomp
 
-    for option in security_opt:
-        key, _, value = option.replace(":", "=", 1).partition("=")
+    from ..spec import security_option
+
+    for key, value in map(security_option, security_opt):
         if key == "seccomp" and value and value != "unconfined":
             try:
                 with open(value) as f:

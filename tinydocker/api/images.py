@@ -155,11 +155,8 @@ def _promote(containers, held, store, base, settings, repository, steps) -> str:
     from ..image.commit import commit as commit_layer
     from ..state import stack
 
-    made = {}
-
     def link(layer_dir, image_id):
-        made["layer"] = str(layer_dir)
-        containers.note_commit(held, layer=made["layer"], image=image_id)
+        containers.note_commit(held, layer=str(layer_dir), image=image_id)
 
     cdir = containers.container_dir(held.name)
     try:
@@ -171,7 +168,7 @@ def _promote(containers, held, store, base, settings, repository, steps) -> str:
     # from here on a failure leaves the marker, and the container's next start finishes the move
     if containers.note_commit(held, published=True) is not None:
         try:
-            stack.promote(cdir, made["layer"])
+            stack.promote(cdir, str(store.layer_dir(image.layers[-1])))
         except FileNotFoundError:
             if containers.holds(held):
                 raise

@@ -55,6 +55,3 @@ def mask(names) -> int:
         bits |= 1 << NUMBER[name]
     return bits
 
-
-def names_of(bits: int) -> list[str]:
-    return [n for i, n in enumerate(NAMES) if bits >> i & 1]

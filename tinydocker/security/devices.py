@@ -113,21 +113,12 @@ def program(rules: list[str]) -> bytes:
     body = []
     for rule in rules:
         kind, major, minor, access = parse(rule)
-        checks = []  # each: (register, value): a mismatch skips to the next rule
-        if kind:
-            checks.append(("type", kind))
-        if major is not None:
-            checks.append(("major", major))
-        if minor is not None:
-            checks.append(("minor", minor))
-        block = [_insn(_MOV_X, dst=7, src=4), _insn(_AND_K, dst=7, imm=~access & 0x7)]  # access not granted?
-        tests = [(7, 0)] + [({"type": 3, "major": 5, "minor": 6}[what], value) for what, value in checks]
-        # each test jumps past the rest of this rule's block: the jumps after it and "allow"
-        remaining = len(tests)
-        for register, value in tests:
-            remaining -= 1
-            block.append(_insn(_JNE_K, dst=register, imm=value, off=remaining + 2))
-        block += [_insn(_MOV_K, dst=0, imm=1), _insn(_EXIT)]
-        body += block
+        block = [_insn(_MOV_X, dst=7, src=4), _insn(_AND_K, dst=7, imm=~access & 0x7)]  # r7: access not granted
+        # (register, value) pairs that must hold; None (a wildcard, or type a) is no test
+        tests = [(r, v) for r, v in ((7, 0), (3, kind or None), (5, major), (6, minor)) if v is not None]
+        for i, (register, value) in enumerate(tests):
+            # a mismatch jumps past the rest of this rule: the tests after it, then "allow"
+            block.append(_insn(_JNE_K, dst=register, imm=value, off=len(tests) - 1 - i + 2))
+        body += block + [_insn(_MOV_K, dst=0, imm=1), _insn(_EXIT)]
     tail = [_insn(_MOV_K, dst=0, imm=0), _insn(_EXIT)]
     return b"".join(head + body + tail)

@@ -70,8 +70,7 @@ def rules(caps: list[str]) -> dict:
     """The rules for a container holding `caps`: plain data, also the cache key."""
     held = set(caps)
     names = sorted({n for cap, calls in DENIED.items() if cap is None or cap not in held for n in calls})
-    return {"deny": names, "clone_namespaces": "SYS_ADMIN" not in held, "clone3": "SYS_ADMIN" not in held,
-            "personality": True}
+    return {"deny": names, "clone_namespaces": "SYS_ADMIN" not in held}
 
 
 def armed(confinement: dict, cache: Path) -> dict:
@@ -245,12 +244,10 @@ def _compile(wanted: dict) -> bytes:
         if wanted["clone_namespaces"]:
             for flag in NAMESPACE_FLAGS:
                 add("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
-        if wanted["clone3"]:
             # its flags sit in memory, out of a filter's reach: ENOSYS makes libc fall back to clone
             add("clone3", _ERRNO | errno.ENOSYS)
-        if wanted["personality"]:
-            for mask, value in _personality_denials():
-                add("personality", eperm, (0, _CMP_MASKED_EQ, mask, value))
+        for mask, value in _personality_denials():
+            add("personality", eperm, (0, _CMP_MASKED_EQ, mask, value))
         return _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)

@@ -243,8 +243,6 @@ class Store:
             if current.starting:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
             self._settle_commit(current)
-            if current.committing:
-                raise ContainerRunning(f"container {record.name} is being committed by another command")
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
             current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None
@@ -264,8 +262,6 @@ class Store:
             if current is None or current.id != record.id:
                 raise NoSuchContainer(record.name)
             self._settle_commit(current)
-            if current.committing:
-                raise ContainerRunning(f"container {record.name} is being committed by another command")
             if current.status == RUNNING or current.starting:
                 return None
             current.committing = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
@@ -295,11 +291,14 @@ class Store:
             self._write(current)
 
     def _settle_commit(self, current: Record) -> None:
-        """Under the lock: finish what a killed commit left (its layer may share the upper's
-        files, so the container must not run on that upper again) and drop its marker."""
+        """Under the lock: refuse while a live commit holds the container; finish what a
+        killed one left (its layer may share the upper's files, so the container must not
+        run on that upper again) and drop its marker."""
         c = current.committing
-        if not c or current.being_committed:
+        if not c:
             return
+        if current.being_committed:
+            raise ContainerRunning(f"container {current.name} is being committed by another command")
         layer = c.get("layer")
         if layer and os.path.isdir(layer):
             from . import stack
