@@ -63,6 +63,7 @@ class ContainerSpec:
     group_add: list[str] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     seccomp_profile: str = ""                          # a docker-format profile's JSON, as read at run
+    mounts: list[dict] = field(default_factory=list)   # -v and --mount, as volume/mounts.py reads them
 
     def __post_init__(self):
         check_name(self.name)
@@ -80,6 +81,9 @@ class ContainerSpec:
         self.env = [e for e in map(parse_env, self.env) if e is not None]
         self.confinement()  # the flags are checked now, not when the container starts
         self.tmpfs_mounts()
+        from .volume.mounts import check_targets
+
+        check_targets(self.mounts, self.tmpfs)
         from .security import devices, sysctls
 
         for flag in self.devices:

@@ -22,8 +22,10 @@ from .images import (build_image, commit, export, history, images, import_image,
                      prune_images, remove_image, save, tag)
 from .registry import login, logout, pull, push
 from .system import info, prune
+from .volumes import create_volume, inspect_volume, prune_volumes, remove_volume, volumes
 
 __all__ = ["run", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
            "stats", "remove", "prune", "prune_containers", "images", "build_image", "import_image",
            "remove_image", "inspect_image", "history", "tag", "prune_images", "load", "save", "commit", "export",
-           "pull", "push", "login", "logout", "info", "parse_signal"]
+           "pull", "push", "login", "logout", "info", "parse_signal", "create_volume", "volumes", "inspect_volume",
+           "remove_volume", "prune_volumes"]

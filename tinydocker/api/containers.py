@@ -32,7 +32,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
         privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
         read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
-        sysctls: Sequence[str] | dict = (), detach: bool = False, root=None):
+        sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
+        detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -47,6 +48,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
     security_opt=["no-new-privileges"], devices=["/dev/fuse"], read_only=True,
     tmpfs=["/run:size=64m"], group_add=["audio"], sysctls=["net.ipv4.ip_forward=1"].
+    Storage as docker's -v and --mount: volumes=["/srv/data:/data:ro", "cache:/cache", "/scratch"],
+    mounts=["type=bind,source=/etc/hosts,target=/etc/hosts,readonly", "type=tmpfs,target=/run"].
     """
     from ..cgroups import limits
     from ..container.runtime import run as realise
@@ -61,18 +64,38 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
     settings = process(images.config(found), list(command or []), entrypoint, list(env), workdir, user)
+    storage, tmpfs = _storage(volumes, mounts, list(tmpfs), settings.pop("volumes"))
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, tty=tty, remove=remove, **settings,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                          security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),
                          devices=list(devices), read_only=read_only,
-                         tmpfs=list(tmpfs), group_add=list(group_add),
+                         tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
     return realise(spec, data_root, images.layer_dirs(found), capture_output=capture_output, input=input,
                    detach=detach)
+
+
+def _storage(volumes, mounts, tmpfs: list[str], image_volumes: list[str]) -> tuple[list[dict], list[str]]:
+    """-v and --mount as the spec keeps them, and --tmpfs with --mount type=tmpfs added;
+    the image's VOLUMEs not mounted over become anonymous volumes, as docker makes them."""
+    from ..volume import mounts as parse
+
+    storage = [parse.parse_volume(flag) for flag in volumes]
+    for flag in mounts:
+        entry = parse.parse_mount(flag)
+        if isinstance(entry, str):
+            tmpfs.append(entry)
+        else:
+            storage.append(entry)
+    taken = {m["target"] for m in storage} | {os.path.normpath(t.partition(":")[0]) for t in tmpfs}
+    for path in image_volumes:
+        if os.path.normpath(path) not in taken and path.startswith("/") and os.path.normpath(path) != "/":
+            storage.append(parse.parse_volume(os.path.normpath(path)))
+    return storage, tmpfs
 
 
 def _seccomp_profile(security_opt) -> str:
@@ -213,8 +236,9 @@ def inspect(ref: str, root=None):
     return _find(ref, root)[1]
 
 
-def remove(ref: str, force: bool = False, root=None) -> None:
-    """Remove a container by name or id prefix; a running one only with force (it is killed)."""
+def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> None:
+    """Remove a container by name or id prefix; a running one only with force (it is killed);
+    volumes=True (docker's rm -v) removes its anonymous volumes too."""
     from ..state.store import RUNNING
 
     store = _store(root)
@@ -227,6 +251,10 @@ def remove(ref: str, force: bool = False, root=None) -> None:
                 "stop the container before removing or force remove")
         _kill(record)
     _discard(store, record)
+    if volumes:
+        from ..volume.store import VolumeStore
+
+        VolumeStore(store.root, records=store.all).release_anonymous(record.spec.get("mounts", []))
 
 
 def _discard(store, record) -> None:
@@ -364,6 +392,7 @@ def inspect_all(refs: Sequence[str], root=None) -> tuple[list[dict], list[str]]:
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
+    from ..linux.tree import disk_usage
     from ..state.store import RUNNING
 
     store = _store(root)
@@ -372,7 +401,7 @@ def prune_containers(root=None) -> dict:
     for record in (store.observe(r) for r in store.all()):
         if record.status == RUNNING or record.starting:
             continue  # running, or still being started by a live `run`/`start`
-        size = _disk_usage(store.container_dir(record.name) / "upper")
+        size = disk_usage(store.container_dir(record.name) / "upper")
         try:
             _discard(store, record)
         except TinydockerError:
@@ -380,14 +409,3 @@ def prune_containers(root=None) -> dict:
         removed.append(record.id)
         reclaimed += size
     return {"containers": removed, "reclaimed": reclaimed}
-
-
-def _disk_usage(path) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total

@@ -61,6 +61,7 @@ def inspect_doc(record, store) -> dict:
         },
         # as podman shows them: what the container's processes hold, all flags applied
         "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
+        "Mounts": [_mount(m, store) for m in spec.get("mounts") or []],
         "GraphDriver": {
             "Name": "overlay",
             "Data": {
@@ -96,6 +97,15 @@ def _layer_targets(links) -> list[str]:
     except FileNotFoundError:
         return []
     return [os.readlink(links / str(i)) for i in range(count)]
+
+
+def _mount(m: dict, store) -> dict:
+    """A -v or --mount as docker's Mounts entry."""
+    volume = m["type"] == "volume"
+    source = str(store.root.state / "volumes" / m["source"] / "_data") if volume else m["source"]
+    entry = {"Type": m["type"], "Source": source, "Destination": m["target"], "Mode": "ro" if m["readonly"] else "",
+             "RW": not m["readonly"], "Propagation": "" if volume else "rprivate"}
+    return {**({"Name": m["source"], "Driver": "local"} if volume else {}), **entry}
 
 
 def _device(flag: str) -> dict:

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from . import containers, images, registry, system  # noqa: F401 - importing them registers their commands
+from . import containers, images, registry, system, volumes  # noqa: F401 - importing them registers their commands
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from .app import app, options, say
 
@@ -50,7 +50,7 @@ def _operation(argv: List[str]) -> str:
             next(words, None)
         elif not word.startswith("-"):
             following = next(words, "")
-            return f"{word} {following}" if word in ("image", "system", "container") else word
+            return f"{word} {following}" if word in ("image", "system", "container", "volume", "network") else word
     return "tinydocker"
 
 

@@ -64,6 +64,13 @@ def run(
         "OPTS such as size=64m,mode=1777,exec)."),
     group_add: Optional[List[str]] = typer.Option(None, "--group-add", metavar="GROUP",
                                                   help="Add a supplementary group, by name or id (repeatable)."),
+    volume: Optional[List[str]] = typer.Option(
+        None, "-v", "--volume", metavar="[SRC:]DST[:ro]", help="Mount a host directory (absolute SRC, made if "
+        "missing) or a named volume (SRC a name, made on first use and filled from the image), or an anonymous "
+        "volume (DST alone); :ro for read-only (repeatable)."),
+    mount: Optional[List[str]] = typer.Option(
+        None, "--mount", metavar="type=…,source=…,target=…", help="docker's long form: type=bind|volume|tmpfs, "
+        "source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode (a bind's source must exist)."),
     sysctl: Optional[List[str]] = typer.Option(
         None, "--sysctl", metavar="KEY=VALUE", help="Set a namespaced kernel setting: net.*, kernel.shm*, "
         "kernel.msg*, kernel.sem, fs.mqueue.* (repeatable)."),
@@ -84,7 +91,7 @@ def run(
                      pids_limit=pids_limit, cap_add=cap_add or [], cap_drop=cap_drop or [],
                      privileged=privileged, security_opt=security_opt or [], devices=device or [],
                      read_only=read_only, tmpfs=tmpfs or [], group_add=group_add or [], sysctls=sysctl or [],
-                     detach=detach, root=options.root)
+                     volumes=volume or [], mounts=mount or [], detach=detach, root=options.root)
     if detach:
         print(result)
         raise typer.Exit(0)
@@ -239,9 +246,10 @@ def ps(
 def rm(
     containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
     force: bool = typer.Option(False, "-f", "--force", help="Kill and remove a running container."),
+    volumes: bool = typer.Option(False, "-v", "--volumes", help="Remove the container's anonymous volumes too."),
 ):
     """Remove one or more containers and everything they wrote."""
-    each(containers, lambda ref: api.remove(ref, force=force, root=options.root))
+    each(containers, lambda ref: api.remove(ref, force=force, volumes=volumes, root=options.root))
 
 
 @app.command()

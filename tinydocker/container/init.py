@@ -10,7 +10,8 @@ The runtime forks this process as PID 1 of a new PID namespace. It then:
  2. takes new mount, UTS, IPC, network and cgroup namespaces (the cgroup namespace is
     rooted at the container's cgroup, joined in step 0);
  3. makes every mount private, so nothing below ever propagates to the host;
- 4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev;
+ 4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev, then its
+    bind mounts and volumes (binds.py), each resolved inside the overlay;
  5. pivot_roots into the overlay and detaches the old root;
  6. sets up stdio (a pty of the container's own devpts with -t), the working directory,
     and the environment;
@@ -37,7 +38,7 @@ from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
 from . import user
 from ..security import masks, process as security, sysctls
-from . import tmpfs
+from . import binds, tmpfs
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -192,6 +193,7 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     _mount_kernel_filesystems(root, privileged)
     _mount_cgroupfs(root, o["cgroupfs"])
     _make_devices(root, o.get("devices", []))
+    binds.attach(root, o.get("binds", []))
     for key, value in o.get("sysctls", {}).items():
         # before /proc/sys goes read-only; each is the container's own namespace's (sysctls.py)
         with open(root + sysctls.path(key), "w") as f:

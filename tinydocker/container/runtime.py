@@ -25,6 +25,7 @@ from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state.root import DataRoot
 from ..state.store import EXITED, RUNNING, Record, Store, now
+from ..volume.store import VolumeStore
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
 from .stdio import CapturePipes, LogPipes, write_all
 
@@ -66,6 +67,7 @@ class _Launch:
             # what can still fail on the user's input (a profile, a device) before anything is made
             confinement = seccomp.armed(spec.confinement(), store.root.seccomp_cache)
             devices, tmpfs_mounts = spec.host_devices(), spec.tmpfs_mounts()
+            binds = VolumeStore(store.root).sources(spec.mounts)
             self.cgroup = cgroups.open_cgroup(record.id)
             if not fresh:
                 # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
@@ -73,8 +75,8 @@ class _Launch:
                 self.cgroup.remove()
             self.cgroup.create(spec.limits, spec.device_rules(devices))
         except BaseException as e:
-            if fresh:
-                store.remove(record)  # nothing ran: leave nothing behind, not even the name
+            if fresh and store.remove(record):  # nothing ran: leave nothing behind, not even the name
+                VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)
             elif not store.holds(record):
                 raise _removed_while_starting(spec.name) from None
             else:
@@ -89,7 +91,7 @@ class _Launch:
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
             "confinement": confinement,
             "devices": devices, "sysctls": spec.sysctls, "tmpfs": tmpfs_mounts,
-            "read_only": spec.read_only, "group_add": spec.group_add,
+            "read_only": spec.read_only, "group_add": spec.group_add, "binds": binds,
         }
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -265,8 +267,9 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
             store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
     finally:
         os.waitpid(pid, 0)
-    if released and remove and record is not None:
-        store.remove(record)
+    if released and remove and record is not None and store.remove(record):
+        # --rm takes the container's anonymous volumes with it, as docker's does
+        VolumeStore(store.root, records=store.all).release_anonymous(record.spec.get("mounts", []))
 
 
 def _release_cgroup(cgroup) -> bool:

@@ -35,4 +35,5 @@ def process(config: dict, command: list[str] | None, entrypoint: list[str] | Non
         "stop_signal": settings.get("StopSignal") or "",
         "labels": dict(settings.get("Labels") or {}),
         "exposed_ports": sorted(settings.get("ExposedPorts") or {}),
+        "volumes": sorted(settings.get("Volumes") or {}),  # each an anonymous volume unless mounted over
     }

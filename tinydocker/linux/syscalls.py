@@ -92,6 +92,59 @@ def rename_exchange(a: str, b: str) -> None:
         raise OSError(err, os.strerror(err), a, None, b)
 
 
+# -- resolving inside a root and the new mount API (linux/openat2.h, linux/mount.h) ------------
+
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+OPEN_TREE_CLONE = 1
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_OPENAT2, _SYS_MOUNT_SETATTR = 428, 429, 437, 442  # x86_64
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """open relative to dirfd under `resolve` rules; RESOLVE_IN_ROOT makes dirfd the root for
+    every component, symlinks and ".." included, so nothing resolves outside it."""
+    import struct
+
+    how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
+    ret = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path), how,
+                        ctypes.c_size_t(24))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return ret
+
+
+def clone_tree(path: str, read_only: bool) -> int:
+    """A detached recursive bind of `path` (open_tree OPEN_TREE_CLONE), read-only all through
+    if asked: a descriptor to attach with attach_tree, mounted nowhere until then."""
+    fd = _check(_libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD), os.fsencode(path),
+                              ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE)), f"bind {path}")
+    if read_only:
+        import struct
+
+        # struct mount_attr: attr_set, attr_clr, propagation, userns_fd
+        attr = ctypes.create_string_buffer(struct.pack("<QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0), 32)
+        try:
+            _check(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(fd), b"",
+                                 ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), attr, ctypes.c_size_t(32)),
+                   f"make the bind of {path} read-only")
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+def attach_tree(tree_fd: int, target_fd: int) -> None:
+    """Mount a detached tree (clone_tree) on the file or directory open as target_fd (O_PATH)."""
+    _check(_libc.syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
+                         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
+
+
 # -- capabilities, prctl and keyrings (linux/capability.h, linux/prctl.h, linux/keyctl.h) --------
 
 PR_SET_DUMPABLE = 4

@@ -13,6 +13,7 @@ Layout under the data root:
     state/containers/.trash-PID-ID   a removed container's files, being deleted by process PID
     state/containers/NAME/{layers,upper}.next
                                      the new stack of a commit that promotes the upper (stack.py)
+    state/volumes/                   named volumes (volume/store.py), under the same lock
 
 Directories are keyed by name, so owning a name is owning a directory: a name is taken
 by creating NAME/ under the lock, and given back by renaming NAME/ away under the lock.
@@ -32,6 +33,7 @@ import tomllib
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
 from ..spec import ContainerSpec
+from ..volume.store import VolumeStore
 from .root import DataRoot, file_lock, visible_entries
 
 RECORD = "record.toml"
@@ -190,6 +192,11 @@ class Store:
                 (cdir / sub).mkdir()
             for i, layer in enumerate(layers):
                 os.symlink(layer, cdir / "layers" / str(i))
+            volumes = VolumeStore(self.root)
+            for m in spec.mounts:
+                if m["type"] == "volume":
+                    # under the lock that `volume rm` takes: it cannot go between here and the record
+                    volumes.ensure_locked(m["source"], anonymous=m["anonymous"])
             like = os.stat(layers[0])
             for sub in ("upper", "work"):
                 os.chown(cdir / sub, like.st_uid, like.st_gid)

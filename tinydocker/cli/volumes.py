@@ -1,0 +1,88 @@
+"""`tinydocker volume`: create, ls, inspect, rm, prune."""
+
+import json
+from typing import List, Optional
+
+import typer
+
+from .. import api
+from .app import app, confirm, each, fail, options, say
+
+volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
+app.add_typer(volume_app, name="volume")
+
+
+@volume_app.command("create")
+def create(
+    name: Optional[str] = typer.Argument(None, metavar="[VOLUME]", help="Name (default: a random one)."),
+    label: Optional[List[str]] = typer.Option(None, "--label", metavar="KEY=VALUE", help="Set metadata (repeatable)."),
+    driver: str = typer.Option("local", "-d", "--driver", help="Only 'local': a directory under the data root."),
+):
+    """Create a volume (or do nothing if it exists); prints its name."""
+    if driver != "local":
+        raise fail(f"volume driver {driver!r} is not available: tinydocker has only 'local'")
+    print(api.create_volume(name, labels=label or [], root=options.root)["Name"])
+
+
+@volume_app.command("ls")
+def ls(
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only volume names."),
+    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+):
+    """List volumes (DRIVER, VOLUME NAME)."""
+    from . import display
+
+    if format not in (None, "table", "json"):
+        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    docs = api.volumes(root=options.root)
+    if quiet:
+        out = "\n".join(d["Name"] for d in docs)
+    elif format == "json":
+        out = display.json_lines(docs)
+    else:
+        out = display.table(["DRIVER", "VOLUME NAME"], [[d["Driver"], d["Name"]] for d in docs])
+    if out:
+        print(out)
+
+
+@volume_app.command("inspect")
+def inspect(names: List[str] = typer.Argument(..., metavar="VOLUME...")):
+    """Show volumes in detail, as a JSON array."""
+    from ..errors import TinydockerError
+
+    docs, missing = [], []
+    for name in names:
+        try:
+            docs.append(api.inspect_volume(name, root=options.root))
+        except TinydockerError as e:
+            missing.append(e)
+    print(json.dumps(docs, indent=4))
+    for error in missing:
+        say(error)
+    raise typer.Exit(1 if missing else 0)
+
+
+@volume_app.command("rm")
+def rm(
+    names: List[str] = typer.Argument(..., metavar="VOLUME..."),
+    force: bool = typer.Option(False, "-f", "--force", help="No error for a volume that does not exist."),
+):
+    """Remove volumes; one that a container uses (running or stopped) is refused."""
+    each(names, lambda name: api.remove_volume(name, force=force, root=options.root))
+
+
+@volume_app.command("prune")
+def prune(
+    force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation."),
+    all: bool = typer.Option(False, "-a", "--all", help="Named volumes too, not only anonymous ones."),
+):
+    """Remove the volumes no container uses: anonymous ones (every one with -a)."""
+    from . import display
+
+    what = "all volumes" if all else "all anonymous volumes"
+    if not force and not confirm(f"WARNING! This will remove {what} not used by at least one container."):
+        raise typer.Exit(1)
+    done = api.prune_volumes(all=all, root=options.root)
+    if done["volumes"]:
+        print("Deleted Volumes:\n" + "\n".join(done["volumes"]) + "\n")
+    print(f"Total reclaimed space: {display.bytes_binary(done['reclaimed'])}")

@@ -1,0 +1,1 @@
+"""Volumes: host directories and named volumes mounted into containers."""
