@@ -1,0 +1,1 @@
+"""Container networks: bridges, veth pairs, addresses, published ports."""
