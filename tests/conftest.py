@@ -2,8 +2,9 @@
 
 Every test gets a `td` helper bound to a fresh data root. At teardown it kills, by pid
 and start time, any container process still alive from that root, then checks that no
-mount of the root is left in the host's mount table, that no container cgroup appeared
-that is still there, and deletes the root.
+mount of the root is left in the host's mount table, that no container cgroup, network
+device (bridge, veth) or published port of its containers appeared that is still there,
+and deletes the root (its networks' bridges with it).
 """
 
 import os
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from tinydocker import cgroups  # noqa: E402
 from tinydocker.linux import proc  # noqa: E402
+from tinydocker.network import netlink  # noqa: E402
 
 if os.geteuid() != 0:
     pytest.exit("tinydocker's tests run real containers and need root", returncode=1)
@@ -50,6 +52,39 @@ def _remove_cgroups(paths) -> None:
             os.rmdir(path)
         except OSError:
             pass
+
+
+def network_links() -> set[str]:
+    """tinydocker's devices on the host: bridges (tdb…) and the host ends of veth pairs (tdv…)."""
+    return {link["name"] for link in netlink.links() if link["name"].startswith(("tdb", "tdv"))}
+
+
+def release_networks(root: Path) -> None:
+    """A data root's bridges and their nftables elements (its default bridge lives on after
+    its containers, as docker's does; a test's root goes away with the test)."""
+    from tinydocker.network.store import NetworkStore
+    from tinydocker.state.root import DataRoot
+
+    if (root / "state" / "networks.toml").exists():
+        NetworkStore(DataRoot(root)).destroy_all()
+
+
+def published_ports(root: Path) -> list:
+    """nftables port claims of this root's containers that are not running any more, dropped
+    (after they are reported): a claim must go with its container's end."""
+    from tinydocker.network import firewall
+
+    ids = set()
+    for rec_file in (root / "state" / "containers").glob("*/record.toml"):
+        try:
+            rec = tomllib.loads(rec_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        if not (rec.get("status") == "running" and proc.is_alive(rec.get("pid"), rec.get("start_ticks"))):
+            ids.add(rec["id"])
+    stale = [c for c in firewall.claimed() if c[2] in ids]
+    firewall.sweep(lambda cid: cid not in ids)
+    return stale
 
 
 def host_mounts_under(path: Path) -> list[str]:
@@ -140,6 +175,7 @@ def td(tmp_path_factory):
     root = tmp_path_factory.mktemp("tdroot")
     helper = TD(root)
     cgroups_before = container_cgroups()
+    links_before = network_links()
     helper.cgroups_before = cgroups_before
     yield helper
     _kill_leftovers(root)
@@ -149,13 +185,25 @@ def td(tmp_path_factory):
         time.sleep(0.05)
     leaked_cgroups = container_cgroups() - cgroups_before
     _remove_cgroups(leaked_cgroups)
+    # once the containers' cgroups are gone their monitors have released their ports
+    leaked_ports = published_ports(root)
+    release_networks(root)
     # the container's overlay lives and dies in its own mount namespace: none may show here
     deadline = time.monotonic() + 5
     while host_mounts_under(root) and time.monotonic() < deadline:
         time.sleep(0.05)
     leaked = host_mounts_under(root)
     shutil.rmtree(root, ignore_errors=True)
+    # a container's veth pair goes with its network namespace, which the kernel frees a moment later
+    deadline = time.monotonic() + 5
+    while network_links() - links_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked_links = network_links() - links_before
+    for name in leaked_links:
+        netlink.delete_link(name)
     assert not leaked, f"mounts left on the host: {leaked}"
+    assert not leaked_links, f"network devices left behind: {sorted(leaked_links)}"
+    assert not leaked_ports, f"published ports left in nftables: {leaked_ports}"
     assert not leaked_cgroups, f"cgroups left behind: {sorted(leaked_cgroups)}"
 
 

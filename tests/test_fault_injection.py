@@ -7,13 +7,14 @@ Each sequence is seeded and reproducible: the seed and the step are in every fai
     TINYDOCKER_FAULT_SEEDS=random:10 ...      ten fresh random seeds (printed)
 
 By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
-127, 126), run -d, run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
+127, 126), run -d (with a published port or not), run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
 wait, logs, inspect; the faults: SIGKILL of the CLI part-way through one of them, of a
 detached container's supervisor, and of a container's PID 1 (each verified by pid and
 start time before it is killed). After every step: no traceback or raw exception on
 stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
 for what was asked, and `ps -a` is truthful against /proc. At the end, after `rm -f` of
-every name and `system prune`: no record, directory, host mount, cgroup or process left.
+every name and `system prune`: no record, directory, host mount, cgroup, process, address
+or published port left (conftest checks the network devices).
 """
 
 import json
@@ -27,6 +28,7 @@ import tomllib
 import pytest
 
 from conftest import container_cgroups, host_mounts_under
+from tinydocker.network import firewall
 
 # not hex: a name that is also a prefix of some container's id would reach that container
 NAMES = ("t0", "t1", "t2", "t3")
@@ -184,7 +186,8 @@ class Run:
             code = self.rng.randrange(0, 4)
             self.cli("run", "--rm", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
         elif r < 0.34:
-            self.cli("run", "-d", name, *LONG, expect=in_use or {0})
+            ports = self.rng.choice([[], ["-p", "80"]])  # a published port: an nftables claim to give back
+            self.cli("run", "-d", *ports, name, *LONG, expect=in_use or {0})
             if not present:
                 self.code[name] = None
         elif r < 0.40:
@@ -227,6 +230,7 @@ class Run:
         elif r < 0.91:
             args = self.rng.choice([
                 ["run", "-d", name, *LONG], ["run", name, "sh", "-c", "sleep 0.2"], ["run", "--rm", name, "true"],
+                ["run", "-d", "-p", "80", name, *LONG],
                 ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
                 ["exec", name, "true"]])
             self.killed_midway(name, *args)
@@ -259,6 +263,14 @@ class Run:
         ours = {c for c in container_cgroups() - set(self.td.cgroups_before) if c.rsplit("/", 1)[-1] in self.ids}
         if ours:
             self.fail(f"cgroups left: {sorted(ours)}")
+        claims = [c for c in firewall.claimed() if c[2] in self.ids]
+        if claims:
+            self.fail(f"published ports left in nftables: {claims}")
+        networks = self.td.root / "state" / "networks.toml"
+        held = {name: net["allocations"] for name, net in tomllib.loads(networks.read_text())["networks"].items()
+                if net["allocations"]} if networks.exists() else {}
+        if held:
+            self.fail(f"addresses still held: {held}")
         root = str(self.td.root).encode()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:

@@ -64,6 +64,12 @@ class ContainerSpec:
     sysctls: dict[str, str] = field(default_factory=dict)
     seccomp_profile: str = ""                          # a docker-format profile's JSON, as read at run
     mounts: list[dict] = field(default_factory=list)   # -v and --mount, as volume/mounts.py reads them
+    network: str = "bridge"                            # bridge, none, host or a network's name
+    ip: str = ""                                       # --ip: the address asked for
+    ports: list[str] = field(default_factory=list)     # -p flags as given
+    publish_all: bool = False                          # -P: the exposed ports on free host ports
+    dns: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list) # NAME:IP
 
     def __post_init__(self):
         check_name(self.name)
@@ -84,6 +90,7 @@ class ContainerSpec:
         from .volume.mounts import check_targets
 
         check_targets(self.mounts, self.tmpfs)
+        self.network_checks()
         from .security import devices, sysctls
 
         for flag in self.devices:
@@ -93,6 +100,28 @@ class ContainerSpec:
         for group in self.group_add:
             if not group or ":" in group or "\0" in group:
                 raise TinydockerError(f"invalid --group-add {group!r}: want a group name or id")
+
+    def network_checks(self) -> None:
+        import socket
+
+        from .network import attach, ports
+
+        if self.network not in ("bridge", "none", "host"):
+            check_name(self.network)
+        for address in [self.ip] * bool(self.ip) + self.dns + [h.partition(":")[2] for h in self.add_hosts]:
+            try:
+                socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+            except OSError:
+                raise TinydockerError(f"invalid IP address {address!r} (in --ip, --dns or --add-host)") from None
+        for entry in self.add_hosts:
+            name, colon, _ = entry.partition(":")
+            if not colon or not name or any(c.isspace() for c in name):
+                raise TinydockerError(f"invalid --add-host {entry!r}: want NAME:IP")
+        for flag in self.ports:
+            ports.parse(flag)
+        attach.check(self)
+        if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
+            raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
 
     def host_devices(self) -> list[dict]:
         """The --device nodes, read from the host now (at every start, as their numbers may change)."""

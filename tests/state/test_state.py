@@ -18,8 +18,9 @@ def test_record_holds_what_the_issue_asks(td):
     assert rec["status"] == "exited" and rec["exit_code"] == 3
     assert rec["pid"] > 1 and rec["start_ticks"] > 0
     assert rec["created"] <= rec["started"] <= rec["finished"]
-    # only the record and the overlay directories; no temp file is left beside it
-    assert sorted(os.listdir(td.containers / "c1")) == ["layers", "merged", "record.toml", "upper", "work"]
+    # only the record, the overlay directories and the /etc files bound in; no temp file is left beside it
+    assert sorted(os.listdir(td.containers / "c1")) == ["hostname", "hosts", "layers", "merged", "record.toml",
+                                                        "resolv.conf", "upper", "work"]
 
 
 def test_running_record_has_pid_and_start_time_of_the_container(td):
@@ -85,7 +86,7 @@ def test_ps_columns_and_formats(td):
     p = td.popen("run", "live", "sleep", "30")
     rec = td.wait_running("live")
     table = td.out("ps").splitlines()
-    assert re.split(r"\s{3,}", table[0]) == ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]
+    assert re.split(r"\s{3,}", table[0]) == ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     assert len(table) == 2 and table[1].startswith(rec["id"][:12]) and table[1].endswith("live")
     assert re.search(r"\bUp (Less than a second|\d+ seconds?)\b", table[1])
     assert '"sleep 30"' in table[1]

@@ -67,7 +67,8 @@ if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ]; then
     mkdir -p "$work"/{bin,dev,proc,sys,newroot,lib/modules/"$release"}
     cp /bin/busybox "$work/bin/"
     for tool in sh mount mkdir modprobe switch_root cat echo sleep poweroff; do ln -s busybox "$work/bin/$tool"; done
-    wanted="virtio_pci 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay"
+    # veth, bridge and nftables' NAT, masquerade and fib for the containers' networks
+    wanted="virtio_pci 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay veth bridge nf_tables nft_chain_nat nft_masq nft_fib_ipv4 nf_nat"
     for module in $wanted; do
         # the module's own line of modules.dep: its file, then those it depends on
         line=$(grep -E "/${module}\.ko(\.[a-z]+)?:" "$modules/modules.dep")

@@ -33,7 +33,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
         privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
         read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
         sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
-        detach: bool = False, root=None):
+        network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (), publish_all: bool = False,
+        dns: Sequence[str] = (), add_hosts: Sequence[str] = (), detach: bool = False, root=None):
     """Run COMMAND in a new container NAME and wait for it.
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -50,6 +51,9 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     tmpfs=["/run:size=64m"], group_add=["audio"], sysctls=["net.ipv4.ip_forward=1"].
     Storage as docker's -v and --mount: volumes=["/srv/data:/data:ro", "cache:/cache", "/scratch"],
     mounts=["type=bind,source=/etc/hosts,target=/etc/hosts,readonly", "type=tmpfs,target=/run"].
+    Network as docker's flags: network="bridge" (default) | "none" | "host" | a network's name,
+    ip="10.77.0.9", publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
+    dns=["10.0.0.53"], add_hosts=["db:10.0.0.5"].
     """
     from ..cgroups import limits
     from ..container.runtime import run as realise
@@ -71,6 +75,8 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
                          security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),
                          devices=list(devices), read_only=read_only,
                          tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
+                         network=network, ip=ip or "", ports=list(publish), publish_all=publish_all,
+                         dns=list(dns), add_hosts=list(add_hosts),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
@@ -258,9 +264,13 @@ def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> N
 
 
 def _discard(store, record) -> None:
-    """Cgroup first, record last: a removal killed midway leaves a record that `rm` can retry."""
+    """Network and cgroup first, record last: a removal killed midway leaves a record that
+    `rm` can retry."""
     from ..cgroups import open_cgroup
+    from ..network.attach import release_all
 
+    # what a killed monitor could not give back, or a start killed before it recorded it
+    release_all(store, record.id)
     open_cgroup(record.id).remove()
     store.remove(record)
 

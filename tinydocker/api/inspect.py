@@ -58,10 +58,16 @@ def inspect_doc(record, store) -> dict:
             "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in spec.get("tmpfs") or []} or None,
             "GroupAdd": spec.get("group_add") or None,
             "Sysctls": spec.get("sysctls") or None,
+            "NetworkMode": spec.get("network", "bridge"),
+            "PortBindings": _port_bindings(spec.get("ports") or []),
+            "PublishAllPorts": spec.get("publish_all", False),
+            "Dns": spec.get("dns") or [],
+            "ExtraHosts": spec.get("add_hosts") or None,
         },
         # as podman shows them: what the container's processes hold, all flags applied
         "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
         "Mounts": [_mount(m, store) for m in spec.get("mounts") or []],
+        "NetworkSettings": _network_settings(record if running else None),
         "GraphDriver": {
             "Name": "overlay",
             "Data": {
@@ -97,6 +103,31 @@ def _layer_targets(links) -> list[str]:
     except FileNotFoundError:
         return []
     return [os.readlink(links / str(i)) for i in range(count)]
+
+
+def _network_settings(record) -> dict:
+    """A running container's address and published ports, as docker shows them."""
+    net = (record.network if record is not None else None) or {}
+    ports: dict = {}
+    for b in net.get("ports", []):
+        ports.setdefault(f"{b['container_port']}/{b['proto']}", []).append(
+            {"HostIp": b["host_ip"] or "0.0.0.0", "HostPort": str(b["host_port"])})
+    settings = {"IPAddress": net.get("ip", ""), "IPPrefixLen": net.get("prefix", 0), "Gateway": net.get("gateway", ""),
+                "Ports": ports, "Networks": {}}
+    if net:
+        settings["Networks"][net["name"]] = {"IPAddress": net["ip"], "IPPrefixLen": net["prefix"],
+                                             "Gateway": net["gateway"]}
+    return settings
+
+
+def _port_bindings(flags: list[str]) -> dict:
+    from ..network.ports import parse
+
+    bindings: dict = {}
+    for b in map(parse, flags):
+        bindings.setdefault(f"{b['container_port']}/{b['proto']}", []).append(
+            {"HostIp": b["host_ip"], "HostPort": str(b["host_port"] or "")})
+    return bindings
 
 
 def _mount(m: dict, store) -> dict:

@@ -4,6 +4,7 @@ import os
 
 from ..errors import TinydockerError
 from ..state import root as paths
+from ..volume.store import VolumeStore
 from .containers import prune_containers
 
 NAMESPACES = ("uts", "pid", "mnt", "net", "ipc", "cgroup", "user")
@@ -45,7 +46,36 @@ def prune(root=None) -> dict:
             cgroups.open_cgroup(cid).remove()
         except TinydockerError:
             pass
-    return {**done, "cgroups": orphans}
+    VolumeStore(root).sweep()
+    network = _sweep_network(root)
+    return {**done, "cgroups": orphans, **network}
+
+
+def _sweep_network(root) -> dict:
+    """Addresses and published ports whose containers are gone (a SIGKILLed run), machine-wide
+    for ports: a claim is stale once no container cgroup of its id is left on the machine."""
+    import os
+
+    from .. import cgroups
+    from ..network import firewall
+    from ..network.store import NetworkStore
+    from ..state.store import Store
+
+    addresses = NetworkStore(root, records=Store(root).all).sweep() if os.path.exists(root.state / "networks.toml") else 0
+    where = cgroups.layout()
+    ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists()) if _has_table() else []
+    return {"addresses": addresses, "ports": ports}
+
+
+def _has_table() -> bool:
+    from ..network import firewall
+    from ..network.nftables import NftError, run
+
+    try:
+        run(f"list table {firewall.TABLE}")
+        return True
+    except (NftError, TinydockerError):
+        return False
 
 
 def info(root=None) -> dict:

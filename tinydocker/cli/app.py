@@ -66,6 +66,23 @@ def each(refs: List[str], action, report=None) -> None:
     raise typer.Exit(failed)
 
 
+def inspect_each(refs: List[str], document) -> None:
+    """Print document(ref) of every ref as one JSON array, then say what was not found;
+    exits 1 if anything was not, as docker's inspect commands do."""
+    import json
+
+    docs, missing = [], []
+    for ref in refs:
+        try:
+            docs.append(document(ref))
+        except TinydockerError as e:
+            missing.append(e)
+    print(json.dumps(docs, indent=4))
+    for error in missing:
+        say(error)
+    raise typer.Exit(1 if missing else 0)
+
+
 def confirm(warning: str) -> bool:
     print(f"{warning}\nAre you sure you want to continue? [y/N] ", end="", flush=True)
     if sys.stdin.readline().strip().lower() in ("y", "yes"):

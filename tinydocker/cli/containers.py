@@ -71,6 +71,17 @@ def run(
     mount: Optional[List[str]] = typer.Option(
         None, "--mount", metavar="type=…,source=…,target=…", help="docker's long form: type=bind|volume|tmpfs, "
         "source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode (a bind's source must exist)."),
+    network: str = typer.Option("bridge", "--network", "--net", metavar="NETWORK",
+                                help="bridge (default: an address on tinydocker's bridge), none (loopback only), "
+                                     "host (the host's network), or a network made with 'network create'."),
+    ip: Optional[str] = typer.Option(None, "--ip", metavar="IPv4", help="The container's address on its network."),
+    publish: Optional[List[str]] = typer.Option(
+        None, "-p", "--publish", metavar="[IP:][HOST:]CTR[/udp]",
+        help="Publish a container port on the host (a free host port if HOST is left out; repeatable)."),
+    publish_all: bool = typer.Option(False, "-P", "--publish-all", help="Publish the image's exposed ports on free host ports."),
+    dns: Optional[List[str]] = typer.Option(None, "--dns", metavar="IP", help="Nameserver for /etc/resolv.conf (repeatable)."),
+    add_host: Optional[List[str]] = typer.Option(None, "--add-host", metavar="NAME:IP",
+                                                 help="Add a line to /etc/hosts (repeatable)."),
     sysctl: Optional[List[str]] = typer.Option(
         None, "--sysctl", metavar="KEY=VALUE", help="Set a namespaced kernel setting: net.*, kernel.shm*, "
         "kernel.msg*, kernel.sem, fs.mqueue.* (repeatable)."),
@@ -91,7 +102,8 @@ def run(
                      pids_limit=pids_limit, cap_add=cap_add or [], cap_drop=cap_drop or [],
                      privileged=privileged, security_opt=security_opt or [], devices=device or [],
                      read_only=read_only, tmpfs=tmpfs or [], group_add=group_add or [], sysctls=sysctl or [],
-                     volumes=volume or [], mounts=mount or [], detach=detach, root=options.root)
+                     volumes=volume or [], mounts=mount or [], network=network, ip=ip, publish=publish or [],
+                     publish_all=publish_all, dns=dns or [], add_hosts=add_host or [], detach=detach, root=options.root)
     if detach:
         print(result)
         raise typer.Exit(0)

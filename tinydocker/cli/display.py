@@ -62,8 +62,17 @@ def ps_rows(records, no_trunc: bool = False) -> list[dict]:
         "Status": status_text(r, now),
         "State": r.status,
         "ExitCode": r.exit_code if r.status == "exited" else None,
+        "Ports": ports_text(r),
         "Names": r.name,
     } for r in records]
+
+
+def ports_text(record) -> str:
+    """docker ps's PORTS: 0.0.0.0:8080->80/tcp, … (a running container's published ports)."""
+    if record.status != "running" or not record.network:
+        return ""
+    return ", ".join(f"{b['host_ip'] or '0.0.0.0'}:{b['host_port']}->{b['container_port']}/{b['proto']}"
+                     for b in record.network.get("ports", []))
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -77,8 +86,8 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def ps_table(rows: list[dict]) -> str:
-    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]
-    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Names"]
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
     return table(headers, [[row[k] for k in keys] for row in rows])
 
 

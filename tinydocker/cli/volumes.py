@@ -1,12 +1,11 @@
 """`tinydocker volume`: create, ls, inspect, rm, prune."""
 
-import json
 from typing import List, Optional
 
 import typer
 
 from .. import api
-from .app import app, confirm, each, fail, options, say
+from .app import app, confirm, each, fail, inspect_each, options
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
 app.add_typer(volume_app, name="volume")
@@ -48,18 +47,7 @@ def ls(
 @volume_app.command("inspect")
 def inspect(names: List[str] = typer.Argument(..., metavar="VOLUME...")):
     """Show volumes in detail, as a JSON array."""
-    from ..errors import TinydockerError
-
-    docs, missing = [], []
-    for name in names:
-        try:
-            docs.append(api.inspect_volume(name, root=options.root))
-        except TinydockerError as e:
-            missing.append(e)
-    print(json.dumps(docs, indent=4))
-    for error in missing:
-        say(error)
-    raise typer.Exit(1 if missing else 0)
+    inspect_each(names, lambda name: api.inspect_volume(name, root=options.root))
 
 
 @volume_app.command("rm")

@@ -8,7 +8,8 @@ The runtime forks this process as PID 1 of a new PID namespace. It then:
  1. waits for its orders on the spec pipe (the parent writes them only once the state
     record is in place; EOF without orders means the parent died: leave quietly);
  2. takes new mount, UTS, IPC, network and cgroup namespaces (the cgroup namespace is
-    rooted at the container's cgroup, joined in step 0);
+    rooted at the container's cgroup, joined in step 0) and, on a bridge, makes its veth
+    pair (network/endpoint.py);
  3. makes every mount private, so nothing below ever propagates to the host;
  4. mounts the container's overlay and, under it, fresh /proc, /sys, /dev, then its
     bind mounts and volumes (binds.py), each resolved inside the overlay;
@@ -39,6 +40,7 @@ from ..linux import syscalls as sc
 from . import user
 from ..security import masks, process as security, sysctls
 from . import binds, tmpfs
+from ..network import endpoint
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -173,11 +175,13 @@ def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:
 def _enter_container(o: dict, report: socket.socket) -> None:
     # we joined our cgroup in step 0, so the new cgroup namespace is rooted there and
     # /proc/self/cgroup inside shows "/" rather than the host's layout
-    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET | sc.CLONE_NEWCGROUP)
+    net = o.get("network", {"mode": "none"})
+    # the network namespace too, unless --network host; endpoint.py wires a bridge's veth
+    endpoint.enter(net, lambda extra: sc.unshare(
+        sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWCGROUP | extra))
     # before anything is mounted: no mount of ours may propagate back to the host
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.sethostname(o["hostname"])
-    _loopback_up()
 
     root = o["merged"]
     # the lower directories are short relative names (layers/0:layers/1:…, links to the
@@ -190,7 +194,7 @@ def _enter_container(o: dict, report: socket.socket) -> None:
              # (no metadata-only copies, no redirects) is what commit turns into one
              ",index=off,metacopy=off,redirect_dir=off")
     privileged = o["confinement"]["privileged"]
-    _mount_kernel_filesystems(root, privileged)
+    _mount_kernel_filesystems(root, privileged, own_network=net["mode"] != "host")
     _mount_cgroupfs(root, o["cgroupfs"])
     _make_devices(root, o.get("devices", []))
     binds.attach(root, o.get("binds", []))
@@ -240,15 +244,7 @@ def _stdio(tty: bool, interactive: bool, report: socket.socket) -> None:
         os.close(null)
 
 
-def _loopback_up() -> None:
-    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
-
-
-def _mount_kernel_filesystems(root: str, privileged: bool) -> None:
+def _mount_kernel_filesystems(root: str, privileged: bool, own_network: bool) -> None:
     def at(path: str) -> str:
         full = root + path
         os.makedirs(full, exist_ok=True)
@@ -259,8 +255,9 @@ def _mount_kernel_filesystems(root: str, privileged: bool) -> None:
     # group, so that ping needs no CAP_NET_RAW (podman does the same); /proc/sys is made
     # read-only afterwards
     try:
-        with open(root + "/proc/sys/net/ipv4/ping_group_range", "w") as f:
-            f.write("0 2147483647")
+        if own_network:  # never the host's own setting
+            with open(root + "/proc/sys/net/ipv4/ping_group_range", "w") as f:
+                f.write("0 2147483647")
     except FileNotFoundError:
         pass  # a kernel without IPv4
     sysfs_flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV | (0 if privileged else sc.MS_RDONLY)

@@ -25,6 +25,7 @@ from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state.root import DataRoot
 from ..state.store import EXITED, RUNNING, Record, Store, now
+from ..network import attach as network
 from ..volume.store import VolumeStore
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
 from .stdio import CapturePipes, LogPipes, write_all
@@ -48,7 +49,10 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
 
 def start(store: Store, record: Record, attach: bool = False):
     """Start an exited container again, on its own upper layer; like run for the rest."""
+    taken = record.network
     record = store.claim(record)
+    # what a start whose monitor was killed took on its network (its address, its ports)
+    network.disconnect(store, record.id, taken)
     spec = ContainerSpec.from_dict(record.spec)
     if attach:
         return _attached(store, record, spec, False, None, fresh=False)
@@ -61,6 +65,7 @@ class _Launch:
     def __init__(self, store: Store, record: Record, spec: ContainerSpec, stdio, fresh: bool,
                  forwarder: "SignalForwarder | None" = None):
         self.store = store
+        self.network = None
         try:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
             lower = store.lower_dirs(spec.name)
@@ -74,6 +79,12 @@ class _Launch:
                 # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
                 self.cgroup.remove()
             self.cgroup.create(spec.limits, spec.device_rules(devices))
+            try:
+                # after the cgroup: a port's claim is judged stale once its container has none
+                net_orders, etc_binds, self.network = network.connect(store, record, spec)
+            except BaseException:
+                _release_cgroup(self.cgroup)
+                raise
         except BaseException as e:
             if fresh and store.remove(record):  # nothing ran: leave nothing behind, not even the name
                 VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)
@@ -91,7 +102,8 @@ class _Launch:
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
             "confinement": confinement,
             "devices": devices, "sysctls": spec.sysctls, "tmpfs": tmpfs_mounts,
-            "read_only": spec.read_only, "group_add": spec.group_add, "binds": binds,
+            "read_only": spec.read_only, "group_add": spec.group_add, "binds": binds + etc_binds,
+            "network": net_orders,
         }
         spec_r, spec_w = os.pipe()
         report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -112,7 +124,8 @@ class _Launch:
             try:
                 # whoever launches is the monitor: the one that will wait and record the exit
                 started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
-                                       started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
+                                       started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
+                                       network=self.network)
                 if started is None:
                     raise _removed_while_starting(spec.name)
                 self.record = started
@@ -125,6 +138,7 @@ class _Launch:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 _failed(store, record, e)
+                network.disconnect(store, record.id, self.network)
                 _release_cgroup(self.cgroup)
                 raise
             finally:
@@ -138,6 +152,7 @@ class _Launch:
             # an `rm -f` took the container (and its cgroup) while it was starting: that,
             # not the child's view of it (a cgroup gone from under it), is what to say
             os.waitpid(pid, 0)
+            network.disconnect(store, record.id, self.network)
             _release_cgroup(self.cgroup)
             raise _removed_while_starting(spec.name)
 
@@ -260,6 +275,8 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
     the record is written the pid cannot be reused.
     """
     try:
+        if record is not None:
+            network.disconnect(store, record.id, record.network)
         # read before the cgroup goes: its counter is the only witness of an OOM kill
         oom = cgroup.oom_kills() > 0
         released = _release_cgroup(cgroup)

@@ -69,6 +69,8 @@ class Record:
     # a commit promoting the upper to a layer holds the stopped container: pid, ticks and
     # boot of the committing process; then the layer's directory and the new image's id
     committing: dict | None = None
+    # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
+    network: dict | None = None
     spec: dict = field(default_factory=dict)
 
     @property
@@ -253,6 +255,7 @@ class Store:
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
             current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None
+            current.network = None
             current.oom_killed = False
             self._write(current)
         return current

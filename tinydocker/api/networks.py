@@ -1,0 +1,76 @@
+"""The API for networks: create, list, inspect, remove, prune; and a container's ports."""
+
+from ..state import root as paths
+
+
+def _networks(root):
+    from ..network.store import NetworkStore
+    from ..state.store import Store
+
+    data_root = paths.resolve(root)
+    return NetworkStore(data_root, records=Store(data_root).all)
+
+
+def _doc(net: dict, containers: dict | None = None) -> dict:
+    """docker network inspect's document."""
+    return {"Name": net["name"], "Id": net["id"], "Created": net["created"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "Scope": "local", "Driver": "bridge", "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
+            "Internal": False, "Labels": net.get("labels") or {},
+            "Options": {"com.docker.network.bridge.name": net["bridge"]},
+            "Containers": containers if containers is not None else {}}
+
+
+def create_network(name: str, subnet: str | None = None, gateway: str | None = None, labels=(), root=None) -> dict:
+    """A user network with its own bridge: its subnet chosen free on this host unless given."""
+    labels = dict(label.partition("=")[::2] for label in labels) if not isinstance(labels, dict) else labels
+    return _doc(_networks(root).create(name, subnet=subnet, gateway=gateway, labels=labels))
+
+
+def networks(root=None) -> list[dict]:
+    """Every network of the data root (the default `bridge` once a container has used it),
+    plus docker's `host` and `none`."""
+    made = [_doc(n) for n in _networks(root).all()]
+    return made + [{"Name": name, "Id": name, "Driver": name if name == "host" else "null", "Scope": "local"}
+                   for name in ("host", "none")]
+
+
+def inspect_network(ref: str, root=None) -> dict:
+    store = _networks(root)
+    net = store.find(ref)
+    members = {m["id"]: {"Name": m["name"], "IPv4Address": f"{m['ip']}/{net['subnet'].partition('/')[2]}"}
+               for m in store.members(net["name"])}
+    return _doc(net, members)
+
+
+def remove_network(ref: str, root=None) -> None:
+    """Remove a user network and its bridge; refused while a container runs on it."""
+    _networks(root).remove(ref)
+
+
+def prune_networks(root=None) -> list[str]:
+    """Remove every user network no container runs on; their names."""
+    from ..errors import TinydockerError
+
+    store = _networks(root)
+    store.sweep()
+    removed = []
+    for net in store.all():
+        if net["name"] == "bridge":
+            continue
+        try:
+            store.remove(net["name"])
+            removed.append(net["name"])
+        except TinydockerError:
+            pass  # in use
+    return removed
+
+
+def port(ref: str, root=None) -> list[dict]:
+    """A running container's published ports: {container_port, proto, host_ip, host_port}."""
+    from .containers import _find
+
+    _, record = _find(ref, root)
+    if record.status != "running" or not record.network:
+        return []
+    return list(record.network.get("ports", []))

@@ -1,0 +1,145 @@
+"""tinydocker's nftables table: one for the machine, shared by every data root.
+
+    table ip tinydocker
+      maps tcp_any, udp_any   host port → container address . port (-p PORT:CPORT)
+      maps tcp_at, udp_at     host address . port → container address . port (-p IP:PORT:CPORT)
+      set subnets             every network's subnet: masqueraded on the way out, and
+                              forwarding from one network to another is dropped
+      set same                bridge . bridge pairs: traffic within one network passes
+                              (it is bridged, but br_netfilter, if loaded, shows it to forward)
+
+A published port is a map element, made with `create`: the kernel itself refuses a second
+claim on a host port, whichever data root makes it, so no lock or registry is needed. Each
+element carries its container's id as a comment; an element whose container has no cgroup
+any more (a run that was SIGKILLed) is swept by `system prune` and by the next publisher.
+Traffic from the host's own 127.0.0.1 reaches published ports too (the output hook, with
+route_localnet on each bridge and a masquerade so that the reply comes back to the host).
+"""
+
+import json
+
+from .nftables import NftError, run
+
+TABLE = "ip tinydocker"
+_MAPS = ("tcp_any", "udp_any", "tcp_at", "udp_at")
+
+_DEFINITION = """
+create table ip tinydocker
+add map ip tinydocker tcp_any { type inet_service : ipv4_addr . inet_service; }
+add map ip tinydocker udp_any { type inet_service : ipv4_addr . inet_service; }
+add map ip tinydocker tcp_at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+add map ip tinydocker udp_at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+add set ip tinydocker subnets { type ipv4_addr; flags interval; auto-merge; }
+add set ip tinydocker same { type ifname . ifname; }
+add chain ip tinydocker ports
+add rule ip tinydocker ports ip daddr . tcp dport @tcp_at dnat ip to ip daddr . tcp dport map @tcp_at
+add rule ip tinydocker ports tcp dport @tcp_any dnat ip to tcp dport map @tcp_any
+add rule ip tinydocker ports ip daddr . udp dport @udp_at dnat ip to ip daddr . udp dport map @udp_at
+add rule ip tinydocker ports udp dport @udp_any dnat ip to udp dport map @udp_any
+add chain ip tinydocker prerouting { type nat hook prerouting priority dstnat; }
+add rule ip tinydocker prerouting fib daddr type local jump ports
+add chain ip tinydocker output { type nat hook output priority -100; }
+add rule ip tinydocker output fib daddr type local jump ports
+add chain ip tinydocker postrouting { type nat hook postrouting priority srcnat; }
+add rule ip tinydocker postrouting ip saddr @subnets ip daddr != @subnets masquerade
+add rule ip tinydocker postrouting ip saddr 127.0.0.0/8 ip daddr @subnets masquerade
+add chain ip tinydocker forward { type filter hook forward priority filter; }
+add rule ip tinydocker forward meta iifname . meta oifname @same accept
+add rule ip tinydocker forward ip saddr @subnets ip daddr @subnets drop
+"""
+
+
+def ensure_table() -> None:
+    """The table, made whole in one transaction; `create` fails if another process made it
+    first, which is as good as having made it."""
+    try:
+        run(f"list table {TABLE}")
+        return
+    except NftError:
+        pass
+    try:
+        run(_DEFINITION)
+    except NftError:
+        run(f"list table {TABLE}")  # made meanwhile by someone else, or truly failed: say so
+
+
+def add_network(subnet: str, bridge: str) -> None:
+    ensure_table()
+    run(f'add element {TABLE} subnets {{ {subnet} }}\nadd element {TABLE} same {{ "{bridge}" . "{bridge}" }}')
+
+
+def remove_network(subnet: str, bridge: str) -> None:
+    for line in (f"delete element {TABLE} subnets {{ {subnet} }}",
+                 f'delete element {TABLE} same {{ "{bridge}" . "{bridge}" }}'):
+        try:
+            run(line)
+        except NftError:
+            pass  # already gone (a removal killed midway, or the table flushed by hand)
+
+
+def element_key(binding: dict) -> tuple[str, str]:
+    """The map and key of one published port."""
+    proto = binding["proto"]
+    if binding["host_ip"] in ("", "0.0.0.0"):
+        return f"{proto}_any", str(binding["host_port"])
+    return f"{proto}_at", f"{binding['host_ip']} . {binding['host_port']}"
+
+
+def publish(container_id: str, address: str, bindings: list[dict]) -> None:
+    """Claim every host port of `bindings` for the container at `address`, all or none.
+    A port claimed already raises NftError (the caller says which)."""
+    if not bindings:
+        return
+    ensure_table()
+    lines = []
+    for b in bindings:
+        table_map, key = element_key(b)
+        lines.append(f'create element {TABLE} {table_map} {{ {key} comment "{container_id}" : '
+                     f'{address} . {b["container_port"]} }}')
+    run("\n".join(lines))
+
+
+def unpublish(bindings: list[dict]) -> None:
+    if not bindings:
+        return
+    lines = [f"delete element {TABLE} {m} {{ {k} }}" for m, k in map(element_key, bindings)]
+    try:
+        run("\n".join(lines))
+    except NftError:
+        for line in lines:  # some were gone already: take the rest one by one
+            try:
+                run(line)
+            except NftError:
+                pass
+
+
+def claimed() -> list[tuple[str, str, str]]:
+    """Every published port on the machine: (map, key as nft writes it, container id)."""
+    try:
+        out = json.loads(run(f"list table {TABLE}", as_json=True))["nftables"]
+    except NftError:
+        return []
+    found = []
+    for item in out:
+        m = item.get("map")
+        if not m or m.get("name") not in _MAPS:
+            continue
+        for key, _value in m.get("elem", []):
+            element = key.get("elem", {})
+            value = element.get("val")
+            text = " . ".join(map(str, value["concat"])) if isinstance(value, dict) else str(value)
+            found.append((m["name"], text, element.get("comment", "")))
+    return found
+
+
+def sweep(alive) -> list[str]:
+    """Drop the ports of containers that are gone (`alive(id)` false); their ids."""
+    dropped = []
+    for table_map, key, owner in claimed():
+        if owner and not alive(owner):
+            try:
+                run(f"delete element {TABLE} {table_map} {{ {key} }}")
+                dropped.append(owner)
+            except NftError:
+                pass
+    return dropped

@@ -1,0 +1,334 @@
+"""Networks and their addresses (IPAM), recorded in state/networks.toml under the state lock.
+
+    [networks.NAME]  id, subnet, gateway, bridge (the device), created
+    [networks.NAME.allocations]  "10.77.0.2" = {id, name, hostname}: who holds an address
+
+An address is held by a container while it runs: taken at its start, given back at its
+end, and taken back from an owner that is gone (a SIGKILLed run) whenever the pool runs
+short or that very address is asked for. The default network, `bridge`, is made on first
+use. A network's bridge device is made when the network is, and again after a reboot.
+
+Device names and subnets are machine-wide while data roots are not: a bridge is named
+from a hash of the data root and the network's id, and a subnet is chosen, under a
+machine-wide lock, among those no address on the host falls into.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+import socket
+import struct
+import tomllib
+from datetime import datetime, timezone
+
+from ..errors import TinydockerError
+from ..state.root import DataRoot, file_lock
+from . import firewall, netlink
+
+DEFAULT = "bridge"
+PREDEFINED = (DEFAULT, "host", "none")
+POOL = "10.77.0.0/16"  # carved into /24s, one per network
+MACHINE_LOCK = "/run/tinydocker/network.lock"
+
+
+class NoSuchNetwork(TinydockerError):
+    code = 1
+
+    def __init__(self, name: str):
+        super().__init__(f"network {name} not found")
+
+
+def _int(address: str) -> int:
+    return struct.unpack("!I", socket.inet_aton(address))[0]
+
+
+def _text(value: int) -> str:
+    return socket.inet_ntoa(struct.pack("!I", value))
+
+
+def parse_subnet(cidr: str) -> tuple[int, int]:
+    """(network address, prefix length) of an IPv4 CIDR, refused if it is not one."""
+    address, _, length = cidr.partition("/")
+    try:
+        prefix = int(length)
+        base = _int(address)
+        socket.inet_pton(socket.AF_INET, address)
+    except (ValueError, OSError):
+        raise TinydockerError(f"invalid subnet {cidr!r}: want an IPv4 CIDR such as 10.78.0.0/24") from None
+    if not 8 <= prefix <= 30:
+        raise TinydockerError(f"invalid subnet {cidr!r}: the prefix must be between /8 and /30")
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    if base & ~mask & 0xFFFFFFFF:
+        raise TinydockerError(f"invalid subnet {cidr!r}: host bits are set (did you mean {_text(base & mask)}/{prefix}?)")
+    return base, prefix
+
+
+def _inside(address: int, subnet: tuple[int, int]) -> bool:
+    base, prefix = subnet
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return address & mask == base
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return _inside(a[0], b) or _inside(b[0], a)
+
+
+def _host_subnets() -> list[tuple[int, int]]:
+    """The subnets of every IPv4 address on the host's interfaces."""
+    found = []
+    with netlink.Netlink() as nl:
+        for link in nl.links():
+            for cidr in nl.addresses(link["index"]):
+                address, _, length = cidr.partition("/")
+                prefix = int(length)
+                mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+                found.append((_int(address) & mask, prefix))
+    return found
+
+
+class NetworkStore:
+    def __init__(self, root: DataRoot, records=None):
+        """`records()` lists the container records (state.store.Store.all), to tell a
+        live owner of an address from one that is gone."""
+        self.root = root
+        self.path = root.state / "networks.toml"
+        self._records = records or (lambda: [])
+
+    def lock(self):
+        return file_lock(self.root.state_lock)
+
+    def _load(self) -> dict:
+        try:
+            with open(self.path, "rb") as f:
+                return tomllib.load(f).get("networks", {})
+        except FileNotFoundError:
+            return {}
+        except tomllib.TOMLDecodeError as e:
+            raise TinydockerError(f"corrupt network records {self.path}: {e}") from None
+
+    def _save(self, networks: dict) -> None:
+        import tomli_w
+
+        tmp = self.path.with_name(f".networks.{os.getpid()}.tmp")
+        tmp.write_bytes(tomli_w.dumps({"networks": networks}).encode())
+        os.rename(tmp, self.path)
+
+    def get(self, name: str) -> dict | None:
+        return self._load().get(name)
+
+    def all(self) -> list[dict]:
+        return sorted(self._load().values(), key=lambda n: (n["name"] != DEFAULT, n["name"]))
+
+    def find(self, ref: str) -> dict:
+        """A network by name, full id or unique id prefix."""
+        networks = self._load()
+        if ref in networks:
+            return networks[ref]
+        matches = [n for n in networks.values() if ref and n["id"].startswith(ref.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        raise NoSuchNetwork(ref)
+
+    # -- making and removing --------------------------------------------------------------
+
+    def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
+               labels: dict | None = None) -> dict:
+        from ..spec import check_name
+
+        if name in PREDEFINED:
+            raise TinydockerError(f"{name} is a pre-defined network and cannot be created", code=1)
+        check_name(name)
+        with self.lock():
+            networks = self._load()
+            if name in networks:
+                raise TinydockerError(f"network with name {name} already exists", code=1)
+            networks[name] = self._make(name, subnet, gateway, labels or {})
+            self._save(networks)
+        return networks[name]
+
+    def _make(self, name: str, subnet: str | None, gateway: str | None, labels: dict) -> dict:
+        """Under the state lock: choose the subnet and make the bridge device."""
+        os.makedirs(os.path.dirname(MACHINE_LOCK), exist_ok=True)
+        with file_lock(Path(MACHINE_LOCK)):
+            taken = _host_subnets()
+            if subnet:
+                wanted = parse_subnet(subnet)
+                if any(_overlap(wanted, t) for t in taken):
+                    raise TinydockerError(f"invalid pool request: Pool overlaps with other one on this address space ({subnet})")
+            else:
+                pool_base, _ = parse_subnet(POOL)
+                free = (c for c in ((pool_base + (i << 8), 24) for i in range(256))
+                        if not any(_overlap(c, t) for t in taken))
+                wanted = next(free, None)
+                if wanted is None:
+                    raise TinydockerError(f"could not find an available, non-overlapping IPv4 address pool in {POOL}")
+            base, prefix = wanted
+            if gateway:
+                if not _valid_address(gateway) or not _inside(_int(gateway), wanted):
+                    raise TinydockerError(f"invalid gateway {gateway}: not an address in {_text(base)}/{prefix}")
+            else:
+                gateway = _text(base + 1)
+            network_id = os.urandom(32).hex()
+            net = {"id": network_id, "name": name, "subnet": f"{_text(base)}/{prefix}", "gateway": gateway,
+                   "bridge": "tdb" + hashlib.sha256(f"{self.root.root}\0{network_id}".encode()).hexdigest()[:10],
+                   "created": datetime.now(timezone.utc), "labels": labels, "allocations": {}}
+            _make_device(net)
+        return net
+
+    def remove(self, ref: str) -> dict:
+        """`network rm`: refused while a container holds an address on it."""
+        with self.lock():
+            networks = self._load()
+            net = self.find(ref)
+            if net["name"] in PREDEFINED:
+                raise TinydockerError(f"{net['name']} is a pre-defined network and cannot be removed", code=1)
+            live = self._live_allocations(net)
+            if live:
+                names = ", ".join(sorted(a["name"] for a in live.values()))
+                raise TinydockerError(f"error while removing network: network {net['name']} id {net['id']} "
+                                      f"has active endpoints ({names})", code=1)
+            del networks[net["name"]]
+            self._save(networks)  # the record goes first: a removal killed now leaves only a device
+        destroy_device(net)
+        return net
+
+    def destroy_all(self) -> None:
+        """Every network's device and rules, the records kept (a test's data root going away)."""
+        for net in self._load().values():
+            destroy_device(net)
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    def _live_owner_ids(self) -> set[str]:
+        from ..state.store import RUNNING
+
+        return {r.id for r in self._records()
+                if r.starting or (r.status == RUNNING and (r.container_alive() or r.monitor_alive()))}
+
+    def _live_allocations(self, net: dict) -> dict:
+        live = self._live_owner_ids()
+        return {ip: a for ip, a in net.get("allocations", {}).items() if a["id"] in live}
+
+    def attach(self, network: str, container_id: str, name: str, hostname: str, want_ip: str = "") -> dict:
+        """Give a starting container an address on `network` (the default one made on first
+        use); the network's record, with "ip" and "prefix" for this container."""
+        with self.lock():
+            networks = self._load()
+            if network not in networks:
+                if network != DEFAULT:
+                    raise TinydockerError(f"network {network} not found")  # run's own failure: 125
+                networks[DEFAULT] = self._make(DEFAULT, None, None, {})
+            net = networks[network]
+            if netlink.link_index(net["bridge"]) is None:
+                _make_device(net)  # after a reboot, or removed by hand
+            base, prefix = parse_subnet(net["subnet"])
+            allocations = net.setdefault("allocations", {})
+            reserved = {net["gateway"], _text(base), _text(base + (1 << (32 - prefix)) - 1)}
+            if want_ip:
+                if not _valid_address(want_ip) or not _inside(_int(want_ip), (base, prefix)) or want_ip in reserved:
+                    raise TinydockerError(f"invalid --ip {want_ip}: not a free address in {net['subnet']}")
+                if want_ip in allocations and want_ip not in self._live_allocations(net):
+                    del allocations[want_ip]  # its owner is gone
+                if want_ip in allocations:
+                    raise TinydockerError(f"Address already in use: {want_ip} is held by container "
+                                          f"{allocations[want_ip]['name']}")
+                ip = want_ip
+            else:
+                ip = self._free(base, prefix, reserved, allocations)
+                if ip is None:
+                    live = self._live_allocations(net)
+                    for stale in set(allocations) - set(live):
+                        del allocations[stale]
+                    ip = self._free(base, prefix, reserved, allocations)
+                if ip is None:
+                    raise TinydockerError(f"no available IPv4 address on network {network} ({net['subnet']} is full)")
+            allocations[ip] = {"id": container_id, "name": name, "hostname": hostname}
+            self._save(networks)
+        return {**net, "ip": ip, "prefix": prefix}
+
+    @staticmethod
+    def _free(base: int, prefix: int, reserved: set, allocations: dict) -> str | None:
+        for offset in range(1, (1 << (32 - prefix)) - 1):
+            candidate = _text(base + offset)
+            if candidate not in reserved and candidate not in allocations:
+                return candidate
+        return None
+
+    def detach(self, network: str, container_id: str) -> None:
+        with self.lock():
+            networks = self._load()
+            allocations = networks.get(network, {}).get("allocations", {})
+            mine = [ip for ip, a in allocations.items() if a["id"] == container_id]
+            if not mine:
+                return
+            for ip in mine:
+                del allocations[ip]
+            self._save(networks)
+
+    def detach_everywhere(self, container_id: str) -> list[str]:
+        """Give back every address the container holds; the networks it held one on."""
+        with self.lock():
+            networks = self._load()
+            held = []
+            for net in networks.values():
+                allocations = net.get("allocations", {})
+                for ip in [ip for ip, a in allocations.items() if a["id"] == container_id]:
+                    del allocations[ip]
+                    held.append(net["name"])
+            if held:
+                self._save(networks)
+        return sorted(set(held))
+
+    def members(self, network: str) -> list[dict]:
+        """The containers holding an address on a network: {ip, id, name, hostname} (one a
+        killed run left stays listed until its address is taken back)."""
+        net = self.get(network) or {}
+        return [{"ip": ip, **a} for ip, a in net.get("allocations", {}).items()]
+
+    def sweep(self) -> int:
+        """Give back every address whose owner is gone; how many."""
+        with self.lock():
+            networks = self._load()
+            live, dropped = self._live_owner_ids(), 0
+            for net in networks.values():
+                allocations = net.get("allocations", {})
+                for ip in [ip for ip, a in allocations.items() if a["id"] not in live]:
+                    del allocations[ip]
+                    dropped += 1
+            if dropped:
+                self._save(networks)
+        return dropped
+
+
+def _valid_address(text: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+        return True
+    except OSError:
+        return False
+
+
+def _make_device(net: dict) -> None:
+    """The network's bridge with its gateway address, up; forwarding on; its nft elements."""
+    bridge = net["bridge"]
+    prefix = int(net["subnet"].partition("/")[2])
+    with netlink.Netlink() as nl:
+        try:
+            nl.create_bridge(bridge)
+        except FileExistsError:
+            pass
+        try:
+            nl.add_address(bridge, f"{net['gateway']}/{prefix}")
+        except FileExistsError:
+            pass
+        nl.set_up(bridge)
+    for path, value in ((f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1"),  # 127.0.0.1 → published ports
+                        ("/proc/sys/net/ipv4/ip_forward", "1")):  # containers reach out, ports reach in
+        with open(path, "w") as f:
+            f.write(value)
+    firewall.add_network(net["subnet"], bridge)
+
+
+def destroy_device(net: dict) -> None:
+    firewall.remove_network(net["subnet"], net["bridge"])
+    netlink.delete_link(net["bridge"])
