@@ -37,7 +37,8 @@ def test_mounts_inside_are_only_the_containers(td):
         cgroupfs |= {"/sys/fs/cgroup/" + os.path.basename(m) for m in set(where.v1.values())}
     # and the masks over /proc and /sys (those that exist on this kernel), each read-only
     masks = {p for p in MASKED + READ_ONLY if os.path.exists(p)}
-    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"} | cgroupfs | masks
+    etc = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}  # the container's own, bound in
+    assert set(by_point) == {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"} | cgroupfs | masks | etc
     for point in masks:
         if os.path.isdir(point) or point in READ_ONLY:
             assert by_point[point].split()[5].startswith("ro"), by_point[point]
@@ -87,11 +88,11 @@ def test_dev_holds_the_usual_nodes(td):
     assert out.strip().endswith("1777")
 
 
-def test_network_is_loopback_only_and_up(td):
-    out = td.out("run", "c1", "sh", "-c", "ls /sys/class/net; ip -o link")
+def test_network_none_is_loopback_only_and_up(td):
+    out = td.out("run", "--network", "none", "c1", "sh", "-c", "ls /sys/class/net; ip -o link")
     assert out.split("\n")[0] == "lo"
     assert "UP" in out.split("\n")[1]
-    # loopback really works: a TCP round trip inside the container
+    # loopback really works: a TCP round trip inside the container (on the default bridge too)
     out = td.out("run", "c2", "sh", "-c",
                  "nc -l -p 7777 > /tmp/got & sleep 0.3; echo ping | nc 127.0.0.1 7777; wait; cat /tmp/got")
     assert out.strip().endswith("ping")

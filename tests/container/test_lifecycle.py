@@ -129,8 +129,8 @@ def test_exec_enters_every_namespace_root_and_cgroup(td):
     procs = "/sys/fs/cgroup/pids/cgroup.procs" if WHERE.backend == "v1" else "/sys/fs/cgroup/cgroup.procs"
     listed = td.out("exec", "e1", "cat", procs).split()
     assert "1" in listed and len(listed) >= 2
-    # the network namespace: only the container's loopback
-    assert td.out("exec", "e1", "ls", "/sys/class/net").split() == ["lo"]
+    # the network namespace: the container's own loopback and eth0
+    assert td.out("exec", "e1", "ls", "/sys/class/net").split() == ["eth0", "lo"]
     # and the host still sees the process inside the container's cgroup
     host = td.popen("exec", "e1", "sleep", "5")
     inner = wait_for(lambda: [p for p in _children_in_cgroup(rec["id"]) if p != rec["pid"]], what="exec'd pid")

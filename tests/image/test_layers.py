@@ -19,6 +19,11 @@ from pytest_fixtures import *  # noqa: F401,F403 - the session's images
 
 # the container's own mount points, made in its upper directory when the image lacks them
 MOUNT_POINTS = {"proc", "sys", "dev"}
+ETC_FILES = {"etc/hosts", "etc/hostname", "etc/resolv.conf"}  # bound in, made when missing
+
+
+def mount_point(rel: str) -> bool:
+    return rel.split("/")[0] in MOUNT_POINTS or rel in ETC_FILES
 
 
 def index(td) -> dict:
@@ -45,7 +50,7 @@ def listing_of_dir(top: Path) -> dict:
         for name in dirs + files:
             path = Path(directory) / name
             rel = str(path.relative_to(top))
-            if rel.split("/")[0] in MOUNT_POINTS:
+            if mount_point(rel):
                 continue
             st = os.lstat(path)
             out[rel] = _describe(st.st_mode, st.st_uid, st.st_gid, st.st_size,
@@ -59,7 +64,7 @@ def listing_of_tar(path: Path) -> dict:
         for m in tar.getmembers():
             by_name[os.path.normpath(m.name)] = m
     for name, m in by_name.items():
-        if name == "." or name.split("/")[0] in MOUNT_POINTS:
+        if name == "." or mount_point(name):
             continue
         if m.islnk():  # a hard link: the file it names
             m = by_name[os.path.normpath(m.linkname)]

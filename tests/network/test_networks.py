@@ -22,6 +22,9 @@ import pytest
 from conftest import network_links, wait_for
 from tinydocker.network import firewall
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
+from pytest_fixtures import base_image, layered_image, oci_images_dir  # noqa: E402,F401 - the image tests' builds
+
 HOST_PYTHON = ("/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /host/usr/lib/x86_64-linux-gnu "
                "/host/usr/bin/python3")
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -361,3 +364,14 @@ def test_run_on_a_missing_network_is_refused_and_leaves_nothing(td):
     assert td.out("ps", "-aq") == ""
     res = td("network", "rm", "nosuch")
     assert res.returncode == 1 and b"network nosuch not found" in res.stderr
+
+
+def test_publish_all_publishes_the_images_exposed_ports(td, layered_image):
+    """The layered fixture image exposes 8080/tcp; -P puts it on a free host port."""
+    td.out("load", "-i", str(layered_image.docker_archive))
+    td.out("run", "-d", "-P", "--image", "layered:latest", "--entrypoint", "httpd", "web", "-f", "-p", "8080", "-h", "/data")
+    line = td.out("port", "web").strip()
+    assert line.startswith("8080/tcp -> 0.0.0.0:")
+    port = int(line.rsplit(":", 1)[1])
+    assert wait_for(lambda: _try(f"http://127.0.0.1:{port}/b"), what="the exposed port") == "b\n"
+    td.out("rm", "-f", "web")
