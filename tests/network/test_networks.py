@@ -375,3 +375,24 @@ def test_publish_all_publishes_the_images_exposed_ports(td, layered_image):
     port = int(line.rsplit(":", 1)[1])
     assert wait_for(lambda: _try(f"http://127.0.0.1:{port}/b"), what="the exposed port") == "b\n"
     td.out("rm", "-f", "web")
+
+
+def _subnets_in_firewall() -> set[str]:
+    from tinydocker.network.nftables import run
+
+    doc = json.loads(run(f"list set {firewall.TABLE} subnets", as_json=True))["nftables"]
+    elements = next(item["set"] for item in doc if "set" in item).get("elem", [])
+    return {f"{e['prefix']['addr']}/{e['prefix']['len']}" for e in elements if isinstance(e, dict) and "prefix" in e}
+
+
+def test_network_rm_takes_its_subnet_and_bridge_out_of_the_firewall(td):
+    td.out("network", "create", "n1")
+    td.out("network", "create", "n2")  # most likely the next /24: adjacent, never merged
+    first, second = (json.loads(td.out("network", "inspect", n))[0] for n in ("n1", "n2"))
+    subnets = {first["IPAM"]["Config"][0]["Subnet"], second["IPAM"]["Config"][0]["Subnet"]}
+    assert subnets <= _subnets_in_firewall()
+    td.out("network", "rm", "n1")
+    left = _subnets_in_firewall()
+    assert first["IPAM"]["Config"][0]["Subnet"] not in left and second["IPAM"]["Config"][0]["Subnet"] in left
+    td.out("network", "rm", "n2")
+    assert not subnets & _subnets_in_firewall()

@@ -10,9 +10,15 @@ import os
 import subprocess
 import threading
 
+import sys
+
 import pytest
 
 import tinydocker
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
+import fixtures  # noqa: E402 - the image tests' builders
+from pytest_fixtures import base_image, oci_images_dir  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -223,3 +229,25 @@ def test_the_api_takes_volumes_and_mounts(td, host):
     assert [v["Name"] for v in tinydocker.volumes(root=td.root)] == ["apivol"]
     tinydocker.remove_volume("apivol", root=td.root)
     assert tinydocker.prune_volumes(root=td.root) == {"volumes": [], "reclaimed": 0}
+
+
+def test_the_images_volumes_become_anonymous_volumes_filled_from_it(td, base_image, tmp_path):
+    """An image whose config says VOLUME /cache: each container gets an anonymous volume
+    there, first filled with what the image has at /cache; a -v on that path replaces it."""
+    def edit(rootfs):
+        (rootfs / "cache").mkdir()
+        (rootfs / "cache" / "seed").write_text("from the image\n")
+
+    with fixtures._storage(tmp_path, "vol") as b:
+        image_id = b.change(fixtures._pull_base(b, base_image), "VOLUME /cache", edit, "--volume", "/cache")
+        layout = tmp_path / "layout"
+        b.push(image_id, f"oci:{layout}:withvol")
+    td.out("load", "-i", str(layout))
+    td.out("run", "--image", "withvol", "c1", "sh", "-c", "cat /cache/seed; echo mine > /cache/mine")
+    mount = json.loads(td.out("inspect", "c1"))[0]["Mounts"]
+    assert [(m["Type"], m["Destination"], len(m["Name"])) for m in mount] == [("volume", "/cache", 64)]
+    assert sorted(os.listdir(mount[0]["Source"])) == ["mine", "seed"]
+    td.out("run", "--rm", "--image", "withvol", "-v", "named:/cache", "c2", "true")
+    assert (volume_dir(td, "named") / "seed").read_text() == "from the image\n"
+    td.out("rm", "-v", "c1")
+    assert volume_names(td) == ["named"]

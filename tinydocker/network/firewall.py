@@ -29,7 +29,7 @@ add map ip tinydocker tcp_any { type inet_service : ipv4_addr . inet_service; }
 add map ip tinydocker udp_any { type inet_service : ipv4_addr . inet_service; }
 add map ip tinydocker tcp_at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
 add map ip tinydocker udp_at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
-add set ip tinydocker subnets { type ipv4_addr; flags interval; auto-merge; }
+add set ip tinydocker subnets { type ipv4_addr; flags interval; }
 add set ip tinydocker same { type ifname . ifname; }
 add chain ip tinydocker ports
 add rule ip tinydocker ports ip daddr . tcp dport @tcp_at dnat ip to ip daddr . tcp dport map @tcp_at
@@ -64,7 +64,10 @@ def ensure_table() -> None:
 
 
 def add_network(subnet: str, bridge: str) -> None:
+    # each subnet its own element (no auto-merge): adjacent networks would merge into one
+    # range, and removing one of them would then find no element to delete
     ensure_table()
+    remove_network(subnet, bridge)  # a leftover of a network whose removal was killed
     run(f'add element {TABLE} subnets {{ {subnet} }}\nadd element {TABLE} same {{ "{bridge}" . "{bridge}" }}')
 
 
