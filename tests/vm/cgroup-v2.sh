@@ -16,6 +16,7 @@
 set -euo pipefail
 
 checkout=$(cd "$(dirname "$0")/../.." && pwd)
+self=$(realpath "$0")  # the script itself, compared with the cached initramfs after a cd
 cache=${TINYDOCKER_VM_CACHE:-/var/cache/tinydocker-vm}
 timeout=${TINYDOCKER_VM_TIMEOUT:-3600}      # seconds before the guest is given up on
 # TINYDOCKER_VM_ACCEL=tcg never tries KVM; =kvm tries it even where it is PVM
@@ -61,7 +62,7 @@ modules=$tree/lib/modules/$release
 # 9p over virtio for the root; virtio_blk, ext4 and crc32c for the scratch disk; overlay for
 # the containers. Loaded here, since the host's root has no modules for this kernel.
 initrd=$cache/initrd-$release.gz
-if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ]; then
+if [ ! -f "$initrd" ] || [ "$self" -nt "$initrd" ]; then
     say "building the initramfs"
     work=$(mktemp -d)
     mkdir -p "$work"/{bin,dev,proc,sys,newroot,lib/modules/"$release"}

@@ -6,16 +6,25 @@ is spawned; the library is loaded on first use (only containers with a network n
 """
 
 import ctypes
+import socket
 
 from ..errors import TinydockerError
 
 _lib = None
 _ctx = None
+_NETLINK_NETFILTER = 12
 
 
 def _context():
     global _lib, _ctx
     if _ctx is None:
+        # libnftables calls exit(3) when it cannot open its netlink socket: on a kernel
+        # without nfnetlink it would end the calling process without a word
+        try:
+            socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER).close()
+        except OSError as e:
+            raise TinydockerError(f"nftables is not available in this kernel ({e.strerror}): "
+                                  "tinydocker's networks need nf_tables (modprobe nf_tables)") from None
         try:
             _lib = ctypes.CDLL("libnftables.so.1")
         except OSError:
