@@ -69,7 +69,7 @@ if [ ! -f "$initrd" ] || [ "$self" -nt "$initrd" ]; then
     cp /bin/busybox "$work/bin/"
     for tool in sh mount mkdir modprobe switch_root cat echo sleep poweroff; do ln -s busybox "$work/bin/$tool"; done
     # veth, bridge and nftables' NAT, masquerade and fib for the containers' networks
-    wanted="virtio_pci 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay veth bridge nf_tables nft_chain_nat nft_masq nft_fib_ipv4 nf_nat"
+    wanted="virtio_pci 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay veth bridge nf_tables nft_chain_nat nft_nat nft_masq nft_fib_ipv4"
     for module in $wanted; do
         # the module's own line of modules.dep: its file, then those it depends on
         line=$(grep -E "/${module}\.ko(\.[a-z]+)?:" "$modules/modules.dep")

@@ -142,12 +142,15 @@ class NetworkStore:
             networks = self._load()
             if name in networks:
                 raise TinydockerError(f"network with name {name} already exists", code=1)
-            networks[name] = self._make(name, subnet, gateway, labels or {})
-            self._save(networks)
-        return networks[name]
+            net = self._make(networks, name, subnet, gateway, labels or {})
+        return net
 
-    def _make(self, name: str, subnet: str | None, gateway: str | None, labels: dict) -> dict:
-        """Under the state lock: choose the subnet and make the bridge device."""
+    def _make(self, networks: dict, name: str, subnet: str | None, gateway: str | None, labels: dict) -> dict:
+        """Under the state lock: choose the subnet, record the network, make its bridge.
+
+        The record is written before the device is made: a command killed in between
+        leaves a network whose bridge the next start makes (or `network rm` finds gone),
+        never a bridge nobody knows of. A device that fails halfway is taken down again."""
         os.makedirs(os.path.dirname(MACHINE_LOCK), exist_ok=True)
         with file_lock(Path(MACHINE_LOCK)):
             taken = _host_subnets()
@@ -172,7 +175,15 @@ class NetworkStore:
             net = {"id": network_id, "name": name, "subnet": f"{_text(base)}/{prefix}", "gateway": gateway,
                    "bridge": "tdb" + hashlib.sha256(f"{self.root.root}\0{network_id}".encode()).hexdigest()[:10],
                    "created": datetime.now(timezone.utc), "labels": labels, "allocations": {}}
-            _make_device(net)
+            networks[name] = net
+            self._save(networks)
+            try:
+                _make_device(net)
+            except BaseException:
+                del networks[name]
+                self._save(networks)
+                destroy_device(net)
+                raise
         return net
 
     def remove(self, ref: str) -> dict:
@@ -217,7 +228,7 @@ class NetworkStore:
             if network not in networks:
                 if network != DEFAULT:
                     raise TinydockerError(f"network {network} not found")  # run's own failure: 125
-                networks[DEFAULT] = self._make(DEFAULT, None, None, {})
+                self._make(networks, DEFAULT, None, None, {})
             net = networks[network]
             if netlink.link_index(net["bridge"]) is None:
                 _make_device(net)  # after a reboot, or removed by hand
