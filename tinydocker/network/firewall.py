@@ -31,15 +31,15 @@ add map ip tinydocker tcp_at { type ipv4_addr . inet_service : ipv4_addr . inet_
 add map ip tinydocker udp_at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
 add set ip tinydocker subnets { type ipv4_addr; flags interval; }
 add set ip tinydocker same { type ifname . ifname; }
-add chain ip tinydocker ports
-add rule ip tinydocker ports ip daddr . tcp dport @tcp_at dnat ip to ip daddr . tcp dport map @tcp_at
-add rule ip tinydocker ports tcp dport @tcp_any dnat ip to tcp dport map @tcp_any
-add rule ip tinydocker ports ip daddr . udp dport @udp_at dnat ip to ip daddr . udp dport map @udp_at
-add rule ip tinydocker ports udp dport @udp_any dnat ip to udp dport map @udp_any
 add chain ip tinydocker prerouting { type nat hook prerouting priority dstnat; }
-add rule ip tinydocker prerouting fib daddr type local jump ports
 add chain ip tinydocker output { type nat hook output priority -100; }
-add rule ip tinydocker output fib daddr type local jump ports
+""" + "".join(
+    # the port rules sit in both base chains themselves, and a port without an element
+    # simply finds no mapping there: a 6.1 kernel refuses dnat in a chain they would jump
+    # to, and a map used as a set ("tcp dport @tcp_any")
+    f"add rule ip tinydocker {chain} fib daddr type local meta l4proto {proto} dnat ip to {key} map @{proto}_{kind}\n"
+    for chain in ("prerouting", "output") for proto in ("tcp", "udp")
+    for kind, key in (("at", f"ip daddr . {proto} dport"), ("any", f"{proto} dport"))) + """
 add chain ip tinydocker postrouting { type nat hook postrouting priority srcnat; }
 add rule ip tinydocker postrouting ip saddr @subnets ip daddr != @subnets masquerade
 add rule ip tinydocker postrouting ip saddr 127.0.0.0/8 ip daddr @subnets masquerade
