@@ -13,6 +13,7 @@ from .errors import TinydockerError
 # docker's rule for container names
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 ENV_KEY_RE = re.compile(r"[^=\0]+")
+HOSTNAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "busybox"
@@ -80,8 +81,10 @@ class ContainerSpec:
             raise TinydockerError("command arguments cannot contain NUL bytes")
         if not self.hostname:
             self.hostname = self.name[:63]
-        if len(self.hostname.encode()) > 64 or "\0" in self.hostname:
-            raise TinydockerError(f"invalid hostname {self.hostname!r}")
+        # letters, digits, '-', '.' (and '_', which container names allow): it goes into
+        # peers' /etc/hosts, where a space or a newline would add names or lines
+        if len(self.hostname) > 64 or not HOSTNAME_RE.fullmatch(self.hostname):
+            raise TinydockerError(f"invalid hostname {self.hostname!r}: letters, digits, '-', '.' and '_' only")
         if not self.workdir.startswith("/"):
             raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         self.env = [e for e in map(parse_env, self.env) if e is not None]

@@ -160,8 +160,13 @@ def test_twenty_parallel_runs_get_twenty_distinct_addresses(td):
     for t in threads:
         t.join()
     assert [r.returncode for r in results] == [0] * 20, [r.stderr for r in results if r.returncode]
-    ips = {address(td, f"p{i}") for i in range(20)}
-    assert len(ips) == 20
+    ips = {f"p{i}": address(td, f"p{i}") for i in range(20)}
+    assert len(set(ips.values())) == 20
+    # every member's /etc/hosts, rewritten by twenty starts at once, lists the other nineteen
+    for name in ("p0", "p7", "p19"):
+        lines = td.out("exec", name, "cat", "/etc/hosts").splitlines()
+        peers = {line.split("\t")[1]: line.split("\t")[0] for line in lines if line.split("\t")[-1].startswith("p")}
+        assert peers == ips, (name, lines)
     td.out("rm", "-f", *[f"p{i}" for i in range(20)])
     with open(td.root / "state" / "networks.toml", "rb") as f:
         assert tomllib.load(f)["networks"]["many"]["allocations"] == {}
@@ -396,3 +401,38 @@ def test_network_rm_takes_its_subnet_and_bridge_out_of_the_firewall(td):
     assert first["IPAM"]["Config"][0]["Subnet"] not in left and second["IPAM"]["Config"][0]["Subnet"] in left
     td.out("network", "rm", "n2")
     assert not subnets & _subnets_in_firewall()
+
+
+def test_starting_a_stopped_container_does_not_take_another_ones_port(td):
+    port = free_port()
+    td.out("run", "-d", "-p", f"{port}:80", "x", "sh", "-c", HTTPD)
+    td.out("stop", "-t", "0", "x")
+    td.out("run", "-d", "-p", f"{port}:80", "y", "sh", "-c", HTTPD)
+    assert wait_for(lambda: _try(f"http://127.0.0.1:{port}/"), what="y's port") == "hello-y\n"
+    res = td("start", "x")
+    assert res.returncode == 125 and f"Bind for 0.0.0.0:{port} failed" in res.stderr.decode()
+    assert _try(f"http://127.0.0.1:{port}/") == "hello-y\n"  # still y's
+    y_id = json.loads(td.out("inspect", "y"))[0]["Id"]
+    assert [c[2] for c in firewall.claimed() if c[1] == str(port)] == [y_id]
+    td.out("rm", "-f", "x", "y")
+
+
+def test_a_port_on_every_address_and_one_on_a_single_address_clash(td):
+    port = free_port()
+    td.out("run", "-d", "-p", f"127.0.0.1:{port}:80", "one", "sleep", "600")
+    res = td("run", "--rm", "-p", f"{port}:80", "two", "true")
+    assert res.returncode == 125 and f"Bind for 0.0.0.0:{port} failed" in res.stderr.decode()
+    td.out("rm", "-f", "one")
+    td.out("run", "-d", "-p", f"{port}:80", "three", "sleep", "600")
+    res = td("run", "--rm", "-p", f"127.0.0.1:{port}:80", "four", "true")
+    assert res.returncode == 125 and f"Bind for 127.0.0.1:{port} failed" in res.stderr.decode()
+    td.out("rm", "-f", "three")
+
+
+def test_a_hostname_cannot_write_into_peers_hosts_files_and_the_users_own_etc_file_wins(td, tmp_path):
+    for bad in ("x db", "x\n6.6.6.6 db", "-x"):
+        res = td("run", "--rm", "--hostname", bad, "c1", "true")
+        assert res.returncode == 125 and b"invalid hostname" in res.stderr, bad
+    mine = tmp_path / "hosts"
+    mine.write_text("10.9.9.9\tmine\n")
+    assert td.out("run", "--rm", "-v", f"{mine}:/etc/hosts:ro", "c2", "cat", "/etc/hosts") == "10.9.9.9\tmine\n"

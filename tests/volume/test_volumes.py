@@ -6,6 +6,7 @@ besides conftest's check of the data root).
 """
 
 import json
+import stat
 import os
 import subprocess
 import threading
@@ -251,3 +252,36 @@ def test_the_images_volumes_become_anonymous_volumes_filled_from_it(td, base_ima
     assert (volume_dir(td, "named") / "seed").read_text() == "from the image\n"
     td.out("rm", "-v", "c1")
     assert volume_names(td) == ["named"]
+
+
+def test_copy_up_keeps_owners_and_modes_and_never_writes_through_a_planted_symlink(tmp_path):
+    """linux/tree.copy_contents, which fills a new volume from the image: what it copies, and
+    that a symlink another container planted in the volume cannot send a write outside."""
+    from tinydocker.linux.tree import copy_contents
+
+    src, dest, outside = tmp_path / "src", tmp_path / "dest", tmp_path / "outside"
+    for d in (src, dest, outside):
+        d.mkdir()
+    (src / "sub").mkdir(mode=0o750)
+    os.chown(src / "sub", 1000, 1000)
+    (src / "sub" / "f").write_text("x\n")
+    os.chmod(src / "sub" / "f", 0o640)
+    os.symlink("/etc", src / "link")
+    os.mkfifo(src / "fifo", 0o600)
+    fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        copy_contents(fd, str(dest))
+        st = os.stat(dest / "sub")
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o750)
+        assert (dest / "sub" / "f").read_text() == "x\n" and os.stat(dest / "sub" / "f").st_mode & 0o777 == 0o640
+        assert os.readlink(dest / "link") == "/etc"
+        assert stat.S_ISFIFO(os.lstat(dest / "fifo").st_mode)
+        # a second volume where a co-tenant put sub -> outside before the copy
+        planted = tmp_path / "planted"
+        planted.mkdir()
+        os.symlink(outside, planted / "sub")
+        with pytest.raises(OSError):
+            copy_contents(fd, str(planted))
+        assert os.listdir(outside) == [] and os.stat(outside).st_mode & 0o777 != 0o750
+    finally:
+        os.close(fd)

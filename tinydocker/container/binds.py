@@ -78,6 +78,8 @@ def open_in_root(root_fd: int, path: str, make: str | None = None, depth: int = 
 
 def _populate(root_fd: int, target: str, volume: str) -> None:
     """docker's copy-up: an empty volume first takes what the image has at its mount point."""
+    if os.listdir(volume):
+        return  # filled since the runtime looked, by another container sharing it
     try:
         where = sc.openat2(root_fd, target, os.O_RDONLY | os.O_DIRECTORY, _RESOLVE)
     except (FileNotFoundError, NotADirectoryError):

@@ -49,10 +49,10 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
 
 def start(store: Store, record: Record, attach: bool = False):
     """Start an exited container again, on its own upper layer; like run for the rest."""
-    taken = record.network
     record = store.claim(record)
-    # what a start whose monitor was killed took on its network (its address, its ports)
-    network.disconnect(store, record.id, taken)
+    # what a start whose monitor was killed took on its network (its address, its ports),
+    # recorded or not
+    network.release_all(store, record.id)
     spec = ContainerSpec.from_dict(record.spec)
     if attach:
         return _attached(store, record, spec, False, None, fresh=False)
@@ -65,6 +65,7 @@ class _Launch:
     def __init__(self, store: Store, record: Record, spec: ContainerSpec, stdio, fresh: bool,
                  forwarder: "SignalForwarder | None" = None):
         self.store = store
+        self.record_at_start = record
         self.network = None
         try:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
@@ -102,13 +103,26 @@ class _Launch:
             "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
             "confinement": confinement,
             "devices": devices, "sysctls": spec.sysctls, "tmpfs": tmpfs_mounts,
-            "read_only": spec.read_only, "group_add": spec.group_add, "binds": binds + etc_binds,
+            "read_only": spec.read_only, "group_add": spec.group_add,
+            # shallow targets first: a mount inside another's target lands on top of it
+            "binds": sorted(binds + etc_binds, key=lambda b: b["target"].count("/")),
             "network": net_orders,
         }
-        spec_r, spec_w = os.pipe()
-        report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+            spec_r, spec_w = os.pipe()
+            report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except BaseException as e:
+            self._undo(e)
+            raise
+        try:
+            try:
+                pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+            except BaseException as e:
+                for fd in (spec_r, spec_w):
+                    os.close(fd)
+                child_report.close()
+                self._undo(e)
+                raise
             if pid == 0:
                 os.close(spec_w)
                 report.close()
@@ -137,9 +151,7 @@ class _Launch:
                 # no orders will come: end the child now rather than leave it waiting
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                _failed(store, record, e)
-                network.disconnect(store, record.id, self.network)
-                _release_cgroup(self.cgroup)
+                self._undo(e)
                 raise
             finally:
                 os.close(spec_w)  # before any orders: EOF, and the child gives up
@@ -155,6 +167,12 @@ class _Launch:
             network.disconnect(store, record.id, self.network)
             _release_cgroup(self.cgroup)
             raise _removed_while_starting(spec.name)
+
+    def _undo(self, error: BaseException) -> None:
+        """A start that failed after its cgroup and network were taken: record why, give back."""
+        _failed(self.store, self.record_at_start, error)
+        network.disconnect(self.store, self.record_at_start.id, self.network)
+        _release_cgroup(self.cgroup)
 
     def finish(self, code: int, remove: bool) -> None:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
@@ -230,6 +248,10 @@ def _supervise(store, record, spec, fresh, said_w: int) -> None:
         os.close(null)
         stdio = LogPipes(spec.interactive, spec.tty)
         try:
+            # the supervisor is the monitor from here on: were the caller killed now, what
+            # this start takes (an address, ports) must still count as held by a live one
+            me = os.getpid()
+            record = store.update(record, monitor_pid=me, monitor_ticks=proc.start_ticks(me)) or record
             launch = _Launch(store, record, spec, stdio, fresh)
         except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
             message, code = describe(e, "run -d" if fresh else "start", str(store.root.root))
@@ -281,7 +303,8 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
         oom = cgroup.oom_kills() > 0
         released = _release_cgroup(cgroup)
         if record is not None:
-            store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now())
+            # the network is given back: a later start must not release what others took since
+            store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
     finally:
         os.waitpid(pid, 0)
     if released and remove and record is not None and store.remove(record):

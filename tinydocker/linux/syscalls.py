@@ -95,6 +95,8 @@ def rename_exchange(a: str, b: str) -> None:
 # -- resolving inside a root and the new mount API (linux/openat2.h, linux/mount.h) ------------
 
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 OPEN_TREE_CLONE = 1
 AT_EMPTY_PATH = 0x1000

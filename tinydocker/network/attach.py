@@ -18,13 +18,12 @@ from . import hosts
 def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     """(orders for the init, binds of the /etc files, what to record) for a starting container."""
     cdir = str(store.container_dir(spec.name))
+    own = {m["target"] for m in spec.mounts}  # an /etc file the user mounts is the user's
     if spec.network in ("none", "host"):
-        binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [])
+        binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [], skip=own)
         if spec.network == "host":
             binds = [b for b in binds if not b["target"].endswith("/hostname")]
         return {"mode": spec.network}, binds, None
-    from . import firewall, ports
-    from .nftables import NftError
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
@@ -32,21 +31,17 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     info = {"name": spec.network, "ip": net["ip"], "prefix": net["prefix"], "gateway": net["gateway"],
             "bridge": net["bridge"], "ports": []}
     try:
+        from . import ports
+
         wanted = [ports.parse(p) for p in spec.ports]
         if spec.publish_all:
             wanted += ports.exposed(spec.exposed_ports)
-        bindings = ports.choose(wanted)
-        try:
-            firewall.publish(record.id, net["ip"], bindings)
-        except NftError:
-            taken = {(m, k) for m, k, _ in firewall.claimed()}
-            clash = next((b for b in bindings if firewall.element_key(b) in taken), bindings[0])
-            raise ports.in_use(clash) from None
-        info["ports"] = bindings
-        members = networks.members(spec.network)
+        info["ports"] = _claim(record.id, net["ip"], wanted)
         me = {"ip": net["ip"], "id": record.id, "name": spec.name, "hostname": spec.hostname}
-        binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members)
-        hosts.refresh(store, members, skip=record.id)
+        with networks.lock():  # one writer of a network's hosts files at a time, from one list
+            members = networks.members(spec.network)
+            binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members, skip=own)
+            hosts.refresh(store, members, skip=record.id)
     except BaseException:
         disconnect(store, record.id, info)
         raise
@@ -57,6 +52,39 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     return orders, binds, info
 
 
+def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
+    """The host ports for `wanted`, claimed in nftables: a port a live container holds is
+    refused, one a dead container left is taken back, an ephemeral pick that lost a race
+    is picked again."""
+    if not wanted:
+        return []
+    from .. import cgroups
+    from . import firewall, ports
+    from .nftables import NftError
+
+    where = cgroups.layout()
+    alive = lambda owner: cgroups.open_cgroup(owner, where).exists()  # noqa: E731
+    claims = firewall.claimed()
+    for _ in range(5):
+        bindings = ports.choose(wanted, taken=claims)
+        for b in bindings:
+            owners = firewall.clashes(b, claims)
+            if any(alive(o) for o in owners):
+                raise ports.in_use(b)
+            if owners:
+                firewall.sweep(lambda o: o not in owners)  # what a killed run left
+        try:
+            firewall.publish(container_id, address, bindings)
+            return bindings
+        except NftError as e:
+            error = e
+            claims = firewall.claimed()
+            for b, asked in zip(bindings, wanted):
+                if asked["host_port"] and any(alive(o) for o in firewall.clashes(b, claims)):
+                    raise ports.in_use(b) from None
+    raise TinydockerError(f"cannot publish the ports of this container: {error}")
+
+
 def disconnect(store, container_id: str, info: dict | None) -> None:
     """Give back what connect took (info: the record's `network`)."""
     if not info or "ip" not in info:
@@ -64,24 +92,27 @@ def disconnect(store, container_id: str, info: dict | None) -> None:
     from . import firewall
     from .store import NetworkStore
 
-    firewall.unpublish(info.get("ports", []))
+    if info.get("ports"):
+        firewall.unpublish(container_id)
     networks = NetworkStore(store.root, records=store.all)
     networks.detach(info["name"], container_id)
-    hosts.refresh(store, networks.members(info["name"]))
+    with networks.lock():
+        hosts.refresh(store, networks.members(info["name"]))
 
 
 def release_all(store, container_id: str) -> None:
-    """Whatever the container may hold, recorded or not: for `rm`, after a start that was
-    SIGKILLed between taking an address or claiming a port and recording it."""
+    """Whatever the container may hold, recorded or not: for `rm` and for a new start, after
+    one that was SIGKILLed between taking an address or claiming a port and recording it."""
     if not (store.root.state / "networks.toml").exists():
         return  # no container of this data root ever had a network
     from . import firewall
     from .store import NetworkStore
 
-    firewall.sweep(lambda owner: owner != container_id)
+    firewall.unpublish(container_id)
     networks = NetworkStore(store.root, records=store.all)
     for name in networks.detach_everywhere(container_id):
-        hosts.refresh(store, networks.members(name))
+        with networks.lock():
+            hosts.refresh(store, networks.members(name))
 
 
 def check(spec) -> None:

@@ -13,11 +13,15 @@ claim on a host port, whichever data root makes it, so no lock or registry is ne
 element carries its container's id as a comment; an element whose container has no cgroup
 any more (a run that was SIGKILLed) is swept by `system prune` and by the next publisher.
 Traffic from the host's own 127.0.0.1 reaches published ports too (the output hook, with
-route_localnet on each bridge and a masquerade so that the reply comes back to the host).
+route_localnet on each bridge and a masquerade so that the reply comes back to the host);
+route_localnet would also let a container address the host's 127.0.0.1 services, so a
+packet for 127.0.0.0/8 that did not come from the host's loopback is dropped
+(CVE-2020-8558's lesson).
 """
 
 import json
 
+from ..errors import TinydockerError
 from .nftables import NftError, run
 
 TABLE = "ip tinydocker"
@@ -43,6 +47,8 @@ add chain ip tinydocker output { type nat hook output priority -100; }
 add chain ip tinydocker postrouting { type nat hook postrouting priority srcnat; }
 add rule ip tinydocker postrouting ip saddr @subnets ip daddr != @subnets masquerade
 add rule ip tinydocker postrouting ip saddr 127.0.0.0/8 ip daddr @subnets masquerade
+add chain ip tinydocker localnet { type filter hook prerouting priority raw; }
+add rule ip tinydocker localnet iifname != "lo" ip daddr 127.0.0.0/8 drop
 add chain ip tinydocker forward { type filter hook forward priority filter; }
 add rule ip tinydocker forward meta iifname . meta oifname @same accept
 add rule ip tinydocker forward ip saddr @subnets ip daddr @subnets drop
@@ -76,8 +82,8 @@ def remove_network(subnet: str, bridge: str) -> None:
                  f'delete element {TABLE} same {{ "{bridge}" . "{bridge}" }}'):
         try:
             run(line)
-        except NftError:
-            pass  # already gone (a removal killed midway, or the table flushed by hand)
+        except TinydockerError:
+            pass  # already gone (a removal killed midway, the table flushed), or no nftables at all
 
 
 def element_key(binding: dict) -> tuple[str, str]:
@@ -88,9 +94,23 @@ def element_key(binding: dict) -> tuple[str, str]:
     return f"{proto}_at", f"{binding['host_ip']} . {binding['host_port']}"
 
 
+def clashes(binding: dict, claims: list[tuple[str, str, str]]) -> list[str]:
+    """The owners of claims that take the same host port as `binding`: on every address, or
+    on its address (a claim on all addresses clashes with one on any, as in docker)."""
+    proto, port = binding["proto"], str(binding["host_port"])
+    owners = []
+    for table_map, key, owner in claims:
+        if table_map == f"{proto}_any" and key == port:
+            owners.append(owner)
+        elif table_map == f"{proto}_at" and key.endswith(f" . {port}") and (
+                binding["host_ip"] in ("", "0.0.0.0") or key == f"{binding['host_ip']} . {port}"):
+            owners.append(owner)
+    return owners
+
+
 def publish(container_id: str, address: str, bindings: list[dict]) -> None:
     """Claim every host port of `bindings` for the container at `address`, all or none.
-    A port claimed already raises NftError (the caller says which)."""
+    A port claimed meanwhile raises NftError: the kernel refuses a second element."""
     if not bindings:
         return
     ensure_table()
@@ -102,26 +122,18 @@ def publish(container_id: str, address: str, bindings: list[dict]) -> None:
     run("\n".join(lines))
 
 
-def unpublish(bindings: list[dict]) -> None:
-    if not bindings:
-        return
-    lines = [f"delete element {TABLE} {m} {{ {k} }}" for m, k in map(element_key, bindings)]
-    try:
-        run("\n".join(lines))
-    except NftError:
-        for line in lines:  # some were gone already: take the rest one by one
-            try:
-                run(line)
-            except NftError:
-                pass
+def unpublish(container_id: str) -> list[str]:
+    """Release every port the container claimed, and no other: a key it held may since
+    belong to another container."""
+    return sweep(lambda owner: owner != container_id)
 
 
 def claimed() -> list[tuple[str, str, str]]:
     """Every published port on the machine: (map, key as nft writes it, container id)."""
     try:
         out = json.loads(run(f"list table {TABLE}", as_json=True))["nftables"]
-    except NftError:
-        return []
+    except TinydockerError:
+        return []  # no table (no port was ever published), or no nftables at all
     found = []
     for item in out:
         m = item.get("map")

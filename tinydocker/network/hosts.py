@@ -16,13 +16,14 @@ _FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 
 
 def write_all(cdir, hostname: str, extra_hosts: list[str], dns: list[str], me: dict | None,
-              members: list[dict]) -> list[dict]:
-    """The three files in the container's directory; the binds that put them at /etc."""
+              members: list[dict], skip=()) -> list[dict]:
+    """The three files in the container's directory; the binds that put them at /etc,
+    but for targets in `skip` (the user's own -v or --mount there wins, as in docker)."""
     _write(os.path.join(cdir, HOSTNAME), hostname + "\n")
     _write(os.path.join(cdir, HOSTS), hosts_text(hostname, extra_hosts, me, members))
     _write(os.path.join(cdir, RESOLV), resolv_text(dns))
     return [{"source": os.path.join(cdir, name), "target": f"/etc/{name}", "readonly": False, "populate": False}
-            for name in (HOSTNAME, HOSTS, RESOLV)]
+            for name in (HOSTNAME, HOSTS, RESOLV) if f"/etc/{name}" not in skip]
 
 
 def hosts_text(hostname: str, extra_hosts: list[str], me: dict | None, members: list[dict]) -> str:
@@ -35,8 +36,9 @@ def hosts_text(hostname: str, extra_hosts: list[str], me: dict | None, members: 
         lines.append(f"{me['ip']}\t{' '.join(names)}\n")
     for peer in members:
         if me is None or peer["id"] != me["id"]:
-            names = dict.fromkeys([peer["name"], peer["hostname"]])
-            lines.append(f"{peer['ip']}\t{' '.join(names)}\n")
+            # peers by container name only, as docker's DNS answers: a peer's --hostname
+            # must not shadow another container's name
+            lines.append(f"{peer['ip']}\t{peer['name']}\n")
     return "".join(lines)
 
 

@@ -33,25 +33,34 @@ def exposed(ports: list[str]) -> list[dict]:
     return [parse(port) for port in ports]
 
 
-def choose(bindings: list[dict]) -> list[dict]:
+def choose(bindings: list[dict], taken: list = ()) -> list[dict]:
     """The bindings with their host ports: a fixed one checked free of host sockets, a
-    missing one (0) picked free by the kernel. (A port another container publishes is
-    refused by the firewall's map when it is claimed.)"""
+    missing one (0) picked free by the kernel and not among `taken` ((map, key, owner)
+    claims in the firewall). A clash with another container's claim is judged by the caller."""
+    claimed = {(m.split("_")[0], key.rsplit(" ", 1)[-1]) for m, key, _ in taken}
     chosen = []
     for b in bindings:
-        kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
-        where = b["host_ip"] or "0.0.0.0"
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind((where, b["host_port"]))
-            except OSError as e:
-                if e.errno == errno.EADDRINUSE:
-                    raise in_use(b) from None
-                if e.errno == errno.EADDRNOTAVAIL:
-                    raise TinydockerError(f"cannot publish on {where}: no such address on this host") from None
-                raise
-            chosen.append({**b, "host_port": s.getsockname()[1]})
+        for _ in range(20):
+            port = _probe(b)
+            if b["host_port"] or (b["proto"], str(port)) not in claimed:
+                break
+        chosen.append({**b, "host_port": port})
     return chosen
+
+
+def _probe(b: dict) -> int:
+    kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
+    where = b["host_ip"] or "0.0.0.0"
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((where, b["host_port"]))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise in_use(b) from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise TinydockerError(f"cannot publish on {where}: no such address on this host") from None
+            raise TinydockerError(f"cannot publish on {where}:{b['host_port']}: {e.strerror}") from None
+        return s.getsockname()[1]
 
 
 def in_use(b: dict) -> TinydockerError:

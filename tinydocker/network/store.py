@@ -153,7 +153,8 @@ class NetworkStore:
         never a bridge nobody knows of. A device that fails halfway is taken down again."""
         os.makedirs(os.path.dirname(MACHINE_LOCK), exist_ok=True)
         with file_lock(Path(MACHINE_LOCK)):
-            taken = _host_subnets()
+            # the host's addresses, and this root's networks whose bridge is not there (yet)
+            taken = _host_subnets() + [parse_subnet(n["subnet"]) for n in networks.values()]
             if subnet:
                 wanted = parse_subnet(subnet)
                 if any(_overlap(wanted, t) for t in taken):
@@ -198,9 +199,11 @@ class NetworkStore:
                 names = ", ".join(sorted(a["name"] for a in live.values()))
                 raise TinydockerError(f"error while removing network: network {net['name']} id {net['id']} "
                                       f"has active endpoints ({names})", code=1)
+            # the device first, the record last: a removal killed between leaves a network
+            # whose bridge the next start makes again, or the next `network rm` finds gone
+            destroy_device(net)
             del networks[net["name"]]
-            self._save(networks)  # the record goes first: a removal killed now leaves only a device
-        destroy_device(net)
+            self._save(networks)
         return net
 
     def destroy_all(self) -> None:
@@ -211,6 +214,9 @@ class NetworkStore:
     # -- addresses ----------------------------------------------------------------------------
 
     def _live_owner_ids(self) -> set[str]:
+        """Containers that may hold an address: being started by a live monitor (for a
+        detached one, its supervisor: runtime.py makes it the monitor before the network
+        is taken), or running."""
         from ..state.store import RUNNING
 
         return {r.id for r in self._records()
@@ -234,6 +240,8 @@ class NetworkStore:
                 _make_device(net)  # after a reboot, or removed by hand
             base, prefix = parse_subnet(net["subnet"])
             allocations = net.setdefault("allocations", {})
+            for ip in [ip for ip, a in allocations.items() if a["id"] == container_id]:
+                del allocations[ip]  # what an earlier start of this container, killed, still held
             reserved = {net["gateway"], _text(base), _text(base + (1 << (32 - prefix)) - 1)}
             if want_ip:
                 if not _valid_address(want_ip) or not _inside(_int(want_ip), (base, prefix)) or want_ip in reserved:
@@ -321,6 +329,14 @@ def _valid_address(text: str) -> bool:
 
 def _make_device(net: dict) -> None:
     """The network's bridge with its gateway address, up; forwarding on; its nft elements."""
+    try:
+        _bridge_up(net)
+    except OSError as e:
+        raise TinydockerError(f"cannot set up network {net['name']}: {e.strerror or e}") from None
+    firewall.add_network(net["subnet"], net["bridge"])
+
+
+def _bridge_up(net: dict) -> None:
     bridge = net["bridge"]
     prefix = int(net["subnet"].partition("/")[2])
     with netlink.Netlink() as nl:
@@ -337,9 +353,8 @@ def _make_device(net: dict) -> None:
                         ("/proc/sys/net/ipv4/ip_forward", "1")):  # containers reach out, ports reach in
         with open(path, "w") as f:
             f.write(value)
-    firewall.add_network(net["subnet"], bridge)
 
 
 def destroy_device(net: dict) -> None:
-    firewall.remove_network(net["subnet"], net["bridge"])
     netlink.delete_link(net["bridge"])
+    firewall.remove_network(net["subnet"], net["bridge"])
