@@ -3,7 +3,8 @@
 # Debian's own kernel with `cgroup_no_v1=all`, this machine's root shared read-only over 9p,
 # and an ext4 scratch disk as /tmp (the tests' data roots and overlays live there).
 #
-#   bash tests/vm/cgroup-v2.sh                      the cgroup, lifecycle, confinement and fault tests
+#   bash tests/vm/cgroup-v2.sh                      the cgroup, lifecycle, confinement, network,
+#                                                   volume and fault tests
 #   bash tests/vm/cgroup-v2.sh tests/cgroups -k cpu  any pytest arguments instead
 #   bash tests/vm/cgroup-v2.sh --run 'COMMAND'       a shell command in the checkout instead
 #
@@ -22,8 +23,11 @@ timeout=${TINYDOCKER_VM_TIMEOUT:-3600}      # seconds before the guest is given 
 # TINYDOCKER_VM_ACCEL=tcg never tries KVM; =kvm tries it even where it is PVM
 memory=${TINYDOCKER_VM_MEMORY:-3G}
 if [ $# -eq 0 ]; then
-    # the hundred-at-once test is a load test: emulated, a command takes ~3 s, not ~0.15 s
-    set -- tests/cgroups tests/container/test_lifecycle.py tests/security tests/test_fault_injection.py -k 'not hundred'
+    # the hundred-at-once test is a load test: emulated, a command takes ~3 s, not ~0.15 s;
+    # the networks and volumes run on this older kernel too (its nftables refused rules the
+    # host's took), but for the two tests that build images with buildah first
+    set -- tests/cgroups tests/container/test_lifecycle.py tests/security tests/network tests/volume \
+        tests/test_fault_injection.py -k 'not hundred and not publish_all and not images_volumes'
 fi
 
 say() { echo "cgroup-v2 vm: $*" >&2; }

@@ -4,9 +4,10 @@
                 every peer's hosts file refreshed → the init's orders (endpoint.py)
     disconnect: ports released → address given back → peers' hosts files refreshed
 
-What a start took is written into the container's record (`network`), so that whoever
-ends it — its monitor, `rm -f`, or `system prune` after a SIGKILL — releases exactly that.
-Each step is idempotent: a release that was itself killed midway can be done again.
+Everything a start takes carries the container's id (the owner of its address, the comment
+of its nftables elements), and is written into its record (`network`) once it runs: its
+monitor gives back what the record says; `rm`, a new start and `system prune` find by id
+what a killed start took before recording it. Each step can be done again after a kill.
 """
 
 import os

@@ -175,6 +175,3 @@ def check_targets(mounts: list[dict], tmpfs: list[str]) -> None:
             raise TinydockerError(f"Duplicate mount point: {target}")
         seen.add(target)
 
-
-def volume_names(mounts: list[dict]) -> list[str]:
-    return [m["source"] for m in mounts if m["type"] == "volume"]
