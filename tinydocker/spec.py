@@ -107,10 +107,16 @@ class ContainerSpec:
     def network_checks(self) -> None:
         import socket
 
-        from .network import attach, ports
+        from .network import ports
 
         if self.network not in ("bridge", "none", "host"):
             check_name(self.network)
+        elif self.network != "bridge" and (self.ports or self.publish_all):
+            raise TinydockerError(f"cannot publish ports with --network {self.network}: "
+                                  + ("the container uses the host's ports directly" if self.network == "host"
+                                     else "the container has no network"))
+        elif self.network != "bridge" and self.ip:
+            raise TinydockerError(f"--ip needs a bridge or user network, not --network {self.network}")
         for address in [self.ip] * bool(self.ip) + self.dns + [h.partition(":")[2] for h in self.add_hosts]:
             try:
                 socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
@@ -122,7 +128,6 @@ class ContainerSpec:
                 raise TinydockerError(f"invalid --add-host {entry!r}: want NAME:IP")
         for flag in self.ports:
             ports.parse(flag)
-        attach.check(self)
         if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
             raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
 

@@ -6,6 +6,7 @@ Addresses come from random 10.2xx.y.0/24 subnets, and the only traffic is a ping
 two namespaces this test made, over a bridge it made.
 """
 
+import contextlib
 import errno
 import json
 import os
@@ -57,6 +58,16 @@ def nothing_left():
     before = ours()
     yield
     assert ours() - before == set(), "links or namespaces left behind"
+
+
+@contextlib.contextmanager
+def netns_fd(ns: str):
+    """A descriptor of the named namespace, closed afterwards."""
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 class Scratch:
@@ -169,11 +180,8 @@ def test_bridge_create_exists_up_delete(scratch):
 
 def test_veth_peer_made_in_netns_by_fd(scratch):
     ns, host, peer = scratch.netns(), scratch.name(), uniq()
-    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
+    with netns_fd(ns) as fd:
         netlink.create_veth(host, peer, peer_netns_fd=fd)
-    finally:
-        os.close(fd)
     assert ip_link(host)["linkinfo"]["info_kind"] == "veth"
     assert ip_link(peer) is None, "the peer must not appear on the host, even for a moment"
     assert ip_link(peer, netns=ns)["linkinfo"]["info_kind"] == "veth"
@@ -257,11 +265,8 @@ def test_error_paths(scratch):
 
 def test_default_route_in_netns(scratch):
     ns, host, peer, net = scratch.netns(), scratch.name(), uniq(), subnet()
-    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
+    with netns_fd(ns) as fd:
         netlink.create_veth(host, peer, peer_netns_fd=fd)
-    finally:
-        os.close(fd)
 
     def inside():
         unreachable = again = None
@@ -313,11 +318,8 @@ def test_ping_between_namespaces_over_a_bridge(scratch):
         nl.set_up(bridge)
         for host_address in (2, 3):
             ns, host, peer = scratch.netns(), scratch.name(), uniq()
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
+            with netns_fd(ns) as fd:
                 nl.create_veth(host, peer, peer_netns_fd=fd)
-            finally:
-                os.close(fd)
             nl.set_master(host, bridge)
             nl.set_up(host)
             ends.append((ns, host, peer, f"{net}.{host_address}"))

@@ -98,9 +98,9 @@ def _storage(volumes, mounts, tmpfs: list[str], image_volumes: list[str]) -> tup
         else:
             storage.append(entry)
     taken = {m["target"] for m in storage} | {os.path.normpath(t.partition(":")[0]) for t in tmpfs}
-    for path in image_volumes:
-        if os.path.normpath(path) not in taken and path.startswith("/") and os.path.normpath(path) != "/":
-            storage.append(parse.parse_volume(os.path.normpath(path)))
+    for path in map(os.path.normpath, image_volumes):
+        if path not in taken and path.startswith("/") and path != "/":
+            storage.append(parse.parse_volume(path))
     return storage, tmpfs
 
 

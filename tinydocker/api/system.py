@@ -54,28 +54,16 @@ def prune(root=None) -> dict:
 def _sweep_network(root) -> dict:
     """Addresses and published ports whose containers are gone (a SIGKILLed run), machine-wide
     for ports: a claim is stale once no container cgroup of its id is left on the machine."""
-    import os
-
     from .. import cgroups
     from ..network import firewall
     from ..network.store import NetworkStore
     from ..state.store import Store
 
-    addresses = NetworkStore(root, records=Store(root).all).sweep() if os.path.exists(root.state / "networks.toml") else 0
+    addresses = NetworkStore(root, records=Store(root).all).sweep()
     where = cgroups.layout()
-    ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists()) if _has_table() else []
+    # no table, or no nftables at all: nothing is claimed (firewall.claimed)
+    ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists())
     return {"addresses": addresses, "ports": ports}
-
-
-def _has_table() -> bool:
-    from ..network import firewall
-    from ..network.nftables import NftError, run
-
-    try:
-        run(f"list table {firewall.TABLE}")
-        return True
-    except (NftError, TinydockerError):
-        return False
 
 
 def info(root=None) -> dict:

@@ -66,6 +66,22 @@ def each(refs: List[str], action, report=None) -> None:
     raise typer.Exit(failed)
 
 
+def check_format(format: Optional[str]) -> None:
+    """A listing's --format: the table (default) or json; refused before anything is read."""
+    if format not in (None, "table", "json"):
+        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+
+
+def show_listing(format: Optional[str], rows: List[dict], table, ids: Optional[List[str]] = None) -> None:
+    """What a listing command prints: `ids` (given with -q), or one JSON object per row with
+    --format json, or table() (built only when shown)."""
+    from .display import json_lines
+
+    out = "\n".join(ids) if ids is not None else json_lines(rows) if format == "json" else table()
+    if out:
+        print(out)
+
+
 def inspect_each(refs: List[str], document) -> None:
     """Print document(ref) of every ref as one JSON array, then say what was not found;
     exits 1 if anything was not, as docker's inspect commands do."""

@@ -7,7 +7,7 @@ import typer
 
 from .. import api
 from ..errors import TinydockerError
-from .app import app, confirm, container_app, each, fail, options, say
+from .app import app, check_format, confirm, container_app, each, fail, options, say, show_listing
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -241,17 +241,9 @@ def ps(
     """List containers."""
     from . import display
 
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    check_format(format)
     rows = display.ps_rows(api.ps(all=all, root=options.root), no_trunc=no_trunc)
-    if quiet:
-        out = "\n".join(r["ID"] for r in rows)
-    elif format == "json":
-        out = display.json_lines(rows)
-    else:
-        out = display.ps_table(rows)
-    if out:
-        print(out)
+    show_listing(format, rows, lambda: display.ps_table(rows), [r["ID"] for r in rows] if quiet else None)
 
 
 @app.command()
@@ -292,8 +284,7 @@ def stats(
     """
     from . import display
 
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    check_format(format)
     import time
 
     clear = not no_stream and format != "json" and sys.stdout.isatty()

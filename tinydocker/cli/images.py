@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, each, fail, image_app, options
+from .app import app, check_format, each, fail, image_app, options, show_listing
 
 
 @app.command()
@@ -19,18 +19,11 @@ def images(
     """List images: one line per name (REPOSITORY, TAG, IMAGE ID, CREATED, SIZE)."""
     from . import display
 
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    check_format(format)
     rows = display.image_rows(api.images(root=options.root), no_trunc=no_trunc)
-    if quiet:
-        ids = dict.fromkeys(row["ID"] for row in rows)  # one line per image, as docker -q
-        out = "\n".join(ids)
-    elif format == "json":
-        out = display.json_lines(rows)
-    else:
-        out = display.images_table(rows, digests=digests)
-    if out:
-        print(out)
+    ids = list(dict.fromkeys(row["ID"] for row in rows))  # one line per image, as docker -q
+    show_listing(format, rows, lambda: display.images_table(rows, digests=digests),
+                 ids if quiet else None)
 
 
 @app.command("import")

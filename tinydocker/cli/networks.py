@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, confirm, each, fail, inspect_each, options
+from .app import app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
 network_app = typer.Typer(help="Manage networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
@@ -35,19 +35,12 @@ def ls(
     """List networks (NETWORK ID, NAME, DRIVER, SCOPE)."""
     from . import display
 
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    check_format(format)
     docs = api.networks(root=options.root)
     ids = [d["Id"] if no_trunc else d["Id"][:12] for d in docs]
-    if quiet:
-        out = "\n".join(ids)
-    elif format == "json":
-        out = display.json_lines(docs)
-    else:
-        out = display.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                            [[i, d["Name"], d["Driver"], d["Scope"]] for i, d in zip(ids, docs)])
-    if out:
-        print(out)
+    rows = [[i, d["Name"], d["Driver"], d["Scope"]] for i, d in zip(ids, docs)]
+    show_listing(format, docs, lambda: display.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows),
+                 ids if quiet else None)
 
 
 @network_app.command("inspect")

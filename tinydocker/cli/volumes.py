@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, confirm, each, fail, inspect_each, options
+from .app import app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
 app.add_typer(volume_app, name="volume")
@@ -31,17 +31,11 @@ def ls(
     """List volumes (DRIVER, VOLUME NAME)."""
     from . import display
 
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    check_format(format)
     docs = api.volumes(root=options.root)
-    if quiet:
-        out = "\n".join(d["Name"] for d in docs)
-    elif format == "json":
-        out = display.json_lines(docs)
-    else:
-        out = display.table(["DRIVER", "VOLUME NAME"], [[d["Driver"], d["Name"]] for d in docs])
-    if out:
-        print(out)
+    rows = [[d["Driver"], d["Name"]] for d in docs]
+    show_listing(format, docs, lambda: display.table(["DRIVER", "VOLUME NAME"], rows),
+                 [d["Name"] for d in docs] if quiet else None)
 
 
 @volume_app.command("inspect")

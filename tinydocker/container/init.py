@@ -175,7 +175,7 @@ def _report(report: socket.socket, message: dict, fds: list[int] = ()) -> None:
 def _enter_container(o: dict, report: socket.socket) -> None:
     # we joined our cgroup in step 0, so the new cgroup namespace is rooted there and
     # /proc/self/cgroup inside shows "/" rather than the host's layout
-    net = o.get("network", {"mode": "none"})
+    net = o["network"]
     # the network namespace too, unless --network host; endpoint.py wires a bridge's veth
     endpoint.enter(net, lambda extra: sc.unshare(
         sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWCGROUP | extra))

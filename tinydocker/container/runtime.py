@@ -164,13 +164,15 @@ class _Launch:
             # an `rm -f` took the container (and its cgroup) while it was starting: that,
             # not the child's view of it (a cgroup gone from under it), is what to say
             os.waitpid(pid, 0)
-            network.disconnect(store, record.id, self.network)
-            _release_cgroup(self.cgroup)
+            self._give_back()
             raise _removed_while_starting(spec.name)
 
     def _undo(self, error: BaseException) -> None:
         """A start that failed after its cgroup and network were taken: record why, give back."""
         _failed(self.store, self.record_at_start, error)
+        self._give_back()
+
+    def _give_back(self) -> None:
         network.disconnect(self.store, self.record_at_start.id, self.network)
         _release_cgroup(self.cgroup)
 

@@ -21,14 +21,13 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     cdir = str(store.container_dir(spec.name))
     own = {m["target"] for m in spec.mounts}  # an /etc file the user mounts is the user's
     if spec.network in ("none", "host"):
-        binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [], skip=own)
-        if spec.network == "host":
-            binds = [b for b in binds if not b["target"].endswith("/hostname")]
-        return {"mode": spec.network}, binds, None
+        skip = own | ({"/etc/hostname"} if spec.network == "host" else set())
+        return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
+                                                       skip=skip), None
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
-    net = networks.attach(spec.network, record.id, spec.name, spec.hostname, spec.ip)
+    net = networks.attach(spec.network, record.id, spec.name, spec.ip)
     info = {"name": spec.network, "ip": net["ip"], "prefix": net["prefix"], "gateway": net["gateway"],
             "bridge": net["bridge"], "ports": []}
     try:
@@ -38,7 +37,7 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
         if spec.publish_all:
             wanted += ports.exposed(spec.exposed_ports)
         info["ports"] = _claim(record.id, net["ip"], wanted)
-        me = {"ip": net["ip"], "id": record.id, "name": spec.name, "hostname": spec.hostname}
+        me = {"ip": net["ip"], "id": record.id, "name": spec.name}
         with networks.lock():  # one writer of a network's hosts files at a time, from one list
             members = networks.members(spec.network)
             binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members, skip=own)
@@ -88,39 +87,27 @@ def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
 
 def disconnect(store, container_id: str, info: dict | None) -> None:
     """Give back what connect took (info: the record's `network`)."""
-    if not info or "ip" not in info:
-        return
-    from . import firewall
-    from .store import NetworkStore
-
-    if info.get("ports"):
-        firewall.unpublish(container_id)
-    networks = NetworkStore(store.root, records=store.all)
-    networks.detach(info["name"], container_id)
-    with networks.lock():
-        hosts.refresh(store, networks.members(info["name"]))
+    if info and "ip" in info:
+        _release(store, container_id, info["name"], ports=bool(info.get("ports")))
 
 
 def release_all(store, container_id: str) -> None:
     """Whatever the container may hold, recorded or not: for `rm` and for a new start, after
     one that was SIGKILLed between taking an address or claiming a port and recording it."""
-    if not (store.root.state / "networks.toml").exists():
-        return  # no container of this data root ever had a network
+    if (store.root.state / "networks.toml").exists():  # else no container here ever had a network
+        _release(store, container_id, None, ports=True)
+
+
+def _release(store, container_id: str, network: str | None, ports: bool) -> None:
+    """The container's ports, then its addresses on `network` (None: on every network), then
+    the hosts files of the networks it left."""
     from . import firewall
     from .store import NetworkStore
 
-    firewall.unpublish(container_id)
+    if ports:
+        firewall.unpublish(container_id)
     networks = NetworkStore(store.root, records=store.all)
-    for name in networks.detach_everywhere(container_id):
+    for name in networks.detach(container_id, network):
         with networks.lock():
             hosts.refresh(store, networks.members(name))
 
-
-def check(spec) -> None:
-    """What can be refused before anything is made."""
-    if spec.network in ("none", "host") and (spec.ports or spec.publish_all):
-        raise TinydockerError(f"cannot publish ports with --network {spec.network}: "
-                              + ("the container uses the host's ports directly" if spec.network == "host"
-                                 else "the container has no network"))
-    if spec.network in ("none", "host") and spec.ip:
-        raise TinydockerError(f"--ip needs a bridge or user network, not --network {spec.network}")

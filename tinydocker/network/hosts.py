@@ -50,10 +50,10 @@ def resolv_text(dns: list[str]) -> str:
             host = f.read().splitlines()
     except OSError:
         host = []
-    kept = [line for line in host if not line.split()[:1] == ["nameserver"]]
-    servers = list(dns) or [line.split()[1] for line in host if line.split()[:1] == ["nameserver"]
-                            and len(line.split()) > 1 and not _loopback(line.split()[1])]
-    servers = servers or list(_FALLBACK_DNS)
+    words = [line.split() for line in host]
+    kept = [line for line, w in zip(host, words) if w[:1] != ["nameserver"]]
+    found = [w[1] for w in words if w[:1] == ["nameserver"] and len(w) > 1 and not _loopback(w[1])]
+    servers = list(dns) or found or list(_FALLBACK_DNS)
     return "".join(line + "\n" for line in kept) + "".join(f"nameserver {s}\n" for s in servers)
 
 
@@ -71,7 +71,7 @@ def refresh(store, members: list[dict], skip: str = "") -> None:
         if record is None or record.id != peer["id"]:
             continue  # removed meanwhile
         path = os.path.join(store.container_dir(peer["name"]), HOSTS)
-        text = hosts_text(peer["hostname"], record.spec.get("add_hosts", []), peer, members)
+        text = hosts_text(record.spec["hostname"], record.spec.get("add_hosts", []), peer, members)
         try:
             _write(path, text, create=False)
         except FileNotFoundError:

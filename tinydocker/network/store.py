@@ -1,7 +1,7 @@
 """Networks and their addresses (IPAM), recorded in state/networks.toml under the state lock.
 
     [networks.NAME]  id, subnet, gateway, bridge (the device), created
-    [networks.NAME.allocations]  "10.77.0.2" = {id, name, hostname}: who holds an address
+    [networks.NAME.allocations]  "10.77.0.2" = {id, name}: who holds an address
 
 An address is held by a container while it runs: taken at its start, given back at its
 end, and taken back from an owner that is gone (a SIGKILLed run) whenever the pool runs
@@ -57,16 +57,19 @@ def parse_subnet(cidr: str) -> tuple[int, int]:
         raise TinydockerError(f"invalid subnet {cidr!r}: want an IPv4 CIDR such as 10.78.0.0/24") from None
     if not 8 <= prefix <= 30:
         raise TinydockerError(f"invalid subnet {cidr!r}: the prefix must be between /8 and /30")
-    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    if base & ~mask & 0xFFFFFFFF:
-        raise TinydockerError(f"invalid subnet {cidr!r}: host bits are set (did you mean {_text(base & mask)}/{prefix}?)")
+    if base & ~_mask(prefix) & 0xFFFFFFFF:
+        raise TinydockerError(f"invalid subnet {cidr!r}: host bits are set "
+                              f"(did you mean {_text(base & _mask(prefix))}/{prefix}?)")
     return base, prefix
+
+
+def _mask(prefix: int) -> int:
+    return (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
 
 
 def _inside(address: int, subnet: tuple[int, int]) -> bool:
     base, prefix = subnet
-    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    return address & mask == base
+    return address & _mask(prefix) == base
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -80,9 +83,7 @@ def _host_subnets() -> list[tuple[int, int]]:
         for link in nl.links():
             for cidr in nl.addresses(link["index"]):
                 address, _, length = cidr.partition("/")
-                prefix = int(length)
-                mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-                found.append((_int(address) & mask, prefix))
+                found.append((_int(address) & _mask(int(length)), int(length)))
     return found
 
 
@@ -158,7 +159,8 @@ class NetworkStore:
             if subnet:
                 wanted = parse_subnet(subnet)
                 if any(_overlap(wanted, t) for t in taken):
-                    raise TinydockerError(f"invalid pool request: Pool overlaps with other one on this address space ({subnet})")
+                    raise TinydockerError("invalid pool request: Pool overlaps with other one on this address "
+                                          f"space ({subnet})")
             else:
                 pool_base, _ = parse_subnet(POOL)
                 free = (c for c in ((pool_base + (i << 8), 24) for i in range(256))
@@ -194,9 +196,10 @@ class NetworkStore:
             net = self.find(ref)
             if net["name"] in PREDEFINED:
                 raise TinydockerError(f"{net['name']} is a pre-defined network and cannot be removed", code=1)
-            live = self._live_allocations(net)
+            gone = self._gone()
+            live = [a["name"] for a in net.get("allocations", {}).values() if not gone(a["id"])]
             if live:
-                names = ", ".join(sorted(a["name"] for a in live.values()))
+                names = ", ".join(sorted(live))
                 raise TinydockerError(f"error while removing network: network {net['name']} id {net['id']} "
                                       f"has active endpoints ({names})", code=1)
             # the device first, the record last: a removal killed between leaves a network
@@ -213,20 +216,17 @@ class NetworkStore:
 
     # -- addresses ----------------------------------------------------------------------------
 
-    def _live_owner_ids(self) -> set[str]:
-        """Containers that may hold an address: being started by a live monitor (for a
-        detached one, its supervisor: runtime.py makes it the monitor before the network
-        is taken), or running."""
+    def _gone(self):
+        """A test of an owner's id: true unless it may still hold its address, being started
+        by a live monitor (for a detached one, its supervisor: runtime.py makes it the
+        monitor before the network is taken) or running."""
         from ..state.store import RUNNING
 
-        return {r.id for r in self._records()
+        live = {r.id for r in self._records()
                 if r.starting or (r.status == RUNNING and (r.container_alive() or r.monitor_alive()))}
+        return lambda owner: owner not in live
 
-    def _live_allocations(self, net: dict) -> dict:
-        live = self._live_owner_ids()
-        return {ip: a for ip, a in net.get("allocations", {}).items() if a["id"] in live}
-
-    def attach(self, network: str, container_id: str, name: str, hostname: str, want_ip: str = "") -> dict:
+    def attach(self, network: str, container_id: str, name: str, want_ip: str = "") -> dict:
         """Give a starting container an address on `network` (the default one made on first
         use); the network's record, with "ip" and "prefix" for this container."""
         with self.lock():
@@ -240,67 +240,40 @@ class NetworkStore:
                 _make_device(net)  # after a reboot, or removed by hand
             base, prefix = parse_subnet(net["subnet"])
             allocations = net.setdefault("allocations", {})
-            for ip in [ip for ip, a in allocations.items() if a["id"] == container_id]:
-                del allocations[ip]  # what an earlier start of this container, killed, still held
             reserved = {net["gateway"], _text(base), _text(base + (1 << (32 - prefix)) - 1)}
             if want_ip:
                 if not _valid_address(want_ip) or not _inside(_int(want_ip), (base, prefix)) or want_ip in reserved:
                     raise TinydockerError(f"invalid --ip {want_ip}: not a free address in {net['subnet']}")
-                if want_ip in allocations and want_ip not in self._live_allocations(net):
-                    del allocations[want_ip]  # its owner is gone
+                if want_ip in allocations:
+                    _forget(allocations, self._gone())  # its owner may be gone
                 if want_ip in allocations:
                     raise TinydockerError(f"Address already in use: {want_ip} is held by container "
                                           f"{allocations[want_ip]['name']}")
                 ip = want_ip
             else:
-                ip = self._free(base, prefix, reserved, allocations)
-                if ip is None:
-                    live = self._live_allocations(net)
-                    for stale in set(allocations) - set(live):
-                        del allocations[stale]
-                    ip = self._free(base, prefix, reserved, allocations)
+                ip = _free(base, prefix, reserved, allocations)
+                if ip is None and _forget(allocations, self._gone()):  # the pool is short: take back
+                    ip = _free(base, prefix, reserved, allocations)
                 if ip is None:
                     raise TinydockerError(f"no available IPv4 address on network {network} ({net['subnet']} is full)")
-            allocations[ip] = {"id": container_id, "name": name, "hostname": hostname}
+            allocations[ip] = {"id": container_id, "name": name}
             self._save(networks)
         return {**net, "ip": ip, "prefix": prefix}
 
-    @staticmethod
-    def _free(base: int, prefix: int, reserved: set, allocations: dict) -> str | None:
-        for offset in range(1, (1 << (32 - prefix)) - 1):
-            candidate = _text(base + offset)
-            if candidate not in reserved and candidate not in allocations:
-                return candidate
-        return None
-
-    def detach(self, network: str, container_id: str) -> None:
+    def detach(self, container_id: str, network: str | None = None) -> list[str]:
+        """Give back the container's addresses on `network`, or on every network; the
+        networks it held one on."""
         with self.lock():
             networks = self._load()
-            allocations = networks.get(network, {}).get("allocations", {})
-            mine = [ip for ip, a in allocations.items() if a["id"] == container_id]
-            if not mine:
-                return
-            for ip in mine:
-                del allocations[ip]
-            self._save(networks)
-
-    def detach_everywhere(self, container_id: str) -> list[str]:
-        """Give back every address the container holds; the networks it held one on."""
-        with self.lock():
-            networks = self._load()
-            held = []
-            for net in networks.values():
-                allocations = net.get("allocations", {})
-                for ip in [ip for ip, a in allocations.items() if a["id"] == container_id]:
-                    del allocations[ip]
-                    held.append(net["name"])
+            held = [n["name"] for n in networks.values() if network in (None, n["name"])
+                    and _forget(n.get("allocations", {}), lambda owner: owner == container_id)]
             if held:
                 self._save(networks)
-        return sorted(set(held))
+        return held
 
     def members(self, network: str) -> list[dict]:
-        """The containers holding an address on a network: {ip, id, name, hostname} (one a
-        killed run left stays listed until its address is taken back)."""
+        """The containers holding an address on a network: {ip, id, name} (one a killed run
+        left stays listed until its address is taken back)."""
         net = self.get(network) or {}
         return [{"ip": ip, **a} for ip, a in net.get("allocations", {}).items()]
 
@@ -308,15 +281,28 @@ class NetworkStore:
         """Give back every address whose owner is gone; how many."""
         with self.lock():
             networks = self._load()
-            live, dropped = self._live_owner_ids(), 0
-            for net in networks.values():
-                allocations = net.get("allocations", {})
-                for ip in [ip for ip, a in allocations.items() if a["id"] not in live]:
-                    del allocations[ip]
-                    dropped += 1
+            gone = self._gone()
+            dropped = sum(_forget(n.get("allocations", {}), gone) for n in networks.values())
             if dropped:
                 self._save(networks)
         return dropped
+
+
+def _forget(allocations: dict, gone) -> int:
+    """Drop the addresses whose owner `gone(id)` says is gone; how many."""
+    stale = [ip for ip, a in allocations.items() if gone(a["id"])]
+    for ip in stale:
+        del allocations[ip]
+    return len(stale)
+
+
+def _free(base: int, prefix: int, reserved: set, allocations: dict) -> str | None:
+    """The lowest address of the subnet that is neither reserved nor held."""
+    for offset in range(1, (1 << (32 - prefix)) - 1):
+        candidate = _text(base + offset)
+        if candidate not in reserved and candidate not in allocations:
+            return candidate
+    return None
 
 
 def _valid_address(text: str) -> bool:
