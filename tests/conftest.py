@@ -179,8 +179,9 @@ def td(tmp_path_factory):
     helper.cgroups_before = cgroups_before
     yield helper
     _kill_leftovers(root)
-    # a container's `run` removes its cgroup as it ends: give a finishing one a moment
-    deadline = time.monotonic() + 5
+    # a container's `run` removes its cgroup as it ends: give finishing ones time (five ending at
+    # once take a third of a second here, and more than five seconds in the emulated VM)
+    deadline = time.monotonic() + 60
     while container_cgroups() - cgroups_before and time.monotonic() < deadline:
         time.sleep(0.05)
     leaked_cgroups = container_cgroups() - cgroups_before
@@ -189,13 +190,13 @@ def td(tmp_path_factory):
     leaked_ports = published_ports(root)
     release_networks(root)
     # the container's overlay lives and dies in its own mount namespace: none may show here
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while host_mounts_under(root) and time.monotonic() < deadline:
         time.sleep(0.05)
     leaked = host_mounts_under(root)
     shutil.rmtree(root, ignore_errors=True)
     # a container's veth pair goes with its network namespace, which the kernel frees a moment later
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while network_links() - links_before and time.monotonic() < deadline:
         time.sleep(0.05)
     leaked_links = network_links() - links_before
