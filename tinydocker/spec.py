@@ -47,6 +47,7 @@ class ContainerSpec:
     workdir: str = "/"
     user: str = ""                                 # USER[:GROUP], names or ids; "" is root
     stop_signal: str = ""                          # for `stop`; "" is SIGTERM
+    stop_timeout: int = -1                         # --stop-timeout: seconds for `stop`; -1 is docker's 10
     labels: dict[str, str] = field(default_factory=dict)
     exposed_ports: list[str] = field(default_factory=list)
     hostname: str = ""
@@ -201,6 +202,38 @@ def security_option(option: str) -> tuple[str, str]:
     """A --security-opt as (key, value): docker takes KEY=VALUE and the older KEY:VALUE."""
     key, _, value = option.replace(":", "=", 1).partition("=")
     return key, value
+
+
+def env_file_lines(path: str) -> list[str]:
+    """docker's --env-file: KEY=VAL or KEY per line; blank lines and # comments skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise TinydockerError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    except UnicodeDecodeError:
+        raise TinydockerError(f"env file {path} is not UTF-8 text") from None
+    lines = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key = line.partition("=")[0]
+        if not key or any(c.isspace() for c in key):
+            raise TinydockerError(f"invalid line {number} in env file {path}: variable {key!r} contains whitespaces")
+        lines.append(line)
+    return lines
+
+
+def parse_labels(items) -> dict[str, str]:
+    """--label KEY=VALUE (a bare KEY is an empty value, as docker takes it)."""
+    labels = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or "\0" in item:
+            raise TinydockerError(f"invalid label {item!r}: want KEY=VALUE")
+        labels[key] = value
+    return labels
 
 
 def parse_env(item: str) -> str | None:

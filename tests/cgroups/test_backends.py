@@ -157,6 +157,49 @@ def test_v2_on_the_real_cgroup2_mount():
     assert not group.leaf.exists()
 
 
+@pytest.mark.skipif(WHERE.v2 is None, reason="no cgroup2 mount on this machine")
+def test_v2_freezer_on_the_real_cgroup2_mount(tmp_path):
+    """pause and unpause through cgroup.freeze (a core file: there with or without controllers),
+    and removal of a frozen cgroup."""
+    _freezes(cgroups.CgroupV2(WHERE.v2, os.urandom(32).hex()), tmp_path)
+
+
+@pytest.mark.skipif(WHERE.backend != "v1" or "freezer" not in WHERE.v1, reason="no v1 freezer here")
+def test_v1_freezer_and_removal_of_a_frozen_cgroup(tmp_path):
+    _freezes(cgroups.open_cgroup(os.urandom(32).hex(), WHERE), tmp_path)
+
+
+def _freezes(group, tmp_path) -> None:
+    """A counting process stops counting while its cgroup is frozen and goes on once thawed;
+    a frozen cgroup is removed (on v1 a frozen task acts on SIGKILL only once thawed)."""
+    import time
+
+    count = tmp_path / "count"
+    group.create(limits.Limits())
+    count.touch()
+    counter = subprocess.Popen(["sh", "-c", f"while :; do echo x >> {count}; done"])
+    size = lambda: count.stat().st_size  # noqa: E731 - only ever grows
+    try:
+        group.join(counter.pid)
+        assert not group.frozen() and group.pids() == [counter.pid]
+        group.freeze()
+        assert group.frozen()
+        frozen_at = size()
+        time.sleep(0.3)
+        assert size() == frozen_at
+        group.thaw()
+        assert not group.frozen()
+        deadline = time.monotonic() + 10
+        while size() == frozen_at and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert size() > frozen_at
+        group.freeze()
+    finally:
+        group.remove()
+    assert counter.wait(10) == -signal.SIGKILL
+    assert not group.exists()
+
+
 def _race_removals(group_of, rounds: int) -> list[str]:
     """Remove each of `rounds` fresh cgroups from two processes at once, as a foreground run
     ending and an `rm -f` of it do; what either of them raised."""

@@ -21,31 +21,54 @@ def _find(ref: str, root):
     return store, store.observe(store.lookup(ref))
 
 
-def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT_IMAGE,
-        entrypoint: Sequence[str] | str | None = None, user: str | None = None,
-        env: Sequence[str] = (), workdir: str | None = None, hostname: str | None = None,
-        interactive: bool = False, tty: bool = False, remove: bool = False,
-        capture_output: bool = False, input: bytes | None = None,
-        memory: str | int | None = None, memory_swap: str | int | None = None,
-        cpus: str | float | None = None, cpu_shares: int | None = None,
-        cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
-        pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
-        privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
-        read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
-        sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
-        network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (), publish_all: bool = False,
-        dns: Sequence[str] = (), add_hosts: Sequence[str] = (), detach: bool = False, root=None):
+def run(name: str, command: Sequence[str] | None = None, *, capture_output: bool = False,
+        input: bytes | None = None, detach: bool = False, root=None, **options):
     """Run COMMAND in a new container NAME and wait for it.
 
-    The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
-    list, or a string for one word; "" clears it) its Entrypoint; its Env comes before
-    `env`; `workdir` and `user` ("name", "uid", "uid:gid") replace WorkingDir and User.
     Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr);
     with detach=True the container's id, as soon as it has started (its output then goes
-    to its log, see logs()).
-    `input` (bytes) is fed to the container's stdin. The limits take docker's values:
-    memory="64m", memory_swap="128m" or -1, cpus=1.5, cpu_shares=512, cpuset_cpus="0-1",
-    cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
+    to its log, see logs()). `input` (bytes) is fed to the container's stdin. `options`
+    are those of create() (image, env, limits, confinement, storage, network...).
+    """
+    from ..container.runtime import run as realise
+
+    spec, data_root, layers = _prepare(name, command, root, **options)
+    return realise(spec, data_root, layers, capture_output=capture_output, input=input, detach=detach)
+
+
+def create(name: str, command: Sequence[str] | None = None, *, root=None, **options) -> str:
+    """Make container NAME without starting it (status "created"); start() runs it.
+    Takes create()'s options, as run() does; returns the container's id."""
+    from ..state.store import Store
+
+    spec, data_root, layers = _prepare(name, command, root, **options)
+    return Store(data_root).create(spec, layers, launching=False).id
+
+
+def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEFAULT_IMAGE,
+             entrypoint: Sequence[str] | str | None = None, user: str | None = None,
+             env: Sequence[str] = (), env_files: Sequence[str] = (), labels: Sequence[str] | dict = (),
+             workdir: str | None = None, hostname: str | None = None,
+             interactive: bool = False, tty: bool = False, remove: bool = False,
+             stop_signal: str | None = None, stop_timeout: int | None = None,
+             memory: str | int | None = None, memory_swap: str | int | None = None,
+             cpus: str | float | None = None, cpu_shares: int | None = None,
+             cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
+             pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
+             privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
+             read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
+             sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
+             network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (),
+             publish_all: bool = False, dns: Sequence[str] = (), add_hosts: Sequence[str] = ()):
+    """The spec of a new container from the image's config and the options (docker's meanings):
+
+    The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
+    list, or a string for one word; "" clears it) its Entrypoint; its Env comes first, then
+    the lines of `env_files` (docker's --env-file), then `env`; `workdir` and `user`
+    ("name", "uid", "uid:gid") replace WorkingDir and User; `labels` (["k=v"] or a dict)
+    add to the image's; `stop_signal` ("SIGINT") and `stop_timeout` (seconds) are what stop() uses.
+    The limits take docker's values: memory="64m", memory_swap="128m" or -1, cpus=1.5,
+    cpu_shares=512, cpuset_cpus="0-1", cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
     Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
     security_opt=["no-new-privileges"], devices=["/dev/fuse"], read_only=True,
     tmpfs=["/run:size=64m"], group_add=["audio"], sysctls=["net.ipv4.ip_forward=1"].
@@ -56,21 +79,28 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
     dns=["10.0.0.53"], add_hosts=["db:10.0.0.5"].
     """
     from ..cgroups import limits
-    from ..container.runtime import run as realise
     from ..image.config import process
     from ..image.store import ImageStore
-    from ..spec import check_name
+    from ..spec import check_name, env_file_lines, parse_labels
 
     check_name(name)
     data_root = paths.resolve(root)
+    from_files = [line for path in env_files for line in env_file_lines(path)]
+    user_labels = dict(labels) if isinstance(labels, dict) else parse_labels(labels)
+    if stop_signal:
+        parse_signal(stop_signal)
     images = ImageStore(data_root)
     found = images.ensure(image)
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
-    settings = process(images.config(found), list(command or []), entrypoint, list(env), workdir, user)
+    settings = process(images.config(found), list(command or []), entrypoint, from_files + list(env), workdir, user)
     storage, tmpfs = _storage(volumes, mounts, list(tmpfs), settings.pop("volumes"))
+    settings["labels"].update(user_labels)
+    if stop_signal:
+        settings["stop_signal"] = stop_signal
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, tty=tty, remove=remove, **settings,
+                         stop_timeout=-1 if stop_timeout is None else stop_timeout,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                          security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),
                          devices=list(devices), read_only=read_only,
@@ -81,8 +111,7 @@ def run(name: str, command: Sequence[str] | None = None, *, image: str = DEFAULT
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
-    return realise(spec, data_root, images.layer_dirs(found), capture_output=capture_output, input=input,
-                   detach=detach)
+    return spec, data_root, images.layer_dirs(found)
 
 
 def _storage(volumes, mounts, tmpfs: list[str], image_volumes: list[str]) -> tuple[list[dict], list[str]]:
@@ -143,10 +172,12 @@ def start(ref: str, attach: bool = False, root=None):
     return runtime.start(store, record, attach=attach)
 
 
-def stop(ref: str, timeout: float = 10, root=None):
-    """SIGTERM (or the image's StopSignal) to the container's PID 1, SIGKILL after `timeout`
-    seconds; returns the record once the exit is recorded. A PID 1 without a SIGTERM handler ignores SIGTERM (the kernel
-    shields a namespace's init), so it is the SIGKILL that ends it."""
+def stop(ref: str, timeout: float | None = None, root=None):
+    """SIGTERM (or the container's stop signal) to its PID 1, SIGKILL after `timeout`
+    seconds (default: its --stop-timeout, else 10); returns the record once the exit is
+    recorded. A PID 1 without a SIGTERM handler ignores SIGTERM (the kernel shields a
+    namespace's init), so it is the SIGKILL that ends it. A paused container is thawed
+    after the signal is sent, so that it acts on it (as docker does)."""
     import signal
 
     from ..state.store import RUNNING
@@ -154,6 +185,9 @@ def stop(ref: str, timeout: float = 10, root=None):
     store, record = _find(ref, root)
     if record.status != RUNNING:
         return record
+    if timeout is None:
+        timeout = record.spec.get("stop_timeout", -1)
+        timeout = 10 if timeout < 0 else timeout
     stop_signal = record.spec.get("stop_signal")
     _signal(record, parse_signal(stop_signal) if stop_signal else signal.SIGTERM)
     if not _wait_gone(record, timeout):
@@ -172,7 +206,93 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     _signal(record, sig)
 
 
-def restart(ref: str, timeout: float = 10, root=None) -> None:
+def pause(ref: str, root=None) -> None:
+    """Freeze every process of a running container (cgroup v1 freezer, v2 cgroup.freeze)."""
+    from ..state.store import RUNNING
+
+    store, record = _find(ref, root)
+    if record.status != RUNNING:
+        raise TinydockerError(f"container {record.name} is not running", code=1)
+    if record.paused:
+        raise TinydockerError(f"container {record.name} is already paused", code=1)
+    store.cgroup(record).freeze()
+
+
+def unpause(ref: str, root=None) -> None:
+    store, record = _find(ref, root)
+    if not record.paused:
+        raise TinydockerError(f"container {record.name} is not paused", code=1)
+    store.cgroup(record).thaw()
+
+
+def rename(ref: str, new_name: str, root=None) -> None:
+    """Give a container a new name (running or not): under the state lock, with the name
+    its network peers' /etc/hosts list."""
+    from ..spec import check_name
+
+    check_name(new_name)
+    store = _store(root)
+    record = store.lookup(ref)
+    if record.name == new_name:
+        raise TinydockerError(f"Renaming a container with the same name as its current name", code=1)
+    networks = None
+    if (store.root.state / "networks.toml").exists():
+        from ..network.store import NetworkStore
+
+        networks = NetworkStore(store.root, records=store.all)
+    held = []
+    record = store.rename(record, new_name,
+                          also=lambda r: held.extend(networks.rename_locked(r.id, new_name)) if networks else None)
+    if held:
+        from ..network import hosts
+
+        for network in held:
+            with networks.lock():
+                hosts.refresh(store, networks.members(network))
+
+
+def diff(ref: str, root=None) -> list[tuple[str, str]]:
+    """What the container changed in its filesystem: (kind, path) pairs, kind A (added),
+    C (changed) or D (deleted), read from its overlay's upper directory (running or not)."""
+    from ..container.changes import changes
+
+    store, record = _find(ref, root)
+    cdir = store.container_dir(record.name)
+    layers = [str(cdir / d) for d in store.lower_dirs(record.name)]
+    return changes(str(cdir / "upper"), layers)
+
+
+def top(ref: str, ps_args: Sequence[str] = (), root=None) -> tuple[list[str], list[list[str]]]:
+    """The container's processes as the host's `ps ps_args` (default -ef) shows them:
+    (column titles, rows), as docker's top."""
+    import subprocess
+
+    from ..state.store import RUNNING
+
+    store, record = _find(ref, root)
+    if record.status != RUNNING:
+        raise TinydockerError(f"container {record.name} is not running", code=1)
+    pids = set(store.cgroup(record).pids())
+    try:
+        done = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise TinydockerError("top needs the host's ps (Debian's procps)") from None
+    if done.returncode != 0:
+        raise TinydockerError(f"ps {' '.join(ps_args)} failed: {' '.join(done.stderr.split())}", code=1)
+    lines = done.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise TinydockerError(f"ps {' '.join(ps_args)}: no PID column in its output", code=1)
+    at, last = titles.index("PID"), len(titles) - 1
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, last)  # the last column (the command) keeps its spaces
+        if len(fields) > at and fields[at].isdigit() and int(fields[at]) in pids:
+            rows.append(fields)
+    return titles, rows
+
+
+def restart(ref: str, timeout: float | None = None, root=None) -> None:
     record = stop(ref, timeout=timeout, root=root)
     start(record.id, root=root)
 
@@ -217,6 +337,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"container {record.name} is not running", code=1)
+    if record.paused:
+        raise TinydockerError(f"container {record.name} is paused, unpause the container before exec", code=1)
     # the container's spec with exec's additions: its checks and its environment rules apply
     base = record.spec
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
@@ -228,14 +350,36 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
                    tty=tty, capture_output=capture_output, input=input)
 
 
-def ps(all: bool = False, root=None):
-    """Containers as they truly stand (running ones only unless all=True), newest first."""
+def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None):
+    """Containers as they truly stand, newest first: the running ones, or all with all=True
+    or any filter; filters as docker's --filter ("status=exited", "label=k=v", "name=web",
+    "id=", "exited=0", "ancestor=IMAGE", "before=C", "since=C", "network=N", "volume=V");
+    last=N the N newest (of every state, as docker's --last)."""
     from ..state.store import RUNNING
+    from .filters import ContainerFilter
 
     store = _store(root)
-    records = [store.observe(r) for r in store.all()]
-    records.sort(key=lambda r: r.created, reverse=True)
-    return [r for r in records if all or r.status == RUNNING]
+    wanted = ContainerFilter(filters, store)
+    records = sorted(store.all(), key=lambda r: r.created, reverse=True)
+    if last >= 0:
+        records, all = records[:last], True
+    records = [store.observe(r) for r in records]
+    return [r for r in records if (all or wanted or r.status == RUNNING) and wanted.matches(r)]
+
+
+def sizes(records, root=None) -> dict[str, tuple[int, int]]:
+    """docker ps --size: each container's (bytes its upper layer holds, plus its image's)."""
+    from ..image.store import ImageStore
+    from ..linux.tree import disk_usage
+
+    store = _store(root)
+    index = ImageStore(store.root).index()
+    found = {}
+    for r in records:
+        own = disk_usage(store.container_dir(r.name) / "upper")
+        image = index.find(r.image_id) if r.image_id else None
+        found[r.id] = (own, own + (index.size(image) if image else 0))
+    return found
 
 
 def inspect(ref: str, root=None):
@@ -309,6 +453,14 @@ def _signal(record, sig: int) -> None:
         pass  # it ended meanwhile
     finally:
         os.close(fd)
+    if record.paused:
+        # a frozen process acts on no signal: thaw it, and it does (docker's kill and stop)
+        from ..cgroups import open_cgroup
+
+        try:
+            open_cgroup(record.id).thaw()
+        except (FileNotFoundError, TinydockerError):
+            pass  # gone meanwhile
 
 
 def _wait_gone(record, timeout: float | None) -> bool:

@@ -26,8 +26,9 @@ def inspect_doc(record, store) -> dict:
         "Path": record.command[0] if record.command else "",
         "Args": record.command[1:],
         "State": {
-            "Status": record.status,
+            "Status": record.state,
             "Running": running,
+            "Paused": record.paused,
             "OOMKilled": record.oom_killed,
             "Dead": False,
             "Pid": record.pid if running else 0,
@@ -88,6 +89,7 @@ def inspect_doc(record, store) -> dict:
             "Labels": spec.get("labels", {}),
             "ExposedPorts": {port: {} for port in spec.get("exposed_ports", [])} or None,
             "StopSignal": spec.get("stop_signal") or None,
+            **({"StopTimeout": spec["stop_timeout"]} if spec.get("stop_timeout", -1) >= 0 else {}),
             "Tty": spec.get("tty", False),
             "OpenStdin": spec.get("interactive", False),
         },

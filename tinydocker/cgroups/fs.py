@@ -16,6 +16,7 @@ from ..errors import TinydockerError
 
 PARENT = "tinydocker"
 REMOVE_PATIENCE = 2.0  # seconds of EBUSY retries before a cgroup is reported as stuck
+FREEZE_PATIENCE = 10.0  # seconds for every task of a container to be frozen or thawed
 
 
 @dataclass
@@ -63,6 +64,14 @@ def procs(directory: Path) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def tree_procs(leaf: Path) -> list[int]:
+    """The processes of a cgroup and of the cgroups a container made below it."""
+    found = []
+    for directory, _dirs, _files in os.walk(leaf):
+        found += procs(Path(directory))
+    return found
+
+
 def make_leaf(mount: Path, container_id: str, prepare_parent) -> Path:
     """mount/tinydocker/<id>, with `prepare_parent(parent)` run on tinydocker/ first."""
     parent = mount / PARENT
@@ -106,6 +115,16 @@ def kill_procs(leaf: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def settle(done, what: str) -> None:
+    """Wait (up to FREEZE_PATIENCE seconds) until done() holds: a freezer takes a moment to
+    reach every task."""
+    deadline = time.monotonic() + FREEZE_PATIENCE
+    while not done():
+        if time.monotonic() > deadline:
+            raise TinydockerError(f"the container's processes did not {what} in {FREEZE_PATIENCE:g} seconds")
+        time.sleep(0.005)
 
 
 def nothing(_directory: Path) -> None:

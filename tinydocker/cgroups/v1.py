@@ -7,7 +7,7 @@ cgroup2 mount has none of them (as systemd's "unified" tree usually has).
 from pathlib import Path
 
 from ..errors import TinydockerError
-from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, nothing, read, remove_leaf, write
+from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, nothing, read, remove_leaf, settle, tree_procs, write
 from .limits import CFS_PERIOD_US, Limits
 
 
@@ -115,6 +115,25 @@ class CgroupV1:
         memory = self.dir("memory")
         return keyed(memory / "memory.oom_control").get("oom_kill", 0) if memory else 0
 
+    def pids(self) -> list[int]:
+        """Every process of the container (each hierarchy lists them all: one is enough)."""
+        return tree_procs(self.hierarchies[0] / self.path) if self.hierarchies else []
+
+    def freeze(self) -> None:
+        """Stop every process of the container (docker's pause), through the v1 freezer."""
+        state = self._require("freezer", "pause") / "freezer.state"
+        write(state, "FROZEN")
+        settle(lambda: read(state) == "FROZEN", "freeze")
+
+    def thaw(self) -> None:
+        leaf = self.dir("freezer")
+        if leaf is not None and read(leaf / "freezer.state") not in (None, "THAWED"):
+            write(leaf / "freezer.state", "THAWED", optional=True)
+
+    def frozen(self) -> bool:
+        leaf = self.dir("freezer")
+        return leaf is not None and read(leaf / "freezer.state") in ("FROZEN", "FREEZING")
+
     def remove(self) -> None:
         for mount in self.hierarchies:
             remove_leaf(mount / self.path, self._kill_all)
@@ -123,3 +142,8 @@ class CgroupV1:
         # a process is in every hierarchy at once; kill it wherever it is listed
         for mount in self.hierarchies:
             kill_procs(mount / self.path)
+        # a v1-frozen process does not act on SIGKILL until it is thawed
+        try:
+            self.thaw()
+        except FileNotFoundError:
+            pass

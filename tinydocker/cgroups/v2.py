@@ -7,7 +7,7 @@ never holds a process, since v2 allows processes only in leaves ("no internal pr
 from pathlib import Path
 
 from ..errors import TinydockerError
-from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, read, remove_leaf, write
+from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, read, remove_leaf, settle, tree_procs, write
 from .limits import CFS_PERIOD_US, MAX_CPU_SHARES, Limits
 
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
@@ -108,6 +108,25 @@ class CgroupV2:
 
     def oom_kills(self) -> int:
         return keyed(self.leaf / "memory.events").get("oom_kill", 0)
+
+    def pids(self) -> list[int]:
+        """Every process of the container."""
+        return tree_procs(self.leaf)
+
+    def freeze(self) -> None:
+        """Stop every process of the container (docker's pause): cgroup.freeze, then wait
+        for cgroup.events to say the whole subtree is frozen."""
+        if not (self.leaf / "cgroup.freeze").exists():
+            raise TinydockerError("pause needs cgroup.freeze (Linux 5.2 or later)")
+        write(self.leaf / "cgroup.freeze", 1)
+        settle(self.frozen, "freeze")
+
+    def thaw(self) -> None:
+        if read(self.leaf / "cgroup.freeze") == "1":
+            write(self.leaf / "cgroup.freeze", 0, optional=True)
+
+    def frozen(self) -> bool:
+        return keyed(self.leaf / "cgroup.events").get("frozen") == 1
 
     def remove(self) -> None:
         remove_leaf(self.leaf, self._kill_all)

@@ -11,7 +11,30 @@ import typer
 
 from . import containers, images, networks, registry, system, volumes  # noqa: F401 - importing them registers their commands
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
-from .app import app, options, say
+from .app import app, container_app, options, say
+
+# docker's `container VERB` spellings of the container verbs (and ls/list for ps)
+_CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": "stop", "kill": "kill",
+                    "restart": "restart", "wait": "wait", "logs": "logs", "exec": "exec", "ps": "ls",
+                    "rm": "rm", "inspect": "inspect", "stats": "stats", "pause": "pause", "unpause": "unpause",
+                    "rename": "rename", "top": "top", "port": "port", "export": "export", "commit": "commit",
+                    "diff": "diff"}
+
+
+def _alias_container_verbs() -> None:
+    import copy
+
+    for info in list(app.registered_commands):
+        name = info.name or info.callback.__name__
+        if name in _CONTAINER_VERBS:
+            for alias in [_CONTAINER_VERBS[name]] + (["list", "ps"] if name == "ps" else []):
+                twin = copy.copy(info)
+                twin.name = alias
+                twin.hidden = alias in ("list", "ps")
+                container_app.registered_commands.append(twin)
+
+
+_alias_container_verbs()
 
 
 def main(argv: Optional[List[str]] = None) -> None:

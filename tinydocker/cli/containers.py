@@ -30,6 +30,15 @@ def run(
                                      "Output goes to the container's log (see 'logs')."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
+    env_file: Optional[List[str]] = typer.Option(
+        None, "--env-file", metavar="FILE", help="Read environment variables from a file: KEY=VAL or KEY per "
+        "line, # comments (repeatable; -e wins)."),
+    label: Optional[List[str]] = typer.Option(None, "-l", "--label", metavar="KEY=VAL",
+                                              help="Set a label on the container (repeatable)."),
+    stop_signal: Optional[str] = typer.Option(None, "--stop-signal", metavar="SIGNAL",
+                                              help="Signal that 'stop' sends (default: the image's, else SIGTERM)."),
+    stop_timeout: Optional[int] = typer.Option(None, "--stop-timeout", metavar="SECONDS",
+                                               help="Seconds 'stop' waits before SIGKILL (default 10)."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir",
                                           help="Working directory inside the container (default: the image's)."),
     hostname: Optional[str] = typer.Option(None, "--hostname", help="Hostname (default: the container name)."),
@@ -95,19 +104,45 @@ def run(
 
     if interactive and tty and not detach and not os.isatty(0):
         raise fail("the input device is not a TTY")
-    result = api.run(name, command, image=image, entrypoint=entrypoint, user=user, env=env or [],
-                     workdir=workdir, hostname=hostname,
-                     interactive=interactive, tty=tty, remove=remove, memory=memory, memory_swap=memory_swap,
-                     cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
-                     pids_limit=pids_limit, cap_add=cap_add or [], cap_drop=cap_drop or [],
-                     privileged=privileged, security_opt=security_opt or [], devices=device or [],
-                     read_only=read_only, tmpfs=tmpfs or [], group_add=group_add or [], sysctls=sysctl or [],
-                     volumes=volume or [], mounts=mount or [], network=network, ip=ip, publish=publish or [],
-                     publish_all=publish_all, dns=dns or [], add_hosts=add_host or [], detach=detach, root=options.root)
+    result = api.run(name, command, detach=detach, root=options.root, **_container_options(locals()))
     if detach:
         print(result)
         raise typer.Exit(0)
     raise typer.Exit(result)
+
+
+# the flags run takes, under the API's names (see api.containers._prepare); the lists typer
+# leaves as None when a flag is not given
+_API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
+              "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts"}
+_NOT_OPTIONS = {"name", "command", "detach", "os"}
+
+
+def _container_options(values: dict) -> dict:
+    lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
+             "volume", "mount", "publish", "dns", "add_host", "sysctl"}
+    return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
+            for k, v in values.items() if k not in _NOT_OPTIONS}
+
+
+def create(**values):
+    """Create a new container without starting it (status Created); 'start' runs it.
+
+    Takes run's options; prints the container's id.
+    """
+    print(api.create(values.pop("name"), values.pop("command"), root=options.root, **_container_options(values)))
+
+
+def _create_signature():
+    """create's parameters: run's, without --detach."""
+    import inspect
+
+    params = [p for name, p in inspect.signature(run).parameters.items() if name != "detach"]
+    return inspect.Signature(params)
+
+
+create.__signature__ = _create_signature()
+app.command(context_settings={"allow_interspersed_args": False})(create)
 
 
 @app.command()
@@ -128,10 +163,12 @@ def start(
 @app.command()
 def stop(
     containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
-    time: int = typer.Option(10, "-t", "--time", metavar="SECONDS", help="Seconds to wait before SIGKILL."),
+    time: Optional[int] = typer.Option(None, "-t", "--time", metavar="SECONDS",
+                                       help="Seconds to wait before SIGKILL (default: the container's "
+                                            "--stop-timeout, else 10)."),
 ):
     """Stop running containers: SIGTERM, then SIGKILL after the timeout."""
-    if time < 0:
+    if time is not None and time < 0:
         raise fail(f"invalid timeout {time}: seconds cannot be negative")
     each(containers, lambda ref: api.stop(ref, timeout=time, root=options.root))
 
@@ -149,10 +186,53 @@ def kill(
 @app.command()
 def restart(
     containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
-    time: int = typer.Option(10, "-t", "--time", metavar="SECONDS", help="Seconds to wait before SIGKILL."),
+    time: Optional[int] = typer.Option(None, "-t", "--time", metavar="SECONDS",
+                                       help="Seconds to wait before SIGKILL (default: the container's "
+                                            "--stop-timeout, else 10)."),
 ):
     """Stop (if running) and start containers again, detached."""
     each(containers, lambda ref: api.restart(ref, timeout=time, root=options.root))
+
+
+@app.command()
+def pause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
+    """Freeze all processes of running containers (the cgroup freezer)."""
+    each(containers, lambda ref: api.pause(ref, root=options.root))
+
+
+@app.command()
+def unpause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
+    """Thaw all processes of paused containers."""
+    each(containers, lambda ref: api.unpause(ref, root=options.root))
+
+
+@app.command()
+def rename(
+    container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix."),
+    new_name: str = typer.Argument(..., metavar="NEW_NAME"),
+):
+    """Rename a container, running or not."""
+    each([container], lambda ref: api.rename(ref, new_name, root=options.root), report=lambda *_: None)
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def top(
+    container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix of a running container."),
+    ps_options: Optional[List[str]] = typer.Argument(None, metavar="[ps OPTIONS]",
+                                                     help="Options for the host's ps (default -ef)."),
+):
+    """Show the running processes of a container, as the host's ps sees them."""
+    from . import display
+
+    titles, rows = api.top(container, ps_options or [], root=options.root)
+    print(display.table(titles, [r + [""] * (len(titles) - len(r)) for r in rows]))
+
+
+@app.command()
+def diff(container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix.")):
+    """Show what a container changed in its files: A added, C changed, D deleted."""
+    for kind, path in api.diff(container, root=options.root):
+        print(kind, path)
 
 
 @app.command()
@@ -199,6 +279,15 @@ def exec_(
     tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
+    env_file: Optional[List[str]] = typer.Option(
+        None, "--env-file", metavar="FILE", help="Read environment variables from a file: KEY=VAL or KEY per "
+        "line, # comments (repeatable; -e wins)."),
+    label: Optional[List[str]] = typer.Option(None, "-l", "--label", metavar="KEY=VAL",
+                                              help="Set a label on the container (repeatable)."),
+    stop_signal: Optional[str] = typer.Option(None, "--stop-signal", metavar="SIGNAL",
+                                              help="Signal that 'stop' sends (default: the image's, else SIGTERM)."),
+    stop_timeout: Optional[int] = typer.Option(None, "--stop-timeout", metavar="SECONDS",
+                                               help="Seconds 'stop' waits before SIGKILL (default 10)."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
     user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",
                                        help="User to run as (default: the container's)."),
@@ -236,14 +325,22 @@ def ps(
     all: bool = typer.Option(False, "-a", "--all", help="Show all containers (default: running only)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only display container IDs."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate IDs and commands."),
+    filter: Optional[List[str]] = typer.Option(
+        None, "-f", "--filter", metavar="KEY=VALUE", help="name, id, label, status (created, running, paused, "
+        "exited), exited (code), ancestor (image), before, since (container), network, volume (repeatable)."),
+    last: int = typer.Option(-1, "-n", "--last", metavar="N", help="Show the N last created containers (all states)."),
+    latest: bool = typer.Option(False, "-l", "--latest", help="Show the latest created container (all states)."),
+    size: bool = typer.Option(False, "-s", "--size", help="Add a SIZE column: the writable layer (and the image)."),
     format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
 ):
     """List containers."""
     from . import display
 
     check_format(format)
-    rows = display.ps_rows(api.ps(all=all, root=options.root), no_trunc=no_trunc)
-    show_listing(format, rows, lambda: display.ps_table(rows), [r["ID"] for r in rows] if quiet else None)
+    records = api.ps(all=all, filters=filter or [], last=1 if latest else last, root=options.root)
+    sizes = api.sizes(records, root=options.root) if size else None
+    rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes)
+    show_listing(format, rows, lambda: display.ps_table(rows, size), [r["ID"] for r in rows] if quiet else None)
 
 
 @app.command()

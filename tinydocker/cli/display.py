@@ -38,7 +38,7 @@ def _ago(t: datetime, now: datetime) -> str:
 
 def status_text(record, now: datetime) -> str:
     if record.status == "running":
-        return f"Up {_ago(record.started, now)}"
+        return f"Up {_ago(record.started, now)}" + (" (Paused)" if record.paused else "")
     if record.status == "exited":
         return f"Exited ({record.exit_code}) {_ago(record.finished, now)} ago"
     return "Created"
@@ -51,20 +51,28 @@ def command_text(argv: list[str], trunc: bool = True) -> str:
     return f'"{text}"'
 
 
-def ps_rows(records, no_trunc: bool = False) -> list[dict]:
+def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None) -> list[dict]:
+    """docker ps's fields (its --format json names); Size with `sizes` (api.sizes)."""
     now = datetime.now(timezone.utc)
-    return [{
+    rows = [{
         "ID": r.id if no_trunc else r.short_id,
         "Image": r.image,
         "Command": command_text(r.command, trunc=not no_trunc),
         "CreatedAt": r.created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
         "RunningFor": f"{_ago(r.created, now)} ago",
         "Status": status_text(r, now),
-        "State": r.status,
+        "State": r.state,
         "ExitCode": r.exit_code if r.status == "exited" else None,
         "Ports": ports_text(r),
         "Names": r.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(r.spec.get("labels", {}).items())),
+        "Networks": r.spec.get("network", ""),
     } for r in records]
+    if sizes is not None:
+        for row, r in zip(rows, records):
+            own, virtual = sizes[r.id]
+            row["Size"] = f"{size_text(own)} (virtual {size_text(virtual)})"
+    return rows
 
 
 def ports_text(record) -> str:
@@ -85,9 +93,9 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def ps_table(rows: list[dict]) -> str:
-    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+def ps_table(rows: list[dict], size: bool = False) -> str:
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + ["SIZE"] * size
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"] + ["Size"] * size
     return table(headers, [[row[k] for k in keys] for row in rows])
 
 

@@ -62,8 +62,8 @@ def _complete(f, offset: int) -> tuple[bytes, int]:
 
 
 def _still_running(store, record) -> bool:
-    current = store.load(record.name)
-    if current is None or current.id != record.id or current.status != "running":
+    current = store.current(record)
+    if current is None or current.status != "running":
         return False
     # the supervisor drains the output before it records the exit: wait for that, unless
     # it is gone too (then nothing more will be written)

@@ -286,8 +286,8 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, remove: b
 
     store = Store(resolve(root))
     record = store.load(name)
-    if record is not None and record.id != container_id:
-        record = None  # removed meanwhile (rm -f) and the name taken again
+    if record is None or record.id != container_id:
+        record = store.by_id(container_id)  # renamed meanwhile, or removed (rm -f): None
     _finish(store, record, cgroups.open_cgroup(container_id), pid, exit_status(pid), remove)
 
 

@@ -278,7 +278,7 @@ def write(tree: str, out, whiteouts: bool = True) -> None:
             dirnames.sort()
             rel = os.path.relpath(directory, tree)
             prefix = "" if rel == "." else rel + "/"
-            if whiteouts and _opaque(directory) and rel != ".":
+            if whiteouts and is_opaque(directory) and rel != ".":
                 tar.addfile(_empty(prefix + OPAQUE, os.lstat(directory)))
             for name in sorted(dirnames + filenames):
                 path = os.path.join(directory, name)
@@ -308,7 +308,7 @@ def _empty(name: str, like: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _opaque(directory: str) -> bool:
+def is_opaque(directory: str) -> bool:
     try:
         return os.getxattr(directory, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:

@@ -271,6 +271,20 @@ class NetworkStore:
                 self._save(networks)
         return held
 
+    def rename_locked(self, container_id: str, name: str) -> list[str]:
+        """The container's new name on its addresses (the caller holds the state lock); the
+        networks whose hosts files now need rewriting."""
+        networks = self._load()
+        held = [n["name"] for n in networks.values()
+                for a in n.get("allocations", {}).values() if a["id"] == container_id]
+        for net in networks.values():
+            for a in net.get("allocations", {}).values():
+                if a["id"] == container_id:
+                    a["name"] = name
+        if held:
+            self._save(networks)
+        return held
+
     def members(self, network: str) -> list[dict]:
         """The containers holding an address on a network: {ip, id, name} (one a killed run
         left stays listed until its address is taken back)."""

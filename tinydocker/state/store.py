@@ -72,6 +72,9 @@ class Record:
     # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
     network: dict | None = None
     spec: dict = field(default_factory=dict)
+    # seen, never stored: whether the running container's cgroup is frozen (pause); the
+    # freezer itself is the truth, whatever killed process paused it
+    paused: bool = field(default=False, metadata={"seen": True})
 
     @property
     def short_id(self) -> str:
@@ -83,11 +86,12 @@ class Record:
         return self.spec.get("image_id", "")
 
     def to_toml(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None and not f.metadata.get("seen")}
 
     @classmethod
     def from_toml(cls, data: dict) -> "Record":
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls) if not f.metadata.get("seen")}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def container_alive(self) -> bool:
@@ -95,6 +99,11 @@ class Record:
 
     def monitor_alive(self) -> bool:
         return proc.is_alive(self.monitor_pid, self.monitor_ticks, self.boot_id)
+
+    @property
+    def state(self) -> str:
+        """docker's State.Status: created, running, paused or exited."""
+        return "paused" if self.paused and self.status == RUNNING else self.status
 
     @property
     def starting(self) -> bool:
@@ -149,16 +158,59 @@ class Store:
     def load(self, name: str) -> Record | None:
         try:
             with open(self.container_dir(name) / RECORD, "rb") as f:
-                return Record.from_toml(tomllib.load(f))
+                record = Record.from_toml(tomllib.load(f))
         except FileNotFoundError:
             return None
         except (tomllib.TOMLDecodeError, TypeError) as e:
             raise TinydockerError(f"corrupt record for container {name}: {e}")
+        # the directory's name is the name: a rename killed between moving the directory
+        # and rewriting the record still leaves one name
+        record.name = name
+        return record
+
+    def current(self, record: Record) -> Record | None:
+        """The stored record of this container (by id: it may have been renamed since
+        `record` was read), or None if it was removed."""
+        found = self.load(record.name)
+        if found is not None and found.id == record.id:
+            return found
+        return self.by_id(record.id)
+
+    def by_id(self, container_id: str) -> Record | None:
+        for name, cid in self._ids():
+            if cid == container_id:
+                return self.load(name)
+        return None
 
     def holds(self, record: Record) -> bool:
-        """Whether the store still has this container (not removed, name not reused)."""
-        current = self.load(record.name)
-        return current is not None and current.id == record.id
+        """Whether the store still has this container (not removed)."""
+        return self.current(record) is not None
+
+    def rename(self, record: Record, new: str, also=None) -> Record:
+        """Give the container a new name, under the lock: its directory moves, then its
+        record says so (load() trusts the directory, so a kill between the two is harmless).
+        also(record), if given, runs under the same lock (the network's member list)."""
+        with self.lock():
+            current = self.current(record)
+            if current is None:
+                raise NoSuchContainer(record.name)
+            if current.starting or current.being_committed:
+                raise ContainerRunning(f"container {current.name} is being started or committed by another "
+                                       "command: try again")
+            holder = self.load(new)
+            if holder is not None:
+                raise TinydockerError(
+                    f'Conflict. The container name "/{new}" is already in use by container "{holder.id}". '
+                    "You have to remove (or rename) that container to be able to reuse that name.")
+            if self.container_dir(new).exists():
+                shutil.rmtree(self.container_dir(new))  # a create killed before its record landed
+            os.rename(self.container_dir(current.name), self.container_dir(new))
+            current.name = new
+            current.spec = {**current.spec, "name": new}
+            self._write(current)
+            if also:
+                also(current)
+        return current
 
     def all(self) -> list[Record]:
         records = (self.load(n) for n in visible_entries(self.dir))
@@ -166,8 +218,9 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, layers: list[Path]) -> Record:
-        """Take the name and write the first record, or fail naming the holder of the name.
+    def create(self, spec: ContainerSpec, layers: list[Path], launching: bool = True) -> Record:
+        """Take the name and write the first record, or fail naming the holder of the name;
+        launching=False for `create`, whose container no process is starting yet.
 
         `layers` are the image's layer directories, top first. The upper and work
         directories take the mode and owner of the top layer's root: the upper directory
@@ -177,8 +230,9 @@ class Store:
         # "created" is a container being started, not one a killed `run` left behind
         me = os.getpid()
         record = Record(id=os.urandom(32).hex(), name=spec.name, image=spec.image,
-                        command=list(spec.argv), created=now(), spec=spec.to_dict(),
-                        boot_id=proc.boot_id(), monitor_pid=me, monitor_ticks=proc.start_ticks(me))
+                        command=list(spec.argv), created=now(), spec=spec.to_dict(), boot_id=proc.boot_id())
+        if launching:
+            record.monitor_pid, record.monitor_ticks = me, proc.start_ticks(me)
         cdir = self.container_dir(spec.name)
         with self.lock():
             holder = self.load(spec.name)
@@ -229,8 +283,8 @@ class Store:
         overwriting what a newer start recorded.
         """
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id:
+            current = self.current(record)
+            if current is None:
                 return None
             if record.pid is not None and current.pid != record.pid:
                 return None
@@ -244,8 +298,8 @@ class Store:
         or while another process is starting or stopping it."""
         me = os.getpid()
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id:
+            current = self.current(record)
+            if current is None:
                 raise NoSuchContainer(record.name)
             if current.status == RUNNING and (current.container_alive() or current.monitor_alive()):
                 raise ContainerRunning(f"container {record.name} is running")
@@ -268,8 +322,8 @@ class Store:
         commit has to copy its upper instead."""
         me = os.getpid()
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id:
+            current = self.current(record)
+            if current is None:
                 raise NoSuchContainer(record.name)
             self._settle_commit(current)
             if current.status == RUNNING or current.starting:
@@ -281,8 +335,8 @@ class Store:
     def note_commit(self, record: Record, **facts) -> Record | None:
         """Add to the commit's marker what recovery needs (the layer, the image, published)."""
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id or not current.committing:
+            current = self.current(record)
+            if current is None or not current.committing:
                 return None
             current.committing = {**current.committing, **facts}
             self._write(current)
@@ -292,8 +346,8 @@ class Store:
         """The promotion is done (image_id: the container now stands on that image's layers)
         or given up (None)."""
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id:
+            current = self.current(record)
+            if current is None:
                 return
             if image_id:
                 current.spec = {**current.spec, "image_id": image_id}
@@ -323,10 +377,10 @@ class Store:
         """Give the name back at once (rename under the lock), then delete the files."""
         trash = self.dir / f".trash-{os.getpid()}-{record.id}"
         with self.lock():
-            current = self.load(record.name)
-            if current is None or current.id != record.id:
+            current = self.current(record)
+            if current is None:
                 return False
-            os.rename(self.container_dir(record.name), trash)
+            os.rename(self.container_dir(current.name), trash)
         shutil.rmtree(trash, ignore_errors=True)
         return True
 
@@ -382,6 +436,13 @@ class Store:
             elif (record := self.load(name)) is not None:
                 yield name, record.id
 
+    def cgroup(self, record: Record):
+        from .. import cgroups
+
+        if not hasattr(self, "_layout"):
+            self._layout = cgroups.layout()  # once per store: ps observes every container
+        return cgroups.open_cgroup(record.id, self._layout)
+
     def observe(self, record: Record) -> Record:
         """The record as it truly stands: a 'running' container whose process is gone is exited.
 
@@ -389,21 +450,24 @@ class Store:
         write the real exit code, so give it a moment; if the monitor is dead too, nobody
         will, and the record is settled here as docker does (exit code 255).
         """
-        if record.status != RUNNING or record.container_alive():
+        if record.status != RUNNING:
+            return record
+        if record.container_alive():
+            record.paused = self.cgroup(record).frozen()
             return record
         # the monitor records the exit as soon as it sees it; on a loaded machine (a hundred
         # containers stopped at once) that can take a few seconds
         deadline = time.monotonic() + 10.0
         while record.monitor_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
-            fresh = self.load(record.name)
-            if fresh is None or fresh.id != record.id:
+            fresh = self.current(record)
+            if fresh is None:
                 return record
             if fresh.status != RUNNING:
                 return fresh
         with self.lock():
-            fresh = self.load(record.name)
-            if fresh is None or fresh.id != record.id:
+            fresh = self.current(record)
+            if fresh is None:
                 return record
             if fresh.status == RUNNING and fresh.pid == record.pid:
                 fresh.status, fresh.exit_code, fresh.finished = EXITED, EXIT_UNKNOWN, now()

@@ -1,0 +1,243 @@
+"""docker's everyday container verbs: create, rename, pause/unpause, top, diff, the
+`container` spellings, --env-file/--label/--stop-signal/--stop-timeout, and ps's filters."""
+
+import json
+import os
+import time
+
+from conftest import wait_for
+from tinydocker import cgroups
+from tinydocker.linux import proc
+
+WHERE = cgroups.layout()
+
+
+def state(td, name: str) -> dict:
+    return json.loads(td.out("inspect", name))[0]["State"]
+
+
+def test_create_makes_a_container_that_start_runs(td):
+    cid = td.out("create", "--label", "tier=web", "c1", "sh", "-c", "echo from-create; exit 4").strip()
+    assert len(cid) == 64
+    rec = td.record("c1")
+    assert rec["status"] == "created" and "pid" not in rec and "monitor_pid" not in rec
+    assert "Created" in td.out("ps", "-a")
+    assert td.out("ps", "-q") == ""  # not running
+    assert state(td, "c1")["Status"] == "created"
+    # a name taken by create is taken
+    res = td("create", "c1", "true")
+    assert res.returncode == 125 and b"is already in use" in res.stderr
+    res = td("start", "-a", "c1")
+    assert res.returncode == 4 and res.stdout == b"from-create\n"
+    assert td.record("c1")["status"] == "exited"
+    # a created container that is never started is removed as any stopped one
+    td.out("create", "c2", "true")
+    td.out("rm", "c2")
+    assert not (td.containers / "c2").exists()
+
+
+def test_create_refuses_what_run_refuses_and_leaves_nothing(td):
+    res = td("create", "--memory", "lots", "bad", "true")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1
+    res = td("create", "--env-file", str(td.root / "missing.env"), "bad", "true")
+    assert res.returncode == 125 and b"missing.env: no such file or directory" in res.stderr
+    assert not (td.containers / "bad").exists()
+
+
+def test_env_file_label_stop_signal_and_stop_timeout(td, tmp_path):
+    env_file = tmp_path / "app.env"
+    env_file.write_text("# a comment\n\nFROM_FILE=1\nBOTH=file\nHOST_VAR\nUNSET_VAR\n")
+    env = {**td.env, "HOST_VAR": "from-host"}
+    env.pop("UNSET_VAR", None)
+    out = td.out("run", "--rm", "--env-file", str(env_file), "-e", "BOTH=flag", "-l", "a=1", "--label", "b",
+                 "e1", "env", env=env)
+    lines = set(out.splitlines())
+    assert {"FROM_FILE=1", "BOTH=flag", "HOST_VAR=from-host"} <= lines
+    assert not any(line.startswith("UNSET_VAR") for line in lines)
+    bad = tmp_path / "bad.env"
+    bad.write_text("GOOD=1\nBAD KEY=2\n")
+    res = td("run", "--rm", "--env-file", str(bad), "e2", "true")
+    assert res.returncode == 125 and b"line 2" in res.stderr
+
+    # a shell as PID 1 that ends on SIGUSR1 only: --stop-signal decides whether stop is graceful
+    script = "trap 'exit 42' USR1; while :; do sleep 0.1; done"
+    td.out("run", "-d", "--stop-signal", "SIGUSR1", "-l", "a=1", "-l", "b", "graceful", "sh", "-c", script)
+    doc = json.loads(td.out("inspect", "graceful"))[0]
+    assert doc["Config"]["StopSignal"] == "SIGUSR1" and doc["Config"]["Labels"] == {"a": "1", "b": ""}
+    td.out("stop", "graceful")
+    assert td.record("graceful")["exit_code"] == 42
+    # --stop-timeout: how long stop lets a SIGTERM handler run before SIGKILL
+    slow = "trap 'sleep 2; exit 5' TERM; while :; do sleep 0.1; done"
+    td.out("run", "-d", "--stop-timeout", "30", "patient", "sh", "-c", slow)
+    assert json.loads(td.out("inspect", "patient"))[0]["Config"]["StopTimeout"] == 30
+    td.out("stop", "patient")
+    assert td.record("patient")["exit_code"] == 5  # the handler had its two seconds
+    td.out("run", "-d", "--stop-timeout", "0", "hasty", "sh", "-c", slow)
+    td.out("stop", "hasty")
+    assert td.record("hasty")["exit_code"] == 137  # killed at once, as docker's default 10 would not
+    td.out("start", "hasty")
+    td.out("stop", "-t", "30", "hasty")  # -t wins over the container's own
+    assert td.record("hasty")["exit_code"] == 5
+    res = td("run", "--stop-signal", "NOPE", "bad", "true")
+    assert res.returncode == 125 and b"invalid signal" in res.stderr
+
+
+def _frozen(rec: dict) -> bool:
+    return cgroups.open_cgroup(rec["id"], WHERE).frozen()
+
+
+def test_pause_freezes_every_process_and_unpause_thaws(td):
+    # a counter in a second process: it only advances while the container is thawed
+    td.out("run", "-d", "p1", "sh", "-c", "(while :; do echo x >> /tmp/n; sleep 0.05; done) & sleep 600")
+    wait_for(lambda: int(td.out("exec", "p1", "sh", "-c", "wc -l < /tmp/n 2>/dev/null || echo 0")) > 2,
+             what="the counter to run")
+    td.out("pause", "p1")
+    rec = td.record("p1")
+    assert _frozen(rec)
+    assert "(Paused)" in td.out("ps")
+    assert state(td, "p1")["Status"] == "paused" and state(td, "p1")["Paused"] is True
+    assert td.out("ps", "-q", "--filter", "status=paused").strip() == rec["id"][:12]
+    upper = td.containers / "p1" / "upper" / "tmp" / "n"
+    counted = upper.read_text().count("x")
+    time.sleep(0.5)
+    assert upper.read_text().count("x") == counted  # nothing ran while frozen
+    res = td("exec", "p1", "true")
+    assert res.returncode == 1 and b"is paused" in res.stderr
+    assert td("pause", "p1").returncode == 1
+    td.out("unpause", "p1")
+    assert not _frozen(rec)
+    wait_for(lambda: upper.read_text().count("x") > counted, what="the counter to go on")
+    assert td("unpause", "p1").returncode == 1
+    assert state(td, "p1")["Status"] == "running"
+
+
+def test_stop_and_rm_force_work_on_a_paused_container(td):
+    td.out("run", "-d", "s1", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done")
+    td.out("pause", "s1")
+    td.out("stop", "-t", "20", "s1")
+    assert td.record("s1")["exit_code"] == 7  # the SIGTERM was acted on once thawed
+    td.out("run", "-d", "s2", "sleep", "600")
+    td.out("pause", "s2")
+    rec = td.record("s2")
+    td.out("rm", "-f", "s2")
+    assert not proc.is_alive(rec["pid"], rec["start_ticks"])
+    assert not cgroups.open_cgroup(rec["id"], WHERE).exists()
+    assert td("pause", "s1").returncode == 1  # not running
+
+
+def test_rename_a_stopped_and_a_running_container(td):
+    td.out("run", "old", "true")
+    td.out("rename", "old", "new")
+    assert not (td.containers / "old").exists() and td.record("new")["name"] == "new"
+    assert "new" in td.out("ps", "-a", "--format", "json")
+    td.out("run", "-d", "taken", "sleep", "600")
+    res = td("rename", "new", "taken")
+    assert res.returncode == 125 and b"is already in use" in res.stderr
+    res = td("rename", "missing", "x")
+    assert res.returncode == 1 and b"No such container" in res.stderr
+    assert td("rename", "new", "bad/name").returncode == 125
+    # running, with a peer on its network: the supervisor records its end under the new name,
+    # and the peer's /etc/hosts lists the new name
+    td.out("network", "create", "ren")
+    td.out("run", "-d", "--network", "ren", "peer", "sleep", "600")
+    td.out("run", "-d", "--network", "ren", "web", "sleep", "600")
+    td.out("rename", "web", "web2")
+    hosts = td.out("exec", "peer", "cat", "/etc/hosts")
+    assert "\tweb2" in hosts and "\tweb\n" not in hosts
+    assert td.out("exec", "web2", "hostname").strip() == "web"  # docker keeps the hostname
+    td.out("kill", "web2")
+    wait_for(lambda: td.record("web2")["status"] == "exited", what="the end recorded under the new name")
+    assert td.record("web2")["exit_code"] == 137
+    td.out("rm", "-f", "peer", "taken", "web2")
+
+
+def test_top_lists_the_container_processes_only(td):
+    td.out("run", "-d", "t1", "sh", "-c", "sleep 600 & sleep 700; true")
+    rec = td.record("t1")
+    out = td.out("top", "t1").splitlines()
+    assert out[0].split()[:3] == ["UID", "PID", "PPID"]
+    commands = sorted(line.split(None, 7)[7] for line in out[1:])
+    assert commands == ["sh -c sleep 600 & sleep 700; true", "sleep 600", "sleep 700"]
+    assert str(rec["pid"]) in [line.split()[1] for line in out[1:]]
+    out = td.out("container", "top", "t1", "-o", "pid,comm").splitlines()
+    assert out[0].split() == ["PID", "COMMAND"] and len(out) == 4
+    res = td("top", "t1", "--bogus-ps-option")
+    assert res.returncode == 1 and res.stderr.count(b"\n") == 1
+    td.out("stop", "-t", "0", "t1")
+    assert td("top", "t1").returncode == 1
+
+
+def test_container_spellings_of_the_verbs(td):
+    td.out("container", "create", "k1", "true")
+    td.out("container", "start", "-a", "k1")
+    assert json.loads(td.out("container", "inspect", "k1"))[0]["State"]["Status"] == "exited"
+    for verb in ("ls", "list", "ps"):
+        assert "k1" in td.out("container", verb, "-a")
+    td.out("container", "rename", "k1", "k2")
+    td.out("container", "rm", "k2")
+    assert td.out("container", "ls", "-aq") == ""
+
+
+def test_ps_filters_last_latest_and_size(td):
+    assert td("run", "-l", "app=db", "-l", "tier=back", "first", "sh", "-c", "exit 3").returncode == 3
+    td.out("run", "-d", "-l", "app=web", "second", "sleep", "600")
+    td.out("create", "third", "true")
+    td.out("run", "fourth", "sh", "-c", "head -c 50000 /dev/zero > /blob")
+
+    def names(*flags):
+        return [json.loads(line)["Names"] for line in td.out("ps", "--format", "json", *flags).splitlines()]
+
+    assert names() == ["second"]
+    assert names("-a") == ["fourth", "third", "second", "first"]
+    assert names("--filter", "status=exited") == ["fourth", "first"]
+    assert names("--filter", "status=created") == ["third"]
+    assert names("--filter", "status=running", "--filter", "status=created") == ["third", "second"]
+    assert names("--filter", "exited=3") == ["first"]
+    assert names("--filter", "label=app") == ["second", "first"]
+    assert names("--filter", "label=app=db", "--filter", "label=tier=back") == ["first"]
+    assert names("--filter", "label=app=db", "--filter", "label=tier=front") == []
+    assert names("--filter", "name=^f") == ["fourth", "first"]
+    assert names("--filter", "name=ir") == ["third", "first"]
+    assert names("--filter", "id=" + td.record("third")["id"][:5]) == ["third"]
+    assert names("--filter", "before=third") == ["second", "first"]
+    assert names("--filter", "since=second") == ["fourth", "third"]
+    assert names("--filter", "ancestor=busybox", "--filter", "status=exited") == ["fourth", "first"]
+    assert names("--filter", "ancestor=nosuchimage") == []
+    assert names("-n", "2") == ["fourth", "third"]
+    assert names("--latest") == ["fourth"]
+    rows = {json.loads(line)["Names"]: json.loads(line) for line in td.out("ps", "-a", "-s", "--format", "json").splitlines()}
+    assert rows["fourth"]["Size"].startswith("5") and "virtual" in rows["fourth"]["Size"]
+    assert "SIZE" in td.out("ps", "-a", "--size").splitlines()[0]
+    for bad, code in (("bogus=1", 1), ("status=sleeping", 1), ("noequals", 1), ("name=[", 1)):
+        res = td("ps", "--filter", bad)
+        assert res.returncode == code and res.stderr.count(b"\n") == 1, (bad, res.stderr)
+    td.out("rm", "-f", "second")
+
+
+def test_diff_reads_the_upper_layer_exactly(td):
+    script = ("echo more >> /etc/passwd; mkdir -p /tmp/new/deep; echo x > /tmp/new/deep/f; rm /bin/ls; "
+              "rm /etc/group; mkfifo /fifo; ln -s /nowhere /dangling; chmod 711 /root; "
+              "mknod /dev-null-copy c 1 3; rm -rf /usr/sbin; mkdir /usr/sbin; touch /usr/sbin/only")
+    td.out("run", "--cap-add", "MKNOD", "d1", "sh", "-c", script)
+    changes = [tuple(line.split(" ", 1)) for line in td.out("diff", "d1").splitlines()]
+    assert changes == sorted(changes, key=lambda c: c[1])
+    found = dict((path, kind) for kind, path in changes)
+    expected = {"/etc": "C", "/etc/passwd": "C", "/tmp": "C", "/tmp/new": "A", "/tmp/new/deep": "A",
+                "/tmp/new/deep/f": "A", "/bin": "C", "/bin/ls": "D", "/etc/group": "D", "/fifo": "A",
+                "/dangling": "A", "/root": "C", "/dev-null-copy": "A", "/usr": "C", "/usr/sbin": "C",
+                "/usr/sbin/only": "A"}
+    for path, kind in expected.items():
+        assert found.get(path) == kind, (path, found.get(path), changes)
+    # the directory replaced by rm -rf and mkdir (opaque): what the image had in it is deleted
+    sbin = [p for p in found if p.startswith("/usr/sbin/") and found[p] == "D"]
+    image_sbin = td.out("run", "--rm", "look", "ls", "/usr/sbin").split()
+    assert sorted(p.rsplit("/", 1)[1] for p in sbin) == sorted(image_sbin)
+    # tinydocker's own mount points are not the container's changes; nothing untouched shows
+    assert "/etc/hostname" not in found and "/usr/bin" not in found and "/home" not in found
+    td.out("run", "untouched", "true")
+    assert td.out("diff", "untouched") == ""
+    # a running container's changes show as they happen
+    td.out("run", "-d", "live", "sh", "-c", "touch /made; sleep 600")
+    wait_for(lambda: "A /made" in td.out("diff", "live"), what="the running container's change")
+    td.out("rm", "-f", "live")
+    assert td("diff", "nosuch").returncode == 1
