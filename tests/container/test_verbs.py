@@ -241,3 +241,105 @@ def test_diff_reads_the_upper_layer_exactly(td):
     wait_for(lambda: "A /made" in td.out("diff", "live"), what="the running container's change")
     td.out("rm", "-f", "live")
     assert td("diff", "nosuch").returncode == 1
+
+
+def test_cp_both_ways_running_and_stopped(td, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("hello")
+    os.chmod(src / "sub" / "f", 0o640)
+    os.chown(src / "sub" / "f", 1234, 5678)
+    os.symlink("sub/f", src / "rel-link")
+    td.out("run", "-d", "-v", "cpvol:/vol", "c1", "sleep", "600")
+    # a directory into an existing directory lands under its own name; owners become root
+    td.out("cp", str(src), "c1:/tmp")
+    out = td.out("exec", "c1", "stat", "-c", "%n %a %u:%g", "/tmp/src/sub/f")
+    assert out.split() == ["/tmp/src/sub/f", "640", "0:0"]
+    assert td.out("exec", "c1", "readlink", "/tmp/src/rel-link").strip() == "sub/f"
+    # -a keeps them; SRC/. copies the contents; a file onto a new name; into a volume
+    td.out("cp", "-a", str(src) + "/.", "c1:/vol")
+    assert td.out("exec", "c1", "stat", "-c", "%u:%g", "/vol/sub/f").strip() == "1234:5678"
+    td.out("cp", str(src / "sub" / "f"), "c1:/renamed")
+    assert td.out("exec", "c1", "cat", "/renamed") == "hello"
+    # out again: a directory that does not exist on the host is made as DEST
+    td.out("exec", "c1", "sh", "-c", "mkfifo /tmp/src/fifo && chmod 4755 /tmp/src/sub")
+    td.out("cp", "c1:/tmp/src", str(tmp_path / "back"))
+    assert (tmp_path / "back" / "sub" / "f").read_text() == "hello"
+    assert os.stat(tmp_path / "back" / "sub").st_mode & 0o7777 == 0o4755
+    assert os.path.islink(tmp_path / "back" / "rel-link")
+    import stat as st
+    assert st.S_ISFIFO(os.lstat(tmp_path / "back" / "fifo").st_mode)
+    # -L follows the source link; without it the link itself is copied
+    td.out("cp", "-L", "c1:/tmp/src/rel-link", str(tmp_path / "followed"))
+    assert (tmp_path / "followed").read_text() == "hello" and not os.path.islink(tmp_path / "followed")
+    # tar streams: out to stdout, in from stdin
+    import io
+    import tarfile
+    raw = td("cp", "c1:/renamed", "-", check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        assert tar.getnames() == ["renamed"] and tar.extractfile("renamed").read() == b"hello"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("from-stdin")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    td.out("cp", "-", "c1:/tmp", input=buf.getvalue())
+    assert td.out("exec", "c1", "cat", "/tmp/from-stdin") == "abc"
+    # a stopped container: its overlay, mounted for the copy only (no mount is left on the host)
+    td.out("stop", "-t", "0", "c1")
+    td.out("cp", str(src / "sub" / "f"), "c1:/after-stop")
+    assert ("A", "/after-stop") in [tuple(line.split(" ", 1)) for line in td.out("diff", "c1").splitlines()]
+    td.out("cp", "c1:/after-stop", str(tmp_path / "after-stop"))
+    assert (tmp_path / "after-stop").read_text() == "hello"
+    td.out("start", "c1")
+    assert td.out("exec", "c1", "cat", "/after-stop") == "hello"
+    td.out("rm", "-f", "-v", "c1")
+
+
+def test_cp_errors_are_one_line_with_docker_codes(td, tmp_path):
+    td.out("run", "-d", "e1", "sleep", "600")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    cases = [
+        (("e1:/nope", str(tmp_path / "x")), b"Could not find the file /nope in container e1"),
+        ((str(tmp_path / "missing"), "e1:/tmp"), b"Could not find the file"),
+        ((str(tmp_path / "file"), "e1:/nodir/x"), b"destination directory /nodir does not exist"),
+        ((str(tmp_path / "file"), "e1:/newdir/"), b"does not exist"),
+        ((str(tmp_path / "dir"), "e1:/etc/passwd"), b"cannot copy a directory"),
+        (("e1:/etc", str(tmp_path / "file")), b"cannot copy a directory"),
+        ((str(tmp_path / "file"), str(tmp_path / "y")), b"must specify at least one container"),
+        (("e1:/etc/passwd", "e1:/tmp"), b"between containers is not supported"),
+        (("nosuch:/x", str(tmp_path)), b"No such container"),
+        (("-", "e1:/etc/passwd"), b"must be an existing directory"),
+    ]
+    for args, message in cases:
+        res = td("cp", *args, input=b"")
+        assert res.returncode == 1 and message in res.stderr and res.stderr.count(b"\n") == 1, (args, res.stderr)
+
+
+def test_cp_paths_resolve_inside_the_container(td, tmp_path):
+    """Symlinks the container planted (absolute, and climbing with ..) lead into its own root,
+    both ways, running or stopped; nothing is read from or written to the host's paths."""
+    secret = tmp_path / "host-secret"
+    secret.write_text("host only")
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    plant = (f"ln -sfn {landing} /abs && ln -sfn ../../../../../../..{landing} /climb && "
+             f"mkdir -p {landing} && echo inside > {secret}")
+    td.out("run", "-d", "p1", "sh", "-c", plant + "; sleep 600")
+    wait_for(lambda: td("exec", "p1", "test", "-L", "/climb").returncode == 0, what="the links")
+    (tmp_path / "payload").write_text("payload")
+    for running in (True, False):
+        if not running:
+            td.out("stop", "-t", "0", "p1")
+        for link in ("abs", "climb"):
+            td.out("cp", str(tmp_path / "payload"), f"p1:/{link}/{link}-{running}")
+            assert not (landing / f"{link}-{running}").exists()  # not the host's directory
+        # reading through the planted path gives the container's file, not the host's
+        out = td("cp", f"p1:/abs/../../../../../../../..{secret}", "-", check=True).stdout
+        assert b"inside" in out and b"host only" not in out
+    assert secret.read_text() == "host only"
+    td.out("start", "p1")
+    listed = td.out("exec", "p1", "ls", str(landing))
+    assert sorted(listed.split()) == ["abs-False", "abs-True", "climb-False", "climb-True"]
+    td.out("rm", "-f", "p1")

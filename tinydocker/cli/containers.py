@@ -229,6 +229,23 @@ def top(
 
 
 @app.command()
+def cp(
+    source: str = typer.Argument(..., metavar="SRC", help="CONTAINER:PATH, a host path, or - (a tar on stdin)."),
+    dest: str = typer.Argument(..., metavar="DEST", help="CONTAINER:PATH, a host path, or - (a tar on stdout)."),
+    archive: bool = typer.Option(False, "-a", "--archive", help="Keep owners (uid and gid) as they are."),
+    follow_link: bool = typer.Option(False, "-L", "--follow-link", help="Copy what a source symlink points to."),
+):
+    """Copy files or directories between a container (running or not) and the host.
+
+    Paths in the container resolve inside its root, symlinks included. A directory SRC
+    lands in DEST/SRC if DEST exists, else as DEST; SRC/. copies its contents. Host paths
+    with a colon are written ./a:b. Without -a, copies are owned by root in the container
+    and by you on the host.
+    """
+    api.cp(source, dest, archive=archive, follow_link=follow_link, root=options.root)
+
+
+@app.command()
 def diff(container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix.")):
     """Show what a container changed in its files: A added, C changed, D deleted."""
     for kind, path in api.diff(container, root=options.root):
