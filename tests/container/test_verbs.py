@@ -343,3 +343,39 @@ def test_cp_paths_resolve_inside_the_container(td, tmp_path):
     listed = td.out("exec", "p1", "ls", str(landing))
     assert sorted(listed.split()) == ["abs-False", "abs-True", "climb-False", "climb-True"]
     td.out("rm", "-f", "p1")
+
+
+def _pids_max(rec: dict) -> str:
+    group = cgroups.open_cgroup(rec["id"], WHERE)
+    leaf = group.dir("pids") if group.version == "v1" else group.leaf
+    return (leaf / "pids.max").read_text().strip()
+
+
+def test_update_changes_a_running_container_and_its_record(td):
+    td.out("run", "-d", "-m", "64m", "--pids-limit", "100", "u1", "sleep", "600")
+    rec = td.record("u1")
+    group = cgroups.open_cgroup(rec["id"], WHERE)
+    assert group.usage().memory_limit == 64 << 20 and _pids_max(rec) == "100"
+    assert td.out("update", "-m", "128m", "--pids-limit", "50", "u1").strip() == "u1"
+    assert group.usage().memory_limit == 128 << 20 and _pids_max(rec) == "50"
+    td.out("update", "-m", "32m", "u1")  # lowering, with the swap that went with it
+    assert group.usage().memory_limit == 32 << 20
+    td.out("update", "-m", "0", "--pids-limit", "-1", "u1")
+    assert group.usage().memory_limit is None and _pids_max(rec) == "max"
+    doc = json.loads(td.out("inspect", "u1"))[0]["HostConfig"]
+    assert doc["Memory"] == 0 and doc["PidsLimit"] == 0
+    # a process beyond the new limit is refused, in the running container
+    td.out("update", "--pids-limit", "3", "u1")
+    res = td("exec", "u1", "sh", "-c", "sleep 1 & sleep 1 & sleep 1 & sleep 1")
+    assert res.returncode != 0 and b"fork" in res.stderr
+    # stopped: recorded, and the next start has it
+    td.out("stop", "-t", "0", "u1")
+    td.out("update", "-m", "48m", "--pids-limit", "77", "u1")
+    td.out("start", "u1")
+    rec = td.record("u1")
+    assert cgroups.open_cgroup(rec["id"], WHERE).usage().memory_limit == 48 << 20 and _pids_max(rec) == "77"
+    for bad in (["u1"], ["--memory-swap", "10m", "--memory", "20m", "u1"], ["-m", "1k", "u1"]):
+        res = td("update", *bad)
+        assert res.returncode == 125 and res.stderr.count(b"\n") == 1, (bad, res.stderr)
+    assert td("update", "-m", "64m", "nosuch").returncode == 1
+    td.out("rm", "-f", "u1")

@@ -206,6 +206,39 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     _signal(record, sig)
 
 
+def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
+           cpus: str | float | None = None, cpu_shares: int | None = None, cpuset_cpus: str | None = None,
+           cpuset_mems: str | None = None, pids_limit: int | None = None, root=None):
+    """Change a container's limits (docker's values, as run takes them; 0 lifts a limit):
+    at once in its cgroup if it runs, and in its record for every later start."""
+    import dataclasses
+
+    from ..cgroups import limits
+    from ..state.store import RUNNING
+
+    given = {"memory": memory, "memory_swap": memory_swap, "cpus": cpus, "cpu_shares": cpu_shares,
+             "cpuset_cpus": cpuset_cpus, "cpuset_mems": cpuset_mems, "pids_limit": pids_limit}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        raise TinydockerError("you must provide one or more flags when using this command")
+    fresh = limits.build(**given)
+    fields = {"cpus": "cpu_quota"}
+    store, record = _find(ref, root)
+    current = limits.Limits(**record.spec.get("limits", {}))
+    merged = dataclasses.replace(current, **{fields.get(k, k): getattr(fresh, fields.get(k, k)) for k in given})
+    if "memory" in given and "memory_swap" not in given and current.memory_swap not in (None, -1):
+        merged.memory_swap = None  # a new memory limit with the default swap beside it
+    if merged.memory_swap is not None and merged.memory is None:
+        raise TinydockerError("You should always set the Memory limit when using Memoryswap limit")
+    if merged.memory_swap not in (None, -1) and merged.memory_swap < merged.memory:
+        raise TinydockerError("Minimum memoryswap limit should be larger than memory limit")
+    if record.status == RUNNING:
+        store.cgroup(record).update(merged)
+    spec = {**record.spec, "limits": {k: v for k, v in dataclasses.asdict(merged).items() if v is not None}}
+    if store.update(record, spec=spec) is None:
+        raise TinydockerError(f"container {record.name} was removed or restarted meanwhile", code=1)
+
+
 def pause(ref: str, root=None) -> None:
     """Freeze every process of a running container (cgroup v1 freezer, v2 cgroup.freeze)."""
     from ..state.store import RUNNING

@@ -79,6 +79,33 @@ class CgroupV1:
         if pids_max is not None:
             write(self._require("pids", "--pids-limit") / "pids.max", pids_max)
 
+    def update(self, limits: Limits) -> None:
+        """A running container's new limits (docker update): what is unset goes back to
+        unlimited or the default."""
+        memory = self.dir("memory")
+        if memory is not None:
+            swap = limits.swap_limit()
+            pair = [(memory / "memory.limit_in_bytes", limits.memory or -1),
+                    (memory / "memory.memsw.limit_in_bytes", -1 if swap is None else swap)]
+            # v1 wants memory <= memory+swap at every moment: lowering goes memory first,
+            # raising memory+swap first; one order of the two always works
+            try:
+                for path, value in pair:
+                    write(path, value, optional=path.name.startswith("memory.memsw") and not path.exists())
+            except TinydockerError:
+                for path, value in reversed(pair):
+                    write(path, value, optional=not path.exists())
+        elif limits.memory is not None:
+            self._require("memory", "--memory")
+        cpu = self.dir("cpu")
+        if cpu is not None:
+            write(cpu / "cpu.cfs_quota_us", limits.cpu_quota or -1)
+            write(cpu / "cpu.shares", limits.cpu_shares or 1024)
+        elif limits.cpu_quota is not None or limits.cpu_shares is not None:
+            self._require("cpu", "--cpus")
+        self._apply(Limits(cpuset_cpus=limits.cpuset_cpus, cpuset_mems=limits.cpuset_mems,
+                           pids_limit=limits.pids_limit))
+
     def _allow_devices(self, rules: list[str]) -> None:
         leaf = self.dir("devices")
         if leaf is None:

@@ -90,6 +90,26 @@ class CgroupV2:
         if pids_max is not None:
             write(leaf / "pids.max", pids_max)
 
+    def update(self, limits: Limits) -> None:
+        """A running container's new limits (docker update): what is unset goes back to
+        unlimited or the default."""
+        wanted = self.controllers()
+        for controller, needed in (("memory", limits.memory is not None),
+                                   ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None)):
+            if needed and controller not in wanted:
+                raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
+                                      f"hierarchy at {self.mount}")
+        leaf = self.leaf
+        if "memory" in wanted:
+            swap = limits.swap_limit()
+            write(leaf / "memory.max", limits.memory or "max")
+            write(leaf / "memory.swap.max", "max" if swap is None else swap - limits.memory, optional=True)
+        if "cpu" in wanted:
+            write(leaf / "cpu.max", f"{limits.cpu_quota or 'max'} {CFS_PERIOD_US}")
+            write(leaf / "cpu.weight", shares_to_weight(limits.cpu_shares) if limits.cpu_shares else 100)
+        self._apply(Limits(cpuset_cpus=limits.cpuset_cpus, cpuset_mems=limits.cpuset_mems,
+                           pids_limit=limits.pids_limit))
+
     def join(self, pid: int) -> None:
         write(self.leaf / "cgroup.procs", pid)
 

@@ -18,7 +18,7 @@ _CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": 
                     "restart": "restart", "wait": "wait", "logs": "logs", "exec": "exec", "ps": "ls",
                     "rm": "rm", "inspect": "inspect", "stats": "stats", "pause": "pause", "unpause": "unpause",
                     "rename": "rename", "top": "top", "port": "port", "export": "export", "commit": "commit",
-                    "diff": "diff", "cp": "cp"}
+                    "diff": "diff", "cp": "cp", "update": "update"}
 
 
 def _alias_container_verbs() -> None:

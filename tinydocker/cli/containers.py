@@ -195,6 +195,24 @@ def restart(
 
 
 @app.command()
+def update(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    memory: Optional[str] = typer.Option(None, "-m", "--memory", metavar="BYTES", help="Memory limit (0: none)."),
+    memory_swap: Optional[str] = typer.Option(None, "--memory-swap", metavar="BYTES",
+                                              help="Memory plus swap limit (-1 for unlimited swap)."),
+    cpus: Optional[str] = typer.Option(None, "--cpus", metavar="N", help="CPUs the container may use (0: no limit)."),
+    cpu_shares: Optional[int] = typer.Option(None, "-c", "--cpu-shares", metavar="N", help="Relative CPU weight."),
+    cpuset_cpus: Optional[str] = typer.Option(None, "--cpuset-cpus", metavar="LIST", help="CPUs to run on."),
+    cpuset_mems: Optional[str] = typer.Option(None, "--cpuset-mems", metavar="LIST", help="Memory nodes."),
+    pids_limit: Optional[int] = typer.Option(None, "--pids-limit", metavar="N", help="Maximum processes (-1: none)."),
+):
+    """Change the limits of containers: at once if they run, and for every later start."""
+    each(containers, lambda ref: api.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
+                                            cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
+                                            pids_limit=pids_limit, root=options.root))
+
+
+@app.command()
 def pause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
     """Freeze all processes of running containers (the cgroup freezer)."""
     each(containers, lambda ref: api.pause(ref, root=options.root))
