@@ -91,3 +91,48 @@ def _image_ids(store, ref: str) -> tuple[str, set]:
     except TinydockerError:
         found = None  # not a reference: it can still match what a container recorded
     return ref, {found.id} if found else set()
+
+
+IMAGE_KEYS = ("dangling", "reference", "label", "before", "since")
+
+
+def image_filter(items, store):
+    """A predicate over `images` rows for docker's images --filter."""
+    import fnmatch
+
+    f = parse(items, IMAGE_KEYS)
+    for value in f.get("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
+    dangling = {v.lower() in ("true", "1") for v in f.get("dangling", [])}
+
+    def created(ref):
+        image = store.index().find(ref)
+        if image is None:
+            raise TinydockerError(f"No such image: {ref}", code=1)
+        return next(r["created"] for r in _listing(store) if r["id"] == image.id)
+
+    before = min((created(ref) for ref in f.get("before", [])), default=None)
+    since = max((created(ref) for ref in f.get("since", [])), default=None)
+
+    def matches(row) -> bool:
+        if dangling and (row["repository"] is None) not in dangling:
+            return False
+        if "reference" in f:
+            names = [f"{row['repository']}:{row['tag']}", row["repository"]] if row["repository"] else []
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in f["reference"]):
+                return False
+        if "label" in f and not label_matches(row.get("labels", {}), f["label"]):
+            return False
+        if before is not None and row["created"] >= before:
+            return False
+        if since is not None and row["created"] <= since:
+            return False
+        return True
+    return matches
+
+
+def _listing(store):
+    from ..image.describe import listing
+
+    return listing(store)

@@ -23,13 +23,16 @@ def _users(root):
     return lambda image_id: users.get(image_id, [])
 
 
-def images(root=None) -> list[dict]:
+def images(filters=(), root=None) -> list[dict]:
     """One dict per image and name, newest first, as `docker images` lists them: repository,
-    tag, id, digest, created (datetime), size (bytes); an image without a name has
-    repository and tag None."""
+    tag, id, digest, created (datetime), size (bytes), labels; an image without a name has
+    repository and tag None. filters as docker's --filter: "dangling=true", "reference=busy*",
+    "label=k[=v]", "before=IMAGE", "since=IMAGE"."""
     from ..image.describe import listing
+    from .filters import image_filter
 
-    return listing(_images(root))
+    store = _images(root)
+    return [row for row in listing(store) if image_filter(filters, store)(row)]
 
 
 def inspect_image(ref: str, root=None) -> dict:

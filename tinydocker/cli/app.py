@@ -66,34 +66,68 @@ def each(refs: List[str], action, report=None) -> None:
     raise typer.Exit(failed)
 
 
+FORMAT_HELP = "'table' (default), 'json' (one object per line), or a Go template: '{{.Names}}', 'table {{.ID}}\\t{{.Status}}'."
+INSPECT_FORMAT_HELP = "A Go template for each object ('{{.State.Status}}', '{{json .Config}}'); default: a JSON array."
+
+
 def check_format(format: Optional[str]) -> None:
-    """A listing's --format: the table (default) or json; refused before anything is read."""
-    if format not in (None, "table", "json"):
-        raise fail(f"unsupported format {format!r}: use 'table' or 'json'")
+    """A listing's --format: the table, json or a Go template; refused before anything is read."""
+    if format in (None, "table", "json"):
+        return
+    if "{{" not in format:
+        raise fail(f"unsupported format {format!r}: use 'table', 'json' or a template such as '{{{{.Names}}}}'")
+    from .template import Template
+
+    Template(format)  # a template tinydocker cannot follow is an error now, not a wrong answer
 
 
-def show_listing(format: Optional[str], rows: List[dict], table, ids: Optional[List[str]] = None) -> None:
+def show_listing(format: Optional[str], rows: List[dict], table, ids: Optional[List[str]] = None,
+                 titles: Optional[dict] = None) -> None:
     """What a listing command prints: `ids` (given with -q), or one JSON object per row with
-    --format json, or table() (built only when shown)."""
+    --format json, or each row through a Go template (`titles`: a table's column titles),
+    or table() (built only when shown)."""
     from .display import json_lines
 
-    out = "\n".join(ids) if ids is not None else json_lines(rows) if format == "json" else table()
+    if ids is not None:
+        out = "\n".join(ids)
+    elif format == "json":
+        out = json_lines(rows)
+    elif format and "{{" in format:
+        from .template import render_rows
+
+        out = render_rows(format, rows, titles)
+    else:
+        out = table()
     if out:
         print(out)
 
 
-def inspect_each(refs: List[str], document) -> None:
-    """Print document(ref) of every ref as one JSON array, then say what was not found;
-    exits 1 if anything was not, as docker's inspect commands do."""
+def print_documents(docs: List[dict], format: Optional[str]) -> None:
+    """inspect's output: a JSON array, or each document through a Go template."""
     import json
 
+    if format and format != "json":
+        from .template import Template
+
+        template = Template(format)
+        for doc in docs:
+            print(template.render(doc))
+    else:
+        print(json.dumps(docs, indent=4))
+
+
+def inspect_each(refs: List[str], document, format: Optional[str] = None) -> None:
+    """Print document(ref) of every ref (as one JSON array, or through `format`), then say
+    what was not found; exits 1 if anything was not, as docker's inspect commands do."""
+    if format and format != "json":
+        check_format(format)
     docs, missing = [], []
     for ref in refs:
         try:
             docs.append(document(ref))
         except TinydockerError as e:
             missing.append(e)
-    print(json.dumps(docs, indent=4))
+    print_documents(docs, format)
     for error in missing:
         say(error)
     raise typer.Exit(1 if missing else 0)

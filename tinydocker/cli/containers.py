@@ -7,7 +7,7 @@ import typer
 
 from .. import api
 from ..errors import TinydockerError
-from .app import app, check_format, confirm, container_app, each, fail, options, say, show_listing
+from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, container_app, each, fail, options, say, show_listing
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -366,7 +366,7 @@ def ps(
     last: int = typer.Option(-1, "-n", "--last", metavar="N", help="Show the N last created containers (all states)."),
     latest: bool = typer.Option(False, "-l", "--latest", help="Show the latest created container (all states)."),
     size: bool = typer.Option(False, "-s", "--size", help="Add a SIZE column: the writable layer (and the image)."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
 ):
     """List containers."""
     from . import display
@@ -375,7 +375,8 @@ def ps(
     records = api.ps(all=all, filters=filter or [], last=1 if latest else last, root=options.root)
     sizes = api.sizes(records, root=options.root) if size else None
     rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes)
-    show_listing(format, rows, lambda: display.ps_table(rows, size), [r["ID"] for r in rows] if quiet else None)
+    show_listing(format, rows, lambda: display.ps_table(rows, size), [r["ID"] for r in rows] if quiet else None,
+                 titles=display.PS_TITLES)
 
 
 @app.command()
@@ -389,12 +390,17 @@ def rm(
 
 
 @app.command()
-def inspect(containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes.")):
+def inspect(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
+    format: Optional[str] = typer.Option(None, "-f", "--format", help=INSPECT_FORMAT_HELP),
+):
     """Show containers in detail, as a JSON array (state, OOM kill, limits, overlay directories)."""
-    import json
+    from .app import print_documents
 
+    if format:
+        check_format(format)
     docs, missing = api.inspect_all(containers, root=options.root)
-    print(json.dumps(docs, indent=4))
+    print_documents(docs, format)
     for ref in missing:
         say(f"No such container: {ref}")
     raise typer.Exit(1 if missing else 0)
@@ -407,7 +413,7 @@ def stats(
     all: bool = typer.Option(False, "-a", "--all", help="Show all containers (default: running only)."),
     no_stream: bool = typer.Option(False, "--no-stream", help="Print one reading and exit."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate IDs."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
 ):
     """Live CPU %, memory use / limit and process count of containers, from their cgroups.
 
@@ -426,7 +432,12 @@ def stats(
             began = time.monotonic()
             rows = display.stats_rows(api.stats(containers or (), all=all, interval=interval, root=options.root),
                                       no_trunc=no_trunc)
-            out = display.json_lines(rows) if format == "json" else display.stats_table(rows)
+            if format and "{{" in format:
+                from .template import render_rows
+
+                out = render_rows(format, rows, display.STATS_TITLES)
+            else:
+                out = display.json_lines(rows) if format == "json" else display.stats_table(rows)
             if clear:
                 sys.stdout.write("\x1b[H\x1b[2J")  # home and clear, as docker's live view does
             print(out, flush=True)

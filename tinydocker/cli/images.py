@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, check_format, each, fail, image_app, options, show_listing
+from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, each, fail, image_app, options, show_listing
 
 
 @app.command()
@@ -14,16 +14,19 @@ def images(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only image IDs."),
     digests: bool = typer.Option(False, "--digests", help="Show digests."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full image IDs."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    filter: Optional[List[str]] = typer.Option(
+        None, "-f", "--filter", metavar="KEY=VALUE",
+        help="dangling=true|false, reference=PATTERN (busy*, busybox:1.*), label=K[=V], before, since (repeatable)."),
 ):
     """List images: one line per name (REPOSITORY, TAG, IMAGE ID, CREATED, SIZE)."""
     from . import display
 
     check_format(format)
-    rows = display.image_rows(api.images(root=options.root), no_trunc=no_trunc)
+    rows = display.image_rows(api.images(filters=filter or [], root=options.root), no_trunc=no_trunc)
     ids = list(dict.fromkeys(row["ID"] for row in rows))  # one line per image, as docker -q
     show_listing(format, rows, lambda: display.images_table(rows, digests=digests),
-                 ids if quiet else None)
+                 ids if quiet else None, titles=display.IMAGE_TITLES)
 
 
 @app.command("import")
@@ -88,15 +91,18 @@ def history(
 
 
 @image_app.command("inspect")
-def image_inspect(images: List[str] = typer.Argument(..., metavar="IMAGE...")):
+def image_inspect(images: List[str] = typer.Argument(..., metavar="IMAGE..."),
+                  format: Optional[str] = typer.Option(None, "-f", "--format", help=INSPECT_FORMAT_HELP)):
     """docker's JSON document for each image."""
-    import json
+    from .app import print_documents
 
+    if format:
+        check_format(format)
     docs = []
     try:
         each(images, lambda ref: api.inspect_image(ref, root=options.root), lambda _ref, doc: docs.append(doc))
     finally:
-        print(json.dumps(docs, indent=4))
+        print_documents(docs, format)
 
 
 @image_app.command("build")
@@ -110,10 +116,12 @@ def image_ls(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only image IDs."),
     digests: bool = typer.Option(False, "--digests", help="Show digests."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full image IDs."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json'."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    filter: Optional[List[str]] = typer.Option(None, "-f", "--filter", metavar="KEY=VALUE",
+                                               help="As for 'images'."),
 ):
     """List images."""
-    images(quiet=quiet, digests=digests, no_trunc=no_trunc, format=format)
+    images(quiet=quiet, digests=digests, no_trunc=no_trunc, format=format, filter=filter)
 
 
 @image_app.command("rm")

@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, check_format, confirm, each, fail, inspect_each, options, show_listing
+from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
 network_app = typer.Typer(help="Manage networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
@@ -30,7 +30,7 @@ def create(
 def ls(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only network ids."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
 ):
     """List networks (NETWORK ID, NAME, DRIVER, SCOPE)."""
     from . import display
@@ -39,14 +39,16 @@ def ls(
     docs = api.networks(root=options.root)
     ids = [d["Id"] if no_trunc else d["Id"][:12] for d in docs]
     rows = [[i, d["Name"], d["Driver"], d["Scope"]] for i, d in zip(ids, docs)]
-    show_listing(format, docs, lambda: display.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows),
-                 ids if quiet else None)
+    show_listing(format, [{**d, "ID": i} for d, i in zip(docs, ids)],
+                 lambda: display.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows),
+                 ids if quiet else None, titles={"ID": "NETWORK ID"})
 
 
 @network_app.command("inspect")
-def inspect(refs: List[str] = typer.Argument(..., metavar="NETWORK...")):
+def inspect(refs: List[str] = typer.Argument(..., metavar="NETWORK..."),
+            format: Optional[str] = typer.Option(None, "-f", "--format", help=INSPECT_FORMAT_HELP)):
     """Show networks in detail (subnet, gateway, bridge, containers), as a JSON array."""
-    inspect_each(refs, lambda ref: api.inspect_network(ref, root=options.root))
+    inspect_each(refs, lambda ref: api.inspect_network(ref, root=options.root), format)
 
 
 @network_app.command("rm")

@@ -1,5 +1,7 @@
 """The commands for the data root and the machine: system prune, info."""
 
+from typing import Optional
+
 import typer
 
 from .. import api
@@ -25,9 +27,22 @@ def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not
 
 
 @app.command()
-def info():
+def info(format: Optional[str] = typer.Option(None, "-f", "--format",
+                                             help="json, or a Go template such as '{{.cgroup_version}}'.")):
     """Show the data root, the kernel features found and the cgroup version."""
+    from .app import check_format, print_documents
+
+    if format:
+        check_format(format)
     data = api.info(root=options.root)
+    if format:
+        if format == "json":
+            import json
+
+            print(json.dumps(data))
+        else:
+            print_documents([data], format)
+        return
     print(f"Data root:      {data['root']}")
     print(f"Kernel:         {data['kernel']}")
     print(f"Namespaces:     {' '.join(data['namespaces'])}")

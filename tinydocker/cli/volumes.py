@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from .. import api
-from .app import app, check_format, confirm, each, fail, inspect_each, options, show_listing
+from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
 app.add_typer(volume_app, name="volume")
@@ -26,7 +26,7 @@ def create(
 @volume_app.command("ls")
 def ls(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only volume names."),
-    format: Optional[str] = typer.Option(None, "--format", help="'table' (default) or 'json' (one object per line)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
 ):
     """List volumes (DRIVER, VOLUME NAME)."""
     from . import display
@@ -35,13 +35,14 @@ def ls(
     docs = api.volumes(root=options.root)
     rows = [[d["Driver"], d["Name"]] for d in docs]
     show_listing(format, docs, lambda: display.table(["DRIVER", "VOLUME NAME"], rows),
-                 [d["Name"] for d in docs] if quiet else None)
+                 [d["Name"] for d in docs] if quiet else None, titles={"Name": "VOLUME NAME"})
 
 
 @volume_app.command("inspect")
-def inspect(names: List[str] = typer.Argument(..., metavar="VOLUME...")):
+def inspect(names: List[str] = typer.Argument(..., metavar="VOLUME..."),
+            format: Optional[str] = typer.Option(None, "-f", "--format", help=INSPECT_FORMAT_HELP)):
     """Show volumes in detail, as a JSON array."""
-    inspect_each(names, lambda name: api.inspect_volume(name, root=options.root))
+    inspect_each(names, lambda name: api.inspect_volume(name, root=options.root), format)
 
 
 @volume_app.command("rm")

@@ -29,7 +29,8 @@ def listing(store: ImageStore) -> list[dict]:
     rows = []
     for image in index.images.values():
         config = store.config(image)
-        common = {"id": image.id, "created": created_of(config, image), "size": index.size(image)}
+        common = {"id": image.id, "created": created_of(config, image), "size": index.size(image),
+                  "labels": dict((config.get("config") or {}).get("Labels") or {})}
         digests = {reference.parse(d).repository: d.split("@", 1)[1] for d in image.digests}
         if not image.names:
             rows.append({"repository": None, "tag": None, "digest": next(iter(digests.values()), None), **common})

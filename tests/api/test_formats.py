@@ -1,0 +1,89 @@
+"""--format's Go templates on the listings and inspect commands, and images --filter."""
+
+import json
+
+import pytest
+
+from tinydocker.cli.template import Template, render_rows
+from tinydocker.errors import TinydockerError
+
+
+def test_the_template_subset_renders_as_go_prints():
+    doc = {"Name": "web", "State": {"Status": "running", "Running": True, "Pid": 7},
+           "Config": {"Cmd": ["sleep", "600"], "Labels": {"b": "2", "a": "1"}, "Entrypoint": None}}
+    cases = {
+        "{{.Name}}": "web",
+        "{{.State.Status}}/{{.State.Running}}/{{.State.Pid}}": "running/true/7",
+        "{{json .Config.Cmd}}": '["sleep", "600"]',
+        "{{.Config.Cmd}}": "[sleep 600]",
+        "{{.Config.Labels}}": "map[a:1 b:2]",
+        "{{.Config.Entrypoint}}": "<nil>",
+        '{{index .Config.Labels "b"}}': "2",
+        '{{index .Config.Labels "missing"}}': "<nil>",
+        "{{index .Config.Cmd 1}}": "600",
+        '{{join .Config.Cmd ","}}': "sleep,600",
+        "{{.Name | upper}}": "WEB",
+        "{{upper .Name}}-{{lower .State.Status}}-{{title .Name}}-{{len .Config.Cmd}}": "WEB-running-Web-2",
+        "x\\ty": "x\ty",
+    }
+    for text, expected in cases.items():
+        assert Template(text).render(doc) == expected, text
+    assert json.loads(Template("{{json .}}").render(doc)) == doc
+    for unsupported in ("{{if .Name}}x{{end}}", "{{range .Config.Cmd}}{{.}}{{end}}", "{{$x := .Name}}",
+                        "{{nosuchfunc .Name}}", "{{.Name", "{{.Name .State}}"):
+        with pytest.raises(TinydockerError):
+            Template(unsupported)
+    with pytest.raises(TinydockerError, match="can't evaluate field Nope"):
+        Template("{{.Nope}}").render(doc)
+    table = render_rows("table {{.ID}}\\t{{.Names}}", [{"ID": "abc", "Names": "n1"}, {"ID": "defgh", "Names": "n2"}],
+                        {"ID": "CONTAINER ID"})
+    assert table.splitlines() == ["CONTAINER ID   NAMES", "abc            n1", "defgh          n2"]
+
+
+def test_format_on_ps_inspect_images_and_info(td):
+    td.out("run", "-d", "-l", "app=web", "f1", "sleep", "600")
+    td.out("run", "f2", "true")
+    out = td.out("ps", "-a", "--format", "{{.Names}}:{{.State}}:{{.Labels}}")
+    assert out.splitlines() == ["f2:exited:", "f1:running:app=web"]
+    out = td.out("ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Status}}").splitlines()
+    assert out[0].split("   ")[:2] == ["CONTAINER ID", "NAMES"] and out[1].split()[1] == "f1"
+    assert td.out("inspect", "-f", "{{.State.Status}} {{index .Config.Labels \"app\"}}", "f1", "f2").splitlines() \
+        == ["running web", "exited <nil>"]
+    assert td.out("container", "inspect", "--format", "{{json .Config.Cmd}}", "f1").strip() == '["sleep", "600"]'
+    assert td.out("images", "--format", "{{.Repository}}:{{.Tag}}").strip() == "busybox:latest"
+    assert td.out("image", "inspect", "-f", "{{.Os}}", "busybox").strip() == "linux"
+    assert td.out("info", "--format", "{{.cgroup_version}}").strip() in ("v1", "v2", "hybrid")
+    assert json.loads(td.out("info", "--format", "json"))["root"] == str(td.root)
+    td.out("volume", "create", "v1")
+    assert td.out("volume", "ls", "--format", "{{.Name}} {{.Driver}}").strip() == "v1 local"
+    assert td.out("volume", "inspect", "-f", "{{.Name}}", "v1").strip() == "v1"
+    assert "bridge" in td.out("network", "ls", "--format", "{{.Name}}").split()
+    out = td.out("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}")
+    assert out.split() == ["f1", "1"]
+    # a template tinydocker cannot follow is refused before anything runs, in one line
+    for args in (["ps", "--format", "{{if .Names}}x{{end}}"], ["inspect", "-f", "{{range .}}", "f1"],
+                 ["ps", "--format", "{{.NoSuchField}}"], ["images", "--format", "nonsense"]):
+        res = td(*args)
+        assert res.returncode == 125 and res.stderr.count(b"\n") == 1, (args, res.stderr)
+    td.out("rm", "-f", "f1")
+
+
+def test_images_filters(td):
+    td.out("run", "base", "sh", "-c", "echo x > /f")
+    td.out("commit", "base", "mine:v1")
+    td.out("commit", "base")  # no name: dangling
+
+    def listed(*flags):
+        return [f"{r['Repository']}:{r['Tag']}" for r in map(json.loads, td.out("images", "--format", "json",
+                                                                                  *flags).splitlines())]
+
+    assert sorted(listed()) == ["<none>:<none>", "busybox:latest", "mine:v1"]
+    assert listed("--filter", "dangling=true") == ["<none>:<none>"]
+    assert sorted(listed("--filter", "dangling=false")) == ["busybox:latest", "mine:v1"]
+    assert listed("--filter", "reference=mine*") == ["mine:v1"]
+    assert listed("--filter", "reference=busybox:lat*") == ["busybox:latest"]
+    assert "busybox:latest" not in listed("--filter", "since=busybox")
+    assert listed("--filter", "before=mine:v1") == ["busybox:latest"]
+    for bad in ("bogus=1", "dangling=maybe", "before=nosuch"):
+        res = td("images", "--filter", bad)
+        assert res.returncode == 1 and res.stderr.count(b"\n") == 1, (bad, res.stderr)
