@@ -314,15 +314,6 @@ def exec_(
     tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
-    env_file: Optional[List[str]] = typer.Option(
-        None, "--env-file", metavar="FILE", help="Read environment variables from a file: KEY=VAL or KEY per "
-        "line, # comments (repeatable; -e wins)."),
-    label: Optional[List[str]] = typer.Option(None, "-l", "--label", metavar="KEY=VAL",
-                                              help="Set a label on the container (repeatable)."),
-    stop_signal: Optional[str] = typer.Option(None, "--stop-signal", metavar="SIGNAL",
-                                              help="Signal that 'stop' sends (default: the image's, else SIGTERM)."),
-    stop_timeout: Optional[int] = typer.Option(None, "--stop-timeout", metavar="SECONDS",
-                                               help="Seconds 'stop' waits before SIGKILL (default 10)."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
     user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",
                                        help="User to run as (default: the container's)."),

@@ -169,10 +169,14 @@ class Child:
         os.close(said_w)
         self.said = said_r
 
-    def finish(self) -> None:
+    def finish(self, failure: TinydockerError | None = None) -> None:
+        """Wait for the child; raise `failure` (the parent's own, which explains the child's
+        broken pipe) if given, else what the child failed with."""
         with os.fdopen(self.said, "rb") as said:
             message = said.read()
         _, status = os.waitpid(self.pid, 0)
+        if failure is not None:
+            raise failure
         if message:
             told = json.loads(message)
             raise TinydockerError(told["error"], code=told["code"])
@@ -203,13 +207,7 @@ def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: st
                 failure = e
             except tarfile.TarError as e:
                 failure = _fail(f"copying from {where} broke off: {e}")
-    try:
-        child.finish()
-    except TinydockerError:
-        if failure is None:
-            raise
-    if failure is not None:
-        raise failure
+    child.finish(failure)
 
 
 def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str) -> None:
@@ -244,13 +242,7 @@ def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: s
         pass  # the container's side gave up: it says why
     except TinydockerError as e:
         failure = e
-    try:
-        child.finish()
-    except TinydockerError:
-        if failure is None:
-            raise
-    if failure is not None:
-        raise failure
+    child.finish(failure)
 
 
 def enter_running(root_fd: int):
