@@ -8,11 +8,11 @@ Each sequence is seeded and reproducible: the seed and the step are in every fai
 
 By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
 127, 126), run -d (with a published port or not), run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
-wait, logs, inspect; the faults: SIGKILL of the CLI part-way through one of them, of a
+wait, logs, inspect, pause, unpause; the faults: SIGKILL of the CLI part-way through one of them, of a
 detached container's supervisor, and of a container's PID 1 (each verified by pid and
 start time before it is killed). After every step: no traceback or raw exception on
 stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
-for what was asked, and `ps -a` is truthful against /proc. At the end, after `rm -f` of
+for what was asked, and `ps -a` is truthful against /proc (paused: against the freezer). At the end, after `rm -f` of
 every name and `system prune`: no record, directory, host mount, cgroup, process, address
 or published port left (conftest checks the network devices).
 """
@@ -28,6 +28,7 @@ import tomllib
 import pytest
 
 from conftest import container_cgroups, host_mounts_under
+from tinydocker import cgroups
 from tinydocker.network import firewall
 
 # not hex: a name that is also a prefix of some container's id would reach that container
@@ -43,6 +44,7 @@ def _seeds() -> list[int]:
     return [int(s) for s in text.split(",") if s.strip()]
 
 
+WHERE = cgroups.layout()
 STEPS = int(os.environ.get("TINYDOCKER_FAULT_STEPS", "40"))
 
 
@@ -132,7 +134,8 @@ class Run:
                 alive = _is(rec.get("pid"), rec.get("start_ticks"))
                 if monitor and (rec["status"] == "created" or (rec["status"] == "running" and not alive)):
                     busy = True
-                if rec["status"] == "running" and alive and self.code[name] is not None:
+                if rec["status"] == "running" and alive and self.code[name] is not None and \
+                        not cgroups.open_cgroup(rec["id"], WHERE).frozen():  # paused, it will not end
                     busy = True
             if not busy:
                 return
@@ -152,9 +155,11 @@ class Run:
             if rec is None:
                 continue  # removed since ps looked
             alive = _is(rec.get("pid"), rec.get("start_ticks"))
-            if row["State"] == "running" and not alive:
-                self.fail(f"ps shows {name} running, but its PID 1 {rec.get('pid')} is gone")
-            if row["State"] != "running" and alive:
+            if row["State"] in ("running", "paused") and not alive:
+                self.fail(f"ps shows {name} {row['State']}, but its PID 1 {rec.get('pid')} is gone")
+            if row["State"] == "paused" and not cgroups.open_cgroup(rec["id"], WHERE).frozen():
+                self.fail(f"ps shows {name} paused, but its cgroup is not frozen")
+            if row["State"] not in ("running", "paused") and alive:
                 self.fail(f"ps shows {name} {row['State']}, but its PID 1 {rec.get('pid')} is alive")
         for name in NAMES:
             self.state[name] = shown.get(name, "absent")
@@ -169,7 +174,7 @@ class Run:
         name = self.rng.choice(NAMES)
         state = self.state[name]
         present = state != "absent"
-        running = state == "running"
+        running = state in ("running", "paused")
         in_use = {125} if present else None
         r = self.rng.random()
         if r < 0.12:
@@ -213,9 +218,12 @@ class Run:
             self.cli("rm", name, expect={1} if running or not present else {0})
         elif r < 0.72:
             self.cli("rm", "-f", name, expect={0} if present else {1})
-        elif r < 0.77:
+        elif r < 0.75:
             code = self.rng.choice([0, 5])
-            self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if running else {1})
+            self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if state == "running" else {1})
+        elif r < 0.77:
+            verb = self.rng.choice(["pause", "unpause"])
+            self.cli(verb, name, expect={0} if state == ("running" if verb == "pause" else "paused") else {1})
         elif r < 0.79:
             if running:
                 self.cli("ps", expect={0})  # wait would block on a long-running container
@@ -232,7 +240,7 @@ class Run:
                 ["run", "-d", name, *LONG], ["run", name, "sh", "-c", "sleep 0.2"], ["run", "--rm", name, "true"],
                 ["run", "-d", "-p", "80", name, *LONG],
                 ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
-                ["exec", name, "true"]])
+                ["exec", name, "true"], ["pause", name], ["unpause", name]])
             self.killed_midway(name, *args)
         elif r < 0.96:
             self.kill_recorded(name, "monitor_pid", "monitor_ticks")
