@@ -87,3 +87,36 @@ def test_images_filters(td):
     for bad in ("bogus=1", "dangling=maybe", "before=nosuch"):
         res = td("images", "--filter", bad)
         assert res.returncode == 1 and res.stderr.count(b"\n") == 1, (bad, res.stderr)
+
+
+def test_version_and_system_df(td):
+    import platform
+
+    import tinydocker
+
+    doc = json.loads(td.out("version", "--format", "json"))
+    assert doc["Version"] == tinydocker.__version__ and doc["KernelVersion"] == platform.release()
+    assert td.out("version", "-f", "{{.Os}}/{{.Arch}}").strip() in ("linux/amd64", "linux/arm64")
+    assert "Version:" in td.out("version")
+
+    def df():
+        return {row["Type"]: row for row in map(json.loads, td.out("system", "df", "--format", "json").splitlines())}
+
+    assert df()["Containers"]["TotalCount"] == 0
+    td.out("run", "--network", "none", "-v", "data:/d", "stopped", "sh", "-c",
+           "head -c 300000 /dev/zero > /d/f; head -c 200000 /dev/zero > /upper-file")
+    td.out("run", "-d", "--network", "none", "running", "sleep", "600")
+    td.out("volume", "create", "unused")
+    rows = df()
+    assert (rows["Images"]["TotalCount"], rows["Images"]["Active"]) == (1, 1)
+    assert rows["Images"]["Reclaimable"].startswith("0B")
+    assert (rows["Containers"]["TotalCount"], rows["Containers"]["Active"]) == (2, 1)
+    assert rows["Containers"]["Size"].startswith("2") and "kB" in rows["Containers"]["Size"]  # ~200 kB upper
+    assert (rows["Local Volumes"]["TotalCount"], rows["Local Volumes"]["Active"]) == (2, 1)
+    assert rows["Local Volumes"]["Size"].startswith("3") and rows["Local Volumes"]["Reclaimable"].startswith("0B")
+    table = td.out("system", "df").splitlines()
+    assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"] and len(table) == 4
+    td.out("rm", "-f", "-v", "stopped", "running")
+    td.out("volume", "rm", "data", "unused")
+    rows = df()
+    assert rows["Images"]["Active"] == 0 and rows["Images"]["Reclaimable"].endswith("(100%)")

@@ -50,3 +50,44 @@ def info(format: Optional[str] = typer.Option(None, "-f", "--format",
     print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
     print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
     print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
+
+
+@app.command()
+def version(format: Optional[str] = typer.Option(None, "-f", "--format", help="json, or a Go template such as "
+                                                 "'{{.Version}}'.")):
+    """Show tinydocker's version and what it runs on."""
+    from .app import check_format, print_documents
+
+    data = api.version()
+    if format:
+        check_format(format)
+        if format == "json":
+            import json
+
+            print(json.dumps(data))
+        else:
+            print_documents([data], format)
+        return
+    print("Client: tinydocker")
+    print(f" Version:        {data['Version']}")
+    print(f" Python version: {data['PythonVersion']}")
+    print(f" OS/Arch:        {data['Os']}/{data['Arch']}")
+    print(f" Kernel:         {data['KernelVersion']}")
+    print(f" Cgroup version: {data['CgroupVersion']}")
+
+
+@system_app.command("df")
+def system_df(format: Optional[str] = typer.Option(None, "--format", help="table, json, or a Go template "
+                                                   "such as '{{.Type}} {{.Size}}'.")):
+    """Show the space used by images, containers and volumes, and what pruning would give back."""
+    from . import display
+    from .app import check_format, show_listing
+
+    check_format(format)
+    usage = api.disk_usage(root=options.root)
+    rows = [{**u, "Size": display.size_text(u["Size"]),
+             "Reclaimable": f"{display.size_text(u['Reclaimable'])} "
+                            f"({u['Reclaimable'] * 100 // u['Size'] if u['Size'] else 0}%)"} for u in usage]
+    table = [[r["Type"], str(r["TotalCount"]), str(r["Active"]), r["Size"], r["Reclaimable"]] for r in rows]
+    show_listing(format, rows, lambda: display.table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], table),
+                 titles={"TotalCount": "TOTAL"})
