@@ -267,21 +267,10 @@ def rename(ref: str, new_name: str, root=None) -> None:
     store = _store(root)
     record = store.lookup(ref)
     if record.name == new_name:
-        raise TinydockerError(f"Renaming a container with the same name as its current name", code=1)
-    networks = None
-    if (store.root.state / "networks.toml").exists():
-        from ..network.store import NetworkStore
+        raise TinydockerError("Renaming a container with the same name as its current name", code=1)
+    from ..network import attach
 
-        networks = NetworkStore(store.root, records=store.all)
-    held = []
-    record = store.rename(record, new_name,
-                          also=lambda r: held.extend(networks.rename_locked(r.id, new_name)) if networks else None)
-    if held:
-        from ..network import hosts
-
-        for network in held:
-            with networks.lock():
-                hosts.refresh(store, networks.members(network))
+    attach.rename(store, record, new_name)
 
 
 def cp(source: str, dest: str, archive: bool = False, follow_link: bool = False, root=None) -> None:
@@ -465,13 +454,12 @@ def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None
 def sizes(records, root=None) -> dict[str, tuple[int, int]]:
     """docker ps --size: each container's (bytes its upper layer holds, plus its image's)."""
     from ..image.store import ImageStore
-    from ..linux.tree import disk_usage
 
     store = _store(root)
     index = ImageStore(store.root).index()
     found = {}
     for r in records:
-        own = disk_usage(store.container_dir(r.name) / "upper")
+        own = store.written(r)
         image = index.find(r.image_id) if r.image_id else None
         found[r.id] = (own, own + (index.size(image) if image else 0))
     return found
@@ -649,7 +637,6 @@ def inspect_all(refs: Sequence[str], root=None) -> tuple[list[dict], list[str]]:
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
-    from ..linux.tree import disk_usage
     from ..state.store import RUNNING
 
     store = _store(root)
@@ -658,7 +645,7 @@ def prune_containers(root=None) -> dict:
     for record in (store.observe(r) for r in store.all()):
         if record.status == RUNNING or record.starting:
             continue  # running, or still being started by a live `run`/`start`
-        size = disk_usage(store.container_dir(record.name) / "upper")
+        size = store.written(record)
         try:
             _discard(store, record)
         except TinydockerError:

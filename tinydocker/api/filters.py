@@ -96,8 +96,9 @@ def _image_ids(store, ref: str) -> tuple[str, set]:
 IMAGE_KEYS = ("dangling", "reference", "label", "before", "since")
 
 
-def image_filter(items, store):
-    """A predicate over `images` rows for docker's images --filter."""
+def image_filter(items, index, rows):
+    """A predicate over `rows` (the images listing) for docker's images --filter; `index`
+    resolves the images before= and since= name."""
     import fnmatch
 
     f = parse(items, IMAGE_KEYS)
@@ -107,10 +108,10 @@ def image_filter(items, store):
     dangling = {v.lower() in ("true", "1") for v in f.get("dangling", [])}
 
     def created(ref):
-        image = store.index().find(ref)
+        image = index.find(ref)
         if image is None:
             raise TinydockerError(f"No such image: {ref}", code=1)
-        return next(r["created"] for r in _listing(store) if r["id"] == image.id)
+        return next(r["created"] for r in rows if r["id"] == image.id)
 
     before = min((created(ref) for ref in f.get("before", [])), default=None)
     since = max((created(ref) for ref in f.get("since", [])), default=None)
@@ -130,9 +131,3 @@ def image_filter(items, store):
             return False
         return True
     return matches
-
-
-def _listing(store):
-    from ..image.describe import listing
-
-    return listing(store)

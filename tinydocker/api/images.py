@@ -32,7 +32,9 @@ def images(filters=(), root=None) -> list[dict]:
     from .filters import image_filter
 
     store = _images(root)
-    return [row for row in listing(store) if image_filter(filters, store)(row)]
+    rows = listing(store)
+    wanted = image_filter(filters, store.index(), rows)
+    return [row for row in rows if wanted(row)]
 
 
 def inspect_image(ref: str, root=None) -> dict:

@@ -61,7 +61,7 @@ def disk_usage(root=None) -> list[dict]:
                  "Active": sum(1 for i in index.images if i in used_images),
                  "Size": sum(index.layer_sizes.get(layer, 0) for layer in every),  # a shared layer once
                  "Reclaimable": sum(index.layer_sizes.get(layer, 0) for layer in every - kept)}
-    sizes = {r.id: du(store.container_dir(r.name) / "upper") for r in records}
+    sizes = {r.id: store.written(r) for r in records}
     running = {r.id for r in records if r.status == RUNNING or r.starting}
     container_row = {"Type": "Containers", "TotalCount": len(records), "Active": len(running),
                      "Size": sum(sizes.values()),

@@ -87,14 +87,15 @@ class CgroupV1:
             swap = limits.swap_limit()
             pair = [(memory / "memory.limit_in_bytes", limits.memory or -1),
                     (memory / "memory.memsw.limit_in_bytes", -1 if swap is None else swap)]
+            pair = [(path, value) for path, value in pair if path.exists()]  # memsw: with swap accounting only
             # v1 wants memory <= memory+swap at every moment: lowering goes memory first,
             # raising memory+swap first; one order of the two always works
             try:
                 for path, value in pair:
-                    write(path, value, optional=path.name.startswith("memory.memsw") and not path.exists())
+                    write(path, value)
             except TinydockerError:
                 for path, value in reversed(pair):
-                    write(path, value, optional=not path.exists())
+                    write(path, value)
         elif limits.memory is not None:
             self._require("memory", "--memory")
         cpu = self.dir("cpu")

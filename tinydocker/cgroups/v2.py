@@ -30,9 +30,8 @@ class CgroupV2:
         offered = (read(self.mount / "cgroup.controllers") or "").split()
         return [c for c in V2_CONTROLLERS if c in offered]
 
-    def create(self, limits: Limits, devices: list[str] | None = None) -> None:
-        """The container's leaf with its limits and, unless `devices` is None (all allowed),
-        a device program built from the allow-list (security/devices.py)."""
+    def _offering(self, limits: Limits) -> list[str]:
+        """The controllers tinydocker uses here, once each one `limits` needs is among them."""
         wanted = self.controllers()
         for controller, needed in (("memory", limits.memory is not None),
                                    ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None),
@@ -41,6 +40,12 @@ class CgroupV2:
             if needed and controller not in wanted:
                 raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
                                       f"hierarchy at {self.mount}")
+        return wanted
+
+    def create(self, limits: Limits, devices: list[str] | None = None) -> None:
+        """The container's leaf with its limits and, unless `devices` is None (all allowed),
+        a device program built from the allow-list (security/devices.py)."""
+        wanted = self._offering(limits)
 
         def enable(parent: Path) -> None:
             # down the path: the root hands the controllers to tinydocker/, which hands them to
@@ -93,12 +98,7 @@ class CgroupV2:
     def update(self, limits: Limits) -> None:
         """A running container's new limits (docker update): what is unset goes back to
         unlimited or the default."""
-        wanted = self.controllers()
-        for controller, needed in (("memory", limits.memory is not None),
-                                   ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None)):
-            if needed and controller not in wanted:
-                raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
-                                      f"hierarchy at {self.mount}")
+        wanted = self._offering(limits)
         leaf = self.leaf
         if "memory" in wanted:
             swap = limits.swap_limit()

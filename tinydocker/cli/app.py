@@ -86,20 +86,36 @@ def show_listing(format: Optional[str], rows: List[dict], table, ids: Optional[L
     """What a listing command prints: `ids` (given with -q), or one JSON object per row with
     --format json, or each row through a Go template (`titles`: a table's column titles),
     or table() (built only when shown)."""
-    from .display import json_lines
-
-    if ids is not None:
-        out = "\n".join(ids)
-    elif format == "json":
-        out = json_lines(rows)
-    elif format and "{{" in format:
-        from .template import render_rows
-
-        out = render_rows(format, rows, titles)
-    else:
-        out = table()
+    out = "\n".join(ids) if ids is not None else listing_text(format, rows, table, titles)
     if out:
         print(out)
+
+
+def listing_text(format: Optional[str], rows: List[dict], table, titles: Optional[dict] = None) -> str:
+    """Rows as --format asks: one JSON object per row, a Go template, or table()."""
+    if format == "json":
+        from .display import json_lines
+
+        return json_lines(rows)
+    if format and "{{" in format:
+        from .template import render_rows
+
+        return render_rows(format, rows, titles)
+    return table()
+
+
+def show_object(data: dict, format: Optional[str]) -> None:
+    """One object (info, version) as --format json (one line) or a Go template asks."""
+    import json
+
+    check_format(format)
+    print(json.dumps(data) if format == "json" else _template(format).render(data))
+
+
+def _template(format: str):
+    from .template import Template
+
+    return Template(format)
 
 
 def print_documents(docs: List[dict], format: Optional[str]) -> None:
@@ -107,9 +123,7 @@ def print_documents(docs: List[dict], format: Optional[str]) -> None:
     import json
 
     if format and format != "json":
-        from .template import Template
-
-        template = Template(format)
+        template = _template(format)
         for doc in docs:
             print(template.render(doc))
     else:

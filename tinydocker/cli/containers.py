@@ -7,7 +7,8 @@ import typer
 
 from .. import api
 from ..errors import TinydockerError
-from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, container_app, each, fail, options, say, show_listing
+from .app import (FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, container_app, each, fail,
+                  listing_text, options, say, show_listing)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -423,12 +424,7 @@ def stats(
             began = time.monotonic()
             rows = display.stats_rows(api.stats(containers or (), all=all, interval=interval, root=options.root),
                                       no_trunc=no_trunc)
-            if format and "{{" in format:
-                from .template import render_rows
-
-                out = render_rows(format, rows, display.STATS_TITLES)
-            else:
-                out = display.json_lines(rows) if format == "json" else display.stats_table(rows)
+            out = listing_text(format, rows, lambda: display.stats_table(rows), display.STATS_TITLES)
             if clear:
                 sys.stdout.write("\x1b[H\x1b[2J")  # home and clear, as docker's live view does
             print(out, flush=True)

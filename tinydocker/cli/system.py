@@ -30,19 +30,12 @@ def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not
 def info(format: Optional[str] = typer.Option(None, "-f", "--format",
                                              help="json, or a Go template such as '{{.cgroup_version}}'.")):
     """Show the data root, the kernel features found and the cgroup version."""
-    from .app import check_format, print_documents
+    from .app import check_format, show_object
 
-    if format:
-        check_format(format)
+    check_format(format)  # before the machine is probed
     data = api.info(root=options.root)
     if format:
-        if format == "json":
-            import json
-
-            print(json.dumps(data))
-        else:
-            print_documents([data], format)
-        return
+        return show_object(data, format)
     print(f"Data root:      {data['root']}")
     print(f"Kernel:         {data['kernel']}")
     print(f"Namespaces:     {' '.join(data['namespaces'])}")
@@ -56,18 +49,11 @@ def info(format: Optional[str] = typer.Option(None, "-f", "--format",
 def version(format: Optional[str] = typer.Option(None, "-f", "--format", help="json, or a Go template such as "
                                                  "'{{.Version}}'.")):
     """Show tinydocker's version and what it runs on."""
-    from .app import check_format, print_documents
+    from .app import show_object
 
     data = api.version()
     if format:
-        check_format(format)
-        if format == "json":
-            import json
-
-            print(json.dumps(data))
-        else:
-            print_documents([data], format)
-        return
+        return show_object(data, format)
     print("Client: tinydocker")
     print(f" Version:        {data['Version']}")
     print(f" Python version: {data['PythonVersion']}")

@@ -132,7 +132,7 @@ def _index(container, *keys):
     return container
 
 
-def _join(items, sep=None):
+def _join(items=None, sep=None):
     if sep is None or not isinstance(items, list):
         raise TinydockerError("template: join wants a list and a separator: {{join .Args \",\"}}")
     return sep.join(_text(i) for i in items)
@@ -141,7 +141,7 @@ def _join(items, sep=None):
 FUNCTIONS = {
     "json": lambda v: json.dumps(v),
     "index": _index,
-    "join": lambda *a: _join(*a) if len(a) == 2 else _join(a[0] if a else None),
+    "join": _join,
     "upper": lambda v: _text(v).upper(),
     "lower": lambda v: _text(v).lower(),
     "title": lambda v: _text(v).title(),

@@ -285,9 +285,7 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, remove: b
     from ..state.root import resolve
 
     store = Store(resolve(root))
-    record = store.load(name)
-    if record is None or record.id != container_id:
-        record = store.by_id(container_id)  # renamed meanwhile, or removed (rm -f): None
+    record = store.located(name, container_id)  # None if removed meanwhile (rm -f); renamed, found by id
     _finish(store, record, cgroups.open_cgroup(container_id), pid, exit_status(pid), remove)
 
 

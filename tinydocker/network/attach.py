@@ -107,7 +107,26 @@ def _release(store, container_id: str, network: str | None, ports: bool) -> None
     if ports:
         firewall.unpublish(container_id)
     networks = NetworkStore(store.root, records=store.all)
-    for name in networks.detach(container_id, network):
-        with networks.lock():
+    _refresh(store, networks, networks.detach(container_id, network))
+
+
+def _refresh(store, networks, names: list[str]) -> None:
+    """Rewrite the hosts files of every member of the networks `names`, one network at a time."""
+    for name in names:
+        with networks.lock():  # one writer of a network's hosts files at a time, from one list
             hosts.refresh(store, networks.members(name))
+
+
+def rename(store, record, new_name: str) -> None:
+    """Store.rename, with the container's name on its addresses changed under the same lock
+    and its peers' /etc/hosts rewritten after."""
+    if not (store.root.state / "networks.toml").exists():  # no container here ever had a network
+        store.rename(record, new_name)
+        return
+    from .store import NetworkStore
+
+    networks = NetworkStore(store.root, records=store.all)
+    held = []
+    store.rename(record, new_name, also=lambda r: held.extend(networks.rename_locked(r.id, new_name)))
+    _refresh(store, networks, held)
 

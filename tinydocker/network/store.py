@@ -275,12 +275,12 @@ class NetworkStore:
         """The container's new name on its addresses (the caller holds the state lock); the
         networks whose hosts files now need rewriting."""
         networks = self._load()
-        held = [n["name"] for n in networks.values()
-                for a in n.get("allocations", {}).values() if a["id"] == container_id]
+        held = []
         for net in networks.values():
             for a in net.get("allocations", {}).values():
                 if a["id"] == container_id:
                     a["name"] = name
+                    held.append(net["name"])
         if held:
             self._save(networks)
         return held

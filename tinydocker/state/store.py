@@ -133,6 +133,12 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.dir / name / LOG
 
+    def written(self, record: "Record") -> int:
+        """Bytes the container wrote: its upper directory's disk usage (ps -s, system df, prune)."""
+        from ..linux.tree import disk_usage
+
+        return disk_usage(self.container_dir(record.name) / "upper")
+
     def monitor_error_path(self, name: str) -> Path:
         return self.dir / name / MONITOR_ERROR
 
@@ -171,15 +177,16 @@ class Store:
     def current(self, record: Record) -> Record | None:
         """The stored record of this container (by id: it may have been renamed since
         `record` was read), or None if it was removed."""
-        found = self.load(record.name)
-        if found is not None and found.id == record.id:
-            return found
-        return self.by_id(record.id)
+        return self.located(record.name, record.id)
 
-    def by_id(self, container_id: str) -> Record | None:
-        for name, cid in self._ids():
+    def located(self, name: str, container_id: str) -> Record | None:
+        """Container `container_id`, looked for under `name` first (where it almost always is)."""
+        found = self.load(name)
+        if found is not None and found.id == container_id:
+            return found
+        for other, cid in self._ids():
             if cid == container_id:
-                return self.load(name)
+                return self.load(other)
         return None
 
     def holds(self, record: Record) -> bool:
