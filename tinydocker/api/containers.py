@@ -6,6 +6,7 @@ import time
 
 from ..errors import ContainerRunning, TinydockerError
 from ..spec import DEFAULT_IMAGE, ContainerSpec
+from ..state import events
 from ..state import root as paths
 
 
@@ -189,9 +190,13 @@ def stop(ref: str, timeout: float | None = None, root=None):
         timeout = record.spec.get("stop_timeout", -1)
         timeout = 10 if timeout < 0 else timeout
     stop_signal = record.spec.get("stop_signal")
-    _signal(record, parse_signal(stop_signal) if stop_signal else signal.SIGTERM)
+    sig = parse_signal(stop_signal) if stop_signal else signal.SIGTERM
+    _signal(record, sig)
+    events.container(store.root, record, "kill", signal=int(sig))
     if not _wait_gone(record, timeout):
         _kill(record)
+        events.container(store.root, record, "kill", signal=int(signal.SIGKILL))
+    events.container(store.root, record, "stop")
     return store.observe(record)
 
 
@@ -200,10 +205,11 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     from ..state.store import RUNNING
 
     sig = parse_signal(signal)
-    _, record = _find(ref, root)
+    store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
     _signal(record, sig)
+    events.container(store.root, record, "kill", signal=int(sig))
 
 
 def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
@@ -235,8 +241,10 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
     if record.status == RUNNING:
         store.cgroup(record).update(merged)
     spec = {**record.spec, "limits": {k: v for k, v in dataclasses.asdict(merged).items() if v is not None}}
-    if store.update(record, spec=spec) is None:
+    updated = store.update(record, spec=spec)
+    if updated is None:
         raise TinydockerError(f"container {record.name} was removed or restarted meanwhile", code=1)
+    events.container(store.root, updated, "update")
 
 
 def pause(ref: str, root=None) -> None:
@@ -249,6 +257,7 @@ def pause(ref: str, root=None) -> None:
     if record.paused:
         raise TinydockerError(f"container {record.name} is already paused", code=1)
     store.cgroup(record).freeze()
+    events.container(store.root, record, "pause")
 
 
 def unpause(ref: str, root=None) -> None:
@@ -256,6 +265,7 @@ def unpause(ref: str, root=None) -> None:
     if not record.paused:
         raise TinydockerError(f"container {record.name} is not paused", code=1)
     store.cgroup(record).thaw()
+    events.container(store.root, record, "unpause")
 
 
 def rename(ref: str, new_name: str, root=None) -> None:
@@ -379,6 +389,7 @@ def top(ref: str, ps_args: Sequence[str] = (), root=None) -> tuple[list[str], li
 def restart(ref: str, timeout: float | None = None, root=None) -> None:
     record = stop(ref, timeout=timeout, root=root)
     start(record.id, root=root)
+    events.container(paths.resolve(root), record, "restart")
 
 
 def wait(ref: str, root=None) -> int:

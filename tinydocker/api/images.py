@@ -71,23 +71,34 @@ def import_image(tarball: str, name: str | None = None, root=None, changes: dict
     sets config fields (Cmd, Entrypoint, Env, WorkingDir, User...)."""
     from ..image.build import import_tarball
 
-    return import_tarball(_images(root), tarball, name, changes).id
+    image = import_tarball(_images(root), tarball, name, changes)
+    _event(root, "import", image.id, name or image.id)
+    return image.id
 
 
 def remove_image(ref: str, force: bool = False, root=None) -> list[tuple[str, str]]:
     """`rmi`: untag, and delete once no name and no container is left; refused while a
     container uses the image unless force. Returns [("Untagged"|"Deleted", what)]."""
-    return _images(root).remove(ref, _users(root), force=force)
+    store = _images(root)
+    image = store.index().find(ref)
+    done = store.remove(ref, _users(root), force=force)
+    for what, which in done:
+        _event(root, "untag" if what == "Untagged" else "delete", image.id, which)
+    return done
 
 
 def tag(source: str, target: str, root=None) -> None:
-    _images(root).tag(source, target)
+    store = _images(root)
+    store.tag(source, target)
+    _event(root, "tag", store.get(target).id, target)
 
 
 def prune_images(all: bool = False, root=None) -> dict:
     """Remove images without a name (all=True: every image no container uses).
     Returns {"images": [ids], "reclaimed": bytes}."""
     gone, reclaimed = _images(root).prune(_users(root), all=all)
+    for img in gone:
+        _event(root, "delete", img.id, img.id)
     return {"images": [img.id for img in gone], "reclaimed": reclaimed}
 
 
@@ -96,7 +107,10 @@ def load(path: str = "-", platform: str | None = None, root=None) -> list[dict]:
     stdin). Returns [{"id": ..., "names": [...]}]; nothing is stored if any part is bad."""
     from ..image.archive import load as load_archive
 
-    return [{"id": image.id, "names": names} for image, names in load_archive(_images(root), path, platform)]
+    loaded = [{"id": image.id, "names": names} for image, names in load_archive(_images(root), path, platform)]
+    for image in loaded:
+        _event(root, "load", image["id"], (image["names"] or [image["id"]])[0])
+    return loaded
 
 
 def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
@@ -112,6 +126,7 @@ def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
     store = _images(root)
     if path == "-":
         save_archive(store, list(refs), sys.stdout.buffer, format)
+        _saved(root, store, refs)
         return
     for ref in refs:
         store.get(ref)  # an unknown image is said before any file is made
@@ -120,11 +135,24 @@ def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
         with open(tmp, "wb") as out:
             save_archive(store, list(refs), out, format)
         os.rename(tmp, path)  # no half-written archive under the name asked for
+        _saved(root, store, refs)
     except OSError as e:
         raise TinydockerError(f"cannot write {path}: {e.strerror}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _saved(root, store, refs) -> None:
+    for ref in refs:
+        _event(root, "save", store.get(ref).id, ref)
+
+
+def _event(root, action: str, image_id: str, name: str) -> None:
+    """An image's event: Actor.ID its id (a pull's and push's: the reference), name= what was named."""
+    from ..state import events
+
+    events.emit(paths.resolve(root), "image", action, image_id, {"name": name})
 
 
 def commit(container: str, repository: str | None = None, message: str = "", author: str = "",
@@ -151,8 +179,13 @@ def commit(container: str, repository: str | None = None, message: str = "", aut
     # a stopped container's upper is promoted, not copied: hard links need one filesystem
     held = containers.hold_for_commit(record) if _same_filesystem(cdir, store.dir) else None
     if held is None:
-        return commit_layer(store, cdir / "upper", base, settings, repository, **steps).id
-    return _promote(containers, held, store, base, settings, repository, steps)
+        image_id = commit_layer(store, cdir / "upper", base, settings, repository, **steps).id
+    else:
+        image_id = _promote(containers, held, store, base, settings, repository, steps)
+    from ..state import events
+
+    events.container(data_root, record, "commit", comment=message, imageID=image_id)
+    return image_id
 
 
 def _promote(containers, held, store, base, settings, repository, steps) -> str:

@@ -25,7 +25,9 @@ def pull(ref: str, platform: str | None = None, tls_verify: bool = True, quiet: 
     from ..image.pull import pull as pull_image
 
     out = None if quiet else sys.stdout
-    return pull_image(_images(root), ref, platform=platform, tls_verify=tls_verify, out=out).id
+    image = pull_image(_images(root), ref, platform=platform, tls_verify=tls_verify, out=out)
+    _event(root, "pull", ref)
+    return image.id
 
 
 def push(ref: str, tls_verify: bool = True, quiet: bool = True, root=None) -> str:
@@ -35,7 +37,16 @@ def push(ref: str, tls_verify: bool = True, quiet: bool = True, root=None) -> st
     from ..image.push import push as push_image
 
     out = None if quiet else sys.stdout
-    return push_image(_images(root), ref, tls_verify=tls_verify, out=out)
+    digest = push_image(_images(root), ref, tls_verify=tls_verify, out=out)
+    _event(root, "push", ref)
+    return digest
+
+
+def _event(root, action: str, ref: str) -> None:
+    """docker's pull and push events name the reference, not the image's id."""
+    from ..state import events
+
+    events.emit(paths.resolve(root), "image", action, ref, {"name": ref})
 
 
 def login(server: str, username: str, password: str, tls_verify: bool = True, root=None) -> None:

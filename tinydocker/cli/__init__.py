@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from . import containers, images, networks, registry, system, volumes  # noqa: F401 - importing them registers their commands
+from . import containers, events, images, networks, registry, system, volumes  # noqa: F401 - importing them registers their commands
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from .app import app, container_app, options, say
 

@@ -23,6 +23,7 @@ from ..linux import proc
 from ..linux import syscalls as sc
 from ..security import seccomp
 from ..spec import ContainerSpec
+from ..state import events
 from ..state.root import DataRoot
 from ..state.store import EXITED, RUNNING, Record, Store, now
 from ..network import attach as network
@@ -143,6 +144,7 @@ class _Launch:
                 if started is None:
                     raise _removed_while_starting(spec.name)
                 self.record = started
+                events.container(store.root, started, "start")
                 try:
                     write_all(spec_w, init.frame_orders(orders))
                 except BrokenPipeError:
@@ -304,7 +306,11 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
         released = _release_cgroup(cgroup)
         if record is not None:
             # the network is given back: a later start must not release what others took since
-            store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
+            ended = store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
+            if ended is not None:
+                if oom:
+                    events.container(store.root, ended, "oom")
+                events.container(store.root, ended, "die", exitCode=code)
     finally:
         os.waitpid(pid, 0)
     if released and remove and record is not None and store.remove(record):

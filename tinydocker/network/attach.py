@@ -28,7 +28,7 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
 
     networks = NetworkStore(store.root, records=store.all)
     net = networks.attach(spec.network, record.id, spec.name, spec.ip)
-    info = {"name": spec.network, "ip": net["ip"], "prefix": net["prefix"], "gateway": net["gateway"],
+    info = {"name": spec.network, "id": net["id"], "ip": net["ip"], "prefix": net["prefix"], "gateway": net["gateway"],
             "bridge": net["bridge"], "ports": []}
     try:
         from . import ports
@@ -45,6 +45,7 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     except BaseException:
         disconnect(store, record.id, info)
         raise
+    _event(store, "connect", info, record.id)
     orders = {"mode": "bridge", "bridge": net["bridge"], "gateway": net["gateway"],
               "address": f"{net['ip']}/{net['prefix']}",
               # unique per start: the last start's pair may still be going away with its namespace
@@ -89,6 +90,14 @@ def disconnect(store, container_id: str, info: dict | None) -> None:
     """Give back what connect took (info: the record's `network`)."""
     if info and "ip" in info:
         _release(store, container_id, info["name"], ports=bool(info.get("ports")))
+        _event(store, "disconnect", info, container_id)
+
+
+def _event(store, action: str, info: dict, container_id: str) -> None:
+    from ..state import events
+
+    events.emit(store.root, "network", action, info.get("id", info["name"]),
+                {"name": info["name"], "type": "bridge", "container": container_id})
 
 
 def release_all(store, container_id: str) -> None:

@@ -38,6 +38,12 @@ class NoSuchNetwork(TinydockerError):
         super().__init__(f"network {name} not found")
 
 
+def _event(root, action: str, net: dict, **extra) -> None:
+    from ..state import events
+
+    events.emit(root, "network", action, net["id"], {"name": net["name"], "type": "bridge", **extra})
+
+
 def _int(address: str) -> int:
     return struct.unpack("!I", socket.inet_aton(address))[0]
 
@@ -187,6 +193,7 @@ class NetworkStore:
                 self._save(networks)
                 destroy_device(net)
                 raise
+        _event(self.root, "create", net)
         return net
 
     def remove(self, ref: str) -> dict:
@@ -207,6 +214,7 @@ class NetworkStore:
             destroy_device(net)
             del networks[net["name"]]
             self._save(networks)
+        _event(self.root, "destroy", net)
         return net
 
     def destroy_all(self) -> None:

@@ -34,6 +34,7 @@ from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
 from ..spec import ContainerSpec
 from ..volume.store import VolumeStore
+from . import events
 from .root import DataRoot, file_lock, visible_entries
 
 RECORD = "record.toml"
@@ -212,11 +213,12 @@ class Store:
             if self.container_dir(new).exists():
                 shutil.rmtree(self.container_dir(new))  # a create killed before its record landed
             os.rename(self.container_dir(current.name), self.container_dir(new))
-            current.name = new
+            old, current.name = current.name, new
             current.spec = {**current.spec, "name": new}
             self._write(current)
             if also:
                 also(current)
+        events.container(self.root, current, "rename", oldName=f"/{old}")
         return current
 
     def all(self) -> list[Record]:
@@ -265,6 +267,7 @@ class Store:
                 os.chown(cdir / sub, like.st_uid, like.st_gid)
                 os.chmod(cdir / sub, stat.S_IMODE(like.st_mode))
             self._write(record)
+        events.container(self.root, record, "create")
         return record
 
     def lower_dirs(self, name: str) -> list[str]:
@@ -388,6 +391,7 @@ class Store:
             if current is None:
                 return False
             os.rename(self.container_dir(current.name), trash)
+        events.container(self.root, current, "destroy")
         shutil.rmtree(trash, ignore_errors=True)
         return True
 

@@ -19,6 +19,7 @@ import tomllib
 from ..errors import TinydockerError
 from ..linux import proc
 from ..linux.tree import disk_usage
+from ..state import events
 from ..state.root import DataRoot, file_lock, visible_entries
 from .mounts import check_volume_name
 
@@ -77,6 +78,7 @@ class VolumeStore:
         if (self.dir / name).exists():
             shutil.rmtree(self.dir / name)  # a volume without its record: what a killed command left
         os.rename(temp, self.dir / name)
+        events.emit(self.root, "volume", "create", name, {"driver": "local"})
         return True
 
     def create(self, name: str | None = None, labels: dict | None = None) -> dict:
@@ -161,6 +163,7 @@ class VolumeStore:
         """Give the name back at once; the caller deletes the files after the lock."""
         trash = self.dir / f".trash-{os.getpid()}-{name}"
         os.rename(self.dir / name, trash)
+        events.emit(self.root, "volume", "destroy", name, {"driver": "local"})
         return trash
 
     def sweep(self) -> None:
