@@ -72,6 +72,10 @@ class ContainerSpec:
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     dns: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
+    restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
+    init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (init.py)
+    log_driver: str = "json-file"                      # json-file (the CRI file logs.py reads) or none
+    log_opts: dict[str, str] = field(default_factory=dict)  # --log-opt max-size, max-file, labels, env
 
     def __post_init__(self):
         check_name(self.name)
@@ -101,6 +105,10 @@ class ContainerSpec:
             devices.parse_flag(flag)  # the host's node is looked at when the container starts
 
         self.sysctls = sysctls.parse(f"{k}={v}" for k, v in self.sysctls.items())
+        policy, _ = parse_restart(self.restart)
+        if policy != "no" and self.remove:
+            raise TinydockerError("Conflicting options: --restart and --rm")
+        self.log_limits()
         for group in self.group_add:
             if not group or ":" in group or "\0" in group:
                 raise TinydockerError(f"invalid --group-add {group!r}: want a group name or id")
@@ -131,6 +139,37 @@ class ContainerSpec:
             ports.parse(flag)
         if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
             raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
+
+    def log_limits(self) -> tuple[int, int]:
+        """(max-size in bytes, 0 for none; max-file) of --log-opt, checked as docker's json-file checks them."""
+        if self.log_driver not in ("json-file", "k8s-file", "none"):
+            raise TinydockerError(f"logging driver {self.log_driver!r} is not supported (json-file, k8s-file, none)")
+        unknown = set(self.log_opts) - {"max-size", "max-file", "labels", "env"}
+        if unknown:
+            raise TinydockerError(f"unknown log opt '{sorted(unknown)[0]}' for {self.log_driver} log driver")
+        if self.log_driver == "none" and self.log_opts:
+            raise TinydockerError("the none log driver takes no --log-opt")
+        from .cgroups.limits import parse_bytes
+
+        size = parse_bytes(self.log_opts["max-size"], "--log-opt max-size") if "max-size" in self.log_opts else 0
+        files = self.log_opts.get("max-file", "1")
+        if not files.isdigit() or int(files) < 1:
+            raise TinydockerError(f"invalid --log-opt max-file {files!r}: a number of files, 1 or more")
+        if int(files) > 1 and not size:
+            raise TinydockerError("--log-opt max-file needs max-size")
+        return size, int(files)
+
+    def log_details(self) -> bytes:
+        """What `logs --details` puts before each line: the --log-opt labels= and env= values."""
+        from urllib.parse import quote_plus as quote  # Go's url.QueryEscape, as docker writes them
+
+        env = dict(e.split("=", 1) for e in self.env)
+        attrs = {}
+        for option, source in (("labels", self.labels), ("env", env)):
+            for key in filter(None, self.log_opts.get(option, "").split(",")):
+                if key in source:
+                    attrs[key] = source[key]
+        return ",".join(f"{quote(k)}={quote(v)}" for k, v in sorted(attrs.items())).encode()
 
     def host_devices(self) -> list[dict]:
         """The --device nodes, read from the host now (at every start, as their numbers may change)."""
@@ -196,6 +235,18 @@ class ContainerSpec:
         data = asdict(self)
         data["limits"] = {k: v for k, v in data["limits"].items() if v is not None}  # TOML has no null
         return data
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    """docker's --restart: (policy, most retries; 0 for no bound)."""
+    name, colon, count = text.partition(":")
+    if name in ("no", "always", "unless-stopped") and not colon:
+        return name, 0
+    if name == "on-failure" and (not colon or (count.isdigit() and int(count) >= 0)):
+        return name, int(count or 0)
+    if colon and name in ("no", "always", "unless-stopped"):
+        raise TinydockerError(f"maximum retry count cannot be used with restart policy '{name}'")
+    raise TinydockerError(f"invalid restart policy {text!r}: no, always, unless-stopped or on-failure[:N]")
 
 
 def security_option(option: str) -> tuple[str, str]:

@@ -60,7 +60,9 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
              sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
              network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (),
-             publish_all: bool = False, dns: Sequence[str] = (), add_hosts: Sequence[str] = ()):
+             publish_all: bool = False, dns: Sequence[str] = (), add_hosts: Sequence[str] = (),
+             restart: str = "no", init: bool = False, log_driver: str = "json-file",
+             log_opts: Sequence[str] | dict = ()):
     """The spec of a new container from the image's config and the options (docker's meanings):
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -78,6 +80,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     Network as docker's flags: network="bridge" (default) | "none" | "host" | a network's name,
     ip="10.77.0.9", publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
     dns=["10.0.0.53"], add_hosts=["db:10.0.0.5"].
+    Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
+    supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"].
     """
     from ..cgroups import limits
     from ..image.config import process
@@ -107,7 +111,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          devices=list(devices), read_only=read_only,
                          tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
                          network=network, ip=ip or "", ports=list(publish), publish_all=publish_all,
-                         dns=list(dns), add_hosts=list(add_hosts),
+                         dns=list(dns), add_hosts=list(add_hosts), restart=restart, init=init,
+                         log_driver=log_driver, log_opts=_key_values(log_opts, "--log-opt"),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
@@ -152,6 +157,16 @@ def _seccomp_profile(security_opt) -> str:
     return ""
 
 
+def _key_values(items, flag: str) -> dict:
+    if isinstance(items, dict):
+        return dict(items)
+    pairs = [item.partition("=") for item in items]
+    for key, eq, _ in pairs:
+        if not eq or not key:
+            raise TinydockerError(f"invalid {flag} {key!r}: want KEY=VALUE")
+    return {key: value for key, _, value in pairs}
+
+
 def _sysctls(items) -> dict:
     from ..security import sysctls
 
@@ -184,6 +199,7 @@ def stop(ref: str, timeout: float | None = None, root=None):
     from ..state.store import RUNNING
 
     store, record = _find(ref, root)
+    _stopped_by_user(store, record)
     if record.status != RUNNING:
         return record
     if timeout is None:
@@ -208,8 +224,16 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
+    _stopped_by_user(store, record)
     _signal(record, sig)
     events.container(store.root, record, "kill", signal=int(sig))
+
+
+def _stopped_by_user(store, record) -> None:
+    """Before stop's or kill's signal: its restart policy must not start it again (nor
+    start it at the end of the wait it may be in)."""
+    if record.spec.get("restart", "no") != "no":
+        store.update(record, stopped_by_user=True)
 
 
 def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
@@ -406,15 +430,25 @@ def wait(ref: str, root=None) -> int:
     return record.exit_code if record.exit_code is not None else 0
 
 
-def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bool = False, root=None):
-    """The container's output as (stream, bytes) pairs, stream being 'stdout' or 'stderr';
-    follow=True goes on until the container stops. Only detached containers (run -d,
-    start) have a log: an attached run's output went to its caller."""
+def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bool = False,
+         since: str | None = None, until: str | None = None, details: bool = False, root=None):
+    """The container's output as (stream, bytes) pairs, stream being 'stdout' or 'stderr',
+    whether it ran attached or detached; follow=True goes on until the container stops.
+    since/until as docker's (a Unix time, an RFC 3339 date, or a duration ago: "10m");
+    details=True puts the --log-opt labels=/env= values before each line, as docker does."""
     from ..container.logs import read
+    from .times import moment
 
     store = _store(root)
     record = store.lookup(ref)
-    yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps)
+    spec = ContainerSpec.from_dict(record.spec)
+    if spec.log_driver == "none":
+        raise TinydockerError("configured logging driver does not support reading", code=1)
+    now = time.time_ns()
+    yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps,
+                    since=moment(since, "--since", now) if since else None,
+                    until=moment(until, "--until", now) if until else None,
+                    details=spec.log_details() if details else None)
 
 
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,

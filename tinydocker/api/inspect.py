@@ -40,7 +40,11 @@ def inspect_doc(record, store) -> dict:
         "Image": record.image_id,
         "Name": "/" + record.name,
         "LogPath": str(store.log_path(record.name)),
+        "RestartCount": record.restart_count,
         "HostConfig": {
+            "RestartPolicy": _restart_policy(spec.get("restart", "no")),
+            "Init": spec.get("init", False),
+            "LogConfig": {"Type": spec.get("log_driver", "json-file"), "Config": spec.get("log_opts") or {}},
             "Memory": limits.memory or 0,
             "MemorySwap": limits.memory_swap or 0,
             "NanoCpus": (limits.cpu_quota or 0) * 10_000,  # quota µs per 100 ms period → 1e9 per CPU
@@ -139,6 +143,13 @@ def _mount(m: dict, store) -> dict:
     entry = {"Type": m["type"], "Source": source, "Destination": m["target"], "Mode": "ro" if m["readonly"] else "",
              "RW": not m["readonly"], "Propagation": "" if volume else "rprivate"}
     return {**({"Name": m["source"], "Driver": "local"} if volume else {}), **entry}
+
+
+def _restart_policy(text: str) -> dict:
+    from ..spec import parse_restart
+
+    name, most = parse_restart(text)
+    return {"Name": name, "MaximumRetryCount": most}
 
 
 def _device(flag: str) -> dict:

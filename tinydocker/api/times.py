@@ -27,6 +27,11 @@ def moment(value: str, flag: str = "--since", now_ns: int | None = None) -> int:
     if re.fullmatch(rf"(?:{_DURATION.pattern})+", text):
         total = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
         return now_ns - int(total)
+    # the fraction aside: datetime keeps microseconds, log and event stamps have nanoseconds
+    fraction = re.search(r"(?<=\d\d:\d\d:\d\d)\.(\d+)", text)
+    nanos = int((fraction.group(1) + "0" * 9)[:9]) if fraction else 0
+    if fraction:
+        text = text[:fraction.start()] + text[fraction.end():]
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -34,7 +39,7 @@ def moment(value: str, flag: str = "--since", now_ns: int | None = None) -> int:
                               "such as 2026-11-23T21:00:00Z, or a duration such as 10m)") from None
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # local time, as docker reads a date without a zone
-    return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
+    return int(parsed.timestamp()) * 1_000_000_000 + nanos
 
 
 def rfc3339_nano(ns: int) -> str:

@@ -40,6 +40,17 @@ def run(
                                               help="Signal that 'stop' sends (default: the image's, else SIGTERM)."),
     stop_timeout: Optional[int] = typer.Option(None, "--stop-timeout", metavar="SECONDS",
                                                help="Seconds 'stop' waits before SIGKILL (default 10)."),
+    restart: str = typer.Option("no", "--restart", metavar="POLICY",
+                                help="Start a detached container again when it ends: no (default), always, "
+                                     "unless-stopped (not after 'stop'), on-failure[:N] (a non-zero exit, N times at most)."),
+    init: bool = typer.Option(False, "--init", help="Run a small init as PID 1 that forwards signals to the "
+                                                    "command and reaps orphaned processes."),
+    log_driver: str = typer.Option("json-file", "--log-driver", metavar="DRIVER",
+                                   help="json-file (default: the output kept for 'logs') or none."),
+    log_opt: Optional[List[str]] = typer.Option(
+        None, "--log-opt", metavar="KEY=VALUE",
+        help="max-size=10m (rotate past it), max-file=3 (files kept), labels=a,b and env=A,B (shown by "
+             "'logs --details'); repeatable."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir",
                                           help="Working directory inside the container (default: the image's)."),
     hostname: Optional[str] = typer.Option(None, "--hostname", help="Hostname (default: the container name)."),
@@ -115,13 +126,13 @@ def run(
 # the flags run takes, under the API's names (see api.containers._prepare); the lists typer
 # leaves as None when a flag is not given
 _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
-              "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts"}
+              "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts"}
 _NOT_OPTIONS = {"name", "command", "detach", "os"}
 
 
 def _container_options(values: dict) -> dict:
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
-             "volume", "mount", "publish", "dns", "add_host", "sysctl"}
+             "volume", "mount", "publish", "dns", "add_host", "sysctl", "log_opt"}
     return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
             for k, v in values.items() if k not in _NOT_OPTIONS}
 
@@ -290,14 +301,20 @@ def logs(
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep following until the container stops."),
     tail: str = typer.Option("all", "-n", "--tail", metavar="N", help="Only the last N lines ('all' by default)."),
     timestamps: bool = typer.Option(False, "-t", "--timestamps", help="Prefix each line with its time."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="TIME", help="Only lines from this time on: a Unix "
+                                        "time, an RFC 3339 date (2026-11-23T21:00:00Z), or a duration ago (10m)."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="TIME", help="Only lines up to this time (as --since)."),
+    details: bool = typer.Option(False, "--details", help="Put the values --log-opt labels= and env= chose before each line."),
 ):
-    """Show a detached container's output (stdout to stdout, stderr to stderr)."""
+    """Show a container's output (stdout to stdout, stderr to stderr), whether it ran in the
+    foreground or detached; with -f, follow it until the container stops."""
     if tail != "all" and not tail.isdigit():
         raise fail(f"invalid --tail {tail!r}: a number of lines, or 'all'")
     out, err = sys.stdout.buffer, sys.stderr.buffer
     try:
         for stream, line in api.logs(container, follow=follow, tail=None if tail == "all" else int(tail),
-                                     timestamps=timestamps, root=options.root):
+                                     timestamps=timestamps, since=since, until=until, details=details,
+                                     root=options.root):
             target = err if stream == "stderr" else out
             target.write(line)
             target.flush()

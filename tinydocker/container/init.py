@@ -17,7 +17,8 @@ The runtime forks this process as PID 1 of a new PID namespace. It then:
  6. sets up stdio (a pty of the container's own devpts with -t), the working directory,
     and the environment;
  7. becomes the container's user (looked up in the container's /etc/passwd and group);
- 8. execs the command, looking it up on the container's PATH.
+ 8. execs the command, looking it up on the container's PATH (with --init, forks it and
+    stays PID 1 to pass signals on and reap orphans: pid1.py).
 
 Every failure is sent back on the report socket as one JSON message before exiting; a
 successful exec closes the socket (it is close-on-exec), which the parent reads as "started".
@@ -39,7 +40,7 @@ from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
 from . import user
 from ..security import masks, process as security, sysctls
-from . import binds, tmpfs
+from . import binds, pid1, tmpfs
 from ..network import endpoint
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -65,7 +66,12 @@ def child_main(spec_fd: int, report: socket.socket, join_cgroup) -> None:
         if orders is None:
             os._exit(EXIT_TINYDOCKER)
         _enter_container(orders, report)
+        if orders.get("init"):
+            pid1.name_self(orders["argv"])
         _become(orders["user"], orders["env"], orders["confinement"], orders.get("group_add", []))
+        if orders.get("init"):
+            # --init: stay PID 1 and fork the command; its failure to exec is reported below
+            pid1.run(orders["tty"], lambda: _exec(orders["argv"], orders["env"]))
         _exec(orders["argv"], orders["env"])
     except ExecFailure as e:
         code = e.code

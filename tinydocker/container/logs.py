@@ -1,9 +1,10 @@
-"""Reading a container's log: the CRI-format file its supervisor writes (see supervisor.py).
+"""Reading a container's log: the CRI-format files logfile.py writes.
 
 Each line of the file is `TIMESTAMP STREAM P|F CONTENT`; P records are pieces of a line
 that the following records of the same stream complete, up to an F.
 """
 
+import os
 import time
 
 POLL = 0.1  # seconds between looks at a followed log
@@ -18,39 +19,104 @@ def _parse(chunk: bytes, partial: dict):
         stamp, stream, tag = parts[:3]
         content = parts[3] if len(parts) == 4 else b""
         pieces = partial.setdefault(stream, [])
-        pieces.append(content)
+        pieces.append((stamp, content))
         if tag == b"F":
-            yield stamp, stream.decode(), b"".join(pieces) + b"\n"
+            # a line's time is when its first piece came
+            yield pieces[0][0], stream.decode(), b"".join(p for _, p in pieces) + b"\n"
             pieces.clear()
 
 
-def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False):
-    """(stream, bytes) for each output line; with follow, until the container stops."""
-    try:
-        f = open(store.log_path(record.name), "rb")
-    except FileNotFoundError:
-        return
-    with f:
-        partial = {}
+def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False,
+         since: int | None = None, until: int | None = None, details: bytes | None = None):
+    """(stream, bytes) for each output line, the rotated files' first; with follow, until
+    the container stops (or `until` passes). since/until: nanoseconds since the epoch;
+    details: the --details prefix (docker puts a space after it, even when empty)."""
+    from .logfile import stamp
+
+    path = store.log_path(record.name)
+    low = stamp(since) if since is not None else None
+    high = stamp(until) if until is not None else None
+
+    def shown(lines):
+        for when, stream, line in lines:
+            if (low is None or when >= low) and (high is None or when <= high):
+                if details is not None:
+                    line = details + b" " + line
+                yield stream, (when + b" " + line) if timestamps else line
+
+    f = _open(path)
+    partial = {}
+    # the rotated files, oldest first; opened after the current one, so that a rotation in
+    # between shows as the current file twice (read once) rather than as a file never seen
+    chunk = b"".join(_complete(old, 0)[0] for old in _rotated(path, f))
+    lines = list(_parse(chunk, partial))
+    offset = 0
+    if f is not None:
         chunk, offset = _complete(f, 0)
-        lines = list(_parse(chunk, partial))
-        if tail is not None:
-            lines = lines[-tail:] if tail > 0 else []
-        yield from _shown(lines, timestamps)
-        while follow:
-            chunk, offset = _complete(f, offset)
-            if chunk:
-                yield from _shown(_parse(chunk, partial), timestamps)
-            elif _still_running(store, record):
+        lines += _parse(chunk, partial)
+    if tail is not None:
+        lines = lines[-tail:] if tail > 0 else []
+    yield from shown(lines)
+    try:
+        while follow and (until is None or time.time_ns() <= until):
+            if f is not None:
+                chunk, offset = _complete(f, offset)
+                if chunk:
+                    yield from shown(_parse(chunk, partial))
+                    continue
+            if f is None or _replaced(f, path, offset):
+                # rotated (a new file), or truncated (one file kept): finish the old one, go on anew
+                if f is not None:
+                    yield from shown(_parse(_complete(f, offset)[0], partial))
+                    f.close()
+                f, offset = _open(path), 0
+                if f is not None:
+                    continue
+            if _still_running(store, record):
                 time.sleep(POLL)
             else:
-                chunk, offset = _complete(f, offset)  # what came while we looked at the record
-                yield from _shown(_parse(chunk, partial), timestamps)
+                if f is not None:
+                    chunk, offset = _complete(f, offset)  # what came while we looked at the record
+                    yield from shown(_parse(chunk, partial))
                 break
-        # a last line without its newline (the output ended, or is still being written)
-        for stream, pieces in partial.items():
-            if pieces:
-                yield stream.decode(), b"".join(pieces)
+    finally:
+        if f is not None:
+            f.close()
+    # a last line without its newline (the output ended, or is still being written)
+    for stream, pieces in partial.items():
+        if pieces:
+            yield from shown([(pieces[0][0], stream.decode(), b"".join(p for _, p in pieces))])
+
+
+def _open(path):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+
+
+def _rotated(path, current):
+    """The rotated files' contents holders (LOG.N ... LOG.1), opened, skipping `current`."""
+    found = []
+    n = 1
+    while True:
+        older = _open(f"{path}.{n}")
+        if older is None:
+            break
+        found.append(older)
+        n += 1
+    for older in reversed(found):
+        with older:
+            if current is None or os.fstat(older.fileno()).st_ino != os.fstat(current.fileno()).st_ino:
+                yield older
+
+
+def _replaced(f, path, offset: int) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_ino != os.fstat(f.fileno()).st_ino or st.st_size < offset
 
 
 def _complete(f, offset: int) -> tuple[bytes, int]:
@@ -69,7 +135,3 @@ def _still_running(store, record) -> bool:
     # it is gone too (then nothing more will be written)
     return current.container_alive() or current.monitor_alive()
 
-
-def _shown(lines, timestamps: bool):
-    for stamp, stream, line in lines:
-        yield stream, (stamp + b" " + line) if timestamps else line

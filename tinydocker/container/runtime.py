@@ -29,7 +29,8 @@ from ..state.store import EXITED, RUNNING, Record, Store, now
 from ..network import attach as network
 from ..volume.store import VolumeStore
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
-from .stdio import CapturePipes, LogPipes, write_all
+from .logfile import LogWriter
+from .stdio import CapturePipes, LogPipes, TeePipes, write_all
 
 
 def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
@@ -48,9 +49,12 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
     return _attached(store, record, spec, capture_output, input, fresh=True)
 
 
-def start(store: Store, record: Record, attach: bool = False):
-    """Start an exited container again, on its own upper layer; like run for the rest."""
-    record = store.claim(record)
+def start(store: Store, record: Record, attach: bool = False, restarting: bool = False):
+    """Start an exited container again, on its own upper layer; like run for the rest.
+    restarting=True: a start by its restart policy, None if the user stopped it meanwhile."""
+    record = store.claim(record, restarting)
+    if record is None:
+        return None
     # what a start whose monitor was killed took on its network (its address, its ports),
     # recorded or not
     network.release_all(store, record.id)
@@ -107,7 +111,7 @@ class _Launch:
             "read_only": spec.read_only, "group_add": spec.group_add,
             # shallow targets first: a mount inside another's target lands on top of it
             "binds": sorted(binds + etc_binds, key=lambda b: b["target"].count("/")),
-            "network": net_orders,
+            "network": net_orders, "init": spec.init,
         }
         try:
             spec_r, spec_w = os.pipe()
@@ -192,8 +196,16 @@ def _removed_while_starting(name: str) -> TinydockerError:
     return TinydockerError(f"container {name} was removed while it was starting", code=1)
 
 
+def _log_path(store, spec) -> str:
+    """Where the container's output is kept ("" with --log-driver none)."""
+    return "" if spec.log_driver == "none" else str(store.log_path(spec.name))
+
+
 def _attached(store, record, spec, capture_output, input, fresh):
-    pipes = CapturePipes(input) if capture_output else None
+    """Run the container to its end, its output relayed to the caller (or captured) and
+    kept in its log as docker keeps a foreground container's."""
+    log = LogWriter(_log_path(store, spec) or None, *spec.log_limits())
+    pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log)
     forwarder = SignalForwarder()
     forwarder.install()
     try:
@@ -201,11 +213,12 @@ def _attached(store, record, spec, capture_output, input, fresh):
         if launch.master is not None:
             from .terminal import relay
 
-            relay(launch.master, spec.interactive)
+            relay(launch.master, spec.interactive, log)
         out = pipes.pump() if pipes else None
         code = exit_status(launch.pid)
     finally:
         forwarder.restore()
+        log.close()
     launch.finish(code, spec.remove)
     return outcome_of(launch.error, code, out)
 
@@ -275,7 +288,7 @@ def _supervise(store, record, spec, fresh, said_w: int) -> None:
         # -S: no site import; the program adds the paths it needs only once the container ends
         os.execv(sys.executable, [
             sys.executable, "-S", program, str(store.root.root), launch.record.name, record.id,
-            str(launch.pid), "1" if spec.remove else "0", str(store.log_path(spec.name)),
+            str(launch.pid), "1" if spec.remove else "0", _log_path(store, spec), "%d:%d" % spec.log_limits(),
             str(store.monitor_error_path(spec.name)),
             ",".join(f"{fd}:{stream}" for fd, stream in outputs), os.pathsep.join(sys.path)])
     finally:
@@ -289,6 +302,33 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, remove: b
     store = Store(resolve(root))
     record = store.located(name, container_id)  # None if removed meanwhile (rm -f); renamed, found by id
     _finish(store, record, cgroups.open_cgroup(container_id), pid, exit_status(pid), remove)
+    if record is not None:
+        _restart_if_due(store, record)
+
+
+def _restart_if_due(store: Store, record: Record) -> None:
+    """The supervisor's last duty: start the container again if its --restart policy says so.
+
+    As docker: not after `stop` or `kill`; on-failure only after a non-zero exit and at
+    most N times; a container that ends within 10 s of starting waits 0.1 s, then twice as
+    long at each quick end (up to a minute) before it starts again. The new start has a
+    supervisor of its own; this one ends."""
+    import time
+
+    from ..spec import parse_restart
+
+    record = store.current(record)
+    if record is None or record.status != EXITED or record.stopped_by_user:
+        return
+    policy, most = parse_restart(record.spec.get("restart", "no"))
+    if policy == "no" or (policy == "on-failure" and (record.exit_code == 0 or 0 < most <= record.restart_count)):
+        return
+    quick = record.started and record.finished and (record.finished - record.started).total_seconds() < 10
+    time.sleep(min(0.1 * 2 ** record.restart_count, 60) if quick else 0.1)
+    try:
+        start(store, record, restarting=True)
+    except TinydockerError:
+        pass  # removed or started by hand meanwhile, or the start failed: its record says why
 
 
 def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool) -> None:

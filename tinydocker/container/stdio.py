@@ -2,11 +2,7 @@
 
 import os
 
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+from .logfile import write_all  # noqa: F401 - also the package's one write_all
 
 
 class Pipes:
@@ -46,20 +42,26 @@ class LogPipes(Pipes):
 
 
 class CapturePipes(Pipes):
-    """stdin/stdout/stderr of the container through pipes, for run(capture_output=True)."""
+    """stdin/stdout/stderr of the container through pipes, for run(capture_output=True);
+    what comes out is also written to the container's log (logfile.LogWriter)."""
 
-    def __init__(self, input: bytes | None):
+    def __init__(self, input: bytes | None, log=None):
         self.input = input or b""
+        self.log = log
         self.stdin = os.pipe() if input is not None else None
         self.stdout = os.pipe()
         self.stderr = os.pipe()
+        self.chunks = {b"stdout": [], b"stderr": []}
+
+    def take(self, stream: bytes, data: bytes) -> None:
+        self.chunks[stream].append(data)
 
     def pump(self) -> tuple[bytes, bytes]:
         import selectors
 
         sel = selectors.DefaultSelector()
-        chunks = {self.stdout[0]: [], self.stderr[0]: []}
-        for fd in chunks:
+        streams = {self.stdout[0]: b"stdout", self.stderr[0]: b"stderr"}
+        for fd in streams:
             sel.register(fd, selectors.EVENT_READ)
         pending = memoryview(self.input)
         if self.stdin:
@@ -82,8 +84,31 @@ class CapturePipes(Pipes):
                     continue
                 data = os.read(fd, 65536)
                 if data:
-                    chunks[fd].append(data)
+                    if self.log is not None:
+                        self.log.write(streams[fd], data)
+                    self.take(streams[fd], data)
                 else:
                     sel.unregister(fd)
                     os.close(fd)
-        return b"".join(chunks[self.stdout[0]]), b"".join(chunks[self.stderr[0]])
+        return b"".join(self.chunks[b"stdout"]), b"".join(self.chunks[b"stderr"])
+
+
+class TeePipes(CapturePipes):
+    """An attached container's output, passed on to the caller's stdout and stderr as it
+    comes and kept in its log (stdin stays the caller's). A caller's closed pipe (`run … |
+    head`) stops the passing on, not the container: its output still goes to the log."""
+
+    def __init__(self, log):
+        super().__init__(None, log)
+        self.targets = {b"stdout": 1, b"stderr": 2}
+
+    def pump(self) -> None:
+        super().pump()  # what was not captured comes back empty: there is nothing to return
+
+    def take(self, stream: bytes, data: bytes) -> None:
+        fd = self.targets.get(stream)
+        if fd is not None:
+            try:
+                write_all(fd, data)
+            except OSError:
+                del self.targets[stream]

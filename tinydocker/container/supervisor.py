@@ -1,16 +1,13 @@
 """The resident part of a detached container: its log while it runs, then its end.
 
 The supervisor process launches the container (runtime._supervise) and then execs this
-file as a fresh interpreter, `python -S supervisor.py ROOT NAME ID PID REMOVE LOG ERROR FDS PATH`,
+file as a fresh interpreter, `python -S supervisor.py ROOT NAME ID PID REMOVE LOG LIMITS ERROR FDS PATH`,
 with nothing imported beyond what waiting needs: while the container runs, this is what
 stays resident for it. It is deliberately not `-m tinydocker.supervisor`, which would load
 the package and its dependencies for the container's whole life.
 
-The container's output pipes (or its pty) are copied into LOG in the CRI log format
-(the one podman's k8s-file driver writes), one record per line:
-
-    2026-11-22T17:38:37.636162123Z stdout F a complete line
-    2026-11-22T17:38:37.636162123Z stderr P a partial line, continued by the next record
+The container's output pipes (or its pty) are copied into LOG (see logfile.py, a sibling
+this program imports without the package; LIMITS is "MAX_SIZE:MAX_FILES", LOG "" for none).
 
 Once PID 1 has ended and its output is drained, tinydocker proper is imported to record
 the exit (code, OOM kill, time), remove the cgroup and, with --rm, the container: the
@@ -24,33 +21,15 @@ that settles the record shows as its State.Error.
 import os
 import select
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from logfile import LogWriter, write_all  # noqa: E402 - the sibling file, not the package's module
 
 # tinydocker/container/supervisor.py -> the directory that holds the tinydocker package
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def timestamp() -> bytes:
-    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode() + b".%09dZ" % nanos
-
-
-def log_records(stream: bytes, data: bytes) -> bytes:
-    stamp = timestamp()
-    lines = data.split(b"\n")
-    out = [b"%s %s F %s\n" % (stamp, stream, line) for line in lines[:-1]]
-    if lines[-1]:
-        out.append(b"%s %s P %s\n" % (stamp, stream, lines[-1]))
-    return b"".join(out)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def pump(outputs: dict, pid: int, log: int) -> None:
+def pump(outputs: dict, pid: int, log: LogWriter) -> None:
     """Copy the container's output into the log until every writer is gone."""
     pidfd = os.pidfd_open(pid)
     ended = False
@@ -70,7 +49,7 @@ def pump(outputs: dict, pid: int, log: int) -> None:
             except OSError:  # EIO: a pty whose every slave end is closed
                 data = b""
             if data:
-                write_all(log, log_records(outputs[fd], data))
+                log.write(outputs[fd], data)
             else:
                 del outputs[fd]
                 os.close(fd)
@@ -78,17 +57,15 @@ def pump(outputs: dict, pid: int, log: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    root, name, container_id, pid, remove, log_path, error_path, fds, path = argv[1:10]
+    root, name, container_id, pid, remove, log_path, limits, error_path, fds, path = argv[1:11]
     outputs = {}
     for item in fds.split(","):
         fd, stream = item.split(":")
         outputs[int(fd)] = stream.encode()
-    try:
-        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    except OSError:
-        log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)  # removed meanwhile: output has nowhere to go
+    max_size, max_files = map(int, limits.split(":"))
+    log = LogWriter(log_path or None, max_size, max_files)
     pump(outputs, int(pid), log)
-    os.close(log)
+    log.close()
     try:
         sys.path[:] = [PACKAGE_PARENT] + path.split(os.pathsep)
         from tinydocker.container.runtime import finish_detached

@@ -24,7 +24,8 @@ def _copy_winsize(src: int, dst: int) -> None:
         pass
 
 
-def relay(master: int, interactive: bool) -> None:
+def relay(master: int, interactive: bool, log=None) -> None:
+    """Until the container's terminal closes; its output also goes to `log` (logfile.LogWriter)."""
     stdin_open = interactive
     user_tty = next((fd for fd in (0, 1) if os.isatty(fd)), None)
     saved = termios.tcgetattr(0) if interactive and os.isatty(0) else None
@@ -46,6 +47,8 @@ def relay(master: int, interactive: bool) -> None:
                     data = b""
                 if not data:
                     break
+                if log is not None:
+                    log.write(b"stdout", data)
                 write_all(1, data)
             if 0 in readable:
                 data = os.read(0, 65536)

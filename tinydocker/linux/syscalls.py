@@ -150,6 +150,8 @@ def attach_tree(tree_fd: int, target_fd: int) -> None:
 # -- capabilities, prctl and keyrings (linux/capability.h, linux/prctl.h, linux/keyctl.h) --------
 
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
+PR_SET_MM, PR_SET_MM_ARG_START, PR_SET_MM_ARG_END = 35, 8, 9
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47

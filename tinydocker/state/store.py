@@ -73,6 +73,8 @@ class Record:
     # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
     network: dict | None = None
     spec: dict = field(default_factory=dict)
+    restart_count: int = 0              # starts by its --restart policy since the last start by hand
+    stopped_by_user: bool = False       # `stop` or `kill`: the policy does not restart it (docker's rule)
     # seen, never stored: whether the running container's cgroup is frozen (pause); the
     # freezer itself is the truth, whatever killed process paused it
     paused: bool = field(default=False, metadata={"seen": True})
@@ -303,9 +305,11 @@ class Store:
             self._write(current)
         return current
 
-    def claim(self, record: Record) -> Record:
+    def claim(self, record: Record, restarting: bool = False) -> Record | None:
         """Take a stopped container for a new start, as its monitor; refused while it runs
-        or while another process is starting or stopping it."""
+        or while another process is starting or stopping it. A start by hand resets the
+        restart policy's count; a restart by the policy (restarting=True) counts one more,
+        and is None if the user stopped the container meanwhile."""
         me = os.getpid()
         with self.lock():
             current = self.current(record)
@@ -315,7 +319,11 @@ class Store:
                 raise ContainerRunning(f"container {record.name} is running")
             if current.starting:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
+            if restarting and current.stopped_by_user:
+                return None
             self._settle_commit(current)
+            current.restart_count = current.restart_count + 1 if restarting else 0
+            current.stopped_by_user = False
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
             current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None

@@ -1,0 +1,205 @@
+"""A container's log whatever way it ran (--since/--until/--details, rotation by --log-opt),
+--restart policies kept by the supervisor, and --init as PID 1."""
+
+import json
+import os
+import time
+
+from conftest import wait_for
+
+
+def state(td, name: str) -> dict:
+    return json.loads(td.out("inspect", name))[0]
+
+
+def test_a_foreground_run_keeps_its_output_as_docker_does(td):
+    res = td("run", "--network", "none", "fg", "sh", "-c", "echo out; echo err >&2; printf partial; exit 3")
+    # the caller still gets the output, each stream on its own, and the code
+    assert res.returncode == 3 and res.stdout == b"out\npartial" and res.stderr == b"err\n"
+    res = td("logs", "fg")
+    assert res.stdout == b"out\npartial" and res.stderr == b"err\n"
+    # a start -a appends, as docker's log does
+    td("start", "-a", "fg")
+    assert td("logs", "fg").stdout == b"out\npartialout\npartial"
+    # --log-driver none keeps nothing, and logs says it cannot read it (exit 1, as docker)
+    assert td("run", "--network", "none", "--log-driver", "none", "quiet", "echo", "x").stdout == b"x\n"
+    res = td("logs", "quiet")
+    assert res.returncode == 1 and b"does not support reading" in res.stderr
+    assert not (td.containers / "quiet" / "container.log").exists()
+
+
+def test_a_closed_reader_stops_the_relay_not_the_container(td):
+    import subprocess
+
+    # `run … | head -1`: head goes away after one line; the container still runs to its end
+    # and its whole output is in the log
+    shell = subprocess.run(" ".join(td.cmd) + " run --network none many sh -c 'seq 1 3000' | head -1",
+                           shell=True, capture_output=True, env=td.env, timeout=60)
+    assert shell.stdout == b"1\n"
+    wait_for(lambda: td.record("many")["status"] == "exited", what="the end")
+    assert td.record("many")["exit_code"] == 0
+    assert td.out("logs", "many").split() == [str(i) for i in range(1, 3001)]
+
+
+def test_logs_since_until_and_details(td):
+    td.out("run", "-d", "--network", "none", "--label", "team=blue", "-e", "WHO=a b",
+           "--log-opt", "labels=team,missing", "--log-opt", "env=WHO",
+           "stamped", "sh", "-c", "echo first; sleep 1.5; echo second")
+    wait_for(lambda: td.record("stamped")["status"] == "exited", what="the end", timeout=30)
+    lines = td.out("logs", "-t", "stamped").splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["first", "second"]
+    second = lines[1].split(" ", 1)[0]
+    assert td.out("logs", "--since", second, "stamped") == "second\n"
+    assert td.out("logs", "--until", lines[0].split(" ", 1)[0], "stamped") == "first\n"
+    assert td.out("logs", "--since", "1h", "--until", "1m", "stamped") == ""
+    assert td.out("logs", "--since", "1h", "stamped") == "first\nsecond\n"
+    # docker's --details: the chosen label and env values, url-encoded, then a space
+    assert td.out("logs", "--details", "stamped").splitlines()[0] == "WHO=a+b,team=blue first"
+    assert td.out("logs", "--details", "-t", "stamped").splitlines()[0].split(" ", 1)[1] == "WHO=a+b,team=blue first"
+    res = td("logs", "--since", "last tuesday", "stamped")
+    assert res.returncode == 125 and b"--since" in res.stderr and len(res.stderr.splitlines()) == 1
+
+
+def test_max_size_rotates_and_logs_reads_every_kept_file(td):
+    # 40 records of ~44 bytes in files of at most 300: rotated, three files kept
+    td.out("run", "--network", "none", "--log-opt", "max-size=300", "--log-opt", "max-file=3",
+           "rot", "sh", "-c", "for i in $(seq 1 40); do echo line-$i; done")
+    files = sorted(p.name for p in (td.containers / "rot").iterdir() if p.name.startswith("container.log"))
+    assert files == ["container.log", "container.log.1", "container.log.2"]
+    for name in files:
+        assert (td.containers / "rot" / name).stat().st_size <= 300
+    shown = td.out("logs", "rot").split()
+    # the newest lines, in order, without a gap
+    assert shown and shown[-1] == "line-40"
+    first = int(shown[0].split("-")[1])
+    assert shown == [f"line-{i}" for i in range(first, 41)] and first > 1
+    for bad, what in ((["--log-opt", "max-file=0", "--log-opt", "max-size=1k"], b"max-file"),
+                      (["--log-opt", "max-file=2"], b"needs max-size"),
+                      (["--log-opt", "colour=red"], b"unknown log opt"),
+                      (["--log-opt", "max-size=lots"], b"max-size"),
+                      (["--log-driver", "syslog"], b"not supported")):
+        res = td("run", "--network", "none", *bad, "bad", "true")
+        assert res.returncode == 125 and what in res.stderr, res.stderr
+        assert not (td.containers / "bad").exists()
+
+
+def test_follow_goes_on_across_rotations(td):
+    td.out("run", "-d", "--network", "none", "--log-opt", "max-size=400", "--log-opt", "max-file=2",
+           "chatty", "sh", "-c", "sleep 1; for i in $(seq 1 60); do echo n-$i; sleep 0.02; done")
+    follower = td.popen("logs", "-f", "chatty")
+    out, _ = follower.communicate(timeout=60)
+    assert follower.returncode == 0
+    assert out.split() == [f"n-{i}".encode() for i in range(1, 61)]
+
+
+def test_restart_on_failure_counts_and_stops_at_its_bound(td):
+    td.out("run", "-d", "--network", "none", "--restart", "on-failure:2", "flaky", "sh", "-c", "echo try; exit 3")
+    wait_for(lambda: state(td, "flaky")["RestartCount"] == 2 and _monitor_gone(td, "flaky"), timeout=30,
+             what="two restarts, and the last supervisor's end")
+    time.sleep(1)  # a third start would come within 0.4 s
+    doc = state(td, "flaky")
+    assert doc["RestartCount"] == 2 and doc["State"]["ExitCode"] == 3
+    assert doc["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert td.out("logs", "flaky") == "try\n" * 3
+    starts = td.out("events", "--since", "1h", "--until", "0s", "-f", "container=flaky", "-f", "event=start",
+                    "--format", "{{.Action}}")
+    assert starts == "start\n" * 3
+    # a clean exit is no failure
+    td.out("run", "-d", "--network", "none", "--restart", "on-failure", "fine", "true")
+    time.sleep(1.5)
+    assert state(td, "fine")["RestartCount"] == 0
+
+
+def _monitor_gone(td, name: str) -> bool:
+    from tinydocker.linux import proc
+
+    rec = td.record(name)
+    return rec["status"] == "exited" and not proc.is_alive(rec.get("monitor_pid"), rec.get("monitor_ticks"))
+
+
+def test_restart_always_until_stopped_and_a_start_by_hand_resets_the_count(td):
+    td.out("run", "-d", "--network", "none", "--restart", "always", "loop", "sh", "-c", "sleep 0.3")
+    wait_for(lambda: state(td, "loop")["RestartCount"] >= 2, timeout=30, what="restarts")
+    td.out("stop", "-t", "5", "loop")
+    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
+    count = state(td, "loop")["RestartCount"]
+    time.sleep(1.5)
+    assert state(td, "loop")["RestartCount"] == count and td.record("loop")["status"] == "exited"
+    assert td.record("loop")["stopped_by_user"] is True
+    td.out("start", "loop")
+    assert state(td, "loop")["RestartCount"] == 0
+    # the policy holds again after a start by hand
+    wait_for(lambda: state(td, "loop")["RestartCount"] >= 1, timeout=30, what="a restart after the start by hand")
+    # killed by hand counts as stopped by the user too (docker's rule)
+    wait_for(lambda: td("kill", "loop").returncode == 0, timeout=30, what="a kill while it runs")
+    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
+    count = state(td, "loop")["RestartCount"]
+    time.sleep(1.5)
+    assert td.record("loop")["status"] == "exited" and state(td, "loop")["RestartCount"] == count
+    res = td("run", "--rm", "--restart", "always", "both", "true")
+    assert res.returncode == 125 and b"Conflicting options: --restart and --rm" in res.stderr
+
+
+def test_init_passes_signals_on_and_reaps_orphans(td):
+    orphan_maker = ["sh", "-c", 'sh -c "sleep 0.3 & exit 0"; exec sleep 60']
+    for init in (False, True):
+        name = "with-init" if init else "bare"
+        td.out("run", "-d", "--network", "none", *(["--init"] if init else []), name, *orphan_maker)
+        td.wait_running(name)
+
+        def zombies():
+            table = td.out("exec", name, "ps", "-o", "stat,comm").split("\n")[1:]
+            return [row for row in table if row.startswith("Z")]
+
+        if init:
+            time.sleep(1)
+            assert zombies() == []
+            top = td.out("exec", name, "ps", "-o", "pid,args").split("\n")
+            assert any(row.split(None, 1) == ["1", "tinydocker-init -- sh -c sh -c \"sleep 0.3 & exit 0\"; exec sleep 60"]
+                       for row in top), top
+        else:
+            wait_for(zombies, what="the orphan left a zombie under a bare PID 1")
+    # sleep as a bare PID 1 ignores SIGTERM (stop needs its SIGKILL: 137); under --init it ends (143)
+    started = time.monotonic()
+    td.out("stop", "-t", "30", "with-init")
+    assert time.monotonic() - started < 20
+    assert td.record("with-init")["exit_code"] == 143
+    td.out("stop", "-t", "1", "bare")
+    assert td.record("bare")["exit_code"] == 137
+    # the command's status is the container's; a command that cannot run is docker's 127
+    assert td("run", "--network", "none", "--init", "code", "sh", "-c", "exit 7").returncode == 7
+    res = td("run", "--network", "none", "--init", "missing", "no-such-command")
+    assert res.returncode == 127 and b"executable file not found" in res.stderr
+    # the command's end by a signal is 128+N, as a bare PID 1's would be
+    assert td("run", "--network", "none", "--init", "selfterm", "sh", "-c", "kill -TERM $$").returncode == 143
+
+
+def test_init_with_a_terminal_gives_the_command_the_foreground(td):
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(td.cmd + ["run", "-it", "--network", "none", "--init", "tty1", "sh", "-c",
+                                      "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 0.1; done"],
+                            stdin=follower, stdout=follower, stderr=follower, env=td.env, start_new_session=True)
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"ready" not in seen and time.monotonic() < deadline:
+        seen += _read(leader)
+    os.write(leader, b"\x03")  # Ctrl-C on the user's terminal, raw: the container's pty makes it SIGINT
+    while b"got-int" not in seen and time.monotonic() < deadline:
+        seen += _read(leader)
+    assert proc.wait(timeout=30) == 5, seen
+    os.close(leader)
+
+
+def _read(fd: int) -> bytes:
+    import select
+
+    if select.select([fd], [], [], 0.5)[0]:
+        try:
+            return os.read(fd, 4096)
+        except OSError:
+            return b""
+    return b""
