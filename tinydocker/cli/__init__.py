@@ -4,6 +4,7 @@ Errors print one line and exit with docker's codes: 125 for tinydocker's own fai
 bad usage, the container's code for `run`, 1 for `rm` of an unknown container.
 """
 
+import os
 import sys
 from typing import List, Optional
 
@@ -18,7 +19,8 @@ _CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": 
                     "restart": "restart", "wait": "wait", "logs": "logs", "exec": "exec", "ps": "ls",
                     "rm": "rm", "inspect": "inspect", "stats": "stats", "pause": "pause", "unpause": "unpause",
                     "rename": "rename", "top": "top", "port": "port", "export": "export", "commit": "commit",
-                    "diff": "diff", "cp": "cp", "update": "update"}
+                    "diff": "diff", "cp": "cp", "update": "update",
+                    "attach": "attach"}
 
 
 def _alias_container_verbs() -> None:
@@ -39,6 +41,10 @@ _alias_container_verbs()
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one line and exit 125, like docker's."""
+    if os.environ.get("_TINYDOCKER_COMPLETE"):  # a shell asking for completions (typer's scripts)
+        from .completion import complete
+
+        complete(app, argv)  # exits
     from click.exceptions import NoArgsIsHelpError, UsageError
 
     try:
@@ -55,10 +61,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         say(e)
         sys.exit(e.code)
     except Exception as e:  # a bug or an unforeseen failure: still one line, unless debugging
-        import os
-
         if os.environ.get("TINYDOCKER_DEBUG"):
             raise
+        if type(e).__name__ == "ShellDetectionFailure":  # --show/--install-completion run outside any shell
+            say("cannot tell which shell this is: run it from bash, zsh or fish, "
+                "or take the script from _TINYDOCKER_COMPLETE=source_bash tinydocker (or source_zsh, source_fish)")
+            sys.exit(1)
         message, code = describe(e, _operation(sys.argv[1:] if argv is None else argv), _data_root())
         say(message)
         sys.exit(code)

@@ -11,7 +11,7 @@ app = typer.Typer(
     name="tinydocker",
     help="Daemonless containers on overlayfs: named containers, each with its own writable "
          "layer over a shared read-only image, in fresh namespaces.",
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion; names: cli/completion.py
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
