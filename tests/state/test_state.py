@@ -158,6 +158,73 @@ def test_half_made_container_dir_does_not_hold_the_name(td):
     assert td.out("run", "c1", "echo", "ok") == "ok\n"
 
 
+def _listing(td) -> dict:
+    return {r["Names"]: r for r in map(json.loads, td.out("ps", "-a", "--format", "json").splitlines())}
+
+
+def test_ps_record_cache_never_serves_a_stale_record(td):
+    """ps parses each record once and keeps it in state/records.cache beside the record's
+    bytes (state/cache.py): whatever rewrote a record, ps must show what it holds."""
+    import pickle
+
+    from tinydocker import api
+
+    for i in range(50):
+        api.create(f"c{i}", ["true"], root=td.root, labels=["tier=aaa", f"n={i}"], network="none")
+    want = {n: td.record(n) for n in os.listdir(td.containers)}
+    assert len(want) == 50
+
+    def check(rows):
+        assert set(rows) == set(want)
+        for name, rec in want.items():
+            row = rows[name]
+            assert row["ID"] == rec["id"][:12] and row["State"] == "created"
+            assert row["Labels"] == ",".join(f"{k}={v}" for k, v in sorted(rec["spec"]["labels"].items()))
+
+    check(_listing(td))
+    cache = td.root / "state" / "records.cache"
+    assert cache.exists()
+    check(_listing(td))  # served from the cache
+
+    # rewritten in place, same size, mtime put back: only the bytes tell the change
+    path = td.containers / "c7" / "record.toml"
+    before = os.stat(path)
+    data = path.read_bytes()
+    assert data.count(b'tier = "aaa"') == 1
+    with open(path, "r+b") as f:
+        f.write(data.replace(b'tier = "aaa"', b'tier = "bbb"'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size and os.stat(path).st_ino == before.st_ino
+    want["c7"]["spec"]["labels"]["tier"] = "bbb"
+    check(_listing(td))
+    assert td.out("ps", "-a", "-q", "--filter", "label=tier=bbb").split() == [want["c7"]["id"][:12]]
+
+    # renamed and removed through tinydocker
+    td.out("rename", "c3", "renamed")
+    want["renamed"] = td.record("renamed")
+    del want["c3"]
+    td.out("rm", "c4")
+    del want["c4"]
+    check(_listing(td))
+
+    # a damaged cache is ignored, and replaced by a good one
+    cache.write_bytes(b"\x80\x05garbage" + os.urandom(64))
+    check(_listing(td))
+    assert cache.read_bytes()[:2] == b"\x80\x05"
+    check(_listing(td))
+
+    # a planted pickle cannot run code in ps: only plain data is unpickled
+    marker = td.root / "planted"
+
+    class Plant:
+        def __reduce__(self):
+            return os.mkdir, (str(marker),)
+
+    cache.write_bytes(pickle.dumps((1, {"c0": (b"", Plant())})))
+    check(_listing(td))
+    assert not marker.exists()
+
+
 def _a_dead_pid() -> int:
     import subprocess
 
