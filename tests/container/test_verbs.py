@@ -379,3 +379,77 @@ def test_update_changes_a_running_container_and_its_record(td):
         assert res.returncode == 125 and res.stderr.count(b"\n") == 1, (bad, res.stderr)
     assert td("update", "-m", "64m", "nosuch").returncode == 1
     td.out("rm", "-f", "u1")
+
+
+def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
+    import signal
+    import subprocess
+
+    td.out("run", "-d", "-i", "--network", "none", "echoer", "sh", "-c",
+           "trap 'echo trapped; exit 9' TERM; while read l; do echo \"got $l\"; echo \"err $l\" >&2; done; "
+           "while :; do sleep 0.1; done")
+    td.wait_running("echoer")
+    attached = td.popen("attach", "echoer", stdin=subprocess.PIPE)
+    try:
+        time.sleep(1)  # attach shows what comes from now on
+        attached.stdin.write(b"hello\n")
+        attached.stdin.flush()
+        assert attached.stdout.readline() == b"got hello\n"
+        assert attached.stderr.readline() == b"err hello\n"
+        attached.stdin.close()  # our input ends; the container's does not (docker's, without --stdin-once)
+        time.sleep(0.5)
+        assert td.record("echoer")["status"] == "running"
+        # --sig-proxy (the default): what attach gets, the container gets; attach ends with its code
+        attached.send_signal(signal.SIGTERM)
+        assert attached.wait(timeout=30) == 9
+        assert attached.stdout.read() == b"trapped\n"
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+    assert td.out("logs", "echoer") == "got hello\ntrapped\n"
+    res = td("attach", "echoer")
+    assert res.returncode == 1 and b"start it first" in res.stderr
+
+
+def test_attach_to_a_terminal_and_the_detach_keys(td):
+    import pty
+    import select
+    import subprocess
+
+    td.out("run", "-d", "-it", "--network", "none", "term", "sh")
+    td.wait_running("term")
+    leader, follower = pty.openpty()
+    attached = subprocess.Popen(td.cmd + ["attach", "term"], stdin=follower, stdout=follower, stderr=follower,
+                                env=td.env, start_new_session=True)
+    os.close(follower)
+    seen = b""
+
+    def read_until(text: bytes):
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(leader, 4096)
+                except OSError:
+                    break
+        return text in seen
+
+    try:
+        time.sleep(1)
+        os.write(leader, b"echo $((6*7))\r")
+        assert read_until(b"42"), seen
+        os.write(leader, b"\x10\x11")  # Ctrl-P Ctrl-Q: leave it running
+        assert attached.wait(timeout=30) == 0
+        assert td.record("term")["status"] == "running"
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+        os.close(leader)
+    # what was typed went to the container's shell, and what it said is in its log
+    assert "42" in td.out("logs", "term")
+    res = td("attach", "--detach-keys", "ctrl-é", "term")
+    assert res.returncode == 125 and b"detach key" in res.stderr
+    td.out("rm", "-f", "term")

@@ -451,6 +451,28 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
                     details=spec.log_details() if details else None)
 
 
+def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: str = "ctrl-p,ctrl-q",
+           root=None) -> int | None:
+    """Join this process's stdin, stdout and stderr to a running (detached) container: its
+    output from now on, and (if it was started with -i) its input; with sig_proxy the signals
+    this process gets go to it. Returns its exit code once it ends, or None if the user
+    typed the detach keys (docker's ctrl-p,ctrl-q), which leave it running."""
+    from ..container import attach as joined
+    from ..state.store import RUNNING
+
+    keys = joined.detach_sequence(detach_keys) if detach_keys else b""
+    store, record = _find(ref, root)
+    if record.status != RUNNING:
+        raise TinydockerError("You cannot attach to a stopped container, start it first", code=1)
+    if record.paused:
+        raise TinydockerError("You cannot attach to a paused container, unpause it first", code=1)
+    if record.spec.get("log_driver") == "none":
+        raise TinydockerError(f"container {record.name} keeps no output (--log-driver none) to attach to", code=1)
+    events.container(store.root, record, "attach")
+    return joined.attach(store, record, lambda: logs(record.id, follow=True, tail=0, root=store.root),
+                         stdin=stdin, sig_proxy=sig_proxy, keys=keys)
+
+
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
          user: str | None = None, interactive: bool = False, tty: bool = False, capture_output: bool = False,
          input: bytes | None = None, privileged: bool = False, root=None):

@@ -324,6 +324,24 @@ def logs(
         sys.stderr.close()  # `logs | head`: the reader has all it wanted
 
 
+@app.command()
+def attach(
+    container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix of a running container."),
+    no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not pass this terminal's input on."),
+    sig_proxy: bool = typer.Option(True, "--sig-proxy/--no-sig-proxy",
+                                   help="Pass the signals this command gets on to the container (without -t)."),
+    detach_keys: str = typer.Option("ctrl-p,ctrl-q", "--detach-keys", metavar="KEYS",
+                                    help="Keys that leave the container running: ctrl-<letter> or a character, "
+                                         "comma-separated."),
+):
+    """Attach this terminal to a detached container: its output from now on and, if it was
+    started with -i, its input. Ends with the container's exit code; the detach keys leave
+    it running."""
+    code = api.attach(container, stdin=not no_stdin, sig_proxy=sig_proxy, detach_keys=detach_keys,
+                      root=options.root)
+    raise typer.Exit(0 if code is None else code)
+
+
 @app.command("exec", context_settings={"allow_interspersed_args": False})
 def exec_(
     container: str = typer.Argument(..., metavar="CONTAINER", help="Name or ID prefix of a running container."),

@@ -30,7 +30,7 @@ from ..network import attach as network
 from ..volume.store import VolumeStore
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
 from .logfile import LogWriter
-from .stdio import CapturePipes, LogPipes, TeePipes, write_all
+from .stdio import INPUT_FD, CapturePipes, LogPipes, TeePipes, write_all
 
 
 def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
@@ -281,6 +281,9 @@ def _supervise(store, record, spec, fresh, said_w: int) -> None:
         write_all(said_w, json.dumps({"id": record.id}).encode())
         os.close(said_w)
         outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
+        if spec.interactive:
+            # the container's input where `attach` takes a copy of it: the pty (-t) or the stdin pipe
+            os.dup2(launch.master if launch.master is not None else stdio.held()[0], INPUT_FD)
         keep = [fd for fd, _ in outputs] + stdio.held()
         for fd in keep:
             os.set_inheritable(fd, True)

@@ -4,6 +4,10 @@ import os
 
 from .logfile import write_all  # noqa: F401 - also the package's one write_all
 
+# where a detached container's supervisor holds the container's input (with -i): attach.py
+# takes a copy of it from there
+INPUT_FD = 99
+
 
 class Pipes:
     """The container's fds 0, 1, 2 as pipes (a None pair leaves that fd as it is)."""

@@ -16,7 +16,7 @@ import tty
 from .stdio import write_all
 
 
-def _copy_winsize(src: int, dst: int) -> None:
+def copy_winsize(src: int, dst: int) -> None:
     try:
         size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
@@ -31,8 +31,8 @@ def relay(master: int, interactive: bool, log=None) -> None:
     saved = termios.tcgetattr(0) if interactive and os.isatty(0) else None
     old_winch = None
     if user_tty is not None:
-        _copy_winsize(user_tty, master)
-        old_winch = signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(user_tty, master))
+        copy_winsize(user_tty, master)
+        old_winch = signal.signal(signal.SIGWINCH, lambda *_: copy_winsize(user_tty, master))
     try:
         if saved is not None:
             tty.setraw(0, termios.TCSANOW)

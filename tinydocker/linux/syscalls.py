@@ -242,3 +242,12 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
             os.close(target)
     finally:
         os.close(prog)
+
+
+_SYS_PIDFD_GETFD = 438  # x86_64 (and every architecture's new numbering)
+
+
+def pidfd_getfd(pidfd: int, target_fd: int) -> int:
+    """A copy of another process's descriptor (as root: ptrace access to it), close-on-exec."""
+    return _check(_libc.syscall(ctypes.c_long(_SYS_PIDFD_GETFD), ctypes.c_int(pidfd), ctypes.c_int(target_fd),
+                                ctypes.c_uint(0)), "pidfd_getfd")

@@ -1,0 +1,157 @@
+"""`attach`: the caller's terminal (or a script's pipes) joined to a detached container.
+
+There is no daemon holding the container's stdio, so attach takes it where it is:
+
+  - output: the container's log (its supervisor writes everything the container says
+    there), followed from its current end, stdout to stdout and stderr to stderr;
+  - input, for a container started with -i: a copy of the supervisor's own end of the
+    container's stdin (the pipe's write end, or the pty's master with -t), which the
+    supervisor keeps at INPUT_FD, taken with pidfd_getfd(2). What is typed reaches the
+    container as it would under `run -i`; several attached callers share it, as docker's do.
+
+With -t the caller's terminal goes raw (the container's pty interprets Ctrl-C), and the
+detach keys (Ctrl-P Ctrl-Q) leave the container running. Without a terminal, the signals
+attach is sent are passed on to the container (--sig-proxy). Otherwise attach lasts as long
+as the container and ends with its exit code.
+"""
+
+import os
+import select
+import signal
+import threading
+
+from ..errors import TinydockerError
+from ..linux import proc
+from ..linux import syscalls as sc
+from .stdio import INPUT_FD, write_all
+from .terminal import copy_winsize
+
+PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+DETACHED = None  # what attach() returns when the user detached (the container goes on)
+
+
+def detach_sequence(text: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q", "ctrl-a,x" ... as the bytes a terminal sends."""
+    out = bytearray()
+    for key in text.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            code = ord(key[5].upper()) ^ 0x40
+            if code > 0x1F and code != 0x7F:
+                raise TinydockerError(f"invalid detach key {key!r}: ctrl- takes a letter or one of @[\\]^_")
+            out.append(code)
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise TinydockerError(f"invalid detach keys {text!r}: want keys such as ctrl-p,ctrl-q")
+    return bytes(out)
+
+
+def attach(store, record, logs, stdin: bool = True, sig_proxy: bool = True, keys: bytes = b"\x10\x11"):
+    """Join the caller's fds 0, 1, 2 to the running container `record`; its exit code, or
+    DETACHED. `logs(follow=True, tail=0)` yields the container's output from now on."""
+    tty = bool(record.spec.get("tty"))
+    input_fd = _input_of(record) if stdin else None
+    ended = threading.Event()
+
+    def show():
+        try:
+            for stream, data in logs():
+                write_all(2 if stream == "stderr" else 1, data)
+        except OSError:
+            pass  # the caller's output is gone: nothing more to show
+        finally:
+            ended.set()
+
+    raw = tty and input_fd is not None and os.isatty(0)
+    saved = _raw(0) if raw else None
+    old_handlers = _proxy_signals(record) if sig_proxy and not tty else {}
+    threading.Thread(target=show, daemon=True).start()
+    try:
+        if raw:
+            copy_winsize(0, input_fd)
+        if input_fd is not None and not _relay_input(input_fd, keys, ended):
+            return DETACHED
+        ended.wait()
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        if input_fd is not None:
+            os.close(input_fd)
+    current = store.current(record)
+    return current.exit_code if current is not None and current.exit_code is not None else 0
+
+
+def _input_of(record) -> int | None:
+    """Our copy of the container's input, or None if it was started without -i."""
+    if not record.spec.get("interactive"):
+        return None
+    try:
+        pidfd = os.pidfd_open(record.monitor_pid)
+    except (ProcessLookupError, TypeError):
+        return None
+    try:
+        # the pid checked after opening: the descriptor then stays on this supervisor
+        if not proc.is_alive(record.monitor_pid, record.monitor_ticks, record.boot_id):
+            return None
+        return sc.pidfd_getfd(pidfd, INPUT_FD)
+    except OSError:
+        return None  # a supervisor of an older tinydocker, or ending: attach to the output only
+    finally:
+        os.close(pidfd)
+
+
+def _relay_input(target: int, keys: bytes, ended: threading.Event) -> bool:
+    """Copy our stdin to the container until it ends (True) or the detach keys come (False)."""
+    matched = 0
+    while not ended.is_set():
+        if not select.select([0], [], [], 0.1)[0]:
+            continue
+        data = os.read(0, 65536)
+        if not data:
+            return True  # our input ended; the container's goes on (others may attach)
+        out = bytearray()
+        for byte in data:
+            if keys and byte == keys[matched]:
+                matched += 1
+                if matched == len(keys):
+                    write_all(target, bytes(out))
+                    return False
+                continue
+            out += keys[:matched] + bytes([byte])  # a started sequence that did not go on is input
+            matched = 0
+        try:
+            write_all(target, bytes(out))
+        except OSError:
+            return True  # the container's input is closed: it is ending
+    return True
+
+
+def _proxy_signals(record) -> dict:
+    """Pass the signals attach gets on to the container's PID 1 (docker's --sig-proxy)."""
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        return {}
+
+    def forward(number, _frame):
+        try:
+            signal.pidfd_send_signal(pidfd, number)
+        except ProcessLookupError:
+            pass
+
+    return {sig: signal.signal(sig, forward) for sig in PROXIED}
+
+
+def _raw(fd: int):
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd, termios.TCSANOW)
+    return saved
+
