@@ -202,7 +202,7 @@ def test_start_reuses_the_upper_layer(td):
     assert td("start", "-a", "c1").stdout == b"2\n"
     assert td.out("start", "c1") == "c1\n"  # detached now: the output goes to the log
     ended(td, "c1")
-    assert td.out("logs", "c1") == "3\n"
+    assert td.out("logs", "c1") == "1\n2\n3\n"  # every start's output, attached or not, as docker's log
     assert td.record("c1")["exit_code"] == 0
 
 

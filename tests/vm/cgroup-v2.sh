@@ -26,10 +26,10 @@ if [ $# -eq 0 ]; then
     # the hundred-at-once test is a load test: emulated, a command takes ~3 s, not ~0.15 s;
     # the networks and volumes run on this older kernel too (its nftables refused rules the
     # host's took), but for the two tests that build images with buildah first
-    # (and pause: cgroup.freeze rather than v1's freezer)
+    # (and pause: cgroup.freeze rather than v1's freezer; attach's pidfd_getfd, --init's PID 1)
     set -- tests/cgroups tests/container/test_lifecycle.py tests/security tests/network tests/volume \
-        tests/test_fault_injection.py tests/container/test_verbs.py \
-        -k 'not hundred and not publish_all and not images_volumes and (not test_verbs or paused or pause_freezes or update)'
+        tests/test_fault_injection.py tests/container/test_verbs.py tests/container/test_logs_and_policies.py \
+        -k 'not hundred and not publish_all and not images_volumes and (not test_verbs or paused or pause_freezes or update or attach) and (not test_logs_and_policies or init)'
 fi
 
 say() { echo "cgroup-v2 vm: $*" >&2; }

@@ -46,7 +46,7 @@ def events(
 ):
     import json
 
-    from ..api import events as api
+    from ..api.events import events as kept
 
     check_format(format)
     template = None
@@ -54,7 +54,7 @@ def events(
         from .template import Template
 
         template = Template(format)
-    for event in api.events(since, until, filters or [], root=options.root):
+    for event in kept(since, until, filters or [], root=options.root):
         if format == "json":
             text = json.dumps(event)
         elif template is not None:

@@ -214,7 +214,7 @@ def _attached(store, record, spec, capture_output, input, fresh):
             from .terminal import relay
 
             relay(launch.master, spec.interactive, log)
-        out = pipes.pump() if pipes else None
+        out = pipes.pump(launch.pid) if pipes else None
         code = exit_status(launch.pid)
     finally:
         forwarder.restore()

@@ -57,16 +57,25 @@ class CapturePipes(Pipes):
         self.stderr = os.pipe()
         self.chunks = {b"stdout": [], b"stderr": []}
 
-    def take(self, stream: bytes, data: bytes) -> None:
+    def take(self, stream: bytes, data: bytes) -> bool:
+        """Hand on what the container wrote; False once it has nowhere to go."""
         self.chunks[stream].append(data)
+        return True
 
-    def pump(self) -> tuple[bytes, bytes]:
+    def pump(self, pid: int) -> tuple[bytes, bytes]:
+        """Feed the input and read the output until the container's PID 1 (`pid`) has ended
+        and its output is drained."""
         import selectors
 
         sel = selectors.DefaultSelector()
         streams = {self.stdout[0]: b"stdout", self.stderr[0]: b"stderr"}
         for fd in streams:
             sel.register(fd, selectors.EVENT_READ)
+        # PID 1's end ends its namespace and every writer in it; a copy of a pipe forked
+        # into some other process of the caller's (another thread's fork) could hold it open
+        # for ever, so once PID 1 has ended, a quiet second ends the reading
+        pidfd = os.pidfd_open(pid)
+        sel.register(pidfd, selectors.EVENT_READ)
         pending = memoryview(self.input)
         if self.stdin:
             if pending:
@@ -74,9 +83,17 @@ class CapturePipes(Pipes):
                 sel.register(self.stdin[1], selectors.EVENT_WRITE)
             else:
                 os.close(self.stdin[1])
-        while sel.get_map():
-            for key, _ in sel.select():
+        ended = False
+        while any(fd in streams for fd in sel.get_map()):
+            ready = sel.select(1.0 if ended else None)
+            if not ready and ended:
+                break
+            for key, _ in ready:
                 fd = key.fd
+                if fd == pidfd:
+                    ended = True
+                    sel.unregister(fd)
+                    continue
                 if self.stdin and fd == self.stdin[1]:
                     try:
                         pending = pending[os.write(fd, pending):]
@@ -87,32 +104,35 @@ class CapturePipes(Pipes):
                         os.close(fd)
                     continue
                 data = os.read(fd, 65536)
-                if data:
-                    if self.log is not None:
-                        self.log.write(streams[fd], data)
-                    self.take(streams[fd], data)
-                else:
+                if data and self.log is not None:
+                    self.log.write(streams[fd], data)
+                if not data or not self.take(streams[fd], data):
+                    # read to its end, or its reader gone: closed, so that the container's next
+                    # write fails (SIGPIPE) as it would writing to the closed pipe itself
                     sel.unregister(fd)
                     os.close(fd)
+        for fd in list(sel.get_map()):
+            os.close(fd)  # the pidfd among them, unless it was unregistered at PID 1's end
+        sel.close()
+        if ended:
+            os.close(pidfd)
         return b"".join(self.chunks[b"stdout"]), b"".join(self.chunks[b"stderr"])
 
 
 class TeePipes(CapturePipes):
     """An attached container's output, passed on to the caller's stdout and stderr as it
     comes and kept in its log (stdin stays the caller's). A caller's closed pipe (`run … |
-    head`) stops the passing on, not the container: its output still goes to the log."""
+    head`) closes the container's: its next write fails, as in a shell pipeline."""
 
     def __init__(self, log):
         super().__init__(None, log)
-        self.targets = {b"stdout": 1, b"stderr": 2}
 
-    def pump(self) -> None:
-        super().pump()  # what was not captured comes back empty: there is nothing to return
+    def pump(self, pid: int) -> None:
+        super().pump(pid)  # what was not captured comes back empty: there is nothing to return
 
-    def take(self, stream: bytes, data: bytes) -> None:
-        fd = self.targets.get(stream)
-        if fd is not None:
-            try:
-                write_all(fd, data)
-            except OSError:
-                del self.targets[stream]
+    def take(self, stream: bytes, data: bytes) -> bool:
+        try:
+            write_all(1 if stream == b"stdout" else 2, data)
+            return True
+        except OSError:
+            return False

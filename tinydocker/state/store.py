@@ -94,8 +94,7 @@ class Record:
 
     @classmethod
     def from_toml(cls, data: dict) -> "Record":
-        known = {f.name for f in fields(cls) if not f.metadata.get("seen")}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _STORED})
 
     def container_alive(self) -> bool:
         return proc.is_alive(self.pid, self.start_ticks, self.boot_id)
@@ -118,6 +117,10 @@ class Record:
     def being_committed(self) -> bool:
         c = self.committing
         return bool(c) and proc.is_alive(c.get("pid"), c.get("ticks"), c.get("boot_id"))
+
+
+# the fields a record file holds (ps reads a thousand records: worked out once, not per record)
+_STORED = frozenset(f.name for f in fields(Record) if not f.metadata.get("seen"))
 
 
 class Store:
