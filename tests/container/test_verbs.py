@@ -394,8 +394,8 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
         time.sleep(1)  # attach shows what comes from now on
         attached.stdin.write(b"hello\n")
         attached.stdin.flush()
-        assert attached.stdout.readline() == b"got hello\n"
-        assert attached.stderr.readline() == b"err hello\n"
+        assert _line(attached.stdout) == b"got hello\n"
+        assert _line(attached.stderr) == b"err hello\n"
         attached.stdin.close()  # our input ends; the container's does not (docker's, without --stdin-once)
         time.sleep(0.5)
         assert td.record("echoer")["status"] == "running"
@@ -410,6 +410,21 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
     assert td.out("logs", "echoer") == "got hello\ntrapped\n"
     res = td("attach", "echoer")
     assert res.returncode == 1 and b"start it first" in res.stderr
+
+
+def _line(pipe, timeout: float = 60) -> bytes:
+    """One line from a child's pipe, or what came before the deadline (never a hang)."""
+    import select
+
+    got = b""
+    deadline = time.monotonic() + timeout
+    while not got.endswith(b"\n") and time.monotonic() < deadline:
+        if select.select([pipe.fileno()], [], [], 0.5)[0]:
+            byte = os.read(pipe.fileno(), 1)
+            if not byte:
+                break
+            got += byte
+    return got
 
 
 def test_attach_to_a_terminal_and_the_detach_keys(td):

@@ -19,17 +19,18 @@ set -euo pipefail
 checkout=$(cd "$(dirname "$0")/../.." && pwd)
 self=$(realpath "$0")  # the script itself, compared with the cached initramfs after a cd
 cache=${TINYDOCKER_VM_CACHE:-/var/cache/tinydocker-vm}
-timeout=${TINYDOCKER_VM_TIMEOUT:-3600}      # seconds before the guest is given up on
+timeout=${TINYDOCKER_VM_TIMEOUT:-4200}      # seconds before the guest is given up on (CI has 90 minutes)
 # TINYDOCKER_VM_ACCEL=tcg never tries KVM; =kvm tries it even where it is PVM
 memory=${TINYDOCKER_VM_MEMORY:-3G}
 if [ $# -eq 0 ]; then
     # the hundred-at-once test is a load test: emulated, a command takes ~3 s, not ~0.15 s;
     # the networks and volumes run on this older kernel too (its nftables refused rules the
     # host's took), but for the two tests that build images with buildah first
-    # (and pause: cgroup.freeze rather than v1's freezer; attach's pidfd_getfd, --init's PID 1)
+    # (and pause: cgroup.freeze rather than v1's freezer). About 60 minutes emulated: what
+    # more the kernel should see (attach, --init) is run by hand with arguments, see above
     set -- tests/cgroups tests/container/test_lifecycle.py tests/security tests/network tests/volume \
-        tests/test_fault_injection.py tests/container/test_verbs.py tests/container/test_logs_and_policies.py \
-        -k 'not hundred and not publish_all and not images_volumes and (not test_verbs or paused or pause_freezes or update or attach) and (not test_logs_and_policies or init)'
+        tests/test_fault_injection.py tests/container/test_verbs.py \
+        -k 'not hundred and not publish_all and not images_volumes and (not test_verbs or paused or pause_freezes or update)'
 fi
 
 say() { echo "cgroup-v2 vm: $*" >&2; }

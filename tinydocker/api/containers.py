@@ -469,8 +469,7 @@ def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: st
     if record.spec.get("log_driver") == "none":
         raise TinydockerError(f"container {record.name} keeps no output (--log-driver none) to attach to", code=1)
     events.container(store.root, record, "attach")
-    return joined.attach(store, record, lambda: logs(record.id, follow=True, tail=0, root=store.root),
-                         stdin=stdin, sig_proxy=sig_proxy, keys=keys)
+    return joined.attach(store, record, stdin=stdin, sig_proxy=sig_proxy, keys=keys)
 
 
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,

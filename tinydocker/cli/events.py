@@ -19,10 +19,10 @@ class _GoFields(dict):
                 "TimeNano": "timeNano"}
 
     def __contains__(self, key):
-        return dict.__contains__(self, key) or self._ALIASES.get(key) in self.keys() or key in self._ALIASES
+        return dict.__contains__(self, key) or key in self._ALIASES
 
     def __missing__(self, key):
-        return self.get(self._ALIASES.get(key), "")
+        return self.get(self._ALIASES.get(key), "")  # a Go struct's empty field ("from" of a network event)
 
 
 def _line(event: dict) -> str:

@@ -47,20 +47,23 @@ def detach_sequence(text: str) -> bytes:
     return bytes(out)
 
 
-def attach(store, record, logs, stdin: bool = True, sig_proxy: bool = True, keys: bytes = b"\x10\x11"):
+def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: bytes = b"\x10\x11"):
     """Join the caller's fds 0, 1, 2 to the running container `record`; its exit code, or
-    DETACHED. `logs(follow=True, tail=0)` yields the container's output from now on."""
+    DETACHED."""
+    from .logs import read
+
     tty = bool(record.spec.get("tty"))
     input_fd = _input_of(record) if stdin else None
-    ended = threading.Event()
+    following, ended = threading.Event(), threading.Event()
 
     def show():
         try:
-            for stream, data in logs():
+            for stream, data in read(store, record, follow=True, tail=0, ready=following.set):
                 write_all(2 if stream == "stderr" else 1, data)
         except OSError:
             pass  # the caller's output is gone: nothing more to show
         finally:
+            following.set()
             ended.set()
 
     raw = tty and input_fd is not None and os.isatty(0)
@@ -68,6 +71,7 @@ def attach(store, record, logs, stdin: bool = True, sig_proxy: bool = True, keys
     old_handlers = _proxy_signals(record) if sig_proxy and not tty else {}
     threading.Thread(target=show, daemon=True).start()
     try:
+        following.wait()  # the output from here on is ours before any input can make some
         if raw:
             copy_winsize(0, input_fd)
         if input_fd is not None and not _relay_input(input_fd, keys, ended):

@@ -27,10 +27,12 @@ def _parse(chunk: bytes, partial: dict):
 
 
 def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False,
-         since: int | None = None, until: int | None = None, details: bytes | None = None):
+         since: int | None = None, until: int | None = None, details: bytes | None = None, ready=None):
     """(stream, bytes) for each output line, the rotated files' first; with follow, until
     the container stops (or `until` passes). since/until: nanoseconds since the epoch;
-    details: the --details prefix (docker puts a space after it, even when empty)."""
+    details: the --details prefix (docker puts a space after it, even when empty).
+    ready(), if given, is called once what is already in the log has been read (attach
+    waits for it before passing input on, so that no answer to it falls before the follow)."""
     from .logfile import stamp
 
     path = store.log_path(record.name)
@@ -56,6 +58,8 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
         lines += _parse(chunk, partial)
     if tail is not None:
         lines = lines[-tail:] if tail > 0 else []
+    if ready is not None:
+        ready()
     yield from shown(lines)
     try:
         while follow and (until is None or time.time_ns() <= until):

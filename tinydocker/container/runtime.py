@@ -166,9 +166,10 @@ class _Launch:
             report.close()
         if stdio:
             stdio.in_parent()
-        if self.error is not None and not store.holds(record):
+        if self.error is not None and (not store.holds(record) or not self.cgroup.exists()):
             # an `rm -f` took the container (and its cgroup) while it was starting: that,
-            # not the child's view of it (a cgroup gone from under it), is what to say
+            # not the child's view of it (a cgroup gone from under it), is what to say; rm
+            # removes the cgroup before the record, so a missing cgroup alone says it too
             os.waitpid(pid, 0)
             self._give_back()
             raise _removed_while_starting(spec.name)

@@ -60,7 +60,8 @@ def _append(state, line: bytes) -> None:
         path = state / JOURNAL
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_size + len(line) > MAX_BYTES and os.fstat(fd).st_size:
+            size = os.fstat(fd).st_size
+            if size and size + len(line) > MAX_BYTES:
                 os.close(fd)
                 os.replace(path, state / (JOURNAL + ".1"))
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
