@@ -68,7 +68,7 @@ def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: byte
 
     raw = tty and input_fd is not None and os.isatty(0)
     saved = _raw(0) if raw else None
-    old_handlers = _proxy_signals(record) if sig_proxy and not tty else {}
+    proxy_fd, old_handlers = _proxy_signals(record) if sig_proxy and not tty else (None, {})
     threading.Thread(target=show, daemon=True).start()
     try:
         following.wait()  # the output from here on is ours before any input can make some
@@ -84,6 +84,8 @@ def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: byte
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
+        if proxy_fd is not None:
+            os.close(proxy_fd)
         if input_fd is not None:
             os.close(input_fd)
     current = store.current(record)
@@ -135,12 +137,13 @@ def _relay_input(target: int, keys: bytes, ended: threading.Event) -> bool:
     return True
 
 
-def _proxy_signals(record) -> dict:
-    """Pass the signals attach gets on to the container's PID 1 (docker's --sig-proxy)."""
+def _proxy_signals(record) -> tuple[int | None, dict]:
+    """Pass the signals attach gets on to the container's PID 1 (docker's --sig-proxy):
+    (the pidfd they go through, the handlers to put back)."""
     try:
         pidfd = os.pidfd_open(record.pid)
     except ProcessLookupError:
-        return {}
+        return None, {}
 
     def forward(number, _frame):
         try:
@@ -148,7 +151,7 @@ def _proxy_signals(record) -> dict:
         except ProcessLookupError:
             pass
 
-    return {sig: signal.signal(sig, forward) for sig in PROXIED}
+    return pidfd, {sig: signal.signal(sig, forward) for sig in PROXIED}
 
 
 def _raw(fd: int):

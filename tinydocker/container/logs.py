@@ -4,8 +4,9 @@ Each line of the file is `TIMESTAMP STREAM P|F CONTENT`; P records are pieces of
 that the following records of the same stream complete, up to an F.
 """
 
-import os
 import time
+
+from ..linux.rotated import open_or_none, replaced, same_file
 
 POLL = 0.1  # seconds between looks at a followed log
 
@@ -46,7 +47,7 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
                     line = details + b" " + line
                 yield stream, (when + b" " + line) if timestamps else line
 
-    f = _open(path)
+    f = open_or_none(path)
     partial = {}
     # the rotated files, oldest first; opened after the current one, so that a rotation in
     # between shows as the current file twice (read once) rather than as a file never seen
@@ -68,12 +69,12 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
                 if chunk:
                     yield from shown(_parse(chunk, partial))
                     continue
-            if f is None or _replaced(f, path, offset):
+            if f is None or replaced(f, path, offset):
                 # rotated (a new file), or truncated (one file kept): finish the old one, go on anew
                 if f is not None:
                     yield from shown(_parse(_complete(f, offset)[0], partial))
                     f.close()
-                f, offset = _open(path), 0
+                f, offset = open_or_none(path), 0
                 if f is not None:
                     continue
             if _still_running(store, record):
@@ -92,35 +93,20 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
             yield from shown([(pieces[0][0], stream.decode(), b"".join(p for _, p in pieces))])
 
 
-def _open(path):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        return None
-
-
 def _rotated(path, current):
     """The rotated files' contents holders (LOG.N ... LOG.1), opened, skipping `current`."""
     found = []
     n = 1
     while True:
-        older = _open(f"{path}.{n}")
+        older = open_or_none(f"{path}.{n}")
         if older is None:
             break
         found.append(older)
         n += 1
     for older in reversed(found):
         with older:
-            if current is None or os.fstat(older.fileno()).st_ino != os.fstat(current.fileno()).st_ino:
+            if current is None or not same_file(older, current):
                 yield older
-
-
-def _replaced(f, path, offset: int) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return st.st_ino != os.fstat(f.fileno()).st_ino or st.st_size < offset
 
 
 def _complete(f, offset: int) -> tuple[bytes, int]:

@@ -24,6 +24,8 @@ import json
 import os
 import time
 
+from ..linux.rotated import open_or_none, replaced, same_file
+
 MAX_BYTES = 1 << 20
 JOURNAL = "events.jsonl"
 LOCK = ".events.lock"
@@ -76,13 +78,13 @@ def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = N
     """Every event kept (oldest first) as dicts; with follow, then those appended later,
     until `until_ns` has passed (or for ever). Lines that do not parse are skipped."""
     state = root.state
-    f, pending = _open(state / JOURNAL), b""
+    f, pending = open_or_none(state / JOURNAL), b""
     # the previous journal first; opened after the current one, so that a rotation in between
     # shows as the same file twice (read once, through f) rather than as a file never seen
-    older = _open(state / (JOURNAL + ".1"))
+    older = open_or_none(state / (JOURNAL + ".1"))
     if older is not None:
         with older:
-            if f is None or os.fstat(older.fileno()).st_ino != os.fstat(f.fileno()).st_ino:
+            if f is None or not same_file(older, f):
                 yield from _parse(older.read())
     try:
         while True:
@@ -96,32 +98,18 @@ def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = N
                     continue
             if not follow or (until_ns is not None and time.time_ns() > until_ns):
                 return
-            if f is None or _replaced(f, state / JOURNAL):
+            if f is None or replaced(f, state / JOURNAL):
                 # rotated (or first made): finish the old file, go on with the new one
                 if f is not None:
                     yield from _parse(pending + f.read())
                     f.close()
-                f, pending = _open(state / JOURNAL), b""
+                f, pending = open_or_none(state / JOURNAL), b""
                 if f is not None:
                     continue
             time.sleep(poll)
     finally:
         if f is not None:
             f.close()
-
-
-def _open(path):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        return None
-
-
-def _replaced(f, path) -> bool:
-    try:
-        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _parse(data: bytes):
