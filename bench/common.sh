@@ -10,6 +10,18 @@ PY=${PY:-$(command -v python3)}
 unset PYTHONDONTWRITEBYTECODE
 "$PY" -m compileall -q "$repo/tinydocker" >/dev/null
 work=$(mktemp -d /var/tmp/td-bench.XXXXXX)
+
+# The scratch directory goes, and with it what its data root made outside it: the bridge of
+# a network (and its nftables elements) outlives the containers, as docker0 does. Every
+# script's exit calls this.
+drop_work() {
+  if [ -f "$work/root/state/networks.toml" ]; then
+    "$PY" -c 'import sys; from pathlib import Path
+from tinydocker.network.store import NetworkStore; from tinydocker.state.root import DataRoot
+NetworkStore(DataRoot(Path(sys.argv[1]))).destroy_all()' "$work/root" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
 results=${RESULTS:-$here/results}
 mkdir -p "$results"
 td=("$PY" -m tinydocker --root "$work/root")

@@ -18,7 +18,7 @@ cleanup() {
   command -v podman >/dev/null && podman rm -f -t 0 --filter label=tdbench=$$ >/dev/null 2>&1 || true
   "${td[@]}" ps -q --no-trunc 2>/dev/null | xargs -r "${td[@]}" rm -f >/dev/null 2>&1 || true
   "${td[@]}" container prune -f >/dev/null 2>&1 || true
-  rm -rf "$work"
+  drop_work
 }
 trap cleanup EXIT
 

@@ -12,12 +12,8 @@ PORT_RUNS=${PORT_RUNS:-10}
 source "$(dirname "$0")/common.sh"
 export CONTAINERS_CONF=$SHARED_BENCH/containers.conf
 cleanup() {
-  # the data root's bridge and its nftables elements outlive its containers, as docker0 does
-  "$PY" -c 'import sys; from pathlib import Path
-from tinydocker.network.store import NetworkStore; from tinydocker.state.root import DataRoot
-NetworkStore(DataRoot(Path(sys.argv[1]))).destroy_all()' "$work/root" 2>/dev/null || true
   command -v podman >/dev/null && podman rm -f -t 0 --filter label=tdbench=$$ >/dev/null 2>&1 || true
-  rm -rf "$work"
+  drop_work
 }
 trap cleanup EXIT
 

@@ -21,7 +21,7 @@ pod=(podman --root "$work/podman" --runroot "$work/podman-run" --tmpdir "$work/p
 cleanup() {
   # podman rm gives back each container's lock in podman's machine-wide shared memory
   if [ -d "$work/podman" ]; then "${pod[@]}" rm -a -f >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
+  drop_work
 }
 trap cleanup EXIT
 

@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
 registry_pid=
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
-  rm -rf "$work"
+  drop_work
 }
 trap cleanup EXIT
 

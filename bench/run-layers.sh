@@ -7,7 +7,7 @@
 set -euo pipefail
 RUNS=${RUNS:-30}
 source "$(dirname "$0")/common.sh"
-trap 'rm -rf "$work"' EXIT
+trap drop_work EXIT
 
 busybox_bundle
 for n in 10 100; do

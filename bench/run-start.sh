@@ -6,7 +6,7 @@
 set -euo pipefail
 RUNS=${RUNS:-50}
 source "$(dirname "$0")/common.sh"
-trap 'rm -rf "$work"' EXIT
+trap drop_work EXIT
 
 busybox_bundle
 
