@@ -420,6 +420,34 @@ def test_rm_while_start_runs(td):
     state_is_clean(td)
 
 
+def test_a_removal_under_way_refuses_starts_until_its_process_dies(td):
+    # an `rm` marks the container first, so that no start makes a cgroup it then pulls away;
+    # here the "rm" is a process that marks and then stops, as a SIGKILLed rm would
+    td.out("image", "build")
+    td.out("create", "mk", "true")
+    holder = subprocess.Popen([td.cmd[0], "-c", (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tinydocker.state.root import DataRoot\n"
+        "from tinydocker.state.store import Store\n"
+        "s = Store(DataRoot(Path(sys.argv[1])))\n"
+        "s.hold_for_removal(s.lookup('mk'), False)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"), str(td.root)], stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        res = td("start", "mk")
+        assert res.returncode == 1 and res.stderr == b"tinydocker: container mk is marked for removal and cannot be started\n"
+        assert td.record("mk")["status"] == "created"
+    finally:
+        holder.kill()
+        holder.wait()
+    # the marking process is gone: its mark no longer holds
+    assert td("start", "-a", "mk").returncode == 0
+    td.out("rm", "mk")
+    state_is_clean(td)
+
+
 def test_a_hundred_detached_started_and_stopped_in_parallel(td):
     td.out("image", "build")
     names = [f"p{i}" for i in range(100)]

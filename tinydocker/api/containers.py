@@ -4,7 +4,7 @@ from collections.abc import Sequence
 import os
 import time
 
-from ..errors import ContainerRunning, TinydockerError
+from ..errors import TinydockerError
 from ..spec import DEFAULT_IMAGE, ContainerSpec
 from ..state import events
 from ..state import root as paths
@@ -538,16 +538,10 @@ def inspect(ref: str, root=None):
 def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> None:
     """Remove a container by name or id prefix; a running one only with force (it is killed);
     volumes=True (docker's rm -v) removes its anonymous volumes too."""
-    from ..state.store import RUNNING
-
     store = _store(root)
     store.sweep()
-    record = store.observe(store.lookup(ref))
-    if record.status == RUNNING:
-        if not force:
-            raise ContainerRunning(
-                f'cannot remove container "/{record.name}": container is running: '
-                "stop the container before removing or force remove")
+    record, alive = store.hold_for_removal(store.observe(store.lookup(ref)), force)
+    if alive:
         _kill(record)
     _discard(store, record)
     if volumes:
@@ -713,9 +707,12 @@ def prune_containers(root=None) -> dict:
             continue  # running, or still being started by a live `run`/`start`
         size = store.written(record)
         try:
+            # checked again under the lock: a start may have taken it since
+            if store.hold_for_removal(record, force=False, waits=False) is None:
+                continue
             _discard(store, record)
         except TinydockerError:
-            continue  # its cgroup will not go yet; the record stays for a later prune
+            continue  # started meanwhile, or its cgroup will not go yet: a later prune
         removed.append(record.id)
         reclaimed += size
     return {"containers": removed, "reclaimed": reclaimed}

@@ -70,6 +70,8 @@ class Record:
     # a commit promoting the upper to a layer holds the stopped container: pid, ticks and
     # boot of the committing process; then the layer's directory and the new image's id
     committing: dict | None = None
+    # an `rm` under way: pid, ticks and boot of the removing process (no start from then on)
+    removing: dict | None = None
     # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
     network: dict | None = None
     spec: dict = field(default_factory=dict)
@@ -115,8 +117,16 @@ class Record:
 
     @property
     def being_committed(self) -> bool:
-        c = self.committing
-        return bool(c) and proc.is_alive(c.get("pid"), c.get("ticks"), c.get("boot_id"))
+        return _holder_alive(self.committing)
+
+    @property
+    def being_removed(self) -> bool:
+        return _holder_alive(self.removing)
+
+
+def _holder_alive(holder: dict | None) -> bool:
+    """Whether the process a hold names (pid, ticks, boot) still lives: a killed one's hold lapses."""
+    return bool(holder) and proc.is_alive(holder.get("pid"), holder.get("ticks"), holder.get("boot_id"))
 
 
 # the fields a record file holds (ps reads a thousand records: worked out once, not per record)
@@ -332,6 +342,8 @@ class Store:
                 raise ContainerRunning(f"container {record.name} is running")
             if current.starting:
                 raise ContainerRunning(f"container {record.name} is being started by another command")
+            if current.being_removed:
+                raise ContainerRunning(f"container {record.name} is marked for removal and cannot be started")
             if restarting and current.stopped_by_user:
                 return None
             self._settle_commit(current)
@@ -342,6 +354,7 @@ class Store:
             current.pid = current.start_ticks = current.exit_code = current.finished = current.error = None
             current.network = None
             current.oom_killed = False
+            current.removing = None  # a killed rm's lapsed mark
             self._write(current)
         return current
 
@@ -403,6 +416,32 @@ class Store:
                 current.spec = {**current.spec, "image_id": c["image"]}
         current.committing = None
         self._write(current)
+
+    def hold_for_removal(self, record: Record, force: bool, waits: bool = True) -> tuple[Record, bool] | None:
+        """Mark the container as being removed, so that no start takes it from here on
+        (a start would make a cgroup that the removal then pulls from under it); and
+        whether its PID 1 is alive, for force to kill. A start under way is waited for
+        first (it takes milliseconds): rm -f then kills what it started. waits=False
+        (prune): None for a container being started, left alone."""
+        me = os.getpid()
+        deadline = time.monotonic() + 30.0
+        while True:
+            with self.lock():
+                current = self.current(record)
+                if current is None:
+                    raise NoSuchContainer(record.name)
+                if current.starting and not waits:
+                    return None
+                if not current.starting or time.monotonic() > deadline:
+                    alive = current.status == RUNNING and current.container_alive()
+                    if alive and not force:
+                        raise ContainerRunning(
+                            f'cannot remove container "/{current.name}": container is running: '
+                            "stop the container before removing or force remove")
+                    current.removing = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
+                    self._write(current)
+                    return current, alive
+            time.sleep(0.01)
 
     def remove(self, record: Record) -> bool:
         """Give the name back at once (rename under the lock), then delete the files."""
