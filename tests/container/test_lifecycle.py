@@ -282,6 +282,10 @@ def test_supervisor_killed_then_container_dies_is_exited_255(td):
     wait_for(lambda: not alive(rec), what="container end")
     row = json.loads(td.out("ps", "-a", "--format", "json"))
     assert row["State"] == "exited" and row["ExitCode"] == 255
+    # the command that settled it says so in the journal, once, as the monitor would have
+    td.out("ps", "-a")
+    assert td.out("events", "--since", "1h", "--until", "0s", "--filter", "event=die",
+                  "--format", "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}") == "lost 255\n"
     td.out("rm", "lost")
     state_is_clean(td)
 

@@ -224,6 +224,14 @@ def test_ps_record_cache_never_serves_a_stale_record(td):
     check(_listing(td))
     assert not marker.exists()
 
+    # a listing killed while writing its new cache leaves it; the next writer sweeps it
+    dead = td.root / "state" / f".records.cache-{_a_dead_pid()}-tmp"
+    dead.write_bytes(b"half")
+    td.out("rm", "c5")
+    del want["c5"]
+    check(_listing(td))
+    assert not dead.exists() and not list((td.root / "state").glob(".records.cache-*"))
+
 
 def _a_dead_pid() -> int:
     import subprocess

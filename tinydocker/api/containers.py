@@ -212,8 +212,9 @@ def stop(ref: str, timeout: float | None = None, root=None):
     if not _wait_gone(record, timeout):
         _kill(record)
         events.container(store.root, record, "kill", signal=int(signal.SIGKILL))
+    ended = store.observe(record)  # once the end is recorded (its "die" is in the journal)
     events.container(store.root, record, "stop")
-    return store.observe(record)
+    return ended
 
 
 def kill(ref: str, signal: str | int = "KILL", root=None) -> None:

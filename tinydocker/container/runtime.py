@@ -349,12 +349,13 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
         oom = cgroup.oom_kills() > 0
         released = _release_cgroup(cgroup)
         if record is not None:
+            # in the journal before the record says so: a `stop` that has waited for the
+            # record then writes its "stop" after the "die", in docker's order
+            if oom:
+                events.container(store.root, record, "oom")
+            events.container(store.root, record, "die", exitCode=code)
             # the network is given back: a later start must not release what others took since
-            ended = store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
-            if ended is not None:
-                if oom:
-                    events.container(store.root, ended, "oom")
-                events.container(store.root, ended, "die", exitCode=code)
+            store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
     finally:
         os.waitpid(pid, 0)
     if released and remove and record is not None and store.remove(record):

@@ -22,7 +22,8 @@ def pid_exists(pid: int) -> bool:
 
 
 def remove_abandoned(directory, prefix: str) -> None:
-    """Delete `PREFIX-PID-...` entries whose process PID is gone (killed midway), or is us."""
+    """Delete `PREFIX-PID-...` entries (directories or files) whose process PID is gone
+    (killed midway), or is us."""
     import shutil
 
     try:
@@ -33,7 +34,14 @@ def remove_abandoned(directory, prefix: str) -> None:
         if entry.startswith(prefix + "-"):
             pid = int(entry[len(prefix) + 1:].split("-")[0])
             if pid == os.getpid() or not pid_exists(pid):
-                shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
+                path = os.path.join(directory, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
 
 
 def boot_id() -> str:

@@ -21,6 +21,7 @@ import sys
 from .root import DataRoot
 
 NAME = "records.cache"
+TMP = ".records.cache"  # TMP-PID-tmp: one listing's new cache, until it replaces the old
 FORMAT = 1  # bump when what an entry holds changes: an older cache is then ignored whole
 
 
@@ -96,7 +97,10 @@ class RecordCache:
             del self.entries[name]
         if not (self.changed or gone):
             return
-        tmp = self.path.with_name(f".{NAME}.{os.getpid()}.tmp")
+        from ..linux.proc import remove_abandoned
+
+        remove_abandoned(self.path.parent, TMP)  # what a listing killed while writing left
+        tmp = self.path.with_name(f"{TMP}-{os.getpid()}-tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with open(fd, "wb") as f:

@@ -544,4 +544,9 @@ class Store:
                 fresh.status, fresh.exit_code, fresh.finished = EXITED, EXIT_UNKNOWN, now()
                 fresh.error = self._monitor_error(fresh)
                 self._write(fresh)
-            return fresh
+                settled = True
+            else:
+                settled = False
+        if settled:  # its monitor died before it could say so
+            events.container(self.root, fresh, "die", exitCode=EXIT_UNKNOWN)
+        return fresh
