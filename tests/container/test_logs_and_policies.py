@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import time
 
 from conftest import wait_for
@@ -84,6 +85,20 @@ def test_max_size_rotates_and_logs_reads_every_kept_file(td):
         assert not (td.containers / "bad").exists()
 
 
+def test_rotation_follows_a_running_container_renamed(td):
+    # the supervisor's log goes where the container's directory goes
+    td.out("run", "-d", "--network", "none", "--log-opt", "max-size=300", "--log-opt", "max-file=3", "before",
+           "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done; for i in $(seq 1 40); do echo line-$i; done")
+    td.out("rename", "before", "after")
+    td.out("exec", "after", "touch", "/go")
+    wait_for(lambda: td.record("after")["status"] == "exited", what="the end recorded")
+    files = sorted(p.name for p in (td.containers / "after").iterdir() if p.name.startswith("container.log"))
+    assert files == ["container.log", "container.log.1", "container.log.2"]
+    shown = td.out("logs", "after").split()
+    first = int(shown[0].split("-")[1])
+    assert shown == [f"line-{i}" for i in range(first, 41)] and first > 1
+
+
 def test_follow_goes_on_across_rotations(td):
     td.out("run", "-d", "--network", "none", "--log-opt", "max-size=400", "--log-opt", "max-file=2",
            "chatty", "sh", "-c", "sleep 1; for i in $(seq 1 60); do echo n-$i; sleep 0.02; done")
@@ -121,8 +136,19 @@ def _monitor_gone(td, name: str) -> bool:
 def test_restart_always_until_stopped_and_a_start_by_hand_resets_the_count(td):
     td.out("run", "-d", "--network", "none", "--restart", "always", "loop", "sh", "-c", "sleep 0.3")
     wait_for(lambda: state(td, "loop")["RestartCount"] >= 2, timeout=30, what="restarts")
+    # a quick end doubles the back-off each time (0.1 s, 0.2 s, …): in it, the container is
+    # listed as restarting, as docker lists it
+    def restarting():
+        rows = [json.loads(line) for line in td.out("ps", "--format", "json").splitlines()]
+        return rows and rows[0]["State"] == "restarting" and rows[0]
+    row = wait_for(restarting, timeout=30, what="a back-off seen")
+    assert row["Names"] == "loop" and re.fullmatch(r"Restarting \(0\) .* ago", row["Status"]), row
+    doc = state(td, "loop")
+    assert doc["State"]["Restarting"] is True and doc["State"]["Running"] is True
+    assert td.out("ps", "-q", "--filter", "status=restarting") == doc["Id"][:12] + "\n"
     td.out("stop", "-t", "5", "loop")
     wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
+    assert td.out("ps", "-q") == "" and state(td, "loop")["State"]["Status"] == "exited"
     count = state(td, "loop")["RestartCount"]
     time.sleep(1.5)
     assert state(td, "loop")["RestartCount"] == count and td.record("loop")["status"] == "exited"

@@ -234,7 +234,7 @@ def _stopped_by_user(store, record) -> None:
     """Before stop's or kill's signal: its restart policy must not start it again (nor
     start it at the end of the wait it may be in)."""
     if record.spec.get("restart", "no") != "no":
-        store.update(record, stopped_by_user=True)
+        store.update(record, stopped_by_user=True, restart_wait=None)
 
 
 def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
@@ -515,7 +515,9 @@ def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None
     if last >= 0:
         records, all = records[:last], True
     records = [store.observe(r) for r in records]
-    return [r for r in records if (all or wanted or r.status == RUNNING) and wanted.matches(r)]
+    # a container in its restart policy's back-off counts as running, as docker lists it
+    return [r for r in records if (all or wanted or r.status == RUNNING or r.state == "restarting")
+            and wanted.matches(r)]
 
 
 def sizes(records, root=None) -> dict[str, tuple[int, int]]:

@@ -27,8 +27,9 @@ def inspect_doc(record, store) -> dict:
         "Args": record.command[1:],
         "State": {
             "Status": record.state,
-            "Running": running,
+            "Running": running or record.state == "restarting",  # docker's: true in the back-off too
             "Paused": record.paused,
+            "Restarting": record.state == "restarting",
             "OOMKilled": record.oom_killed,
             "Dead": False,
             "Pid": record.pid if running else 0,

@@ -40,7 +40,8 @@ def status_text(record, now: datetime) -> str:
     if record.status == "running":
         return f"Up {_ago(record.started, now)}" + (" (Paused)" if record.paused else "")
     if record.status == "exited":
-        return f"Exited ({record.exit_code}) {_ago(record.finished, now)} ago"
+        verb = "Restarting" if record.state == "restarting" else "Exited"
+        return f"{verb} ({record.exit_code}) {_ago(record.finished, now)} ago"
     return "Created"
 
 

@@ -38,24 +38,34 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 class LogWriter:
-    """Appends output to the log at `path` (None: keeps nothing, --log-driver none)."""
+    """Appends output to the log at `path` (None: keeps nothing, --log-driver none).
+
+    The file and its rotations are named relative to the container's directory, held open:
+    a `rename` of the running container moves that directory, and the log goes with it."""
 
     def __init__(self, path: str | None, max_size: int = 0, max_files: int = 1):
-        self.path, self.max_size, self.max_files = path, max_size, max_files
+        self.max_size, self.max_files = max_size, max_files
+        self.name = os.path.basename(path) if path else None
+        try:
+            self.dir = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if path else None
+        except OSError:  # the container was removed meanwhile: its output has nowhere to go
+            self.dir = self.name = None
         self.fd = self._open(0)
         self.size = os.fstat(self.fd).st_size
 
     def _open(self, truncate: int) -> int:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | truncate
         try:
-            return os.open(self.path or os.devnull, flags, 0o640)
-        except OSError:  # the container was removed meanwhile: its output has nowhere to go
-            return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            if self.name:
+                return os.open(self.name, flags, 0o640, dir_fd=self.dir)
+        except OSError:  # the container was removed meanwhile
+            pass
+        return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
     def write(self, stream: bytes, data: bytes) -> None:
         batch = []
         for record in records(stream, data):
-            if self.path and self.max_size and self.size and self.size + len(record) > self.max_size:
+            if self.name and self.max_size and self.size and self.size + len(record) > self.max_size:
                 write_all(self.fd, b"".join(batch))
                 batch = []
                 self._rotate()
@@ -65,11 +75,14 @@ class LogWriter:
 
     def _rotate(self) -> None:
         os.close(self.fd)
+        at = {"src_dir_fd": self.dir, "dst_dir_fd": self.dir}
         try:
             for n in range(self.max_files - 1, 0, -1):
-                older = self.path if n == 1 else f"{self.path}.{n - 1}"
-                if os.path.exists(older):
-                    os.replace(older, f"{self.path}.{n}")
+                older = self.name if n == 1 else f"{self.name}.{n - 1}"
+                try:
+                    os.replace(older, f"{self.name}.{n}", **at)
+                except FileNotFoundError:
+                    pass  # fewer files so far
         except OSError:
             pass  # removed meanwhile; _open says where output goes now
         # one file only (max-file=1): the rotation is the file starting again
@@ -78,3 +91,5 @@ class LogWriter:
 
     def close(self) -> None:
         os.close(self.fd)
+        if self.dir is not None:
+            os.close(self.dir)

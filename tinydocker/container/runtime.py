@@ -328,6 +328,8 @@ def _restart_if_due(store: Store, record: Record) -> None:
     if policy == "no" or (policy == "on-failure" and (record.exit_code == 0 or 0 < most <= record.restart_count)):
         return
     quick = record.started and record.finished and (record.finished - record.started).total_seconds() < 10
+    if store.await_restart(record) is None:
+        return
     time.sleep(min(0.1 * 2 ** record.restart_count, 60) if quick else 0.1)
     try:
         start(store, record, restarting=True)

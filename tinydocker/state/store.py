@@ -77,6 +77,8 @@ class Record:
     spec: dict = field(default_factory=dict)
     restart_count: int = 0              # starts by its --restart policy since the last start by hand
     stopped_by_user: bool = False       # `stop` or `kill`: the policy does not restart it (docker's rule)
+    # the supervisor waiting out the policy's back-off before a restart: its pid, ticks, boot
+    restart_wait: dict | None = None
     # seen, never stored: whether the running container's cgroup is frozen (pause); the
     # freezer itself is the truth, whatever killed process paused it
     paused: bool = field(default=False, metadata={"seen": True})
@@ -106,8 +108,12 @@ class Record:
 
     @property
     def state(self) -> str:
-        """docker's State.Status: created, running, paused or exited."""
-        return "paused" if self.paused and self.status == RUNNING else self.status
+        """docker's State.Status: created, running, paused, restarting or exited."""
+        if self.status == RUNNING:
+            return "paused" if self.paused else RUNNING
+        if self.status == EXITED and self.restart_wait and _holder_alive(self.restart_wait):
+            return "restarting"
+        return self.status
 
     @property
     def starting(self) -> bool:
@@ -355,6 +361,7 @@ class Store:
             current.network = None
             current.oom_killed = False
             current.removing = None  # a killed rm's lapsed mark
+            current.restart_wait = None
             self._write(current)
         return current
 
@@ -416,6 +423,18 @@ class Store:
                 current.spec = {**current.spec, "image_id": c["image"]}
         current.committing = None
         self._write(current)
+
+    def await_restart(self, record: Record) -> Record | None:
+        """Mark a container whose --restart policy will start it again after a back-off
+        as restarting (docker's state), unless the user stopped it; None then."""
+        me = os.getpid()
+        with self.lock():
+            current = self.current(record)
+            if current is None or current.status != EXITED or current.stopped_by_user:
+                return None
+            current.restart_wait = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
+            self._write(current)
+        return current
 
     def hold_for_removal(self, record: Record, force: bool, waits: bool = True) -> tuple[Record, bool] | None:
         """Mark the container as being removed, so that no start takes it from here on
