@@ -97,6 +97,14 @@ def test_rotation_follows_a_running_container_renamed(td):
     shown = td.out("logs", "after").split()
     first = int(shown[0].split("-")[1])
     assert shown == [f"line-{i}" for i in range(first, 41)] and first > 1
+    # a foreground run renamed while it runs: its end is told under the new name too
+    fg = td.popen("run", "--network", "none", "fg", "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done")
+    td.wait_running("fg")
+    td.out("rename", "fg", "fg2")
+    td.out("exec", "fg2", "touch", "/go")
+    assert fg.wait(30) == 0
+    died = td.out("events", "--since", "1h", "--until", "0s", "-f", "event=die", "--format", "{{.Actor.Attributes.name}}")
+    assert died.split() == ["after", "fg2"]
 
 
 def test_follow_goes_on_across_rotations(td):

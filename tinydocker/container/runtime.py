@@ -353,9 +353,10 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
         if record is not None:
             # in the journal before the record says so: a `stop` that has waited for the
             # record then writes its "stop" after the "die", in docker's order
+            named = store.current(record) or record  # as it is named now: renamed while it ran
             if oom:
-                events.container(store.root, record, "oom")
-            events.container(store.root, record, "die", exitCode=code)
+                events.container(store.root, named, "oom")
+            events.container(store.root, named, "die", exitCode=code)
             # the network is given back: a later start must not release what others took since
             store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
     finally:

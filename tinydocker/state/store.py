@@ -459,6 +459,8 @@ class Store:
                             "stop the container before removing or force remove")
                     current.removing = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
                     self._write(current)
+                    if alive:  # a frozen PID 1 acts on no SIGKILL until thawed: the killer must know
+                        current.paused = self.cgroup(current).frozen()
                     return current, alive
             time.sleep(0.01)
 
