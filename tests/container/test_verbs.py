@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from conftest import wait_for
+from conftest import host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.linux import proc
 
@@ -294,6 +294,34 @@ def test_cp_both_ways_running_and_stopped(td, tmp_path):
     td.out("start", "c1")
     assert td.out("exec", "c1", "cat", "/after-stop") == "hello"
     td.out("rm", "-f", "-v", "c1")
+
+
+def test_cp_reaches_the_volumes_of_a_stopped_container(td, tmp_path):
+    # docker mounts a stopped container's volumes for cp: a copy to /data is the volume's
+    hostdir, rodir = tmp_path / "hb", tmp_path / "ro"
+    hostdir.mkdir()
+    rodir.mkdir()
+    (hostdir / "x").write_text("from the host")
+    td.out("run", "--network", "none", "-v", "cpvol:/data", "-v", f"{hostdir}:/hb", "-v", f"{rodir}:/ro:ro",
+           "cpv", "true")
+    (tmp_path / "f").write_text("into the volume")
+    td.out("cp", str(tmp_path / "f"), "cpv:/data/f")
+    td.out("cp", str(tmp_path / "f"), "cpv:/hb/g")
+    assert (hostdir / "g").read_text() == "into the volume"
+    assert not (td.containers / "cpv" / "upper" / "data" / "f").exists()
+    assert not (td.containers / "cpv" / "upper" / "hb" / "g").exists()
+    td.out("cp", "cpv:/hb/x", str(tmp_path / "x"))
+    assert (tmp_path / "x").read_text() == "from the host"
+    td.out("cp", "cpv:/data", str(tmp_path / "data-back"))
+    assert (tmp_path / "data-back" / "f").read_text() == "into the volume"
+    # a read-only bind stays read-only to cp
+    res = td("cp", str(tmp_path / "f"), "cpv:/ro/f")
+    assert res.returncode == 1 and res.stderr.count(b"\n") == 1 and b"Traceback" not in res.stderr, res.stderr
+    assert not (rodir / "f").exists()
+    # what another container sees in the volume
+    assert td.out("run", "--rm", "--network", "none", "-v", "cpvol:/v", "peek", "cat", "/v/f") == "into the volume"
+    assert not host_mounts_under(td.root)
+    td.out("rm", "-v", "cpv")
 
 
 def test_cp_errors_are_one_line_with_docker_codes(td, tmp_path):

@@ -366,8 +366,11 @@ def _cp_enter(store, record, writable: bool):
         record = store.observe(store.lookup(record.id))
     if record.status == RUNNING:
         raise TinydockerError(f"container {record.name} is changing state: try again", code=1)
+    from ..volume.store import VolumeStore
+
     cdir = store.container_dir(record.name)
-    return copy.enter_stopped(str(cdir), store.lower_dirs(record.name), writable), None
+    mounts = VolumeStore(store.root).sources(record.spec.get("mounts", []))
+    return copy.enter_stopped(str(cdir), store.lower_dirs(record.name), writable, mounts), None
 
 
 def diff(ref: str, root=None) -> list[tuple[str, str]]:

@@ -17,10 +17,11 @@ from ..linux.tree import copy_contents
 _RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 
 
-def attach(root: str, mounts: list[dict]) -> None:
+def attach(root: str, mounts: list[dict], make: bool = True) -> None:
     """`mounts` as the runtime ordered them: {"source": host path, "target", "readonly",
     "populate": fill an empty volume from what the image has at target first}. A mount
-    inside another's target comes after it (the runtime sorts them by depth)."""
+    inside another's target comes after it (the runtime sorts them by depth). make=False:
+    a missing mount point is not made, and its mount is left out (a read-only root)."""
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in mounts:
@@ -28,7 +29,12 @@ def attach(root: str, mounts: list[dict]) -> None:
             is_dir = os.path.isdir(source)
             if m.get("populate"):
                 _populate(root_fd, target, source)
-            where = open_in_root(root_fd, target, "dir" if is_dir else "file")
+            try:
+                where = open_in_root(root_fd, target, ("dir" if is_dir else "file") if make else None)
+            except OSError as e:
+                if make or e.errno != errno.ENOENT:
+                    raise
+                continue
             try:
                 tree = sc.clone_tree(source, m["readonly"])
                 try:

@@ -254,9 +254,12 @@ def enter_running(root_fd: int):
     return enter
 
 
-def enter_stopped(container_dir: str, lower: list[str], writable: bool):
-    """Into a stopped container's overlay, mounted in a mount namespace of the child's own."""
+def enter_stopped(container_dir: str, lower: list[str], writable: bool, mounts: list[dict] = ()):
+    """Into a stopped container's overlay, mounted in a mount namespace of the child's own,
+    with its volumes and binds (`mounts`, as VolumeStore.sources gives them) on it as a start
+    would attach them: a copy to or from a volume's path is the volume's, as with docker."""
     from ..linux import syscalls as sc
+    from .binds import attach
 
     def enter():
         sc.unshare(sc.CLONE_NEWNS)
@@ -268,6 +271,10 @@ def enter_stopped(container_dir: str, lower: list[str], writable: bool):
             sc.mount("overlay", "merged", "overlay", 0, options)
         else:
             sc.mount("overlay", "merged", "overlay", sc.MS_RDONLY, "lowerdir=" + ":".join(["upper"] + lower))
+        # never filled from the image here (that is the start's to do); read-only to a copy out,
+        # whose overlay cannot take a missing mount point either: such a volume is skipped
+        attach("merged", [dict(m, populate=False, readonly=m["readonly"] or not writable) for m in mounts],
+               make=writable)
         os.chroot("merged")
         os.chdir("/")
     return enter
