@@ -146,14 +146,20 @@ def test_restart_always_until_stopped_and_a_start_by_hand_resets_the_count(td):
     wait_for(lambda: state(td, "loop")["RestartCount"] >= 2, timeout=30, what="restarts")
     # a quick end doubles the back-off each time (0.1 s, 0.2 s, …): in it, the container is
     # listed as restarting, as docker lists it
-    def restarting():
+    def one_back_off():
+        # inspect, ps and inspect again, all within one back-off: the restart count (which
+        # each start raises) is the same before and after, and both say restarting
+        before = state(td, "loop")
         rows = [json.loads(line) for line in td.out("ps", "--format", "json").splitlines()]
-        return rows and rows[0]["State"] == "restarting" and rows[0]
-    row = wait_for(restarting, timeout=30, what="a back-off seen")
-    assert row["Names"] == "loop" and re.fullmatch(r"Restarting \(0\) .* ago", row["Status"]), row
-    doc = state(td, "loop")
+        listed = td.out("ps", "-q", "--filter", "status=restarting")
+        after = state(td, "loop")
+        same = before["RestartCount"] == after["RestartCount"] and before["State"] == after["State"]
+        return same and before["State"]["Restarting"] and (before, rows, listed)
+    doc, rows, listed = wait_for(one_back_off, timeout=60, what="a back-off seen whole")
+    assert len(rows) == 1 and rows[0]["State"] == "restarting", rows
+    assert rows[0]["Names"] == "loop" and re.fullmatch(r"Restarting \(0\) .* ago", rows[0]["Status"]), rows
     assert doc["State"]["Restarting"] is True and doc["State"]["Running"] is True
-    assert td.out("ps", "-q", "--filter", "status=restarting") == doc["Id"][:12] + "\n"
+    assert listed == doc["Id"][:12] + "\n"
     td.out("stop", "-t", "5", "loop")
     wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
     assert td.out("ps", "-q") == "" and state(td, "loop")["State"]["Status"] == "exited"

@@ -547,11 +547,15 @@ class Store:
         if record.container_alive():
             record.paused = self.cgroup(record).frozen()
             return record
-        # the monitor records the exit as soon as it sees it; on a loaded machine (a hundred
-        # containers stopped at once) that can take a few seconds
-        deadline = time.monotonic() + 10.0
+        # A live monitor records the exit as soon as it can, and only it knows the code: on a
+        # loaded machine (a hundred containers stopped at once, each supervisor importing
+        # and queueing for the lock) that took over ten seconds, and settling it as 255
+        # meanwhile was a lie. So trust a live monitor for up to two minutes, polling ever
+        # more gently so that a hundred waiters do not slow the monitors they wait for.
+        deadline, pause = time.monotonic() + 120.0, 0.005
         while record.monitor_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
             fresh = self.current(record)
             if fresh is None:
                 return record
