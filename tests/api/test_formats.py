@@ -14,12 +14,14 @@ def test_the_template_subset_renders_as_go_prints():
     cases = {
         "{{.Name}}": "web",
         "{{.State.Status}}/{{.State.Running}}/{{.State.Pid}}": "running/true/7",
-        "{{json .Config.Cmd}}": '["sleep", "600"]',
+        "{{json .Config.Cmd}}": '["sleep","600"]',
+        '{{json "a<b>&é"}}': '"a<b>&é"',  # docker's json escapes no HTML and keeps UTF-8
         "{{.Config.Cmd}}": "[sleep 600]",
         "{{.Config.Labels}}": "map[a:1 b:2]",
         "{{.Config.Entrypoint}}": "<nil>",
         '{{index .Config.Labels "b"}}': "2",
-        '{{index .Config.Labels "missing"}}': "<nil>",
+        '{{index .Config.Labels "missing"}}': "",  # a map[string]string's zero value
+        '{{index .State "missing"}}': "<nil>",
         "{{index .Config.Cmd 1}}": "600",
         '{{join .Config.Cmd ","}}': "sleep,600",
         "{{.Name | upper}}": "WEB",
@@ -41,15 +43,21 @@ def test_the_template_subset_renders_as_go_prints():
 
 
 def test_format_on_ps_inspect_images_and_info(td):
-    td.out("run", "-d", "-l", "app=web", "f1", "sleep", "600")
+    td.out("run", "-d", "-l", "app=web", "-l", "note=a,b", "f1", "sleep", "600")
     td.out("run", "f2", "true")
     out = td.out("ps", "-a", "--format", "{{.Names}}:{{.State}}:{{.Labels}}")
-    assert out.splitlines() == ["f2:exited:", "f1:running:app=web"]
+    assert out.splitlines() == ["f2:exited:", "f1:running:app=web,note=a,b"]
+    # docker's one method on a row: a label's value, whole even with a comma in it
+    out = td.out("ps", "-a", "--format", '{{.Names}}={{.Label "note"}}|{{.Label "app" | upper}}')
+    assert out.splitlines() == ["f2=|", "f1=a,b|WEB"]
+    assert json.loads(td.out("ps", "--format", "json"))["Labels"] == "app=web,note=a,b"
+    res = td("inspect", "-f", '{{.Label "app"}}', "f1")
+    assert res.returncode != 0 and b"Label" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
     out = td.out("ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Status}}").splitlines()
     assert out[0].split("   ")[:2] == ["CONTAINER ID", "NAMES"] and out[1].split()[1] == "f1"
     assert td.out("inspect", "-f", "{{.State.Status}} {{index .Config.Labels \"app\"}}", "f1", "f2").splitlines() \
-        == ["running web", "exited <nil>"]
-    assert td.out("container", "inspect", "--format", "{{json .Config.Cmd}}", "f1").strip() == '["sleep", "600"]'
+        == ["running web", "exited "]
+    assert td.out("container", "inspect", "--format", "{{json .Config.Cmd}}", "f1").strip() == '["sleep","600"]'
     assert td.out("images", "--format", "{{.Repository}}:{{.Tag}}").strip() == "busybox:latest"
     assert td.out("image", "inspect", "-f", "{{.Os}}", "busybox").strip() == "linux"
     assert td.out("info", "--format", "{{.cgroup_version}}").strip() in ("v1", "v2", "hybrid")

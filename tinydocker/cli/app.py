@@ -106,10 +106,10 @@ def listing_text(format: Optional[str], rows: List[dict], table, titles: Optiona
 
 def show_object(data: dict, format: Optional[str]) -> None:
     """One object (info, version) as --format json (one line) or a Go template asks."""
-    import json
+    from .template import go_json
 
     check_format(format)
-    print(json.dumps(data) if format == "json" else _template(format).render(data))
+    print(go_json(data) if format == "json" else _template(format).render(data))
 
 
 def _template(format: str):

@@ -1,7 +1,7 @@
 """How containers and images read in a terminal, following docker's wording."""
 
 from datetime import datetime, timezone
-import json
+from .template import LabelText, go_json
 
 
 def human_duration(seconds: float) -> str:
@@ -66,7 +66,7 @@ def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None) -> list[
         "ExitCode": r.exit_code if r.status == "exited" else None,
         "Ports": ports_text(r),
         "Names": r.name,
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(r.spec.get("labels", {}).items())),
+        "Labels": LabelText(r.spec.get("labels", {})),
         "Networks": r.spec.get("network", ""),
     } for r in records]
     if sizes is not None:
@@ -107,7 +107,7 @@ def ps_table(rows: list[dict], size: bool = False) -> str:
 
 
 def json_lines(rows: list[dict]) -> str:
-    return "\n".join(json.dumps(row) for row in rows)
+    return "\n".join(go_json(row) for row in rows)
 
 
 def _scaled(size: float, base: int, units: tuple, digits: int) -> str:

@@ -44,19 +44,14 @@ def events(
     format: Optional[str] = typer.Option(None, "--format", help="json (one object per line), or a Go template "
                                                                 "such as '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'."),
 ):
-    import json
-
     from ..api.events import events as kept
+    from .template import Template, go_json
 
     check_format(format)
-    template = None
-    if format and format != "json":
-        from .template import Template
-
-        template = Template(format)
+    template = Template(format) if format and format != "json" else None
     for event in kept(since, until, filters or [], root=options.root):
         if format == "json":
-            text = json.dumps(event)
+            text = go_json(event)
         elif template is not None:
             text = template.render(_GoFields(event))
         else:

@@ -5,6 +5,7 @@
     {{index .Labels "app"}}  {{index .Args 0}}     one entry of a map or a list
     {{join .Args ","}}  {{upper .Name}}  {{lower .Name}}  {{title .Name}}  {{len .Args}}
     {{.Names | upper}}                             a pipeline: the value is the last argument
+    {{.Label "app"}}                               ps's one method: a label's value
     table {{.ID}}\t{{.Names}}                      a table with docker's column titles
 
 Anything else ({{if}}, {{range}}, variables...) is refused with a clear error, never
@@ -61,7 +62,7 @@ class Template:
             head = command[0]
             if head not in FUNCTIONS and not head.startswith("."):
                 raise _error(f'function "{head}" not defined')
-            if head.startswith(".") and len(command) > 1:
+            if head.startswith(".") and len(command) > 1 and head.rsplit(".", 1)[-1] not in METHODS:
                 raise _error(f"{head} is a field, not a function: {{{{{action}}}}}")
         return commands
 
@@ -78,7 +79,13 @@ class Template:
             if not first:
                 args.append(value)
             head = command[0]
-            value = _field(obj, head) if head.startswith(".") else FUNCTIONS[head](*args)
+            if not head.startswith("."):
+                value = FUNCTIONS[head](*args)
+            elif len(command) > 1:  # a method call on the object its path leads to
+                owner, _, name = head.rpartition(".")
+                value = METHODS[name](_field(obj, owner), *args)
+            else:
+                value = _field(obj, head)
             first = False
         return value
 
@@ -127,7 +134,9 @@ def _index(container, *keys):
             container = container[key]
         except (KeyError, IndexError, TypeError):
             if isinstance(container, dict):
-                return None  # Go's map index gives the zero value
+                # Go's map index gives the value type's zero value: "" for docker's string maps
+                # (labels, options), nil for the others
+                return "" if all(isinstance(v, str) for v in container.values()) else None
             raise TinydockerError(f"template: error calling index: index {key!r} out of range") from None
     return container
 
@@ -138,8 +147,35 @@ def _join(items=None, sep=None):
     return sep.join(_text(i) for i in items)
 
 
+def _label(row, key=None):
+    if not isinstance(key, str):
+        raise TinydockerError('template: Label wants a name: {{.Label "app"}}')
+    labels = row.get("Labels") if isinstance(row, dict) else None
+    if not isinstance(labels, LabelText):
+        raise TinydockerError("template: can't evaluate field Label: it is a method of ps's rows")
+    return labels.labels.get(key, "")
+
+
+class LabelText(str):
+    """ps's Labels column, "k=v,k2=v2", that keeps the labels themselves for {{.Label "k"}}:
+    a value may hold a comma, so the text cannot be split back into them."""
+
+    def __new__(cls, labels: dict):
+        text = super().__new__(cls, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        text.labels = labels
+        return text
+
+
+METHODS = {"Label": _label}
+
+
+def go_json(value) -> str:
+    """JSON as docker's --format json and {{json}} write it: compact, not HTML-escaped,
+    UTF-8 as it is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
 FUNCTIONS = {
-    "json": lambda v: json.dumps(v),
+    "json": lambda v: go_json(v),
     "index": _index,
     "join": _join,
     "upper": lambda v: _text(v).upper(),
