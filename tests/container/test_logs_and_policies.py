@@ -244,3 +244,76 @@ def _read(fd: int) -> bytes:
         except OSError:
             return b""
     return b""
+
+
+def test_an_attached_run_ends_with_its_container_and_its_policy_restarts_it_behind(td):
+    # docker's client returns with the first end; the restart happens in the background
+    res = td("run", "--network", "none", "--restart", "on-failure:2", "fg", "sh", "-c", "echo try; exit 3")
+    assert res.returncode == 3 and res.stdout == b"try\n", res.stderr
+    wait_for(lambda: state(td, "fg")["RestartCount"] == 2 and _monitor_gone(td, "fg"), timeout=30,
+             what="two restarts behind the run, and the last supervisor's end")
+    assert td.out("logs", "fg") == "try\n" * 3 and state(td, "fg")["State"]["ExitCode"] == 3
+
+
+def _held_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except FileNotFoundError:
+        return None
+
+
+def test_a_restarting_container_keeps_no_more_fds_and_rm_refuses_it_without_force(td):
+    td.out("run", "-d", "-i", "--network", "none", "--restart", "always", "again", "sh", "-c", "exit 1")
+
+    def in_back_off(count):
+        # the supervisor waiting out the back-off after the count-th restart, and what it holds
+        rec = td.record("again")
+        waiting = rec.get("restart_wait")
+        if rec.get("restart_count") != count or not waiting:
+            return None
+        held = _held_fds(waiting["pid"])
+        return held is not None and td.record("again").get("restart_wait") == waiting and held
+    first = wait_for(lambda: in_back_off(1), timeout=30, what="the back-off after the first restart")
+    # each generation's supervisor is forked from the one before: none may inherit more
+    later = wait_for(lambda: in_back_off(4), timeout=30, what="the back-off after the fourth restart")
+    assert later == first
+    # the fifth back-off is 3.2 s: rm meets it restarting (docker's refusal, exit 1)
+    wait_for(lambda: in_back_off(5), timeout=30, what="the fifth back-off")
+    res = td("rm", "again")
+    assert res.returncode == 1 and b"You cannot remove a restarting container" in res.stderr, res.stderr
+    td.out("rm", "-f", "again")
+
+
+def test_a_slow_non_blocking_reader_is_waited_for_not_taken_for_gone(td):
+    # some runners hand a child a non-blocking pipe: a full one (EAGAIN) is a slow reader
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    p = td.popen("run", "--network", "none", "nb", "head", "-c", "1000000", "/dev/zero", stdout=w)
+    os.close(w)
+    time.sleep(1)  # the pipe (64 KiB) fills while nobody reads
+    data = b""
+    with os.fdopen(r, "rb") as reader:
+        while chunk := reader.read(65536):
+            data += chunk
+    assert p.wait(60) == 0 and len(data) == 1000000, p.stderr.read()
+
+
+def test_a_suspended_run_does_not_hold_ps_and_still_records_its_end(td):
+    import signal
+
+    p = td.popen("run", "--network", "none", "zz", "sleep", "1")
+    td.wait_running("zz")
+    os.kill(p.pid, signal.SIGSTOP)  # Ctrl-Z on the run: its container goes on and ends
+    try:
+        from tinydocker.linux import proc
+
+        rec = td.record("zz")
+        wait_for(lambda: not proc.is_alive(rec["pid"], rec["start_ticks"]), timeout=30,
+                 what="the container's end (a zombie of the stopped run)")
+        # nobody can record the end while its monitor is stopped: 255 meanwhile, at once
+        res = td("ps", "-a", "--format", "{{.Status}}", timeout=30)
+        assert res.stdout.startswith(b"Exited (255)"), res
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+    assert p.wait(30) == 0
+    assert td.record("zz")["exit_code"] == 0  # the run, resumed, records the truth

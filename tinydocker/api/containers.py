@@ -200,6 +200,7 @@ def stop(ref: str, timeout: float | None = None, root=None):
 
     store, record = _find(ref, root)
     _stopped_by_user(store, record)
+    record = _past_starting(store, record)
     if record.status != RUNNING:
         return record
     if timeout is None:
@@ -228,6 +229,19 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     _stopped_by_user(store, record)
     _signal(record, sig)
     events.container(store.root, record, "kill", signal=int(sig))
+
+
+def _past_starting(store, record):
+    """The record once a start under way (its policy's restart, or a `start` racing this
+    stop) has settled: stopping it then stops what that start started, where returning at
+    once would leave it running. Starts take milliseconds; a killed one lapses."""
+    import time
+
+    deadline = time.monotonic() + 30.0
+    while record.starting and time.monotonic() < deadline:
+        time.sleep(0.01)
+        record = store.observe(store.current(record) or record)
+    return record
 
 
 def _stopped_by_user(store, record) -> None:

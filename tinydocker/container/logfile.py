@@ -63,6 +63,15 @@ class LogWriter:
         return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
     def write(self, stream: bytes, data: bytes) -> None:
+        try:
+            self._append(stream, data)
+        except OSError:
+            # a full disk (ENOSPC, EFBIG, EIO): the container goes on and its output is still
+            # passed on; only the log stops here (docker's json-file drops the line likewise)
+            os.close(self.fd)
+            self.fd, self.name = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), None
+
+    def _append(self, stream: bytes, data: bytes) -> None:
         batch = []
         for record in records(stream, data):
             if self.name and self.max_size and self.size and self.size + len(record) > self.max_size:

@@ -221,6 +221,10 @@ def _attached(store, record, spec, capture_output, input, fresh):
         forwarder.restore()
         log.close()
     launch.finish(code, spec.remove)
+    if launch.error is None:
+        # as docker's client: the attached run ends with the container's first end, and its
+        # policy starts it again in the background (under a supervisor, as a detached start)
+        _restart_if_due(store, launch.record)
     return outcome_of(launch.error, code, out)
 
 
@@ -282,10 +286,14 @@ def _supervise(store, record, spec, fresh, said_w: int) -> None:
         write_all(said_w, json.dumps({"id": record.id}).encode())
         os.close(said_w)
         outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
+        keep = [fd for fd, _ in outputs]
         if spec.interactive:
-            # the container's input where `attach` takes a copy of it: the pty (-t) or the stdin pipe
+            # the container's input where `attach` takes a copy of it: the pty (-t) or the stdin
+            # pipe, held there only (a restart's supervisor, forked from this one, replaces it)
             os.dup2(launch.master if launch.master is not None else stdio.held()[0], INPUT_FD)
-        keep = [fd for fd, _ in outputs] + stdio.held()
+            keep.append(INPUT_FD)
+        for fd in stdio.held():
+            os.close(fd)
         for fd in keep:
             os.set_inheritable(fd, True)
         program = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")

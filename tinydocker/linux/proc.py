@@ -49,6 +49,16 @@ def boot_id() -> str:
         return f.read().strip()
 
 
+def is_stopped(pid: int | None) -> bool:
+    """Whether `pid` is stopped (Ctrl-Z, SIGSTOP, a tracer): it makes no progress until resumed."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
+
+
 def is_alive(pid: int | None, ticks: int | None, boot: str | None = None) -> bool:
     """True when `pid` is the very process that started at `ticks` in this boot and has not exited."""
     if not pid or ticks is None:

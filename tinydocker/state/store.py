@@ -453,6 +453,10 @@ class Store:
                     return None
                 if not current.starting or time.monotonic() > deadline:
                     alive = current.status == RUNNING and current.container_alive()
+                    if current.state == "restarting" and not force:
+                        raise ContainerRunning(
+                            f"You cannot remove a restarting container {current.id}. "
+                            "Stop the container before attempting removal or force remove")
                     if alive and not force:
                         raise ContainerRunning(
                             f'cannot remove container "/{current.name}": container is running: '
@@ -551,9 +555,11 @@ class Store:
         # loaded machine (a hundred containers stopped at once, each supervisor importing
         # and queueing for the lock) that took over ten seconds, and settling it as 255
         # meanwhile was a lie. So trust a live monitor for up to two minutes, polling ever
-        # more gently so that a hundred waiters do not slow the monitors they wait for.
+        # more gently so that a hundred waiters do not slow the monitors they wait for; a
+        # stopped one (a foreground run suspended with Ctrl-Z) records nothing until resumed.
         deadline, pause = time.monotonic() + 120.0, 0.005
-        while record.monitor_alive() and time.monotonic() < deadline:
+        while (record.monitor_alive() and not proc.is_stopped(record.monitor_pid)
+               and time.monotonic() < deadline):
             time.sleep(pause)
             pause = min(pause * 1.5, 0.1)
             fresh = self.current(record)
