@@ -317,3 +317,22 @@ def test_a_suspended_run_does_not_hold_ps_and_still_records_its_end(td):
         os.kill(p.pid, signal.SIGCONT)
     assert p.wait(30) == 0
     assert td.record("zz")["exit_code"] == 0  # the run, resumed, records the truth
+
+
+def test_a_log_on_a_full_disk_stops_without_an_error(tmp_path):
+    import subprocess
+
+    from tinydocker.container.logfile import LogWriter
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tdtest-full", str(disk)], check=True)
+    log = LogWriter(str(disk / "container.log"), 0, 1)
+    try:
+        for _ in range(100):  # 400 KiB of records into 64 KiB: ENOSPC part-way, then nothing
+            log.write(b"stdout", b"x" * 4000 + b"\n")
+        kept = (disk / "container.log").stat().st_size
+        assert 0 < kept <= 64 * 1024
+    finally:
+        log.close()
+        subprocess.run(["umount", str(disk)], check=True)
