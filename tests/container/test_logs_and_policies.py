@@ -336,3 +336,18 @@ def test_a_log_on_a_full_disk_stops_without_an_error(tmp_path):
     finally:
         log.close()
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_non_fatal_signal_leaves_the_policy_in_place(td):
+    # docker's rule: kill -s HUP (a reload, say) does not count as stopped by the user
+    td.out("run", "-d", "--network", "none", "--restart", "on-failure", "hup", "sh", "-c",
+           'trap "exit 1" HUP; while :; do sleep 0.1; done')
+    td.wait_running("hup")
+    time.sleep(0.5)  # its trap set (a PID 1 ignores a signal it has no handler for)
+    td.out("kill", "-s", "HUP", "hup")
+    wait_for(lambda: state(td, "hup")["RestartCount"] == 1 and state(td, "hup")["State"]["Running"], timeout=30,
+             what="the policy's restart after the HUP")
+    assert td.record("hup")["stopped_by_user"] is False
+    td.out("kill", "hup")  # KILL is fatal: no restart after it
+    wait_for(lambda: _monitor_gone(td, "hup"), timeout=30, what="the supervisor's end")
+    assert td.record("hup")["stopped_by_user"] is True and state(td, "hup")["RestartCount"] == 1

@@ -220,13 +220,19 @@ def stop(ref: str, timeout: float | None = None, root=None):
 
 def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     """Send a signal (name like KILL, SIGTERM, or number) to the container's PID 1."""
+    import signal as signal_module
+
     from ..state.store import RUNNING
 
     sig = parse_signal(signal)
     store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
-    _stopped_by_user(store, record)
+    stop_signal = record.spec.get("stop_signal")
+    if sig in (signal_module.SIGKILL, parse_signal(stop_signal) if stop_signal else signal_module.SIGTERM):
+        # docker's rule: only a fatal signal (KILL, or the container's stop signal) keeps its
+        # policy from starting it again; a HUP or USR1 leaves the policy in place
+        _stopped_by_user(store, record)
     _signal(record, sig)
     events.container(store.root, record, "kill", signal=int(sig))
 
