@@ -351,3 +351,16 @@ def test_a_non_fatal_signal_leaves_the_policy_in_place(td):
     td.out("kill", "hup")  # KILL is fatal: no restart after it
     wait_for(lambda: _monitor_gone(td, "hup"), timeout=30, what="the supervisor's end")
     assert td.record("hup")["stopped_by_user"] is True and state(td, "hup")["RestartCount"] == 1
+
+
+def test_the_back_off_starts_again_after_a_long_run(td):
+    # three quick failures, a run of over ten seconds, then quick failures again
+    script = 'n=$(cat /n 2>/dev/null || echo 0); echo $((n+1)) > /n; [ "$n" = 3 ] && sleep 10.5; exit 1'
+    td.out("run", "-d", "--network", "none", "--restart", "always", "slowly", "sh", "-c", script)
+    streak = lambda: (td.record("slowly")["restart_count"], td.record("slowly").get("quick_ends", 0))  # noqa: E731
+    wait_for(lambda: streak() == (3, 3), timeout=30, what="three quick ends in a row")
+    # the long run's end starts the streak again (docker's reset to 0.1 s): at the sixth
+    # restart only the ends of runs 4 and 5 (then 6) count, not all six
+    count, quick = wait_for(lambda: streak()[0] == 6 and streak(), timeout=40, what="the sixth restart")
+    assert quick in (2, 3), quick
+    td.out("stop", "-t", "1", "slowly")

@@ -323,8 +323,8 @@ def _restart_if_due(store: Store, record: Record) -> None:
 
     As docker: not after `stop` or `kill`; on-failure only after a non-zero exit and at
     most N times; a container that ends within 10 s of starting waits 0.1 s, then twice as
-    long at each quick end (up to a minute) before it starts again. The new start has a
-    supervisor of its own; this one ends."""
+    long at each quick end in a row (up to a minute; a longer run starts again from 0.1 s)
+    before it starts again. The new start has a supervisor of its own; this one ends."""
     import time
 
     from ..spec import parse_restart
@@ -336,9 +336,10 @@ def _restart_if_due(store: Store, record: Record) -> None:
     if policy == "no" or (policy == "on-failure" and (record.exit_code == 0 or 0 < most <= record.restart_count)):
         return
     quick = record.started and record.finished and (record.finished - record.started).total_seconds() < 10
-    if store.await_restart(record) is None:
+    streak = record.quick_ends + 1 if quick else 0
+    if store.await_restart(record, streak) is None:
         return
-    time.sleep(min(0.1 * 2 ** record.restart_count, 60) if quick else 0.1)
+    time.sleep(min(0.1 * 2 ** (streak - 1), 60) if quick else 0.1)
     try:
         start(store, record, restarting=True)
     except TinydockerError:

@@ -79,6 +79,9 @@ class Record:
     stopped_by_user: bool = False       # `stop` or `kill`: the policy does not restart it (docker's rule)
     # the supervisor waiting out the policy's back-off before a restart: its pid, ticks, boot
     restart_wait: dict | None = None
+    # ends within 10 s of their start in a row: the back-off doubles with each (docker's
+    # rule), and a longer run starts it again from 0.1 s
+    quick_ends: int = 0
     # seen, never stored: whether the running container's cgroup is frozen (pause); the
     # freezer itself is the truth, whatever killed process paused it
     paused: bool = field(default=False, metadata={"seen": True})
@@ -354,6 +357,8 @@ class Store:
                 return None
             self._settle_commit(current)
             current.restart_count = current.restart_count + 1 if restarting else 0
+            if not restarting:
+                current.quick_ends = 0
             current.stopped_by_user = False
             current.status, current.boot_id = CREATED, proc.boot_id()
             current.monitor_pid, current.monitor_ticks = me, proc.start_ticks(me)
@@ -424,7 +429,7 @@ class Store:
         current.committing = None
         self._write(current)
 
-    def await_restart(self, record: Record) -> Record | None:
+    def await_restart(self, record: Record, quick_ends: int) -> Record | None:
         """Mark a container whose --restart policy will start it again after a back-off
         as restarting (docker's state), unless the user stopped it; None then."""
         me = os.getpid()
@@ -433,6 +438,7 @@ class Store:
             if current is None or current.status != EXITED or current.stopped_by_user:
                 return None
             current.restart_wait = {"pid": me, "ticks": proc.start_ticks(me), "boot_id": proc.boot_id()}
+            current.quick_ends = quick_ends
             self._write(current)
         return current
 
