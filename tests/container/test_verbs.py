@@ -424,6 +424,11 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
         attached.stdin.flush()
         assert _line(attached.stdout) == b"got hello\n"
         assert _line(attached.stderr) == b"err hello\n"
+        # without a terminal the detach keys are input like any other bytes (docker's)
+        attached.stdin.write(b"a\x10\x11b\n")
+        attached.stdin.flush()
+        assert _line(attached.stdout) == b"got a\x10\x11b\n"
+        assert _line(attached.stderr) == b"err a\x10\x11b\n"
         attached.stdin.close()  # our input ends; the container's does not (docker's, without --stdin-once)
         time.sleep(0.5)
         assert td.record("echoer")["status"] == "running"
@@ -435,7 +440,7 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
         if attached.poll() is None:
             attached.kill()
             attached.wait()
-    assert td.out("logs", "echoer") == "got hello\ntrapped\n"
+    assert td.out("logs", "echoer") == "got hello\ngot a\x10\x11b\ntrapped\n"
     res = td("attach", "echoer")
     assert res.returncode == 1 and b"start it first" in res.stderr
 

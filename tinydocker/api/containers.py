@@ -492,6 +492,8 @@ def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: st
         raise TinydockerError("You cannot attach to a paused container, unpause it first", code=1)
     if record.spec.get("log_driver") == "none":
         raise TinydockerError(f"container {record.name} keeps no output (--log-driver none) to attach to", code=1)
+    if not record.spec.get("tty"):
+        keys = b""  # as docker's: the detach keys are read on a terminal only; a pipe's bytes are input
     events.container(store.root, record, "attach")
     return joined.attach(store, record, stdin=stdin, sig_proxy=sig_proxy, keys=keys)
 

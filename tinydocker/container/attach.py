@@ -128,8 +128,12 @@ def _relay_input(target: int, keys: bytes, ended: threading.Event) -> bool:
                     write_all(target, bytes(out))
                     return False
                 continue
-            out += keys[:matched] + bytes([byte])  # a started sequence that did not go on is input
-            matched = 0
+            out += keys[:matched]  # a started sequence that did not go on is input
+            if keys and byte == keys[0]:
+                matched = 1  # … and this byte may begin the sequence anew (ctrl-p ctrl-p ctrl-q)
+            else:
+                out.append(byte)
+                matched = 0
         try:
             write_all(target, bytes(out))
         except OSError:
