@@ -118,12 +118,13 @@ def test_logs_of_unknown_container(td):
 # -- exec ---------------------------------------------------------------------------------------
 
 def test_exec_enters_every_namespace_root_and_cgroup(td):
-    rec = detach(td, "e1", "sh", "-c", "echo made-by-pid1 > /mark; hostname > /dev/null; sleep 30")
+    # long enough for its execs on a loaded emulated machine (the VM): it outlived 30 s there
+    rec = detach(td, "e1", "sh", "-c", "echo made-by-pid1 > /mark; hostname > /dev/null; sleep 600")
     wait_for(lambda: td("exec", "e1", "cat", "/mark").stdout == b"made-by-pid1\n", what="the container's file")
     # PID namespace: the exec'd shell sees the container's PID 1 and is not it
     out = td.out("exec", "e1", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
     pid, pid1 = out.splitlines()
-    assert int(pid) > 1 and pid1 == "sleep 30 "  # sh handed PID 1 over to its last command
+    assert int(pid) > 1 and pid1 == "sleep 600 "  # sh handed PID 1 over to its last command
     assert td.out("exec", "e1", "hostname") == "e1\n"
     # its cgroup: the exec'd process is listed in the container's cgroup, by container pids
     procs = "/sys/fs/cgroup/pids/cgroup.procs" if WHERE.backend == "v1" else "/sys/fs/cgroup/cgroup.procs"
