@@ -206,8 +206,7 @@ def stop(ref: str, timeout: float | None = None, root=None):
     if timeout is None:
         timeout = record.spec.get("stop_timeout", -1)
         timeout = 10 if timeout < 0 else timeout
-    stop_signal = record.spec.get("stop_signal")
-    sig = parse_signal(stop_signal) if stop_signal else signal.SIGTERM
+    sig = _stop_signal(record)
     _signal(record, sig)
     events.container(store.root, record, "kill", signal=int(sig))
     if not _wait_gone(record, timeout):
@@ -228,13 +227,20 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     store, record = _find(ref, root)
     if record.status != RUNNING:
         raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
-    stop_signal = record.spec.get("stop_signal")
-    if sig in (signal_module.SIGKILL, parse_signal(stop_signal) if stop_signal else signal_module.SIGTERM):
+    if sig in (signal_module.SIGKILL, _stop_signal(record)):
         # docker's rule: only a fatal signal (KILL, or the container's stop signal) keeps its
         # policy from starting it again; a HUP or USR1 leaves the policy in place
         _stopped_by_user(store, record)
     _signal(record, sig)
     events.container(store.root, record, "kill", signal=int(sig))
+
+
+def _stop_signal(record) -> int:
+    """What `stop` sends first: the container's --stop-signal, else SIGTERM."""
+    import signal
+
+    stop_signal = record.spec.get("stop_signal")
+    return parse_signal(stop_signal) if stop_signal else signal.SIGTERM
 
 
 def _past_starting(store, record):

@@ -174,8 +174,9 @@ def go_json(value) -> str:
     UTF-8 as it is."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
+
 FUNCTIONS = {
-    "json": lambda v: go_json(v),
+    "json": go_json,
     "index": _index,
     "join": _join,
     "upper": lambda v: _text(v).upper(),

@@ -8,11 +8,12 @@ detached container's supervisor. With --log-opt max-size, a record that would ta
 past it first moves the file to LOG.1 (LOG.1 to LOG.2 ..., keeping max-file files in all),
 as docker's json-file driver rotates. Readers (logs.py) read LOG.N ... LOG.1, then LOG.
 
-This module imports nothing but the standard library's os and time: supervisor.py, which
+This module imports nothing but the standard library's os, select and time: supervisor.py, which
 runs without the package on its path, imports it as a sibling file.
 """
 
 import os
+import select
 import time
 
 
@@ -34,7 +35,12 @@ def records(stream: bytes, data: bytes) -> list[bytes]:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            # a non-blocking fd that is full (a caller's pipe some runners make so): a slow
+            # reader, not a gone one, so wait for room
+            select.select([], [fd], [])
 
 
 class LogWriter:

@@ -131,17 +131,8 @@ class TeePipes(CapturePipes):
         super().pump(pid)  # what was not captured comes back empty: there is nothing to return
 
     def take(self, stream: bytes, data: bytes) -> bool:
-        import select
-
-        fd, view = 1 if stream == b"stdout" else 2, memoryview(data)
         try:
-            while view:
-                try:
-                    view = view[os.write(fd, view):]
-                except BlockingIOError:
-                    # the caller's pipe is non-blocking (some runners make it so) and full: a
-                    # slow reader, not a gone one, so wait for room
-                    select.select([], [fd], [])
+            write_all(1 if stream == b"stdout" else 2, data)  # a full non-blocking pipe is waited for
+            return True
         except OSError:  # EPIPE: the reader is gone
             return False
-        return True
