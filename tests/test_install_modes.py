@@ -7,11 +7,15 @@ supervisor is the part that cares: it runs in a fresh `python -S` and must find 
 from its own location, whatever the install mode made of the caller's sys.path.
 """
 
+import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 import sysconfig
+import tarfile
 import venv
 
 import pytest
@@ -64,3 +68,53 @@ def test_detached_containers_end_properly_in_every_install_mode(td, tmp_path, pi
     run("run", "-d", "--rm", "c2", "true")
     wait_for(lambda: not (td.containers / "c2").exists(), what="--rm removing c2")
     run("rm", "c1")
+
+
+def _pythons() -> dict[str, str]:
+    """Each Python version on this machine that a user could install tinydocker with:
+    Debian's own (/usr/bin/python3, 3.11.2 on Debian 12: no tarfile extraction filters), the
+    python3 first on PATH, and the one running the suite."""
+    found = {}
+    for exe in ("/usr/bin/python3", shutil.which("python3"), getattr(sys, "_base_executable", None)):
+        if exe and os.path.exists(exe):
+            version = subprocess.run([exe, "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True).stdout.strip()
+            if version and tuple(map(int, version.split(".")[:2])) >= (3, 11):
+                found.setdefault(version, exe)
+    return found
+
+
+PYTHONS = sorted(_pythons().items())
+
+
+@pytest.mark.parametrize("python", [exe for _, exe in PYTHONS], ids=[version for version, _ in PYTHONS])
+def test_a_wheel_on_each_python_here_imports_and_runs_an_image(td, tmp_path, python):
+    """A wheel with its pinned dependencies (from the package index, as a user gets them) on
+    each Python version: a layer is unpacked (the tarfile path that needs care on 3.11.2),
+    then run, and the unsafe member is still refused."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns("__pycache__", ".venv", ".git", "tests", "*.egg-info", "build"))
+    env_dir = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", str(env_dir)], check=True, capture_output=True, timeout=120)
+    res = subprocess.run([env_dir / "bin" / "pip", "install", "-q", "."], cwd=src, capture_output=True, timeout=600)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    cli = [str(env_dir / "bin" / "tinydocker"), "--root", str(td.root)]
+
+    def run(*args, input=None):
+        return subprocess.run(cli + list(args), capture_output=True, env=td.env, timeout=120, cwd="/", input=input)
+
+    assert run("image", "build", "busybox").returncode == 0
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add(td.image_rootfs(), arcname=".")
+    res = run("import", str(rootfs), "mine")
+    assert res.returncode == 0, res.stderr
+    res = run("run", "--rm", "--image", "mine", "c1", "cat", "/etc/passwd")
+    assert (res.returncode, res.stdout[:5]) == (0, b"root:"), res.stderr
+    bad = io.BytesIO()
+    with tarfile.open(fileobj=bad, mode="w") as tar:
+        escape = tarfile.TarInfo("../escape")
+        tar.addfile(escape, io.BytesIO(b""))
+    res = run("import", "-", "bad", input=bad.getvalue())
+    assert res.returncode == 125 and b"outside the image" in res.stderr and b"Traceback" not in res.stderr, res.stderr
+    assert not (td.root.parent / "escape").exists()

@@ -127,8 +127,6 @@ def apply(source, dest: str) -> Applied:
         plain.drain()  # the end-of-archive padding belongs to the diff id too
         while buffered.read(1 << 20):
             pass
-    except tarfile.FilterError as e:
-        raise UnsafeMember(str(e)) from None
     except _bad_data(compression) as e:
         what = f"{compression} data" if compression else "tar"
         raise LayerError(f"corrupted or truncated {what}: {e}") from None
@@ -147,9 +145,17 @@ def diff_id_of(source) -> str:
     return plain.digest()
 
 
+# tarfile's extraction filters came in 3.11.4 (and from 3.14 its 'data' filter applies
+# unless told otherwise, refusing the absolute symlinks layers are full of); Debian 12's
+# 3.11.2 has none. So safe_member runs in _members on every Python, each member checked as
+# extractall asks for it (after the one before it is on disk), and a filter, where there
+# is one, is told to trust what it is handed.
+_CHECKED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
 def _extract(tar: tarfile.TarFile, dest: str) -> int:
     sizes = [0]
-    tar.extractall(dest, members=_members(tar, dest, sizes), numeric_owner=True, filter=safe_member)
+    tar.extractall(dest, members=_members(tar, dest, sizes), numeric_owner=True, **_CHECKED)
     return sizes[0]
 
 
@@ -181,7 +187,7 @@ def _members(tar: tarfile.TarFile, dest: str, sizes: list[int]):
             pending = (name, xattrs)
         if member.isreg():
             sizes[0] += member.size
-        yield member
+        yield safe_member(member, dest)
     if pending:
         _set_xattrs(dest, *pending)
 
@@ -231,7 +237,7 @@ def _clear(path: str, want_dir: bool) -> None:
 
 
 def safe_member(member: tarfile.TarInfo, dest: str):
-    """tarfile filter: refuse anything that would land, or point, outside the tree.
+    """Refuse anything that would land, or point, outside the tree.
 
     Absolute symlink targets are allowed: inside the container they resolve within its
     root, and image layers are full of them. What is refused: absolute or ../ member
