@@ -187,3 +187,72 @@ def test_an_unusable_data_root_is_one_sentence(td, tmp_path, args):
     err = res.stderr.decode()
     assert res.returncode == 125 and err.count("\n") == 1, err
     assert err.startswith(f"tinydocker: data root {not_a_dir}") and "[Errno" not in err, err
+
+
+HELD_LOCK = """
+import fcntl, os, sys, threading, time
+import tinydocker
+root, attach = sys.argv[1], sys.argv[2] == "attach"
+tinydocker.create("c1", ["true"], network="none", root=root)  # a bridge says "connect" before the fork
+# what another thread's event append holds for a moment, and then closes
+lock = os.open(os.path.join(root, "state", ".events.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+done = []
+worker = threading.Thread(target=lambda: done.append(tinydocker.start("c1", attach=attach, root=root)), daemon=True)
+worker.start()
+record = os.path.join(root, "state", "containers", "c1", "record.toml")
+deadline = time.monotonic() + 30
+while 'status = "running"' not in open(record).read():  # the container's child is forked by then
+    assert time.monotonic() < deadline, "never started"
+    time.sleep(0.01)
+os.close(lock)
+worker.join(30)
+print("hung" if worker.is_alive() else "started")
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("how", ["attach", "detach"])
+def test_a_lock_another_thread_held_at_the_fork_does_not_stay_held_by_the_container(td, how):
+    """Found as a hang of 24 API runs from a 4-thread pool: a fork copies every thread's
+    descriptors, so the container's child (or a detached start's supervisor), waiting for
+    its orders, kept the events journal's flock that another thread had closed."""
+    tinydocker.build_image(root=td.root)
+    res = subprocess.run([sys.executable, "-c", HELD_LOCK, str(td.root), how], capture_output=True, text=True,
+                         env={**td.env, "PYTHONPATH": str(REPO)}, timeout=90)
+    assert (res.returncode, res.stdout) == (0, "started\n"), res.stderr
+    if how == "detach":
+        assert td.out("wait", "c1") == "0\n"
+
+
+HAMMER = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import tinydocker
+root, who = sys.argv[1], sys.argv[2]
+
+def life(i):
+    name = f"h{who}-{i}"
+    tinydocker.run(name, ["sleep", "60"], detach=True, root=root)
+    done = tinydocker.exec(name, ["echo", name], capture_output=True, root=root)
+    assert (done.exit_code, done.stdout) == (0, (name + "\\n").encode()), done
+    tinydocker.stop(name, timeout=0, root=root)
+    tinydocker.remove(name, root=root)
+    assert tinydocker.run(name, ["true"], remove=True, root=root) == 0
+    return name
+
+with ThreadPoolExecutor(4) as pool:
+    print(len(list(pool.map(life, range(8)))))
+"""
+
+
+def test_run_exec_stop_and_rm_from_many_threads_and_processes_at_once(td):
+    tinydocker.build_image(root=td.root)
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, str(td.root), str(n)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**td.env, "PYTHONPATH": str(REPO)})
+             for n in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert (p.returncode, out) == (0, "8\n"), err
+    assert td.out("ps", "-aq") == ""

@@ -6,7 +6,7 @@ import socket
 from . import init
 from .. import cgroups
 from ..errors import TinydockerError
-from ..linux import syscalls as sc
+from ..linux import fds, syscalls as sc
 from ..state.store import Record
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
 from .stdio import CapturePipes
@@ -47,6 +47,7 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str,
                 report.close()
                 if pipes:
                     pipes.in_child()
+                fds.drop_inherited((*namespaces.values(), child_report.fileno()))
                 init.enter_main(namespaces, cgroup.join, orders, child_report)  # never returns
             child_report.close()
             forwarder.target(pid)
@@ -57,7 +58,7 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str,
                 from .terminal import relay
 
                 relay(master, interactive)
-            out = pipes.pump() if pipes else None
+            out = pipes.pump(pid) if pipes else None
             code = exit_status(pid)
             os.waitpid(pid, 0)
         finally:

@@ -20,7 +20,7 @@ from . import init
 from .. import cgroups
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from ..linux import proc
-from ..linux import syscalls as sc
+from ..linux import fds, syscalls as sc
 from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state import events
@@ -133,6 +133,7 @@ class _Launch:
                 report.close()
                 if stdio:
                     stdio.in_child()
+                fds.drop_inherited((spec_r, child_report.fileno()))
                 init.child_main(spec_r, child_report, self.cgroup.join)  # never returns
             os.close(spec_r)
             child_report.close()
@@ -239,9 +240,9 @@ def _detached(store, record, spec, fresh) -> str:
     said_r, said_w = os.pipe()
     middle = os.fork()
     if middle == 0:
-        os.close(said_r)
         code = EXIT_TINYDOCKER
         try:
+            fds.drop_inherited((said_w,))  # nothing the caller's other threads hold comes along
             os.setsid()
             if os.fork() == 0:
                 _supervise(store, record, spec, fresh, said_w)  # never returns

@@ -71,7 +71,9 @@ def _append(state, line: bytes) -> None:
         finally:
             os.close(fd)
     finally:
-        os.close(lock)  # closing the last descriptor drops the flock
+        # unlocked before closed: a copy a fork made meanwhile must not keep it held
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
 
 
 def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = None):
