@@ -1,7 +1,8 @@
 """How containers and images read in a terminal, following docker's wording."""
 
 from datetime import datetime, timezone
-from .template import LabelText, go_json
+# table: the one padding of every listing, kept with the template's `table` directive that needs it
+from .template import LabelText, go_json, table  # noqa: F401 (table is display.table to the commands)
 
 
 def human_duration(seconds: float) -> str:
@@ -82,16 +83,6 @@ def ports_text(record) -> str:
         return ""
     return ", ".join(f"{b['host_ip'] or '0.0.0.0'}:{b['host_port']}->{b['container_port']}/{b['proto']}"
                      for b in record.network.get("ports", []))
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded as docker's tabwriter does: at least three spaces between them."""
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    lines = []
-    for row in [headers] + rows:
-        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths)] + [row[-1]]
-        lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 # docker's column titles for --format 'table {{…}}'

@@ -200,14 +200,22 @@ def _text(value) -> str:
     return str(value)
 
 
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded as docker's tabwriter does: at least three spaces between them."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for row in [headers] + rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths)] + [row[-1]]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
 def render_rows(text: str, rows: list, titles: dict | None = None) -> str:
     """Every row through the template; a table gets its title row and aligned columns."""
     template = Template(text)
     lines = [template.render(row) for row in rows]
     if not template.table:
         return "\n".join(lines)
-    from .display import table
-
     cells = [line.split("\t") for line in [template.headers(titles or {})] + lines]
     width = max(len(c) for c in cells)
     cells = [c + [""] * (width - len(c)) for c in cells]
