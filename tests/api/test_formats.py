@@ -31,8 +31,11 @@ def test_the_template_subset_renders_as_go_prints():
     for text, expected in cases.items():
         assert Template(text).render(doc) == expected, text
     assert json.loads(Template("{{json .}}").render(doc)) == doc
-    for unsupported in ("{{if .Name}}x{{end}}", "{{range .Config.Cmd}}{{.}}{{end}}", "{{$x := .Name}}",
-                        "{{nosuchfunc .Name}}", "{{.Name", "{{.Name .State}}"):
+    # Go's control structures and variables (tests/unit/test_template.py has the rest)
+    assert Template("{{if .State.Running}}{{range .Config.Cmd}}{{.}};{{end}}{{end}}").render(doc) == "sleep;600;"
+    assert Template("{{$x := .Name}}{{with .State}}{{$x}}:{{.Pid}}{{end}}").render(doc) == "web:7"
+    for unsupported in ("{{if .Name}}x", "{{define \"x\"}}{{end}}", "{{nosuchfunc .Name}}", "{{.Name",
+                        "{{.Name .State}}"):
         with pytest.raises(TinydockerError):
             Template(unsupported)
     with pytest.raises(TinydockerError, match="can't evaluate field Nope"):
@@ -69,11 +72,31 @@ def test_format_on_ps_inspect_images_and_info(td):
     out = td.out("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}")
     assert out.split() == ["f1", "1"]
     # a template tinydocker cannot follow is refused before anything runs, in one line
-    for args in (["ps", "--format", "{{if .Names}}x{{end}}"], ["inspect", "-f", "{{range .}}", "f1"],
+    for args in (["ps", "--format", "{{if .Names}}x"], ["inspect", "-f", "{{range .}}", "f1"],
                  ["ps", "--format", "{{.NoSuchField}}"], ["images", "--format", "nonsense"]):
         res = td(*args)
         assert res.returncode == 125 and res.stderr.count(b"\n") == 1, (args, res.stderr)
     td.out("rm", "-f", "f1")
+
+
+def test_go_templates_as_dockers_documentation_writes_them(td):
+    import ipaddress
+
+    td.out("run", "-d", "g1", "sleep", "600")
+    address = td.out("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "g1").strip()
+    subnet = td.out("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge").strip()
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet), (address, subnet)
+    assert td.out("exec", "g1", "hostname", "-i").split() == [address]  # the address the container has
+    running = "{{if .State.Running}}up{{else}}down{{end}}"
+    assert td.out("inspect", "-f", running, "g1").strip() == "up"
+    assert td.out("ps", "--format", '{{printf "%-10s" .Names}}|').splitlines() == ["g1        |"]
+    assert td.out("images", "--format", '{{if eq .Repository "busybox"}}{{.Tag}}{{end}}').strip() == "latest"
+    td.out("stop", "-t", "1", "g1")
+    assert td.out("inspect", "-f", running, "g1").strip() == "down"
+    # a template that fails as it runs is one line and 125, as one that does not parse
+    res = td("inspect", "-f", "{{index .Config.Cmd 9}}", "g1")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"index out of range: 9" in res.stderr, res.stderr
+    td.out("rm", "g1")
 
 
 def test_images_filters(td):
