@@ -64,7 +64,7 @@ def test_since_until_and_what_is_refused(td):
     assert names("--since", stamp) == []
     for args, what in ((["--since", "yesterday"], b"--since"), (["--until", "soon"], b"--until"),
                        (["--filter", "colour=red"], b"invalid filter"),
-                       (["--format", "{{range .}}"], b"not supported")):
+                       (["--format", "{{template \"x\"}}"], b"not supported")):
         res = td("events", *args)
         assert res.returncode == 125 and what in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
 
