@@ -155,6 +155,7 @@ def test_trim_markers_and_comments(text, expected):
     ("{{.A.}}", 'unexpected "." in operand'),
     ("{{.A#}}", "bad character"),
     ("{{#}}", "unrecognized character"),
+    ("{{\"x\".Y}}", 'unexpected . after term "\\"x\\""'),
 ])
 def test_parse_errors_are_one_line(text, needle):
     message = error(text)
@@ -167,6 +168,7 @@ def test_parse_errors_are_one_line(text, needle):
     ("{{.State.Nope}}", "can't evaluate field Nope"),
     ("{{if .A}}x{{else if .Nope}}y{{end}}", "can't evaluate field A"),
     ("{{index .Config.Cmd 5}}", "at <index .Config.Cmd 5>: error calling index: index out of range: 5"),
+    ("{{(index .Mounts 0).X}}", 'at <(index .Mounts 0).X>: can\'t evaluate field X'),
     ("{{index .Nil 1}}", "error calling index: index of untyped nil"),
     ("{{index .Name \"x\"}}", "cannot index slice/array with type string"),
     ("{{slice .Name 2 1}}", "error calling slice: invalid slice index: 2 > 1"),

@@ -315,7 +315,7 @@ _ELSE, _END = "else", "end"
 
 class _Parser:
     def __init__(self, src: str):
-        self.toks, self.i = _lex(src), 0
+        self.src, self.toks, self.i = src, _lex(src), 0
         self.vars = ["$"]
         self.range_depth = 0
 
@@ -396,7 +396,7 @@ class _Parser:
         self.range_depth -= kind == "range"
         orelse = None
         if last == _ELSE:
-            nxt = self.toks[self.i] if self.toks[self.i].kind != "space" else self.toks[self.i + 1]
+            nxt = self.toks[self.i]  # (the spaces after else are behind us)
             if kind in ("if", "with") and nxt.kind == "keyword" and nxt.value == kind:
                 # {{else if …}} is {{else}}{{if …}}…{{end}} whose {{end}} is this one's
                 self.next_non_space()
@@ -417,7 +417,7 @@ class _Parser:
             if after.kind in ("declare", "assign"):
                 pipe.assign = after.kind == "assign"
                 if pipe.assign and var.value not in self.vars:
-                    raise _ParseError(f"undefined variable {var.value!r}", var.pos)
+                    raise _ParseError(f'undefined variable "{var.value}"', var.pos)
                 pipe.decl.append(var.value)
                 break
             if after.kind == "comma":
@@ -429,8 +429,6 @@ class _Parser:
                 raise _ParseError(f"too many declarations in {context}", after.pos)
             self.i = back  # a variable used, not declared
             break
-        if pipe.decl and self.toks[self.i - 1].kind == "comma":
-            raise _ParseError(f"missing value for {context}", self.toks[self.i].pos)
         self.vars.extend(v for v in pipe.decl if v not in self.vars or not pipe.assign)
         while True:
             tok = self.next_non_space()
@@ -478,13 +476,13 @@ class _Parser:
         node = self.term()
         if node is None or self.toks[self.i].kind != "field":
             return node
+        if node.kind in ("dot", "nil", "literal"):
+            raise _ParseError(f"unexpected . after term {json.dumps(self.src[node.pos:node.end])}", node.pos)
         names = []
         while self.toks[self.i].kind == "field":
             tok = self.next()
             names.append(tok.value[1:])
             node.end = tok.end
-        if node.kind in ("dot", "nil", "literal"):
-            raise _ParseError(f"unexpected . after term {node.value!r}", node.pos)
         if node.kind in ("field", "var"):
             node.names += tuple(names)
             return node
@@ -521,7 +519,7 @@ class _Parser:
         if kind == "lparen":
             pipe = self.pipeline("parenthesized pipeline", "rparen")
             node = _Operand("pipe", tok, pipe)
-            node.end = pipe.end
+            node.end = self.toks[self.i - 1].end  # its )
             return node
         self.i -= 1
         return None
