@@ -19,12 +19,12 @@ The journal tells what happened; it is never consulted to decide anything, so a 
 write it (a data root being deleted) costs the line, not the operation.
 """
 
-import fcntl
 import json
 import os
 import time
 
 from ..linux.rotated import open_or_none, replaced, same_file
+from .lock import Flock
 
 MAX_BYTES = 1 << 20
 JOURNAL = "events.jsonl"
@@ -53,27 +53,22 @@ def emit(root, type: str, action: str, actor_id: str, attributes: dict | None = 
 
 def _append(state, line: bytes) -> None:
     try:
-        lock = os.open(state / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
         os.mkdir(state)  # a data root's first event (its root must exist: a deleted one stays deleted)
-        lock = os.open(state / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    except FileExistsError:
+        pass
+    with Flock(state / LOCK):
         path = state / JOURNAL
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
         try:
             size = os.fstat(fd).st_size
             if size and size + len(line) > MAX_BYTES:
                 os.close(fd)
                 os.replace(path, state / (JOURNAL + ".1"))
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(path, flags, 0o600)
             os.write(fd, line)  # a line is far below any size a regular file splits a write at
         finally:
             os.close(fd)
-    finally:
-        # unlocked before closed: a copy a fork made meanwhile must not keep it held
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
 
 
 def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = None):

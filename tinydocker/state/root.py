@@ -58,11 +58,11 @@ class DataRoot:
 
 
 def file_lock(path: Path):
-    """The lock guarding one store; filelock is imported only once something changes."""
-    from filelock import FileLock
+    """The lock guarding one store of the data root (its directory is made on first use)."""
+    from .lock import Flock
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path))
+    return Flock(path)
 
 
 def visible_entries(directory: Path) -> list[str]:
