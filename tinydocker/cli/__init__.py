@@ -47,6 +47,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         complete(app, argv)  # exits
     from click.exceptions import NoArgsIsHelpError, UsageError
 
+    from ..linux.machine import unsupported
+
+    if unsupported():
+        say(unsupported())
+        sys.exit(EXIT_TINYDOCKER)
     try:
         rv = app(args=argv, prog_name="tinydocker", standalone_mode=False)
     except NoArgsIsHelpError:

@@ -6,6 +6,8 @@ Only what tinydocker needs, each raising OSError with errno like the os module d
 import ctypes
 import os
 
+from .machine import NUMBERS
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # namespaces (linux/sched.h)
@@ -33,9 +35,6 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
-
-_SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper
-
 
 def _check(ret: int, what: str) -> int:
     if ret < 0:
@@ -68,7 +67,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    ret = _libc.syscall(ctypes.c_long(_SYS_PIVOT_ROOT), new_root.encode(), put_old.encode())
+    ret = _libc.syscall(ctypes.c_long(NUMBERS["pivot_root"]), new_root.encode(), put_old.encode())
     _check(ret, "pivot_root")
 
 
@@ -104,7 +103,6 @@ AT_RECURSIVE = 0x8000
 MOVE_MOUNT_F_EMPTY_PATH = 0x04
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
 MOUNT_ATTR_RDONLY = 0x1
-_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_OPENAT2, _SYS_MOUNT_SETATTR = 428, 429, 437, 442  # x86_64
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
@@ -113,7 +111,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
     import struct
 
     how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
-    ret = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path), how,
+    ret = _libc.syscall(ctypes.c_long(NUMBERS["openat2"]), ctypes.c_int(dirfd), os.fsencode(path), how,
                         ctypes.c_size_t(24))
     if ret < 0:
         err = ctypes.get_errno()
@@ -124,7 +122,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
 def clone_tree(path: str, read_only: bool) -> int:
     """A detached recursive bind of `path` (open_tree OPEN_TREE_CLONE), read-only all through
     if asked: a descriptor to attach with attach_tree, mounted nowhere until then."""
-    fd = _check(_libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD), os.fsencode(path),
+    fd = _check(_libc.syscall(ctypes.c_long(NUMBERS["open_tree"]), ctypes.c_int(AT_FDCWD), os.fsencode(path),
                               ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE)), f"bind {path}")
     if read_only:
         import struct
@@ -132,7 +130,7 @@ def clone_tree(path: str, read_only: bool) -> int:
         # struct mount_attr: attr_set, attr_clr, propagation, userns_fd
         attr = ctypes.create_string_buffer(struct.pack("<QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0), 32)
         try:
-            _check(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(fd), b"",
+            _check(_libc.syscall(ctypes.c_long(NUMBERS["mount_setattr"]), ctypes.c_int(fd), b"",
                                  ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), attr, ctypes.c_size_t(32)),
                    f"make the bind of {path} read-only")
         except OSError:
@@ -143,7 +141,7 @@ def clone_tree(path: str, read_only: bool) -> int:
 
 def attach_tree(tree_fd: int, target_fd: int) -> None:
     """Mount a detached tree (clone_tree) on the file or directory open as target_fd (O_PATH)."""
-    _check(_libc.syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
+    _check(_libc.syscall(ctypes.c_long(NUMBERS["move_mount"]), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
                          ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
 
 
@@ -157,7 +155,6 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-_SYS_KEYCTL = 250  # x86_64
 KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
@@ -187,7 +184,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 def join_session_keyring() -> None:
     """A new anonymous session keyring: the caller's keys are out of reach from here on."""
-    _check(_libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), None),
+    _check(_libc.syscall(ctypes.c_long(NUMBERS["keyctl"]), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), None),
            "keyctl join session keyring")
 
 
@@ -209,7 +206,6 @@ def load_seccomp_filter(program: bytes) -> None:
 
 # -- bpf(2), for the cgroup v2 device program (linux/bpf.h) ----------------------------------------
 
-_SYS_BPF = 321  # x86_64
 _BPF_PROG_LOAD = 5
 _BPF_PROG_ATTACH = 8
 _BPF_PROG_TYPE_CGROUP_DEVICE = 15
@@ -218,7 +214,7 @@ _BPF_CGROUP_DEVICE = 6
 
 def _bpf(command: int, attr: bytes, what: str) -> int:
     buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
-    return _check(_libc.syscall(ctypes.c_long(_SYS_BPF), ctypes.c_int(command), buffer, ctypes.c_uint(128)), what)
+    return _check(_libc.syscall(ctypes.c_long(NUMBERS["bpf"]), ctypes.c_int(command), buffer, ctypes.c_uint(128)), what)
 
 
 def attach_device_program(cgroup_dir: str, program: bytes) -> None:
@@ -244,10 +240,9 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
         os.close(prog)
 
 
-_SYS_PIDFD_GETFD = 438  # x86_64 (and every architecture's new numbering)
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:
     """A copy of another process's descriptor (as root: ptrace access to it), close-on-exec."""
-    return _check(_libc.syscall(ctypes.c_long(_SYS_PIDFD_GETFD), ctypes.c_int(pidfd), ctypes.c_int(target_fd),
+    return _check(_libc.syscall(ctypes.c_long(NUMBERS["pidfd_getfd"]), ctypes.c_int(pidfd), ctypes.c_int(target_fd),
                                 ctypes.c_uint(0)), "pidfd_getfd")

@@ -59,6 +59,11 @@ _ERRNO = 0x00050000
 _SCMP_ARCH_X86 = 0x40000003
 _SCMP_ARCH_X32 = 0x4000003E
 _SCMP_ARCH_X86_64 = 0xC000003E
+_SCMP_ARCH_ARM = 0x40000028
+_SCMP_ARCH_AARCH64 = 0xC00000B7
+# the other ABIs a process of the native one can enter (x86_64: int 0x80 and x32; aarch64:
+# 32-bit ARM, where the kernel has it): the same rules there
+_COMPAT_ARCHES = {_SCMP_ARCH_X86_64: (_SCMP_ARCH_X86, _SCMP_ARCH_X32), _SCMP_ARCH_AARCH64: (_SCMP_ARCH_ARM,)}
 _CMP_MASKED_EQ = 7
 
 
@@ -117,8 +122,10 @@ _ACTIONS = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SC
             "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ALLOW": _ALLOW, "SCMP_ACT_LOG": 0x7FFC0000}
 _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
         "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
-_ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64}
-_ARCH_WORDS = {"amd64", "x86_64"}  # how a profile's includes/excludes name this machine
+_ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64,
+           "SCMP_ARCH_ARM": _SCMP_ARCH_ARM, "SCMP_ARCH_AARCH64": _SCMP_ARCH_AARCH64}
+# how a profile's includes/excludes name this machine
+_ARCH_WORDS = {"aarch64": {"arm64", "aarch64"}}.get(os.uname().machine, {"amd64", "x86_64"})
 
 
 def check_profile(text: str, source: str) -> None:
@@ -226,10 +233,8 @@ def _compile(wanted: dict) -> bytes:
     if not ctx:
         raise TinydockerError("libseccomp could not make a filter")
     try:
-        if lib.seccomp_arch_native() == _SCMP_ARCH_X86_64:
-            # the 32-bit ABIs an x86_64 process can enter (int 0x80, x32): the same rules there
-            for arch in (_SCMP_ARCH_X86, _SCMP_ARCH_X32):
-                _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
+        for arch in _COMPAT_ARCHES.get(lib.seccomp_arch_native(), ()):
+            _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
         eperm = _ERRNO | errno.EPERM
 
         def add(name: str, action: int, *cmps) -> None:
