@@ -351,3 +351,23 @@ def test_a_killed_load_leaves_nothing_half_made(td, many_layers_image):
         if listed:
             assert td.out("run", "--rm", "--image", "many-100", "c1", "cat", "/layers/100") == "100"
             td.out("rmi", "many-100")
+
+
+def test_save_and_export_never_write_through_a_planted_link(td, tmp_path):
+    """save -o and export -o write beside a path the user chose (often /tmp, which anyone
+    can write): the temporary file there is created anew (O_EXCL|O_NOFOLLOW), never opened
+    through a link planted at a name someone could guess (it was PATH.tmp-PID)."""
+    import tinydocker
+
+    tinydocker.build_image(root=td.root)
+    td.out("create", "c1", "true")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    for name in ("out.tar", "tree.tar"):
+        (tmp_path / f"{name}.tmp-{os.getpid()}").symlink_to(victim)
+    tinydocker.save("busybox", str(tmp_path / "out.tar"), root=td.root)
+    tinydocker.export("c1", str(tmp_path / "tree.tar"), root=td.root)
+    assert victim.read_bytes() == b"precious"
+    for name in ("out.tar", "tree.tar"):
+        with tarfile.open(tmp_path / name) as tar:
+            assert tar.getnames()

@@ -115,11 +115,11 @@ def load(path: str = "-", platform: str | None = None, root=None) -> list[dict]:
 
 def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
     """Write images to `path` ("-": stdout) as a docker archive, or format="oci-archive"."""
-    import os
     import sys
 
     from ..errors import TinydockerError
     from ..image.archive import save as save_archive
+    from ..linux.files import replacing
 
     if isinstance(refs, str):
         refs = [refs]
@@ -130,17 +130,12 @@ def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
         return
     for ref in refs:
         store.get(ref)  # an unknown image is said before any file is made
-    tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "wb") as out:
-            save_archive(store, list(refs), out, format)
-        os.rename(tmp, path)  # no half-written archive under the name asked for
+        with replacing(path, 0o644) as fd, open(fd, "wb", closefd=False) as out:
+            save_archive(store, list(refs), out, format)  # no half-written archive under the name asked for
         _saved(root, store, refs)
     except OSError as e:
         raise TinydockerError(f"cannot write {path}: {e.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _saved(root, store, refs) -> None:
@@ -227,11 +222,11 @@ def _same_filesystem(a, b) -> bool:
 def export(container: str, path: str = "-", root=None) -> None:
     """Write the container's file tree (its image under its changes) as a tar to `path`
     ("-": stdout)."""
-    import os
     import sys
 
     from ..container.export import export as export_tree
     from ..errors import TinydockerError
+    from ..linux.files import replacing
     from ..state.store import Store
 
     containers = Store(paths.resolve(root))
@@ -242,15 +237,8 @@ def export(container: str, path: str = "-", root=None) -> None:
         sys.stdout.flush()
         export_tree(cdir, lower, sys.stdout.fileno())
         return
-    tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with replacing(path, 0o644) as fd:
+            export_tree(cdir, lower, fd)
     except OSError as e:
         raise TinydockerError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        export_tree(cdir, lower, fd)
-        os.rename(tmp, path)
-    finally:
-        os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

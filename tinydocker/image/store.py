@@ -27,6 +27,7 @@ import tomllib
 
 from ..errors import TinydockerError
 from ..linux import proc
+from ..linux.files import write_atomic
 from ..state.root import DataRoot, file_lock
 from . import reference
 
@@ -141,12 +142,7 @@ class Index:
         used = {sha256_hex(d) for img in self.images.values() for d in img.layers}
         text = tomli_w.dumps({"images": {img.hex: img.to_toml() for img in self.images.values()},
                               "layers": {k: {"size": v} for k, v in sorted(self.layer_sizes.items()) if k in used}})
-        tmp = path.with_name(private_name(INDEX))
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
+        write_atomic(path, text.encode())
 
     def size(self, image: Image) -> int:
         """Bytes of file content over the image's layers."""

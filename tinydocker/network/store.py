@@ -22,6 +22,7 @@ import tomllib
 from datetime import datetime, timezone
 
 from ..errors import TinydockerError
+from ..linux.files import write_atomic
 from ..state.root import DataRoot, file_lock
 from . import firewall, netlink
 
@@ -116,9 +117,7 @@ class NetworkStore:
     def _save(self, networks: dict) -> None:
         import tomli_w
 
-        tmp = self.path.with_name(f".networks.{os.getpid()}.tmp")
-        tmp.write_bytes(tomli_w.dumps({"networks": networks}).encode())
-        os.rename(tmp, self.path)
+        write_atomic(self.path, tomli_w.dumps({"networks": networks}).encode())
 
     def get(self, name: str) -> dict | None:
         return self._load().get(name)

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from ..errors import TinydockerError
+from ..linux.files import write_atomic
 
 # (capability that lifts the denial, or None) → calls
 DENIED = {
@@ -110,9 +111,7 @@ def _cached(cache: Path, key_data, make) -> bytes:
         pass
     program = make()
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(program)
-    os.rename(tmp, path)
+    write_atomic(path, program)
     return program
 
 

@@ -15,13 +15,12 @@ commands racing just replace each other's file, harmlessly, since every entry is
 against the bytes. A missing, unreadable or damaged cache means: parse everything.
 """
 
-import os
 import sys
 
 from .root import DataRoot
 
 NAME = "records.cache"
-TMP = ".records.cache"  # TMP-PID-tmp: one listing's new cache, until it replaces the old
+TMP = ".records.cache"  # TMP-PID-RANDOM: one listing's new cache, until it replaces the old
 FORMAT = 1  # bump when what an entry holds changes: an older cache is then ignored whole
 
 
@@ -100,14 +99,9 @@ class RecordCache:
         from ..linux.proc import remove_abandoned
 
         remove_abandoned(self.path.parent, TMP)  # what a listing killed while writing left
-        tmp = self.path.with_name(f"{TMP}-{os.getpid()}-tmp")
+        from ..linux.files import write_atomic
+
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "wb") as f:
-                pickle.dump((FORMAT, self.entries), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, pickle.dumps((FORMAT, self.entries), protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass  # a cache: the next listing parses again

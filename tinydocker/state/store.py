@@ -32,6 +32,7 @@ import tomllib
 
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
+from ..linux.files import write_atomic
 from ..spec import ContainerSpec
 from ..volume.store import VolumeStore
 from . import events
@@ -170,21 +171,7 @@ class Store:
     def _write(self, record: Record) -> None:
         import tomli_w
 
-        target = self.container_dir(record.name) / RECORD
-        tmp = target.with_name(f".{RECORD}.{os.getpid()}.tmp")
-        data = tomli_w.dumps(record.to_toml()).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, target)
-        dfd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(self.container_dir(record.name) / RECORD, tomli_w.dumps(record.to_toml()).encode())
 
     def load(self, name: str, cache=None) -> Record | None:
         """Container NAME's record, or None; `cache` (all()'s RecordCache) spares parsing
