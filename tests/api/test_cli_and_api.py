@@ -20,7 +20,10 @@ def test_invalid_names(td, name):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "--image", "nope", "c1", "true"], "Unable to find image 'nope'"),
+    # --pull never: a test reaches no registry but its own on loopback
+    (["run", "--pull", "never", "--image", "nope", "c1", "true"], "Unable to find image 'nope'"),
+    (["create", "--pull", "never", "--image", "nope", "c1"], "Unable to find image 'nope'"),
+    (["run", "--pull", "sometimes", "c1", "true"], "invalid pull option 'sometimes'"),
     (["run", "--image", "Bad/Image", "c1", "true"], "invalid reference format"),
     (["run", "--bogus", "c1"], "No such option '--bogus'"),
     (["run"], "Missing argument 'NAME'"),

@@ -232,6 +232,39 @@ def test_pull_by_tag_then_run(td, registry, layered_image):
     assert td.out("pull", "-q", "--tls-verify=false", ref) == ref + "\n"
 
 
+def test_run_and_create_pull_what_is_missing_always_or_never(td, registry, layered_image):
+    ref = push_to_registry(registry, layered_image, "layered:latest")
+    res = td("run", "--rm", "--pull", "never", "--image", ref, "c1")
+    assert "Unable to find image" in one_line_error(res)
+    # missing, the default: docker's lines on stderr, stdout the container's alone
+    res = td("run", "--rm", "--image", ref, "c1", check=True)
+    assert b"hello from cmd" in res.stdout and b"Pulling from" not in res.stdout
+    err = res.stderr.decode().splitlines()
+    assert err[:2] == [f"Unable to find image '{ref}' locally", "latest: Pulling from layered"], err
+    assert f"Status: Downloaded newer image for {ref}" in err
+    assert len(layer_dirs(td)) == 3
+    # here now: nothing pulled, nothing said
+    res = td("run", "--rm", "--image", ref, "c1", check=True)
+    assert res.stderr == b""
+    # always: the registry is asked again (up to date), and -q says nothing of it
+    res = td("create", "--pull", "always", "--image", ref, "c2", check=True)
+    assert f"Status: Image is up to date for {ref}" in res.stderr.decode()
+    res = td("create", "-q", "--pull", "always", "--image", ref, "c3", check=True)
+    assert res.stderr == b"" and len(res.stdout.split()) == 1
+    assert "pull" in td.out("events", "--since", "1h", "--until", "0s", "--format", "{{.Action}}").split()
+    # by the API, in a new root: missing pulls there too, silently
+    import shutil
+
+    import tinydocker
+
+    other = td.root.parent / (td.root.name + "-api")
+    try:
+        done = tinydocker.run("c1", None, image=ref, remove=True, capture_output=True, network="none", root=other)
+        assert done.exit_code == 0 and b"hello from cmd" in done.stdout
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
 def test_pull_by_digest(td, registry, layered_image):
     ref = push_to_registry(registry, layered_image, "layered:v1")
     digest = registry_digest(ref)

@@ -62,7 +62,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (),
              publish_all: bool = False, dns: Sequence[str] = (), add_hosts: Sequence[str] = (),
              restart: str = "no", init: bool = False, log_driver: str = "json-file",
-             log_opts: Sequence[str] | dict = ()):
+             log_opts: Sequence[str] | dict = (), pull: str = "missing", quiet: bool = True):
     """The spec of a new container from the image's config and the options (docker's meanings):
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -81,7 +81,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     ip="10.77.0.9", publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
     dns=["10.0.0.53"], add_hosts=["db:10.0.0.5"].
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
-    supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"].
+    supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
+    pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
     """
     from ..cgroups import limits
     from ..image.config import process
@@ -95,7 +96,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     if stop_signal:
         parse_signal(stop_signal)
     images = ImageStore(data_root)
-    found = images.ensure(image)
+    found = _image_for(images, image, pull, quiet)
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
     settings = process(images.config(found), list(command or []), entrypoint, from_files + list(env), workdir, user)
@@ -118,6 +119,36 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
     return spec, data_root, images.layer_dirs(found)
+
+
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def _image_for(images, ref: str, pull: str, quiet: bool):
+    """The image a new container starts from, by docker's --pull policy: "missing" pulls
+    what is not here, "always" pulls (an image built from a recipe here is built instead),
+    "never" takes only what is here. The pull's lines go to stderr, as docker's run writes
+    them, keeping stdout the container's."""
+    import sys
+
+    from ..image import recipe, reference
+    from ..image.store import NotHere, familiar_name
+
+    if pull not in PULL_POLICIES:
+        raise TinydockerError(f"invalid pull option {pull!r}: must be one of always, missing, never")
+    local = reference.is_id_prefix(ref) or recipe.recipe_for(ref) is not None
+    if pull != "always" or local:
+        try:
+            return images.ensure(ref)
+        except NotHere:
+            if pull == "never" or local:
+                raise
+    from .registry import pulled
+
+    out = None if quiet else sys.stderr
+    if out is not None and pull == "missing":
+        print(f"Unable to find image '{familiar_name(str(reference.parse(ref)))}' locally", file=out, flush=True)
+    return pulled(images, ref, out)
 
 
 def _storage(volumes, mounts, tmpfs: list[str], image_volumes: list[str]) -> tuple[list[dict], list[str]]:

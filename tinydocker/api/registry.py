@@ -22,12 +22,17 @@ def pull(ref: str, platform: str | None = None, tls_verify: bool = True, quiet: 
     (and on a terminal the progress of each layer). Nothing is stored if any part is bad."""
     import sys
 
+    return pulled(_images(root), ref, None if quiet else sys.stdout, platform, tls_verify).id
+
+
+def pulled(images, ref: str, out, platform: str | None = None, tls_verify: bool = True):
+    """Pull `ref` into the store `images`, docker's lines to `out` (None: silent), and say so
+    in the events; the Image."""
     from ..image.pull import pull as pull_image
 
-    out = None if quiet else sys.stdout
-    image = pull_image(_images(root), ref, platform=platform, tls_verify=tls_verify, out=out)
-    _event(root, "pull", ref)
-    return image.id
+    image = pull_image(images, ref, platform=platform, tls_verify=tls_verify, out=out)
+    _event(images.root, "pull", ref)
+    return image
 
 
 def push(ref: str, tls_verify: bool = True, quiet: bool = True, root=None) -> str:

@@ -19,6 +19,9 @@ def run(
         help="Command and its arguments, passed as they are (default: the image's Cmd)."),
     image: str = typer.Option("busybox", "--image", help="Image to run: name[:tag], name@digest or id "
                               "(busybox is built from images/ on first use)."),
+    pull: str = typer.Option("missing", "--pull", metavar="missing|always|never",
+                             help="Pull the image first: if it is not here (missing), always, or never."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Say nothing of a pull (its lines go to stderr)."),
     entrypoint: Optional[str] = typer.Option(None, "--entrypoint", metavar="CMD",
                                              help="Replace the image's Entrypoint (and its Cmd); '' clears it."),
     user: Optional[str] = typer.Option(None, "-u", "--user", metavar="USER[:GROUP]",

@@ -74,6 +74,13 @@ class NoSuchImage(TinydockerError):
         super().__init__(f"No such image: {ref}", code=1)
 
 
+class NotHere(TinydockerError):
+    """An image a new container wants is not in the store (a pull may bring it)."""
+
+    def __init__(self, ref: str):
+        super().__init__(f"Unable to find image '{ref}' locally: pull it, load it, or import a rootfs tarball")
+
+
 def sha256_hex(digest: str) -> str:
     algorithm, _, hex_part = digest.partition(":")
     if algorithm != "sha256" or len(hex_part) != 64 or any(c not in "0123456789abcdef" for c in hex_part):
@@ -245,8 +252,7 @@ class ImageStore:
 
         recipe = recipe_for(ref)
         if recipe is None:
-            raise TinydockerError(
-                f"Unable to find image '{ref}' locally: pull it, load it, or import a rootfs tarball")
+            raise NotHere(ref)
         from .build import build
 
         # one build at a time, so that runs started together share one image (a separate
