@@ -21,13 +21,13 @@ from .containers import (attach, cp, create, diff, exec, inspect, inspect_all, k
 from .images import (build_image, commit, export, history, images, import_image, inspect_image, load,
                      prune_images, remove_image, save, tag)
 from .registry import login, logout, pull, push
-from .system import disk_usage, info, prune, version
+from .system import disk_usage, info, prune, reset, version
 from .networks import create_network, inspect_network, networks, port, prune_networks, remove_network
 from .volumes import create_volume, inspect_volume, prune_volumes, remove_volume, volumes
 from .events import events
 
 __all__ = ["run", "create", "attach", "rename", "pause", "unpause", "top", "diff", "cp", "update", "sizes", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
-           "stats", "remove", "prune", "prune_containers", "images", "build_image", "import_image",
+           "stats", "remove", "prune", "reset", "prune_containers", "images", "build_image", "import_image",
            "remove_image", "inspect_image", "history", "tag", "prune_images", "load", "save", "commit", "export",
            "pull", "push", "login", "logout", "info", "version", "disk_usage", "parse_signal", "create_volume", "volumes", "inspect_volume",
            "remove_volume", "prune_volumes", "create_network", "networks", "inspect_network", "remove_network",

@@ -2,7 +2,7 @@
 
 import os
 
-from ..errors import TinydockerError
+from ..errors import NoSuchContainer, TinydockerError
 from ..state import root as paths
 from ..volume.store import VolumeStore
 from .containers import prune_containers
@@ -77,8 +77,9 @@ def disk_usage(root=None) -> list[dict]:
 
 def prune(root=None) -> dict:
     """Remove every stopped container, then what killed tinydocker processes left behind:
-    half-deleted containers and images, and empty container cgroups nobody owns any more.
-    Returns {"containers": [ids], "cgroups": [ids], "reclaimed": bytes}."""
+    half-deleted containers and images, empty container cgroups nobody owns any more, and
+    machine-wide, the bridges (and their rules) of data roots deleted meanwhile.
+    Returns {"containers": [ids], "cgroups": [ids], "bridges": [names], "reclaimed": bytes}."""
     from .. import cgroups
     from ..image.store import ImageStore
 
@@ -101,14 +102,68 @@ def _sweep_network(root) -> dict:
     for ports: a claim is stale once no container cgroup of its id is left on the machine."""
     from .. import cgroups
     from ..network import firewall
-    from ..network.store import NetworkStore
+    from ..network.store import NetworkStore, release_orphans
     from ..state.store import Store
 
     addresses = NetworkStore(root, records=Store(root).all).sweep()
     where = cgroups.layout()
     # no table, or no nftables at all: nothing is claimed (firewall.claimed)
     ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists())
-    return {"addresses": addresses, "ports": ports}
+    return {"addresses": addresses, "ports": ports, "bridges": release_orphans()}
+
+
+# what a data root's own files are, beside which a checkout keeps its own (.gitignore's rule)
+_KEPT = {"state": lambda name: name == "README.md",
+         "images": lambda name: name == "README.md" or name.endswith(".toml") and name != "index.toml"}
+
+
+def reset(root=None) -> dict:
+    """podman's `system reset`: every container (killed if running), image, volume and
+    network of the data root, each network's bridge and rules with it, then the root's own
+    files (a checkout keeps its READMEs and image recipes). What was removed, by kind."""
+    import shutil
+
+    from ..network.store import NetworkStore
+    from ..state.store import Store
+    from .containers import remove
+    from .images import prune_images
+    from .volumes import prune_volumes
+
+    root = paths.resolve(root)
+    containers = []
+    for record in Store(root).all():
+        try:
+            remove(record.id, force=True, volumes=True, root=root)
+            containers.append(record.id)
+        except NoSuchContainer:
+            pass  # removed meanwhile
+    images = prune_images(all=True, root=root)["images"]
+    volumes = prune_volumes(all=True, root=root)["volumes"]
+    networks = NetworkStore(root)
+    with networks.lock():
+        gone = networks.all()
+        networks.destroy_all()
+        networks.path.unlink(missing_ok=True)
+    leftovers = prune(root)  # what a killed removal left, machine-wide orphans too
+    for top, kept in _KEPT.items():
+        where = root.root / top
+        for name in os.listdir(where) if where.is_dir() else []:
+            if not kept(name):
+                path = where / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        try:
+            where.rmdir()  # emptied: a root of its own, not a checkout
+        except OSError:
+            pass
+    try:
+        root.root.rmdir()
+    except OSError:
+        pass
+    return {"containers": containers, "images": images, "volumes": volumes,
+            "networks": [n["name"] for n in gone], "bridges": leftovers["bridges"]}
 
 
 def info(root=None) -> dict:

@@ -11,19 +11,36 @@ from .app import app, confirm, options, system_app
 @system_app.command("prune")
 def system_prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
     """Remove all stopped containers and what killed tinydocker processes left behind
-    (half-removed containers and images, empty container cgroups)."""
+    (half-removed containers and images, empty container cgroups, and the bridges and
+    rules of data roots deleted meanwhile)."""
     from . import display
 
     if not force and not confirm("WARNING! This will remove:\n  - all stopped containers\n"
                                  "  - leftovers of interrupted removals and image builds\n"
-                                 "  - container cgroups that no process uses any more"):
+                                 "  - container cgroups that no process uses any more\n"
+                                 "  - bridges and rules of data roots that were deleted"):
         raise typer.Exit(1)
     done = api.prune(root=options.root)
     if done["containers"]:
         print("Deleted Containers:\n" + "\n".join(done["containers"]) + "\n")
     if done["cgroups"]:
         print("Deleted cgroups:\n" + "\n".join(f"tinydocker/{cid}" for cid in done["cgroups"]) + "\n")
+    if done["bridges"]:
+        print("Deleted bridges of removed data roots:\n" + "\n".join(done["bridges"]) + "\n")
     print(f"Total reclaimed space: {display.bytes_binary(done['reclaimed'])}")
+
+
+@system_app.command("reset")
+def system_reset(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
+    """Remove everything of the data root: every container (running ones are killed), image,
+    volume and network (their bridges and rules with them), then the root's own files."""
+    from ..state.root import resolve
+
+    if not force and not confirm(f"WARNING! This will remove, in the data root {resolve(options.root).root}:\n"
+                                 "  - all containers\n  - all images\n  - all volumes\n"
+                                 "  - all networks, their bridges and firewall rules\n  - the data root's own files"):
+        raise typer.Exit(1)
+    api.reset(root=options.root)
 
 
 @app.command()

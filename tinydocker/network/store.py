@@ -10,10 +10,14 @@ use. A network's bridge device is made when the network is, and again after a re
 
 Device names and subnets are machine-wide while data roots are not: a bridge is named
 from a hash of the data root and the network's id, and a subnet is chosen, under a
-machine-wide lock, among those no address on the host falls into.
+machine-wide lock, among those no address on the host falls into. Each bridge's owner
+(data root, network id, subnet) is recorded machine-wide in /run/tinydocker/bridges/, so
+that a bridge whose data root was deleted (a test's, a user's --root /tmp/x) can be found
+and taken down by `system prune` from any data root.
 """
 
 import hashlib
+import json
 import os
 from pathlib import Path
 import socket
@@ -30,6 +34,7 @@ DEFAULT = "bridge"
 PREDEFINED = (DEFAULT, "host", "none")
 POOL = "10.77.0.0/16"  # carved into /24s, one per network
 MACHINE_LOCK = "/run/tinydocker/network.lock"
+OWNERS = "/run/tinydocker/bridges"  # BRIDGE: {"root", "id", "subnet", "bridge"}, one per bridge made
 
 
 class NoSuchNetwork(TinydockerError):
@@ -186,7 +191,7 @@ class NetworkStore:
             networks[name] = net
             self._save(networks)
             try:
-                _make_device(net)
+                _make_device(net, self.root)
             except BaseException:
                 del networks[name]
                 self._save(networks)
@@ -244,7 +249,7 @@ class NetworkStore:
                 self._make(networks, DEFAULT, None, None, {})
             net = networks[network]
             if netlink.link_index(net["bridge"]) is None:
-                _make_device(net)  # after a reboot, or removed by hand
+                _make_device(net, self.root)  # after a reboot, or removed by hand
             base, prefix = parse_subnet(net["subnet"])
             allocations = net.setdefault("allocations", {})
             reserved = {net["gateway"], _text(base), _text(base + (1 << (32 - prefix)) - 1)}
@@ -334,8 +339,12 @@ def _valid_address(text: str) -> bool:
         return False
 
 
-def _make_device(net: dict) -> None:
-    """The network's bridge with its gateway address, up; forwarding on; its nft elements."""
+def _make_device(net: dict, root: DataRoot) -> None:
+    """The network's bridge with its gateway address, up; forwarding on; its nft elements;
+    its owner recorded first (a device no record names would be nobody's to take down)."""
+    os.makedirs(OWNERS, exist_ok=True)
+    owner = {"root": str(root.root), "id": net["id"], "subnet": net["subnet"], "bridge": net["bridge"]}
+    write_atomic(os.path.join(OWNERS, net["bridge"]), json.dumps(owner).encode())
     try:
         _bridge_up(net)
     except OSError as e:
@@ -365,3 +374,34 @@ def _bridge_up(net: dict) -> None:
 def destroy_device(net: dict) -> None:
     netlink.delete_link(net["bridge"])
     firewall.remove_network(net["subnet"], net["bridge"])
+    try:
+        os.unlink(os.path.join(OWNERS, net["bridge"]))
+    except FileNotFoundError:
+        pass
+
+
+def release_orphans() -> list[str]:
+    """Take down the bridges (and their nft elements) whose data root no longer has their
+    network: the root deleted, or its networks file gone or without that network. Their
+    names. A damaged record of either kind is left alone: its bridge may be in use."""
+    released = []
+    try:
+        names = os.listdir(OWNERS)
+    except FileNotFoundError:
+        return released
+    with file_lock(Path(MACHINE_LOCK)):  # no network is being made meanwhile
+        for name in names:
+            if name.startswith("."):
+                continue  # a record being written
+            try:
+                with open(os.path.join(OWNERS, name), "rb") as f:
+                    owner = json.load(f)
+                root = DataRoot(Path(owner["root"]))
+                networks = NetworkStore(root)._load() if os.path.isdir(root.root) else {}
+            except (OSError, ValueError, KeyError, TypeError, TinydockerError):
+                continue
+            if any(n.get("id") == owner["id"] and n.get("bridge") == name for n in networks.values()):
+                continue
+            destroy_device({"bridge": name, "subnet": owner["subnet"]})
+            released.append(name)
+    return released
