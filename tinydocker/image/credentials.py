@@ -1,32 +1,60 @@
-"""Registry credentials, kept by `login` and read by `pull` and `push`.
+"""Registry credentials: kept by `login`, read by `pull` and `push` from wherever users keep them.
 
-One JSON file in docker's config format, so the same tools can read it:
+tinydocker's own file, where `login` writes and `logout` erases, is in docker's config format:
 
     {"auths": {"127.0.0.1:5000": {"auth": base64("user:password")}}}
 
 It is $REGISTRY_AUTH_FILE if set (podman's and skopeo's variable), else DATA_ROOT/auth.json.
-It holds passwords: it is created 0600 and only ever replaced whole (a temporary file
-renamed over it), so no reader sees half of it and no other user sees any of it.
+It holds passwords: it is created 0600 and only ever replaced whole (a temporary file of
+mkstemp's renamed over it), so no reader sees half of it and no other user sees any of it.
+
+Looked up, the first that has the registry wins, podman's order after tinydocker's own:
+
+    1. tinydocker's file (above)
+    2. $XDG_RUNTIME_DIR/containers/auth.json           podman's login
+    3. $XDG_CONFIG_HOME/containers/auth.json (~/.config/…)
+    4. $DOCKER_CONFIG/config.json, else ~/.docker/config.json   docker's login
+
+In each, as docker reads its config: `credHelpers[registry]` (a docker-credential-HELPER),
+else `auths[registry]`, else `credsStore` (the helper for every registry).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import json
 import os
 from pathlib import Path
+import tempfile
 
 from ..errors import TinydockerError
-from ..state.root import DataRoot, file_lock
+from ..state.root import DataRoot
+from . import credential_helper
 
 # docker.io's credentials go by every name docker gives the hub
 _HUB_ALIASES = ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "docker.io")
+_HUB_SERVER = "https://index.docker.io/v1/"   # the key docker's login uses for the hub, and asks helpers for
 
 
 def auth_file(root: DataRoot) -> Path:
     override = os.environ.get("REGISTRY_AUTH_FILE")
     return Path(override) if override else root.root / "auth.json"
+
+
+def search_path(root: DataRoot) -> list[Path]:
+    """The files credentials are looked up in, in order (see the module's doc)."""
+    paths = [auth_file(root)]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        paths.append(Path(runtime) / "containers" / "auth.json")
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    paths.append(Path(config) / "containers" / "auth.json")
+    docker = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    paths.append(Path(docker) / "config.json")
+    return paths
 
 
 def normalise(server: str) -> str:
@@ -57,11 +85,10 @@ def _read(path: Path) -> dict:
 
 def _write(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    # created 0600 from the start: a chmod afterwards would leave a moment it is readable
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # mkstemp: a new name, O_EXCL, 0600 from the start; nothing planted at a name we
+    # could guess (the old `.auth.json.tmp-PID`) is followed or truncated
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600)  # in case a stale tmp of ours existed with other permissions
         with os.fdopen(fd, "w") as f:
             json.dump(document, f, indent=1)
             f.write("\n")
@@ -69,27 +96,84 @@ def _write(path: Path, document: dict) -> None:
             os.fsync(f.fileno())
         os.rename(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
+@contextlib.contextmanager
 def _lock(path: Path):
-    # two logins at once would each write back what they read, losing one of them
-    return file_lock(path.with_name(f".{path.name}.lock"))
+    """Two logins at once would each write back what they read, losing one of them. The
+    lock file is opened, never truncated, and never through a symbolic link: the file's
+    directory may be anyone's (REGISTRY_AUTH_FILE=/tmp/…)."""
+    import fcntl
+
+    lock = path.with_name(f".{path.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        words = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror  # O_NOFOLLOW met a link
+        raise TinydockerError(f"cannot lock the credentials file {path} ({lock}: {words})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _decode(entry: dict, path: Path, registry: str) -> tuple[str, str] | None:
+    if entry.get("auth"):
+        try:
+            user, sep, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            raise TinydockerError(f"credentials file {path}: the entry for {registry} is damaged; "
+                                  f"log in to {registry} again") from None
+        return (user, password) if sep else None
+    if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+        return entry["username"], entry["password"]  # docker's older, spelled-out form
+    return None
+
+
+def _matching(table: dict, host: str):
+    """The value under any key that names `host` (keys may be URLs: https://host/v1/)."""
+    if host in table:
+        return table[host]
+    for key, value in table.items():
+        try:
+            if normalise(str(key)) == host:
+                return value
+        except TinydockerError:
+            continue
+    return None
+
+
+def _from_file(path: Path, host: str) -> tuple[str, str] | None:
+    document = _read(path)
+    server = _HUB_SERVER if host == "docker.io" else host
+    helpers = document.get("credHelpers")
+    helper = _matching(helpers, host) if isinstance(helpers, dict) else None
+    if isinstance(helper, str) and helper:
+        return credential_helper.get(helper, server)
+    entry = _matching(document["auths"], host)
+    if isinstance(entry, dict):
+        found = _decode(entry, path, host)
+        if found:
+            return found
+    store = document.get("credsStore")
+    if isinstance(store, str) and store:
+        return credential_helper.get(store, server)
+    return None
 
 
 def lookup(root: DataRoot, registry: str) -> tuple[str, str] | None:
-    """(user, password) stored for `registry`, or None."""
-    path = auth_file(root)
-    entry = _read(path)["auths"].get(normalise(registry))
-    if not isinstance(entry, dict) or not entry.get("auth"):
-        return None
-    try:
-        user, sep, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise TinydockerError(f"credentials file {path}: the entry for {registry} is damaged; "
-                              f"log in to {registry} again") from None
-    return (user, password) if sep else None
+    """(user, password) for `registry` from the first place that has some, or None."""
+    host = normalise(registry)
+    for path in search_path(root):
+        found = _from_file(path, host)
+        if found:
+            return found
+    return None
 
 
 def store(root: DataRoot, server: str, username: str, password: str) -> None:

@@ -1,0 +1,140 @@
+"""Credentials where users keep them: docker's config.json (auths, credHelpers,
+credsStore through a docker-credential-HELPER), podman's auth.json; and the safety of
+tinydocker's own credentials file."""
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import fixtures
+from fixtures import push_to_registry
+from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
+
+from tinydocker.image import credentials
+from tinydocker.state.root import DataRoot
+
+USER, PASSWORD = fixtures.AUTH_USER, fixtures.AUTH_PASSWORD
+
+
+def _b64(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _one_line_error(res, code: int = 125) -> str:
+    err = res.stderr.decode()
+    assert res.returncode == code, f"exit {res.returncode}, stderr {err!r}"
+    assert err.count("\n") == 1 and err.startswith("tinydocker: ") and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def user_env(td, tmp_path):
+    """td's environment with the user's credential places in a temp dir, none of them the
+    machine's: DOCKER_CONFIG, XDG_RUNTIME_DIR, XDG_CONFIG_HOME; bin/ first on PATH."""
+    home = tmp_path / "home"
+    for d in ("docker", "run/containers", "config/containers", "bin"):
+        (home / d).mkdir(parents=True)
+    env = dict(td.env, DOCKER_CONFIG=str(home / "docker"), XDG_RUNTIME_DIR=str(home / "run"),
+               XDG_CONFIG_HOME=str(home / "config"), PATH=f"{home / 'bin'}:{td.env['PATH']}")
+    env.pop("REGISTRY_AUTH_FILE", None)
+    return home, env
+
+
+@pytest.fixture
+def auth_image(auth_registry, base_image) -> str:
+    return push_to_registry(auth_registry, base_image, "base:latest", creds=f"{USER}:{PASSWORD}")
+
+
+def test_docker_config_auths(td, auth_registry, auth_image, user_env):
+    home, env = user_env
+    _one_line_error(td("pull", "-q", auth_image, env=env))
+    # docker's own key may be a URL; the entry is found all the same
+    (home / "docker" / "config.json").write_text(json.dumps(
+        {"auths": {f"https://{auth_registry}": {"auth": _b64(USER, PASSWORD)}}}))
+    assert td.out("pull", "-q", auth_image, env=env) == auth_image + "\n"
+
+
+def test_podman_auth_json_comes_before_docker_config(td, auth_registry, auth_image, user_env):
+    home, env = user_env
+    (home / "docker" / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry: {"auth": _b64(USER, "wrong")}}}))
+    assert "unauthorized" in _one_line_error(td("pull", "-q", auth_image, env=env))
+    (home / "run" / "containers" / "auth.json").write_text(json.dumps(
+        {"auths": {auth_registry: {"auth": _b64(USER, PASSWORD)}}}))
+    assert td.out("pull", "-q", auth_image, env=env) == auth_image + "\n"
+    # and tinydocker's own file (where login writes) before both
+    (home / "run" / "containers" / "auth.json").write_text(json.dumps(
+        {"auths": {auth_registry: {"auth": _b64(USER, "wrong")}}}))
+    td.out("rmi", auth_image, env=env)
+    (td.root / "auth.json").write_text(json.dumps({"auths": {auth_registry: {"auth": _b64(USER, PASSWORD)}}}))
+    assert td.out("pull", "-q", auth_image, env=env) == auth_image + "\n"
+
+
+def _helper(home: Path, name: str, server: str, user: str, secret: str) -> Path:
+    """docker-credential-NAME on PATH: knows `server` only; logs what it is asked."""
+    log = home / f"{name}.log"
+    script = home / "bin" / f"docker-credential-{name}"
+    script.write_text(
+        "#!/bin/sh\n"
+        "read -r server\n"
+        f'echo "$1 $server" >> {log}\n'
+        f'if [ "$1" = get ] && [ "$server" = "{server}" ]; then\n'
+        f"  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}\\n' \"$server\"\n"
+        "else\n"
+        "  echo 'credentials not found in native keychain'; exit 1\n"
+        "fi\n")
+    script.chmod(0o755)
+    return log
+
+
+@pytest.mark.parametrize("how", ["credHelpers", "credsStore"])
+def test_credential_helper(td, auth_registry, auth_image, user_env, how):
+    home, env = user_env
+    log = _helper(home, "tdtest", auth_registry, USER, PASSWORD)
+    config = {"credHelpers": {auth_registry: "tdtest"}} if how == "credHelpers" else {"credsStore": "tdtest"}
+    (home / "docker" / "config.json").write_text(json.dumps(config))
+    assert td.out("pull", "-q", auth_image, env=env) == auth_image + "\n"
+    assert log.read_text().splitlines() == [f"get {auth_registry}"]
+    # a helper that has nothing for the registry: not logged in, the usual one line
+    (home / "docker" / "config.json").write_text(json.dumps({"credsStore": "tdtest"}))
+    _helper(home, "tdtest", "elsewhere:5000", USER, PASSWORD)
+    td.out("rmi", auth_image, env=env)
+    err = _one_line_error(td("pull", "-q", auth_image, env=env))
+    assert "unauthorized" in err
+    # one that is not installed: said in one line
+    (home / "docker" / "config.json").write_text(json.dumps({"credsStore": "not-there"}))
+    err = _one_line_error(td("pull", "-q", auth_image, env=env))
+    assert "docker-credential-not-there" in err
+
+
+def test_login_does_not_follow_a_planted_lock_symlink(td, auth_registry, tmp_path):
+    # REGISTRY_AUTH_FILE in a directory anyone may write: a symbolic link planted at the
+    # lock's name must not truncate what it points at
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (shared / ".auth.json.lock").symlink_to(victim)
+    env = dict(td.env, REGISTRY_AUTH_FILE=str(shared / "auth.json"))
+    err = _one_line_error(td("login", "-u", USER, "--password-stdin", auth_registry, input=PASSWORD.encode(),
+                             env=env))
+    assert "symbolic link" in err
+    assert victim.read_text() == "precious\n"
+    assert not (shared / "auth.json").exists()
+
+
+def test_store_does_not_follow_a_planted_temp_symlink(tmp_path):
+    # the old temporary name was .auth.json.tmp-PID: guessable, and opened O_TRUNC
+    root = tmp_path / "root"
+    root.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (root / f".auth.json.tmp-{os.getpid()}").symlink_to(victim)
+    os.environ.pop("REGISTRY_AUTH_FILE", None)
+    credentials.store(DataRoot(root), "127.0.0.1:5000", USER, PASSWORD)
+    assert victim.read_text() == "precious\n"
+    assert (root / "auth.json").stat().st_mode & 0o777 == 0o600
+    assert json.loads((root / "auth.json").read_text())["auths"]["127.0.0.1:5000"]["auth"] == _b64(USER, PASSWORD)
