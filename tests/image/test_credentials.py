@@ -1,10 +1,13 @@
-"""Credentials where users keep them: docker's config.json (auths, credHelpers,
-credsStore through a docker-credential-HELPER), podman's auth.json; and the safety of
-tinydocker's own credentials file."""
+"""Credentials and TLS trust where users keep them: docker's config.json (auths, credHelpers,
+credsStore through a docker-credential-HELPER), podman's auth.json, certs.d's CAs and
+client certificates; and the safety of tinydocker's own credentials file."""
 
 import base64
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 import fixtures
 from fixtures import push_to_registry
 from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
+from pytest_fixtures import _free_port, _require, _stop
 
 from tinydocker.image import credentials
 from tinydocker.state.root import DataRoot
@@ -138,3 +142,87 @@ def test_store_does_not_follow_a_planted_temp_symlink(tmp_path):
     assert victim.read_text() == "precious\n"
     assert (root / "auth.json").stat().st_mode & 0o777 == 0o600
     assert json.loads((root / "auth.json").read_text())["auths"]["127.0.0.1:5000"]["auth"] == _b64(USER, PASSWORD)
+
+
+# -- TLS: certs.d --------------------------------------------------------------------------------
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _pki(where: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, signed by it."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=tinydocker test CA",
+             "-keyout", "ca.key", "-out", "ca.crt", cwd=where)
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+                      ("client", "extendedKeyUsage=clientAuth\n")):
+        (where / f"{name}.ext").write_text(ext)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", cwd=where)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=where)
+    return where
+
+
+@pytest.fixture
+def tls_registry(tmp_path_factory):
+    """A registry on 127.0.0.1 speaking TLS with a certificate of a CA made here, and asking
+    for a client certificate of that CA: yields (host:port, the PKI directory)."""
+    _require("docker-registry", "openssl")
+    where = tmp_path_factory.mktemp("tls-registry")
+    pki = _pki(where)
+    addr = f"127.0.0.1:{_free_port()}"
+    (where / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {where / 'storage'}\n"
+        f"http:\n  addr: {addr}\n  secret: tinydocker-test-only\n"
+        f"  tls:\n    certificate: {pki / 'server.crt'}\n    key: {pki / 'server.key'}\n"
+        f"    clientcas:\n      - {pki / 'ca.crt'}\n")
+    with open(where / "registry.log", "ab") as log:
+        proc = subprocess.Popen(["docker-registry", "serve", str(where / "config.yml")], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        # up when it takes a TCP connection: a plain-HTTP probe is answered too (with a 400)
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", int(addr.split(":")[1])), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert proc.poll() is None, (where / "registry.log").read_text()
+        yield addr, pki
+    finally:
+        _stop(proc)
+
+
+def _cert_dir(base: Path, host: str, pki: Path, client: bool = True) -> Path:
+    d = base / host
+    d.mkdir(parents=True)
+    (d / "ca.crt").write_bytes((pki / "ca.crt").read_bytes())
+    if client:
+        (d / "client.cert").write_bytes((pki / "client.crt").read_bytes())
+        (d / "client.key").write_bytes((pki / "client.key").read_bytes())
+    return d
+
+
+def test_tls_registry_trusted_through_certs_d(td, tls_registry, base_image, tmp_path):
+    addr, pki = tls_registry
+    skopeo_certs = _cert_dir(tmp_path / "skopeo", addr, pki)
+    fixtures.skopeo_copy(base_image.oci, f"docker://{addr}/base:latest", "--dest-cert-dir", str(skopeo_certs))
+    ref = f"{addr}/base:latest"
+    # without certs.d: plain HTTP to a loopback registry, which speaks TLS
+    env = dict(td.env, TINYDOCKER_CERTS_D=str(tmp_path / "certs.d"))
+    _one_line_error(td("pull", "-q", ref, env=env))
+    # the CA but no client certificate: the registry refuses the handshake
+    _cert_dir(tmp_path / "certs.d", addr, pki, client=False)
+    _one_line_error(td("pull", "-q", ref, env=env))
+    (tmp_path / "certs.d" / addr / "client.cert").write_bytes((pki / "client.crt").read_bytes())
+    err = _one_line_error(td("pull", "-q", ref, env=env))
+    assert "has no key client.key" in err
+    (tmp_path / "certs.d" / addr / "client.key").write_bytes((pki / "client.key").read_bytes())
+    assert td.out("pull", "-q", ref, env=env) == ref + "\n"
+    # DATA_ROOT/certs.d is searched too, whatever TINYDOCKER_CERTS_D says
+    td.out("rmi", ref)
+    _cert_dir(td.root / "certs.d", addr, pki)
+    assert td.out("pull", "-q", ref, env=dict(td.env, TINYDOCKER_CERTS_D="")) == ref + "\n"

@@ -487,3 +487,127 @@ def test_push_errors(td, registry):
     assert "An image does not exist locally with the tag" in err
     one_line_error(td("push", f"{registry}/x@sha256:{'0' * 64}"))
     one_line_error(td("logout", registry), code=1)
+
+
+# -- registries.conf: mirrors, aliases, blocked ------------------------------------------------
+
+@pytest.fixture
+def mirror_registry(tmp_path_factory):
+    """A second plain registry, the mirror of the tests that need two."""
+    from pytest_fixtures import _serve as serve_registry
+    gen = serve_registry(tmp_path_factory.mktemp("mirror-registry"))
+    yield next(gen)
+    gen.close()
+
+
+def test_mirrors_aliases_and_blocks_from_registries_conf(td, registry, mirror_registry, base_image, layered_image,
+                                                          tmp_path):
+    # the mirror has base:latest under another path; the registry itself has only-here
+    push_to_registry(mirror_registry, base_image, "mirrored/base:latest")
+    push_to_registry(registry, layered_image, "base:only-here")
+    conf = tmp_path / "registries.conf"
+    conf.write_text(
+        f'[[registry]]\nprefix = "{registry}/base"\nlocation = "{registry}/base"\n'
+        f'[[registry.mirror]]\nlocation = "{mirror_registry}/mirrored/base"\n'
+        f'[[registry]]\nprefix = "{registry}/blocked"\nblocked = true\n'
+        f'[aliases]\n"tdbase" = "{registry}/base"\n')
+    env = dict(td.env, CONTAINERS_REGISTRIES_CONF=str(conf))
+    ref = f"{registry}/base:latest"
+    assert td.out("pull", "-q", ref, env=env) == ref + "\n"          # from the mirror
+    assert inspect(td, ref)["RootFS"]["Layers"] == base_image.config()["rootfs"]["diff_ids"]
+    only = f"{registry}/base:only-here"
+    assert td.out("pull", "-q", only, env=env) == only + "\n"        # the mirror lacks it: the registry
+    assert inspect(td, only)["RootFS"]["Layers"] == layered_image.config()["rootfs"]["diff_ids"]
+    td.out("rmi", ref, env=env)
+    assert td.out("pull", "-q", "tdbase", env=env) == ref + "\n"     # a short name's alias
+    err = one_line_error(td("pull", f"{registry}/blocked/x:1", env=env))
+    assert "blocked in registries.conf" in err
+
+
+# -- a real network: retries, resumed layers, kept-alive connections ---------------------------
+
+class FlakyProxy:
+    """In front of a real registry, forwarding every request with keep-alive, counting the
+    connections it accepts: the first GET of `blob` is answered 503, the second is broken
+    off halfway (the connection dropped), the later ones forwarded with their Range."""
+
+    def __init__(self, upstream: str, blob: str):
+        self.upstream, self.blob = upstream, blob
+        self.connections = 0
+        self.requests: list[str] = []
+        self.blob_ranges: list[str | None] = []   # the Range header of each GET of the blob
+        self.dropped_after: int | None = None
+        self._lock = threading.Lock()
+        self.server, port = _serve(self._handler())
+        self.addr = f"127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                with proxy._lock:
+                    proxy.connections += 1
+
+            def do_GET(self):
+                proxy.requests.append(self.path)
+                nth = None
+                if self.path.endswith("/blobs/" + proxy.blob):
+                    nth = len(proxy.blob_ranges)
+                    proxy.blob_ranges.append(self.headers.get("Range"))
+                    if nth == 0:
+                        body = b'{"errors":[{"code":"UNAVAILABLE","message":"try again"}]}'
+                        self.send_response(503)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                headers = {k: self.headers[k] for k in ("Accept", "Range") if self.headers.get(k)}
+                upstream.request("GET", self.path, headers=headers)
+                answer = upstream.getresponse()
+                body = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if nth == 1:  # promise it all, send half, hang up
+                    proxy.dropped_after = len(body) // 2
+                    self.wfile.write(body[:proxy.dropped_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        return Handler
+
+
+def test_pull_survives_a_503_and_a_dropped_layer(td, registry, base_image):
+    push_to_registry(registry, base_image, "base:latest")
+    blob = base_image.layer_digests()[0]
+    proxy = FlakyProxy(registry, blob)
+    try:
+        ref = f"{proxy.addr}/base:latest"
+        assert td.out("pull", "-q", ref) == ref + "\n"
+    finally:
+        proxy.close()
+    # tried again after the 503, then taken up where the connection dropped
+    assert proxy.blob_ranges == [None, None, f"bytes={proxy.dropped_after}-"], proxy.blob_ranges
+    assert inspect(td, ref)["RootFS"]["Layers"] == base_image.config()["rootfs"]["diff_ids"]
+    assert td.out("run", "--image", ref, "c1", "echo", "ok") == "ok\n"
+    # kept alive: the manifest, the config, the 503 and the dropped GET on one connection,
+    # the resumed GET on a second
+    assert proxy.connections == 2, (proxy.connections, proxy.requests)

@@ -37,10 +37,10 @@ def pull(
     tls_verify: str = _tls_option(),
 ):
     """Pull an image from a registry; prints its full name."""
-    from ..image import reference
+    from ..image import reference, registries_conf
 
     api.pull(name, platform=platform, tls_verify=_tls(tls_verify), quiet=quiet, root=options.root)
-    print(str(reference.parse(name)))
+    print(str(reference.parse(registries_conf.resolve_alias(name))))  # a short name's alias: what was pulled
 
 
 @app.command()

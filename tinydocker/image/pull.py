@@ -16,10 +16,11 @@ import threading
 from ..errors import TinydockerError
 from . import layer, oci, reference
 from .progress import Progress, human, progress_for
+from .registries_conf import resolve_alias
 from .registry import Client, client_for
 from .store import Image, ImageStore, Staging, familiar_name, sha256_hex
 
-_PARALLEL = 4                 # layers in flight at once, as docker's default
+_PARALLEL = 3                 # layers in flight at once: docker's default max-concurrent-downloads
 
 
 def _select(client: Client, repo: str, name: str, data: bytes, kind: str, platform: str | None
@@ -125,9 +126,10 @@ def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: 
          out=None) -> Image:
     """Pull `name` (NAME[:TAG] or NAME@DIGEST) into the store. `out` (a text stream) gets
     docker's lines, a terminal on stderr the progress of each layer; None: silent."""
-    ref = reference.parse(name)
+    ref = reference.parse(resolve_alias(name))
     shown = familiar_name(str(ref))
-    client = client_for(store, ref.registry, tls_verify, f"pull {shown}")
+    client = client_for(store, ref.registry, tls_verify, f"pull {shown}", repository=ref.repository,
+                        by_digest=ref.digest is not None)
     wanted = ref.digest or ref.tag
     top, kind, top_digest = client.manifest(ref.path, wanted, shown)
     manifest_bytes, manifest = _select(client, ref.path, shown, top, kind, platform)

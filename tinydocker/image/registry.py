@@ -12,6 +12,12 @@ the standard library's http.client only. pull.py and push.py move images with it
 Authentication is what the registry asks for in a 401's WWW-Authenticate: `Basic` (send
 the stored credentials) or `Bearer realm=,service=,scope=` (get a token from the realm,
 with the credentials if any, and send that).
+
+The wire, as a real network needs it: one TLS context a client (certs.d's CAs and client
+certificates in it), keep-alive connections pooled per host, each request tried again with
+jittered back-off on a dropped connection, a 5xx or a 429, and a layer broken off mid-way
+taken up again with a Range request. Where a registry is (mirrors, insecure, blocked) is
+registries.conf's; the credentials are credentials.py's.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ import hashlib
 import http.client
 import ipaddress
 import json
+import random
 import re
+import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import urllib.request
 
 from ..errors import TinydockerError
-from . import credentials, oci
+from . import certs, credentials, oci, registries_conf
 from .store import ImageStore, digest_of, sha256_hex
 
 MANIFEST_ACCEPT = ", ".join((oci.OCI_INDEX, oci.OCI_MANIFEST, oci.DOCKER_LIST, oci.DOCKER_MANIFEST))
@@ -40,6 +49,10 @@ _CONFIG_LIMIT = 32 << 20
 _CHUNK = 1 << 20
 _TIMEOUT = 60                 # seconds a connection may stall before the pull gives up
 _REDIRECTS = 5
+_TRIES = 5                    # a request's (or a layer's) tries on dropped connections and 5xx
+_BACKOFF = 0.2                # seconds before the second try, doubling
+_BACKOFF_MAX = 5.0
+_RETRY_STATUS = (429, 500, 502, 503, 504)
 DOCKER_HUB_API = "registry-1.docker.io"
 
 
@@ -53,10 +66,70 @@ class Response:
     body: bytes = b""                         # read whole, unless streamed
     stream: http.client.HTTPResponse | None = None
     conn: http.client.HTTPConnection | None = None
+    pool: "_Pool | None" = None
+    key: tuple = ()
 
     def close(self) -> None:
-        if self.conn is not None:
+        """Done with a streamed answer: its connection goes back to the pool when the
+        answer was read to its end, else it is closed (what is left unread would be
+        taken for the next answer)."""
+        if self.conn is None:
+            return
+        if self.pool is not None and self.stream is not None and self.stream.isclosed() \
+                and not self.stream.will_close:
+            self.pool.put(self.key, self.conn)
+        else:
             self.conn.close()
+        self.conn = None
+
+
+class _Pool:
+    """Idle keep-alive connections of one client, by (scheme, host, proxy): each thread
+    of a pull takes one and gives it back, so a pull opens a few, not one a request."""
+
+    _KEEP = 4                               # idle ones kept per host: a pull's threads and one more
+
+    def __init__(self):
+        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self.opened = 0                     # connections made, for tests and curiosity
+
+    def get(self, key: tuple) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def put(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._KEEP:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+def _backoff(attempt: int, retry_after: str | None = None) -> None:
+    """Wait before try `attempt + 1`: 0.2 s doubling, jittered so a pull's threads do not
+    come back at once; a registry's own small Retry-After is honoured."""
+    delay = min(_BACKOFF * (2 ** attempt), _BACKOFF_MAX) * random.uniform(0.5, 1.5)
+    if retry_after and retry_after.strip().isdigit():
+        delay = max(delay, min(int(retry_after), _BACKOFF_MAX))
+    time.sleep(delay)
+
+
+def _transient(error: BaseException) -> bool:
+    """A dropped or stalled connection, worth another try; not a refusal, a name that does
+    not resolve, or TLS that will fail the same way again."""
+    if isinstance(error, (ssl.SSLError, ssl.CertificateError, ConnectionRefusedError, socket.gaierror)):
+        return False
+    return isinstance(error, (OSError, http.client.HTTPException))
 
 
 def api_host(registry: str) -> str:
@@ -117,43 +190,78 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class Client:
-    """One registry, with what it takes to talk to it: the scheme, the credentials, and
-    the authorization header the last challenge earned (shared by the threads of a pull)."""
+    """One registry, with what it takes to talk to it: the scheme, the credentials, the
+    authorization header the last challenge earned, one TLS context and a pool of
+    keep-alive connections (all shared by the threads of a pull)."""
 
-    def __init__(self, registry: str, tls_verify: bool = True, creds: tuple[str, str] | None = None,
-                 doing: str = ""):
+    def __init__(self, registry: str, tls_verify: bool = True, creds=None, doing: str = "",
+                 cert_dirs: list | None = None):
         self.registry = registry
         self.host = api_host(registry)
-        self.creds = creds
+        self._creds = creds                  # (user, password), None, or a callable giving either
         self.doing = doing                   # "pull NAME": what every error message starts with
         self.tls_verify = tls_verify
-        # a loopback registry is plain HTTP, as docker's built-in insecure range 127.0.0.0/8;
-        # any other speaks TLS, verified unless told not to (then plain HTTP if TLS fails)
-        self.scheme = "http" if is_loopback(self.host) else "https"
+        self.cert_dirs = list(cert_dirs or [])
+        # a loopback registry is plain HTTP, as docker's built-in insecure range 127.0.0.0/8,
+        # unless certs.d has certificates for it; any other speaks TLS, verified unless told
+        # not to (then plain HTTP if TLS fails)
+        self.scheme = "http" if is_loopback(self.host) and not self.cert_dirs else "https"
         self.base = f"{self.scheme}://{self.host}"
         self._auth: str | None = None
         self._scopes: list[str] = []
         self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        self._plain_context: ssl.SSLContext | None = None
+        self.pool = _Pool()
+        # mirrors (registries.conf): (client, this client's repository, theirs), tried in
+        # order until one answers; the one that served the first answer serves the rest
+        self.routes: list[tuple[Client, str, str]] = []
+        self._pinned: tuple[Client, str, str] | None = None
+
+    @property
+    def creds(self) -> tuple[str, str] | None:
+        # looked up when first needed: a credential helper runs only for a registry that asks
+        if callable(self._creds):
+            with self._setup_lock:
+                if callable(self._creds):
+                    self._creds = self._creds()
+        return self._creds
+
+    def close(self) -> None:
+        self.pool.close()
+        for route in self.routes:
+            route[0].close()
 
     # -- the wire --
 
     def _fail(self, problem: str, code: int | None = None) -> TinydockerError:
         return TinydockerError(f"{self.doing}: {problem}" if self.doing else problem, code=code)
 
-    def _connect(self, url: urllib.parse.SplitResult) -> tuple[http.client.HTTPConnection, str]:
-        """A connection for `url` and the request target to send on it (through a proxy
-        from the environment when one applies; never for loopback)."""
+    def _tls(self) -> ssl.SSLContext:
+        with self._setup_lock:
+            if self._context is None:
+                self._context = certs.context(self.host, self.cert_dirs, self.tls_verify)
+            return self._context
+
+    def _connect(self, url: urllib.parse.SplitResult) -> tuple[http.client.HTTPConnection, str, tuple, bool]:
+        """A connection for `url` (an idle one of the pool if there is one: reused says so),
+        the request target to send on it, and its key in the pool. Through a proxy from
+        the environment when one applies; never for loopback."""
         target = url.path or "/"
         if url.query:
             target += "?" + url.query
         proxy = None
         if not is_loopback(url.netloc) and not urllib.request.proxy_bypass(_hostname(url.netloc)):
             proxy = urllib.request.getproxies().get(url.scheme)
+        key = (url.scheme, url.netloc, proxy)
+        if proxy and url.scheme == "http":
+            target = urllib.parse.urlunsplit(url)
+        conn = self.pool.get(key)
+        if conn is not None:
+            return conn, target, key, True
         if url.scheme == "https":
-            context = ssl.create_default_context()
-            if not self.tls_verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
+            context = self._tls() if url.netloc == self.host else self._other_tls()
             if proxy:
                 conn = http.client.HTTPSConnection(urllib.parse.urlsplit(proxy).netloc, timeout=_TIMEOUT,
                                                    context=context, blocksize=1 << 16)
@@ -161,35 +269,89 @@ class Client:
             else:
                 conn = http.client.HTTPSConnection(url.netloc, timeout=_TIMEOUT, context=context,
                                                    blocksize=1 << 16)
-            return conn, target
-        if proxy:
-            return (http.client.HTTPConnection(urllib.parse.urlsplit(proxy).netloc, timeout=_TIMEOUT,
-                                               blocksize=1 << 16), urllib.parse.urlunsplit(url))
-        return http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT, blocksize=1 << 16), target
+        elif proxy:
+            conn = http.client.HTTPConnection(urllib.parse.urlsplit(proxy).netloc, timeout=_TIMEOUT,
+                                              blocksize=1 << 16)
+        else:
+            conn = http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT, blocksize=1 << 16)
+        self.pool.opened += 1
+        return conn, target, key, False
+
+    def _other_tls(self) -> ssl.SSLContext:
+        # a redirect's host (a CDN, a token server): the system's CAs, verified unless the
+        # registry itself is not
+        with self._setup_lock:
+            if self._plain_context is None:
+                self._plain_context = certs.context(self.host, [], self.tls_verify)
+            return self._plain_context
+
+    def _exchange(self, method: str, url: urllib.parse.SplitResult, headers: dict, body
+                  ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection, tuple]:
+        """One request on one connection. A kept-alive connection the server has closed
+        meanwhile fails at once: then the request goes again on a new one, no try lost."""
+        while True:
+            conn, target, key, reused = self._connect(url)
+            try:
+                if hasattr(body, "seek"):
+                    body.seek(0)  # a second attempt (after a 401, or a drop) sends the whole body again
+                conn.request(method, target, body=body, headers=headers)
+                return conn.getresponse(), conn, key
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                if reused and isinstance(e, (ConnectionError, http.client.RemoteDisconnected,
+                                             http.client.BadStatusLine)):
+                    continue
+                raise
+
+    def _finish(self, raw: http.client.HTTPResponse, conn, key: tuple, limit: int) -> bytes:
+        """The whole of a small answer; its connection back to the pool."""
+        try:
+            data = raw.read(limit + 1)
+        except BaseException:
+            conn.close()
+            raise
+        if len(data) > limit or not raw.isclosed() or raw.will_close:
+            conn.close()
+        else:
+            self.pool.put(key, conn)
+        return data
 
     def _send(self, method: str, url: str, headers: dict, body=None, stream: bool = False,
               limit: int = _MANIFEST_LIMIT) -> Response:
         """One request, following redirects (a blob GET is often sent to a CDN, which must
-        not see our credentials)."""
+        not see our credentials), tried again with back-off on a dropped connection and on
+        a 5xx or 429."""
         for _ in range(_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
-            conn, target = self._connect(parts)
-            try:
-                if hasattr(body, "seek"):
-                    body.seek(0)  # a second attempt (after a 401) sends the whole body again
-                conn.request(method, target, body=body, headers=headers)
-                raw = conn.getresponse()
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()
-                if isinstance(e, ssl.SSLError) and not self.tls_verify and parts.scheme == "https":
-                    # an insecure registry may not speak TLS at all: docker falls back to HTTP too
-                    self.scheme, self.base = "http", f"http://{self.host}"
-                    url = urllib.parse.urlunsplit(parts._replace(scheme="http"))
+            for attempt in range(_TRIES):
+                try:
+                    raw, conn, key = self._exchange(method, parts, headers, body)
+                except (OSError, http.client.HTTPException) as e:
+                    if isinstance(e, ssl.SSLError) and not self.tls_verify and parts.scheme == "https":
+                        raw = None  # an insecure registry may not speak TLS at all: docker falls back to HTTP too
+                        break
+                    if _transient(e) and attempt + 1 < _TRIES:
+                        _backoff(attempt)
+                        continue
+                    raise self._fail(f"cannot reach registry {self.registry} ({method} {url}): {_said(e)}") from None
+                if raw.status in _RETRY_STATUS and attempt + 1 < _TRIES:
+                    try:
+                        self._finish(raw, conn, key, _MANIFEST_LIMIT)
+                    except (OSError, http.client.HTTPException):
+                        pass
+                    _backoff(attempt, raw.getheader("Retry-After"))
                     continue
-                raise self._fail(f"cannot reach registry {self.registry} ({method} {url}): {_said(e)}") from None
+                break
+            if raw is None:
+                self.scheme, self.base = "http", f"http://{self.host}"
+                url = urllib.parse.urlunsplit(parts._replace(scheme="http"))
+                continue
             if raw.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 location = raw.getheader("Location")
-                conn.close()
+                try:
+                    self._finish(raw, conn, key, _MANIFEST_LIMIT)
+                except (OSError, http.client.HTTPException):
+                    pass
                 if not location:
                     raise self._fail(f"registry {self.registry} redirected nowhere ({url})")
                 new = urllib.parse.urljoin(url, location)
@@ -198,16 +360,14 @@ class Client:
                 url = new
                 continue
             response = Response(raw.status, raw.headers, url)
-            if stream and raw.status == 200:
-                response.stream, response.conn = raw, conn
+            if stream and raw.status in (200, 206):
+                response.stream, response.conn, response.pool, response.key = raw, conn, self.pool, key
                 return response
             try:
-                response.body = raw.read(limit + 1)
+                response.body = self._finish(raw, conn, key, limit)
             except (OSError, http.client.HTTPException) as e:
                 raise self._fail(f"registry {self.registry} broke off its answer to {method} {url}: "
                                  f"{_said(e)}") from None
-            finally:
-                conn.close()
             if len(response.body) > limit:
                 raise self._fail(f"registry {self.registry} answered {method} {url} with more than "
                                  f"{limit} bytes")
@@ -217,7 +377,9 @@ class Client:
     def request(self, method: str, path: str, headers: dict | None = None, body=None, stream: bool = False,
                 limit: int = _MANIFEST_LIMIT) -> Response:
         """A request to the registry (`path` from /v2/, or an absolute URL it gave us),
-        answering its authentication challenges."""
+        answering its authentication challenges; through its mirrors if it has some."""
+        if self.routes and "://" not in path:
+            return self._routed(method, path, headers, body, stream, limit)
         url = path if "://" in path else self.base + path
         headers = dict(headers or {})
         headers.setdefault("User-Agent", "tinydocker")
@@ -238,6 +400,36 @@ class Client:
         if response.status == 401:
             raise self.unauthorized(response)
         return response
+
+    def _routed(self, method: str, path: str, headers, body, stream: bool, limit: int) -> Response:
+        """`path` from the first route (mirror, then the registry itself) that has it: a
+        mirror that fails or lacks it is passed over, as podman does."""
+        def there(route) -> str:
+            mine, theirs = route[1], route[2]
+            prefix = f"/v2/{mine}/"
+            return f"/v2/{theirs}/" + path[len(prefix):] if path.startswith(prefix) else path
+
+        with self._setup_lock:
+            pinned = self._pinned
+        if pinned is not None:
+            return pinned[0].request(method, there(pinned), headers, body, stream, limit)
+        last_error = None
+        for i, route in enumerate(self.routes):
+            final = i == len(self.routes) - 1
+            try:
+                response = route[0].request(method, there(route), headers, body, stream, limit)
+            except TinydockerError as e:
+                if final:
+                    raise
+                last_error = e
+                continue
+            if response.status < 300 or final:
+                if response.status < 300:
+                    with self._setup_lock:
+                        self._pinned = self._pinned or route
+                return response
+            response.close()
+        raise last_error  # not reached: the last route returns or raises
 
     def unauthorized(self, response: Response) -> TinydockerError:
         words = registry_said(response) if response.body else "unauthorized: authentication required"
@@ -343,30 +535,58 @@ class Client:
 
     def download(self, repo: str, descriptor: dict, dest: str, progress, abort: threading.Event) -> None:
         """A layer into the file `dest`, hashed as it comes, verified; `progress(bytes)` is
-        told how far along it is."""
+        told how far along it is. A connection dropped mid-layer is taken up where it broke
+        off (`Range: bytes=N-`), from the start again if the registry will not."""
         digest, size = descriptor["digest"], descriptor["size"]
         short = sha256_hex(digest)[:12]
-        response = self.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True)
-        if response.status != 200:
-            raise self._fail(f"cannot fetch layer {short}: {registry_said(response)}")
-        h, count = hashlib.sha256(), 0
-        try:
-            with open(dest, "wb") as out:
-                # never more than the descriptor says: a registry sending more is wrong anyway
-                while count <= size and (chunk := response.stream.read(min(_CHUNK, size + 1 - count))):
-                    if abort.is_set():
-                        return
-                    h.update(chunk)
-                    out.write(chunk)
-                    count += len(chunk)
-                    progress(count)
-        except (OSError, http.client.HTTPException) as e:
-            if isinstance(e, OSError) and e.filename:
-                raise
-            raise self._fail(f"download of layer {short} broke off after {count} of {size} bytes: "
-                             f"{_said(e)}") from None
-        finally:
-            response.close()
+        h, count, failures = hashlib.sha256(), 0, 0
+        with open(dest, "wb") as out:
+            while True:
+                headers = {"Range": f"bytes={count}-"} if count else {}
+                response = self.request("GET", f"/v2/{repo}/blobs/{digest}", headers, stream=True)
+                if response.status == 206 and count:
+                    if _range_start(response.headers.get("Content-Range")) != count:
+                        response.close()
+                        raise self._fail(f"registry {self.registry} resumed layer {short} at the wrong place "
+                                         f"(asked from byte {count}, got {response.headers.get('Content-Range')})")
+                elif response.status == 200:
+                    if count:  # the whole again, not the rest: start over
+                        out.seek(0)
+                        out.truncate()
+                        h, count = hashlib.sha256(), 0
+                else:
+                    response.close()
+                    raise self._fail(f"cannot fetch layer {short}: {registry_said(response)}")
+                try:
+                    # never more than the descriptor says: a registry sending more is wrong anyway
+                    while count <= size and (chunk := response.stream.read(min(_CHUNK, size + 1 - count))):
+                        if abort.is_set():
+                            return
+                        h.update(chunk)
+                        out.write(chunk)
+                        count += len(chunk)
+                        progress(count)
+                    if count >= size:
+                        break
+                    # the answer ended early (the connection closed): as good as a drop
+                    raise http.client.IncompleteRead(b"", size - count)
+                except (OSError, http.client.HTTPException) as e:
+                    if isinstance(e, OSError) and e.filename:
+                        raise
+                    if isinstance(e, http.client.IncompleteRead) and e.partial:
+                        h.update(e.partial)  # what came before the break is good: keep it
+                        out.write(e.partial)
+                        count += len(e.partial)
+                    failures += 1
+                    if failures >= _TRIES:
+                        if isinstance(e, http.client.IncompleteRead):
+                            raise self._fail(f"layer {short} is truncated: {count} bytes, not {size}, "
+                                             f"after {failures} tries") from None
+                        raise self._fail(f"download of layer {short} broke off after {count} of {size} "
+                                         f"bytes: {_said(e)}") from None
+                    _backoff(failures - 1)
+                finally:
+                    response.close()
         if count != size:
             raise self._fail(f"layer {short} is {'truncated' if count < size else 'too long'}: "
                              f"{count if count < size else 'more than ' + str(size)} bytes, not {size}")
@@ -407,13 +627,45 @@ class Client:
         return digest
 
 
-def client_for(store: ImageStore, registry: str, tls_verify: bool, doing: str) -> Client:
-    return Client(registry, tls_verify, credentials.lookup(store.root, registry), doing)
+def _range_start(content_range: str | None) -> int | None:
+    """Where a 206's `Content-Range: bytes START-END/TOTAL` starts."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*", content_range or "")
+    return int(match.group(1)) if match else None
+
+
+def client_for(store: ImageStore, registry: str, tls_verify: bool, doing: str,
+               repository: str | None = None, by_digest: bool = False) -> Client:
+    """A client for `registry`, as registries.conf and certs.d say to reach it, with the
+    credentials users keep for it. With `repository` (HOST/PATH, for a pull), the client
+    tries that repository's mirrors first."""
+    config = registries_conf.load()
+
+    def one(host: str, insecure: bool) -> Client:
+        return Client(host, tls_verify and not insecure, lambda: credentials.lookup(store.root, host), doing,
+                      cert_dirs=certs.host_dirs(host, store.root.root))
+
+    if repository is None:
+        return one(registry, config.insecure(registry))
+    endpoints = config.endpoints(repository, by_digest)
+    if endpoints == [(repository, False)]:
+        return one(registry, False)
+    top = Client(registry, tls_verify, None, doing)
+    mine = repository.split("/", 1)[1]
+    for location, insecure in endpoints:
+        host, _, theirs = location.partition("/")
+        top.routes.append((one(host, insecure or config.insecure(host)), mine, theirs or mine))
+    return top
 
 
 def login(store: ImageStore, server: str, username: str, password: str, tls_verify: bool = True) -> str:
     """Check the credentials against the registry, then keep them; the host they are for."""
     host = credentials.normalise(server)
-    Client(host, tls_verify, (username, password), f"login to {host}").ping()
+    insecure = registries_conf.load().insecure(host)
+    client = Client(host, tls_verify and not insecure, (username, password), f"login to {host}",
+                    cert_dirs=certs.host_dirs(host, store.root.root))
+    try:
+        client.ping()
+    finally:
+        client.close()
     credentials.store(store.root, host, username, password)
     return host
