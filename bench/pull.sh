@@ -33,7 +33,30 @@ http:
 YML
 docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+# wait until it answers /v2/, however long a loaded machine takes to start it (the old 100
+# tries of 50 ms gave up silently, and skopeo then met a registry not yet up); straight to
+# 127.0.0.1, never through a proxy from the environment; a registry that died says why
+"$PY" - "$port" "$registry_pid" "$work/registry/log" <<'PY'
+import os, sys, time, urllib.error, urllib.request
+port, pid, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+deadline = time.monotonic() + 60
+while True:
+    try:
+        direct.open(f"http://127.0.0.1:{port}/v2/", timeout=2).close()
+        break
+    except urllib.error.HTTPError:
+        break  # an answer all the same
+    except OSError:
+        pass
+    try:  # a registry that died is a zombie until the shell reaps it
+        alive = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        alive = False
+    if not alive or time.monotonic() > deadline:
+        sys.exit(f"docker-registry {'died' if not alive else 'never answered'}; its log:\n" + open(log).read())
+    time.sleep(0.05)
+PY
 skopeo copy -q --dest-tls-verify=false "oci:$work/fixtures/many-5:many-5" "docker://127.0.0.1:$port/bench/many:5"
 
 hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$results/pull.json" \
