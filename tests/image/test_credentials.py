@@ -226,3 +226,28 @@ def test_tls_registry_trusted_through_certs_d(td, tls_registry, base_image, tmp_
     td.out("rmi", ref)
     _cert_dir(td.root / "certs.d", addr, pki)
     assert td.out("pull", "-q", ref, env=dict(td.env, TINYDOCKER_CERTS_D="")) == ref + "\n"
+
+
+def test_one_tls_context_for_a_whole_pull(tls_registry, layered_image, tmp_path, monkeypatch):
+    # building a context costs ~20 ms of CPU: once a pull, not once a connection (in-process,
+    # to count them; the pull itself is the real one, three layers on three threads)
+    import ssl
+
+    from tinydocker.image import pull
+    from tinydocker.image.store import ImageStore
+
+    addr, pki = tls_registry
+    certs_d = tmp_path / "certs.d"
+    _cert_dir(certs_d, addr, pki)
+    fixtures.skopeo_copy(layered_image.oci, f"docker://{addr}/layered:latest", "--dest-cert-dir",
+                         str(certs_d / addr))
+    monkeypatch.setenv("TINYDOCKER_CERTS_D", str(certs_d))
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(tmp_path / "no-registries.conf"))
+    made = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **kw: made.append(1) or real(*a, **kw))
+    root = tmp_path / "root"
+    root.mkdir()
+    image = pull.pull(ImageStore(DataRoot(root)), f"{addr}/layered:latest")
+    assert image.layers == layered_image.config()["rootfs"]["diff_ids"]
+    assert len(made) == 1, f"{len(made)} TLS contexts"
