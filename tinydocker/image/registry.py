@@ -92,7 +92,6 @@ class _Pool:
     def __init__(self):
         self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
-        self.opened = 0                     # connections made, for tests and curiosity
 
     def get(self, key: tuple) -> http.client.HTTPConnection | None:
         with self._lock:
@@ -274,7 +273,6 @@ class Client:
                                               blocksize=1 << 16)
         else:
             conn = http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT, blocksize=1 << 16)
-        self.pool.opened += 1
         return conn, target, key, False
 
     def _other_tls(self) -> ssl.SSLContext:
