@@ -251,3 +251,20 @@ def test_one_tls_context_for_a_whole_pull(tls_registry, layered_image, tmp_path,
     image = pull.pull(ImageStore(DataRoot(root)), f"{addr}/layered:latest")
     assert image.layers == layered_image.config()["rootfs"]["diff_ids"]
     assert len(made) == 1, f"{len(made)} TLS contexts"
+
+
+def test_insecure_registry_from_registries_conf(td, tls_registry, base_image, tmp_path):
+    # certs.d has the client certificate but not the CA: verification fails, unless
+    # registries.conf says the registry is insecure (TLS, unverified)
+    addr, pki = tls_registry
+    fixtures.skopeo_copy(base_image.oci, f"docker://{addr}/base:latest", "--dest-cert-dir",
+                         str(_cert_dir(tmp_path / "skopeo", addr, pki)))
+    d = _cert_dir(tmp_path / "certs.d", addr, pki)
+    (d / "ca.crt").unlink()
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{addr}"\n')
+    env = dict(td.env, TINYDOCKER_CERTS_D=str(tmp_path / "certs.d"), CONTAINERS_REGISTRIES_CONF=str(conf))
+    ref = f"{addr}/base:latest"
+    assert "CERTIFICATE_VERIFY_FAILED" in _one_line_error(td("pull", "-q", ref, env=env))
+    conf.write_text(f'[[registry]]\nlocation = "{addr}"\ninsecure = true\n')
+    assert td.out("pull", "-q", ref, env=env) == ref + "\n"
