@@ -28,9 +28,9 @@ import errno
 import json
 import os
 from pathlib import Path
-import tempfile
 
 from ..errors import TinydockerError
+from ..linux.files import write_atomic
 from ..state.root import DataRoot
 from . import credential_helper
 
@@ -85,41 +85,29 @@ def _read(path: Path) -> dict:
 
 def _write(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp: a new name, O_EXCL, 0600 from the start; nothing planted at a name we
-    # could guess (the old `.auth.json.tmp-PID`) is followed or truncated
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # nothing planted at a name we could guess (the old `.auth.json.tmp-PID`) is followed
+    write_atomic(path, (json.dumps(document, indent=1) + "\n").encode())
 
 
 @contextlib.contextmanager
 def _lock(path: Path):
     """Two logins at once would each write back what they read, losing one of them. The
-    lock file is opened, never truncated, and never through a symbolic link: the file's
-    directory may be anyone's (REGISTRY_AUTH_FILE=/tmp/…)."""
-    import fcntl
+    lock file's directory may be anyone's (REGISTRY_AUTH_FILE=/tmp/…): filelock, from 3.20.1
+    on, opens it never truncated and never through a symbolic link (CVE-2025-68146)."""
+    from filelock import FileLock
 
     lock = path.with_name(f".{path.name}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        held = FileLock(str(lock))
+        held.acquire()
     except OSError as e:
         words = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror  # O_NOFOLLOW met a link
         raise TinydockerError(f"cannot lock the credentials file {path} ({lock}: {words})") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        held.release()
 
 
 def _decode(entry: dict, path: Path, registry: str) -> tuple[str, str] | None:
