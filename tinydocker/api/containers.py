@@ -565,7 +565,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
 
 def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None):
     """Containers as they truly stand, newest first: the running ones, or all with all=True
-    or any filter; filters as docker's --filter ("status=exited", "label=k=v", "name=web",
+    or a status or exited filter (as docker: a name filter alone finds running ones);
+    filters as docker's --filter ("status=exited", "label=k=v", "name=web",
     "id=", "exited=0", "ancestor=IMAGE", "before=C", "since=C", "network=N", "volume=V");
     last=N the N newest (of every state, as docker's --last)."""
     from ..state.store import RUNNING
@@ -577,9 +578,9 @@ def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None
     if last >= 0:
         records, all = records[:last], True
     records = [store.observe(r) for r in records]
+    every = all or wanted.asks("status") or wanted.asks("exited")
     # a container in its restart policy's back-off counts as running, as docker lists it
-    return [r for r in records if (all or wanted or r.status == RUNNING or r.state == "restarting")
-            and wanted.matches(r)]
+    return [r for r in records if (every or r.status == RUNNING or r.state == "restarting") and wanted.matches(r)]
 
 
 def sizes(records, root=None) -> dict[str, tuple[int, int]]:

@@ -53,8 +53,8 @@ class ContainerFilter:
         except re.error as e:
             raise TinydockerError(f"invalid filter 'name': {e}", code=1) from None
 
-    def __bool__(self) -> bool:
-        return bool(self.f)
+    def asks(self, key: str) -> bool:
+        return key in self.f
 
     def matches(self, r) -> bool:
         f = self.f
