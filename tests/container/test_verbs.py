@@ -288,6 +288,13 @@ def test_cp_both_ways_running_and_stopped(td, tmp_path):
         tar.addfile(info, io.BytesIO(b"abc"))
     td.out("cp", "-", "c1:/tmp", input=buf.getvalue())
     assert td.out("exec", "c1", "cat", "/tmp/from-stdin") == "abc"
+    # compressed, as docker takes it (podman's system tests send a .tar.gz)
+    import bz2, gzip, lzma  # noqa: E401
+
+    for kind, pack in (("gz", gzip.compress), ("bz2", bz2.compress), ("xz", lzma.compress)):
+        td.out("exec", "c1", "mkdir", f"/tmp/{kind}")
+        td.out("cp", "-", f"c1:/tmp/{kind}", input=pack(buf.getvalue()))
+        assert td.out("exec", "c1", "cat", f"/tmp/{kind}/from-stdin") == "abc", kind
     # a stopped container: its overlay, mounted for the copy only (no mount is left on the host)
     td.out("stop", "-t", "0", "c1")
     td.out("cp", str(src / "sub" / "f"), "c1:/after-stop")

@@ -98,7 +98,7 @@ def consume(source, dest: str, archive: bool, owner: tuple[int, int], where: str
         directory, name = placement(header, dest, where)
         top = header["top"]
     links: list[str] = []
-    with tarfile.open(fileobj=source, mode="r|") as tar:
+    with tarfile.open(fileobj=source, mode="r|*") as tar:  # a gzip, bzip2 or xz tar too, as docker's
         for member in tar:
             member.name = _renamed(member.name, top, name)
             if member.islnk():
@@ -212,6 +212,10 @@ def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: st
 
 def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str) -> None:
     """From the host's `source` ("-": a tar on stdin) into the container at `dest`."""
+    if source == "-":
+        # what tarfile needs for a compressed stdin, loaded before the child enters the
+        # container's root, where the host's library is out of reach
+        import bz2, gzip, lzma  # noqa: E401,F401
     r, w = os.pipe()
 
     def work():
