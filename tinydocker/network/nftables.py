@@ -6,6 +6,7 @@ is spawned; the library is loaded on first use (only containers with a network n
 """
 
 import ctypes
+import os
 import socket
 
 from ..errors import TinydockerError
@@ -42,6 +43,17 @@ def _context():
         _lib.nft_ctx_buffer_error(ctx)
         _ctx = ctx
     return _ctx
+
+
+def _forget_after_fork() -> None:
+    # the context holds a netlink socket: a forked child (a detached start's supervisor)
+    # makes its own rather than share the parent's, whose replies it could take, and
+    # whose descriptor linux/fds.py points at /dev/null in such a child anyway
+    global _ctx
+    _ctx = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class NftError(TinydockerError):
