@@ -31,6 +31,8 @@ from conftest import container_cgroups, host_mounts_under
 from tinydocker import cgroups
 from tinydocker.network import firewall
 
+pytestmark = pytest.mark.slow
+
 # not hex: a name that is also a prefix of some container's id would reach that container
 NAMES = ("t0", "t1", "t2", "t3")
 LONG = ["sleep", "600"]  # detached containers that run until the test ends them

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import REPO, container_cgroups, wait_for
 
+pytestmark = pytest.mark.slow
+
 SOURCES = ("tinydocker", "images", "pyproject.toml", "README.md", "LICENSE")
 
 

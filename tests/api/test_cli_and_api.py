@@ -250,6 +250,7 @@ with ThreadPoolExecutor(4) as pool:
 """
 
 
+@pytest.mark.slow
 def test_run_exec_stop_and_rm_from_many_threads_and_processes_at_once(td):
     tinydocker.build_image(root=td.root)
     procs = [subprocess.Popen([sys.executable, "-c", HAMMER, str(td.root), str(n)], stdout=subprocess.PIPE,

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import REPO, container_cgroups, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.linux import proc
@@ -453,6 +455,7 @@ def test_a_removal_under_way_refuses_starts_until_its_process_dies(td):
     state_is_clean(td)
 
 
+@pytest.mark.slow
 def test_a_hundred_detached_started_and_stopped_in_parallel(td):
     td.out("image", "build")
     names = [f"p{i}" for i in range(100)]
