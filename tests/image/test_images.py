@@ -168,3 +168,22 @@ def test_images_lists_only_images_beside_recipes_and_readmes(td):
     assert names == ["busybox"]
     assert td("image", "rm", "notes").returncode == 1
     assert (images / "README.md").exists() and (images / "notes").is_dir()
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_saved_by_id_loads_without_a_name(td, tmp_path, fmt):
+    """podman's system test: `save <id>`, `rmi`, `load` gives <none>:<none>, as docker's: an
+    archive saved by id carries no name. Saved by name, it keeps the name."""
+    td.out("image", "build", "busybox")
+    image_id = td.out("image", "inspect", "--format", "{{.Id}}", "busybox").strip()
+    by_id, by_name = tmp_path / "by-id.tar", tmp_path / "by-name.tar"
+    td.out("save", "--format", fmt, "-o", str(by_id), image_id[7:19])
+    td.out("save", "--format", fmt, "-o", str(by_name), "busybox")
+    with tarfile.open(by_id) as tar:
+        text = b"".join(tar.extractfile(n).read() for n in ("manifest.json", "index.json") if n in tar.getnames())
+    assert b"busybox" not in text
+    td.out("rmi", "busybox")
+    assert td.out("load", "-i", str(by_id)).strip() == f"Loaded image ID: {image_id}"
+    assert [line.split()[:3] for line in td.out("images").splitlines()[1:]] == [["<none>", "<none>", image_id[7:19]]]
+    assert td.out("load", "-i", str(by_name)).strip() == "Loaded image: busybox:latest"
+    assert td.out("images", "--format", "{{.Repository}}:{{.Tag}}").split() == ["busybox:latest"]

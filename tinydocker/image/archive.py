@@ -264,12 +264,12 @@ def save(store: ImageStore, refs: list[str], out, format: str = "docker-archive"
     images = []
     for ref in refs:
         image = store.get(ref)
-        name = None
-        if not reference.is_id_prefix(ref):
-            name = str(reference.parse(ref))
-            if name not in image.names:
-                name = None
-        images.append((image, [name] if name else list(image.names)))
+        if reference.is_id_prefix(ref) and image.id.startswith(ref if ref.startswith("sha256:") else "sha256:" + ref):
+            # saved by id: the archive names nothing, and loads as <none>:<none> (docker's)
+            images.append((image, []))
+            continue
+        name = str(reference.parse(ref))
+        images.append((image, [name] if name in image.names else list(image.names)))
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         if format == "docker-archive":
             _save_docker(store, images, tar)
