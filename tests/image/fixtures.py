@@ -594,3 +594,62 @@ def tar_member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "", dat
         info.size = len(data)
         return info, data
     return info, None
+
+
+# -- a layer listed twice -------------------------------------
+
+# docker's empty layer: the tar of no file (two zero blocks and the rest of a 10 KiB record
+# trimmed to 1024 bytes), which builders emit for steps that change no file
+EMPTY_TAR = bytes(1024)
+EMPTY_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+def _whiteout(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    return _file(name, b"", 0o644)
+
+
+def repeated_layers(out: Path) -> Image:
+    """Six layers, two of them listed twice, bottom first:
+
+        1 busybox, /data/a "one"
+        2 docker's empty layer (EMPTY_TAR, uncompressed)
+        3 /data/a "two", /data/b "b"
+        4 docker's empty layer again (the same blob)
+        5 /data/a "three", /data/c "c", and a whiteout of /data/b
+        6 layer 3 again (the same blob)
+
+    so the image's /data holds a "two", b "b" (layer 6 brings it back) and c "c"; keeping
+    the lower copy of layer 3 instead would show a "three" and no b. OCI layout OUT/repeated
+    (tag "repeated"), with OUT/repeated.docker.tar (repeated:latest) and OUT/repeated.oci.tar.
+    The layout also holds, as tag "shares", an image of layers 1 and 2 only.
+    """
+    out = Path(out)
+    image = Image(out / "repeated", "repeated")
+    layout = _Layout(image.layout)
+    busybox = [_dir("bin"), _file("bin/busybox", BUSYBOX.read_bytes(), 0o755)]
+    busybox += [_symlink(f"bin/{applet}", "/bin/busybox")
+                for applet in _run([str(BUSYBOX), "--list"]).split() if applet != "busybox"]
+    one = _tar_layer(busybox + [_dir("data"), _file("data/a", b"one\n")])
+    three = _tar_layer([_dir("data"), _file("data/a", b"two\n"), _file("data/b", b"b\n")])
+    five = _tar_layer([_dir("data"), _file("data/a", b"three\n"), _file("data/c", b"c\n"), _whiteout("data/.wh.b")])
+    tars = [one, EMPTY_TAR, three, EMPTY_TAR, five, three]
+    layers = [layout.blob(gzip.compress(t, mtime=0), OCI_LAYER_GZIP) if t is not EMPTY_TAR
+              else layout.blob(t, OCI_LAYER) for t in tars]
+    diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in tars]
+    assert diff_ids[1] == EMPTY_DIFF_ID
+
+    def image_of(count: int) -> dict:
+        config = {
+            "created": _CREATED, "architecture": host_arch(), "os": "linux",
+            "config": {"Env": [PATH_ENV], "Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids[:count]},
+            "history": [{"created": _CREATED, "created_by": f"tinydocker test fixture: layer {i + 1}"}
+                        for i in range(count)],
+        }
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": layout.json_blob(config, OCI_CONFIG), "layers": layers[:count]}
+        return layout.json_blob(manifest, OCI_MANIFEST)
+
+    layout.write_index([(image_of(6), image.tag), (image_of(2), "shares")])
+    return _write_archives(image)

@@ -77,6 +77,11 @@ def multiarch_image(oci_images_dir, base_image) -> fixtures.Image:
     return _build(fixtures.manifest_list, oci_images_dir, base_image)
 
 
+@pytest.fixture(scope="session")
+def repeated_image(oci_images_dir) -> fixtures.Image:
+    return _build(fixtures.repeated_layers, oci_images_dir)
+
+
 # -- registries -----------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ import tomllib
 from ..errors import TinydockerError
 from ..linux import proc
 from ..linux.files import write_atomic
+from ..state import stack
 from ..state.root import DataRoot, file_lock
 from . import reference
 
@@ -232,13 +233,16 @@ class ImageStore:
         return self.layers / sha256_hex(diff_id)
 
     def layer_dirs(self, image: Image) -> list[Path]:
-        """The image's layer directories, top first: overlay's lowerdir order."""
+        """The image's layer directories to mount, top first: overlay's lowerdir order. A
+        layer the image lists twice is mounted once, where it is topmost, and an empty one
+        not at all (overlayfs refuses a directory twice: see state/stack.py); the image
+        itself still lists them all, for save and push."""
         dirs = [self.layer_dir(d) for d in reversed(image.layers)]
         for d in dirs:
             if not d.is_dir():
                 raise TinydockerError(f"image {image.hex[:12]} has lost layer {d.name[:12]} from {self.layers}; "
                                       "pull or load it again")
-        return dirs
+        return stack.overlay_stack(dirs)
 
     def ensure(self, ref: str) -> Image:
         """The image `ref`; one with a recipe in images/ (the built-in busybox) is built

@@ -10,6 +10,16 @@ every state on the way shows the same tree:
 
 (the layer was made from the upper, so an upper holding exactly it over it adds nothing).
 Both steps may be repeated: recovery after a killed commit simply does them again.
+
+An image may list one layer more than once (builders repeat docker's empty layer for
+every step that changes no file), and overlayfs refuses one directory twice in a stack
+(ELOOP). overlay_stack keeps only the topmost copy of each: that shows the same tree.
+For any path p that layer L holds, the upper copy of L answers p (a file, a whiteout, an
+opaque directory end the lookup there, as they would at the lower copy); a directory p
+of L lists, from the lower copy, only names the upper copy lists too; and where L holds
+no p, neither copy has anything to say. What lies between the copies shows through or
+not exactly as before, since the upper copy hides the same names. A layer with no entry
+at all (and no opaque root) adds nothing and is left out too.
 """
 
 import os
@@ -26,15 +36,46 @@ def layer_links(cdir: Path) -> list[str]:
     return [os.readlink(links / str(i)) for i in range(len(os.listdir(links)))]
 
 
+_OPAQUE_XATTR = "trusted.overlay.opaque"  # image/layer.py marks an opaque directory so
+
+
+def _adds_nothing(layer: str) -> bool:
+    try:
+        if os.listdir(layer):
+            return False
+    except OSError:
+        return False  # gone or unreadable: kept, so that whoever mounts it says so
+    try:
+        return os.getxattr(layer, _OPAQUE_XATTR, follow_symlinks=False) != b"y"
+    except OSError:
+        return True  # no such attribute: not opaque
+
+
+def overlay_stack(layers: list) -> list:
+    """The layer directories (top first) to mount for `layers`: the topmost copy of a
+    layer listed twice, and no empty layer, but never none (see the module's docstring)."""
+    seen, out = set(), []
+    for layer in layers:
+        key = os.path.realpath(layer)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not _adds_nothing(str(layer)):
+            out.append(layer)
+    return out or list(layers[:1])
+
+
 def push_layer(cdir: Path, layer: str) -> None:
-    """Put `layer` on top of the container's lower layers (nothing if it is there already)."""
+    """Put `layer` on top of the container's lower layers (nothing if it is there already;
+    a copy of it lower down goes, an empty one is not put)."""
     current = layer_links(cdir)
-    if current and current[0] == layer:
+    wanted = overlay_stack([layer] + current)
+    if wanted == current:
         return
     staged = cdir / "layers.next"
     shutil.rmtree(staged, ignore_errors=True)  # what a killed earlier attempt left
     staged.mkdir()
-    for i, target in enumerate([layer] + current):
+    for i, target in enumerate(wanted):
         os.symlink(target, staged / str(i))
     rename_exchange(str(staged), str(cdir / "layers"))
     shutil.rmtree(staged)
