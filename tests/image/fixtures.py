@@ -596,7 +596,7 @@ def tar_member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "", dat
     return info, None
 
 
-# -- a layer listed twice -------------------------------------
+# -- a layer listed twice, and indexes without a platform -------------------------------------
 
 # docker's empty layer: the tar of no file (two zero blocks and the rest of a 10 KiB record
 # trimmed to 1024 bytes), which builders emit for steps that change no file
@@ -653,3 +653,67 @@ def repeated_layers(out: Path) -> Image:
 
     layout.write_index([(image_of(6), image.tag), (image_of(2), "shares")])
     return _write_archives(image)
+
+
+def platformless_indexes(out: Path, image: Image) -> Image:
+    """Image `image` (a single-manifest image of an OCI layout) behind indexes, in the OCI
+    layout OUT/indexes under three tags:
+
+        single   an index of one entry that names no platform
+        loose    an index of an entry for another architecture, then one naming no platform
+        nested   an index whose entry (for this platform) is an index of one platformless entry
+
+    Returned with tag "single"; no archives.
+    """
+    out = Path(out) / "indexes"
+    layout = _Layout(out)
+    shutil.copytree(image.layout / "blobs", out / "blobs", dirs_exist_ok=True)
+    top = next(e for e in image.index()["manifests"] if e.get("annotations", {}).get(REF_NAME) == image.tag)
+    manifest = {k: top[k] for k in ("mediaType", "digest", "size")}
+    other = "arm64" if host_arch() != "arm64" else "amd64"
+
+    def index_of(*entries: dict) -> dict:
+        return layout.json_blob({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": list(entries)}, OCI_INDEX)
+
+    # the other architecture's entry points at a blob that is not an image: taking it would fail
+    bogus = layout.json_blob({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {}, "layers": []},
+                             OCI_MANIFEST)
+    single = index_of(manifest)
+    loose = index_of(dict(bogus, platform={"os": "linux", "architecture": other}), manifest)
+    nested = index_of(dict(index_of(manifest), platform={"os": "linux", "architecture": host_arch()}))
+    layout.write_index([(single, "single"), (loose, "loose"), (nested, "nested")])
+    return Image(out, "single")
+
+
+def upload_layout(registry: str, layout: Path, name: str, tag: str, descriptor: dict) -> str:
+    """Put the manifest or index `descriptor` of OCI layout `layout`, and everything it names,
+    into the plain-HTTP registry at `registry` as name:tag, by the distribution API itself
+    (skopeo would rewrite indexes it does not like). Returns "host:port/name:tag"."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    base = f"http://{registry}/v2/{name}"
+
+    def send(method: str, url: str, data: bytes, content_type: str):
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
+        return opener.open(request, timeout=30)
+
+    def blob(digest: str) -> bytes:
+        return (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+
+    def put(desc: dict, reference: str) -> None:
+        data = blob(desc["digest"])
+        document = json.loads(data)
+        for child in document.get("manifests", []):
+            put(child, child["digest"])
+        for child in [document["config"]] + document["layers"] if "config" in document else []:
+            with send("POST", f"{base}/blobs/uploads/", b"", "application/octet-stream") as r:
+                location = r.headers["Location"]
+            location = location if location.startswith("http") else f"http://{registry}{location}"
+            joiner = "&" if "?" in location else "?"
+            send("PUT", f"{location}{joiner}digest={child['digest']}", blob(child["digest"]),
+                 "application/octet-stream").close()
+        send("PUT", f"{base}/manifests/{reference}", data, desc["mediaType"]).close()
+
+    put(descriptor, tag)
+    return f"{registry}/{name}:{tag}"

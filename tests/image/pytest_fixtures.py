@@ -82,6 +82,11 @@ def repeated_image(oci_images_dir) -> fixtures.Image:
     return _build(fixtures.repeated_layers, oci_images_dir)
 
 
+@pytest.fixture(scope="session")
+def platformless_image(oci_images_dir, repeated_image) -> fixtures.Image:
+    return _build(fixtures.platformless_indexes, oci_images_dir, repeated_image)
+
+
 # -- registries -----------------------------------------------------------------------------
 
 

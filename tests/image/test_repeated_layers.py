@@ -1,5 +1,5 @@
-"""Images that list a layer twice (docker's empty layer above all): loaded, pulled, run,
-committed, saved, pushed and exported."""
+"""Images that list a layer twice (docker's empty layer above all), and indexes whose
+entries name no platform: loaded, pulled, run, committed, saved, pushed and exported."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 import fixtures
-from fixtures import push_to_registry
+from fixtures import push_to_registry, upload_layout
 from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
 
 DATA = "cat /data/a /data/b /data/c"
@@ -134,3 +134,33 @@ def test_commit_of_an_unchanged_container_twice(td, repeated_image):
     td.out("commit", "c2", "same:3")
     assert td.out("start", "-a", "c2") == EXPECTED
     assert td.out("run", "--rm", "--image", "same:3", "c3", "sh", "-c", DATA) == EXPECTED
+
+
+# -- indexes without a platform ---------------------------------------------------------------
+
+def test_indexes_without_a_platform_from_a_layout(td, platformless_image):
+    loaded = td.out("load", "-i", str(platformless_image.layout))
+    assert loaded.count("Loaded image") == 3, loaded
+    for tag in ("single", "loose", "nested"):
+        assert td.out("run", "--rm", "--image", tag, "c1", "sh", "-c", DATA) == EXPECTED
+
+
+@pytest.mark.parametrize("tag", ["single", "nested"])
+def test_indexes_without_a_platform_from_a_registry(td, registry, platformless_image, tag):
+    index = json.loads((platformless_image.layout / "index.json").read_text())
+    entry = next(e for e in index["manifests"] if e["annotations"][fixtures.REF_NAME] == tag)
+    ref = upload_layout(registry, platformless_image.layout, "test/indexes", tag, entry)
+    td.out("pull", "--tls-verify=false", ref)
+    assert td.out("run", "--rm", "--image", ref, "c1", "sh", "-c", DATA) == EXPECTED
+
+
+def test_an_entry_for_the_platform_comes_before_one_naming_none():
+    from tinydocker.image import oci
+
+    here = oci.host_platform()
+    none, exact = {"digest": "sha256:" + "1" * 64}, {"digest": "sha256:" + "2" * 64, "platform": dict(here)}
+    attestation = {"digest": "sha256:" + "3" * 64,
+                   "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}
+    assert oci.pick({"manifests": [none, exact]}, here) == exact
+    assert oci.pick({"manifests": [attestation, none]}, here) == none
+    assert oci.pick({"manifests": [attestation]}, here) is None

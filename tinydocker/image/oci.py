@@ -84,12 +84,23 @@ def parse_platform(text: str | None) -> dict:
 
 
 def pick(index: dict, wanted: dict) -> dict | None:
-    """The manifest of an index (or manifest list) for the platform wanted."""
+    """The entry of an index (or manifest list) for the platform wanted: the first whose
+    platform matches, else the first that names no platform (as containerd takes one: an
+    index of a single image often says nothing of it). Attestations and other artifacts
+    are never taken."""
+    loose = None
     for entry in index.get("manifests", []):
-        have = entry.get("platform") or {}
+        if not isinstance(entry, dict) or entry.get("mediaType") not in (None, *MANIFESTS, *INDEXES):
+            continue
+        if (entry.get("annotations") or {}).get("vnd.docker.reference.type"):
+            continue  # buildkit's attestation manifests: "unknown/unknown", not an image
+        have = entry.get("platform")
+        if not have:
+            loose = loose or entry
+            continue
         if have.get("os") != wanted["os"] or have.get("architecture") != wanted["architecture"]:
             continue
         if "variant" in wanted and have.get("variant") != wanted["variant"]:
             continue
         return entry
-    return None
+    return loose

@@ -21,13 +21,18 @@ from .registry import Client, client_for
 from .store import Image, ImageStore, Staging, familiar_name, sha256_hex
 
 _PARALLEL = 3                 # layers in flight at once: docker's default max-concurrent-downloads
+_NESTING = 4                  # indexes within indexes followed, at most
 
 
 def _select(client: Client, repo: str, name: str, data: bytes, kind: str, platform: str | None
             ) -> tuple[bytes, dict]:
     """The image manifest to pull: `data` itself, or the one its index has for the platform."""
     document = json.loads(data)
-    if kind in oci.INDEXES:
+    depth = 0
+    while kind in oci.INDEXES:  # an index may name another index (containerd follows it too)
+        depth += 1
+        if depth > _NESTING:
+            raise client._fail(f"the indexes of {name} nest more than {_NESTING} deep")
         wanted = oci.parse_platform(platform)
         entry = oci.pick(document, wanted)
         if entry is None:
@@ -36,9 +41,7 @@ def _select(client: Client, repo: str, name: str, data: bytes, kind: str, platfo
         data, kind, digest = client.manifest(repo, entry["digest"], name)
         if entry.get("size") is not None and entry["size"] != len(data):
             raise client._fail(f"manifest {digest} is not the size its index says")
-        if kind not in oci.MANIFESTS:
-            raise client._fail(f"the index of {name} names another index for its platform: not supported")
-        document = json.loads(data)
+        document = json.loads(data)  # (client.manifest checked it is JSON of a known type)
     # a single image is what it is, whatever --platform asked: docker takes it too
     return data, document
 
