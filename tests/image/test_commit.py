@@ -46,9 +46,8 @@ def test_a_stopped_container_is_promoted_not_copied(td):
     assert os.path.isdir(os.path.join(layer, "data", "sub"))
     # a whiteout is kept in overlay's own form in the layer
     assert os.stat(os.path.join(layer, "bin", "ls")).st_rdev == 0
-    # the container holds the committed image now: its image cannot go from under it
-    assert td.record("c1")["spec"]["image_id"] == image_id
-    assert td("rmi", "mine:1").returncode == 1
+    # the container is still of the image it was made from, as docker's
+    assert td.record("c1")["spec"]["image_id"] != image_id
     # the container sees its files, and writes to them go to its new upper, not the image's layer
     assert td.out("start", "-a", "c1").strip() == ""
     out = td.out("run", "--rm", "--image", "mine:1", "c2", "sh", "-c", CHECK)
@@ -61,6 +60,27 @@ def test_a_stopped_container_is_promoted_not_copied(td):
     td.out("rm", "c1", "c3")
     td.out("rmi", "busybox")
     assert td.out("run", "--rm", "--image", "mine:1", "c5", "sh", "-c", CHECK).split() == EXPECTED
+
+
+def test_the_committed_image_can_be_removed_and_its_layer_goes_with_the_container(td):
+    """podman's system test: `commit C I`, then `rmi I` (docker allows it). The container
+    still stands on the layer its upper became, which goes when the container does."""
+    make_changes(td)
+    image_id = td.out("commit", "c1", "mine:1").strip()
+    layer = layer_links(td)[0]
+    assert td.out("rmi", "mine:1").split() == ["Untagged:", "mine:1", "Deleted:", image_id]
+    assert "mine" not in td.out("images")
+    td.out("image", "prune", "-f")  # an image change keeps what containers stand on
+    assert os.path.isdir(layer)
+    assert td.out("start", "-a", "c1") == ""
+    td.out("commit", "c1", "again:1")  # its tree is whole: the layer under its new upper
+    assert td.out("run", "--rm", "--image", "again:1", "c2", "sh", "-c", CHECK).split() == EXPECTED
+    td.out("rmi", "again:1")
+    assert td.out("start", "-a", "c1") == ""
+    td.out("rm", "c1")
+    assert not os.path.exists(layer)
+    assert sorted(os.listdir(td.root / "images" / "layers")) == sorted(
+        x[7:] for x in image_layers(td, "busybox"))
 
 
 def test_a_running_container_is_copied_and_keeps_its_upper(td):

@@ -625,7 +625,18 @@ def _discard(store, record) -> None:
     # what a killed monitor could not give back, or a start killed before it recorded it
     release_all(store, record.id)
     open_cgroup(record.id).remove()
+    try:
+        from ..state.stack import layer_links
+
+        links = layer_links(store.container_dir(record.name))
+    except OSError:
+        links = []
     store.remove(record)
+    if links:
+        from ..image.store import ImageStore
+
+        # a layer a commit promoted its upper to, whose image has gone: it goes with it
+        ImageStore(store.root).release(links)
 
 
 def _kill(record) -> None:

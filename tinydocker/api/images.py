@@ -173,6 +173,8 @@ def commit(container: str, repository: str | None = None, message: str = "", aut
     steps = dict(comment=message, author=author, created_by=f"tinydocker commit {record.name}")
     # a stopped container's upper is promoted, not copied: hard links need one filesystem
     held = containers.hold_for_commit(record) if _same_filesystem(cdir, store.dir) else None
+    # the layers earlier commits promoted its upper to are the container's own, over its image
+    steps["promoted"] = list((held or record).promoted or [])
     if held is None:
         image_id = commit_layer(store, cdir / "upper", base, settings, repository, **steps).id
     else:
@@ -206,7 +208,7 @@ def _promote(containers, held, store, base, settings, repository, steps) -> str:
             if containers.holds(held):
                 raise
             return image.id  # the container was removed meanwhile: the image stands alone
-        containers.release_commit(held, image.id)
+        containers.release_commit(held, image.layers[-1])
     return image.id
 
 

@@ -18,15 +18,20 @@ import os
 from pathlib import Path
 import stat
 
+from ..errors import TinydockerError
 from . import layer, oci, reference
 from .store import Image, ImageStore, digest_of, file_digest
 
 
 def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str | None,
-           comment: str = "", author: str = "", created_by: str = "", link=None) -> Image:
+           comment: str = "", author: str = "", created_by: str = "", link=None,
+           promoted: list[str] = ()) -> Image:
     """The new image. With `link` (the upper will not change: its container is stopped and
     held), the layer is hard links to the upper's files, and link(layer directory, image id)
-    is called before the image is published; otherwise the layer is unpacked from the tar."""
+    is called before the image is published; otherwise the layer is unpacked from the tar.
+    `promoted`: the layers (diff ids) that earlier commits promoted the container's upper
+    to, between its image's and the upper; their blobs are their plain tars, named by
+    their diff ids, and outlive their images as long as the container stands on them."""
     config = store.config(base)
     manifest = store.manifest(base)
     names = [str(reference.parse(ref))] if ref else []
@@ -50,21 +55,31 @@ def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str
         new_config["config"] = {**(config.get("config") or {}), **settings}
         if author:
             new_config["author"] = author
-        new_config["rootfs"] = {"type": "layers", "diff_ids": list(base.layers) + [diff_id]}
+        new_config["rootfs"] = {"type": "layers", "diff_ids": list(base.layers) + list(promoted) + [diff_id]}
         step = {"created": now, "created_by": created_by}
         if comment:
             step["comment"] = comment
         if author:
             step["author"] = author
-        new_config["history"] = list(config.get("history") or []) + [step]
+        earlier = [{"created": now, "created_by": created_by} for _ in promoted]
+        new_config["history"] = list(config.get("history") or []) + earlier + [step]
         config_bytes = oci.canonical(new_config)
         layers = [(d["mediaType"], d["digest"], d["size"]) for d in manifest["layers"]]
+        layers += [(oci.OCI_LAYER, d, _promoted_size(store, d)) for d in promoted]
         layers.append((oci.OCI_LAYER, diff_id, stage.blob_path(diff_id).stat().st_size))
         manifest_bytes = oci.manifest((digest_of(config_bytes), len(config_bytes)), layers)
         layer_blobs = [d for _, d, _ in layers]
         if link:
             link(store.layer_dir(diff_id), digest_of(config_bytes))
         return stage.publish(manifest_bytes, config_bytes, layer_blobs, names=names)
+
+
+def _promoted_size(store: ImageStore, diff_id: str) -> int:
+    try:
+        return store.blob_path(diff_id).stat().st_size
+    except FileNotFoundError:
+        raise TinydockerError(f"the container's layer {diff_id[7:19]}, of an earlier commit, has lost its "
+                              f"tar from {store.blobs}: export the container and import it instead") from None
 
 
 def link_tree(src: str, dst: str) -> None:

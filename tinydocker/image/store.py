@@ -280,7 +280,10 @@ class ImageStore:
         image holds (a publish killed halfway)."""
         _remove_abandoned(self.dir)
         wanted_layers = {sha256_hex(d) for img in index.images.values() for d in img.layers}
+        standing = self.container_layers()
+        wanted_layers |= standing
         wanted_blobs = {sha256_hex(d) for img in index.images.values() for d in img.blobs}
+        wanted_blobs |= standing  # a promoted layer's blob is its plain tar, by its diff id (commit.py)
         for directory, wanted in ((self.layers, wanted_layers), (self.blobs, wanted_blobs)):
             try:
                 names = os.listdir(directory)
@@ -289,6 +292,20 @@ class ImageStore:
             for name in names:
                 if name not in wanted:
                     self._trash(directory / name)
+
+    def container_layers(self) -> set[str]:
+        """Layers (by hex) that containers stand on: those of their images, and the layer a
+        commit promoted a container's upper to, which outlives its image (`rmi` after
+        `commit`, as docker allows) until the container goes."""
+        return {os.path.basename(p) for p in stack.linked_layers(self.root.containers)}
+
+    def release(self, layers: list[str]) -> None:
+        """After a container's removal: delete the layers it stood on that no image holds
+        (`layers`: where its stack linked to)."""
+        index = self.index()
+        held = {sha256_hex(d) for img in index.images.values() for d in img.layers}
+        if any(os.path.basename(p) not in held for p in layers):
+            self.clean()
 
     def _trash(self, path: Path) -> None:
         """Rename away, then delete: a half-deleted layer is never under its own name."""

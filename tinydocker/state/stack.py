@@ -30,6 +30,22 @@ import stat
 from ..linux.syscalls import rename_exchange
 
 
+def linked_layers(containers: Path) -> set[str]:
+    """Every layer directory some container's stack links to (the image store keeps
+    them: a committed container may stand on a layer of an image since removed)."""
+    found = set()
+    try:
+        names = os.listdir(containers)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        try:
+            found.update(layer_links(containers / name))
+        except OSError:
+            continue  # not a container's directory, or one being removed
+    return found
+
+
 def layer_links(cdir: Path) -> list[str]:
     """Where the container's layer links point, top first."""
     links = cdir / "layers"

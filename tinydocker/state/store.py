@@ -71,6 +71,9 @@ class Record:
     # a commit promoting the upper to a layer holds the stopped container: pid, ticks and
     # boot of the committing process; then the layer's directory and the new image's id
     committing: dict | None = None
+    # the layers (diff ids, bottom first) commits promoted this container's upper to: it
+    # stands on them over its image's (stack.py), whether or not their images still exist
+    promoted: list[str] | None = None
     # an `rm` under way: pid, ticks and boot of the removing process (no start from then on)
     removing: dict | None = None
     # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
@@ -141,6 +144,11 @@ def _holder_alive(holder: dict | None) -> bool:
 
 # the fields a record file holds (ps reads a thousand records: worked out once, not per record)
 _STORED = frozenset(f.name for f in fields(Record) if not f.metadata.get("seen"))
+
+
+def _note_promoted(record: Record, diff_id: str) -> None:
+    """Under the lock, with the commit's marker cleared in the same write: noted once."""
+    record.promoted = list(record.promoted or []) + [diff_id]
 
 
 class Store:
@@ -385,15 +393,17 @@ class Store:
             self._write(current)
         return current
 
-    def release_commit(self, record: Record, image_id: str | None) -> None:
-        """The promotion is done (image_id: the container now stands on that image's layers)
-        or given up (None)."""
+    def release_commit(self, record: Record, diff_id: str | None) -> None:
+        """The promotion onto layer `diff_id` is done, or given up (None). The container
+        keeps the image it was made from, as docker's does, and notes the layer: its link
+        holds it in the image store (ImageStore.container_layers), so the committed image
+        can be removed, and a later commit of the container lists it."""
         with self.lock():
             current = self.current(record)
             if current is None:
                 return
-            if image_id:
-                current.spec = {**current.spec, "image_id": image_id}
+            if diff_id:
+                _note_promoted(current, diff_id)
             current.committing = None
             self._write(current)
 
@@ -411,8 +421,7 @@ class Store:
             from . import stack
 
             stack.promote(self.container_dir(current.name), layer)
-            if c.get("published"):
-                current.spec = {**current.spec, "image_id": c["image"]}
+            _note_promoted(current, "sha256:" + os.path.basename(layer))
         current.committing = None
         self._write(current)
 
