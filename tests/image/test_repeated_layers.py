@@ -41,6 +41,21 @@ def test_an_image_with_a_layer_twice_loads_and_runs(td, repeated_image, kind):
     assert [os.path.basename(d) for d in lower] == [layers[i][7:] for i in (5, 4, 0)]
 
 
+def test_a_container_that_links_a_layer_twice_starts(td, repeated_image, tmp_path):
+    """As an older tinydocker made it: one link per layer the image lists, repeats and all."""
+    td.out("load", "-i", str(repeated_image.layout))
+    td.out("create", "--image", "repeated", "c1", "sh", "-c", DATA)
+    links = td.containers / "c1" / "layers"
+    for entry in os.listdir(links):
+        os.unlink(links / entry)
+    for i, diff_id in enumerate(reversed(layers_of(td, "repeated"))):
+        os.symlink(td.root / "images" / "layers" / diff_id[7:], links / str(i))
+    assert td.out("start", "-a", "c1") == EXPECTED
+    td.out("export", "-o", str(tmp_path / "fs.tar"), "c1")
+    with tarfile.open(tmp_path / "fs.tar") as tar:
+        assert tar.extractfile("data/a").read() == b"two\n"
+
+
 def test_pulled_from_a_registry(td, registry, repeated_image):
     ref = push_to_registry(registry, repeated_image, "test/repeated:v1")
     td.out("pull", "--tls-verify=false", ref)

@@ -62,7 +62,7 @@ def _adds_nothing(layer: str) -> bool:
     except OSError:
         return False  # gone or unreadable: kept, so that whoever mounts it says so
     try:
-        return os.getxattr(layer, _OPAQUE_XATTR, follow_symlinks=False) != b"y"
+        return os.getxattr(layer, _OPAQUE_XATTR) != b"y"  # (through a container's layer link)
     except OSError:
         return True  # no such attribute: not opaque
 

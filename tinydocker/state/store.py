@@ -312,7 +312,10 @@ class Store:
             if not (links / str(i)).is_dir():
                 raise TinydockerError(f"container {name} cannot start: its image's layer "
                                       f"{os.readlink(links / str(i))} is gone")
-        return [f"layers/{i}" for i in range(count)]
+        from . import stack
+
+        # a container made by an older tinydocker may link a layer twice, which overlayfs refuses
+        return [f"layers/{p.name}" for p in stack.overlay_stack([links / str(i) for i in range(count)])]
 
     def update(self, record: Record, **changes) -> Record | None:
         """Apply changes to the stored record if it is still this container's, and, when
