@@ -357,3 +357,38 @@ def test_replies_to_an_abandoned_request_are_skipped():
         # ...sits in the socket ahead of the next request's answer, which must still be found
         assert nl.link_index("lo") == ip_link("lo")["ifindex"]
         assert [link["name"] for link in nl.links()] == [link["ifname"] for link in ip_json("link", "show")]
+
+
+NFT_THREADS = """
+import sys, threading
+from tinydocker.network import nftables
+failed = []
+
+def work():
+    for _ in range(300):
+        try:
+            nftables.run("list tables")
+        except Exception as e:
+            failed.append(e)
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(failed))
+"""
+
+
+def test_nftables_from_many_threads_of_one_process():
+    """libnftables' context is not thread-safe: a script's threads starting containers at
+    once crashed the process (a segfault, or libnftables' own exit: "nf_tables kernel ABI
+    is broken"). Read-only commands only: nothing of the machine's changes."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    res = subprocess.run([sys.executable, "-c", NFT_THREADS], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert (res.returncode, res.stdout) == (0, "0\n"), res.stderr

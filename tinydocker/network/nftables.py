@@ -8,11 +8,15 @@ is spawned; the library is loaded on first use (only containers with a network n
 import ctypes
 import os
 import socket
+import threading
 
 from ..errors import TinydockerError
 
 _lib = None
 _ctx = None
+# one context, one thread at a time: libnftables' context is not thread-safe (a script's
+# threads starting containers at once met "nf_tables kernel ABI is broken" and an exit)
+_using = threading.Lock()
 _NETLINK_NETFILTER = 12
 
 
@@ -48,9 +52,11 @@ def _context():
 def _forget_after_fork() -> None:
     # the context holds a netlink socket: a forked child (a detached start's supervisor)
     # makes its own rather than share the parent's, whose replies it could take, and
-    # whose descriptor linux/fds.py points at /dev/null in such a child anyway
-    global _ctx
+    # whose descriptor linux/fds.py points at /dev/null in such a child anyway; and the
+    # lock, which another thread may have held at the fork, is the child's own again
+    global _ctx, _using
     _ctx = None
+    _using = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -66,11 +72,12 @@ _OUTPUT_JSON = 1 << 4  # NFT_CTX_OUTPUT_JSON
 def run(commands: str, as_json: bool = False) -> str:
     """Apply nft commands as one transaction; their output (for list commands), as nft's
     JSON with as_json."""
-    ctx = _context()
-    _lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON if as_json else 0)
-    code = _lib.nft_run_cmd_from_buffer(ctx, commands.encode())
-    out = (_lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
-    err = (_lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
+    with _using:
+        ctx = _context()
+        _lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON if as_json else 0)
+        code = _lib.nft_run_cmd_from_buffer(ctx, commands.encode())
+        out = (_lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
+        err = (_lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
     if code != 0:
         first = next((line for line in err.splitlines() if line.startswith("Error:")), err.strip() or "failed")
         raise NftError(f"nftables: {first}")
