@@ -9,6 +9,6 @@ linux (system calls, /proc) at the bottom.
 from .api import *  # noqa: F401,F403 - the API is the package's face
 from .api import __all__ as _api
 from .errors import TinydockerError
+from .version import __version__  # noqa: F401
 
-__version__ = "0.1.0"
 __all__ = [*_api, "TinydockerError"]

@@ -43,7 +43,10 @@ def create(name: str, command: Sequence[str] | None = None, *, root=None, **opti
     from ..state.store import Store
 
     spec, data_root, layers = _prepare(name, command, root, **options)
-    return Store(data_root).create(spec, layers, launching=False).id
+    from ..volume.store import VolumeStore
+
+    return Store(data_root).create(spec, layers, launching=False,
+                                   also=lambda: VolumeStore(data_root).ensure_for(spec.mounts)).id
 
 
 def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEFAULT_IMAGE,
@@ -132,6 +135,7 @@ def _image_for(images, ref: str, pull: str, quiet: bool):
     import sys
 
     from ..image import recipe, reference
+    from ..image.build import ensure
     from ..image.store import NotHere, familiar_name
 
     if pull not in PULL_POLICIES:
@@ -139,7 +143,7 @@ def _image_for(images, ref: str, pull: str, quiet: bool):
     local = reference.is_id_prefix(ref) or recipe.recipe_for(ref) is not None
     if pull != "always" or local:
         try:
-            return images.ensure(ref)
+            return ensure(images, ref)
         except NotHere:
             if pull == "never" or local:
                 raise

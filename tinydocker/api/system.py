@@ -34,7 +34,7 @@ def version() -> dict:
     """What this tinydocker is and runs on, as `docker version` shows its client."""
     import platform
 
-    from .. import __version__
+    from ..version import __version__
     from ..cgroups import layout
 
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())

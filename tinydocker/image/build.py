@@ -12,13 +12,37 @@ import os
 from pathlib import Path
 
 from ..errors import TinydockerError
-from . import layer, oci, reference
-from .store import Image, ImageStore, Staging, digest_of, file_digest
+from ..state.root import file_lock
+from . import reference
+from .store import Image, ImageStore, NotHere, Staging, digest_of, file_digest
 
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
 
+def ensure(store: ImageStore, ref: str) -> Image:
+    """The image `ref`; one with a recipe in images/ (the built-in busybox) is built on
+    first use. (On run's path: the layer and OCI modules load only for a build.)"""
+    if not reference.is_id_prefix(ref):
+        reference.parse(ref)  # a malformed reference is refused saying why, not "not found"
+    image = store.index().find(ref)
+    if image is not None:
+        return image
+    from .recipe import recipe_for
+
+    recipe = recipe_for(ref)
+    if recipe is None:
+        raise NotHere(ref)
+    # one build at a time, so that runs started together share one image (a separate
+    # lock: publishing takes the store's own)
+    with file_lock(store.dir / ".build.lock"):
+        image = store.index().find(ref)
+        if image is None:
+            image = build(store, ref, recipe)
+    return image
+
+
 def build(store: ImageStore, ref: str, recipe: dict) -> Image:
+    from . import layer
     from .recipe import build_rootfs
 
     name = str(reference.parse(ref))
@@ -36,6 +60,8 @@ def build(store: ImageStore, ref: str, recipe: dict) -> Image:
 def import_tarball(store: ImageStore, tarball: str, ref: str | None, changes: dict | None = None) -> Image:
     """`import`: a flat rootfs tar (plain, gzip, bzip2, xz or zstd; - for stdin) as a one-layer image."""
     import sys
+
+    from . import layer
 
     names = [str(reference.parse(ref))] if ref else []
     with store.staging() as stage:
@@ -70,6 +96,8 @@ def _decompress_into(source, out, what: str) -> None:
     only; bzip2 and xz are decompressed on the way in)."""
     import io
 
+    from . import layer
+
     buffered = io.BufferedReader(source, 1 << 16) if not hasattr(source, "peek") else source
     head = buffered.peek(6)[:6]
     if head.startswith(b"BZh"):
@@ -88,6 +116,8 @@ def _decompress_into(source, out, what: str) -> None:
 
 def _tar_of(stage: Staging, tree: Path) -> tuple[str, int]:
     """Write the tree's tar as a blob: (its digest, which is also its diff id; its size)."""
+    from . import layer
+
     tmp = stage.dir / "blobs" / "writing"
     with open(tmp, "wb") as out:
         layer.write(str(tree), out, whiteouts=False)
@@ -98,6 +128,8 @@ def _tar_of(stage: Staging, tree: Path) -> tuple[str, int]:
 
 def _publish(stage: Staging, layers: list[tuple[str, int]], settings: dict, comment: str,
              names: list[str]) -> Image:
+    from . import oci
+
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     config = oci.canonical({
         **oci.host_platform(),

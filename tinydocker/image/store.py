@@ -244,29 +244,6 @@ class ImageStore:
                                       "pull or load it again")
         return stack.overlay_stack(dirs)
 
-    def ensure(self, ref: str) -> Image:
-        """The image `ref`; one with a recipe in images/ (the built-in busybox) is built
-        on first use."""
-        if not reference.is_id_prefix(ref):
-            reference.parse(ref)  # a malformed reference is refused saying why, not "not found"
-        image = self.index().find(ref)
-        if image is not None:
-            return image
-        from .recipe import recipe_for
-
-        recipe = recipe_for(ref)
-        if recipe is None:
-            raise NotHere(ref)
-        from .build import build
-
-        # one build at a time, so that runs started together share one image (a separate
-        # lock: publishing takes the store's own)
-        with file_lock(self.dir / ".build.lock"):
-            image = self.index().find(ref)
-            if image is None:
-                image = build(self, ref, recipe)
-        return image
-
     # -- changing ------------------------------------------------------------------------
 
     def lock(self):

@@ -34,7 +34,6 @@ from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
 from ..linux.files import write_atomic
 from ..spec import ContainerSpec
-from ..volume.store import VolumeStore
 from . import events
 from .root import DataRoot, file_lock, visible_entries
 
@@ -256,9 +255,11 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, layers: list[Path], launching: bool = True) -> Record:
+    def create(self, spec: ContainerSpec, layers: list[Path], launching: bool = True, also=None) -> Record:
         """Take the name and write the first record, or fail naming the holder of the name;
-        launching=False for `create`, whose container no process is starting yet.
+        launching=False for `create`, whose container no process is starting yet. also(),
+        if given, runs under the same lock before the record is written (the named volumes
+        made: `volume rm` takes that lock, so none can go between them and the record).
 
         `layers` are the image's layer directories, top first. The upper and work
         directories take the mode and owner of the top layer's root: the upper directory
@@ -286,11 +287,8 @@ class Store:
                 (cdir / sub).mkdir()
             for i, layer in enumerate(layers):
                 os.symlink(layer, cdir / "layers" / str(i))
-            volumes = VolumeStore(self.root)
-            for m in spec.mounts:
-                if m["type"] == "volume":
-                    # under the lock that `volume rm` takes: it cannot go between here and the record
-                    volumes.ensure_locked(m["source"], anonymous=m["anonymous"])
+            if also:
+                also()
             like = os.stat(layers[0])
             for sub in ("upper", "work"):
                 os.chown(cdir / sub, like.st_uid, like.st_gid)

@@ -81,6 +81,12 @@ class VolumeStore:
         events.emit(self.root, "volume", "create", name, {"driver": "local"})
         return True
 
+    def ensure_for(self, mounts: list[dict]) -> None:
+        """With the state lock held: the named and anonymous volumes a container's mounts name."""
+        for m in mounts:
+            if m["type"] == "volume":
+                self.ensure_locked(m["source"], anonymous=m["anonymous"])
+
     def create(self, name: str | None = None, labels: dict | None = None) -> dict:
         """`volume create [NAME]`: a new volume, or the existing one of that name (as docker)."""
         from .mounts import anonymous_name
