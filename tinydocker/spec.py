@@ -172,10 +172,12 @@ class ContainerSpec:
         return ",".join(f"{quote(k)}={quote(v)}" for k, v in sorted(attrs.items())).encode()
 
     def host_devices(self) -> list[dict]:
-        """The --device nodes, read from the host now (at every start, as their numbers may change)."""
+        """The --device nodes, read from the host now (at every start, as their numbers may
+        change); privileged, every node of the host's /dev first (docker's --privileged)."""
         from .security import devices
 
-        return [devices.host_device(flag) for flag in self.devices]
+        every = devices.all_host_devices() if self.privileged else []
+        return every + [devices.host_device(flag) for flag in self.devices]
 
     def tmpfs_mounts(self) -> list[dict]:
         from .container import tmpfs

@@ -112,3 +112,32 @@ def test_at_least_as_tight_as_podman_on_every_row(td, podman):
         if ro["theirs"] and not ro["ours"]:
             looser.append(f"{path} writable")
     assert looser == [], looser
+
+
+def test_privileged_is_at_least_as_open_as_podmans(td, podman):
+    """--privileged, the other way round: whatever podman's privileged container may do on
+    a row, ours may too (docker-in-docker and loop devices rely on it)."""
+    theirs_run = podman("--privileged", "localhost/probe:1", "sh", "-c", PROBE)
+    if theirs_run.returncode != 0:
+        pytest.skip(f"podman cannot run privileged containers here: {theirs_run.stderr.strip()[-200:]}")
+    theirs = rows(theirs_run.stdout)
+    ours = rows(td.out("run", "--rm", "--privileged", "probe", "sh", "-c", PROBE))
+    tighter = []
+    for key in ("CapEff", "CapPrm", "CapBnd"):
+        if int(theirs[key], 16) & ~int(ours[key], 16):
+            tighter.append(f"{key}: {ours[key]} lacks capabilities podman's {theirs[key]} has")
+    for key in ("NoNewPrivs", "Seccomp"):
+        if int(ours[key]) > int(theirs[key]):
+            tighter.append(f"{key}: {ours[key]} > {theirs[key]}")
+    for key in ("mount", "userns", "mknod"):
+        if ours[key] == "no" and theirs[key] == "yes":
+            tighter.append(f"{key} refused")
+    for path in MASKED:
+        if int(ours[f"shows:{path}"]) < int(theirs[f"shows:{path}"]):
+            tighter.append(f"{path} shows less")
+    for path in READ_ONLY + ["/sys"]:
+        ro = {who: "ro" in (table.get(f"mount:{path}") or "rw").split(",")[:1] for who, table in
+              (("ours", ours), ("theirs", theirs))}
+        if ro["ours"] and not ro["theirs"]:
+            tighter.append(f"{path} read-only")
+    assert tighter == [], tighter

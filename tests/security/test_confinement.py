@@ -8,12 +8,15 @@ nothing here could change the host even if the confinement were broken.
 import ast
 import json
 import os
+from pathlib import Path
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
+from conftest import container_cgroups
 from tinydocker import cgroups
 from tinydocker.security import capabilities
 from tinydocker.security.masks import MASKED, READ_ONLY
@@ -82,6 +85,76 @@ def test_privileged_has_every_capability_and_sees_proc_and_sys_unmasked(td):
     options = {line.split()[4]: line.split()[5].split(",") for line in out.strip().splitlines()}
     assert "rw" in options["/sys"]
     assert not set(options) & set(MASKED + READ_ONLY)
+
+
+# what --privileged is used for, tried in a privileged and in a default container: a loop
+# device mounted, a namespaced sysctl written (the container's own domain name), a cgroup
+# made below the container's own, a masked file read, the host's devices present
+PRIVILEGED_PROBE = "; ".join([
+    "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d ':'",
+    "test -c /dev/loop-control && echo loop-control yes || echo loop-control no",
+    "test -b /dev/loop0 && echo loop0 yes || echo loop0 no",
+    "dev=$(losetup -f 2>/dev/null) && losetup $dev /img/disk.img 2>/dev/null && echo losetup $dev || echo losetup no",
+    "mkdir -p /tmp/m && mount -t ext2 $dev /tmp/m 2>/dev/null && cat /tmp/m/hello && umount /tmp/m || echo hello no",
+    "test \"$dev\" && losetup -d $dev 2>/dev/null",
+    "echo probe > /proc/sys/kernel/domainname 2>/dev/null; echo domainname $(cat /proc/sys/kernel/domainname)",
+    # v1: a hierarchy's directory; v2: /sys/fs/cgroup itself. The child is left behind on
+    # purpose: removing the container must remove it too
+    "for d in /sys/fs/cgroup/pids /sys/fs/cgroup; do test -f $d/cgroup.procs || continue; "
+    "mkdir $d/probe-child 2>/dev/null && test -f $d/probe-child/cgroup.procs && echo cgroup yes || echo cgroup no;"
+    " break; done",
+    "echo keys $(head -c 64 /proc/keys 2>/dev/null | wc -c) timer_list $(head -c 64 /proc/timer_list | wc -c)",
+])
+
+
+@pytest.mark.skipif(not (shutil.which("mke2fs") and os.path.exists("/dev/loop-control")),
+                    reason="needs mke2fs and loop devices on the host")
+def test_privileged_is_dockers_everything_and_the_default_none_of_it(td, tmp_path):
+    """docker's --privileged: the host's devices (a loop device attached and mounted), the
+    device cgroup open, /proc/sys and the cgroup hierarchies writable, nothing masked, every
+    capability, no seccomp filter; a default container gets none of it."""
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-d", _one_file(tmp_path), str(image)], check=True,
+                   capture_output=True)
+
+    def probe(*flags) -> dict:
+        out = td.out("run", *flags, "-v", f"{tmp_path}:/img", "p", "sh", "-c", PRIVILEGED_PROBE)
+        record = td.record("p")
+        td.out("rm", "p")
+        # the cgroup the container made below its own went with it
+        assert not [p for p in container_cgroups() if p.endswith("/" + record["id"])], "cgroup left behind"
+        return dict(line.split(None, 1) for line in out.strip().splitlines())
+
+    try:
+        ours = probe("--privileged")
+        assert int(ours["CapEff"], 16) == host_permitted()
+        assert (ours["Seccomp"], ours["NoNewPrivs"]) == ("0", "0")
+        assert (ours["loop-control"], ours["loop0"]) == ("yes", "yes")
+        assert ours["losetup"].startswith("/dev/loop") and ours["hello"] == "yes", ours
+        assert ours["domainname"] == "probe"
+        assert ours["cgroup"] == "yes"
+        assert ours["keys"] != "0 timer_list 0", ours  # neither masked
+        default = probe()
+        assert int(default["CapEff"], 16) == DEFAULT and default["Seccomp"] == "2"
+        assert (default["loop-control"], default["loop0"], default["losetup"], default["hello"]) == ("no",) * 4
+        assert default["domainname"] != "probe" and default["cgroup"] == "no"
+        assert default["keys"] == "0 timer_list 0"
+    finally:
+        # a loop device left attached if the probe failed half-way, by its own name
+        attached = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout
+        for line in attached.splitlines():
+            subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+        assert not attached, f"loop device left attached: {attached}"
+
+
+def _one_file(directory: Path) -> str:
+    """A directory with /hello in it, for mke2fs -d."""
+    tree = directory / "tree"
+    tree.mkdir()
+    (tree / "hello").write_text("hello yes\n")
+    return str(tree)
 
 
 def test_inspect_shows_the_settings_and_the_effective_capabilities(td):

@@ -88,14 +88,15 @@ def make_leaf(mount: Path, container_id: str, prepare_parent) -> Path:
 
 
 def remove_leaf(leaf: Path, kill) -> None:
-    """Kill what lingers, rmdir (retrying EBUSY briefly), then drop tinydocker/ if now empty."""
+    """Kill what lingers, rmdir it and whatever the container made below it (retrying EBUSY
+    briefly), then drop tinydocker/ if now empty."""
     deadline = time.monotonic() + REMOVE_PATIENCE
     while True:
         try:
             # another removal (an `rm -f` of a run that is ending) may take the leaf at any
             # point, even between the kill's look at a file and its write: gone is done
             kill(leaf)
-            os.rmdir(leaf)
+            _rmdir_tree(leaf)
             break
         except FileNotFoundError:
             break
@@ -109,8 +110,21 @@ def remove_leaf(leaf: Path, kill) -> None:
         pass  # other containers' cgroups are still in it (or another removal got there first)
 
 
+def _rmdir_tree(leaf: Path) -> None:
+    # the cgroups a privileged container made below its own (its cgroupfs is writable) go
+    # first, deepest first: a cgroup with children cannot be removed
+    for directory, _dirs, _files in os.walk(leaf, topdown=False):
+        if directory != str(leaf):
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                pass
+    os.rmdir(leaf)
+
+
 def kill_procs(leaf: Path) -> None:
-    for pid in procs(leaf):
+    """SIGKILL to every process of the cgroup and of the cgroups below it."""
+    for pid in tree_procs(leaf):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

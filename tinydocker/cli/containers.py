@@ -76,7 +76,8 @@ def run(
     cap_drop: Optional[List[str]] = typer.Option(
         None, "--cap-drop", metavar="CAP", help="Drop a capability of the default set, or ALL (repeatable)."),
     privileged: bool = typer.Option(False, "--privileged",
-                                    help="Every capability, /proc and /sys unmasked and /sys writable."),
+                                    help="docker's: every capability and host device, no seccomp filter, "
+                                         "/proc and /sys unmasked, /sys, /proc/sys and the cgroups writable."),
     security_opt: Optional[List[str]] = typer.Option(
         None, "--security-opt", metavar="OPT",
         help="no-new-privileges[=true|false] (no setuid gains), or seccomp=unconfined."),

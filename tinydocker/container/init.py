@@ -201,7 +201,7 @@ def _enter_container(o: dict, report: socket.socket) -> None:
              ",index=off,metacopy=off,redirect_dir=off")
     privileged = o["confinement"]["privileged"]
     _mount_kernel_filesystems(root, privileged, own_network=net["mode"] != "host")
-    _mount_cgroupfs(root, o["cgroupfs"])
+    _mount_cgroupfs(root, o["cgroupfs"], writable=privileged)
     _make_devices(root, o.get("devices", []))
     binds.attach(root, o.get("binds", []))
     for key, value in o.get("sysctls", {}).items():
@@ -297,21 +297,23 @@ def _make_devices(root: str, devices: list) -> None:
         os.chmod(target, d["mode"])  # mknod is subject to the umask
 
 
-def _mount_cgroupfs(root: str, filesystems: list) -> None:
-    """The container's own cgroups at /sys/fs/cgroup, read-only, as docker shows them.
+def _mount_cgroupfs(root: str, filesystems: list, writable: bool) -> None:
+    """The container's own cgroups at /sys/fs/cgroup, read-only, as docker shows them;
+    writable when privileged (docker's, for a container that manages cgroups below its own).
 
     Mounted inside the new cgroup namespace, each hierarchy's root is the container's
     cgroup, so the container sees its limits and usage and nothing of the host's tree.
     """
     where = root + "/sys/fs/cgroup"
     flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+    hierarchy_flags = flags | (0 if writable else sc.MS_RDONLY)
     if filesystems and filesystems[0][0] == "cgroup2":
-        sc.mount("cgroup2", where, "cgroup2", flags | sc.MS_RDONLY)
+        sc.mount("cgroup2", where, "cgroup2", hierarchy_flags)
         return
     sc.mount("tmpfs", where, "tmpfs", flags, "mode=755,size=64k")
     for fstype, options, name in filesystems:
         os.mkdir(f"{where}/{name}")
-        sc.mount("cgroup", f"{where}/{name}", fstype, flags | sc.MS_RDONLY, options)
+        sc.mount("cgroup", f"{where}/{name}", fstype, hierarchy_flags, options)
     sc.mount("tmpfs", where, "tmpfs", flags | sc.MS_REMOUNT | sc.MS_RDONLY, "mode=755,size=64k")
 
 

@@ -80,6 +80,42 @@ def parse_flag(flag: str) -> tuple[str, str, str]:
     return host, path, access
 
 
+# what a privileged container does not get from the host's /dev: directories that are
+# filesystems of their own (the container has its own pts, shm and mqueue) or a tool's
+# bookkeeping, and the host's console (runc's list)
+_NOT_COPIED_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+_NOT_COPIED = {"console", "ptmx"}  # the container's ptmx is its own devpts's
+
+
+def all_host_devices(top: str = "/dev") -> list[dict]:
+    """--privileged's devices: every character and block node under the host's /dev, as
+    host_device() describes one, at the same path (runc's HostDevices). Links, fifos and
+    sockets are not devices; a node that vanishes while we look is skipped."""
+    found = []
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _NOT_COPIED_DIRS:
+                    found += all_host_devices(entry.path)
+                continue
+            if top == "/dev" and entry.name in _NOT_COPIED:
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+            major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            found.append({"path": entry.path, "kind": kind, "major": major, "minor": minor,
+                          "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+                          "rule": f"{kind} {major}:{minor} rwm"})
+    return found
+
+
 # -- the v2 program ------------------------------------------------------------------------------
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
