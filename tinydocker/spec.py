@@ -60,6 +60,7 @@ class ContainerSpec:
     privileged: bool = False
     security_opt: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)   # --device HOST[:CONTAINER[:rwm]]
+    device_cgroup_rules: list[str] = field(default_factory=list)  # --device-cgroup-rule 'c 1:3 rwm'
     read_only: bool = False
     tmpfs: list[str] = field(default_factory=list)     # --tmpfs PATH[:OPTIONS]
     group_add: list[str] = field(default_factory=list)
@@ -103,6 +104,8 @@ class ContainerSpec:
 
         for flag in self.devices:
             devices.parse_flag(flag)  # the host's node is looked at when the container starts
+        for rule in self.device_cgroup_rules:
+            devices.check_rule(rule)
 
         self.sysctls = sysctls.parse(f"{k}={v}" for k, v in self.sysctls.items())
         policy, _ = parse_restart(self.restart)
@@ -185,13 +188,13 @@ class ContainerSpec:
         return [tmpfs.parse(flag) for flag in self.tmpfs]
 
     def device_rules(self, host_devices: list[dict]) -> list[str] | None:
-        """The device cgroup's allow-list with the --device nodes (host_devices()); None
-        (everything) when privileged."""
+        """The device cgroup's allow-list with the --device nodes (host_devices()) and the
+        --device-cgroup-rule lines; None (everything) when privileged."""
         from .security import devices
 
         if self.privileged:
             return None
-        return list(devices.DEFAULT) + [d["rule"] for d in host_devices]
+        return list(devices.DEFAULT) + [d["rule"] for d in host_devices] + list(self.device_cgroup_rules)
 
     def confinement(self, privileged: bool = False) -> dict:
         """What the container's processes are held to (security/process.py); `privileged`

@@ -389,6 +389,33 @@ def test_device_flag_gives_one_node_with_its_access(td):
     assert res.returncode == 125 and b"not a device node" in res.stderr and res.stderr.count(b"\n") == 1
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/fuse"), reason="no /dev/fuse on this machine")
+def test_device_cgroup_rule_allows_a_node_without_making_it(td):
+    """--device-cgroup-rule adds to the allow-list and makes no node: the container makes it
+    (given CAP_MKNOD) and may open it as the rule says; any other node stays refused.
+    Opening /dev/fuse (10:229) or /dev/loop-control (10:237) and closing it changes nothing."""
+    script = ("ls /dev/fuse 2>/dev/null || echo no-node; mknod /tmp/fuse c 10 229 && echo made; "
+              "(exec 3</tmp/fuse) && echo read-open; (exec 3>/tmp/fuse) 2>/dev/null || echo write-refused; "
+              "mknod /tmp/lc c 10 237 2>/dev/null || echo other-refused; true")
+    out = td.out("run", "--rm", "--cap-add", "MKNOD", "--device-cgroup-rule", "c 10:229 rm", "d", "sh", "-c", script)
+    assert out.split() == ["no-node", "made", "read-open", "write-refused", "other-refused"], out
+    # repeatable, with a wildcard
+    out = td.out("run", "--rm", "--cap-add", "MKNOD", "--device-cgroup-rule", "b 7:0 r",
+                 "--device-cgroup-rule", "c 10:* rwm", "d", "sh", "-c",
+                 "mknod /tmp/lc c 10 237 && (exec 3<>/tmp/lc) && echo lc-open")
+    assert out.strip() == "lc-open"
+    # and without a rule, the node cannot even be made
+    res = td("run", "--rm", "--cap-add", "MKNOD", "d", "mknod", "/tmp/fuse", "c", "10", "229")
+    assert res.returncode != 0 and b"Operation not permitted" in res.stderr
+    td.out("create", "--device-cgroup-rule", "c 10:229 rm", "c1", "true")
+    assert json.loads(td.out("inspect", "c1"))[0]["HostConfig"]["DeviceCgroupRules"] == ["c 10:229 rm"]
+    td.out("rm", "c1")
+    for rule in ("c 10:229", "x 1:3 rwm", "c 1:3 rwx", "c a:3 r"):
+        res = td("run", "--device-cgroup-rule", rule, "bad", "true")
+        assert res.returncode == 125 and res.stderr == f"tinydocker: invalid device cgroup format '{rule}'\n".encode()
+        assert td("inspect", "bad").returncode == 1
+
+
 def test_read_only_root_with_a_tmpfs(td):
     out = td.out("run", "--rm", "--read-only", "--tmpfs", "/run:size=1m,mode=1777", "-w", "/work", "r", "sh", "-c",
                  "touch /x 2>&1; touch /run/y && echo run-ok; echo > /dev/shm/z && echo shm-ok; "

@@ -60,6 +60,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
              pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
              privileged: bool = False, security_opt: Sequence[str] = (), devices: Sequence[str] = (),
+             device_cgroup_rules: Sequence[str] = (),
              read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
              sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
              network: str = "bridge", ip: str | None = None, publish: Sequence[str] = (),
@@ -76,7 +77,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     The limits take docker's values: memory="64m", memory_swap="128m" or -1, cpus=1.5,
     cpu_shares=512, cpuset_cpus="0-1", cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
     Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
-    security_opt=["no-new-privileges"], devices=["/dev/fuse"], read_only=True,
+    security_opt=["no-new-privileges"], devices=["/dev/fuse"], device_cgroup_rules=["c 10:229 rwm"], read_only=True,
     tmpfs=["/run:size=64m"], group_add=["audio"], sysctls=["net.ipv4.ip_forward=1"].
     Storage as docker's -v and --mount: volumes=["/srv/data:/data:ro", "cache:/cache", "/scratch"],
     mounts=["type=bind,source=/etc/hosts,target=/etc/hosts,readonly", "type=tmpfs,target=/run"].
@@ -112,7 +113,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          stop_timeout=-1 if stop_timeout is None else stop_timeout,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                          security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),
-                         devices=list(devices), read_only=read_only,
+                         devices=list(devices), device_cgroup_rules=list(device_cgroup_rules),
+                         read_only=read_only,
                          tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
                          network=network, ip=ip or "", ports=list(publish), publish_all=publish_all,
                          dns=list(dns), add_hosts=list(add_hosts), restart=restart, init=init,

@@ -60,6 +60,7 @@ def inspect_doc(record, store) -> dict:
             "Privileged": spec.get("privileged", False),
             "SecurityOpt": spec.get("security_opt") or None,
             "Devices": [_device(d) for d in spec.get("devices") or []],
+            "DeviceCgroupRules": spec.get("device_cgroup_rules") or None,
             "ReadonlyRootfs": spec.get("read_only", False),
             "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in spec.get("tmpfs") or []} or None,
             "GroupAdd": spec.get("group_add") or None,

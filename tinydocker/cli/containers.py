@@ -83,6 +83,9 @@ def run(
         help="no-new-privileges[=true|false] (no setuid gains), or seccomp=unconfined."),
     device: Optional[List[str]] = typer.Option(
         None, "--device", metavar="HOST[:CTR[:rwm]]", help="Give the container a host device node (repeatable)."),
+    device_cgroup_rule: Optional[List[str]] = typer.Option(
+        None, "--device-cgroup-rule", metavar="'c|b|a MAJOR:MINOR rwm'",
+        help="Let the container make and open these devices, as 'c 1:3 rwm' (* for any number; repeatable)."),
     read_only: bool = typer.Option(False, "--read-only", help="Mount the container's root filesystem read-only."),
     tmpfs: Optional[List[str]] = typer.Option(
         None, "--tmpfs", metavar="PATH[:OPTS]", help="Mount an empty tmpfs at PATH (default rw,noexec,nosuid,nodev; "
@@ -130,12 +133,14 @@ def run(
 # the flags run takes, under the API's names (see api.containers._prepare); the lists typer
 # leaves as None when a flag is not given
 _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
+              "device_cgroup_rule": "device_cgroup_rules",
               "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts"}
 _NOT_OPTIONS = {"name", "command", "detach", "os"}
 
 
 def _container_options(values: dict) -> dict:
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
+             "device_cgroup_rule",
              "volume", "mount", "publish", "dns", "add_host", "sysctl", "log_opt"}
     return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
             for k, v in values.items() if k not in _NOT_OPTIONS}

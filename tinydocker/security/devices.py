@@ -8,6 +8,7 @@ instructions per rule, written out here since no library makes them).
 """
 
 import os
+import re
 import stat
 import struct
 
@@ -42,6 +43,17 @@ def parse(rule: str) -> tuple[int, int | None, int | None, int]:
         return (_TYPES[kind], None if major == "*" else int(major), None if minor == "*" else int(minor), bits)
     except (ValueError, KeyError):
         raise TinydockerError(f"invalid device rule {rule!r}: want TYPE MAJOR:MINOR ACCESS, as 'c 1:3 rwm'") from None
+
+
+# docker's --device-cgroup-rule: one rule, written as devices.allow takes it
+_RULE_RE = re.compile(r"[acb] (\d+|\*):(\d+|\*) [rwm]{1,3}")
+
+
+def check_rule(rule: str) -> str:
+    """A --device-cgroup-rule as docker checks it ('c 1:3 rwm', 'b 7:* rw', 'a *:* m')."""
+    if not _RULE_RE.fullmatch(rule):
+        raise TinydockerError(f"invalid device cgroup format '{rule}'")
+    return rule
 
 
 def host_device(flag: str) -> dict:
