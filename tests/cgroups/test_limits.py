@@ -86,7 +86,32 @@ def test_memory_swap_defaults_to_twice_the_memory_and_minus_one_is_unlimited(td)
         assert int(default) == 32 << 20 and unlimited == "max"
 
 
-# -- pids, cpuset, cpus ----------------------------------------------------------------------
+def test_memory_reservation_on_run_and_update(td):
+    """--memory-reservation is v1's soft limit, v2's memory.low; update changes it on the
+    running container and in its record; above -m it is docker's error."""
+    soft = "memory/memory.soft_limit_in_bytes" if V1 else "memory.low"
+    p, rec = start(td, "c1", "-m", "64m", "--memory-reservation", "32m", ["sleep", "30"])
+    leaf = f"{WHERE.v1['memory']}/tinydocker/{rec['id']}/memory.soft_limit_in_bytes" if V1 else \
+        f"{WHERE.v2}/tinydocker/{rec['id']}/memory.low"
+    assert int(open(leaf).read()) == 32 << 20
+    assert td.out("exec", "c1", "cat", f"/sys/fs/cgroup/{soft}").strip() == str(32 << 20)
+    td.out("update", "--memory-reservation", "48m", "c1")
+    assert int(open(leaf).read()) == 48 << 20
+    assert json.loads(td.out("inspect", "c1"))[0]["HostConfig"]["MemoryReservation"] == 48 << 20
+    # above the limit, whether the limit or the reservation moves; nothing changes
+    for flags in (["--memory-reservation", "80m"], ["-m", "40m"]):
+        res = td("update", *flags, "c1")
+        assert res.returncode == 125 and res.stderr == (b"tinydocker: Minimum memory limit can not be less than "
+                                                        b"memory reservation limit, see usage\n"), res.stderr
+    assert int(open(leaf).read()) == 48 << 20
+    td.out("update", "--memory-reservation", "0", "c1")  # 0 lifts it, as for every limit
+    lifted = int(open(leaf).read())
+    assert lifted >= 1 << 62 if V1 else lifted == 0  # v1's "unlimited" is a page-rounded LONG_MAX
+    assert json.loads(td.out("inspect", "c1"))[0]["HostConfig"]["MemoryReservation"] == 0
+    stop(td, "c1", p)
+
+
+# -- pids, cpuset, cpus ----------------------------------------------------------------------# -- pids, cpuset, cpus ----------------------------------------------------------------------
 
 def test_pids_limit_stops_forks_and_the_container_survives(td):
     # a subshell forks 20 sleepers; PID 1 then counts the failures with builtins only (no fork left)
@@ -202,6 +227,8 @@ def test_system_prune_cleans_what_a_killed_run_left(td):
     (["-m", "0", "--memory-swap", "64m"], "set the Memory limit"),
     (["--memory-swap", "64m"], "set the Memory limit"),
     (["-m", "64m", "--memory-swap", "32m"], "memoryswap limit should be larger"),
+    (["-m", "32m", "--memory-reservation", "64m"], "memory limit can not be less than memory reservation limit"),
+    (["--memory-reservation", "1m"], "Minimum memory reservation allowed is 6MB"),
     (["--cpus", "-1"], "range of CPUs"),
     (["--cpus", str((os.cpu_count() or 1) + 1)], "range of CPUs"),
     (["--cpus", "lots"], "invalid --cpus"),

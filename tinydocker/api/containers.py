@@ -56,6 +56,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              interactive: bool = False, tty: bool = False, remove: bool = False,
              stop_signal: str | None = None, stop_timeout: int | None = None,
              memory: str | int | None = None, memory_swap: str | int | None = None,
+             memory_reservation: str | int | None = None,
              cpus: str | float | None = None, cpu_shares: int | None = None,
              cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
              pids_limit: int | None = None, cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (),
@@ -74,7 +75,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     the lines of `env_files` (docker's --env-file), then `env`; `workdir` and `user`
     ("name", "uid", "uid:gid") replace WorkingDir and User; `labels` (["k=v"] or a dict)
     add to the image's; `stop_signal` ("SIGINT") and `stop_timeout` (seconds) are what stop() uses.
-    The limits take docker's values: memory="64m", memory_swap="128m" or -1, cpus=1.5,
+    The limits take docker's values: memory="64m", memory_swap="128m" or -1, memory_reservation="32m", cpus=1.5,
     cpu_shares=512, cpuset_cpus="0-1", cpuset_mems="0", pids_limit=100 (default 2048; -1 unlimited).
     Confinement as docker's flags: cap_add=["NET_ADMIN"], cap_drop=["ALL"], privileged=True,
     security_opt=["no-new-privileges"], devices=["/dev/fuse"], device_cgroup_rules=["c 10:229 rwm"], read_only=True,
@@ -120,7 +121,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          dns=list(dns), add_hosts=list(add_hosts), restart=restart, init=init,
                          log_driver=log_driver, log_opts=_key_values(log_opts, "--log-opt"),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
-                         limits=limits.build(memory=memory, memory_swap=memory_swap, cpus=cpus,
+                         limits=limits.build(memory=memory, memory_swap=memory_swap,
+                                             memory_reservation=memory_reservation, cpus=cpus,
                                              cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
                                              cpuset_mems=cpuset_mems, pids_limit=pids_limit))
     return spec, data_root, images.layer_dirs(found)
@@ -302,7 +304,8 @@ def _stopped_by_user(store, record) -> None:
 
 def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
            cpus: str | float | None = None, cpu_shares: int | None = None, cpuset_cpus: str | None = None,
-           cpuset_mems: str | None = None, pids_limit: int | None = None, root=None):
+           cpuset_mems: str | None = None, pids_limit: int | None = None,
+           memory_reservation: str | int | None = None, root=None):
     """Change a container's limits (docker's values, as run takes them; 0 lifts a limit):
     at once in its cgroup if it runs, and in its record for every later start."""
     import dataclasses
@@ -311,7 +314,8 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
     from ..state.store import RUNNING
 
     given = {"memory": memory, "memory_swap": memory_swap, "cpus": cpus, "cpu_shares": cpu_shares,
-             "cpuset_cpus": cpuset_cpus, "cpuset_mems": cpuset_mems, "pids_limit": pids_limit}
+             "cpuset_cpus": cpuset_cpus, "cpuset_mems": cpuset_mems, "pids_limit": pids_limit,
+             "memory_reservation": memory_reservation}
     given = {k: v for k, v in given.items() if v is not None}
     if not given:
         raise TinydockerError("you must provide one or more flags when using this command")
@@ -326,6 +330,7 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
         raise TinydockerError("You should always set the Memory limit when using Memoryswap limit")
     if merged.memory_swap not in (None, -1) and merged.memory_swap < merged.memory:
         raise TinydockerError("Minimum memoryswap limit should be larger than memory limit")
+    limits.check_reservation(merged)
     if record.status == RUNNING:
         store.cgroup(record).update(merged)
     spec = {**record.spec, "limits": {k: v for k, v in dataclasses.asdict(merged).items() if v is not None}}

@@ -48,6 +48,7 @@ def inspect_doc(record, store) -> dict:
             "LogConfig": {"Type": spec.get("log_driver", "json-file"), "Config": spec.get("log_opts") or {}},
             "Memory": limits.memory or 0,
             "MemorySwap": limits.memory_swap or 0,
+            "MemoryReservation": limits.memory_reservation or 0,
             "NanoCpus": (limits.cpu_quota or 0) * 10_000,  # quota µs per 100 ms period → 1e9 per CPU
             "CpuShares": limits.cpu_shares or 0,
             "CpusetCpus": limits.cpuset_cpus or "",

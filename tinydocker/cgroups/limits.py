@@ -29,6 +29,7 @@ _CPU_LIST_RE = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 class Limits:
     memory: int | None = None          # bytes
     memory_swap: int | None = None     # bytes of memory + swap; -1 unlimited (docker's meaning)
+    memory_reservation: int | None = None  # bytes: the soft limit reclaim pushes a container back to
     cpu_quota: int | None = None       # microseconds per CFS_PERIOD_US, from --cpus
     cpu_shares: int | None = None      # relative weight, docker/v1 scale (2..262144)
     cpuset_cpus: str | None = None
@@ -117,7 +118,7 @@ def _format_cpu_list(cpus: set[int]) -> str:
 
 def build(memory: str | None = None, memory_swap: str | None = None, cpus: str | float | None = None,
           cpu_shares: int | None = None, cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
-          pids_limit: int | None = None) -> Limits:
+          pids_limit: int | None = None, memory_reservation: str | None = None) -> Limits:
     """Limits from docker's flag values (strings as typed, or numbers from a script)."""
     limits = Limits()
     # as in docker, 0 means "no limit" for every limit that takes a number
@@ -135,6 +136,11 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
             raise TinydockerError("You should always set the Memory limit when using Memoryswap limit")
         if limits.memory_swap != -1 and limits.memory_swap < limits.memory:
             raise TinydockerError("Minimum memoryswap limit should be larger than memory limit")
+    if memory_reservation is not None:
+        limits.memory_reservation = parse_bytes(memory_reservation, "--memory-reservation") or None
+        if limits.memory_reservation is not None and limits.memory_reservation < MIN_MEMORY:
+            raise TinydockerError("Minimum memory reservation allowed is 6MB")
+    check_reservation(limits)
     if cpus is not None:
         limits.cpu_quota = _cpu_quota(cpus)
     if cpu_shares is not None:
@@ -150,6 +156,12 @@ def build(memory: str | None = None, memory_swap: str | None = None, cpus: str |
             raise TinydockerError(f"invalid --pids-limit {pids_limit}: use a positive number, or -1 for unlimited")
         limits.pids_limit = int(pids_limit) if int(pids_limit) > 0 else UNLIMITED  # as docker: 0 is -1
     return limits
+
+
+def check_reservation(limits: Limits) -> None:
+    """docker's rule: the reservation may not be above the limit (equal is fine)."""
+    if limits.memory and limits.memory_reservation and limits.memory < limits.memory_reservation:
+        raise TinydockerError("Minimum memory limit can not be less than memory reservation limit, see usage")
 
 
 def _cpu_quota(cpus) -> int | None:

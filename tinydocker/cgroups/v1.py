@@ -65,6 +65,9 @@ class CgroupV1:
             swap = limits.swap_limit()
             # memsw exists only with swap accounting; without it the memory limit alone holds
             write(memory / "memory.memsw.limit_in_bytes", -1 if swap is None else swap, optional=True)
+        if limits.memory_reservation is not None:
+            write(self._require("memory", "--memory-reservation") / "memory.soft_limit_in_bytes",
+                  limits.memory_reservation)
         if limits.cpu_quota is not None:
             cpu = self._require("cpu", "--cpus")
             write(cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
@@ -96,8 +99,9 @@ class CgroupV1:
             except TinydockerError:
                 for path, value in reversed(pair):
                     write(path, value)
-        elif limits.memory is not None:
-            self._require("memory", "--memory")
+            write(memory / "memory.soft_limit_in_bytes", limits.memory_reservation or -1)
+        elif limits.memory is not None or limits.memory_reservation is not None:
+            self._require("memory", "--memory" if limits.memory is not None else "--memory-reservation")
         cpu = self.dir("cpu")
         if cpu is not None:
             write(cpu / "cpu.cfs_quota_us", limits.cpu_quota or -1)

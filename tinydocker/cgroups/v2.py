@@ -33,7 +33,7 @@ class CgroupV2:
     def _offering(self, limits: Limits) -> list[str]:
         """The controllers tinydocker uses here, once each one `limits` needs is among them."""
         wanted = self.controllers()
-        for controller, needed in (("memory", limits.memory is not None),
+        for controller, needed in (("memory", limits.memory is not None or limits.memory_reservation is not None),
                                    ("cpu", limits.cpu_quota is not None or limits.cpu_shares is not None),
                                    ("cpuset", limits.cpuset_cpus is not None or limits.cpuset_mems is not None),
                                    ("pids", limits.pids_limit not in (None, -1))):
@@ -83,6 +83,9 @@ class CgroupV2:
             swap = limits.swap_limit()
             # v2 limits swap on its own, not memory+swap as docker's flag and v1 count it
             write(leaf / "memory.swap.max", "max" if swap is None else swap - limits.memory, optional=True)
+        if limits.memory_reservation is not None:
+            # v2's best-effort protection is the closest to v1's soft limit (runc maps it so too)
+            write(leaf / "memory.low", limits.memory_reservation)
         if limits.cpu_quota is not None:
             write(leaf / "cpu.max", f"{limits.cpu_quota} {CFS_PERIOD_US}")
         if limits.cpu_shares is not None:
@@ -104,6 +107,7 @@ class CgroupV2:
             swap = limits.swap_limit()
             write(leaf / "memory.max", limits.memory or "max")
             write(leaf / "memory.swap.max", "max" if swap is None else swap - limits.memory, optional=True)
+            write(leaf / "memory.low", limits.memory_reservation or 0)
         if "cpu" in wanted:
             write(leaf / "cpu.max", f"{limits.cpu_quota or 'max'} {CFS_PERIOD_US}")
             write(leaf / "cpu.weight", shares_to_weight(limits.cpu_shares) if limits.cpu_shares else 100)

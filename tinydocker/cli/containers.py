@@ -62,6 +62,9 @@ def run(
     memory_swap: Optional[str] = typer.Option(
         None, "--memory-swap", metavar="BYTES",
         help="Memory plus swap limit (needs -m; -1 for unlimited swap; default: twice -m)."),
+    memory_reservation: Optional[str] = typer.Option(
+        None, "--memory-reservation", metavar="BYTES",
+        help="Soft limit the kernel reclaims the container's memory down to when the host runs short (at most -m)."),
     cpus: Optional[str] = typer.Option(None, "--cpus", metavar="N", help="CPUs the container may use, e.g. 1.5."),
     cpu_shares: Optional[int] = typer.Option(None, "-c", "--cpu-shares", metavar="N",
                                              help="Relative CPU weight (default 1024; weight on cgroup v2)."),
@@ -226,11 +229,14 @@ def update(
     cpuset_cpus: Optional[str] = typer.Option(None, "--cpuset-cpus", metavar="LIST", help="CPUs to run on."),
     cpuset_mems: Optional[str] = typer.Option(None, "--cpuset-mems", metavar="LIST", help="Memory nodes."),
     pids_limit: Optional[int] = typer.Option(None, "--pids-limit", metavar="N", help="Maximum processes (-1: none)."),
+    memory_reservation: Optional[str] = typer.Option(None, "--memory-reservation", metavar="BYTES",
+                                                     help="Memory soft limit (0: none)."),
 ):
     """Change the limits of containers: at once if they run, and for every later start."""
     each(containers, lambda ref: api.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
                                             cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems,
-                                            pids_limit=pids_limit, root=options.root))
+                                            pids_limit=pids_limit, memory_reservation=memory_reservation,
+                                            root=options.root))
 
 
 @app.command()
