@@ -17,6 +17,7 @@ HOSTNAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "busybox"
+DEFAULT_LOG_DRIVER = "json-file"  # docker's default, as `info` reports it
 
 
 def check_name(name: str) -> str:
@@ -75,7 +76,7 @@ class ContainerSpec:
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
     restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
     init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (init.py)
-    log_driver: str = "json-file"                      # json-file (the CRI file logs.py reads) or none
+    log_driver: str = DEFAULT_LOG_DRIVER               # json-file (the CRI file logs.py reads) or none
     log_opts: dict[str, str] = field(default_factory=dict)  # --log-opt max-size, max-file, labels, env
 
     def __post_init__(self):

@@ -71,6 +71,8 @@ def test_info(td):
     if version:
         assert f"Cgroup version: {version}" in out
     assert "uts pid mnt net ipc" in out
+    assert "Logging driver: json-file" in out.splitlines()[-1]
+    assert td.out("info", "--format", "{{.LoggingDriver}}").strip() == "json-file"  # docker's key
 
 
 def test_data_root_from_environment(td):

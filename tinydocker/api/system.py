@@ -167,4 +167,7 @@ def reset(root=None) -> dict:
 
 
 def info(root=None) -> dict:
-    return {"root": str(paths.resolve(root).root), **probe()}
+    from ..spec import DEFAULT_LOG_DRIVER
+
+    # LoggingDriver under docker's name: scripts read it with `info --format '{{.LoggingDriver}}'`
+    return {"root": str(paths.resolve(root).root), **probe(), "LoggingDriver": DEFAULT_LOG_DRIVER}

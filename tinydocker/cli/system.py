@@ -60,6 +60,7 @@ def info(format: Optional[str] = typer.Option(None, "-f", "--format",
     print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
     print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
     print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
+    print(f"Logging driver: {data['LoggingDriver']}")
 
 
 @app.command()
