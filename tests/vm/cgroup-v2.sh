@@ -38,6 +38,8 @@ if [ $# -eq 0 ]; then
         $c::test_a_device_gone_from_the_host_stops_only_the_start $c::test_no_release_agent_is_reachable \
         $c::test_dev_is_nosuid_noexec_and_pids_are_limited_by_default $c::test_exec_is_held_as_the_container_is \
         $c::test_cve_2019_5736_a_joining_exec_does_not_show_the_host_binary \
+        $c::test_privileged_is_dockers_everything_and_the_default_none_of_it \
+        $c::test_device_cgroup_rule_allows_a_node_without_making_it \
         tests/container/test_verbs.py -k 'not hundred and (not test_verbs or paused or pause_freezes or update)'
 fi
 
