@@ -41,4 +41,6 @@ def test_the_temporary_is_named_for_its_process_so_a_sweep_can_tell(tmp_path):
     with replacing(tmp_path / "records.cache") as fd:
         seen = [n for n in os.listdir(tmp_path)]
         os.write(fd, b"x")
-    assert len(seen) == 1 and seen[0].startswith(f".records.cache-{os.getpid()}-")
+    from tinydocker.linux.proc import start_ticks
+
+    assert len(seen) == 1 and seen[0].startswith(f".records.cache-{os.getpid()}-{start_ticks(os.getpid())}-")

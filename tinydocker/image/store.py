@@ -35,39 +35,9 @@ from . import reference
 INDEX = "index.toml"
 
 
-_TICKS: dict[int, int] = {}  # by pid: a forked child is another process
-
-
 def private_name(what: str) -> str:
-    """A name for this process's work in the store, which no other process will take for
-    abandoned while this one lives (a pid alone could be an earlier process's)."""
-    pid = os.getpid()
-    if pid not in _TICKS:
-        _TICKS[pid] = proc.start_ticks(pid)
-    return f".tmp-{pid}-{_TICKS[pid]}-{what}-{os.urandom(4).hex()}"
-
-
-def _remove_abandoned(directory: Path) -> None:
-    try:
-        entries = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if not entry.startswith(".tmp-"):
-            continue
-        try:
-            pid, ticks = (int(x) for x in entry.split("-")[1:3])
-            alive = proc.start_ticks(pid) == ticks
-        except (ValueError, OSError):
-            alive = False
-        if not alive:
-            import shutil
-
-            path = directory / entry
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+    """A name for this process's work in the store (proc.private_name's liveness rule)."""
+    return proc.private_name(".tmp", what)
 
 
 class NoSuchImage(TinydockerError):
@@ -255,7 +225,7 @@ class ImageStore:
     def sweep(self, index: Index) -> None:
         """Under the lock: delete what killed processes left, and layers and blobs that no
         image holds (a publish killed halfway)."""
-        _remove_abandoned(self.dir)
+        proc.remove_abandoned(self.dir, ".tmp")
         wanted_layers = {sha256_hex(d) for img in index.images.values() for d in img.layers}
         standing = self.container_layers()
         wanted_layers |= standing

@@ -3,13 +3,16 @@
 The new content goes to a temporary file beside the target, created with
 O_CREAT|O_EXCL|O_NOFOLLOW (mkstemp's guarantee: never an existing file, never through a
 symlink someone planted, even in a directory another user can write), named
-`.NAME-PID-RANDOM` (so a sweep of what killed processes left can tell whose it is),
+`.NAME-PID-TICKS-RANDOM` (proc.private_name: a sweep can tell whose it is, and whether
+that process still lives),
 written, fsynced, renamed over the target, and the directory fsynced: a reader sees the
 old file or the new one, and a crash keeps one of them whole.
 """
 
 import os
 from contextlib import contextmanager
+
+from .proc import private_name
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -18,7 +21,7 @@ def temporary_beside(path, mode: int = 0o600) -> tuple[int, str]:
     """A new file beside `path` (a descriptor and its name), for a rename over it."""
     head, name = os.path.split(os.fspath(path))
     while True:
-        tmp = os.path.join(head, f".{name}-{os.getpid()}-{os.urandom(4).hex()}")
+        tmp = os.path.join(head, private_name(f".{name}"))
         try:
             return os.open(tmp, _FLAGS, mode), tmp
         except FileExistsError:

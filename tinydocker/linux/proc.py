@@ -21,9 +21,23 @@ def pid_exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
 
+_TICKS: dict[int, int] = {}  # by pid: a forked child is another process
+
+
+def private_name(prefix: str, what: str = "") -> str:
+    """PREFIX-PID-TICKS[-WHAT]-RANDOM: a name for this process's work in progress (a file
+    being written, a tree being unpacked or deleted), which no other process takes for
+    abandoned while this one lives: pid and start time together, as a pid alone can be
+    an earlier process's."""
+    pid = os.getpid()
+    if pid not in _TICKS:
+        _TICKS[pid] = start_ticks(pid)
+    return f"{prefix}-{pid}-{_TICKS[pid]}{'-' + what if what else ''}-{os.urandom(4).hex()}"
+
+
 def remove_abandoned(directory, prefix: str) -> None:
-    """Delete `PREFIX-PID-...` entries (directories or files) whose process PID is gone
-    (killed midway), or is us."""
+    """Delete the private_name(PREFIX) entries (directories or files) in `directory` whose
+    process is gone (killed midway): the one liveness rule, pid and start time."""
     import shutil
 
     try:
@@ -31,17 +45,23 @@ def remove_abandoned(directory, prefix: str) -> None:
     except FileNotFoundError:
         return
     for entry in entries:
-        if entry.startswith(prefix + "-"):
-            pid = int(entry[len(prefix) + 1:].split("-")[0])
-            if pid == os.getpid() or not pid_exists(pid):
-                path = os.path.join(directory, entry)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    try:
-                        os.unlink(path)
-                    except FileNotFoundError:
-                        pass
+        if not entry.startswith(prefix + "-"):
+            continue
+        try:
+            pid, ticks = (int(x) for x in entry[len(prefix) + 1:].split("-")[:2])
+            alive = start_ticks(pid) == ticks
+        except (ValueError, OSError):
+            alive = False  # its process gone, or a name of an older tinydocker's
+        if alive:
+            continue
+        path = os.path.join(directory, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def boot_id() -> str:

@@ -10,7 +10,7 @@ Layout under the data root:
     state/containers/NAME/layers/N   links to the image's layer directories, 0 the top one: the
                                      overlay's lower directories, by names short enough for
                                      100 layers to fit in the mount options
-    state/containers/.trash-PID-ID   a removed container's files, being deleted by process PID
+    state/containers/.trash-PID-TICKS-*  a removed container's files, being deleted by process PID
     state/containers/NAME/{layers,upper}.next
                                      the new stack of a commit that promotes the upper (stack.py)
     state/volumes/                   named volumes (volume/store.py), under the same lock
@@ -473,7 +473,7 @@ class Store:
 
     def remove(self, record: Record) -> bool:
         """Give the name back at once (rename under the lock), then delete the files."""
-        trash = self.dir / f".trash-{os.getpid()}-{record.id}"
+        trash = self.dir / proc.private_name(".trash")
         with self.lock():
             current = self.current(record)
             if current is None:
@@ -484,16 +484,17 @@ class Store:
         return True
 
     def sweep(self) -> None:
-        """Clean what killed processes left: deletions stopped midway (their .trash-PID-*),
+        """Clean what killed processes left: deletions stopped midway (their .trash-*),
         and directories without a record (a `run` killed between its mkdir and its record;
         both happen under the lock, so one seen under the lock is abandoned)."""
         proc.remove_abandoned(self.dir, ".trash")
         with self.lock():
             half_made = [n for n in visible_entries(self.dir) if not (self.dir / n / RECORD).exists()]
-            for n in half_made:
-                os.rename(self.dir / n, self.dir / f".trash-{os.getpid()}-{n}")
-        for n in half_made:
-            shutil.rmtree(self.dir / f".trash-{os.getpid()}-{n}", ignore_errors=True)
+            trash = [self.dir / proc.private_name(".trash") for _ in half_made]
+            for n, path in zip(half_made, trash):
+                os.rename(self.dir / n, path)
+        for path in trash:
+            shutil.rmtree(path, ignore_errors=True)
 
     # -- looking up and observing -----------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
     state/volumes/NAME/_data          what the container sees at its mount point
     state/volumes/NAME/volume.toml    created, labels, anonymous
-    state/volumes/.new-PID-NAME       a volume being made (renamed into place whole)
-    state/volumes/.trash-PID-NAME     a removed volume, being deleted by process PID
+    state/volumes/.new-PID-TICKS-*    a volume being made (renamed into place whole)
+    state/volumes/.trash-PID-TICKS-*  a removed volume, being deleted by process PID (started at TICKS)
 
 Every change is made under the state lock, the lock the container records are written
 under: a volume a container is being created with cannot be removed meanwhile, and "in
@@ -70,7 +70,7 @@ class VolumeStore:
             return False
         import tomli_w
 
-        temp = self.dir / f".new-{os.getpid()}-{name}"
+        temp = self.dir / proc.private_name(".new")
         shutil.rmtree(temp, ignore_errors=True)
         (temp / DATA).mkdir(parents=True)
         meta = {"created": datetime.now(timezone.utc), "anonymous": anonymous, "labels": dict(labels or {})}
@@ -167,7 +167,7 @@ class VolumeStore:
 
     def _discard_locked(self, name: str) -> Path:
         """Give the name back at once; the caller deletes the files after the lock."""
-        trash = self.dir / f".trash-{os.getpid()}-{name}"
+        trash = self.dir / proc.private_name(".trash")
         os.rename(self.dir / name, trash)
         events.emit(self.root, "volume", "destroy", name, {"driver": "local"})
         return trash
