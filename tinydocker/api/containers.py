@@ -140,7 +140,8 @@ def _image_for(images, ref: str, pull: str, quiet: bool):
 
     from ..image import recipe, reference
     from ..image.build import ensure
-    from ..image.store import NotHere, familiar_name
+    from ..image.reference import familiar_name
+    from ..image.store import NotHere
 
     if pull not in PULL_POLICIES:
         raise TinydockerError(f"invalid pull option {pull!r}: must be one of always, missing, never")

@@ -45,7 +45,8 @@ def version() -> dict:
 def disk_usage(root=None) -> list[dict]:
     """docker system df: for images, containers and volumes, how many, how many in use
     (active), the bytes they take and the bytes removing the unused ones would give back."""
-    from ..image.store import ImageStore, sha256_hex
+    from ..image.digests import sha256_hex
+    from ..image.store import ImageStore
     from ..linux.tree import disk_usage as du
     from ..state.store import RUNNING, Store
 

@@ -22,7 +22,11 @@ import tarfile
 
 from ..errors import TinydockerError
 from . import layer, oci, reference
-from .store import Image, ImageStore, Staging, digest_of, familiar_name, sha256_hex
+from .digests import digest_of, sha256_hex
+from .index import Image
+from .reference import familiar_name
+from .staging import Staging
+from .store import ImageStore
 
 _CHUNK = 1 << 20
 
@@ -88,7 +92,7 @@ def _said(error: BaseException) -> str:
 def load(store: ImageStore, path: str, platform: str | None = None) -> list[tuple[Image, list[str]]]:
     """Load every image of the archive at `path` ("-": stdin, spooled to a file first);
     [(image, the names it got)]."""
-    with store.staging() as stage:
+    with Staging(store) as stage:
         if path == "-":
             import sys
 

@@ -14,7 +14,10 @@ from pathlib import Path
 from ..errors import TinydockerError
 from ..state.root import file_lock
 from . import reference
-from .store import Image, ImageStore, NotHere, Staging, digest_of, file_digest
+from .digests import digest_of, file_digest
+from .index import Image
+from .staging import Staging
+from .store import ImageStore, NotHere
 
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
@@ -46,7 +49,7 @@ def build(store: ImageStore, ref: str, recipe: dict) -> Image:
     from .recipe import build_rootfs
 
     name = str(reference.parse(ref))
-    with store.staging() as stage:
+    with Staging(store) as stage:
         tree = stage.new_tree()
         build_rootfs(recipe, tree)
         diff_id, size = _tar_of(stage, tree)
@@ -64,7 +67,7 @@ def import_tarball(store: ImageStore, tarball: str, ref: str | None, changes: di
     from . import layer
 
     names = [str(reference.parse(ref))] if ref else []
-    with store.staging() as stage:
+    with Staging(store) as stage:
         blob_file = stage.dir / "blobs" / "incoming"
         try:
             source = sys.stdin.buffer if tarball == "-" else open(tarball, "rb")

@@ -20,7 +20,10 @@ import stat
 
 from ..errors import TinydockerError
 from . import layer, oci, reference
-from .store import Image, ImageStore, digest_of, file_digest
+from .digests import digest_of, file_digest
+from .index import Image
+from .staging import Staging
+from .store import ImageStore
 
 
 def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str | None,
@@ -35,7 +38,7 @@ def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str
     config = store.config(base)
     manifest = store.manifest(base)
     names = [str(reference.parse(ref))] if ref else []
-    with store.staging() as stage:
+    with Staging(store) as stage:
         tar_path = stage.dir / "blobs" / "commit.tar"
         tree = stage.new_tree()
         if link:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from . import reference
-from .store import Image, ImageStore
+from .index import Image
+from .store import ImageStore
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -18,7 +18,11 @@ from . import layer, oci, reference
 from .progress import Progress, human, progress_for
 from .registries_conf import resolve_alias
 from .registry import Client, client_for
-from .store import Image, ImageStore, Staging, familiar_name, sha256_hex
+from .digests import sha256_hex
+from .index import Image
+from .reference import familiar_name
+from .staging import Staging
+from .store import ImageStore
 
 _PARALLEL = 3                 # layers in flight at once: docker's default max-concurrent-downloads
 _NESTING = 4                  # indexes within indexes followed, at most
@@ -149,7 +153,7 @@ def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: 
     except ValueError as e:
         raise client._fail(f"the config of {shown} is not JSON ({e})") from None
     layers = _layers_of(client, manifest, config, shown)
-    with store.staging() as stage:
+    with Staging(store) as stage:
         puller = _Puller(client, stage, ref.path, progress_for(out, log_final=False))
         puller.run(layers)
         up_to_date = puller.fetched == 0 and store.blob_path(config_descriptor["digest"]).exists()

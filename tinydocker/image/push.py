@@ -10,7 +10,9 @@ from ..errors import TinydockerError
 from . import oci, reference
 from .progress import human, progress_for
 from .registry import client_for
-from .store import ImageStore, familiar_name, sha256_hex
+from .digests import sha256_hex
+from .reference import familiar_name
+from .store import ImageStore
 
 _PARALLEL = 4                 # blobs in flight at once, as docker's default
 

@@ -93,3 +93,8 @@ def is_id_prefix(text: str) -> bool:
 
 def _invalid(text: str, why: str) -> TinydockerError:
     return TinydockerError(f"invalid reference format {text!r}: {why}")
+
+
+def familiar_name(name: str) -> str:
+    ref = parse(name)
+    return f"{ref.familiar}:{ref.tag}" if ref.tag else f"{ref.familiar}@{ref.digest}"

@@ -39,7 +39,8 @@ import urllib.request
 
 from ..errors import TinydockerError
 from . import certs, credentials, oci, registries_conf
-from .store import ImageStore, digest_of, sha256_hex
+from .digests import digest_of, sha256_hex
+from .store import ImageStore
 
 MANIFEST_ACCEPT = ", ".join((oci.OCI_INDEX, oci.OCI_MANIFEST, oci.DOCKER_LIST, oci.DOCKER_MANIFEST))
 _SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
