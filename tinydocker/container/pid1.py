@@ -16,7 +16,6 @@ It is not dumpable, so that the container's processes cannot reach the host's in
 through its /proc/1/exe or its memory. Everything it needs is imported before pivot_root.
 """
 
-import ctypes
 import os
 import signal
 import termios
@@ -33,18 +32,10 @@ def name_self(argv: list[str]) -> None:
     rather than as the host's tinydocker command line (which would tell the container the
     host's paths): the new words are written over the old ones in our own memory, cut to
     their room and padded with NULs (PR_SET_MM would need CAP_SYS_RESOURCE)."""
-    name = ctypes.create_string_buffer(b"tinydocker-init")
     try:
-        sc.prctl(sc.PR_SET_NAME, ctypes.addressof(name))
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        # fields 48 and 49 of stat(5), counted from the state (field 3) here
-        arg_start, arg_end = int(fields[45]), int(fields[46])
+        sc.retitle(b"tinydocker-init", [w.encode() for w in ["tinydocker-init", "--"] + argv])
     except (OSError, IndexError, ValueError):
-        return  # cosmetic: the command runs all the same
-    room = arg_end - arg_start
-    text = b"\0".join(w.encode() for w in ["tinydocker-init", "--"] + argv)[:room - 1]
-    ctypes.memmove(arg_start, text.ljust(room, b"\0"), room)
+        pass  # cosmetic: the command runs all the same
 
 
 def run(tty: bool, start_command) -> None:

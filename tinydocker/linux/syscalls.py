@@ -1,6 +1,8 @@
 """The Linux system calls Python 3.11 does not wrap, through ctypes on libc.
 
-Only what tinydocker needs, each raising OSError with errno like the os module does.
+Only what tinydocker needs, each raising OSError with errno like the os module does. Each
+libc function is declared once, with its C signature (ctypes then converts and checks the
+arguments); the calls glibc does not wrap go through syscall(2) by number (machine.py).
 """
 
 import ctypes
@@ -36,6 +38,28 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 
+_int, _uint, _ulong, _long, _text, _size = (ctypes.c_int, ctypes.c_uint, ctypes.c_ulong, ctypes.c_long,
+                                            ctypes.c_char_p, ctypes.c_size_t)
+
+
+def _declared(name: str, restype, *argtypes):
+    function = getattr(_libc, name)
+    function.restype, function.argtypes = restype, list(argtypes)
+    return function
+
+
+_unshare = _declared("unshare", _int, _int)
+_setns = _declared("setns", _int, _int, _int)
+_mount = _declared("mount", _int, _text, _text, _text, _ulong, _text)
+_umount2 = _declared("umount2", _int, _text, _int)
+_sethostname = _declared("sethostname", _int, _text, _size)
+_close_range = _declared("close_range", _int, _uint, _uint, _int)
+_renameat2 = _declared("renameat2", _int, _int, _text, _int, _text, _uint)
+_prctl = _declared("prctl", _int, _int, _ulong, _ulong, _ulong, _ulong)
+_syscall = _libc.syscall  # variadic: each call passes ctypes values
+_syscall.restype = _long
+
+
 def _check(ret: int, what: str) -> int:
     if ret < 0:
         err = ctypes.get_errno()
@@ -44,48 +68,41 @@ def _check(ret: int, what: str) -> int:
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+    _check(_unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int) -> None:
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    _check(_setns(fd, nstype), "setns")
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    ret = _libc.mount(
-        source.encode(),
-        target.encode(),
-        fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags),
-        data.encode() if data else None,
-    )
+    ret = _mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                 data.encode() if data else None)
     _check(ret, f"mount {fstype or source} on {target}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
+    _check(_umount2(target.encode(), flags), f"umount {target}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    ret = _libc.syscall(ctypes.c_long(NUMBERS["pivot_root"]), new_root.encode(), put_old.encode())
+    ret = _syscall(_long(NUMBERS["pivot_root"]), _text(new_root.encode()), _text(put_old.encode()))
     _check(ret, "pivot_root")
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname")
+    _check(_sethostname(raw, len(raw)), "sethostname")
 
 
 def close_range_cloexec(first: int) -> None:
     """Mark every descriptor from `first` up close-on-exec, including ones we never opened."""
-    _check(_libc.close_range(ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
-                             ctypes.c_int(CLOSE_RANGE_CLOEXEC)), "close_range")
+    _check(_close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC), "close_range")
 
 
 def rename_exchange(a: str, b: str) -> None:
     """Swap two paths in one step (renameat2 RENAME_EXCHANGE): a reader sees one or the other."""
-    ret = _libc.renameat2(ctypes.c_int(AT_FDCWD), os.fsencode(a), ctypes.c_int(AT_FDCWD), os.fsencode(b),
-                          ctypes.c_uint(RENAME_EXCHANGE))
+    ret = _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), a, None, b)
@@ -111,7 +128,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
     import struct
 
     how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
-    ret = _libc.syscall(ctypes.c_long(NUMBERS["openat2"]), ctypes.c_int(dirfd), os.fsencode(path), how,
+    ret = _syscall(_long(NUMBERS["openat2"]), ctypes.c_int(dirfd), os.fsencode(path), how,
                         ctypes.c_size_t(24))
     if ret < 0:
         err = ctypes.get_errno()
@@ -122,7 +139,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
 def clone_tree(path: str, read_only: bool) -> int:
     """A detached recursive bind of `path` (open_tree OPEN_TREE_CLONE), read-only all through
     if asked: a descriptor to attach with attach_tree, mounted nowhere until then."""
-    fd = _check(_libc.syscall(ctypes.c_long(NUMBERS["open_tree"]), ctypes.c_int(AT_FDCWD), os.fsencode(path),
+    fd = _check(_syscall(_long(NUMBERS["open_tree"]), ctypes.c_int(AT_FDCWD), os.fsencode(path),
                               ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE)), f"bind {path}")
     if read_only:
         import struct
@@ -130,7 +147,7 @@ def clone_tree(path: str, read_only: bool) -> int:
         # struct mount_attr: attr_set, attr_clr, propagation, userns_fd
         attr = ctypes.create_string_buffer(struct.pack("<QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0), 32)
         try:
-            _check(_libc.syscall(ctypes.c_long(NUMBERS["mount_setattr"]), ctypes.c_int(fd), b"",
+            _check(_syscall(_long(NUMBERS["mount_setattr"]), ctypes.c_int(fd), b"",
                                  ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), attr, ctypes.c_size_t(32)),
                    f"make the bind of {path} read-only")
         except OSError:
@@ -141,7 +158,7 @@ def clone_tree(path: str, read_only: bool) -> int:
 
 def attach_tree(tree_fd: int, target_fd: int) -> None:
     """Mount a detached tree (clone_tree) on the file or directory open as target_fd (O_PATH)."""
-    _check(_libc.syscall(ctypes.c_long(NUMBERS["move_mount"]), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
+    _check(_syscall(_long(NUMBERS["move_mount"]), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
                          ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
 
 
@@ -159,8 +176,7 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                              ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), f"prctl {option}")
+    return _check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl {option}")
 
 
 class _CapHeader(ctypes.Structure):
@@ -171,6 +187,23 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
+def retitle(name: bytes, words: list[bytes]) -> None:
+    """Show this process as `name` (its comm) running `words` (its /proc/PID/cmdline): the
+    words are written over the process's own argument area, cut to its room and padded
+    with NULs (PR_SET_MM, which could move it, needs CAP_SYS_RESOURCE)."""
+    buffer = ctypes.create_string_buffer(name)
+    prctl(PR_SET_NAME, ctypes.addressof(buffer))
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # fields 48 and 49 of stat(5), counted from the state (field 3) here
+    arg_start, arg_end = int(fields[45]), int(fields[46])
+    room = arg_end - arg_start
+    ctypes.memmove(arg_start, b"\0".join(words)[:room - 1].ljust(room, b"\0"), room)
+
+
+_capset = _declared("capset", _int, ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData))
+
+
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """This thread's capability sets, as 64-bit masks (bit N: capability N)."""
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
@@ -179,12 +212,12 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = effective >> (32 * i) & 0xFFFFFFFF
         data[i].permitted = permitted >> (32 * i) & 0xFFFFFFFF
         data[i].inheritable = inheritable >> (32 * i) & 0xFFFFFFFF
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_capset(ctypes.byref(header), data), "capset")
 
 
 def join_session_keyring() -> None:
     """A new anonymous session keyring: the caller's keys are out of reach from here on."""
-    _check(_libc.syscall(ctypes.c_long(NUMBERS["keyctl"]), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), None),
+    _check(_syscall(_long(NUMBERS["keyctl"]), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), None),
            "keyctl join session keyring")
 
 
@@ -200,8 +233,7 @@ def load_seccomp_filter(program: bytes) -> None:
     """Install a seccomp BPF program (struct sock_filter[], 8 bytes each) on this thread."""
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+    _check(_prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
 
 
 # -- bpf(2), for the cgroup v2 device program (linux/bpf.h) ----------------------------------------
@@ -214,7 +246,7 @@ _BPF_CGROUP_DEVICE = 6
 
 def _bpf(command: int, attr: bytes, what: str) -> int:
     buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
-    return _check(_libc.syscall(ctypes.c_long(NUMBERS["bpf"]), ctypes.c_int(command), buffer, ctypes.c_uint(128)), what)
+    return _check(_syscall(_long(NUMBERS["bpf"]), ctypes.c_int(command), buffer, ctypes.c_uint(128)), what)
 
 
 def attach_device_program(cgroup_dir: str, program: bytes) -> None:
@@ -244,5 +276,5 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:
     """A copy of another process's descriptor (as root: ptrace access to it), close-on-exec."""
-    return _check(_libc.syscall(ctypes.c_long(NUMBERS["pidfd_getfd"]), ctypes.c_int(pidfd), ctypes.c_int(target_fd),
+    return _check(_syscall(_long(NUMBERS["pidfd_getfd"]), ctypes.c_int(pidfd), ctypes.c_int(target_fd),
                                 ctypes.c_uint(0)), "pidfd_getfd")
