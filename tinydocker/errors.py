@@ -18,16 +18,41 @@ class TinydockerError(Exception):
             self.code = code
 
 
-class NoSuchContainer(TinydockerError):
+class Refused(TinydockerError):
+    """A request about something that exists, refused for the state it is in (docker's
+    daemon answers these with an error, and its CLI exits 1)."""
+
     code = 1
 
+
+class NoSuchContainer(Refused):
     def __init__(self, ref: str):
         super().__init__(f"No such container: {ref}")
         self.ref = ref
 
 
-class ContainerRunning(TinydockerError):
-    code = 1
+class NoSuchImage(Refused):
+    def __init__(self, ref: str):
+        super().__init__(f"No such image: {ref}")
+
+
+class NoSuchVolume(Refused):
+    def __init__(self, name: str):
+        super().__init__(f"No such volume: {name}")
+
+
+class NotRunning(Refused):
+    def __init__(self, name: str, doing: str = ""):
+        super().__init__(f"{doing}container {name} is not running")
+
+
+class ContainerRunning(Refused):
+    pass
+
+
+class InUse(Refused):
+    """Something another object still needs (a volume mounted, an image a container runs,
+    a network with members): the message says by whom."""
 
 
 def describe(error: BaseException, operation: str, data_root: str | None = None) -> tuple[str, int]:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 import os
 import time
 
-from ..errors import TinydockerError
+from ..errors import NotRunning, Refused, TinydockerError
 from ..spec import DEFAULT_IMAGE, ContainerSpec
 from ..state import events
 from ..state import root as paths
@@ -266,7 +266,7 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     sig = parse_signal(signal)
     store, record = _find(ref, root)
     if record.status != RUNNING:
-        raise TinydockerError(f"Cannot kill container: {ref}: container {record.name} is not running", code=1)
+        raise NotRunning(record.name, doing=f"Cannot kill container: {ref}: ")
     if sig in (signal_module.SIGKILL, _stop_signal(record)):
         # docker's rule: only a fatal signal (KILL, or the container's stop signal) keeps its
         # policy from starting it again; a HUP or USR1 leaves the policy in place
@@ -337,7 +337,7 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
     spec = {**record.spec, "limits": {k: v for k, v in dataclasses.asdict(merged).items() if v is not None}}
     updated = store.update(record, spec=spec)
     if updated is None:
-        raise TinydockerError(f"container {record.name} was removed or restarted meanwhile", code=1)
+        raise Refused(f"container {record.name} was removed or restarted meanwhile")
     events.container(store.root, updated, "update")
 
 
@@ -347,9 +347,9 @@ def pause(ref: str, root=None) -> None:
 
     store, record = _find(ref, root)
     if record.status != RUNNING:
-        raise TinydockerError(f"container {record.name} is not running", code=1)
+        raise NotRunning(record.name)
     if record.paused:
-        raise TinydockerError(f"container {record.name} is already paused", code=1)
+        raise Refused(f"container {record.name} is already paused")
     store.cgroup(record).freeze()
     events.container(store.root, record, "pause")
 
@@ -357,7 +357,7 @@ def pause(ref: str, root=None) -> None:
 def unpause(ref: str, root=None) -> None:
     store, record = _find(ref, root)
     if not record.paused:
-        raise TinydockerError(f"container {record.name} is not paused", code=1)
+        raise Refused(f"container {record.name} is not paused")
     store.cgroup(record).thaw()
     events.container(store.root, record, "unpause")
 
@@ -371,7 +371,7 @@ def rename(ref: str, new_name: str, root=None) -> None:
     store = _store(root)
     record = store.lookup(ref)
     if record.name == new_name:
-        raise TinydockerError("Renaming a container with the same name as its current name", code=1)
+        raise Refused("Renaming a container with the same name as its current name")
     from ..network import attach
 
     attach.rename(store, record, new_name)
@@ -434,7 +434,7 @@ def _cp_enter(store, record, writable: bool):
             os.close(fd)
         record = store.observe(store.lookup(record.id))
     if record.status == RUNNING:
-        raise TinydockerError(f"container {record.name} is changing state: try again", code=1)
+        raise Refused(f"container {record.name} is changing state: try again")
     from ..volume.store import VolumeStore
 
     cdir = store.container_dir(record.name)
@@ -462,7 +462,7 @@ def top(ref: str, ps_args: Sequence[str] = (), root=None) -> tuple[list[str], li
 
     store, record = _find(ref, root)
     if record.status != RUNNING:
-        raise TinydockerError(f"container {record.name} is not running", code=1)
+        raise NotRunning(record.name)
     pids = set(store.cgroup(record).pids())
     try:
         done = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
@@ -516,7 +516,7 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
     record = store.lookup(ref)
     spec = ContainerSpec.from_dict(record.spec)
     if spec.log_driver == "none":
-        raise TinydockerError("configured logging driver does not support reading", code=1)
+        raise Refused("configured logging driver does not support reading")
     now = time.time_ns()
     yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps,
                     since=moment(since, "--since", now) if since else None,
@@ -536,11 +536,11 @@ def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: st
     keys = joined.detach_sequence(detach_keys) if detach_keys else b""
     store, record = _find(ref, root)
     if record.status != RUNNING:
-        raise TinydockerError("You cannot attach to a stopped container, start it first", code=1)
+        raise Refused("You cannot attach to a stopped container, start it first")
     if record.paused:
-        raise TinydockerError("You cannot attach to a paused container, unpause it first", code=1)
+        raise Refused("You cannot attach to a paused container, unpause it first")
     if record.spec.get("log_driver") == "none":
-        raise TinydockerError(f"container {record.name} keeps no output (--log-driver none) to attach to", code=1)
+        raise Refused(f"container {record.name} keeps no output (--log-driver none) to attach to")
     if not record.spec.get("tty"):
         keys = b""  # as docker's: the detach keys are read on a terminal only; a pipe's bytes are input
     events.container(store.root, record, "attach")
@@ -561,9 +561,9 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
         raise TinydockerError("exec needs a command")
     store, record = _find(ref, root)
     if record.status != RUNNING:
-        raise TinydockerError(f"container {record.name} is not running", code=1)
+        raise NotRunning(record.name)
     if record.paused:
-        raise TinydockerError(f"container {record.name} is paused, unpause the container before exec", code=1)
+        raise Refused(f"container {record.name} is paused, unpause the container before exec")
     # the container's spec with exec's additions: its checks and its environment rules apply
     base = record.spec
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),

@@ -3,7 +3,7 @@ different keys must all match."""
 
 import re
 
-from ..errors import TinydockerError
+from ..errors import NoSuchImage, TinydockerError
 
 CONTAINER_KEYS = ("name", "id", "label", "status", "exited", "ancestor", "before", "since", "network", "volume")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -110,7 +110,7 @@ def image_filter(items, index, rows):
     def created(ref):
         image = index.find(ref)
         if image is None:
-            raise TinydockerError(f"No such image: {ref}", code=1)
+            raise NoSuchImage(ref)
         return next(r["created"] for r in rows if r["id"] == image.id)
 
     before = min((created(ref) for ref in f.get("before", [])), default=None)

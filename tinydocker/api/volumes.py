@@ -40,7 +40,7 @@ def volumes(root=None) -> list[dict]:
 
 
 def inspect_volume(name: str, root=None) -> dict:
-    from ..volume.store import NoSuchVolume
+    from ..errors import NoSuchVolume
 
     volume = _volumes(root).load(name)
     if volume is None:
@@ -51,7 +51,7 @@ def inspect_volume(name: str, root=None) -> dict:
 def remove_volume(name: str, force: bool = False, root=None) -> None:
     """Remove a volume; refused while any container (running or stopped) mounts it.
     force=True only makes a missing volume no error, as docker's -f."""
-    from ..volume.store import NoSuchVolume
+    from ..errors import NoSuchVolume
 
     try:
         _volumes(root).remove(name)

@@ -5,7 +5,7 @@ import socket
 
 from . import init
 from .. import cgroups
-from ..errors import TinydockerError
+from ..errors import NotRunning, TinydockerError
 from ..linux import fds, syscalls as sc
 from ..state.store import Record
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
@@ -22,7 +22,7 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str,
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
         interactive = True
-    not_running = TinydockerError(f"container {record.name} is not running", code=1)
+    not_running = NotRunning(record.name)
     namespaces = {}
     try:
         try:

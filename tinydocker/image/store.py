@@ -22,7 +22,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import TinydockerError
+from ..errors import InUse, NoSuchImage, TinydockerError
 from ..linux import proc
 from ..state import stack
 from ..state.root import DataRoot, file_lock
@@ -37,11 +37,6 @@ INDEX = "index.toml"
 def private_name(what: str) -> str:
     """A name for this process's work in the store (proc.private_name's liveness rule)."""
     return proc.private_name(".tmp", what)
-
-
-class NoSuchImage(TinydockerError):
-    def __init__(self, ref: str):
-        super().__init__(f"No such image: {ref}", code=1)
 
 
 class NotHere(TinydockerError):
@@ -176,13 +171,13 @@ class ImageStore:
                     image.names.remove(name)
                     return [("Untagged", familiar_name(name))]
             if users and not force:
-                raise TinydockerError(
+                raise InUse(
                     f"conflict: unable to remove repository reference \"{ref}\" (must force) - container "
-                    f"{users[0]} is using its referenced image {image.hex[:12]}", code=1)
+                    f"{users[0]} is using its referenced image {image.hex[:12]}")
             if not by_name and len(image.names) > 1 and not force:
-                raise TinydockerError(
+                raise InUse(
                     f"conflict: unable to delete {image.hex[:12]} (must be forced) - image is referenced in "
-                    "multiple repositories", code=1)
+                    "multiple repositories")
             for name in image.names:
                 done.append(("Untagged", familiar_name(name)))
             image.names = []

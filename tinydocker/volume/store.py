@@ -16,7 +16,7 @@ from pathlib import Path
 import shutil
 import tomllib
 
-from ..errors import TinydockerError
+from ..errors import InUse, NoSuchVolume, TinydockerError
 from ..linux import proc
 from ..linux.tree import disk_usage
 from ..state import events
@@ -25,13 +25,6 @@ from .mounts import check_volume_name
 
 META = "volume.toml"
 DATA = "_data"
-
-
-class NoSuchVolume(TinydockerError):
-    code = 1
-
-    def __init__(self, name: str):
-        super().__init__(f"No such volume: {name}")
 
 
 class VolumeStore:
@@ -136,7 +129,7 @@ class VolumeStore:
                 raise NoSuchVolume(name)
             users = self.users(name)
             if users:
-                raise TinydockerError(f"remove {name}: volume is in use - [{', '.join(users)}]", code=1)
+                raise InUse(f"remove {name}: volume is in use - [{', '.join(users)}]")
             trash = self._discard_locked(name)
         shutil.rmtree(trash, ignore_errors=True)
 
