@@ -436,3 +436,14 @@ def test_a_hostname_cannot_write_into_peers_hosts_files_and_the_users_own_etc_fi
     mine = tmp_path / "hosts"
     mine.write_text("10.9.9.9\tmine\n")
     assert td.out("run", "--rm", "-v", f"{mine}:/etc/hosts:ro", "c2", "cat", "/etc/hosts") == "10.9.9.9\tmine\n"
+
+
+def test_a_created_container_with_ports_starts_once_the_data_root_has_networks(td):
+    """start, detached, after nftables was used in the caller (the supervisor it forks must
+    not reuse the caller's netlink socket, closed in it)."""
+    port = free_port()
+    td.out("create", "-p", f"{port}:80", "web", "sh", "-c", HTTPD)
+    td.out("network", "create", "--subnet", spare_subnet(), "other")
+    td.out("start", "web")
+    wait_for(lambda: _try(f"http://127.0.0.1:{port}/") == "hello-web\n", what="the published port")
+    td.out("rm", "-f", "web")
