@@ -72,6 +72,7 @@ class ContainerSpec:
     ip: str = ""                                       # --ip: the address asked for
     ports: list[str] = field(default_factory=list)     # -p flags as given
     publish_all: bool = False                          # -P: the exposed ports on free host ports
+    networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
     dns: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
     restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
@@ -141,6 +142,8 @@ class ContainerSpec:
                 raise TinydockerError(f"invalid --add-host {entry!r}: want NAME:IP")
         for flag in self.ports:
             ports.parse(flag)
+        for extra in self.networks:
+            check_name(extra["name"])
         if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
             raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
 

@@ -22,7 +22,8 @@ from .images import (build_image, commit, export, history, images, import_image,
                      prune_images, remove_image, save, tag)
 from .registry import login, logout, pull, push
 from .system import disk_usage, info, prune, reset, version
-from .networks import create_network, inspect_network, networks, port, prune_networks, remove_network
+from .networks import (connect_network, create_network, disconnect_network, inspect_network, networks, port,
+                       prune_networks, remove_network)
 from .volumes import create_volume, inspect_volume, prune_volumes, remove_volume, volumes
 from .events import events
 
@@ -31,4 +32,4 @@ __all__ = ["run", "create", "attach", "rename", "pause", "unpause", "top", "diff
            "remove_image", "inspect_image", "history", "tag", "prune_images", "load", "save", "commit", "export",
            "pull", "push", "login", "logout", "info", "version", "disk_usage", "parse_signal", "create_volume", "volumes", "inspect_volume",
            "remove_volume", "prune_volumes", "create_network", "networks", "inspect_network", "remove_network",
-           "prune_networks", "port", "events"]
+           "prune_networks", "port", "events", "connect_network", "disconnect_network"]

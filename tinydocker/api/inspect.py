@@ -75,7 +75,7 @@ def inspect_doc(record, store) -> dict:
         # as podman shows them: what the container's processes hold, all flags applied
         "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
         "Mounts": [_mount(m, store) for m in spec.get("mounts") or []],
-        "NetworkSettings": _network_settings(record if running else None),
+        "NetworkSettings": _network_settings(record if running else None, spec),
         "GraphDriver": {
             "Name": "overlay",
             "Data": {
@@ -114,8 +114,9 @@ def _layer_targets(links) -> list[str]:
     return [os.readlink(links / str(i)) for i in range(count)]
 
 
-def _network_settings(record) -> dict:
-    """A running container's address and published ports, as docker shows them."""
+def _network_settings(record, spec: dict) -> dict:
+    """A running container's addresses and published ports, as docker shows them; a stopped
+    one's networks without addresses."""
     net = (record.network if record is not None else None) or {}
     ports: dict = {}
     for b in net.get("ports", []):
@@ -123,9 +124,18 @@ def _network_settings(record) -> dict:
             {"HostIp": b["host_ip"] or "0.0.0.0", "HostPort": str(b["host_port"])})
     settings = {"IPAddress": net.get("ip", ""), "IPPrefixLen": net.get("prefix", 0), "Gateway": net.get("gateway", ""),
                 "Ports": ports, "Networks": {}}
-    if net:
-        settings["Networks"][net["name"]] = {"IPAddress": net["ip"], "IPPrefixLen": net["prefix"],
-                                             "Gateway": net["gateway"]}
+    from ..network.attach import endpoints
+
+    for e in endpoints(net):  # the network it started on, then those `network connect` added
+        settings["Networks"][e["name"]] = {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"],
+                                           "Gateway": e["gateway"], "NetworkID": e.get("id", ""),
+                                           "Aliases": e.get("aliases") or None}
+    if record is None:
+        wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network") not in ("none", "host")) \
+            + spec.get("networks", [])
+        for n in wanted:
+            settings["Networks"][n["name"]] = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "NetworkID": "",
+                                               "Aliases": n.get("aliases") or None}
     return settings
 
 

@@ -74,3 +74,22 @@ def port(ref: str, root=None) -> list[dict]:
     if record.status != "running" or not record.network:
         return []
     return list(record.network.get("ports", []))
+
+
+def connect_network(network: str, container: str, ip: str | None = None, aliases=(), root=None) -> None:
+    """docker network connect: the container on one more network, at once if it runs (a new
+    interface, eth1...), else from its next start; ip="10.78.0.9", aliases=["db"]."""
+    from ..network import attach
+    from .containers import _find
+
+    store, record = _find(container, root)
+    attach.connect_container(store, record, network, ip or "", list(aliases))
+
+
+def disconnect_network(network: str, container: str, force: bool = False, root=None) -> None:
+    """docker network disconnect: the container off a network, at once if it runs."""
+    from ..network import attach
+    from .containers import _find
+
+    store, record = _find(container, root)
+    attach.disconnect_container(store, record, network, force)

@@ -57,6 +57,24 @@ def rm(refs: List[str] = typer.Argument(..., metavar="NETWORK...")):
     each(refs, lambda ref: api.remove_network(ref, root=options.root))
 
 
+@network_app.command("connect")
+def connect(network: str = typer.Argument(..., metavar="NETWORK"),
+            container: str = typer.Argument(..., metavar="CONTAINER"),
+            ip: Optional[str] = typer.Option(None, "--ip", metavar="IPv4", help="The container's address on it."),
+            alias: Optional[List[str]] = typer.Option(None, "--alias", metavar="NAME",
+                                                      help="Another name its peers there know it by (repeatable).")):
+    """Connect a container to a network: at once if it runs (a new interface, eth1...), else at its next start."""
+    api.connect_network(network, container, ip=ip, aliases=alias or [], root=options.root)
+
+
+@network_app.command("disconnect")
+def disconnect(network: str = typer.Argument(..., metavar="NETWORK"),
+               container: str = typer.Argument(..., metavar="CONTAINER"),
+               force: bool = typer.Option(False, "-f", "--force", help="Even if the network is gone.")):
+    """Disconnect a container from a network: its interface and address there go at once if it runs."""
+    api.disconnect_network(network, container, force=force, root=options.root)
+
+
 @network_app.command("prune")
 def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation.")):
     """Remove every user network no container runs on."""

@@ -17,40 +17,67 @@ from . import hosts
 
 
 def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
-    """(orders for the init, binds of the /etc files, what to record) for a starting container."""
+    """(orders for the init, binds of the /etc files, what to record) for a starting container:
+    its network (`spec.network`), then the networks `network connect` added (`spec.networks`)."""
     cdir = str(store.container_dir(spec.name))
     own = {m["target"] for m in spec.mounts}  # an /etc file the user mounts is the user's
-    if spec.network in ("none", "host"):
+    if spec.network in ("none", "host") and not spec.networks:
         skip = own | ({"/etc/hostname"} if spec.network == "host" else set())
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
                                                        skip=skip), None
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
-    net = networks.attach(spec.network, record.id, spec.name, spec.ip)
-    info = {"name": spec.network, "id": net["id"], "ip": net["ip"], "prefix": net["prefix"], "gateway": net["gateway"],
-            "bridge": net["bridge"], "ports": []}
+    info: dict = {"connected": []}
     try:
-        from . import ports
+        if spec.network not in ("none", "host"):
+            net = networks.attach(spec.network, record.id, spec.name, spec.ip)
+            info.update(_endpoint(net, record.id, "eth0"))
+            from . import ports
 
-        wanted = [ports.parse(p) for p in spec.ports]
-        if spec.publish_all:
-            wanted += ports.exposed(spec.exposed_ports)
-        info["ports"] = _claim(record.id, net["ip"], wanted)
-        me = {"ip": net["ip"], "id": record.id, "name": spec.name}
+            wanted = [ports.parse(p) for p in spec.ports]
+            if spec.publish_all:
+                wanted += ports.exposed(spec.exposed_ports)
+            info["ports"] = _claim(record.id, net["ip"], wanted)
+        for extra in spec.networks:  # -- after `network connect` to a container that was not running
+            net = networks.attach(extra["name"], record.id, spec.name, extra.get("ip", ""), extra.get("aliases", ()))
+            info["connected"].append(_endpoint(net, record.id, f"eth{len(endpoints(info))}",
+                                               aliases=extra.get("aliases", [])))
         with networks.lock():  # one writer of a network's hosts files at a time, from one list
-            members = networks.members(spec.network)
+            views = networks.views([e["name"] for e in endpoints(info)])
+            members = views.get(record.id, [])
+            me = next((m for m in members if m["id"] == record.id), None)
             binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members, skip=own)
-            hosts.refresh(store, members, skip=record.id)
+            hosts.refresh(store, views, skip=record.id)
     except BaseException:
         disconnect(store, record.id, info)
         raise
-    _event(store, "connect", info, record.id)
-    orders = {"mode": "bridge", "bridge": net["bridge"], "gateway": net["gateway"],
-              "address": f"{net['ip']}/{net['prefix']}",
-              # unique per start: the last start's pair may still be going away with its namespace
-              "veth": "tdv" + record.id[:6] + os.urandom(3).hex()[:5]}
+    for e in endpoints(info):
+        _event(store, "connect", e, record.id)
+    # the default route through the network it was started on, else the first connected
+    orders = {"mode": "bridge", "interfaces": [_order(e) for e in endpoints(info)],
+              "gateway": endpoints(info)[0]["gateway"] if endpoints(info) else ""}
     return orders, binds, info
+
+
+def endpoints(info: dict | None) -> list[dict]:
+    """Every network a record's `network` says the container is on: the one it started on
+    (if it is still on it), then those connected."""
+    if not info:
+        return []
+    return ([info] if "ip" in info else []) + list(info.get("connected", []))
+
+
+def _endpoint(net: dict, container_id: str, ifname: str, aliases=()) -> dict:
+    """What to record of the container's place on a network; the host end's name is unique
+    per start (the last start's pair may still be going away with its namespace)."""
+    return {"name": net["name"], "id": net["id"], "ip": net["ip"], "prefix": net["prefix"],
+            "gateway": net["gateway"], "bridge": net["bridge"], "ifname": ifname, "aliases": list(aliases),
+            "veth": "tdv" + container_id[:6] + os.urandom(3).hex()[:5], "ports": []}
+
+
+def _order(e: dict) -> dict:
+    return {"bridge": e["bridge"], "veth": e["veth"], "ifname": e["ifname"], "address": f"{e['ip']}/{e['prefix']}"}
 
 
 def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
@@ -87,10 +114,109 @@ def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
 
 
 def disconnect(store, container_id: str, info: dict | None) -> None:
-    """Give back what connect took (info: the record's `network`)."""
-    if info and "ip" in info:
-        _release(store, container_id, info["name"], ports=bool(info.get("ports")))
-        _event(store, "disconnect", info, container_id)
+    """Give back what connect (and `network connect` since) took (info: the record's `network`,
+    as its start recorded it: every address the container holds goes, whatever it says)."""
+    if endpoints(info):
+        _release(store, container_id, None, ports=True)
+        for e in endpoints(info):
+            _event(store, "disconnect", e, container_id)
+
+
+def _shared(spec: dict) -> bool:
+    return spec.get("network") == "host" or spec.get("network", "").startswith("container:")
+
+
+def connect_container(store, record, network: str, ip: str = "", aliases=()) -> None:
+    """`network connect`: a running container gets an interface on `network` now (a veth
+    into its namespace, an address, its peers' /etc/hosts told), and every later start
+    too; a stopped one at its next start (recorded in its spec)."""
+    from ..spec import ContainerSpec
+    from ..state.store import RUNNING
+    from . import endpoint
+    from .store import DEFAULT, NetworkStore
+
+    if network == "host" or _shared(record.spec):
+        raise TinydockerError("container sharing network namespace with another container or host cannot be "
+                              "connected to any other network", code=1)
+    if network == "none":
+        raise TinydockerError("container cannot be connected to multiple networks with one of the networks "
+                              "in private (none) mode", code=1)
+    networks = NetworkStore(store.root, records=store.all)
+    name = network if network == DEFAULT and networks.get(DEFAULT) is None else networks.find(network)["name"]
+    spec = dict(record.spec)
+    if name == spec.get("network") or name in [n["name"] for n in spec.get("networks", [])]:
+        raise TinydockerError(f"endpoint with name {record.name} already exists in network {name}", code=1)
+    spec["networks"] = spec.get("networks", []) + [{"name": name, "ip": ip or "", "aliases": list(aliases)}]
+    ContainerSpec.from_dict(spec)  # checked as run checks its flags
+    if not (record.status == RUNNING and record.container_alive()):
+        if store.update(record, spec=spec) is None:
+            raise TinydockerError(f"container {record.name} changed meanwhile: try again", code=1)
+        return
+    net = networks.attach(name, record.id, record.name, ip or "", aliases)
+    info = record.network or {"connected": []}
+    used = {e["ifname"] for e in endpoints(info)}
+    e = _endpoint(net, record.id, next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used), aliases)
+    try:
+        try:
+            endpoint.join(record.pid, _order(e))
+        except OSError as error:
+            raise TinydockerError(f"cannot connect container {record.name} to network {name}: "
+                                  f"{error.strerror or error}") from None
+        info = {**info, "connected": info.get("connected", []) + [e]}
+        if store.update(record, network=info, spec=spec) is None:
+            raise TinydockerError(f"container {record.name} ended while being connected", code=1)
+    except BaseException:
+        from . import netlink
+
+        netlink.delete_link(e["veth"])
+        networks.detach(record.id, name)
+        raise
+    _refresh(store, networks, [n["name"] for n in endpoints(info)])
+    _event(store, "connect", e, record.id)
+
+
+def disconnect_container(store, record, network: str, force: bool = False) -> None:
+    """`network disconnect`: the container leaves `network`, now if it runs (its interface
+    deleted, its address given back, its peers told) and for its later starts."""
+    from ..state.store import RUNNING
+    from . import firewall, netlink
+    from .store import NetworkStore, NoSuchNetwork
+
+    if network == "host" or _shared(record.spec):
+        raise TinydockerError("container cannot be disconnected from host network or connected to host network",
+                              code=1)
+    networks = NetworkStore(store.root, records=store.all)
+    try:
+        name = networks.find(network)["name"]
+    except NoSuchNetwork:
+        if not force:
+            raise
+        name = network  # -f: the network is gone, the container's mention of it goes too
+    spec = dict(record.spec)
+    extras = spec.get("networks", [])
+    if name == spec.get("network"):
+        # no network left to start on: loopback only, as docker's container left without one
+        spec.update(network="none", ip="", ports=[], publish_all=False)
+    elif name in [n["name"] for n in extras]:
+        spec["networks"] = [n for n in extras if n["name"] != name]
+    else:
+        raise TinydockerError(f"container {record.name} is not connected to network {name}", code=1)
+    running = record.status == RUNNING and record.container_alive()
+    info = record.network if running else None
+    e = next((x for x in endpoints(info) if x["name"] == name), None)
+    if e is not None:
+        netlink.delete_link(e["veth"])  # its container end goes with it
+        if e is info:  # the network it started on: its published ports go too
+            firewall.unpublish(record.id)
+            info = {"connected": info.get("connected", [])}
+        else:
+            info = {**info, "connected": [x for x in info["connected"] if x is not e]}
+    if store.update(record, spec=spec, **({"network": info} if e is not None else {})) is None:
+        raise TinydockerError(f"container {record.name} changed meanwhile: try again", code=1)
+    if e is not None:
+        networks.detach(record.id, name)
+        _refresh(store, networks, [name] + [x["name"] for x in endpoints(info)])
+        _event(store, "disconnect", e, record.id)
 
 
 def _event(store, action: str, info: dict, container_id: str) -> None:
@@ -120,10 +246,10 @@ def _release(store, container_id: str, network: str | None, ports: bool) -> None
 
 
 def _refresh(store, networks, names: list[str]) -> None:
-    """Rewrite the hosts files of every member of the networks `names`, one network at a time."""
-    for name in names:
+    """Rewrite the hosts files of every member of the networks `names`."""
+    if names:
         with networks.lock():  # one writer of a network's hosts files at a time, from one list
-            hosts.refresh(store, networks.members(name))
+            hosts.refresh(store, networks.views(names))
 
 
 def rename(store, record, new_name: str) -> None:

@@ -14,30 +14,73 @@ from . import netlink
 
 def enter(net: dict, unshare) -> None:
     """`unshare(extra_flags)` leaves the host's namespaces; `net` is the runtime's orders:
-    {"mode": "none" | "host" | "bridge", and for a bridge "bridge", "veth", "address"
-    (CIDR), "gateway"}."""
+    {"mode": "none" | "host" | "bridge", and for a bridge "interfaces" (each "bridge",
+    "veth" (the host end), "ifname" (eth0, eth1...), "address" (CIDR)) and "gateway" (""
+    for no default route)}."""
     from ..linux import syscalls as sc
 
     if net["mode"] == "host":
         unshare(0)
         return
-    host = netlink.Netlink() if net["mode"] == "bridge" else None
+    interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
+    host = netlink.Netlink() if interfaces else None
     try:
         unshare(sc.CLONE_NEWNET)
         if host is not None:
             own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             try:
-                host.create_veth(net["veth"], "eth0", peer_netns_fd=own)
+                for i in interfaces:
+                    plug(host, i, own)
             finally:
                 os.close(own)
-            host.set_master(net["veth"], net["bridge"])
-            host.set_up(net["veth"])
     finally:
         if host is not None:
             host.close()
     with netlink.Netlink() as inside:  # opened now: it talks to the container's namespace
         inside.set_up("lo")
-        if net["mode"] == "bridge":
-            inside.add_address("eth0", net["address"])
-            inside.set_up("eth0")
+        for i in interfaces:
+            configure(inside, i)
+        if net.get("gateway"):
             inside.add_default_route(net["gateway"])
+
+
+def plug(host: "netlink.Netlink", i: dict, netns_fd: int) -> None:
+    """From the host's namespace (`host`): the veth pair of interface `i`, its container end
+    made directly in the namespace `netns_fd`, its host end on the bridge and up."""
+    host.create_veth(i["veth"], i["ifname"], peer_netns_fd=netns_fd)
+    host.set_master(i["veth"], i["bridge"])
+    host.set_up(i["veth"])
+
+
+def configure(inside: "netlink.Netlink", i: dict) -> None:
+    """From the container's namespace (`inside`): interface `i`'s address, and up."""
+    inside.add_address(i["ifname"], i["address"])
+    inside.set_up(i["ifname"])
+
+
+def join(pid: int, i: dict) -> None:
+    """`network connect` to a running container (`pid`, its PID 1): interface `i` into its
+    namespace. The address is set from a child that enters the namespace (setns moves only
+    the caller, and this process must stay in the host's)."""
+    from ..linux import syscalls as sc
+
+    ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with netlink.Netlink() as host:
+            plug(host, i, ns)
+        child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                sc.setns(ns, sc.CLONE_NEWNET)
+                with netlink.Netlink() as inside:
+                    configure(inside, i)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            netlink.delete_link(i["veth"])
+            raise OSError(f"cannot set address {i['address']} on {i['ifname']} in the container")
+    finally:
+        os.close(ns)

@@ -32,13 +32,14 @@ def hosts_text(hostname: str, extra_hosts: list[str], me: dict | None, members: 
         name, _, address = entry.partition(":")
         lines.append(f"{address}\t{name}\n")
     if me is not None:
-        names = dict.fromkeys([hostname, me["name"]])
+        names = dict.fromkeys([hostname, me["name"], *me.get("aliases", [])])
         lines.append(f"{me['ip']}\t{' '.join(names)}\n")
     for peer in members:
         if me is None or peer["id"] != me["id"]:
-            # peers by container name only, as docker's DNS answers: a peer's --hostname
-            # must not shadow another container's name
-            lines.append(f"{peer['ip']}\t{peer['name']}\n")
+            # peers by container name (and --alias) only, as docker's DNS answers: a peer's
+            # --hostname must not shadow another container's name
+            names = dict.fromkeys([peer["name"], *peer.get("aliases", [])])
+            lines.append(f"{peer['ip']}\t{' '.join(names)}\n")
     return "".join(lines)
 
 
@@ -61,11 +62,12 @@ def _loopback(address: str) -> bool:
     return address.startswith("127.") or address == "::1"
 
 
-def refresh(store, members: list[dict], skip: str = "") -> None:
-    """Rewrite the hosts file of every member of a network but `skip` (`store` the container
-    store), listing the members given."""
-    for peer in members:
-        if peer["id"] == skip:
+def refresh(store, views: dict[str, list[dict]], skip: str = "") -> None:
+    """Rewrite the hosts file of every container of `views` (id: the members of every
+    network it is on, NetworkStore.views) but `skip` (`store` the container store)."""
+    for cid, members in views.items():
+        peer = next((m for m in members if m["id"] == cid), None)
+        if cid == skip or peer is None:
             continue
         record = store.load(peer["name"])
         if record is None or record.id != peer["id"]:

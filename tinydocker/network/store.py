@@ -238,9 +238,10 @@ class NetworkStore:
                 if r.starting or (r.status == RUNNING and (r.container_alive() or r.monitor_alive()))}
         return lambda owner: owner not in live
 
-    def attach(self, network: str, container_id: str, name: str, want_ip: str = "") -> dict:
+    def attach(self, network: str, container_id: str, name: str, want_ip: str = "", aliases=()) -> dict:
         """Give a starting container an address on `network` (the default one made on first
-        use); the network's record, with "ip" and "prefix" for this container."""
+        use); the network's record, with "ip" and "prefix" for this container. `aliases`:
+        more names its peers on this network know it by (`network connect --alias`)."""
         with self.lock():
             networks = self._load()
             if network not in networks:
@@ -268,7 +269,9 @@ class NetworkStore:
                     ip = _free(base, prefix, reserved, allocations)
                 if ip is None:
                     raise TinydockerError(f"no available IPv4 address on network {network} ({net['subnet']} is full)")
-            allocations[ip] = {"id": container_id, "name": name}
+            if any(a["id"] == container_id for a in allocations.values()):
+                raise TinydockerError(f"endpoint with name {name} already exists in network {network}", code=1)
+            allocations[ip] = {"id": container_id, "name": name, **({"aliases": list(aliases)} if aliases else {})}
             self._save(networks)
         return {**net, "ip": ip, "prefix": prefix}
 
@@ -297,11 +300,22 @@ class NetworkStore:
             self._save(networks)
         return held
 
-    def members(self, network: str) -> list[dict]:
-        """The containers holding an address on a network: {ip, id, name} (one a killed run
-        left stays listed until its address is taken back)."""
-        net = self.get(network) or {}
+    def members(self, network: str, loaded: dict | None = None) -> list[dict]:
+        """The containers holding an address on a network: {ip, id, name[, aliases]} (one a
+        killed run left stays listed until its address is taken back)."""
+        net = (self._load() if loaded is None else loaded).get(network) or {}
         return [{"ip": ip, **a} for ip, a in net.get("allocations", {}).items()]
+
+    def views(self, names) -> dict[str, list[dict]]:
+        """For every container holding an address on one of the networks `names`: the members
+        of every network it is on (itself included), as its /etc/hosts lists them."""
+        networks = self._load()
+        on: dict[str, list[str]] = {}
+        for net in networks.values():
+            for a in net.get("allocations", {}).values():
+                on.setdefault(a["id"], []).append(net["name"])
+        concerned = {a["id"] for n in names for a in networks.get(n, {}).get("allocations", {}).values()}
+        return {cid: [m for n in on[cid] for m in self.members(n, networks)] for cid in concerned}
 
     def sweep(self) -> int:
         """Give back every address whose owner is gone; how many."""

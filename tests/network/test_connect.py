@@ -1,0 +1,114 @@
+"""`network connect` / `network disconnect`, as docker's: a running container gets (and
+loses) an interface on another network at once, a stopped one at its next start; its peers'
+/etc/hosts follow; what a connect takes is given back at the container's end."""
+
+import json
+import os
+import sys
+
+from conftest import network_links, wait_for
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_networks import HTTPD, spare_subnet  # noqa: E402
+
+
+def networks_of(td, name) -> dict:
+    return json.loads(td.out("inspect", name))[0]["NetworkSettings"]["Networks"]
+
+
+def addresses(td, name) -> dict:
+    """interface: IPv4 address, as the container sees them."""
+    out = td.out("exec", name, "ip", "-o", "-4", "addr")
+    return {line.split()[1]: line.split()[3].split("/")[0] for line in out.splitlines() if " lo " not in line}
+
+
+def allocations(td) -> list:
+    import tomllib
+
+    with open(td.root / "state" / "networks.toml", "rb") as f:
+        nets = tomllib.load(f)["networks"]
+    return sorted((n, ip) for n, net in nets.items() for ip in net.get("allocations", {}))
+
+
+def test_connect_and_disconnect_a_running_container(td):
+    subnet = spare_subnet()
+    td.out("network", "create", "--subnet", subnet, "back")
+    td.out("run", "-d", "web", "sh", "-c", HTTPD)
+    td.out("run", "-d", "--network", "back", "db", "sleep", "600")
+    td.wait_running("web")
+    td.wait_running("db")
+    wanted = subnet.rsplit(".", 1)[0] + ".50"
+    td.out("network", "connect", "--ip", wanted, "--alias", "www", "back", "web")
+    nets = networks_of(td, "web")
+    assert set(nets) == {"bridge", "back"} and nets["back"]["IPAddress"] == wanted
+    assert nets["back"]["Aliases"] == ["www"]
+    seen = addresses(td, "web")
+    assert seen["eth1"] == wanted and seen["eth0"] == nets["bridge"]["IPAddress"]
+    # the peer on that network knows it by name and alias, and reaches it
+    assert f"{wanted}\tweb www" in td.out("exec", "db", "cat", "/etc/hosts")
+    wait_for(lambda: td("exec", "db", "wget", "-q", "-O", "-", "http://www/").stdout == b"hello-web\n",
+             what="web to answer on its new interface")
+    db_ip = networks_of(td, "db")["back"]["IPAddress"]
+    assert f"{db_ip}\tdb" in td.out("exec", "web", "cat", "/etc/hosts")
+    assert json.loads(td.out("network", "inspect", "back"))[0]["Containers"].keys() >= {
+        td.out("inspect", "-f", "{{.Id}}", "web").strip()}
+    # twice is refused, as docker refuses it
+    res = td("network", "connect", "back", "web")
+    assert res.returncode == 1 and b"already exists in network back" in res.stderr
+    td.out("network", "disconnect", "back", "web")
+    assert set(networks_of(td, "web")) == {"bridge"}
+    assert "eth1" not in addresses(td, "web")
+    assert "\tweb" not in td.out("exec", "db", "cat", "/etc/hosts")
+    assert ("back", wanted) not in allocations(td)
+    res = td("network", "disconnect", "back", "web")
+    assert res.returncode == 1 and b"is not connected to network back" in res.stderr
+    # connected again, then the container ends: the address goes back with it
+    td.out("network", "connect", "back", "web")
+    ip = networks_of(td, "web")["back"]["IPAddress"]
+    td.out("rm", "-f", "web")
+    assert ("back", ip) not in allocations(td)
+    assert "\tweb" not in td.out("exec", "db", "cat", "/etc/hosts")
+
+
+def test_connect_a_stopped_container_applies_at_its_next_start_and_every_start(td):
+    td.out("network", "create", "--subnet", spare_subnet(), "extra")
+    td.out("create", "box", "sleep", "600")
+    td.out("network", "connect", "extra", "box")
+    assert set(networks_of(td, "box")) == {"bridge", "extra"}
+    td.out("start", "box")
+    td.wait_running("box")
+    seen = addresses(td, "box")
+    assert set(seen) == {"eth0", "eth1"} and seen["eth1"] == networks_of(td, "box")["extra"]["IPAddress"]
+    td.out("stop", "-t", "0", "box")
+    td.out("network", "disconnect", "bridge", "box")
+    assert set(networks_of(td, "box")) == {"extra"}
+    td.out("start", "box")
+    td.wait_running("box")
+    assert set(addresses(td, "box")) == {"eth0"}
+    assert td.out("exec", "box", "ip", "route").startswith("default via ")
+    td.out("rm", "-f", "box")
+    assert allocations(td) == []
+    res = td("network", "connect", "nosuch", "box2")
+    assert res.returncode == 1
+
+
+def test_a_connect_killed_midway_leaves_nothing_once_the_container_ends(td):
+    """The address a killed `network connect` took is its container's: it goes with it."""
+    td.out("network", "create", "--subnet", spare_subnet(), "side")
+    td.out("run", "-d", "box", "sleep", "600")
+    td.wait_running("box")
+    links = network_links()
+    script = ("import os, sys\nfrom tinydocker.network import endpoint\n"
+              "real = endpoint.join\n"
+              "def join(pid, i):\n    real(pid, i)\n    os.kill(os.getpid(), 9)\n"
+              "endpoint.join = join\nfrom tinydocker.cli import main\n"
+              f"sys.argv = ['tinydocker', '--root', {str(td.root)!r}, 'network', 'connect', 'side', 'box']\nmain()\n")
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert res.returncode == -9
+    assert any(n == "side" for n, _ in allocations(td))
+    td.out("rm", "-f", "box")
+    wait_for(lambda: network_links() <= links, what="the veth to go with the namespace")
+    td.out("system", "prune", "-f")
+    assert not any(n == "side" for n, _ in allocations(td))
