@@ -73,6 +73,7 @@ class ContainerSpec:
     ports: list[str] = field(default_factory=list)     # -p flags as given
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
+    pid: str = ""                                      # --pid: "" its own, host, or container:NAME
     dns: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
     restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
@@ -87,11 +88,13 @@ class ContainerSpec:
             raise TinydockerError("No command specified")
         if any("\0" in a for a in self.argv):
             raise TinydockerError("command arguments cannot contain NUL bytes")
-        if not self.hostname:
+        if self.joined_network() and self.hostname:
+            raise TinydockerError("conflicting options: hostname and the network mode")
+        if not self.hostname and not self.joined_network():  # joined: the other container's, at start
             self.hostname = self.name[:63]
         # letters, digits, '-', '.' (and '_', which container names allow): it goes into
         # peers' /etc/hosts, where a space or a newline would add names or lines
-        if len(self.hostname) > 64 or not HOSTNAME_RE.fullmatch(self.hostname):
+        if self.hostname and (len(self.hostname) > 64 or not HOSTNAME_RE.fullmatch(self.hostname)):
             raise TinydockerError(f"invalid hostname {self.hostname!r}: letters, digits, '-', '.' and '_' only")
         if not self.workdir.startswith("/"):
             raise TinydockerError(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
@@ -118,12 +121,33 @@ class ContainerSpec:
             if not group or ":" in group or "\0" in group:
                 raise TinydockerError(f"invalid --group-add {group!r}: want a group name or id")
 
+    def joined_network(self) -> str:
+        """The container whose network namespace --network container:NAME joins, or ""."""
+        return self.network[len("container:"):] if self.network.startswith("container:") else ""
+
+    def joined_pid(self) -> str:
+        """The container whose PID namespace --pid container:NAME joins, or ""."""
+        return self.pid[len("container:"):] if self.pid.startswith("container:") else ""
+
     def network_checks(self) -> None:
         import socket
 
         from .network import ports
 
-        if self.network not in ("bridge", "none", "host"):
+        if self.pid not in ("", "host") and not self.joined_pid():
+            raise TinydockerError(f"invalid --pid {self.pid!r}: want host or container:NAME")
+        if self.joined_pid():
+            check_name(self.joined_pid())
+        if self.joined_network():
+            # docker's words: these belong to the container whose network is joined
+            check_name(self.joined_network())
+            for given, what in ((self.ports or self.publish_all, "port publishing and the container type network mode"),
+                                (self.dns, "dns and the network mode"),
+                                (self.add_hosts, "custom host-to-IP mapping and the network mode"),
+                                (self.ip or self.networks, "ip and the network mode")):
+                if given:
+                    raise TinydockerError(f"conflicting options: {what}")
+        elif self.network not in ("bridge", "none", "host"):
             check_name(self.network)
         elif self.network != "bridge" and (self.ports or self.publish_all):
             raise TinydockerError(f"cannot publish ports with --network {self.network}: "
@@ -146,6 +170,9 @@ class ContainerSpec:
             check_name(extra["name"])
         if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
             raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
+        if self.joined_network() and any(key.startswith("net.") for key in self.sysctls):
+            raise TinydockerError("sysctl net.* cannot be set with --network container:NAME: "
+                                  "they are that container's")
 
     def log_limits(self) -> tuple[int, int]:
         """(max-size in bytes, 0 for none; max-file) of --log-opt, checked as docker's json-file checks them."""

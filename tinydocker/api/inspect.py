@@ -67,6 +67,7 @@ def inspect_doc(record, store) -> dict:
             "GroupAdd": spec.get("group_add") or None,
             "Sysctls": spec.get("sysctls") or None,
             "NetworkMode": spec.get("network", "bridge"),
+            "PidMode": spec.get("pid", ""),
             "PortBindings": _port_bindings(spec.get("ports") or []),
             "PublishAllPorts": spec.get("publish_all", False),
             "Dns": spec.get("dns") or [],
@@ -131,7 +132,8 @@ def _network_settings(record, spec: dict) -> dict:
                                            "Gateway": e["gateway"], "NetworkID": e.get("id", ""),
                                            "Aliases": e.get("aliases") or None}
     if record is None:
-        wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network") not in ("none", "host")) \
+        wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network", "bridge").partition(":")[0]
+                                                      not in ("none", "host", "container")) \
             + spec.get("networks", [])
         for n in wanted:
             settings["Networks"][n["name"]] = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "NetworkID": "",

@@ -104,8 +104,11 @@ def run(
         "source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode (a bind's source must exist)."),
     network: str = typer.Option("bridge", "--network", "--net", metavar="NETWORK",
                                 help="bridge (default: an address on tinydocker's bridge), none (loopback only), "
-                                     "host (the host's network), or a network made with 'network create'."),
+                                     "host (the host's network), container:NAME (another container's), or a "
+                                     "network made with 'network create'."),
     ip: Optional[str] = typer.Option(None, "--ip", metavar="IPv4", help="The container's address on its network."),
+    pid: Optional[str] = typer.Option(None, "--pid", metavar="MODE",
+                                      help="PID namespace: host (the host's processes), or container:NAME (another's)."),
     publish: Optional[List[str]] = typer.Option(
         None, "-p", "--publish", metavar="[IP:][HOST:]CTR[/udp]",
         help="Publish a container port on the host (a free host port if HOST is left out; repeatable)."),

@@ -182,7 +182,8 @@ def _enter_container(o: dict, report: socket.socket) -> None:
     # we joined our cgroup in step 0, so the new cgroup namespace is rooted there and
     # /proc/self/cgroup inside shows "/" rather than the host's layout
     net = o["network"]
-    # the network namespace too, unless --network host; endpoint.py wires a bridge's veth
+    # the network namespace too, unless --network host (or container:NAME, joined instead);
+    # endpoint.py wires a bridge's veth
     endpoint.enter(net, lambda extra: sc.unshare(
         sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWCGROUP | extra))
     # before anything is mounted: no mount of ours may propagate back to the host
@@ -200,7 +201,7 @@ def _enter_container(o: dict, report: socket.socket) -> None:
              # (no metadata-only copies, no redirects) is what commit turns into one
              ",index=off,metacopy=off,redirect_dir=off")
     privileged = o["confinement"]["privileged"]
-    _mount_kernel_filesystems(root, privileged, own_network=net["mode"] != "host")
+    _mount_kernel_filesystems(root, privileged, own_network=net["mode"] not in ("host", "container"))
     _mount_cgroupfs(root, o["cgroupfs"], writable=privileged)
     _make_devices(root, o.get("devices", []))
     binds.attach(root, o.get("binds", []))

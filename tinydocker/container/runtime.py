@@ -72,6 +72,7 @@ class _Launch:
         self.store = store
         self.record_at_start = record
         self.network = None
+        self.joined: dict[int, int] = {}  # CLONE_NEW*: an open namespace of another container's (or the host's)
         try:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
             lower = store.lower_dirs(spec.name)
@@ -84,6 +85,7 @@ class _Launch:
                 # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
                 # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
                 self.cgroup.remove()
+            self.joined = _joined_namespaces(store, spec)
             self.cgroup.create(spec.limits, spec.device_rules(devices))
             try:
                 # after the cgroup: a port's claim is judged stale once its container has none
@@ -91,7 +93,10 @@ class _Launch:
             except BaseException:
                 _release_cgroup(self.cgroup)
                 raise
+            if sc.CLONE_NEWNET in self.joined:
+                net_orders = {**net_orders, "fd": self.joined[sc.CLONE_NEWNET]}
         except BaseException as e:
+            self._close_joined()
             if fresh and store.remove(record):  # nothing ran: leave nothing behind, not even the name
                 VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)
             elif not store.holds(record):
@@ -101,7 +106,7 @@ class _Launch:
             raise
         cdir = store.container_dir(spec.name)
         orders = {
-            "argv": spec.argv, "env": spec.container_env(), "hostname": spec.hostname,
+            "argv": spec.argv, "env": spec.container_env(), "hostname": net_orders.get("hostname", spec.hostname),
             "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
             "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
@@ -121,7 +126,7 @@ class _Launch:
             raise
         try:
             try:
-                pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+                pid = fork_in_pid_namespace(self._pid_namespace(spec))
             except BaseException as e:
                 for fd in (spec_r, spec_w):
                     os.close(fd)
@@ -133,7 +138,7 @@ class _Launch:
                 report.close()
                 if stdio:
                     stdio.in_child()
-                fds.drop_inherited((spec_r, child_report.fileno()))
+                fds.drop_inherited((spec_r, child_report.fileno(), *self.joined.values()))
                 init.child_main(spec_r, child_report, self.cgroup.join)  # never returns
             os.close(spec_r)
             child_report.close()
@@ -165,6 +170,7 @@ class _Launch:
             self.error, self.master = await_start(report)
         finally:
             report.close()
+            self._close_joined()
         if stdio:
             stdio.in_parent()
         if self.error is not None and (not store.holds(record) or not self.cgroup.exists()):
@@ -174,6 +180,19 @@ class _Launch:
             os.waitpid(pid, 0)
             self._give_back()
             raise _removed_while_starting(spec.name)
+
+    def _pid_namespace(self, spec: ContainerSpec):
+        """What puts the container's first process where --pid says: a PID namespace of its
+        own (it is PID 1 there), the host's (nothing to do), or another container's."""
+        if spec.pid == "host":
+            return lambda: None
+        if sc.CLONE_NEWPID in self.joined:
+            return lambda: sc.setns(self.joined[sc.CLONE_NEWPID], sc.CLONE_NEWPID)
+        return lambda: sc.unshare(sc.CLONE_NEWPID)
+
+    def _close_joined(self) -> None:
+        while self.joined:
+            os.close(self.joined.popitem()[1])
 
     def _undo(self, error: BaseException) -> None:
         """A start that failed after its cgroup and network were taken: record why, give back."""
@@ -186,6 +205,34 @@ class _Launch:
 
     def finish(self, code: int, remove: bool) -> None:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+
+
+def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
+    """The namespaces of other containers that --network container:NAME and --pid
+    container:NAME join, opened (checked after opening: a pid reused meanwhile would be
+    refused, not joined); docker's words when the other container is not running."""
+    joined: dict[int, int] = {}
+    try:
+        for flag, kind, ref, what in ((sc.CLONE_NEWNET, "net", spec.joined_network(), "network"),
+                                      (sc.CLONE_NEWPID, "pid", spec.joined_pid(), "PID")):
+            if not ref:
+                continue
+            try:
+                other = store.lookup(ref)
+            except TinydockerError as e:
+                raise TinydockerError(str(e)) from None  # run's own failure: 125
+            not_running = TinydockerError(f"cannot join {what} of a non running container: {ref}")
+            try:
+                joined[flag] = os.open(f"/proc/{other.pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+            except (OSError, TypeError):
+                raise not_running from None
+            if other.status != RUNNING or not other.container_alive():
+                raise not_running
+    except BaseException:
+        for fd in joined.values():
+            os.close(fd)
+        raise
+    return joined
 
 
 def _failed(store: Store, record: Record, error: BaseException) -> None:

@@ -21,6 +21,14 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     its network (`spec.network`), then the networks `network connect` added (`spec.networks`)."""
     cdir = str(store.container_dir(spec.name))
     own = {m["target"] for m in spec.mounts}  # an /etc file the user mounts is the user's
+    if spec.joined_network():
+        # --network container:NAME: that container's /etc files and hostname, as docker's
+        # (the runtime opens its namespace)
+        other = store.lookup(spec.joined_network())
+        there = store.container_dir(other.name)
+        binds = [{"source": str(there / name), "target": f"/etc/{name}", "readonly": False, "populate": False}
+                 for name in (hosts.HOSTNAME, hosts.HOSTS, hosts.RESOLV) if f"/etc/{name}" not in own]
+        return {"mode": "container", "hostname": other.spec["hostname"]}, binds, None
     if spec.network in ("none", "host") and not spec.networks:
         skip = own | ({"/etc/hostname"} if spec.network == "host" else set())
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],

@@ -14,13 +14,17 @@ from . import netlink
 
 def enter(net: dict, unshare) -> None:
     """`unshare(extra_flags)` leaves the host's namespaces; `net` is the runtime's orders:
-    {"mode": "none" | "host" | "bridge", and for a bridge "interfaces" (each "bridge",
+    {"mode": "none" | "host" | "container" (with "fd", the namespace to join) | "bridge", and for a bridge "interfaces" (each "bridge",
     "veth" (the host end), "ifname" (eth0, eth1...), "address" (CIDR)) and "gateway" (""
     for no default route)}."""
     from ..linux import syscalls as sc
 
     if net["mode"] == "host":
         unshare(0)
+        return
+    if net["mode"] == "container":  # --network container:NAME: its namespace, opened by the runtime
+        unshare(0)
+        sc.setns(net["fd"], sc.CLONE_NEWNET)
         return
     interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
     host = netlink.Netlink() if interfaces else None
