@@ -149,10 +149,9 @@ class ContainerSpec:
                     raise TinydockerError(f"conflicting options: {what}")
         elif self.network not in ("bridge", "none", "host"):
             check_name(self.network)
-        elif self.network != "bridge" and (self.ports or self.publish_all):
-            raise TinydockerError(f"cannot publish ports with --network {self.network}: "
-                                  + ("the container uses the host's ports directly" if self.network == "host"
-                                     else "the container has no network"))
+        elif self.network == "none" and (self.ports or self.publish_all):
+            # (with --network host they are discarded, as docker's: the caller warns)
+            raise TinydockerError("cannot publish ports with --network none: the container has no network")
         elif self.network != "bridge" and self.ip:
             raise TinydockerError(f"--ip needs a bridge or user network, not --network {self.network}")
         for address in [self.ip] * bool(self.ip) + self.dns + [h.partition(":")[2] for h in self.add_hosts]:

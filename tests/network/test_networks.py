@@ -83,8 +83,12 @@ def test_network_none_has_loopback_only_and_host_shares_the_hosts(td):
     host_links = sorted(os.listdir("/sys/class/net"))
     out = td.out("run", "--rm", "--network", "host", "c2", "ls", "/sys/class/net")
     assert sorted(out.split()) == host_links
-    res = td("run", "--rm", "--network", "host", "-p", "80", "c3", "true")
-    assert res.returncode == 125 and b"cannot publish ports with --network host" in res.stderr
+    # docker discards published ports in host mode, with a warning, and runs
+    res = td("run", "--rm", "-p", "8080", "--network", "host", "c3", "echo", "X")
+    assert res.returncode == 0 and res.stdout == b"X\n"
+    assert res.stderr == b"WARNING: Published ports are discarded when using host network mode\n"
+    res = td("run", "--rm", "--network", "none", "-p", "80", "c4", "true")
+    assert res.returncode == 125 and b"cannot publish ports with --network none" in res.stderr
 
 
 def test_user_network_peers_find_each_other_by_name_and_other_networks_cannot_reach(td):
@@ -447,3 +451,48 @@ def test_a_created_container_with_ports_starts_once_the_data_root_has_networks(t
     td.out("start", "web")
     wait_for(lambda: _try(f"http://127.0.0.1:{port}/") == "hello-web\n", what="the published port")
     td.out("rm", "-f", "web")
+
+
+def free_ports(count: int, proto=socket.SOCK_STREAM) -> int:
+    """The first of `count` consecutive ports free on the host now."""
+    while True:
+        base = random.randrange(20000, 30000)
+        try:
+            held = []
+            for p in range(base, base + count):
+                s = socket.socket(socket.AF_INET, proto)
+                held.append(s)
+                s.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_port_ranges_as_docker_reads_them(td):
+    base = free_ports(3)
+    serve = "; ".join(f"mkdir -p /w{p} && echo port-{p} > /w{p}/index.html && httpd -p {p} -h /w{p}"
+                      for p in (80, 81, 82))
+    td.out("run", "-d", "-p", f"{base}-{base + 2}:80-82", "web", "sh", "-c", serve + "; exec sleep 600")
+    for i, p in enumerate((80, 81, 82)):
+        wait_for(lambda: _try(f"http://127.0.0.1:{base + i}/") == f"port-{p}\n", what=f"port {base + i}")
+    udp = free_ports(2, socket.SOCK_DGRAM)
+    td.out("run", "-d", "-p", f"127.0.0.1:{udp}-{udp + 1}:9000-9001/udp", "u", "sleep", "600")
+    assert td.out("port", "u").splitlines() == [f"9000/udp -> 127.0.0.1:{udp}", f"9001/udp -> 127.0.0.1:{udp + 1}"]
+    # a host range for one container port: its first free port
+    spare = free_ports(3)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", spare))
+        taken.listen()
+        td.out("run", "-d", "-p", f"{spare}-{spare + 2}:80", "r", "sleep", "600")
+    assert td.out("port", "r").strip() == f"80/tcp -> 0.0.0.0:{spare + 1}"
+    doc = json.loads(td.out("inspect", "r"))[0]
+    assert doc["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": f"{spare}-{spare + 2}"}]}
+    # a container port alone: a free host port each, ranges too
+    td.out("run", "-d", "-p", "7000-7001", "any", "sleep", "600")
+    assert [line.split(" -> ")[0] for line in td.out("port", "any").splitlines()] == ["7000/tcp", "7001/tcp"]
+    res = td("run", "--rm", "-p", "8000-8001:80-82", "bad", "true")
+    assert res.returncode == 125 and b"invalid ranges specified for container and host ports" in res.stderr
+    td.out("rm", "-f", "web", "u", "r", "any")

@@ -145,9 +145,10 @@ def _port_bindings(flags: list[str]) -> dict:
     from ..network.ports import parse
 
     bindings: dict = {}
-    for b in map(parse, flags):
+    for b in (b for flag in flags for b in parse(flag)):
         bindings.setdefault(f"{b['container_port']}/{b['proto']}", []).append(
-            {"HostIp": b["host_ip"], "HostPort": str(b["host_port"] or "")})
+            {"HostIp": b["host_ip"], "HostPort": "%d-%d" % b["host_range"] if "host_range" in b
+             else str(b["host_port"] or "")})
     return bindings
 
 

@@ -111,7 +111,8 @@ def run(
                                       help="PID namespace: host (the host's processes), or container:NAME (another's)."),
     publish: Optional[List[str]] = typer.Option(
         None, "-p", "--publish", metavar="[IP:][HOST:]CTR[/udp]",
-        help="Publish a container port on the host (a free host port if HOST is left out; repeatable)."),
+        help="Publish a container port on the host (a free host port if HOST is left out; ranges such as "
+             "8000-8002:80-82, or 8000-8010:80 for the first free one; repeatable)."),
     publish_all: bool = typer.Option(False, "-P", "--publish-all", help="Publish the image's exposed ports on free host ports."),
     dns: Optional[List[str]] = typer.Option(None, "--dns", metavar="IP", help="Nameserver for /etc/resolv.conf (repeatable)."),
     add_host: Optional[List[str]] = typer.Option(None, "--add-host", metavar="NAME:IP",
@@ -145,6 +146,10 @@ _NOT_OPTIONS = {"name", "command", "detach", "os"}
 
 
 def _container_options(values: dict) -> dict:
+    if values.get("network") == "host" and (values.get("publish") or values.get("publish_all")):
+        import sys
+
+        sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")  # docker's words
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
              "device_cgroup_rule",
              "volume", "mount", "publish", "dns", "add_host", "sysctl", "log_opt"}

@@ -43,7 +43,7 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
             info.update(_endpoint(net, record.id, "eth0"))
             from . import ports
 
-            wanted = [ports.parse(p) for p in spec.ports]
+            wanted = [b for p in spec.ports for b in ports.parse(p)]
             if spec.publish_all:
                 wanted += ports.exposed(spec.exposed_ports)
             info["ports"] = _claim(record.id, net["ip"], wanted)
