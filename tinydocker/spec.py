@@ -75,6 +75,8 @@ class ContainerSpec:
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
     pid: str = ""                                      # --pid: "" its own, host, or container:NAME
     dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)   # --dns-search: resolv.conf's search line
+    dns_options: list[str] = field(default_factory=list)  # --dns-option: its options line
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
     restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
     init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (init.py)
@@ -142,7 +144,7 @@ class ContainerSpec:
             # docker's words: these belong to the container whose network is joined
             check_name(self.joined_network())
             for given, what in ((self.ports or self.publish_all, "port publishing and the container type network mode"),
-                                (self.dns, "dns and the network mode"),
+                                (self.dns or self.dns_search or self.dns_options, "dns and the network mode"),
                                 (self.add_hosts, "custom host-to-IP mapping and the network mode"),
                                 (self.ip or self.networks, "ip and the network mode")):
                 if given:
@@ -167,6 +169,9 @@ class ContainerSpec:
             ports.parse(flag)
         for extra in self.networks:
             check_name(extra["name"])
+        for word in self.dns_search + self.dns_options:  # one word each on resolv.conf's line
+            if not word or any(c.isspace() for c in word) or "\0" in word:
+                raise TinydockerError(f"invalid --dns-search or --dns-option {word!r}: one word, no spaces")
         if self.network == "host" and any(key.startswith("net.") for key in self.sysctls):
             raise TinydockerError("sysctl net.* cannot be set with --network host: it would change the host's")
         if self.joined_network() and any(key.startswith("net.") for key in self.sysctls):

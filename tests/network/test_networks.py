@@ -496,3 +496,20 @@ def test_port_ranges_as_docker_reads_them(td):
     res = td("run", "--rm", "-p", "8000-8001:80-82", "bad", "true")
     assert res.returncode == 125 and b"invalid ranges specified for container and host ports" in res.stderr
     td.out("rm", "-f", "web", "u", "r", "any")
+
+
+def test_dns_search_and_options_are_written_as_docker_writes_them(td):
+    out = td.out("run", "--rm", "--dns", "10.9.9.9", "--dns-search", "a.example", "--dns-search", "b.example",
+                 "--dns-option", "ndots:2", "--dns-option", "timeout:3", "c1", "cat", "/etc/resolv.conf")
+    lines = out.splitlines()
+    assert lines[-3:] == ["nameserver 10.9.9.9", "search a.example b.example", "options ndots:2 timeout:3"]
+    assert sum(line.startswith(("search ", "domain ")) for line in lines) == 1
+    assert sum(line.startswith("options ") for line in lines) == 1
+    # "." clears the host's search domains
+    out = td.out("run", "--rm", "--dns-search", ".", "c2", "cat", "/etc/resolv.conf")
+    assert not any(line.startswith(("search ", "domain ")) for line in out.splitlines())
+    td.out("create", "--dns-search", "x.example", "--dns-option", "ndots:5", "c3", "true")
+    config = json.loads(td.out("inspect", "c3"))[0]["HostConfig"]
+    assert config["DnsSearch"] == ["x.example"] and config["DnsOptions"] == ["ndots:5"]
+    res = td("run", "--rm", "--dns-option", "ndots:2 rotate", "c4", "true")
+    assert res.returncode == 125 and b"invalid --dns-search or --dns-option" in res.stderr

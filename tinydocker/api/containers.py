@@ -65,7 +65,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
              sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
              network: str = "bridge", ip: str | None = None, pid: str | None = None, publish: Sequence[str] = (),
-             publish_all: bool = False, dns: Sequence[str] = (), add_hosts: Sequence[str] = (),
+             publish_all: bool = False, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
+             dns_options: Sequence[str] = (), add_hosts: Sequence[str] = (),
              restart: str = "no", init: bool = False, log_driver: str = "json-file",
              log_opts: Sequence[str] | dict = (), pull: str = "missing", quiet: bool = True):
     """The spec of a new container from the image's config and the options (docker's meanings):
@@ -84,7 +85,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     mounts=["type=bind,source=/etc/hosts,target=/etc/hosts,readonly", "type=tmpfs,target=/run"].
     Network as docker's flags: network="bridge" (default) | "none" | "host" | "container:NAME" | a
     network's name, pid="host" | "container:NAME", ip="10.77.0.9", publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
-    dns=["10.0.0.53"], add_hosts=["db:10.0.0.5"].
+    dns=["10.0.0.53"], dns_search=["example.com"], dns_options=["ndots:2"], add_hosts=["db:10.0.0.5"].
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
     supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
@@ -118,7 +119,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          read_only=read_only,
                          tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
                          network=network, ip=ip or "", pid=pid or "", ports=list(publish), publish_all=publish_all,
-                         dns=list(dns), add_hosts=list(add_hosts), restart=restart, init=init,
+                         dns=list(dns), dns_search=list(dns_search), dns_options=list(dns_options),
+                         add_hosts=list(add_hosts), restart=restart, init=init,
                          log_driver=log_driver, log_opts=_key_values(log_opts, "--log-opt"),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap,

@@ -71,6 +71,8 @@ def inspect_doc(record, store) -> dict:
             "PortBindings": _port_bindings(spec.get("ports") or []),
             "PublishAllPorts": spec.get("publish_all", False),
             "Dns": spec.get("dns") or [],
+            "DnsOptions": spec.get("dns_options") or [],
+            "DnsSearch": spec.get("dns_search") or [],
             "ExtraHosts": spec.get("add_hosts") or None,
         },
         # as podman shows them: what the container's processes hold, all flags applied

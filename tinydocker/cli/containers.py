@@ -115,6 +115,10 @@ def run(
              "8000-8002:80-82, or 8000-8010:80 for the first free one; repeatable)."),
     publish_all: bool = typer.Option(False, "-P", "--publish-all", help="Publish the image's exposed ports on free host ports."),
     dns: Optional[List[str]] = typer.Option(None, "--dns", metavar="IP", help="Nameserver for /etc/resolv.conf (repeatable)."),
+    dns_search: Optional[List[str]] = typer.Option(None, "--dns-search", metavar="DOMAIN",
+                                                   help="Search domain for /etc/resolv.conf ('.' for none; repeatable)."),
+    dns_option: Optional[List[str]] = typer.Option(None, "--dns-option", metavar="OPT",
+                                                   help="Resolver option for /etc/resolv.conf, e.g. ndots:2 (repeatable)."),
     add_host: Optional[List[str]] = typer.Option(None, "--add-host", metavar="NAME:IP",
                                                  help="Add a line to /etc/hosts (repeatable)."),
     sysctl: Optional[List[str]] = typer.Option(
@@ -141,7 +145,8 @@ def run(
 # leaves as None when a flag is not given
 _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
               "device_cgroup_rule": "device_cgroup_rules",
-              "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts"}
+              "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts",
+              "dns_option": "dns_options"}
 _NOT_OPTIONS = {"name", "command", "detach", "os"}
 
 
@@ -152,7 +157,7 @@ def _container_options(values: dict) -> dict:
         sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")  # docker's words
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
              "device_cgroup_rule",
-             "volume", "mount", "publish", "dns", "add_host", "sysctl", "log_opt"}
+             "volume", "mount", "publish", "dns", "dns_search", "dns_option", "add_host", "sysctl", "log_opt"}
     return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
             for k, v in values.items() if k not in _NOT_OPTIONS}
 

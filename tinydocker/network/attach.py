@@ -32,7 +32,8 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     if spec.network in ("none", "host") and not spec.networks:
         skip = own | ({"/etc/hostname"} if spec.network == "host" else set())
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
-                                                       skip=skip), None
+                                                       skip=skip, dns_search=spec.dns_search,
+                                                       dns_options=spec.dns_options), None
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
@@ -55,7 +56,8 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
             views = networks.views([e["name"] for e in endpoints(info)])
             members = views.get(record.id, [])
             me = next((m for m in members if m["id"] == record.id), None)
-            binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members, skip=own)
+            binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, me, members, skip=own,
+                                    dns_search=spec.dns_search, dns_options=spec.dns_options)
             hosts.refresh(store, views, skip=record.id)
     except BaseException:
         disconnect(store, record.id, info)

@@ -16,12 +16,12 @@ _FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 
 
 def write_all(cdir, hostname: str, extra_hosts: list[str], dns: list[str], me: dict | None,
-              members: list[dict], skip=()) -> list[dict]:
+              members: list[dict], skip=(), dns_search=(), dns_options=()) -> list[dict]:
     """The three files in the container's directory; the binds that put them at /etc,
     but for targets in `skip` (the user's own -v or --mount there wins, as in docker)."""
     _write(os.path.join(cdir, HOSTNAME), hostname + "\n")
     _write(os.path.join(cdir, HOSTS), hosts_text(hostname, extra_hosts, me, members))
-    _write(os.path.join(cdir, RESOLV), resolv_text(dns))
+    _write(os.path.join(cdir, RESOLV), resolv_text(dns, dns_search, dns_options))
     return [{"source": os.path.join(cdir, name), "target": f"/etc/{name}", "readonly": False, "populate": False}
             for name in (HOSTNAME, HOSTS, RESOLV) if f"/etc/{name}" not in skip]
 
@@ -43,19 +43,25 @@ def hosts_text(hostname: str, extra_hosts: list[str], me: dict | None, members: 
     return "".join(lines)
 
 
-def resolv_text(dns: list[str]) -> str:
+def resolv_text(dns: list[str], search=(), options=()) -> str:
     """The host's resolv.conf without loopback nameservers (unreachable from a container's
-    own network namespace); --dns replaces its nameservers."""
+    own network namespace); --dns replaces its nameservers, --dns-search its search line
+    ("." for none), --dns-option its options line, written after the nameservers as
+    docker writes them."""
     try:
         with open("/etc/resolv.conf") as f:
             host = f.read().splitlines()
     except OSError:
         host = []
     words = [line.split() for line in host]
-    kept = [line for line, w in zip(host, words) if w[:1] != ["nameserver"]]
+    replaced = {"nameserver"} | ({"search", "domain"} if search else set()) | ({"options"} if options else set())
+    kept = [line for line, w in zip(host, words) if not (w[:1] and w[0] in replaced)]
     found = [w[1] for w in words if w[:1] == ["nameserver"] and len(w) > 1 and not _loopback(w[1])]
     servers = list(dns) or found or list(_FALLBACK_DNS)
-    return "".join(line + "\n" for line in kept) + "".join(f"nameserver {s}\n" for s in servers)
+    domains = [d for d in search if d != "."]
+    return ("".join(line + "\n" for line in kept) + "".join(f"nameserver {s}\n" for s in servers)
+            + (f"search {' '.join(domains)}\n" if domains else "")
+            + (f"options {' '.join(options)}\n" if options else ""))
 
 
 def _loopback(address: str) -> bool:
