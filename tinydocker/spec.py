@@ -74,6 +74,7 @@ class ContainerSpec:
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
     pid: str = ""                                      # --pid: "" its own, host, or container:NAME
+    mac_address: str = ""                              # --mac-address: eth0's on the network it starts on
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)   # --dns-search: resolv.conf's search line
     dns_options: list[str] = field(default_factory=list)  # --dns-option: its options line
@@ -146,7 +147,8 @@ class ContainerSpec:
             for given, what in ((self.ports or self.publish_all, "port publishing and the container type network mode"),
                                 (self.dns or self.dns_search or self.dns_options, "dns and the network mode"),
                                 (self.add_hosts, "custom host-to-IP mapping and the network mode"),
-                                (self.ip or self.networks, "ip and the network mode")):
+                                (self.ip or self.networks, "ip and the network mode"),
+                                (self.mac_address, "mac-address and the network mode")):
                 if given:
                     raise TinydockerError(f"conflicting options: {what}")
         elif self.network not in ("bridge", "none", "host"):
@@ -169,6 +171,15 @@ class ContainerSpec:
             ports.parse(flag)
         for extra in self.networks:
             check_name(extra["name"])
+        if self.mac_address and self.network == "host":
+            raise TinydockerError("conflicting options: mac-address and the network mode")
+        if self.mac_address:
+            octets = self.mac_address.split(":")
+            if len(octets) != 6 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
+                raise TinydockerError(f"{self.mac_address} is not a valid mac address")
+            if int(octets[0], 16) & 1:
+                raise TinydockerError(f"{self.mac_address} is a multicast address, not one an interface can have")
+            self.mac_address = self.mac_address.lower()
         for word in self.dns_search + self.dns_options:  # one word each on resolv.conf's line
             if not word or any(c.isspace() for c in word) or "\0" in word:
                 raise TinydockerError(f"invalid --dns-search or --dns-option {word!r}: one word, no spaces")

@@ -112,3 +112,24 @@ def test_a_connect_killed_midway_leaves_nothing_once_the_container_ends(td):
     wait_for(lambda: network_links() <= links, what="the veth to go with the namespace")
     td.out("system", "prune", "-f")
     assert not any(n == "side" for n, _ in allocations(td))
+
+
+def test_mac_addresses_are_dockers_and_shown_by_inspect(td):
+    td.out("network", "create", "--subnet", spare_subnet(), "two")
+    td.out("run", "-d", "box", "sleep", "600")
+    td.wait_running("box")
+    td.out("network", "connect", "two", "box")
+    doc = json.loads(td.out("inspect", "box"))[0]["NetworkSettings"]
+    for ifname, net in (("eth0", "bridge"), ("eth1", "two")):
+        real = td.out("exec", "box", "cat", f"/sys/class/net/{ifname}/address").strip()
+        ip = doc["Networks"][net]["IPAddress"]
+        assert real == doc["Networks"][net]["MacAddress"] == "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+    assert doc["MacAddress"] == doc["Networks"]["bridge"]["MacAddress"]
+    out = td.out("run", "--rm", "--mac-address", "02:AB:cd:00:00:01", "m", "cat", "/sys/class/net/eth0/address")
+    assert out == "02:ab:cd:00:00:01\n"
+    for bad, words in (("02:ab:cd", b"is not a valid mac address"), ("01:00:5e:00:00:01", b"multicast")):
+        res = td("run", "--rm", "--mac-address", bad, "m2", "true")
+        assert res.returncode == 125 and words in res.stderr
+    res = td("run", "--rm", "--network", "container:box", "--mac-address", "02:00:00:00:00:01", "m3", "true")
+    assert res.returncode == 125 and b"conflicting options: mac-address and the network mode" in res.stderr
+    td.out("rm", "-f", "box")

@@ -126,12 +126,13 @@ def _network_settings(record, spec: dict) -> dict:
         ports.setdefault(f"{b['container_port']}/{b['proto']}", []).append(
             {"HostIp": b["host_ip"] or "0.0.0.0", "HostPort": str(b["host_port"])})
     settings = {"IPAddress": net.get("ip", ""), "IPPrefixLen": net.get("prefix", 0), "Gateway": net.get("gateway", ""),
-                "Ports": ports, "Networks": {}}
+                "MacAddress": net.get("mac", ""), "Ports": ports, "Networks": {}}
     from ..network.attach import endpoints
 
     for e in endpoints(net):  # the network it started on, then those `network connect` added
         settings["Networks"][e["name"]] = {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"],
                                            "Gateway": e["gateway"], "NetworkID": e.get("id", ""),
+                                           "MacAddress": e.get("mac", ""),
                                            "Aliases": e.get("aliases") or None}
     if record is None:
         wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network", "bridge").partition(":")[0]
@@ -139,6 +140,7 @@ def _network_settings(record, spec: dict) -> dict:
             + spec.get("networks", [])
         for n in wanted:
             settings["Networks"][n["name"]] = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "NetworkID": "",
+                                               "MacAddress": "",
                                                "Aliases": n.get("aliases") or None}
     return settings
 

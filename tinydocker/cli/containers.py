@@ -107,6 +107,8 @@ def run(
                                      "host (the host's network), container:NAME (another container's), or a "
                                      "network made with 'network create'."),
     ip: Optional[str] = typer.Option(None, "--ip", metavar="IPv4", help="The container's address on its network."),
+    mac_address: Optional[str] = typer.Option(None, "--mac-address", metavar="MAC",
+                                              help="eth0's MAC address (default: 02:42 and its IPv4 address)."),
     pid: Optional[str] = typer.Option(None, "--pid", metavar="MODE",
                                       help="PID namespace: host (the host's processes), or container:NAME (another's)."),
     publish: Optional[List[str]] = typer.Option(

@@ -41,7 +41,7 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     try:
         if spec.network not in ("none", "host"):
             net = networks.attach(spec.network, record.id, spec.name, spec.ip)
-            info.update(_endpoint(net, record.id, "eth0"))
+            info.update(_endpoint(net, record.id, "eth0", mac=spec.mac_address))
             from . import ports
 
             wanted = [b for p in spec.ports for b in ports.parse(p)]
@@ -78,16 +78,20 @@ def endpoints(info: dict | None) -> list[dict]:
     return ([info] if "ip" in info else []) + list(info.get("connected", []))
 
 
-def _endpoint(net: dict, container_id: str, ifname: str, aliases=()) -> dict:
+def _endpoint(net: dict, container_id: str, ifname: str, aliases=(), mac: str = "") -> dict:
     """What to record of the container's place on a network; the host end's name is unique
-    per start (the last start's pair may still be going away with its namespace)."""
-    return {"name": net["name"], "id": net["id"], "ip": net["ip"], "prefix": net["prefix"],
+    per start (the last start's pair may still be going away with its namespace). Its MAC
+    is docker's, made from its address (02:42 and the address's four bytes), unless given:
+    set when the pair is made, it is known before the device exists."""
+    mac = mac or "02:42:" + ":".join(f"{int(b):02x}" for b in net["ip"].split("."))
+    return {"name": net["name"], "id": net["id"], "ip": net["ip"], "prefix": net["prefix"], "mac": mac,
             "gateway": net["gateway"], "bridge": net["bridge"], "ifname": ifname, "aliases": list(aliases),
             "veth": "tdv" + container_id[:6] + os.urandom(3).hex()[:5], "ports": []}
 
 
 def _order(e: dict) -> dict:
-    return {"bridge": e["bridge"], "veth": e["veth"], "ifname": e["ifname"], "address": f"{e['ip']}/{e['prefix']}"}
+    return {"bridge": e["bridge"], "veth": e["veth"], "ifname": e["ifname"], "address": f"{e['ip']}/{e['prefix']}",
+            "mac": e.get("mac", "")}
 
 
 def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:

@@ -51,7 +51,7 @@ def enter(net: dict, unshare) -> None:
 def plug(host: "netlink.Netlink", i: dict, netns_fd: int) -> None:
     """From the host's namespace (`host`): the veth pair of interface `i`, its container end
     made directly in the namespace `netns_fd`, its host end on the bridge and up."""
-    host.create_veth(i["veth"], i["ifname"], peer_netns_fd=netns_fd)
+    host.create_veth(i["veth"], i["ifname"], peer_netns_fd=netns_fd, peer_mac=i.get("mac", ""))
     host.set_master(i["veth"], i["bridge"])
     host.set_up(i["veth"])
 

@@ -23,7 +23,7 @@ NLM_F_DUMP_INTR, NLM_F_ACK_TLVS = 0x10, 0x200
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE = 20, 22, 24
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 3, 4, 10, 18
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
 IFLA_NET_NS_PID, IFLA_NET_NS_FD = 19, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
@@ -174,8 +174,9 @@ class Netlink:
         self._create(name, "bridge")
 
     def create_veth(self, name: str, peer: str, peer_netns_fd: int | None = None,
-                    peer_netns_pid: int | None = None) -> None:
-        """A veth pair `name` <-> `peer`, the peer made directly in another namespace if given."""
+                    peer_netns_pid: int | None = None, peer_mac: str = "") -> None:
+        """A veth pair `name` <-> `peer`, the peer made directly in another namespace if given,
+        with the hardware address `peer_mac` ("02:42:0a:4d:00:02") if given."""
         if peer_netns_fd is not None and peer_netns_pid is not None:
             raise ValueError("give peer_netns_fd or peer_netns_pid, not both")
         # veth's private data (IFLA_INFO_DATA) holds VETH_INFO_PEER, which is not a plain
@@ -183,6 +184,8 @@ class Netlink:
         # IFLA_* attributes. A namespace attribute here moves the peer only; at the top
         # level it would move `name` instead.
         peer_attrs = _ifinfo() + _ifname(peer)
+        if peer_mac:
+            peer_attrs += _attr(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", "")))
         if peer_netns_fd is not None:
             peer_attrs += _attr(IFLA_NET_NS_FD, struct.pack("=I", peer_netns_fd))
         if peer_netns_pid is not None:
