@@ -108,6 +108,10 @@ def test_a_connect_killed_midway_leaves_nothing_once_the_container_ends(td):
     res = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert res.returncode == -9
     assert any(n == "side" for n, _ in allocations(td))
+    # connected again: what the killed one made is taken down first, not kept beside
+    td.out("network", "connect", "side", "box")
+    assert sorted(addresses(td, "box")) == ["eth0", "eth1"]
+    assert [n for n, _ in allocations(td)].count("side") == 1
     td.out("rm", "-f", "box")
     wait_for(lambda: network_links() <= links, what="the veth to go with the namespace")
     td.out("system", "prune", "-f")

@@ -166,10 +166,19 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
         if store.update(record, spec=spec) is None:
             raise TinydockerError(f"container {record.name} changed meanwhile: try again", code=1)
         return
-    net = networks.attach(name, record.id, record.name, ip or "", aliases)
+    from . import netlink
+
     info = record.network or {"connected": []}
+    known = networks.get(name)
+    if known is not None:
+        # what a `network connect` killed midway left (the record, written last, does not
+        # show it): its pair, named for the container and network, then its address
+        netlink.delete_link(_live_veth(record.id, known["id"]))
+        networks.detach(record.id, name)
+    net = networks.attach(name, record.id, record.name, ip or "", aliases)
     used = {e["ifname"] for e in endpoints(info)}
     e = _endpoint(net, record.id, next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used), aliases)
+    e["veth"] = _live_veth(record.id, net["id"])
     try:
         try:
             endpoint.join(record.pid, _order(e))
@@ -180,13 +189,17 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
         if store.update(record, network=info, spec=spec) is None:
             raise TinydockerError(f"container {record.name} ended while being connected", code=1)
     except BaseException:
-        from . import netlink
-
         netlink.delete_link(e["veth"])
         networks.detach(record.id, name)
         raise
     _refresh(store, networks, [n["name"] for n in endpoints(info)])
     _event(store, "connect", e, record.id)
+
+
+def _live_veth(container_id: str, network_id: str) -> str:
+    """The host end's name of a pair `network connect` makes: the same each time for a
+    container and a network, so that a connect finds and deletes what a killed one made."""
+    return "tdv" + container_id[:6] + network_id[:5]
 
 
 def disconnect_container(store, record, network: str, force: bool = False) -> None:
