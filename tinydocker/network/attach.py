@@ -8,6 +8,10 @@ Everything a start takes carries the container's id (the owner of its address, t
 of its nftables elements), and is written into its record (`network`) once it runs: its
 monitor gives back what the record says; `rm`, a new start and `system prune` find by id
 what a killed start took before recording it. Each step can be done again after a kill.
+
+`network connect` / `disconnect` (connect_container, disconnect_container) do the same for
+one more network of a running container, and record it in its spec for its later starts;
+all a container holds, on every network, goes at its end.
 """
 
 import os
