@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# the session's images and throwaway registries, for every test that asks for them
+pytest_plugins = ["image_fixtures"]
 
 from tinydocker import cgroups  # noqa: E402
 from tinydocker.linux import proc  # noqa: E402

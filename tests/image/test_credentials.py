@@ -14,8 +14,7 @@ import pytest
 
 import fixtures
 from fixtures import push_to_registry
-from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
-from pytest_fixtures import _free_port, _require, _stop
+from image_fixtures import _free_port, _require, _stop
 
 from tinydocker.image import credentials
 from tinydocker.state.root import DataRoot

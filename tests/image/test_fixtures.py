@@ -10,7 +10,6 @@ import pytest
 
 import fixtures
 from fixtures import push_to_registry, skopeo
-from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
 
 
 def layer_members(image: fixtures.Image, index: int) -> dict[str, tarfile.TarInfo]:

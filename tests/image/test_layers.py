@@ -15,7 +15,6 @@ import pytest
 
 import fixtures
 from fixtures import skopeo, tar_member
-from pytest_fixtures import *  # noqa: F401,F403 - the session's images
 
 # the container's own mount points, made in its upper directory when the image lacks them
 MOUNT_POINTS = {"proc", "sys", "dev"}

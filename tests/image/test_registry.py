@@ -1,4 +1,4 @@
-"""pull, push, login and logout, against Debian's docker-registry (see pytest_fixtures) and,
+"""pull, push, login and logout, against Debian's docker-registry (see image_fixtures) and,
 for what it cannot be made to do (Bearer tokens, plain-tar layers, broken blobs), a small
 registry written here that serves one image from a fixture's OCI layout."""
 
@@ -20,7 +20,6 @@ import pytest
 
 import fixtures
 from fixtures import push_to_registry, skopeo
-from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
 
 USER, PASSWORD = fixtures.AUTH_USER, fixtures.AUTH_PASSWORD
 
@@ -494,7 +493,7 @@ def test_push_errors(td, registry):
 @pytest.fixture
 def mirror_registry(tmp_path_factory):
     """A second plain registry, the mirror of the tests that need two."""
-    from pytest_fixtures import _serve as serve_registry
+    from image_fixtures import _serve as serve_registry
     gen = serve_registry(tmp_path_factory.mktemp("mirror-registry"))
     yield next(gen)
     gen.close()

@@ -9,7 +9,6 @@ import pytest
 
 import fixtures
 from fixtures import push_to_registry, upload_layout
-from pytest_fixtures import *  # noqa: F401,F403 - the session's images and the registries
 
 DATA = "cat /data/a /data/b /data/c"
 EXPECTED = "two\nb\nc\n"  # see fixtures.repeated_layers

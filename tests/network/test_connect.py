@@ -3,13 +3,11 @@ loses) an interface on another network at once, a stopped one at its next start;
 /etc/hosts follow; what a connect takes is given back at the container's end."""
 
 import json
-import os
 import sys
 
 from conftest import network_links, wait_for
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_networks import HTTPD, spare_subnet  # noqa: E402
+from test_networks import HTTPD, spare_subnet
 
 
 def networks_of(td, name) -> dict:

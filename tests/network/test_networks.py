@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import tomllib
 import urllib.request
 
@@ -22,8 +21,6 @@ import pytest
 from conftest import network_links, wait_for
 from tinydocker.network import firewall
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
-from pytest_fixtures import base_image, layered_image, oci_images_dir  # noqa: E402,F401 - the image tests' builds
 
 HOST_PYTHON = ("/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /host/usr/lib/x86_64-linux-gnu "
                "/host/usr/bin/python3")

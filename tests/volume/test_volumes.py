@@ -11,15 +11,12 @@ import os
 import subprocess
 import threading
 
-import sys
 
 import pytest
 
 import tinydocker
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
-import fixtures  # noqa: E402 - the image tests' builders
-from pytest_fixtures import base_image, oci_images_dir  # noqa: E402,F401
+import fixtures  # the image tests' builders
 
 
 @pytest.fixture
