@@ -16,8 +16,12 @@ CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are
 as TinydockerError, whose `code` is the exit status the CLI uses.
 """
 
-from .containers import (attach, cp, create, diff, exec, inspect, inspect_all, kill, logs, parse_signal, pause, prune_containers, ps,
-                         remove, rename, restart, run, sizes, start, stats, stop, top, unpause, update, wait)
+from ..container.signals import parse_signal
+from .containers import (attach, exec, kill, pause, prune_containers, remove, rename, restart, start, stop, unpause,
+                         update, wait)
+from .create import create, run
+from .files import cp, diff
+from .observe import inspect, inspect_all, logs, ps, sizes, stats, top
 from .images import (build_image, commit, export, history, images, import_image, inspect_image, load,
                      prune_images, remove_image, save, tag)
 from .registry import login, logout, pull, push

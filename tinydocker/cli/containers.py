@@ -143,7 +143,7 @@ def run(
     raise typer.Exit(result)
 
 
-# the flags run takes, under the API's names (see api.containers._prepare); the lists typer
+# the flags run takes, under the API's names (see api.create._prepare); the lists typer
 # leaves as None when a flag is not given
 _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
               "device_cgroup_rule": "device_cgroup_rules",
