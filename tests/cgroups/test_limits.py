@@ -90,7 +90,7 @@ def test_memory_reservation_on_run_and_update(td):
     """--memory-reservation is v1's soft limit, v2's memory.low; update changes it on the
     running container and in its record; above -m it is docker's error."""
     soft = "memory/memory.soft_limit_in_bytes" if V1 else "memory.low"
-    p, rec = start(td, "c1", "-m", "64m", "--memory-reservation", "32m", ["sleep", "30"])
+    p, rec = start(td, "c1", "-m", "64m", "--memory-reservation", "32m", ["sleep", "600"])
     leaf = f"{WHERE.v1['memory']}/tinydocker/{rec['id']}/memory.soft_limit_in_bytes" if V1 else \
         f"{WHERE.v2}/tinydocker/{rec['id']}/memory.low"
     assert int(open(leaf).read()) == 32 << 20
@@ -111,7 +111,7 @@ def test_memory_reservation_on_run_and_update(td):
     stop(td, "c1", p)
 
 
-# -- pids, cpuset, cpus ----------------------------------------------------------------------# -- pids, cpuset, cpus ----------------------------------------------------------------------
+# -- pids, cpuset, cpus ----------------------------------------------------------------------
 
 def test_pids_limit_stops_forks_and_the_container_survives(td):
     # a subshell forks 20 sleepers; PID 1 then counts the failures with builtins only (no fork left)
