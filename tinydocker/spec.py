@@ -9,22 +9,14 @@ import re
 
 from .cgroups.limits import Limits
 from .errors import TinydockerError
+from .names import check_name
 
-# docker's rule for container names
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 ENV_KEY_RE = re.compile(r"[^=\0]+")
 HOSTNAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "busybox"
 DEFAULT_LOG_DRIVER = "json-file"  # docker's default, as `info` reports it
-
-
-def check_name(name: str) -> str:
-    if not NAME_RE.fullmatch(name) or len(name) > 253:
-        raise TinydockerError(
-            f"Invalid container name ({name!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    return name
 
 
 def check_image_ref(ref: str) -> str:

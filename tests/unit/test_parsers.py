@@ -6,7 +6,8 @@ import pytest
 from tinydocker.cgroups.limits import parse_bytes, parse_cpu_list
 from tinydocker.errors import TinydockerError
 from tinydocker.image import reference
-from tinydocker.spec import check_name, parse_env, parse_labels, parse_restart
+from tinydocker.names import check_name
+from tinydocker.spec import parse_env, parse_labels, parse_restart
 from tinydocker.volume.mounts import parse_mount, parse_volume
 
 

@@ -31,7 +31,7 @@ def start(ref: str, attach: bool = False, root=None):
     code. Starting a running container does nothing, as with docker.
     """
     from ..container import runtime
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store, record = _find(ref, root)
     if record.status == RUNNING:
@@ -47,7 +47,7 @@ def stop(ref: str, timeout: float | None = None, root=None):
     after the signal is sent, so that it acts on it (as docker does)."""
     import signal
 
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store, record = _find(ref, root)
     _stopped_by_user(store, record)
@@ -72,7 +72,7 @@ def kill(ref: str, signal: str | int = "KILL", root=None) -> None:
     """Send a signal (name like KILL, SIGTERM, or number) to the container's PID 1."""
     import signal as signal_module
 
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     sig = signals.parse_signal(signal)
     store, record = _find(ref, root)
@@ -115,7 +115,7 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
     import dataclasses
 
     from ..cgroups import limits
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     given = {"memory": memory, "memory_swap": memory_swap, "cpus": cpus, "cpu_shares": cpu_shares,
              "cpuset_cpus": cpuset_cpus, "cpuset_mems": cpuset_mems, "pids_limit": pids_limit,
@@ -146,7 +146,7 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
 
 def pause(ref: str, root=None) -> None:
     """Freeze every process of a running container (cgroup v1 freezer, v2 cgroup.freeze)."""
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store, record = _find(ref, root)
     if record.status != RUNNING:
@@ -168,7 +168,7 @@ def unpause(ref: str, root=None) -> None:
 def rename(ref: str, new_name: str, root=None) -> None:
     """Give a container a new name (running or not): under the state lock, with the name
     its network peers' /etc/hosts list."""
-    from ..spec import check_name
+    from ..names import check_name
 
     check_name(new_name)
     store = _store(root)
@@ -188,7 +188,7 @@ def restart(ref: str, timeout: float | None = None, root=None) -> None:
 
 def wait(ref: str, root=None) -> int:
     """Block until the container stops; its exit code."""
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store, record = _find(ref, root)
     while record.status == RUNNING or record.starting:
@@ -207,7 +207,7 @@ def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: st
     this process gets go to it. Returns its exit code once it ends, or None if the user
     typed the detach keys (docker's ctrl-p,ctrl-q), which leave it running."""
     from ..container import attach as joined
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     keys = joined.detach_sequence(detach_keys) if detach_keys else b""
     store, record = _find(ref, root)
@@ -231,7 +231,7 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     code, or Completed with capture_output=True. privileged=True gives it every capability."""
     from ..container.exec import exec_in
     from ..security import seccomp
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     if not command:
         raise TinydockerError("exec needs a command")
@@ -292,7 +292,7 @@ def _discard(store, record) -> None:
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store = _store(root)
     store.sweep()

@@ -83,7 +83,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     from ..cgroups import limits
     from ..image.config import process
     from ..image.store import ImageStore
-    from ..spec import check_name, env_file_lines, parse_labels
+    from ..names import check_name
+    from ..spec import env_file_lines, parse_labels
 
     check_name(name)
     data_root = paths.resolve(root)

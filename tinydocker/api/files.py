@@ -50,7 +50,7 @@ def _cp_enter(store, record, writable: bool):
     """How to enter the container's root: a running one's own (its volumes with it), else its
     overlay in a mount namespace of the copier's own; and a descriptor to close after."""
     from ..container import copy
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     if record.status == RUNNING:
         try:

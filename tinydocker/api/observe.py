@@ -14,7 +14,7 @@ def ps(all: bool = False, filters: Sequence[str] = (), last: int = -1, root=None
     filters as docker's --filter ("status=exited", "label=k=v", "name=web",
     "id=", "exited=0", "ancestor=IMAGE", "before=C", "since=C", "network=N", "volume=V");
     last=N the N newest (of every state, as docker's --last)."""
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
     from .filters import ContainerFilter
 
     store = _store(root)
@@ -66,7 +66,7 @@ def top(ref: str, ps_args: Sequence[str] = (), root=None) -> tuple[list[str], li
     (column titles, rows), as docker's top."""
     import subprocess
 
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store, record = _find(ref, root)
     if record.status != RUNNING:
@@ -100,7 +100,7 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     a value is None where the container is not running or the controller is absent.
     """
     from ..cgroups import layout, open_cgroup
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
 
     store = _store(root)
     if refs:

@@ -48,7 +48,8 @@ def disk_usage(root=None) -> list[dict]:
     from ..image.digests import sha256_hex
     from ..image.store import ImageStore
     from ..linux.tree import disk_usage as du
-    from ..state.store import RUNNING, Store
+    from ..state.record import RUNNING
+    from ..state.store import Store
 
     root = paths.resolve(root)
     store = Store(root)

@@ -7,7 +7,7 @@ from . import init
 from .. import cgroups
 from ..errors import NotRunning, TinydockerError
 from ..linux import fds, syscalls as sc
-from ..state.store import Record
+from ..state.record import Record
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
 from .stdio import CapturePipes
 

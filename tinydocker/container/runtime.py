@@ -25,7 +25,8 @@ from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state import events
 from ..state.root import DataRoot
-from ..state.store import EXITED, RUNNING, Record, Store, now
+from ..state.record import EXITED, RUNNING, Record, now
+from ..state.store import Store
 from ..network import attach as network
 from ..volume.store import VolumeStore
 from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of

@@ -149,7 +149,7 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     into its namespace, an address, its peers' /etc/hosts told), and every later start
     too; a stopped one at its next start (recorded in its spec)."""
     from ..spec import ContainerSpec
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
     from . import endpoint
     from .store import DEFAULT, NetworkStore
 
@@ -209,7 +209,7 @@ def _live_veth(container_id: str, network_id: str) -> str:
 def disconnect_container(store, record, network: str, force: bool = False) -> None:
     """`network disconnect`: the container leaves `network`, now if it runs (its interface
     deleted, its address given back, its peers told) and for its later starts."""
-    from ..state.store import RUNNING
+    from ..state.record import RUNNING
     from . import firewall, netlink
     from .store import NetworkStore, NoSuchNetwork
 

@@ -144,7 +144,7 @@ class NetworkStore:
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                labels: dict | None = None) -> dict:
-        from ..spec import check_name
+        from ..names import check_name
 
         if name in PREDEFINED:
             raise TinydockerError(f"{name} is a pre-defined network and cannot be created", code=1)
@@ -232,7 +232,7 @@ class NetworkStore:
         """A test of an owner's id: true unless it may still hold its address, being started
         by a live monitor (for a detached one, its supervisor: runtime.py makes it the
         monitor before the network is taken) or running."""
-        from ..state.store import RUNNING
+        from ..state.record import RUNNING
 
         live = {r.id for r in self._records()
                 if r.starting or (r.status == RUNNING and (r.container_alive() or r.monitor_alive()))}
