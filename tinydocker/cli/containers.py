@@ -4,6 +4,7 @@ import sys
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from .. import api
 from ..errors import TinydockerError
@@ -11,8 +12,23 @@ from .app import (FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, 
                   listing_text, options, say, show_listing)
 
 
+class _WithoutDetach(TyperCommand):
+    """`create`: run's options, one table of them, but -d (docker's create has none)."""
+
+    def __init__(self, *args, params=None, **kwargs):
+        super().__init__(*args, params=[p for p in params or [] if p.name != "detach"], **kwargs)
+
+
+_CREATE_HELP = """Create a new container without starting it (status Created); 'start' runs it.
+
+    Takes run's options; prints the container's id.
+    """
+
+
 @app.command(context_settings={"allow_interspersed_args": False})
+@app.command("create", cls=_WithoutDetach, help=_CREATE_HELP, context_settings={"allow_interspersed_args": False})
 def run(
+    ctx: typer.Context,
     name: str = typer.Argument(..., metavar="NAME", help="Container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*."),
     command: Optional[List[str]] = typer.Argument(
         None, metavar="[CMD [ARG...]]",
@@ -134,6 +150,9 @@ def run(
     """
     import os
 
+    if ctx.info_name == "create":
+        print(api.create(name, command, root=options.root, **_container_options(locals())))
+        raise typer.Exit(0)
     if interactive and tty and not detach and not os.isatty(0):
         raise fail("the input device is not a TTY")
     result = api.run(name, command, detach=detach, root=options.root, **_container_options(locals()))
@@ -149,7 +168,7 @@ _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "
               "device_cgroup_rule": "device_cgroup_rules",
               "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts",
               "dns_option": "dns_options"}
-_NOT_OPTIONS = {"name", "command", "detach", "os"}
+_NOT_OPTIONS = {"ctx", "name", "command", "detach", "os"}
 
 
 def _container_options(values: dict) -> dict:
@@ -162,26 +181,6 @@ def _container_options(values: dict) -> dict:
              "volume", "mount", "publish", "dns", "dns_search", "dns_option", "add_host", "sysctl", "log_opt"}
     return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
             for k, v in values.items() if k not in _NOT_OPTIONS}
-
-
-def create(**values):
-    """Create a new container without starting it (status Created); 'start' runs it.
-
-    Takes run's options; prints the container's id.
-    """
-    print(api.create(values.pop("name"), values.pop("command"), root=options.root, **_container_options(values)))
-
-
-def _create_signature():
-    """create's parameters: run's, without --detach."""
-    import inspect
-
-    params = [p for name, p in inspect.signature(run).parameters.items() if name != "detach"]
-    return inspect.Signature(params)
-
-
-create.__signature__ = _create_signature()
-app.command(context_settings={"allow_interspersed_args": False})(create)
 
 
 @app.command()
