@@ -137,6 +137,29 @@ def test_volume_create_inspect_ls_and_prune(td):
     assert res.returncode == 125 and b"invalid characters for a local volume name" in res.stderr
 
 
+def test_volume_ls_filters_as_dockers(td):
+    td.out("volume", "create", "--label", "team=a", "--label", "tier=db", "alpha")
+    td.out("volume", "create", "--label", "team=b", "beta")
+    td.out("volume", "create", "gamma")
+    td.out("create", "-v", "beta:/data", "c1", "true")  # a stopped container mounts beta
+
+    def names(*flags):
+        return td.out("volume", "ls", "-q", *flags).split()
+
+    assert names() == ["alpha", "beta", "gamma"]
+    assert names("--filter", "dangling=true") == ["alpha", "gamma"]
+    assert names("-f", "dangling=false") == ["beta"]
+    assert names("-f", "label=team") == ["alpha", "beta"]
+    assert names("-f", "label=team=a", "-f", "label=tier=db") == ["alpha"]
+    assert names("-f", "name=mm") == ["gamma"]
+    assert names("-f", "name=alpha", "-f", "name=beta") == ["alpha", "beta"]
+    assert names("-f", "driver=local", "-f", "dangling=true", "-f", "label=team") == ["alpha"]
+    for bad in ("bogus=1", "dangling=maybe", "noequals"):
+        res = td("volume", "ls", "-f", bad)
+        assert res.returncode == 1 and res.stderr.count(b"\n") == 1 and b"Traceback" not in res.stderr, bad
+    td.out("rm", "c1")
+
+
 def test_mount_flag_syntax_and_its_stricter_checks(td, host):
     (host / "f").write_text("x\n")
     out = td.out("run", "--rm", "--mount", f"type=bind,source={host},target=/b,readonly",

@@ -131,3 +131,29 @@ def image_filter(items, index, rows):
             return False
         return True
     return matches
+
+
+VOLUME_KEYS = ("dangling", "driver", "label", "name")
+
+
+def volume_filter(items, in_use):
+    """`volume ls --filter` (docker's keys): dangling=true|false (no container mounts it),
+    driver=local, label=KEY[=VALUE], name=PART (a part of the name); in_use(name) says
+    whether a container mounts it. A test of a volume's inspect document."""
+    f = parse(items, VOLUME_KEYS)
+    dangling = set()
+    for value in f.get("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
+        dangling.add(value.lower() in ("true", "1"))
+
+    def wanted(doc: dict) -> bool:
+        if "name" in f and not any(part in doc["Name"] for part in f["name"]):
+            return False
+        if "driver" in f and doc["Driver"] not in f["driver"]:
+            return False
+        if "label" in f and not label_matches(doc["Labels"], f["label"]):
+            return False
+        return not dangling or (not in_use(doc["Name"])) in dangling
+    return wanted
+

@@ -34,9 +34,14 @@ def create_volume(name: str | None = None, labels: Sequence[str] | dict = (), ro
     return _doc(_volumes(root).create(name, labels))
 
 
-def volumes(root=None) -> list[dict]:
-    """Every volume's inspect document, by name."""
-    return [_doc(v) for v in _volumes(root).all()]
+def volumes(filters: Sequence[str] = (), root=None) -> list[dict]:
+    """Every volume's inspect document, by name; filters as docker's volume ls --filter
+    ("dangling=true", "label=k=v", "name=part", "driver=local")."""
+    from .filters import volume_filter
+
+    store = _volumes(root)
+    wanted = volume_filter(filters, lambda name: bool(store.users(name)))
+    return [doc for doc in (_doc(v) for v in store.all()) if wanted(doc)]
 
 
 def inspect_volume(name: str, root=None) -> dict:

@@ -27,12 +27,15 @@ def create(
 def ls(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only volume names."),
     format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    filter: Optional[List[str]] = typer.Option(None, "-f", "--filter", metavar="KEY=VALUE",
+                                               help="dangling=true|false, label=KEY[=VALUE], name=PART, driver=local "
+                                               "(repeatable)."),
 ):
     """List volumes (DRIVER, VOLUME NAME)."""
     from . import display
 
     check_format(format)
-    docs = api.volumes(root=options.root)
+    docs = api.volumes(filters=filter or [], root=options.root)
     rows = [[d["Driver"], d["Name"]] for d in docs]
     show_listing(format, docs, lambda: display.table(["DRIVER", "VOLUME NAME"], rows),
                  [d["Name"] for d in docs] if quiet else None, titles={"Name": "VOLUME NAME"})
