@@ -209,6 +209,14 @@ def test_start_reuses_the_upper_layer(td):
     assert td.record("c1")["exit_code"] == 0
 
 
+def test_start_i_passes_stdin_on_to_a_container_made_with_i(td):
+    # docker's start -i: attached, this stdin going to the container's (podman's system tests)
+    td.out("create", "-i", "--network", "none", "c1", "sh", "-c", "read line; echo got $line")
+    res = td("start", "-i", "c1", input=b"hello\n")
+    assert (res.returncode, res.stdout) == (0, b"got hello\n"), res.stderr
+    td.out("rm", "c1")
+
+
 def test_start_of_a_running_container_does_nothing(td):
     rec = detach(td, "r1", "sleep", "30")
     assert td.out("start", "r1") == "r1\n"

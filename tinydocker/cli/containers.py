@@ -188,9 +188,11 @@ def start(
     containers: List[str] = typer.Argument(..., metavar="CONTAINER...", help="Names or ID prefixes."),
     attach: bool = typer.Option(False, "-a", "--attach", help="Wait for the container and show its output; "
                                 "exits with its code (one container only)."),
+    interactive: bool = typer.Option(False, "-i", "--interactive", help="Attach, and pass this stdin on to a "
+                                     "container made with -i (docker's start -i)."),
 ):
     """Start stopped containers again, with their files as they left them."""
-    if attach:
+    if attach or interactive:  # the input of a container made with -i goes with the attach
         if len(containers) != 1:
             raise fail("you cannot start and attach multiple containers at once")
         code = api.start(containers[0], attach=True, root=options.root)
