@@ -28,6 +28,21 @@ def test_options_after_name_belong_to_the_command(td):
     assert (td.containers / "c2").exists()
 
 
+def test_attach_only_the_streams_asked_for(td):
+    # docker's run -a STREAM (podman's system tests): the others still reach the log
+    script = ["sh", "-c", "read line; echo out $line; echo err $line >&2"]
+    res = td("run", "-a", "stdout", "--network", "none", "c1", *script, input=b"x\n")
+    assert (res.returncode, res.stdout, res.stderr) == (0, b"out\n", b""), res.stderr
+    assert td.out("logs", "c1") == "out\n" and td("logs", "c1").stderr == b"err\n"
+    res = td("run", "-a", "STDERR", "-a", "stdin", "--network", "none", "c2", *script, input=b"y\n")
+    assert (res.returncode, res.stdout, res.stderr) == (0, b"", b"err y\n"), res.stderr
+    for flags, words in ((["-a", "stdmiddle"], b'invalid argument "stdmiddle" for "-a, --attach" flag'),
+                         (["-a", "stdout", "-d"], b"Conflicting options: -a and -d")):
+        res = td("run", *flags, "--network", "none", "c3", "true")
+        assert res.returncode == 125 and words in res.stderr, res.stderr
+    assert td("create", "-a", "stdout", "c4", "true").returncode == 125  # create takes no -a here
+
+
 def test_default_command_is_a_shell(td):
     # the image's Cmd, as docker's busybox image has it
     res = td("run", "-i", "c1", input=b"echo from-sh $0\n", check=True)

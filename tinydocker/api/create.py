@@ -10,19 +10,34 @@ from ..state import root as paths
 from ..container.signals import parse_signal
 
 
+STREAMS = ("stdin", "stdout", "stderr")
+
+
 def run(name: str, command: Sequence[str] | None = None, *, capture_output: bool = False,
-        input: bytes | None = None, detach: bool = False, root=None, **options):
+        input: bytes | None = None, detach: bool = False, attach: Sequence[str] = (), root=None, **options):
     """Run COMMAND in a new container NAME and wait for it.
 
     Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr);
     with detach=True the container's id, as soon as it has started (its output then goes
-    to its log, see logs()). `input` (bytes) is fed to the container's stdin. `options`
-    are those of create() (image, env, limits, confinement, storage, network...).
+    to its log, see logs()). `input` (bytes) is fed to the container's stdin. attach=
+    ["stdout"] (docker's -a STREAM) passes only those streams on, "stdin" too opening the
+    container's input; the others go to its log. `options` are those of create() (image,
+    env, limits, confinement, storage, network...).
     """
     from ..container.runtime import run as realise
 
+    streams = {s.lower() for s in attach}
+    if streams - set(STREAMS):
+        bad = sorted(streams - set(STREAMS))[0]
+        raise TinydockerError(f'invalid argument "{bad}" for "-a, --attach" flag: valid streams are STDIN, '
+                              "STDOUT and STDERR")
+    if streams and detach:
+        raise TinydockerError("Conflicting options: -a and -d")
+    if "stdin" in streams:
+        options["interactive"] = True
     spec, data_root, layers = _prepare(name, command, root, **options)
-    return realise(spec, data_root, layers, capture_output=capture_output, input=input, detach=detach)
+    shown = tuple(s.encode() for s in ("stdout", "stderr") if s in streams) if streams else (b"stdout", b"stderr")
+    return realise(spec, data_root, layers, capture_output=capture_output, input=input, detach=detach, shown=shown)
 
 
 def create(name: str, command: Sequence[str] | None = None, *, root=None, **options) -> str:

@@ -13,10 +13,10 @@ from .app import (FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, 
 
 
 class _WithoutDetach(TyperCommand):
-    """`create`: run's options, one table of them, but -d (docker's create has none)."""
+    """`create`: run's options, one table of them, but -d and -a (which only a run has here)."""
 
     def __init__(self, *args, params=None, **kwargs):
-        super().__init__(*args, params=[p for p in params or [] if p.name != "detach"], **kwargs)
+        super().__init__(*args, params=[p for p in params or [] if p.name not in ("detach", "attach")], **kwargs)
 
 
 _CREATE_HELP = """Create a new container without starting it (status Created); 'start' runs it.
@@ -48,6 +48,9 @@ def run(
     detach: bool = typer.Option(False, "-d", "--detach",
                                 help="Run in the background under a small supervisor; print the id. "
                                      "Output goes to the container's log (see 'logs')."),
+    attach: Optional[List[str]] = typer.Option(None, "-a", "--attach", metavar="STREAM",
+                                               help="Attach only STDIN, STDOUT or STDERR (repeatable); the "
+                                               "others go to the log."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
     env_file: Optional[List[str]] = typer.Option(
@@ -155,7 +158,8 @@ def run(
         raise typer.Exit(0)
     if interactive and tty and not detach and not os.isatty(0):
         raise fail("the input device is not a TTY")
-    result = api.run(name, command, detach=detach, root=options.root, **_container_options(locals()))
+    result = api.run(name, command, detach=detach, attach=attach or [], root=options.root,
+                     **_container_options(locals()))
     if detach:
         print(result)
         raise typer.Exit(0)
@@ -168,7 +172,7 @@ _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "
               "device_cgroup_rule": "device_cgroup_rules",
               "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts",
               "dns_option": "dns_options"}
-_NOT_OPTIONS = {"ctx", "name", "command", "detach", "os"}
+_NOT_OPTIONS = {"ctx", "name", "command", "detach", "attach", "os"}
 
 
 def _container_options(values: dict) -> dict:

@@ -35,10 +35,10 @@ from .stdio import INPUT_FD, CapturePipes, LogPipes, TeePipes, write_all
 
 
 def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
-        input: bytes | None = None, detach: bool = False):
+        input: bytes | None = None, detach: bool = False, shown=(b"stdout", b"stderr")):
     """Run a container on the image layer directories `layers` (top first): to its end (the
     exit code, or Completed when capturing), or, with detach, until it has started under
-    its supervisor (its id)."""
+    its supervisor (its id). `shown`: the output streams passed on to the caller (run -a)."""
     if spec.tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
@@ -47,7 +47,7 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
     record = store.create(spec, layers, also=lambda: VolumeStore(root).ensure_for(spec.mounts))
     if detach:
         return _detached(store, record, spec, fresh=True)
-    return _attached(store, record, spec, capture_output, input, fresh=True)
+    return _attached(store, record, spec, capture_output, input, fresh=True, shown=shown)
 
 
 def start(store: Store, record: Record, attach: bool = False, restarting: bool = False):
@@ -251,11 +251,11 @@ def _log_path(store, spec) -> str:
     return "" if spec.log_driver == "none" else str(store.log_path(spec.name))
 
 
-def _attached(store, record, spec, capture_output, input, fresh):
+def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout", b"stderr")):
     """Run the container to its end, its output relayed to the caller (or captured) and
     kept in its log as docker keeps a foreground container's."""
     log = LogWriter(_log_path(store, spec) or None, *spec.log_limits())
-    pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log)
+    pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log, shown)
     forwarder = SignalForwarder()
     forwarder.install()
     try:

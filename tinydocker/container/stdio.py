@@ -124,13 +124,17 @@ class TeePipes(CapturePipes):
     comes and kept in its log (stdin stays the caller's). A caller's closed pipe (`run … |
     head`) closes the container's: its next write fails, as in a shell pipeline."""
 
-    def __init__(self, log):
+    def __init__(self, log, shown=(b"stdout", b"stderr")):
         super().__init__(None, log)
+        self.shown = shown  # run -a STREAM: the others go to the log only
+
 
     def pump(self, pid: int) -> None:
         super().pump(pid)  # what was not captured comes back empty: there is nothing to return
 
     def take(self, stream: bytes, data: bytes) -> bool:
+        if stream not in self.shown:
+            return True
         try:
             write_all(1 if stream == b"stdout" else 2, data)  # a full non-blocking pipe is waited for
             return True
