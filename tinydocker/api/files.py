@@ -27,11 +27,12 @@ def cp(source: str, dest: str, archive: bool = False, follow_link: bool = False,
     store, record = _find(ref, root)
     where = f"container {record.name}"
     enter, root_fd = _cp_enter(store, record, writable=dst_ref is not None)
+    held = (root_fd,) if root_fd is not None else ()  # what enter() uses in the copier
     try:
         if src_ref:
-            copy.copy_out(enter, path, dest, archive, follow_link, where)
+            copy.copy_out(enter, path, dest, archive, follow_link, where, keep=held)
         else:
-            copy.copy_in(enter, source, path, archive, follow_link, where)
+            copy.copy_in(enter, source, path, archive, follow_link, where, keep=held)
     finally:
         if root_fd is not None:
             os.close(root_fd)

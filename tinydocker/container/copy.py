@@ -23,6 +23,7 @@ import sys
 import tarfile
 
 from ..errors import TinydockerError
+from ..linux import fds
 
 
 def _fail(message: str) -> TinydockerError:
@@ -143,7 +144,9 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, directory: str) -> N
 
 class Child:
     """work() run in a forked child that has enter()ed the container's root; finish() waits
-    for it and raises what it failed with."""
+    for it and raises what it failed with. The child keeps of its inherited descriptors
+    only those in `keep` (what enter and work use): nothing another thread holds goes
+    with it into the container's root."""
 
     def __init__(self, enter, work, keep: tuple[int, ...] = ()):
         said_r, said_w = os.pipe()
@@ -152,7 +155,7 @@ class Child:
         if self.pid == 0:
             code = 1
             try:
-                os.close(said_r)
+                fds.drop_inherited((*keep, said_w))
                 tarfile.pwd = tarfile.grp = None  # never an NSS lookup inside the container's root
                 enter()
                 work()
@@ -184,7 +187,7 @@ class Child:
             raise TinydockerError("copying failed in the container's side", code=1)
 
 
-def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: str) -> None:
+def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: str, keep=()) -> None:
     """From the container (entered by enter()) to the host's `dest` ("-": a tar on stdout)."""
     r, w = os.pipe()
 
@@ -194,7 +197,7 @@ def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: st
         with os.fdopen(target, "wb", closefd=False) as out:
             produce(path, out, follow, where, header=dest != "-")
 
-    child = Child(enter, work)
+    child = Child(enter, work, (*keep, w))
     os.close(w)
     failure = None
     with os.fdopen(r, "rb") as source:
@@ -210,7 +213,7 @@ def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: st
     child.finish(failure)
 
 
-def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str) -> None:
+def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str, keep=()) -> None:
     """From the host's `source` ("-": a tar on stdin) into the container at `dest`."""
     if source == "-":
         # what tarfile needs for a compressed stdin, loaded before the child enters the
@@ -232,7 +235,7 @@ def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: s
             except tarfile.TarError as e:
                 raise _fail(f"the tar to copy into {where} is not valid: {e}") from None
 
-    child = Child(enter, work)
+    child = Child(enter, work, (*keep, r))
     os.close(r)
     failure = None
     try:
