@@ -160,6 +160,24 @@ def test_volume_ls_filters_as_dockers(td):
     td.out("rm", "c1")
 
 
+def test_volume_create_o_takes_the_local_drivers_options(td, host):
+    # docker's -o type/device/o (podman's system tests): a tmpfs, and a host directory bound
+    td.out("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m,mode=0700", "t1")
+    assert json.loads(td.out("volume", "inspect", "t1"))[0]["Options"] == \
+        {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,mode=0700"}
+    line = td.out("run", "--rm", "-v", "t1:/data", "--network", "none", "c1", "grep", " /data ", "/proc/mounts")
+    assert line.split()[2] == "tmpfs" and "size=1024k" in line and "mode=700" in line, line
+    td.out("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host}", "b1")
+    td.out("run", "--rm", "-v", "b1:/d", "--network", "none", "c2", "sh", "-c", "echo hi > /d/f")
+    assert (host / "f").read_text() == "hi\n"
+    for opts, words in ((["-o", "colour=red"], b'invalid option key: "colour"'),
+                        (["-o", "type=tmpfs"], b"need type and device"),
+                        (["-o", "type=none", "-o", "o=bind", "-o", "device=/no/such/dir"], b"not a host directory")):
+        res = td("volume", "create", *opts, "bad")
+        assert res.returncode == 125 and words in res.stderr and res.stderr.count(b"\n") == 1, res.stderr
+    assert td.out("volume", "ls", "-q").split() == ["b1", "t1"]
+
+
 def test_mount_flag_syntax_and_its_stricter_checks(td, host):
     (host / "f").write_text("x\n")
     out = td.out("run", "--rm", "--mount", f"type=bind,source={host},target=/b,readonly",

@@ -18,12 +18,14 @@ def _doc(volume: dict) -> dict:
     created = volume["created"]
     return {"CreatedAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "Driver": "local",
             "Labels": volume.get("labels") or {}, "Mountpoint": volume["mountpoint"], "Name": volume["name"],
-            "Options": {}, "Scope": "local", "Anonymous": volume.get("anonymous", False)}
+            "Options": volume.get("options") or {}, "Scope": "local", "Anonymous": volume.get("anonymous", False)}
 
 
-def create_volume(name: str | None = None, labels: Sequence[str] | dict = (), root=None) -> dict:
+def create_volume(name: str | None = None, labels: Sequence[str] | dict = (), root=None,
+                  options: Sequence[str] | dict = ()) -> dict:
     """A new named volume (a random name if none is given), or the existing one of that
-    name, as `docker volume create` does; its inspect document."""
+    name, as `docker volume create` does; its inspect document. options: the local
+    driver's (-o type=tmpfs -o device=tmpfs -o o=size=64m; type=none, o=bind, device=DIR)."""
     from ..errors import TinydockerError
 
     if not isinstance(labels, dict):
@@ -31,7 +33,9 @@ def create_volume(name: str | None = None, labels: Sequence[str] | dict = (), ro
         if any(not key for key, _, _ in pairs):
             raise TinydockerError("invalid label: want KEY=VALUE")
         labels = {key: value for key, _, value in pairs}
-    return _doc(_volumes(root).create(name, labels))
+    if not isinstance(options, dict):
+        options = dict(option.partition("=")[::2] for option in options)
+    return _doc(_volumes(root).create(name, labels, options))
 
 
 def volumes(filters: Sequence[str] = (), root=None) -> list[dict]:

@@ -16,11 +16,14 @@ def create(
     name: Optional[str] = typer.Argument(None, metavar="[VOLUME]", help="Name (default: a random one)."),
     label: Optional[List[str]] = typer.Option(None, "--label", metavar="KEY=VALUE", help="Set metadata (repeatable)."),
     driver: str = typer.Option("local", "-d", "--driver", help="Only 'local': a directory under the data root."),
+    opt: Optional[List[str]] = typer.Option(None, "-o", "--opt", metavar="KEY=VALUE",
+                                            help="The local driver's: type, device, o (mount's words), e.g. "
+                                            "-o type=tmpfs -o device=tmpfs -o o=size=64m (repeatable)."),
 ):
     """Create a volume (or do nothing if it exists); prints its name."""
     if driver != "local":
         raise fail(f"volume driver {driver!r} is not available: tinydocker has only 'local'")
-    print(api.create_volume(name, labels=label or [], root=options.root)["Name"])
+    print(api.create_volume(name, labels=label or [], options=opt or [], root=options.root)["Name"])
 
 
 @volume_app.command("ls")

@@ -19,14 +19,16 @@ _RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 
 def attach(root: str, mounts: list[dict], make: bool = True) -> None:
     """`mounts` as the runtime ordered them: {"source": host path, "target", "readonly",
-    "populate": fill an empty volume from what the image has at target first}. A mount
-    inside another's target comes after it (the runtime sorts them by depth). make=False:
-    a missing mount point is not made, and its mount is left out (a read-only root)."""
+    "populate": fill an empty volume from what the image has at target first}, or with
+    "filesystem" ({type, device, options}: a volume's local-driver options) a filesystem
+    mounted there instead. A mount inside another's target comes after it (the runtime
+    sorts them by depth). make=False: a missing mount point is not made, and its mount is
+    left out (a read-only root)."""
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in mounts:
             source, target = m["source"], m["target"]
-            is_dir = os.path.isdir(source)
+            is_dir = "filesystem" in m or os.path.isdir(source)
             if m.get("populate"):
                 _populate(root_fd, target, source)
             try:
@@ -34,6 +36,12 @@ def attach(root: str, mounts: list[dict], make: bool = True) -> None:
             except OSError as e:
                 if make or e.errno != errno.ENOENT:
                     raise
+                continue
+            if "filesystem" in m:
+                try:
+                    _mount_filesystem(m["filesystem"], where, m["readonly"], target)
+                finally:
+                    os.close(where)
                 continue
             try:
                 tree = sc.clone_tree(source, m["readonly"])
@@ -47,6 +55,17 @@ def attach(root: str, mounts: list[dict], make: bool = True) -> None:
                 os.close(where)
     finally:
         os.close(root_fd)
+
+
+def _mount_filesystem(fs: dict, where: int, readonly: bool, target: str) -> None:
+    # on the mount point already resolved inside the root, through its descriptor's magic
+    # link: no path of the container's is looked up again
+    flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if readonly else 0)
+    try:
+        sc.mount(fs["device"], f"/proc/self/fd/{where}", fs["type"], flags, fs["options"] or None)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot mount volume ({fs['type']} {fs['device']}) on {target}: "
+                               f"{os.strerror(e.errno)}") from None
 
 
 def open_in_root(root_fd: int, path: str, make: str | None = None, depth: int = 0) -> int:

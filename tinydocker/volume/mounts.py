@@ -175,3 +175,21 @@ def check_targets(mounts: list[dict], tmpfs: list[str]) -> None:
             raise TinydockerError(f"Duplicate mount point: {target}")
         seen.add(target)
 
+
+def check_driver_options(options: dict) -> dict:
+    """`volume create -o` for the local driver, as docker's: type, device and o (mount(8)'s
+    words). `o=bind` with a host directory as device makes the volume that directory; any
+    other type is mounted by each container's init at the volume's targets (so a tmpfs
+    volume is each container's own, where docker's daemon shares one among its users)."""
+    unknown = sorted(set(options) - {"type", "device", "o"})
+    if unknown:
+        raise TinydockerError(f'invalid option key: "{unknown[0]}" (the local driver takes type, device and o)')
+    if not options:
+        return {}
+    if not options.get("type") or not options.get("device"):
+        raise TinydockerError("the local driver's options need type and device (e.g. -o type=tmpfs -o device=tmpfs)")
+    if "bind" in options.get("o", "").split(","):
+        if not options["device"].startswith("/") or not os.path.isdir(options["device"]):
+            raise TinydockerError(f"bind device {options['device']!r} is not a host directory")
+    return dict(options)
+

@@ -56,7 +56,8 @@ class VolumeStore:
 
     # -- making ----------------------------------------------------------------------------
 
-    def ensure_locked(self, name: str, anonymous: bool = False, labels: dict | None = None) -> bool:
+    def ensure_locked(self, name: str, anonymous: bool = False, labels: dict | None = None,
+                      options: dict | None = None) -> bool:
         """With the state lock held: the volume, made if it is not there; whether it was made.
         It appears whole (made aside, then renamed into place) or not at all."""
         if (self.dir / name / META).exists():
@@ -66,7 +67,8 @@ class VolumeStore:
         temp = self.dir / proc.private_name(".new")
         shutil.rmtree(temp, ignore_errors=True)
         (temp / DATA).mkdir(parents=True)
-        meta = {"created": datetime.now(timezone.utc), "anonymous": anonymous, "labels": dict(labels or {})}
+        meta = {"created": datetime.now(timezone.utc), "anonymous": anonymous, "labels": dict(labels or {}),
+                "options": dict(options or {})}
         (temp / META).write_bytes(tomli_w.dumps(meta).encode())
         if (self.dir / name).exists():
             shutil.rmtree(self.dir / name)  # a volume without its record: what a killed command left
@@ -80,13 +82,15 @@ class VolumeStore:
             if m["type"] == "volume":
                 self.ensure_locked(m["source"], anonymous=m["anonymous"])
 
-    def create(self, name: str | None = None, labels: dict | None = None) -> dict:
-        """`volume create [NAME]`: a new volume, or the existing one of that name (as docker)."""
-        from .mounts import anonymous_name
+    def create(self, name: str | None = None, labels: dict | None = None, options: dict | None = None) -> dict:
+        """`volume create [NAME]`: a new volume, or the existing one of that name (as docker).
+        `options`: the local driver's (mounts.check_driver_options)."""
+        from .mounts import anonymous_name, check_driver_options
 
+        options = check_driver_options(options or {})
         name = check_volume_name(name) if name else anonymous_name()
         with self.lock():
-            self.ensure_locked(name, anonymous=False, labels=labels)
+            self.ensure_locked(name, anonymous=False, labels=labels, options=options)
         return self.load(name)
 
     def sources(self, mounts: list[dict]) -> list[dict]:
@@ -107,7 +111,15 @@ class VolumeStore:
                         raise TinydockerError(f"cannot create the host directory {source} for -v: "
                                               f"{e.strerror}") from None
             else:
-                source = str(self.data(m["source"]))
+                options = (self.load(m["source"]) or {}).get("options") or {}
+                if options and "bind" not in options.get("o", "").split(","):
+                    # the local driver's filesystem (a tmpfs, a device): mounted by the init itself
+                    out.append({"filesystem": {"type": options["type"], "device": options["device"],
+                                               "options": options.get("o", "")},
+                                "source": options["device"], "target": m["target"], "readonly": m["readonly"],
+                                "populate": False})
+                    continue
+                source = options["device"] if options else str(self.data(m["source"]))
                 try:
                     populate = not m.get("nocopy") and not os.listdir(source)
                 except FileNotFoundError:
