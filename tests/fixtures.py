@@ -55,6 +55,7 @@ PACKAGES = {
     "umoci": "umoci",
     "docker-registry": "docker-registry",
     "htpasswd": "apache2-utils",
+    "openssl": "openssl",
     str(BUSYBOX): "busybox-static",
 }
 
