@@ -177,8 +177,6 @@ _NOT_OPTIONS = {"ctx", "name", "command", "detach", "attach", "os"}
 
 def _container_options(values: dict) -> dict:
     if values.get("network") == "host" and (values.get("publish") or values.get("publish_all")):
-        import sys
-
         sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")  # docker's words
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
              "device_cgroup_rule",

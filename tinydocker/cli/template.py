@@ -104,6 +104,17 @@ def _alnum(c: str) -> bool:
     return c == "_" or c.isalnum()
 
 
+def _closing(src: str, i: int, unterminated: str) -> int:
+    """Where the quote opened at src[i] closes, skipping backslash escapes (a "string" or a
+    'c' character constant, as Go scans both)."""
+    j = i + 1
+    while j < len(src) and src[j] != src[i]:
+        j += 2 if src[j] == "\\" else 1
+    if j >= len(src):
+        raise _ParseError(unterminated, i)
+    return j
+
+
 def _lex_action(src: str, i: int, toks: list) -> tuple[int, bool]:
     """The tokens of one action, up to and with its `}}`: where the text goes on, and whether
     it is to be trimmed."""
@@ -148,11 +159,7 @@ def _lex_action(src: str, i: int, toks: list) -> tuple[int, bool]:
             add("pipe", i, i + 1)
             i += 1
         elif c == '"':
-            j = i + 1
-            while j < n and src[j] != '"':
-                j += 2 if src[j] == "\\" else 1
-            if j >= n:
-                raise _ParseError("unterminated quoted string", i)
+            j = _closing(src, i, "unterminated quoted string")
             add("string", i, j + 1)
             i = j + 1
         elif c == "`":
@@ -162,11 +169,7 @@ def _lex_action(src: str, i: int, toks: list) -> tuple[int, bool]:
             add("raw", i, j + 1)
             i = j + 1
         elif c == "'":
-            j = i + 1
-            while j < n and src[j] != "'":
-                j += 2 if src[j] == "\\" else 1
-            if j >= n:
-                raise _ParseError("unterminated character constant", i)
+            j = _closing(src, i, "unterminated character constant")
             add("char", i, j + 1)
             i = j + 1
         elif c == "$":

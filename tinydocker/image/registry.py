@@ -211,8 +211,7 @@ class Client:
         self._scopes: list[str] = []
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
-        self._plain_context: ssl.SSLContext | None = None
+        self._contexts: dict[bool, ssl.SSLContext] = {}  # made once: the registry's own, and other hosts'
         self.pool = _Pool()
         # mirrors (registries.conf): (client, this client's repository, theirs), tried in
         # order until one answers; the one that served the first answer serves the rest
@@ -238,11 +237,13 @@ class Client:
     def _fail(self, problem: str, code: int | None = None) -> TinydockerError:
         return TinydockerError(f"{self.doing}: {problem}" if self.doing else problem, code=code)
 
-    def _tls(self) -> ssl.SSLContext:
+    def _tls(self, own: bool) -> ssl.SSLContext:
+        """The registry's own context (its certs.d), or, for a redirect's host (a CDN, a
+        token server), the system's CAs, verified unless the registry itself is not."""
         with self._setup_lock:
-            if self._context is None:
-                self._context = certs.context(self.host, self.cert_dirs, self.tls_verify)
-            return self._context
+            if own not in self._contexts:
+                self._contexts[own] = certs.context(self.host, self.cert_dirs if own else [], self.tls_verify)
+            return self._contexts[own]
 
     def _connect(self, url: urllib.parse.SplitResult) -> tuple[http.client.HTTPConnection, str, tuple, bool]:
         """A connection for `url` (an idle one of the pool if there is one: reused says so),
@@ -261,7 +262,7 @@ class Client:
         if conn is not None:
             return conn, target, key, True
         if url.scheme == "https":
-            context = self._tls() if url.netloc == self.host else self._other_tls()
+            context = self._tls(own=url.netloc == self.host)
             if proxy:
                 conn = http.client.HTTPSConnection(urllib.parse.urlsplit(proxy).netloc, timeout=_TIMEOUT,
                                                    context=context, blocksize=1 << 16)
@@ -275,14 +276,6 @@ class Client:
         else:
             conn = http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT, blocksize=1 << 16)
         return conn, target, key, False
-
-    def _other_tls(self) -> ssl.SSLContext:
-        # a redirect's host (a CDN, a token server): the system's CAs, verified unless the
-        # registry itself is not
-        with self._setup_lock:
-            if self._plain_context is None:
-                self._plain_context = certs.context(self.host, [], self.tls_verify)
-            return self._plain_context
 
     def _exchange(self, method: str, url: urllib.parse.SplitResult, headers: dict, body
                   ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection, tuple]:

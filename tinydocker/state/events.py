@@ -52,11 +52,16 @@ def emit(root, type: str, action: str, actor_id: str, attributes: dict | None = 
 
 
 def _append(state, line: bytes) -> None:
+    lock = Flock(state / LOCK)
     try:
-        os.mkdir(state)  # a data root's first event (its root must exist: a deleted one stays deleted)
-    except FileExistsError:
-        pass
-    with Flock(state / LOCK):
+        lock.acquire()
+    except FileNotFoundError:
+        try:
+            os.mkdir(state)  # a data root's first event (its root must exist: a deleted one stays deleted)
+        except FileExistsError:
+            pass  # another process's first event
+        lock.acquire()
+    try:
         path = state / JOURNAL
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
@@ -69,6 +74,8 @@ def _append(state, line: bytes) -> None:
             os.write(fd, line)  # a line is far below any size a regular file splits a write at
         finally:
             os.close(fd)
+    finally:
+        lock.release()
 
 
 def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = None):
