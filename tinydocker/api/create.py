@@ -154,12 +154,13 @@ def _image_for(images, ref: str, pull: str, quiet: bool):
 
     if pull not in PULL_POLICIES:
         raise TinydockerError(f"invalid pull option {pull!r}: must be one of always, missing, never")
-    local = reference.is_id_prefix(ref) or recipe.recipe_for(ref) is not None
-    if pull != "always" or local:
+    # an id cannot be pulled, and a recipe's image is built here: "always" looks for the
+    # recipe only then, so that an ordinary run reads no recipe (ensure does, when needed)
+    if pull != "always" or reference.is_id_prefix(ref) or recipe.recipe_for(ref) is not None:
         try:
             return ensure(images, ref)
-        except NotHere:
-            if pull == "never" or local:
+        except NotHere:  # neither here nor a recipe's
+            if pull == "never" or reference.is_id_prefix(ref):
                 raise
     from .registry import pulled
 
