@@ -8,7 +8,7 @@ from .. import cgroups
 from ..errors import NotRunning, TinydockerError
 from ..linux import fds, syscalls as sc
 from ..state.record import Record
-from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
+from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, open_namespaces, outcome_of
 from .stdio import CapturePipes
 
 _NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLONE_NEWIPC, "ipc"),
@@ -22,17 +22,8 @@ def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str,
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
         interactive = True
-    not_running = NotRunning(record.name)
-    namespaces = {}
+    namespaces = open_namespaces(record, dict(_NAMESPACES), NotRunning(record.name))
     try:
-        try:
-            for flag, name in _NAMESPACES:
-                namespaces[flag] = os.open(f"/proc/{record.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, ProcessLookupError, TypeError):
-            raise not_running from None
-        # checked after opening: the descriptors are then surely the container's, not a reused pid's
-        if not record.container_alive():
-            raise not_running
         cgroup = cgroups.open_cgroup(record.id)
         orders = {"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
                   "interactive": interactive, "confinement": confinement,

@@ -84,6 +84,26 @@ def fork_in_pid_namespace(enter) -> int:
         os.close(own)
 
 
+def open_namespaces(record, kinds: dict[int, str], not_running: Exception) -> dict[int, int]:
+    """A running container's namespaces ({CLONE_* flag: its /proc/PID/ns name}) opened, then
+    checked: the descriptors are surely the container's, not a reused pid's. not_running is
+    raised, nothing left open, if the container is not running."""
+    opened: dict[int, int] = {}
+    try:
+        try:
+            for flag, kind in kinds.items():
+                opened[flag] = os.open(f"/proc/{record.pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, TypeError):  # TypeError: no pid at all
+            raise not_running from None
+        if not record.container_alive():
+            raise not_running
+    except BaseException:
+        for fd in opened.values():
+            os.close(fd)
+        raise
+    return opened
+
+
 def exit_status(pid: int) -> int:
     """Wait for the child to end without reaping it; docker's 128+N for a signal."""
     info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)

@@ -29,7 +29,7 @@ from ..state.record import EXITED, RUNNING, Record, now
 from ..state.store import Store
 from ..network import attach as network
 from ..volume.store import VolumeStore
-from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, outcome_of
+from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, open_namespaces, outcome_of
 from .logfile import LogWriter
 from .stdio import INPUT_FD, CapturePipes, LogPipes, TeePipes, write_all
 
@@ -223,12 +223,9 @@ def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
             except TinydockerError as e:
                 raise TinydockerError(str(e)) from None  # run's own failure: 125
             not_running = TinydockerError(f"cannot join {what} of a non running container: {ref}")
-            try:
-                joined[flag] = os.open(f"/proc/{other.pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-            except (OSError, TypeError):
-                raise not_running from None
-            if other.status != RUNNING or not other.container_alive():
+            if other.status != RUNNING:
                 raise not_running
+            joined.update(open_namespaces(other, {flag: kind}, not_running))
     except BaseException:
         for fd in joined.values():
             os.close(fd)
