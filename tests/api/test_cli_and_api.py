@@ -97,22 +97,24 @@ def test_checkout_data_root_is_the_checkout():
 
 
 def test_api_run_returns_code_and_output(td):
-    assert tinydocker.run("c1", ["/bin/echo", "hi"], root=td.root) == 0
-    done = tinydocker.run("c2", ["sh", "-c", "cat; echo err >&2; exit 4"], input=b"in\n",
+    # names with letters beyond hex: "c1" could be the prefix of another container's id,
+    # which docker (and we) resolve when no name matches
+    assert tinydocker.run("one", ["/bin/echo", "hi"], root=td.root) == 0
+    done = tinydocker.run("two", ["sh", "-c", "cat; echo err >&2; exit 4"], input=b"in\n",
                           capture_output=True, root=td.root)
     assert (done.exit_code, done.stdout, done.stderr) == (4, b"in\n", b"err\n")
-    done = tinydocker.run("c3", ["nosuch"], capture_output=True, remove=True, root=td.root)
+    done = tinydocker.run("three", ["nosuch"], capture_output=True, remove=True, root=td.root)
     assert done.exit_code == 127 and b"executable file not found" in done.stderr
     # the caller is left as it was: its own children are still born in its PID namespace
     assert subprocess.run(["sh", "-c", "echo $$"], capture_output=True).returncode == 0
     assert os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
     names = sorted(r.name for r in tinydocker.ps(all=True, root=td.root))
-    assert names == ["c1", "c2"]
-    tinydocker.remove("c1", root=td.root)
+    assert names == ["one", "two"]
+    tinydocker.remove("one", root=td.root)
     with pytest.raises(tinydocker.TinydockerError, match="No such container"):
-        tinydocker.remove("c1", root=td.root)
+        tinydocker.remove("one", root=td.root)
     with pytest.raises(tinydocker.TinydockerError, match="already in use"):
-        tinydocker.run("c2", ["true"], root=td.root)
+        tinydocker.run("two", ["true"], root=td.root)
 
 
 def test_api_from_threads_in_parallel(td):
