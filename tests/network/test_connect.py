@@ -71,6 +71,9 @@ def test_connect_and_disconnect_a_running_container(td):
 def test_connect_a_stopped_container_applies_at_its_next_start_and_every_start(td):
     td.out("network", "create", "--subnet", spare_subnet(), "extra")
     td.out("create", "box", "sleep", "600")
+    res = td("network", "connect", "--ip", "10.0.0.300", "extra", "box")
+    assert res.returncode == 1 and res.stderr == b"tinydocker: invalid IPv4 address: 10.0.0.300\n"
+    assert set(networks_of(td, "box")) == {"bridge"}  # nothing recorded for a later start
     td.out("network", "connect", "extra", "box")
     assert set(networks_of(td, "box")) == {"bridge", "extra"}
     td.out("start", "box")

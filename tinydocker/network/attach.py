@@ -148,10 +148,9 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     """`network connect`: a running container gets an interface on `network` now (a veth
     into its namespace, an address, its peers' /etc/hosts told), and every later start
     too; a stopped one at its next start (recorded in its spec)."""
-    from ..spec import ContainerSpec
     from ..state.record import RUNNING
     from . import endpoint
-    from .store import DEFAULT, NetworkStore
+    from .store import DEFAULT, NetworkStore, valid_address
 
     if network == "host" or _shared(record.spec):
         raise TinydockerError("container sharing network namespace with another container or host cannot be "
@@ -159,13 +158,14 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if network == "none":
         raise TinydockerError("container cannot be connected to multiple networks with one of the networks "
                               "in private (none) mode", code=1)
+    if ip and not valid_address(ip):
+        raise TinydockerError(f"invalid IPv4 address: {ip}", code=1)
     networks = NetworkStore(store.root, records=store.all)
     name = network if network == DEFAULT and networks.get(DEFAULT) is None else networks.find(network)["name"]
     spec = dict(record.spec)
     if name == spec.get("network") or name in [n["name"] for n in spec.get("networks", [])]:
         raise TinydockerError(f"endpoint with name {record.name} already exists in network {name}", code=1)
     spec["networks"] = spec.get("networks", []) + [{"name": name, "ip": ip or "", "aliases": list(aliases)}]
-    ContainerSpec.from_dict(spec)  # checked as run checks its flags
     if not (record.status == RUNNING and record.container_alive()):
         if store.update(record, spec=spec) is None:
             raise TinydockerError(f"container {record.name} changed meanwhile: try again", code=1)

@@ -180,7 +180,7 @@ class NetworkStore:
                     raise TinydockerError(f"could not find an available, non-overlapping IPv4 address pool in {POOL}")
             base, prefix = wanted
             if gateway:
-                if not _valid_address(gateway) or not _inside(_int(gateway), wanted):
+                if not valid_address(gateway) or not _inside(_int(gateway), wanted):
                     raise TinydockerError(f"invalid gateway {gateway}: not an address in {_text(base)}/{prefix}")
             else:
                 gateway = _text(base + 1)
@@ -255,7 +255,7 @@ class NetworkStore:
             allocations = net.setdefault("allocations", {})
             reserved = {net["gateway"], _text(base), _text(base + (1 << (32 - prefix)) - 1)}
             if want_ip:
-                if not _valid_address(want_ip) or not _inside(_int(want_ip), (base, prefix)) or want_ip in reserved:
+                if not valid_address(want_ip) or not _inside(_int(want_ip), (base, prefix)) or want_ip in reserved:
                     raise TinydockerError(f"invalid --ip {want_ip}: not a free address in {net['subnet']}")
                 if want_ip in allocations:
                     _forget(allocations, self._gone())  # its owner may be gone
@@ -345,7 +345,7 @@ def _free(base: int, prefix: int, reserved: set, allocations: dict) -> str | Non
     return None
 
 
-def _valid_address(text: str) -> bool:
+def valid_address(text: str) -> bool:
     try:
         socket.inet_pton(socket.AF_INET, text)
         return True
