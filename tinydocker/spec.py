@@ -221,7 +221,7 @@ class ContainerSpec:
         return every + [devices.host_device(flag) for flag in self.devices]
 
     def tmpfs_mounts(self) -> list[dict]:
-        from .container import tmpfs
+        from .volume import tmpfs
 
         return [tmpfs.parse(flag) for flag in self.tmpfs]
 

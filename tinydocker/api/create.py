@@ -48,7 +48,7 @@ def create(name: str, command: Sequence[str] | None = None, *, root=None, **opti
     spec, data_root, layers = _prepare(name, command, root, **options)
     from ..volume.store import VolumeStore
 
-    return Store(data_root).create(spec, layers, launching=False,
+    return Store(data_root).create(spec.to_dict(), layers, launching=False,
                                    also=lambda: VolumeStore(data_root).ensure_for(spec.mounts)).id
 
 

@@ -38,10 +38,10 @@ import termios
 
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER
 from ..linux import syscalls as sc
-from . import user
-from ..security import masks, process as security, sysctls
-from . import binds, pid1, tmpfs
 from ..network import endpoint
+from ..security import masks, process as security, sysctls
+from ..volume import tmpfs
+from . import binds, pid1, user
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)

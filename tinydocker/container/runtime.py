@@ -44,7 +44,7 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
     if input is not None:
         spec.interactive = True
     store = Store(root)
-    record = store.create(spec, layers, also=lambda: VolumeStore(root).ensure_for(spec.mounts))
+    record = store.create(spec.to_dict(), layers, also=lambda: VolumeStore(root).ensure_for(spec.mounts))
     if detach:
         return _detached(store, record, spec, fresh=True)
     return _attached(store, record, spec, capture_output, input, fresh=True, shown=shown)

@@ -30,7 +30,6 @@ import tomllib
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
 from ..linux.files import write_atomic
-from ..spec import ContainerSpec
 from . import events
 from .holds import Holds
 from .observe import Observing
@@ -145,8 +144,10 @@ class Store(Holds, Observing):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, layers: list[Path], launching: bool = True, also=None) -> Record:
+    def create(self, spec: dict, layers: list[Path], launching: bool = True, also=None) -> Record:
         """Take the name and write the first record, or fail naming the holder of the name;
+        `spec` is the container's spec as recorded (ContainerSpec.to_dict(): the store keeps
+        it, the engine reads it);
         launching=False for `create`, whose container no process is starting yet. also(),
         if given, runs under the same lock before the record is written (the named volumes
         made: `volume rm` takes that lock, so none can go between them and the record).
@@ -158,16 +159,17 @@ class Store(Holds, Observing):
         # the creating process is the monitor from the start: while it lives, a record still
         # "created" is a container being started, not one a killed `run` left behind
         me = os.getpid()
-        record = Record(id=os.urandom(32).hex(), name=spec.name, image=spec.image,
-                        command=list(spec.argv), created=now(), spec=spec.to_dict(), boot_id=proc.boot_id())
+        name = spec["name"]
+        record = Record(id=os.urandom(32).hex(), name=name, image=spec["image"],
+                        command=list(spec["argv"]), created=now(), spec=spec, boot_id=proc.boot_id())
         if launching:
             record.monitor_pid, record.monitor_ticks = me, proc.start_ticks(me)
-        cdir = self.container_dir(spec.name)
+        cdir = self.container_dir(name)
         with self.lock():
-            holder = self.load(spec.name)
+            holder = self.load(name)
             if holder is not None:
                 raise TinydockerError(
-                    f'Conflict. The container name "/{spec.name}" is already in use by container '
+                    f'Conflict. The container name "/{name}" is already in use by container '
                     f'"{holder.id}". You have to remove (or rename) that container to be able to reuse that name.')
             if cdir.exists():
                 # a directory without a record: a create that was killed before its record landed

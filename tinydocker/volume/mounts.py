@@ -7,7 +7,7 @@ A mount is a dict:
      "nocopy": bool (volume: never fill it from the image), "anonymous": bool (volume: named
      by tinydocker, removed with its container by `rm -v` and `--rm`)}
 
-`--mount type=tmpfs` becomes a `--tmpfs` entry (container/tmpfs.py). Only syntax is checked
+`--mount type=tmpfs` becomes a `--tmpfs` entry (volume/tmpfs.py). Only syntax is checked
 here; host paths and volumes are looked at when the container is made and started.
 """
 
