@@ -214,7 +214,14 @@ def test_start_i_passes_stdin_on_to_a_container_made_with_i(td):
     td.out("create", "-i", "--network", "none", "c1", "sh", "-c", "read line; echo got $line")
     res = td("start", "-i", "c1", input=b"hello\n")
     assert (res.returncode, res.stdout) == (0, b"got hello\n"), res.stderr
-    td.out("rm", "c1")
+    # -a alone shows the output and leaves this stdin alone: the container's stays open
+    # with nothing coming (no end of file: cat is still reading when timeout ends it), as
+    # docker's start -a
+    td.out("create", "-i", "--network", "none", "c2", "sh", "-c",
+           "timeout 1 cat; echo status $?")
+    res = td("start", "-a", "c2", input=b"hello\n")
+    assert (res.returncode, res.stdout) == (0, b"status 143\n"), res.stderr
+    td.out("rm", "c1", "c2")
 
 
 def test_start_of_a_running_container_does_nothing(td):

@@ -24,11 +24,13 @@ def _find(ref: str, root):
     return store, store.observe(store.lookup(ref))
 
 
-def start(ref: str, attach: bool = False, root=None):
+def start(ref: str, attach: bool = False, interactive: bool = False, root=None):
     """Start a stopped container again, with the files its upper layer kept.
 
     Detached (its output to its log) unless attach=True, which waits and returns its exit
-    code. Starting a running container does nothing, as with docker.
+    code; interactive=True (with attach) passes the caller's stdin on to a container made
+    with -i, which otherwise reads nothing. Starting a running container does nothing, as
+    with docker.
     """
     from ..container import runtime
     from ..state.record import RUNNING
@@ -36,7 +38,7 @@ def start(ref: str, attach: bool = False, root=None):
     store, record = _find(ref, root)
     if record.status == RUNNING:
         return None
-    return runtime.start(store, record, attach=attach)
+    return runtime.start(store, record, attach=attach, stdin=interactive)
 
 
 def stop(ref: str, timeout: float | None = None, root=None):

@@ -194,10 +194,10 @@ def start(
                                      "container made with -i (docker's start -i)."),
 ):
     """Start stopped containers again, with their files as they left them."""
-    if attach or interactive:  # the input of a container made with -i goes with the attach
+    if attach or interactive:  # only -i passes this stdin on, as docker's start
         if len(containers) != 1:
             raise fail("you cannot start and attach multiple containers at once")
-        code = api.start(containers[0], attach=True, root=options.root)
+        code = api.start(containers[0], attach=True, interactive=interactive, root=options.root)
         raise typer.Exit(code or 0)
     each(containers, lambda ref: api.start(ref, root=options.root))
 

@@ -50,9 +50,10 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
     return _attached(store, record, spec, capture_output, input, fresh=True, shown=shown)
 
 
-def start(store: Store, record: Record, attach: bool = False, restarting: bool = False):
+def start(store: Store, record: Record, attach: bool = False, restarting: bool = False, stdin: bool = False):
     """Start an exited container again, on its own upper layer; like run for the rest.
-    restarting=True: a start by its restart policy, None if the user stopped it meanwhile."""
+    restarting=True: a start by its restart policy, None if the user stopped it meanwhile;
+    stdin=True: attached, a -i container reads the caller's input (docker's start -i)."""
     record = store.claim(record, restarting)
     if record is None:
         return None
@@ -61,7 +62,7 @@ def start(store: Store, record: Record, attach: bool = False, restarting: bool =
     network.release_all(store, record.id)
     spec = ContainerSpec.from_dict(record.spec)
     if attach:
-        return _attached(store, record, spec, False, None, fresh=False)
+        return _attached(store, record, spec, False, None, fresh=False, stdin=stdin)
     return _detached(store, record, spec, fresh=False)
 
 
@@ -248,11 +249,13 @@ def _log_path(store, spec) -> str:
     return "" if spec.log_driver == "none" else str(store.log_path(spec.name))
 
 
-def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout", b"stderr")):
+def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout", b"stderr"), stdin=True):
     """Run the container to its end, its output relayed to the caller (or captured) and
-    kept in its log as docker keeps a foreground container's."""
+    kept in its log as docker keeps a foreground container's. stdin=False: a -i container's
+    input stays open but is not the caller's (docker's start -a without -i)."""
     log = LogWriter(_log_path(store, spec) or None, *spec.log_limits())
-    pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log, shown)
+    held = spec.interactive and not stdin
+    pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log, shown, held)
     forwarder = SignalForwarder()
     forwarder.install()
     try:
@@ -260,7 +263,7 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
         if launch.master is not None:
             from .terminal import relay
 
-            relay(launch.master, spec.interactive, log)
+            relay(launch.master, spec.interactive and stdin, log)
         out = pipes.pump(launch.pid) if pipes else None
         code = exit_status(launch.pid)
     finally:

@@ -49,6 +49,8 @@ class CapturePipes(Pipes):
     """stdin/stdout/stderr of the container through pipes, for run(capture_output=True);
     what comes out is also written to the container's log (logfile.LogWriter)."""
 
+    held = False  # stdin open and silent till the end, not closed once the input is fed
+
     def __init__(self, input: bytes | None, log=None):
         self.input = input or b""
         self.log = log
@@ -81,7 +83,7 @@ class CapturePipes(Pipes):
             if pending:
                 os.set_blocking(self.stdin[1], False)
                 sel.register(self.stdin[1], selectors.EVENT_WRITE)
-            else:
+            elif not self.held:
                 os.close(self.stdin[1])
         ended = False
         while any(fd in streams for fd in sel.get_map()):
@@ -116,17 +118,22 @@ class CapturePipes(Pipes):
         sel.close()
         if ended:
             os.close(pidfd)
+        if self.held:
+            os.close(self.stdin[1])
         return b"".join(self.chunks[b"stdout"]), b"".join(self.chunks[b"stderr"])
 
 
 class TeePipes(CapturePipes):
     """An attached container's output, passed on to the caller's stdout and stderr as it
-    comes and kept in its log (stdin stays the caller's). A caller's closed pipe (`run … |
-    head`) closes the container's: its next write fails, as in a shell pipeline."""
+    comes and kept in its log (stdin stays the caller's, or with held_stdin a pipe kept open
+    that nothing is written to: a -i container attached without its input, docker's
+    `start -a`). A caller's closed pipe (`run … | head`) closes the container's: its next
+    write fails, as in a shell pipeline."""
 
-    def __init__(self, log, shown=(b"stdout", b"stderr")):
-        super().__init__(None, log)
+    def __init__(self, log, shown=(b"stdout", b"stderr"), held_stdin=False):
+        super().__init__(b"" if held_stdin else None, log)
         self.shown = shown  # run -a STREAM: the others go to the log only
+        self.held = held_stdin
 
 
     def pump(self, pid: int) -> None:
