@@ -76,6 +76,9 @@ def test_connect_a_stopped_container_applies_at_its_next_start_and_every_start(t
     assert set(networks_of(td, "box")) == {"bridge"}  # nothing recorded for a later start
     td.out("network", "connect", "extra", "box")
     assert set(networks_of(td, "box")) == {"bridge", "extra"}
+    extra_id = json.loads(td.out("network", "inspect", "extra"))[0]["Id"]
+    for which in ("extra", extra_id[:12], "bridge"):  # by name or id; connected ones too
+        assert td.out("ps", "-a", "-f", f"network={which}", "--format", "{{.Names}}") == "box\n"
     td.out("start", "box")
     td.wait_running("box")
     seen = addresses(td, "box")
@@ -83,6 +86,7 @@ def test_connect_a_stopped_container_applies_at_its_next_start_and_every_start(t
     td.out("stop", "-t", "0", "box")
     td.out("network", "disconnect", "bridge", "box")
     assert set(networks_of(td, "box")) == {"extra"}
+    assert td.out("ps", "-a", "-f", "network=bridge", "--format", "{{.Names}}") == ""
     td.out("start", "box")
     td.wait_running("box")
     assert set(addresses(td, "box")) == {"eth0"}

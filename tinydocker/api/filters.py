@@ -48,6 +48,7 @@ class ContainerFilter:
         self.before = min((store.lookup(ref).created for ref in self.f.get("before", [])), default=None)
         self.since = max((store.lookup(ref).created for ref in self.f.get("since", [])), default=None)
         self.images = [_image_ids(store, ref) for ref in self.f.get("ancestor", [])]
+        self.networks = {_network_name(store, ref) for ref in self.f.get("network", [])}
         try:
             self.names = [re.compile(v) for v in self.f.get("name", [])]
         except re.error as e:
@@ -74,7 +75,8 @@ class ContainerFilter:
             return False
         if self.images and not any(r.image == ref or r.image_id in ids for ref, ids in self.images):
             return False
-        if "network" in f and r.spec.get("network") not in f["network"]:
+        if "network" in f and not self.networks & ({r.spec.get("network")} |
+                                                   {n["name"] for n in r.spec.get("networks", [])}):
             return False
         if "volume" in f and not any(m.get("source") in f["volume"] or m.get("target") in f["volume"]
                                      for m in r.spec.get("mounts", [])):
@@ -91,6 +93,16 @@ def _image_ids(store, ref: str) -> tuple[str, set]:
     except TinydockerError:
         found = None  # not a reference: it can still match what a container recorded
     return ref, {found.id} if found else set()
+
+
+def _network_name(store, ref: str) -> str:
+    """A network= value: the name of the network it names (by name or id), else itself."""
+    from ..network.store import NetworkStore
+
+    try:
+        return NetworkStore(store.root).find(ref)["name"]
+    except TinydockerError:
+        return ref
 
 
 IMAGE_KEYS = ("dangling", "reference", "label", "before", "since")
