@@ -418,3 +418,14 @@ def test_the_runtime_imports_nothing_of_the_engine():
                 names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 assert not any(n and n.startswith("tinydocker") for n in names), f"{path.name}: absolute import {names}"
 
+
+def test_the_command_line_adds_no_heavy_import():
+    """Beyond what importing the tinydocker package costs (its own __init__), the runtime's
+    command line imports no typer/click, psutil or filelock."""
+    probe = ("import sys; import tinydocker; before = set(sys.modules); import tinydocker.runtime.cli; "
+             "print(' '.join(sorted(set(sys.modules) - before)))")
+    added = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
+    heavy = {m for m in added if m.split(".")[0] in ("typer", "click", "psutil", "filelock", "asyncio", "rich")}
+    assert not heavy, heavy
+    assert {m for m in added if m.startswith("tinydocker.")} <= {"tinydocker.runtime", "tinydocker.runtime.cli",
+                                                                 "tinydocker.runtime.log"}
