@@ -102,7 +102,11 @@ def test_the_model_resolves_paths_and_sorts_mount_options(bundle, runc_spec, tmp
     assert data.flags == tables.MOUNT_FLAGS["rbind"][1] | tables.MOUNT_FLAGS["ro"][1]
     assert data.propagation == (tables.MOUNT_PROPAGATION["rprivate"],)
     dev = next(m for m in c.mounts if m.destination == "/dev")
-    assert dev.data == "mode=755,size=65536k" and dev.type == "tmpfs"
+    assert dev.data == "mode=755,size=65536k" and dev.type == "tmpfs" and not dev.copy_up
+    runc_spec["mounts"].append({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                                "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]})  # podman's --tmpfs
+    assert load(runc_spec, bundle).mounts[-1].copy_up
+    runc_spec["mounts"].pop()
     # an option that clears a flag set before it wins, as in mount(8)
     runc_spec["mounts"][-1]["options"] = ["rbind", "ro", "rw"]
     assert load(runc_spec, bundle).mounts[-1].flags == tables.MOUNT_FLAGS["rbind"][1]
@@ -241,7 +245,7 @@ BAD = [
     ("hostname without uts", lambda d: (_ns("mount", "pid")(d), d.update(hostname="h")), "hostname cannot be set without a UTS namespace"),
     ("relative mount destination", _set("mounts.0.destination", "proc"), "mounts[0].destination 'proc' must be an absolute path"),
     ("unknown mount option", _set("mounts.1.options", ["nosuid", "sparkly"]), "mounts[1].options 'sparkly' is not a mount option"),
-    ("runc's tmpcopyup", _set("mounts.1.options", ["tmpcopyup"]), "mounts[1].options 'tmpcopyup'"),
+    ("tmpcopyup off tmpfs", _set("mounts.0.options", ["tmpcopyup"]), "mounts[0].options 'tmpcopyup' is for tmpfs mounts only"),
     ("unsupported fs type", _set("mounts.0.type", "ext4"), "mounts[0].type 'ext4' is not supported"),
     ("no type, no bind", _set("mounts.0.type", DELETE), "mounts[0].type must be given"),
     ("bind without source", _set("mounts.0", {"destination": "/x", "type": "bind", "options": ["rbind"]}), "mounts[0].source must be given"),

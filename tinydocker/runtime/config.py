@@ -94,6 +94,7 @@ class Mount:
     flags: int = 0
     propagation: tuple[int, ...] = ()
     data: str = ""
+    copy_up: bool = False  # tmpcopyup: fill the new tmpfs with what the rootfs had there
 
     @property
     def bind(self) -> bool:
@@ -527,6 +528,9 @@ class _Reader:
                 flags = flags | bit if sets else flags & ~bit
             elif option in tables.MOUNT_PROPAGATION:
                 propagation.append(tables.MOUNT_PROPAGATION[option])
+            elif option == tables.MOUNT_COPY_UP:
+                if kind != "tmpfs":
+                    raise self.fail(f"{where}.options", f"{option!r} is for tmpfs mounts only")
             elif "=" in option or option in tables.MOUNT_DATA_WORDS:
                 data.append(option)
             else:
@@ -546,7 +550,7 @@ class _Reader:
         elif kind not in tables.MOUNT_TYPES:
             raise self.fail(f"{where}.type", f"{kind!r} is not supported")
         return Mount(destination=destination, type=kind, source=source, options=options, flags=flags,
-                     propagation=tuple(propagation), data=",".join(data))
+                     propagation=tuple(propagation), data=",".join(data), copy_up=tables.MOUNT_COPY_UP in options)
 
     def hooks(self, value) -> Hooks:
         if value is None:

@@ -12,7 +12,7 @@ def document() -> dict:
         "ociVersionMin": tables.OCI_VERSION_MIN,
         "ociVersionMax": tables.OCI_VERSION_MAX,
         "hooks": list(tables.HOOKS),
-        "mountOptions": sorted([*tables.MOUNT_FLAGS, *tables.MOUNT_PROPAGATION]),  # flags, as runc lists them
+        "mountOptions": sorted([*tables.MOUNT_FLAGS, *tables.MOUNT_PROPAGATION, tables.MOUNT_COPY_UP]),
         "linux": {
             "namespaces": list(tables.NAMESPACES),
             "capabilities": list(tables.CAPABILITIES),

@@ -65,6 +65,9 @@ MOUNT_PROPAGATION = {
     "shared": _MS["SHARED"], "rshared": _MS["SHARED"] | _MS["REC"],
     "unbindable": _MS["UNBINDABLE"], "runbindable": _MS["UNBINDABLE"] | _MS["REC"],
 }
+# runc's and crun's own option, no kernel flag: the tmpfs starts with a copy of what the image
+# has at its destination (podman's --tmpfs asks for it); tmpfs only
+MOUNT_COPY_UP = "tmpcopyup"
 # bare words that are filesystem data, not flags (devpts' own instance)
 MOUNT_DATA_WORDS = ("newinstance",)
 # the filesystem types the issue asks for; "bind"/"none" with a bind option is a bind mount
