@@ -93,7 +93,8 @@ def test_our_template_is_read_and_says_what_runc_says(bundle, rootless):
 
 def test_the_model_resolves_paths_and_sorts_mount_options(bundle, runc_spec, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("root")
-    runc_spec["root"]["path"] = str(elsewhere)
+    (bundle / "link").symlink_to(elsewhere)
+    runc_spec["root"]["path"] = "link"  # read through the link: the model holds the real path
     runc_spec["mounts"].append({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro", "rprivate"]})
     c = load(runc_spec, bundle)
     assert c.root.path == elsewhere
@@ -195,6 +196,13 @@ def _ns(*kinds, **paths):
     return _set("linux.namespaces", [{"type": k} for k in kinds] + [{"type": k, "path": p} for k, p in paths.items()])
 
 
+def _rootless(doc):
+    """runc's template made rootless: root in a user namespace of one id."""
+    doc["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
+    doc["linux"]["uidMappings"] = doc["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+    return doc
+
+
 SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW"}
 BAD = [
     # (what, change, the words the message must hold)
@@ -241,6 +249,9 @@ BAD = [
     ("mappings without user ns", _set("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
      "linux.uidMappings needs a user namespace"),
     ("user ns without mappings", _ns("mount", "user"), "linux.uidMappings must be given for a new user namespace"),
+    ("uid not mapped", lambda d: (_set("process.user.uid", 1000)(_rootless(d))), "process.user.uid 1000 is not mapped in the user namespace (linux.uidMappings)"),
+    ("extra gid not mapped", lambda d: (_set("process.user.additionalGids", [0, 5])(_rootless(d))),
+     "process.user.additionalGids 5 is not mapped in the user namespace (linux.gidMappings)"),
     ("mapping size 0", _set("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 0}]), "linux.uidMappings[0].size 0 is out of range"),
     ("hostname without uts", lambda d: (_ns("mount", "pid")(d), d.update(hostname="h")), "hostname cannot be set without a UTS namespace"),
     ("relative mount destination", _set("mounts.0.destination", "proc"), "mounts[0].destination 'proc' must be an absolute path"),

@@ -425,9 +425,11 @@ class _Reader:
             if value and not linux.namespace("uts"):
                 raise self.fail(name, "cannot be set without a UTS namespace (linux.namespaces)")
         annotations = self.obj_of_strings(doc.get("annotations"), "annotations")
+        process = self.process(doc["process"], "process", linux)
+        self.mapped(process.user, linux)
         return Config(
             oci_version=version, bundle=self.bundle, root=self.root(doc.get("root")),
-            process=self.process(doc["process"], "process", linux), linux=linux,
+            process=process, linux=linux,
             hostname=hostname, domainname=domainname,
             mounts=tuple(self.mount(m, f"mounts[{i}]") for i, m in enumerate(self.list(doc.get("mounts"), "mounts"))),
             hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored))
@@ -454,7 +456,8 @@ class _Reader:
             raise self.fail("root.path", f"{path} does not exist")
         if not path.is_dir():
             raise self.fail("root.path", f"{path} is not a directory")
-        return Root(path=path, readonly=self.boolean(d, "readonly", "root"))
+        # the real path: what is mounted and pivoted into later is then what was checked here
+        return Root(path=Path(os.path.realpath(path)), readonly=self.boolean(d, "readonly", "root"))
 
     def process(self, value, where: str, linux: Linux) -> Process:
         d = self.obj(value, where, "process")
@@ -503,6 +506,19 @@ class _Reader:
             terminal=self.boolean(d, "terminal", where), console_size=console, capabilities=caps,
             rlimits=tuple(rlimits), no_new_privileges=self.boolean(d, "noNewPrivileges", where),
             oom_score_adj=self.integer(d, "oomScoreAdj", where, -1000, 1000), apparmor_profile=profile)
+
+    def mapped(self, user: User, linux: Linux) -> None:
+        """In a new user namespace the process's ids must be mapped, or setuid fails at start."""
+        ns = linux.namespace("user")
+        if ns is None or ns.path is not None:
+            return
+        for name, ids, maps in (("uid", [user.uid], linux.uid_mappings),
+                                ("gid", [user.gid], linux.gid_mappings),
+                                ("additionalGids", user.additional_gids, linux.gid_mappings)):
+            for one in ids:
+                if not any(m.container_id <= one < m.container_id + m.size for m in maps):
+                    mapping = "linux.uidMappings" if name == "uid" else "linux.gidMappings"
+                    raise self.fail(f"process.user.{name}", f"{one} is not mapped in the user namespace ({mapping})")
 
     def user(self, value, where: str) -> User:
         if value is None:
