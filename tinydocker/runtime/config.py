@@ -305,7 +305,7 @@ _KEYS = {
     "syscallArg": ({"index", "value", "valueTwo", "op"}, set()),
 }
 
-# these are supported only in part; the reason given when refused
+# why a refused property is refused, where its name alone does not say
 _WHY = {
     "selinuxLabel": "SELinux labels are not implemented",
     "mountLabel": "SELinux labels are not implemented",
@@ -418,7 +418,7 @@ class _Reader:
             raise self.fail("ociVersion", f"{version} is not supported (this runtime reads 1.x)")
         if doc.get("process") is None:
             raise self.fail("process", "must be given")
-        linux = self.linux(doc.get("linux") or {})
+        linux = self.linux({} if doc.get("linux") is None else doc["linux"])
         hostname = self.string(doc, "hostname", "")
         domainname = self.string(doc, "domainname", "")
         for name, value in (("hostname", hostname), ("domainname", domainname)):

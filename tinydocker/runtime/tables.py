@@ -10,7 +10,7 @@ that is missing here is refused at load with the field named.
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.0.2-dev"  # what runc 1.1.5 says it implements; engines write it too
 
-# config.json key -> the field name our model uses, in the order a container meets them
+# the hook points, in the order a container meets them (prestart: the spec's older name)
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 # the namespace types of runtime-spec 1.0 ("time" came with 1.1 and is refused)
