@@ -405,15 +405,7 @@ def test_what_runc_offers_beyond_features_is_refused(bundle, runc_spec):
         assert f"'{option}' is not a mount option" in refusal(doc, bundle)
 
 
-def test_the_tables_agree_with_what_tinydocker_honours():
-    """The runtime keeps its own tables (it may not import the engine's security package at
-    load time), so they are held to the security package's here."""
-    from tinydocker.security import capabilities, seccomp
-
-    assert tables.CAPABILITIES == tuple("CAP_" + n for n in capabilities.NAMES)
-    assert set(tables.SECCOMP_ACTIONS) == set(seccomp._ACTIONS) | {"SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"}
-    assert set(tables.SECCOMP_OPERATORS) == set(seccomp._OPS)
-    assert set(tables.SECCOMP_ARCHES) == set(seccomp._ARCHES)
+def test_the_rlimit_numbers_are_the_hosts():
     import resource
 
     assert all(getattr(resource, name, number) == number for name, number in tables.RLIMITS.items())
@@ -422,7 +414,7 @@ def test_the_tables_agree_with_what_tinydocker_honours():
 # -- the runtime sits below the engine -------------------------------------------------------
 
 def test_the_runtime_imports_nothing_of_the_engine():
-    allowed = {"runtime", "linux", "errors", "version"}
+    allowed = {"runtime", "linux", "errors", "version", "security", "cgroups"}  # below the runtime
     for path in (REPO / "tinydocker" / "runtime").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level:
@@ -435,12 +427,19 @@ def test_the_runtime_imports_nothing_of_the_engine():
 
 
 def test_the_command_line_adds_no_heavy_import():
-    """Beyond what importing the tinydocker package costs (its own __init__), the runtime's
-    command line imports no typer/click, psutil or filelock."""
-    probe = ("import sys; import tinydocker; before = set(sys.modules); import tinydocker.runtime.cli; "
-             "print(' '.join(sorted(set(sys.modules) - before)))")
-    added = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
-    heavy = {m for m in added if m.split(".")[0] in ("typer", "click", "psutil", "filelock", "asyncio", "rich")}
+    """The runtime's command line starts without the engine: the tinydocker package imports
+    its API only when it is first used, and nothing brings typer/click, psutil or filelock."""
+    probe = "import sys, tinydocker.runtime.cli; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
+    heavy = {m for m in loaded if m.split(".")[0] in ("typer", "click", "psutil", "filelock", "asyncio", "rich")}
     assert not heavy, heavy
-    assert {m for m in added if m.startswith("tinydocker.")} <= {"tinydocker.runtime", "tinydocker.runtime.cli",
-                                                                 "tinydocker.runtime.log"}
+    assert {m for m in loaded if m.startswith("tinydocker")} == {
+        "tinydocker", "tinydocker.errors", "tinydocker.version",
+        "tinydocker.runtime", "tinydocker.runtime.cli", "tinydocker.runtime.log"}
+
+
+def test_the_package_still_offers_the_api():
+    probe = ("import sys, tinydocker; assert 'tinydocker.api' not in sys.modules; "
+             "from tinydocker import *; print(run.__module__, TinydockerError.__name__, len(tinydocker.__all__) > 40)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out == "tinydocker.api.create TinydockerError True\n"

@@ -117,11 +117,11 @@ def _cached(cache: Path, key_data, make) -> bytes:
 
 # -- docker's JSON profiles (--security-opt seccomp=PROFILE.json) ---------------------------------
 
-_ACTIONS = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
+ACTIONS = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
             "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ALLOW": _ALLOW, "SCMP_ACT_LOG": 0x7FFC0000}
-_OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
+OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
         "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
-_ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64,
+ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64,
            "SCMP_ARCH_ARM": _SCMP_ARCH_ARM, "SCMP_ARCH_AARCH64": _SCMP_ARCH_AARCH64}
 # how a profile's includes/excludes name this machine
 _ARCH_WORDS = {"aarch64": {"arm64", "aarch64"}}.get(os.uname().machine, {"amd64", "x86_64"})
@@ -135,7 +135,7 @@ def check_profile(text: str, source: str) -> None:
         for call in profile.get("syscalls") or []:
             _action(call["action"], call.get("errnoRet"))
             for arg in call.get("args") or []:
-                _OPS[arg["op"]], int(arg["index"]), int(arg["value"])
+                OPERATORS[arg["op"]], int(arg["index"]), int(arg["value"])
     except (ValueError, KeyError, TypeError) as e:
         raise TinydockerError(f"invalid seccomp profile {source}: {e}") from None
 
@@ -145,9 +145,9 @@ def _action(name: str, errno_ret) -> int:
         return _ERRNO | (int(errno_ret) if errno_ret is not None else errno.EPERM) & 0xFFFF
     if name == "SCMP_ACT_TRACE":
         return 0x7FF00000 | (int(errno_ret) if errno_ret is not None else errno.EPERM) & 0xFFFF
-    if name not in _ACTIONS:
+    if name not in ACTIONS:
         raise ValueError(f"unsupported action {name!r}")
-    return _ACTIONS[name]
+    return ACTIONS[name]
 
 
 def _applies(call: dict, caps: set[str]) -> bool:
@@ -181,9 +181,9 @@ def compile_profile(profile: dict, caps: list[str]) -> bytes:
         native = lib.seccomp_arch_native()
         extra = set()
         for entry in profile.get("archMap") or []:
-            if _ARCHES.get(entry.get("architecture")) == native:
-                extra |= {_ARCHES[a] for a in entry.get("subArchitectures") or [] if a in _ARCHES}
-        extra |= {_ARCHES[a] for a in profile.get("architectures") or [] if a in _ARCHES}
+            if ARCHES.get(entry.get("architecture")) == native:
+                extra |= {ARCHES[a] for a in entry.get("subArchitectures") or [] if a in ARCHES}
+        extra |= {ARCHES[a] for a in profile.get("architectures") or [] if a in ARCHES}
         for arch in extra - {native}:
             _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
         held = set(caps)
@@ -193,7 +193,7 @@ def compile_profile(profile: dict, caps: list[str]) -> bytes:
             action = _action(call["action"], call.get("errnoRet"))
             if action == default:
                 continue  # libseccomp refuses a rule that says what the default says
-            cmps = [_ArgCmp(int(a["index"]), _OPS[a["op"]], int(a["value"]), int(a.get("valueTwo") or 0))
+            cmps = [_ArgCmp(int(a["index"]), OPERATORS[a["op"]], int(a["value"]), int(a.get("valueTwo") or 0))
                     for a in call.get("args") or []]
             array = (_ArgCmp * max(len(cmps), 1))(*cmps)
             for name in call.get("names") or ([call["name"]] if call.get("name") else []):

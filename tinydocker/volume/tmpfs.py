@@ -8,11 +8,9 @@ mode=, uid=, gid=, nr_inodes=) tmpfs's own options.
 import os
 
 from ..errors import TinydockerError
-from ..linux import syscalls as sc
+from ..linux import mount_options, syscalls as sc
 
-_FLAGS = {"ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False), "noexec": (sc.MS_NOEXEC, True),
-          "exec": (sc.MS_NOEXEC, False), "nosuid": (sc.MS_NOSUID, True), "suid": (sc.MS_NOSUID, False),
-          "nodev": (sc.MS_NODEV, True), "dev": (sc.MS_NODEV, False)}
+_WORDS = ("ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev")  # docker's --tmpfs flag words
 _DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "huge", "mpol")
 
 
@@ -22,8 +20,8 @@ def parse(flag: str) -> dict:
         raise TinydockerError(f"invalid --tmpfs {flag!r}: want an absolute PATH[:OPTIONS], not /")
     flags, data = sc.MS_NOEXEC | sc.MS_NOSUID | sc.MS_NODEV, []
     for option in filter(None, options.split(",")):
-        if option in _FLAGS:
-            bit, on = _FLAGS[option]
+        if option in _WORDS:
+            on, bit = mount_options.FLAGS[option]
             flags = flags | bit if on else flags & ~bit
         elif option.partition("=")[0] in _DATA and "=" in option:
             data.append(option)
