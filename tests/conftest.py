@@ -136,6 +136,22 @@ class TD:
             time.sleep(0.02)
         raise AssertionError(f"container {name} never reached running")
 
+    def wait_trap(self, name: str, sig: int, command: str = "sh", timeout: float = 20) -> dict:
+        """The record of container `name` once its PID 1 runs `command` and has a handler for
+        `sig`: its shell's `trap` is set (a PID 1 ignores a signal it has no handler for)."""
+        rec = self.wait_running(name, timeout)
+        wait_for(lambda: command_of(rec["pid"]) == command and catches(rec["pid"], sig), timeout,
+                 what=f"{name}'s handler for signal {sig}")
+        return rec
+
+    def wait_asleep(self, name: str, *where: str, command: str = "sh", timeout: float = 20) -> dict:
+        """The record of container `name` once its PID 1 runs `command` and sleeps in the kernel
+        in one of `where` (see asleep_in): waiting on its input, say."""
+        rec = self.wait_running(name, timeout)
+        wait_for(lambda: command_of(rec["pid"]) == command and asleep_in(rec["pid"], *where), timeout,
+                 what=f"{name}'s {command} asleep in {' or '.join(where)}")
+        return rec
+
     def image_rootfs(self, name: str = "busybox") -> Path:
         """The directory of a one-layer image's layer (where a run's lower directory points)."""
         import tomllib
@@ -236,3 +252,51 @@ def wait_for(predicate, timeout: float = 20, what: str = "condition"):
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# What a process is doing, from /proc: for the conditions a test waits for instead of sleeping.
+
+def command_of(pid: int) -> str:
+    """The process's command name (what it exec'd last), "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether the process has a handler of its own for `sig` (its SigCgt mask)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) >> (sig - 1) & 1)
+
+
+def asleep_in(pid: int, *where: str) -> bool:
+    """Whether the process sleeps in a kernel function whose name contains one of `where`
+    (its wchan; "0" while it runs). In part, as kernels rename them: anon_pipe_read, pipe_read."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+    except OSError:
+        return False
+    return any(part in wchan for part in where)
+
+
+def has_open(pid: int, path) -> bool:
+    """Whether the process holds `path` open (a follower reading a journal or a log, say)."""
+    target = os.path.realpath(path)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False

@@ -80,7 +80,8 @@ def test_detached_start_failure_is_reported_with_docker_codes(td):
 
 def test_detached_interactive_keeps_stdin_open(td):
     rec = detach(td, "sh1", flags=("-i",))  # sh reading a stdin that never ends, as docker run -di
-    time.sleep(0.3)
+    # asleep reading its stdin: it has found the pipe open and empty, not at its end (EOF ends sh)
+    td.wait_asleep("sh1", "pipe_read")
     assert alive(rec)
     td.out("stop", "-t", "0", "sh1")
 
@@ -184,14 +185,14 @@ def test_stop_kills_a_pid1_that_ignores_sigterm(td):
 
 def test_stop_sends_sigterm_first(td):
     detach(td, "st2", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done")
-    time.sleep(0.3)  # let the shell install its trap
+    td.wait_trap("st2", signal.SIGTERM)
     assert td.out("stop", "-t", "30", "st2") == "st2\n"
     assert td.record("st2")["exit_code"] == 7  # the trap ran: not the SIGKILL
 
 
 def test_kill_with_a_signal_and_bad_signal(td):
     detach(td, "k1", "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done")
-    time.sleep(0.3)
+    td.wait_trap("k1", signal.SIGUSR1)
     assert td.out("kill", "-s", "USR1", "k1") == "k1\n"
     assert ended(td, "k1")["exit_code"] == 9
     res = td("kill", "-s", "NOPE", "k1")
@@ -316,7 +317,8 @@ def test_sigkill_of_run_detached_at_any_point_leaves_the_truth(td):
         time.sleep(delay)
         p.kill()
         p.wait()
-        time.sleep(0.3)  # a supervisor that got going finishes its launch
+        # a supervisor that got going finishes its launch
+        wait_for(lambda: _launches_over(p.args), what="the killed run's forks to exec or end")
         _assert_truthful(td)
         res = td("rm", "-f", name)
         assert res.returncode in (0, 1) and res.stderr.count(b"\n") <= 1, res.stderr
@@ -352,11 +354,26 @@ def test_sigkill_of_run_detached_and_its_supervisor_between_record_and_start(td)
         td.out("rm", "-f", name)
     else:
         raise AssertionError("never caught a run -d between its record and its start")
-    time.sleep(0.3)
+    # every copy is killed; one that slipped through would finish its launch, and show below
+    wait_for(lambda: _launches_over(p.args), what="the killed run's forks to exec or end")
     _assert_truthful(td)
     assert json.loads(td.out("ps", "-a", "--format", "json"))["State"] == "created"
     assert td.out("rm", name) == f"{name}\n"  # not running: no -f needed
     state_is_clean(td)
+
+
+def _launches_over(cli: list[str]) -> bool:
+    """No process runs the command line `cli` any more: the CLI is gone, and each fork of it
+    (the supervisor, the container's child) has exec'd (supervisor.py, the command) or ended."""
+    wanted = b"".join(os.fsencode(arg) + b"\0" for arg in cli)
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == wanted:
+                    return False
+        except (OSError, ValueError):
+            continue
+    return True
 
 
 def _assert_truthful(td) -> None:
