@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, wait_for
+from conftest import REPO, has_open, wait_for
 
 
 def actions(td, *args) -> list[str]:
@@ -52,7 +52,9 @@ def test_a_container_life_and_its_neighbours_in_order(td):
 
 def test_since_until_and_what_is_refused(td):
     td.out("volume", "create", "early")
-    time.sleep(1.1)
+    # a moment strictly between the two, to the millisecond that --since and --until are given in
+    early = json.loads(td.out("events", "--since", "1h", "--until", "0s", "--format", "{{json .}}"))["timeNano"]
+    wait_for(lambda: time.time_ns() > early + 1_000_000, what="the clock a millisecond past early's event")
     middle = time.time()
     td.out("volume", "create", "late")
     names = lambda *a: td.out("events", "--until", "0s", "--format", "{{.Actor.ID}}", *a).split()  # noqa: E731
@@ -69,10 +71,17 @@ def test_since_until_and_what_is_refused(td):
         assert res.returncode == 125 and what in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
 
 
+def following(td, events) -> bool:
+    """Whether the `events` process reads the journal: it has taken its "now" before it opens it,
+    so what is appended from here on is shown, what came before not."""
+    return has_open(events.pid, td.root / "state" / "events.jsonl") or events.poll() is not None
+
+
 def test_events_follows_until_interrupted_or_until_its_end(td):
+    td.out("volume", "create", "before")  # the journal to follow, and an event it does not show
     follower = td.popen("events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}")
     try:
-        time.sleep(0.5)  # the follower starts from now: what came before is not shown
+        wait_for(lambda: following(td, follower), what="the follower reading the journal")
         td.out("volume", "create", "streamed")
         line = follower.stdout.readline()
         assert line == b"create streamed\n"
@@ -86,7 +95,7 @@ def test_events_follows_until_interrupted_or_until_its_end(td):
     # --until in the future (a duration is that long ago, as in docker): events as they come,
     # then the command ends by itself
     bounded = td.popen("events", "--until", f"{time.time() + 2:.3f}", "--format", "{{.Actor.ID}}")
-    time.sleep(0.5)
+    wait_for(lambda: following(td, bounded), what="the bounded follower reading the journal")
     td.out("volume", "create", "within")
     out, _ = bounded.communicate(timeout=20)
     assert bounded.returncode == 0 and out == b"within\n"
