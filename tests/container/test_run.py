@@ -161,7 +161,7 @@ def test_interactive_pty_session(td):
         assert b"abc" in _read_until(master, b"abc")
         # Ctrl-C reaches the container's foreground process, not tinydocker
         os.write(master, b"sleep 30; echo after-sleep\r")
-        time.sleep(0.5)
+        wait_for(lambda: _in_front(td.record("c1")["pid"], b"sleep\x0030\x00"), what="sleep 30 in the foreground")
         os.write(master, b"\x03")
         os.write(master, b"echo still-$((40+2))\r")
         out = _read_until(master, b"still-42")
@@ -169,7 +169,7 @@ def test_interactive_pty_session(td):
         assert p.poll() is None
         # the window size follows the user's terminal
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        time.sleep(0.3)
+        wait_for(lambda: _winsize(td.record("c1")["pid"]) == (40, 120), what="the container's terminal resized")
         os.write(master, b"stty size\r")
         _read_until(master, b"40 120")
         os.write(master, b"exit 3\r")
@@ -182,6 +182,35 @@ def test_interactive_pty_session(td):
             p.wait()
         os.close(master)
         os.close(slave)
+
+
+def _in_front(parent: int, cmdline: bytes) -> bool:
+    """Whether a child of `parent` runs `cmdline` in the foreground of its terminal."""
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as f:
+            children = f.read().split()
+        for child in children:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if f.read() != cmdline:
+                    continue
+            with open(f"/proc/{child}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return fields[2] == fields[5]  # its process group is the terminal's foreground one
+    except OSError:
+        pass
+    return False
+
+
+def _winsize(pid: int) -> tuple[int, int] | None:
+    """The size (rows, columns) of the terminal that is process `pid`'s stdin."""
+    try:
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+    finally:
+        os.close(fd)
 
 
 def test_tty_without_terminal_is_refused(td):
@@ -252,7 +281,8 @@ def test_tty_without_interactive_gives_the_pty_as_stdin_too(td):
 def test_run_td_shell_stays_up_on_its_terminal(td):
     """docker run -td NAME sh: the shell waits on its terminal instead of reading EOF."""
     td.out("run", "-td", "c1", "sh")
-    time.sleep(1)
+    # asleep waiting for its terminal's input: it has found no end of it (EOF would end sh)
+    td.wait_asleep("c1", "poll", "select", "tty_read", "wait_woken")
     rec = td.record("c1")
     assert rec["status"] == "running", rec
     assert td.out("exec", "c1", "readlink", "/proc/1/fd/0").startswith("/dev/pts/")
