@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from conftest import host_mounts_under, wait_for
+from conftest import asleep_in, has_open, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.linux import proc
 
@@ -99,6 +99,8 @@ def test_pause_freezes_every_process_and_unpause_thaws(td):
     assert td.out("ps", "-q", "--filter", "status=paused").strip() == rec["id"][:12]
     upper = td.containers / "p1" / "upper" / "tmp" / "n"
     counted = upper.read_text().count("x")
+    # a fixed wait, kept: that nothing happens has no event to wait for; the counter would
+    # have counted ten times in it
     time.sleep(0.5)
     assert upper.read_text().count("x") == counted  # nothing ran while frozen
     res = td("exec", "p1", "true")
@@ -429,7 +431,7 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
     td.wait_running("echoer")
     attached = td.popen("attach", "echoer", stdin=subprocess.PIPE)
     try:
-        time.sleep(1)  # attach shows what comes from now on
+        wait_for(lambda: _following(td, attached, "echoer"), what="attach following the output")
         attached.stdin.write(b"hello\n")
         attached.stdin.flush()
         assert _line(attached.stdout) == b"got hello\n"
@@ -440,7 +442,10 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
         assert _line(attached.stdout) == b"got a\x10\x11b\n"
         assert _line(attached.stderr) == b"err a\x10\x11b\n"
         attached.stdin.close()  # our input ends; the container's does not (docker's, without --stdin-once)
-        time.sleep(0.5)
+        # attach has read that end once it no longer copies input but only waits (a lock's
+        # futex) for the container's end: it and the container go on
+        wait_for(lambda: asleep_in(attached.pid, "futex") or attached.poll() is not None,
+                 what="attach past the end of its input")
         assert td.record("echoer")["status"] == "running"
         # --sig-proxy (the default): what attach gets, the container gets; attach ends with its code
         attached.send_signal(signal.SIGTERM)
@@ -453,6 +458,11 @@ def test_attach_joins_input_output_and_signals_of_a_detached_container(td):
     assert td.out("logs", "echoer") == "got hello\ngot a\x10\x11b\ntrapped\n"
     res = td("attach", "echoer")
     assert res.returncode == 1 and b"start it first" in res.stderr
+
+
+def _following(td, attach, name: str) -> bool:
+    """Whether `attach` reads the container's log: it shows what comes from then on."""
+    return has_open(attach.pid, td.containers / name / "container.log") or attach.poll() is not None
 
 
 def _line(pipe, timeout: float = 60) -> bytes:
@@ -474,6 +484,7 @@ def test_attach_to_a_terminal_and_the_detach_keys(td):
     import pty
     import select
     import subprocess
+    import termios
 
     td.out("run", "-d", "-it", "--network", "none", "term", "sh")
     td.wait_running("term")
@@ -495,7 +506,9 @@ def test_attach_to_a_terminal_and_the_detach_keys(td):
         return text in seen
 
     try:
-        time.sleep(1)
+        # what we type goes to a terminal attach has made raw, and attach shows what comes of it
+        wait_for(lambda: not termios.tcgetattr(leader)[3] & termios.ICANON and _following(td, attached, "term"),
+                 what="attach holding the terminal, raw, and following the output")
         os.write(leader, b"echo $((6*7))\r")
         assert read_until(b"42"), seen
         os.write(leader, b"\x10\x11")  # Ctrl-P Ctrl-Q: leave it running
