@@ -185,6 +185,8 @@ def _freezes(group, tmp_path) -> None:
         group.freeze()
         assert group.frozen()
         frozen_at = size()
+        # a fixed wait, kept: that nothing happens has no event to wait for; the loop, thawed,
+        # appends many times in it
         time.sleep(0.3)
         assert size() == frozen_at
         group.thaw()
