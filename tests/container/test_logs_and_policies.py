@@ -8,7 +8,7 @@ import select
 import signal
 import time
 
-from conftest import wait_for
+from conftest import has_open, wait_for
 
 
 def state(td, name: str) -> dict:
@@ -48,7 +48,10 @@ def test_a_closed_reader_closes_the_container_output_as_a_pipeline_does(td):
 def test_logs_since_until_and_details(td):
     td.out("run", "-d", "--network", "none", "--label", "team=blue", "-e", "WHO=a b",
            "--log-opt", "labels=team,missing", "--log-opt", "env=WHO",
-           "stamped", "sh", "-c", "echo first; sleep 1.5; echo second")
+           "stamped", "sh", "-c", "echo first; while [ ! -e /go ]; do sleep 0.05; done; echo second")
+    # the second line only once the first is in the log, with a stamp of its own
+    wait_for(lambda: td.out("logs", "stamped") == "first\n", what="the first line logged")
+    td.out("exec", "stamped", "touch", "/go")
     wait_for(lambda: td.record("stamped")["status"] == "exited", what="the end", timeout=30)
     lines = td.out("logs", "-t", "stamped").splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == ["first", "second"]
@@ -111,8 +114,13 @@ def test_rotation_follows_a_running_container_renamed(td):
 
 def test_follow_goes_on_across_rotations(td):
     td.out("run", "-d", "--network", "none", "--log-opt", "max-size=400", "--log-opt", "max-file=2",
-           "chatty", "sh", "-c", "sleep 1; for i in $(seq 1 60); do echo n-$i; sleep 0.02; done")
+           "chatty", "sh", "-c",
+           "while [ ! -e /go ]; do sleep 0.05; done; for i in $(seq 1 60); do echo n-$i; sleep 0.02; done")
     follower = td.popen("logs", "-f", "chatty")
+    # the output (and its rotations) only once the follower reads the log
+    wait_for(lambda: has_open(follower.pid, td.containers / "chatty" / "container.log") or follower.poll() is not None,
+             what="the follower reading the log")
+    td.out("exec", "chatty", "touch", "/go")
     out, _ = follower.communicate(timeout=60)
     assert follower.returncode == 0
     assert out.split() == [f"n-{i}".encode() for i in range(1, 61)]
