@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import REPO, container_cgroups, host_mounts_under, wait_for
+from conftest import REPO, container_cgroups, has_open, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.linux import proc
 
@@ -100,8 +100,13 @@ def test_logs_keep_stdout_and_stderr_apart(td):
 
 
 def test_logs_follow_until_the_container_exits(td):
-    detach(td, "l2", "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
+    detach(td, "l2", "sh", "-c", "echo line 1; while [ ! -e /go ]; do sleep 0.05; done; "
+           "for i in 2 3; do echo line $i; sleep 0.3; done")
     follower = td.popen("logs", "-f", "l2")
+    # the rest, and the end, only once the follower reads the log
+    wait_for(lambda: has_open(follower.pid, td.containers / "l2" / "container.log") or follower.poll() is not None,
+             what="the follower reading the log")
+    td.out("exec", "l2", "touch", "/go")
     out, err = follower.communicate(timeout=30)
     assert follower.returncode == 0 and out == b"line 1\nline 2\nline 3\n", err
 
