@@ -106,8 +106,14 @@ def test_containers_do_not_see_each_others_files(td):
     res = td("run", "b", "cat", "/only-a")
     assert res.returncode == 1 and b"No such file" in res.stderr
     # both run at the same time, each on its own layer
-    pa = td.popen("run", "pa", "sh", "-c", "echo A > /f; sleep 1; cat /f")
-    pb = td.popen("run", "pb", "sh", "-c", "echo B > /f; sleep 1; cat /f")
+    wait = "while [ ! -e /go ]; do sleep 0.05; done"
+    pa = td.popen("run", "pa", "sh", "-c", f"echo A > /f; {wait}; cat /f")
+    pb = td.popen("run", "pb", "sh", "-c", f"echo B > /f; {wait}; cat /f")
+    # each reads only once both have written
+    for name in ("pa", "pb"):
+        wait_for(lambda: (td.containers / name / "upper" / "f").exists(), what=f"{name}'s /f written")
+    for name in ("pa", "pb"):
+        td.out("exec", name, "touch", "/go")
     assert pa.communicate(timeout=30)[0] == b"A\n"
     assert pb.communicate(timeout=30)[0] == b"B\n"
 
