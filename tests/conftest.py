@@ -47,9 +47,12 @@ def container_cgroups() -> set[str]:
 def _remove_cgroups(paths) -> None:
     for path in sorted(paths, key=len, reverse=True):  # leaves before tinydocker/
         try:
-            for pid in Path(path, "cgroup.procs").read_text().split():
+            procs = Path(path, "cgroup.procs")
+            for pid in procs.read_text().split():
                 os.kill(int(pid), signal.SIGKILL)
-            time.sleep(0.05)
+            deadline = time.monotonic() + 10  # the killed leave it as they end
+            while procs.read_text().split() and time.monotonic() < deadline:
+                time.sleep(0.01)
             os.rmdir(path)
         except OSError:
             pass
