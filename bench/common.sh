@@ -41,7 +41,7 @@ busybox_bundle() {
 
 # the tests' many_layers fixture with N layers, as an OCI layout in $work/fixtures/many-N
 many_layers_fixture() {
-  "$PY" - "$repo/tests/image" "$work/fixtures" "$1" <<'PY'
+  "$PY" - "$repo/tests" "$work/fixtures" "$1" <<'PY'
 import pathlib, sys
 sys.path.insert(0, sys.argv[1])
 import fixtures
