@@ -331,6 +331,23 @@ def test_hostile_layers_are_refused_or_harmless(td, tmp_path, members, needle):
     assert not (tmp_path.parent / "escape").exists()
 
 
+def test_a_name_climbing_back_through_a_symlink_lands_in_the_layer(td, tmp_path):
+    # "a/../pwned" once went to dest/a/../pwned, which the kernel resolves through the symlink
+    # a: outside the tree. The name is cleaned first, as docker and containerd do: ./pwned
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    archive = _archive_with_layer(tmp_path, "climber", [
+        tar_member("a", tarfile.SYMTYPE, str(outside / "sub")),
+        tar_member("a/../pwned", data=b"pwned"),
+        tar_member("hard", tarfile.LNKTYPE, "a/../pwned"),  # cleaned too: ./pwned, not outside/pwned
+    ])
+    td.out("load", "-i", str(archive))
+    assert os.listdir(outside) == ["sub"]
+    layer = td.root / "images" / "layers" / layer_dirs(td)[0]
+    assert (layer / "pwned").read_bytes() == b"pwned" and (layer / "hard").read_bytes() == b"pwned"
+    assert (layer / "a").is_symlink()
+
+
 def test_a_killed_load_leaves_nothing_half_made(td, many_layers_image):
     import time
 

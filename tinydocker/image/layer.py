@@ -242,7 +242,8 @@ def safe_member(member: tarfile.TarInfo, dest: str):
     Absolute symlink targets are allowed: inside the container they resolve within its
     root, and image layers are full of them. What is refused: absolute or ../ member
     names, hard links to such places, relative symlinks climbing out of the tree, and a
-    member whose path on disk would go through a symlink.
+    member whose path on disk would go through a symlink. The member's name (and a hard
+    link's target) is cleaned lexically: what is checked is what is written.
     """
     name = member.name
     if name.startswith("/"):
@@ -261,9 +262,14 @@ def safe_member(member: tarfile.TarInfo, dest: str):
     if not _inside(parent, real_dest):
         raise UnsafeMember(f"member {name!r} would be written through a symlink leading outside the image")
     if member.islnk():
-        target = os.path.join(dest, member.linkname)
+        target = os.path.join(dest, posixpath.normpath(member.linkname))
         if os.path.islink(target) or not _inside(os.path.realpath(target), real_dest):
             raise UnsafeMember(f"hard link {name!r} resolves outside the image")
+        member.linkname = posixpath.normpath(member.linkname)
+    # extracted under its clean name, as docker and containerd do: tarfile would join the name
+    # as it is, and "a/../x" would then climb out through a symlink a that the check of the
+    # clean name never looked at
+    member.name = norm
     if norm != ".":
         _clear(os.path.join(dest, norm), want_dir=member.isdir())
     return member
