@@ -348,6 +348,30 @@ def test_a_name_climbing_back_through_a_symlink_lands_in_the_layer(td, tmp_path)
     assert (layer / "a").is_symlink()
 
 
+@pytest.mark.parametrize("members", [
+    # a directory seen (d/f, d/g: the first makes it, the second finds it), then replaced by
+    # a symlink out, then written through
+    [("d", tarfile.DIRTYPE, ""), ("d/f", tarfile.REGTYPE, ""), ("d", tarfile.SYMTYPE, "OUT"),
+     ("d/evil", tarfile.REGTYPE, "")],
+    # the same one level down: what was known below the replaced directory is forgotten too
+    [("a/b/f", tarfile.REGTYPE, ""), ("a/b/g", tarfile.REGTYPE, ""), ("a", tarfile.SYMTYPE, "OUT"),
+     ("a/b/evil", tarfile.REGTYPE, "")],
+    # a whiteout removes the directory, a symlink takes its place
+    [("w/f", tarfile.REGTYPE, ""), ("w/g", tarfile.REGTYPE, ""), (".wh.w", tarfile.REGTYPE, ""),
+     ("w", tarfile.SYMTYPE, "OUT"), ("w/evil", tarfile.REGTYPE, "")],
+    # the directory named with ./ and // in it
+    [("./x//y/f", tarfile.REGTYPE, ""), ("x/./y/g", tarfile.REGTYPE, ""), ("x/y", tarfile.SYMTYPE, "OUT"),
+     ("x/./y//evil", tarfile.REGTYPE, "")],
+], ids=["replaced", "ancestor", "whiteout", "spelling"])
+def test_a_directory_replaced_by_a_symlink_is_never_written_through(td, tmp_path, members):
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    archive = _archive_with_layer(tmp_path, "replacer", [
+        tar_member(name, kind, str(outside) if link == "OUT" else link) for name, kind, link in members])
+    _bad(td, ["load", "-i", str(archive)], "through a symlink")
+    assert os.listdir(outside) == ["b"] and os.listdir(outside / "b") == []
+
+
 def test_a_killed_load_leaves_nothing_half_made(td, many_layers_image):
     import time
 

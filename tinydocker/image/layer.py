@@ -155,13 +155,14 @@ _CHECKED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter
 
 def _extract(tar: tarfile.TarFile, dest: str) -> int:
     sizes = [0]
-    tar.extractall(dest, members=_members(tar, dest, sizes), numeric_owner=True, **_CHECKED)
+    tar.extractall(dest, members=_members(tar, _Tree(dest), sizes), numeric_owner=True, **_CHECKED)
     return sizes[0]
 
 
-def _members(tar: tarfile.TarFile, dest: str, sizes: list[int]):
+def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
     """The members to extract; whiteouts are made here instead, and each member's xattrs
     set once extractall has made it (it asks for the next member only then)."""
+    dest = tree.dest
     pending = None
     for member in tar:
         if pending:
@@ -170,15 +171,16 @@ def _members(tar: tarfile.TarFile, dest: str, sizes: list[int]):
         name = posixpath.normpath(member.name)
         parent, base = posixpath.split(name)
         if base == OPAQUE:
-            directory = _made_parent(dest, member, parent)
+            directory = _made_parent(tree, member, parent)
             os.setxattr(directory, OPAQUE_XATTR, b"y")
             continue
         if base.startswith(WHITEOUT):
             hidden = base[len(WHITEOUT):]
             if hidden in ("", ".", ".."):
                 raise UnsafeMember(f"member {member.name!r} is a whiteout of nothing")
-            directory = _made_parent(dest, member, parent)
+            directory = _made_parent(tree, member, parent)
             target = os.path.join(directory, hidden)
+            tree.replaced(posixpath.join(parent, hidden))
             _clear(target, want_dir=False)
             os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
             continue
@@ -187,14 +189,14 @@ def _members(tar: tarfile.TarFile, dest: str, sizes: list[int]):
             pending = (name, xattrs)
         if member.isreg():
             sizes[0] += member.size
-        yield safe_member(member, dest)
+        yield safe_member(member, dest, tree)
     if pending:
         _set_xattrs(dest, *pending)
 
 
-def _made_parent(dest: str, member: tarfile.TarInfo, parent: str) -> str:
-    safe_member(member, dest)  # the same checks as any member: no escape, no symlink on the way
-    directory = os.path.join(dest, parent)
+def _made_parent(tree: "_Tree", member: tarfile.TarInfo, parent: str) -> str:
+    safe_member(member, tree.dest, tree)  # the same checks as any member: no escape, no symlink on the way
+    directory = os.path.join(tree.dest, parent)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     return directory
 
@@ -236,34 +238,75 @@ def _clear(path: str, want_dir: bool) -> None:
         os.unlink(path)
 
 
-def safe_member(member: tarfile.TarInfo, dest: str):
+class _Tree:
+    """The directory a layer is unpacked into, and which of its directories are known to be
+    real ones: a member's parent is then checked without resolving its whole path again.
+
+    Every directory in `dirs` (relative, clean) was seen by lstat to be a directory, as was
+    each of its ancestors; only this unpacking changes the tree, and a member or whiteout
+    that replaces a path drops it and what is below it first (`replaced`). So a path in
+    `dirs` has no symlink on the way, which is what realpath would have said at greater cost.
+    """
+
+    def __init__(self, dest: str):
+        self.dest = dest
+        self.real = os.path.realpath(dest)
+        self.dirs: set[str] = set()
+
+    def holds(self, parent: str) -> bool:
+        """Does the clean relative path `parent` lead to a place inside the tree?"""
+        if not parent or parent in self.dirs:
+            return True
+        seen, rel = [], ""
+        for part in parent.split("/"):
+            rel = f"{rel}/{part}" if rel else part
+            try:
+                mode = os.lstat(os.path.join(self.dest, rel)).st_mode
+            except FileNotFoundError:
+                break  # made below by extractall as plain directories: nothing to follow
+            except OSError:
+                mode = 0
+            if not stat.S_ISDIR(mode):  # a symlink (or worse) on the way: where does it go?
+                return _inside(os.path.realpath(os.path.join(self.dest, parent)), self.real)
+            seen.append(rel)
+        self.dirs.update(seen)
+        return True
+
+    def replaced(self, rel: str) -> None:
+        """`rel` is about to become something else: it and what is below it are unknown again."""
+        if rel in self.dirs:
+            below = rel + "/"
+            self.dirs = {d for d in self.dirs if d != rel and not d.startswith(below)}
+
+
+def safe_member(member: tarfile.TarInfo, dest: str, tree: _Tree | None = None):
     """Refuse anything that would land, or point, outside the tree.
 
     Absolute symlink targets are allowed: inside the container they resolve within its
     root, and image layers are full of them. What is refused: absolute or ../ member
     names, hard links to such places, relative symlinks climbing out of the tree, and a
     member whose path on disk would go through a symlink. The member's name (and a hard
-    link's target) is cleaned lexically: what is checked is what is written.
+    link's target) is cleaned lexically: what is checked is what is written. `tree`
+    carries what the members before this one established (see _Tree).
     """
+    tree = tree or _Tree(dest)
     name = member.name
     if name.startswith("/"):
         raise UnsafeMember(f"member {name!r} has an absolute path")
-    if _escapes(name):
+    norm = posixpath.normpath(name)
+    if norm == ".." or norm.startswith("../"):
         raise UnsafeMember(f"member {name!r} would land outside the image")
     if member.islnk():
         if member.linkname.startswith("/") or _escapes(member.linkname):
             raise UnsafeMember(f"hard link {name!r} points outside the image ({member.linkname!r})")
-    if member.issym() and not member.linkname.startswith("/"):
-        if _escapes(posixpath.join(posixpath.dirname(posixpath.normpath(name)), member.linkname)):
+    elif member.issym() and not member.linkname.startswith("/"):
+        if _escapes(posixpath.join(posixpath.dirname(norm), member.linkname)):
             raise UnsafeMember(f"symlink {name!r} points outside the image ({member.linkname!r})")
-    real_dest = os.path.realpath(dest)
-    norm = posixpath.normpath(name)
-    parent = os.path.realpath(os.path.join(dest, posixpath.dirname(norm)))
-    if not _inside(parent, real_dest):
+    if not tree.holds(posixpath.dirname(norm)):
         raise UnsafeMember(f"member {name!r} would be written through a symlink leading outside the image")
     if member.islnk():
         target = os.path.join(dest, posixpath.normpath(member.linkname))
-        if os.path.islink(target) or not _inside(os.path.realpath(target), real_dest):
+        if os.path.islink(target) or not _inside(os.path.realpath(target), tree.real):
             raise UnsafeMember(f"hard link {name!r} resolves outside the image")
         member.linkname = posixpath.normpath(member.linkname)
     # extracted under its clean name, as docker and containerd do: tarfile would join the name
@@ -271,6 +314,8 @@ def safe_member(member: tarfile.TarInfo, dest: str):
     # clean name never looked at
     member.name = norm
     if norm != ".":
+        if not member.isdir():
+            tree.replaced(norm)
         _clear(os.path.join(dest, norm), want_dir=member.isdir())
     return member
 
