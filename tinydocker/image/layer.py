@@ -46,18 +46,16 @@ class UnsafeMember(LayerError):
 @dataclass
 class Applied:
     diff_id: str          # sha256 of the uncompressed tar
-    digest: str           # sha256 of the bytes as read (compressed or not)
     compression: str      # "", "gzip" or "zstd"
     size: int             # bytes of file content unpacked
+    # (the digest of the bytes as read is the caller's: each hashes them as they come in)
 
 
-class _Hashing(io.RawIOBase):
-    """A reader that hashes and counts what passes through it."""
+class _Reading(io.RawIOBase):
+    """A file object as a raw stream, for a BufferedReader to peek into."""
 
     def __init__(self, source):
         self.source = source
-        self.hash = hashlib.sha256()
-        self.count = 0
 
     def readable(self) -> bool:
         return True
@@ -66,9 +64,22 @@ class _Hashing(io.RawIOBase):
         data = self.source.read(len(buffer))
         n = len(data)
         buffer[:n] = data
-        self.hash.update(data)
-        self.count += n
+        self.passed(data)
         return n
+
+    def passed(self, data: bytes) -> None:
+        pass
+
+
+class _Hashing(_Reading):
+    """A reader that hashes what passes through it."""
+
+    def __init__(self, source):
+        super().__init__(source)
+        self.hash = hashlib.sha256()
+
+    def passed(self, data: bytes) -> None:
+        self.hash.update(data)
 
     def drain(self) -> None:
         while self.read(1 << 20):
@@ -117,25 +128,22 @@ def decompressing(source, compression: str):
 def apply(source, dest: str) -> Applied:
     """Unpack the layer read from `source` (a binary file object) into the directory
     `dest`, and say its digests. Raises LayerError for anything unreadable or unsafe."""
-    raw = _Hashing(source)
-    buffered = io.BufferedReader(raw, 1 << 16)
+    buffered = io.BufferedReader(_Reading(source), 1 << 16)
     compression = sniff(buffered.peek(4)[:4])
     try:
         plain = _Hashing(decompressing(buffered, compression))
         with tarfile.open(fileobj=plain, mode="r|", format=tarfile.PAX_FORMAT) as tar:
             size = _extract(tar, dest)
         plain.drain()  # the end-of-archive padding belongs to the diff id too
-        while buffered.read(1 << 20):
-            pass
     except _bad_data(compression) as e:
         what = f"{compression} data" if compression else "tar"
         raise LayerError(f"corrupted or truncated {what}: {e}") from None
-    return Applied(plain.digest(), raw.digest(), compression, size)
+    return Applied(plain.digest(), compression, size)
 
 
 def diff_id_of(source) -> str:
     """The diff id of a layer (plain or compressed) without unpacking it."""
-    buffered = io.BufferedReader(_Hashing(source), 1 << 16)
+    buffered = io.BufferedReader(_Reading(source), 1 << 16)
     compression = sniff(buffered.peek(4)[:4])
     try:
         plain = _Hashing(decompressing(buffered, compression))
