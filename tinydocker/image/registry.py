@@ -35,7 +35,6 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 
 from ..errors import TinydockerError
 from . import certs, credentials, oci, registries_conf
@@ -253,8 +252,11 @@ class Client:
         if url.query:
             target += "?" + url.query
         proxy = None
-        if not is_loopback(url.netloc) and not urllib.request.proxy_bypass(_hostname(url.netloc)):
-            proxy = urllib.request.getproxies().get(url.scheme)
+        if not is_loopback(url.netloc):
+            import urllib.request  # its proxy rules (and 2 ms of imports) only for a registry beyond loopback
+
+            if not urllib.request.proxy_bypass(_hostname(url.netloc)):
+                proxy = urllib.request.getproxies().get(url.scheme)
         key = (url.scheme, url.netloc, proxy)
         if proxy and url.scheme == "http":
             target = urllib.parse.urlunsplit(url)
