@@ -1,9 +1,11 @@
 #!/bin/bash
 # `pull` of a 5-layer image from a local registry (Debian's docker-registry on 127.0.0.1),
 # side by side with `skopeo copy` of the same image into an OCI layout, in one run; each
-# run starts from an empty store. Prints medians and the ratio.
+# run starts from an empty store. Prints medians and the ratios. skopeo only copies blobs,
+# where pull also unpacks the layers to run them; `skopeo+umoci` (the copy, then umoci
+# unpacking its rootfs) is the peer that does both.
 #
-# Usage: bench/pull.sh            (RUNS=20 by default; needs hyperfine, skopeo, docker-registry)
+# Usage: bench/pull.sh            (RUNS=20 by default; needs hyperfine, skopeo, umoci, docker-registry)
 set -euo pipefail
 RUNS=${RUNS:-20}
 source "$(dirname "$0")/common.sh"
@@ -60,8 +62,10 @@ PY
 skopeo copy -q --dest-tls-verify=false "oci:$work/fixtures/many-5:many-5" "docker://127.0.0.1:$port/bench/many:5"
 
 hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$results/pull.json" \
-  --prepare "rm -rf $work/td-root $work/skopeo-out" \
+  --prepare "rm -rf $work/td-root $work/skopeo-out $work/umoci-out" \
   -n skopeo "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 oci:$work/skopeo-out:many" \
+  -n skopeo+umoci "sh -c 'skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 \
+oci:$work/skopeo-out:many && umoci raw unpack --image $work/skopeo-out:many $work/umoci-out'" \
   -n tinydocker "$PY -m tinydocker --root $work/td-root pull -q 127.0.0.1:$port/bench/many:5" >/dev/null
 
-ratios "$results/pull.json" skopeo
+ratios "$results/pull.json" skopeo skopeo+umoci
