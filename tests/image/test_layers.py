@@ -372,6 +372,27 @@ def test_a_directory_replaced_by_a_symlink_is_never_written_through(td, tmp_path
     assert os.listdir(outside) == ["b"] and os.listdir(outside / "b") == []
 
 
+def test_symlinks_keep_their_target_and_owner_wherever_they_are(td, tmp_path):
+    def owned(info_data, uid):
+        info, data = info_data
+        info.uid = info.gid = uid
+        return info, data
+
+    archive = _archive_with_layer(tmp_path, "links", [
+        owned(tar_member("unlisted/deep/ls", tarfile.SYMTYPE, "/bin/busybox"), 1000),  # parents not in the tar
+        tar_member("file", data=b"first"),
+        owned(tar_member("file", tarfile.SYMTYPE, "unlisted"), 7),  # a later member replaces an earlier one
+        owned(tar_member("dangling", tarfile.SYMTYPE, "nowhere/at/all"), 0),
+    ])
+    td.out("load", "-i", str(archive))
+    layer = td.root / "images" / "layers" / layer_dirs(td)[0]
+    for name, target, uid in (("unlisted/deep/ls", "/bin/busybox", 1000), ("file", "unlisted", 7),
+                              ("dangling", "nowhere/at/all", 0)):
+        st = os.lstat(layer / name)
+        assert stat.S_ISLNK(st.st_mode) and os.readlink(layer / name) == target and (st.st_uid, st.st_gid) == (uid, uid)
+    assert stat.S_ISDIR(os.lstat(layer / "unlisted" / "deep").st_mode)
+
+
 def test_a_killed_load_leaves_nothing_half_made(td, many_layers_image):
     import time
 
