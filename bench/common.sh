@@ -56,8 +56,8 @@ ratios() {
 import json, statistics, sys
 res = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(sys.argv[1]))["results"]}
 bases = sys.argv[2:]
-print(f"{'what':<12}{'median':>10}" + "".join(f"{'vs ' + b:>11}" for b in bases))
+print(f"{'what':<14}{'median':>10}" + "".join(f"{'vs ' + b:>{max(11, len(b) + 5)}}" for b in bases))
 for name, ms in res.items():
-    print(f"{name:<12}{ms:>8.1f}ms" + "".join(f"{ms / res[b]:>10.2f}x" for b in bases))
+    print(f"{name:<14}{ms:>8.1f}ms" + "".join(f"{ms / res[b]:>{max(11, len(b) + 5) - 1}.2f}x" for b in bases))
 PY
 }
