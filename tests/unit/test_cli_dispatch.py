@@ -36,3 +36,14 @@ def test_help_groups_and_unknown_words_get_the_whole_application(argv):
 def test_a_root_given_with_equals_is_passed_over():
     one = get_command(cli._app_for(["--root=/x", "ps", "-a"]))
     assert list(one.commands) == ["ps"]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["pul"], "No such command 'pul'. Did you mean 'pull'? (see 'tinydocker --help')"),
+    (["image", "lss"], "No such command 'lss'. Did you mean 'ls'? (see 'tinydocker image --help')"),
+    (["volume", "lss"], "No such command 'lss'. Did you mean 'ls'? (see 'tinydocker volume --help')"),
+])
+def test_a_mistyped_command_is_told_once_what_was_meant(argv, said, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 125 and capsys.readouterr().err == f"tinydocker: {said}\n"

@@ -14,13 +14,14 @@ app = typer.Typer(
     add_completion=True,  # --install-completion, --show-completion; names: cli/completion.py
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    suggest_commands=False,  # click suggests already: typer's own would say it twice
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
+image_app = typer.Typer(help="Manage images.", no_args_is_help=True, suggest_commands=False)
 app.add_typer(image_app, name="image")
-system_app = typer.Typer(help="Manage tinydocker's data.", no_args_is_help=True)
+system_app = typer.Typer(help="Manage tinydocker's data.", no_args_is_help=True, suggest_commands=False)
 app.add_typer(system_app, name="system")
-container_app = typer.Typer(help="Manage containers.", no_args_is_help=True)
+container_app = typer.Typer(help="Manage containers.", no_args_is_help=True, suggest_commands=False)
 app.add_typer(container_app, name="container")
 
 

@@ -7,7 +7,7 @@ import typer
 from .. import api
 from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
-network_app = typer.Typer(help="Manage networks.", no_args_is_help=True)
+network_app = typer.Typer(help="Manage networks.", no_args_is_help=True, suggest_commands=False)
 app.add_typer(network_app, name="network")
 
 

@@ -7,7 +7,7 @@ import typer
 from .. import api
 from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, each, fail, inspect_each, options, show_listing
 
-volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
+volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True, suggest_commands=False)
 app.add_typer(volume_app, name="volume")
 
 
