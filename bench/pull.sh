@@ -3,17 +3,20 @@
 # side by side with `skopeo copy` of the same image into an OCI layout, in one run; each
 # run starts from an empty store. Prints medians and the ratios. skopeo only copies blobs,
 # where pull also unpacks the layers to run them; `skopeo+umoci` (the copy, then umoci
-# unpacking its rootfs) is the peer that does both.
+# unpacking its rootfs) and `podman pull` (into a throwaway overlay store) do both.
 #
-# Usage: bench/pull.sh            (RUNS=20 by default; needs hyperfine, skopeo, umoci, docker-registry)
+# Usage: bench/pull.sh            (RUNS=20 by default; needs hyperfine, skopeo, umoci, podman, docker-registry)
 set -euo pipefail
 RUNS=${RUNS:-20}
 source "$(dirname "$0")/common.sh"
 registry_pid=
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
+  drop_podman
   drop_work
 }
+# podman's overlay storage bind-mounts its own overlay directory: unmounted before the store goes
+drop_podman() { umount -q "$work/podman/root/overlay" 2>/dev/null || true; rm -rf "$work/podman"; }
 trap cleanup EXIT
 
 # the image: the tests' many_layers fixture with 5 layers (busybox in the first), gzip layers
@@ -62,10 +65,12 @@ PY
 skopeo copy -q --dest-tls-verify=false "oci:$work/fixtures/many-5:many-5" "docker://127.0.0.1:$port/bench/many:5"
 
 hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$results/pull.json" \
-  --prepare "rm -rf $work/td-root $work/skopeo-out $work/umoci-out" \
+  --prepare "sh -c 'umount -q $work/podman/root/overlay 2>/dev/null; rm -rf $work/td-root $work/skopeo-out $work/umoci-out $work/podman'" \
   -n skopeo "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 oci:$work/skopeo-out:many" \
   -n skopeo+umoci "sh -c 'skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$port/bench/many:5 \
 oci:$work/skopeo-out:many && umoci raw unpack --image $work/skopeo-out:many $work/umoci-out'" \
+  -n podman "podman --root $work/podman/root --runroot $work/podman/run --storage-driver overlay \
+--events-backend none pull -q --tls-verify=false 127.0.0.1:$port/bench/many:5" \
   -n tinydocker "$PY -m tinydocker --root $work/td-root pull -q 127.0.0.1:$port/bench/many:5" >/dev/null
 
-ratios "$results/pull.json" skopeo skopeo+umoci
+ratios "$results/pull.json" skopeo skopeo+umoci podman
