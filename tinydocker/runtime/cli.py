@@ -35,7 +35,7 @@ _COMMANDS = {
     "state": "output the state of a container",
     "update": "update container resource constraints",
 }
-_NOT_YET = ("create", "delete", "exec", "kill", "list", "pause", "ps", "resume", "run", "start", "state", "update")
+_NOT_YET = ("exec", "pause", "ps", "resume", "update")
 
 
 class UsageError(Exception):
@@ -92,6 +92,33 @@ def _parser() -> _Parser:
                              "printing nothing when it is good", allow_abbrev=False)
     check.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
 
+    create = verbs.add_parser("create", description=_COMMANDS["create"], allow_abbrev=False)
+    run = verbs.add_parser("run", description=_COMMANDS["run"], allow_abbrev=False)
+    for p in (create, run):
+        p.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
+        p.add_argument("--pid-file", metavar="FILE", help="write the init's pid to FILE")
+        p.add_argument("--console-socket", metavar="SOCKET",
+                       help="a unix socket to send the terminal's master to (process.terminal)")
+        p.add_argument("--no-pivot", action="store_true", help="chroot instead of pivot_root")
+        p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
+        p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                       help="pass N more descriptors from 3 up (not supported yet: 0 only)")
+        p.add_argument("id", nargs="?", default=None)
+    run.add_argument("-d", "--detach", action="store_true", help="return once the container runs")
+    run.add_argument("--keep", action="store_true", help="do not delete the container once it exits")
+    for name in ("start", "state"):
+        verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
+    kill = verbs.add_parser("kill", description=_COMMANDS["kill"], allow_abbrev=False)
+    kill.add_argument("-a", "--all", action="store_true", help="send the signal to every process of the container")
+    kill.add_argument("id", nargs="?")
+    kill.add_argument("signal", nargs="?", default="TERM")
+    delete = verbs.add_parser("delete", description=_COMMANDS["delete"], allow_abbrev=False)
+    delete.add_argument("-f", "--force", action="store_true", help="kill a created or running container first")
+    delete.add_argument("id", nargs="?")
+    listing_ = verbs.add_parser("list", description=_COMMANDS["list"], allow_abbrev=False)
+    listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
+
     for name in _NOT_YET:
         verbs.add_parser(name, description=_COMMANDS[name] + " (not implemented yet)", allow_abbrev=False)
     return parser
@@ -136,7 +163,128 @@ def _check(args, log: Log) -> int:
     return 0
 
 
-_VERBS = {"spec": _spec, "features": _features, "check": _check}
+def _id(args) -> str:
+    from .state import check_id
+
+    if args.id is None:
+        raise UsageError(f'"{args.verb}" requires exactly 1 argument(s)')
+    return check_id(args.id)
+
+
+def _store(args):
+    from .state import Store
+
+    return Store(args.root)
+
+
+def _create_from(args):
+    from .config import load
+    from .create import create
+
+    container_id = _id(args)
+    if args.preserve_fds:
+        raise UsageError("--preserve-fds is not supported yet")
+    bundle = args.bundle or "."
+    config = load(bundle)
+    return create(config, _store(args), container_id, pid_file=args.pid_file, console_socket=args.console_socket,
+                  no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring)
+
+
+def _create(args, log: Log) -> int:
+    _create_from(args)
+    return 0
+
+
+def _start(args, log: Log) -> int:
+    from .start import start
+
+    start(_store(args), _id(args))
+    return 0
+
+
+def _state(args, log: Log) -> int:
+    import json
+
+    from .state import NotExist, document, read_state
+
+    store = _store(args)
+    path = store.dir(_id(args))
+    if not os.path.isdir(path):
+        raise NotExist()
+    sys.stdout.write(json.dumps(document(args.id, path, read_state(path)), indent=2) + "\n")
+    return 0
+
+
+def _kill(args, log: Log) -> int:
+    from .kill import kill, parse_signal
+
+    container_id = _id(args)
+    kill(_store(args), container_id, parse_signal(args.signal), everything=args.all)
+    return 0
+
+
+def _delete(args, log: Log) -> int:
+    from .delete import delete
+
+    delete(_store(args), _id(args), force=args.force)
+    return 0
+
+
+def _list(args, log: Log) -> int:
+    import json
+
+    from .state import document, read_state
+
+    store = _store(args)
+    docs = []
+    for container_id in store.ids():
+        path = store.dir(container_id)
+        docs.append(document(container_id, path, read_state(path)))
+    if args.quiet:
+        sys.stdout.write("".join(d["id"] + "\n" for d in docs))
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(docs) + "\n")
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"]) for d in docs]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(r, widths)) + "   " + r[5] + "\n")
+    return 0
+
+
+def _run(args, log: Log) -> int:
+    import signal
+
+    from .delete import delete
+    from .start import start
+
+    pid = _create_from(args)
+    store = _store(args)
+    try:
+        start(store, args.id)
+    except BaseException:
+        delete(store, args.id, force=True)
+        raise
+    if args.detach:
+        return 0
+    # the caller's signals go on to the container's init, as runc's run passes them
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda s, _f: os.kill(pid, s))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    if not args.keep:
+        delete(store, args.id, force=True)
+    return 128 - code if code < 0 else code
+
+
+_VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _create, "start": _start,
+          "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run}
 
 
 def main(argv: list[str] | None = None) -> None:

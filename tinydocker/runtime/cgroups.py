@@ -1,0 +1,273 @@
+"""A container's cgroup as the runtime-spec places it: linux.cgroupsPath, absolute (from each
+hierarchy's root) or relative (to the runtime's own cgroup in that hierarchy, as runc reads
+it), in every v1 hierarchy, or in the unified tree on a pure cgroup v2 host.
+
+tinydocker's engine keeps its cgroups at <hierarchy>/tinydocker/<id> (tinydocker/cgroups);
+a runtime must put them where the caller says, so this module only borrows the engine's
+layout reading and writes the limits itself. The directories it makes are returned, so that
+delete removes exactly those (deepest first), never a parent someone else made.
+"""
+
+import errno
+import os
+import signal
+import time
+
+from ..cgroups.layout import layout
+from .config import Resources
+from .state import RuntimeError_
+
+DEFAULT_PARENT = "tinydocker-runtime"
+# what runc always lets a container reach: its default /dev nodes and pseudo-terminals
+_DEFAULT_DEVICES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm",
+                    "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
+
+
+def _own(hierarchy_key: str) -> str:
+    """This process's cgroup in a v1 hierarchy (by its controllers, "cpu,cpuacct") or v2 ("")."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if hierarchy_key == "" and controllers == "":
+                return path
+            if hierarchy_key and set(controllers.split(",")) & set(hierarchy_key.split(",")):
+                return path
+    return "/"
+
+
+def directories(cgroups_path: str, container_id: str) -> tuple[str, list[str]]:
+    """(the path as resolved, [the directory in each hierarchy])."""
+    where = layout()
+    path = cgroups_path or f"/{DEFAULT_PARENT}/{container_id}"
+    if where.backend == "v1":
+        found = []
+        for mount, controllers in sorted(where.v1_options.items()):
+            base = path if path.startswith("/") else os.path.join(_own(controllers), path)
+            found.append(os.path.normpath(mount + "/" + base.lstrip("/")))
+        return path, found
+    if where.backend == "v2":
+        base = path if path.startswith("/") else os.path.join(_own(""), path)
+        return path, [os.path.normpath(where.v2 + "/" + base.lstrip("/"))]
+    raise RuntimeError_("no cgroup filesystem is mounted (the runtime needs /sys/fs/cgroup)")
+
+
+def missing(leaves: list[str]) -> list[str]:
+    """The directories `make` would create for these leaves, parents before children."""
+    found = []
+    for leaf in leaves:
+        chain = []
+        d = leaf
+        while not os.path.isdir(d) and d not in found:
+            chain.append(d)
+            d = os.path.dirname(d)
+        found.extend(reversed(chain))
+    return found
+
+
+def make(dirs: list[str]) -> None:
+    """Make `dirs` (from missing()), in order; a v1 cpuset gets its parent's CPUs and nodes,
+    a v2 parent enables its controllers for the child."""
+    for d in dirs:
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RuntimeError_(f"cannot make the cgroup {d}: {e.strerror}") from None
+        if os.path.exists(os.path.join(d, "cpuset.cpus")):
+            # a new v1 cpuset has no CPUs and no memory nodes: nothing could run in it
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not _read(os.path.join(d, name)):
+                    _write(os.path.join(d, name), _read(os.path.join(os.path.dirname(d), name)) or "")
+        elif os.path.exists(os.path.join(os.path.dirname(d), "cgroup.subtree_control")):
+            _enable_v2_controllers(os.path.dirname(d))
+
+
+def _enable_v2_controllers(parent: str) -> None:
+    wanted = (_read(os.path.join(parent, "cgroup.controllers")) or "").split()
+    for name in wanted:
+        if name in ("cpu", "cpuset", "memory", "pids", "io"):
+            _write(os.path.join(parent, "cgroup.subtree_control"), f"+{name}", optional=True)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _write(path: str, value, optional: bool = False) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        if not optional:
+            raise RuntimeError_(f"cannot set {path} to {value}: {e.strerror}") from None
+
+
+def _in(leaves: list[str], filename: str) -> str | None:
+    """The leaf whose hierarchy has `filename` (v1: the controller's; v2: the one leaf)."""
+    for leaf in leaves:
+        if os.path.exists(os.path.join(leaf, filename)):
+            return os.path.join(leaf, filename)
+    return None
+
+
+def _need(leaves: list[str], filename: str, field: str) -> str:
+    found = _in(leaves, filename)
+    if found is None:
+        raise RuntimeError_(f"config.json: {field} needs a cgroup controller that is not available "
+                            f"(no {filename})")
+    return found
+
+
+def apply(leaves: list[str], resources: Resources | None, device_nodes=()) -> None:
+    """The config's limits, written into the container's cgroups."""
+    v2 = any(os.path.exists(os.path.join(leaf, "cgroup.controllers")) for leaf in leaves)
+    r = resources or Resources()
+    if v2:
+        _apply_v2(leaves, r)
+    else:
+        _apply_v1(leaves, r, device_nodes)
+
+
+def _apply_v1(leaves, r: Resources, device_nodes) -> None:
+    m = r.memory
+    if m is not None:
+        if m.limit is not None:
+            _write(_need(leaves, "memory.limit_in_bytes", "linux.resources.memory.limit"), m.limit)
+        if m.reservation is not None:
+            _write(_need(leaves, "memory.soft_limit_in_bytes", "linux.resources.memory.reservation"), m.reservation)
+        if m.swap is not None:
+            _write(_need(leaves, "memory.memsw.limit_in_bytes", "linux.resources.memory.swap"), m.swap)
+        if m.swappiness is not None:
+            _write(_need(leaves, "memory.swappiness", "linux.resources.memory.swappiness"), m.swappiness)
+        if m.disable_oom_killer:
+            _write(_need(leaves, "memory.oom_control", "linux.resources.memory.disableOOMKiller"), 1)
+    c = r.cpu
+    if c is not None:
+        if c.shares:
+            _write(_need(leaves, "cpu.shares", "linux.resources.cpu.shares"), c.shares)
+        if c.period:
+            _write(_need(leaves, "cpu.cfs_period_us", "linux.resources.cpu.period"), c.period)
+        if c.quota:
+            _write(_need(leaves, "cpu.cfs_quota_us", "linux.resources.cpu.quota"), c.quota)
+        if c.cpus:
+            _write(_need(leaves, "cpuset.cpus", "linux.resources.cpu.cpus"), c.cpus)
+        if c.mems:
+            _write(_need(leaves, "cpuset.mems", "linux.resources.cpu.mems"), c.mems)
+    if r.pids_limit is not None and r.pids_limit != 0:
+        _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
+    b = r.block_io
+    if b is not None:
+        if b.weight:
+            target = _in(leaves, "blkio.weight") or _in(leaves, "blkio.bfq.weight")
+            if target is None:
+                raise RuntimeError_("config.json: linux.resources.blockIO.weight needs blkio.weight or "
+                                    "blkio.bfq.weight, which this kernel does not have")
+            _write(target, b.weight)
+        for w in b.weight_device:
+            target = _in(leaves, "blkio.weight_device") or _need(leaves, "blkio.bfq.weight_device",
+                                                                "linux.resources.blockIO.weightDevice")
+            _write(target, f"{w.major}:{w.minor} {w.weight}")
+        for name, items in (("read_bps_device", b.throttle_read_bps_device),
+                            ("write_bps_device", b.throttle_write_bps_device),
+                            ("read_iops_device", b.throttle_read_iops_device),
+                            ("write_iops_device", b.throttle_write_iops_device)):
+            for t in items:
+                _write(_need(leaves, f"blkio.throttle.{name}", "linux.resources.blockIO"), f"{t.major}:{t.minor} {t.rate}")
+    allow = _in(leaves, "devices.allow")
+    if allow is not None:
+        deny = os.path.join(os.path.dirname(allow), "devices.deny")
+        # deny-all first, then the config's rules in its order (devices.list then lists them
+        # as the config does), then the nodes the runtime itself makes in /dev
+        _write(deny, "a")
+        for rule in r.devices:
+            text = (f"{rule.type} {'*' if rule.major is None else rule.major}:"
+                    f"{'*' if rule.minor is None else rule.minor} {rule.access}")
+            _write(allow if rule.allow else deny, text)
+        for text in (*_DEFAULT_DEVICES, *device_nodes):
+            _write(allow, text)
+
+
+def _apply_v2(leaves, r: Resources) -> None:
+    m = r.memory
+    if m is not None:
+        if m.limit is not None:
+            _write(_need(leaves, "memory.max", "linux.resources.memory.limit"), "max" if m.limit < 0 else m.limit)
+        if m.reservation is not None:
+            _write(_need(leaves, "memory.low", "linux.resources.memory.reservation"),
+                   "max" if m.reservation < 0 else m.reservation)
+        if m.swap is not None and m.limit is not None:
+            swap = "max" if m.swap < 0 else max(m.swap - m.limit, 0)  # v2 counts swap alone
+            _write(_need(leaves, "memory.swap.max", "linux.resources.memory.swap"), swap)
+    c = r.cpu
+    if c is not None:
+        if c.shares:
+            weight = 1 + ((c.shares - 2) * 9999) // 262142
+            _write(_need(leaves, "cpu.weight", "linux.resources.cpu.shares"), weight)
+        if c.quota or c.period:
+            quota = "max" if not c.quota or c.quota < 0 else c.quota
+            _write(_need(leaves, "cpu.max", "linux.resources.cpu.quota"), f"{quota} {c.period or 100000}")
+        if c.cpus:
+            _write(_need(leaves, "cpuset.cpus", "linux.resources.cpu.cpus"), c.cpus)
+        if c.mems:
+            _write(_need(leaves, "cpuset.mems", "linux.resources.cpu.mems"), c.mems)
+    if r.pids_limit is not None and r.pids_limit != 0:
+        _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
+    if r.block_io is not None and r.block_io.weight:
+        _write(_need(leaves, "io.weight", "linux.resources.blockIO.weight"), r.block_io.weight)
+    # the device allowlist on v2 is a BPF program (security/devices.py): not attached yet
+
+
+def join(leaves: list[str]) -> None:
+    """Move the calling process in ("0": the writer itself, whatever its pid namespace says)."""
+    for leaf in leaves:
+        _write(os.path.join(leaf, "cgroup.procs"), "0")
+
+
+def pids(leaves: list[str]) -> list[int]:
+    """Every process in the container's cgroup (and below it)."""
+    found = set()
+    for leaf in leaves[:1]:
+        for top, _dirs, files in os.walk(leaf):
+            if "cgroup.procs" in files:
+                text = _read(os.path.join(top, "cgroup.procs")) or ""
+                found.update(int(x) for x in text.split())
+    return sorted(found)
+
+
+def signal_all(leaves: list[str], sig: int) -> None:
+    for pid in pids(leaves):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def remove(made: list[str], leaves: list[str], patience: float = 5.0) -> None:
+    """Kill what is left in the container's cgroups, then remove the directories made."""
+    deadline = time.monotonic() + patience
+    while pids(leaves) and time.monotonic() < deadline:
+        for leaf in leaves:
+            freezer = os.path.join(leaf, "freezer.state")
+            if os.path.exists(freezer):  # a frozen process acts on SIGKILL only once thawed
+                _write(freezer, "THAWED", optional=True)
+        signal_all(leaves, signal.SIGKILL)
+        time.sleep(0.01)
+    for d in sorted(made, key=lambda p: p.count("/"), reverse=True):
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno == errno.EBUSY and time.monotonic() < deadline:
+                    time.sleep(0.01)  # an exited task is still leaving it
+                    continue
+                if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
+                    break  # still in use (another container below a shared parent): leave it
+                raise RuntimeError_(f"cannot remove the cgroup {d}: {e.strerror}") from None

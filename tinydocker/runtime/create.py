@@ -1,0 +1,313 @@
+"""`create`: the container's init forked, set up, and left waiting on the exec fifo.
+
+runc's process model. The caller's process (create) does, in this order:
+
+    refuse what the subset does not honour → compile the seccomp filter → make the state
+    directory (locked; an existing id fails) → record the cgroup directories it is about to
+    make (so that `delete --force` cleans up after a create killed at any moment) → make
+    them with the limits → make the exec fifo → fork the init (in a new or joined PID
+    namespace, which applies to children only) → wait for its report → write state.json
+    and --pid-file → exit, the init still blocked
+
+The init (the `_init` function below, in the child) joins the cgroup, joins or makes its
+namespaces, builds the root filesystem (rootfs.py), reports "ready" and blocks opening the
+exec fifo for write. `start` opening it for read releases the init, which then applies
+config.process to itself (process.py) and execs the user's program. Its stdio is create's,
+untouched; every other descriptor of ours is gone before it waits.
+
+Nothing is left of a failed create: the init is killed and reaped, the cgroups and the state
+directory removed.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import termios
+
+from ..linux import fds
+from ..linux import syscalls as sc
+from . import cgroups, process, rootfs
+from .config import Config
+from .state import RuntimeError_, State, Store, now_rfc3339, ticks_of
+
+NAMESPACE_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "mount": sc.CLONE_NEWNS,
+                   "network": sc.CLONE_NEWNET, "pid": sc.CLONE_NEWPID, "uts": sc.CLONE_NEWUTS,
+                   "user": sc.CLONE_NEWUSER}
+PR_SET_PDEATHSIG = 1
+# the signals a waiting init dies of: as PID 1 of its namespace it would ignore them otherwise
+# (a signal from outside reaches a namespace's init only if it has a handler)
+_FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+          signal.SIGALRM, signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def refuse_unsupported(config: Config, console_socket: str | None) -> None:
+    """What this runtime does not honour yet, refused by name before anything is made."""
+    for point in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"):
+        if getattr(config.hooks, point):
+            raise RuntimeError_(f"config.json: hooks.{point} is not supported yet")
+    for ns in config.linux.namespaces:
+        if ns.type == "user":
+            raise RuntimeError_("config.json: linux.namespaces: user namespaces (and uid/gid mappings) "
+                                "are not supported yet")
+        if ns.type == "mount" and ns.path:
+            raise RuntimeError_("config.json: linux.namespaces: joining a mount namespace by path is not supported")
+    if config.process.terminal and not console_socket:
+        raise RuntimeError_("config.json: process.terminal is true but no --console-socket was given")
+    if not config.process.terminal and console_socket:
+        raise RuntimeError_("--console-socket was given but process.terminal is false")
+    if config.process.apparmor_profile:
+        raise RuntimeError_("config.json: process.apparmorProfile is not supported yet")
+
+
+def seccomp_program(config: Config) -> bytes | None:
+    """linux.seccomp compiled to BPF (a call this architecture does not have is skipped, as
+    runc does: the OCI profiles name _llseek, chown32...)."""
+    s = config.linux.seccomp
+    if s is None:
+        return None
+    from ..errors import TinydockerError
+    from ..security import seccomp
+
+    profile = {"defaultAction": s.default_action, "defaultErrnoRet": s.default_errno_ret,
+               "architectures": list(s.architectures),
+               "syscalls": [{"names": list(r.names), "action": r.action, "errnoRet": r.errno_ret,
+                             "args": [{"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op}
+                                      for a in r.args]} for r in s.syscalls]}
+    try:
+        return seccomp.compile_profile(profile, [])
+    except TinydockerError as e:
+        raise RuntimeError_(f"config.json: linux.seccomp: {e}") from None
+
+
+def create(config: Config, store: Store, container_id: str, pid_file: str | None = None,
+           console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False) -> int:
+    """Create the container; its init's pid (a child of the caller, which may wait for it)."""
+    refuse_unsupported(config, console_socket)
+    program = seccomp_program(config)
+    locked = store.make(container_id)
+    pid = 0
+    state = None
+    try:
+        cgroup_path, leaves = cgroups.directories(config.linux.cgroups_path, container_id)
+        state = State(id=container_id, bundle=str(config.bundle), rootfs=str(config.root.path),
+                      created=now_rfc3339(), oci_version=config.oci_version, annotations=dict(config.annotations),
+                      cgroups=cgroups.missing(leaves), leaves=leaves, cgroup_path=cgroup_path)
+        locked.write(state)  # before anything is made: delete --force then knows what to remove
+        cgroups.make(state.cgroups)
+        device_rules = [f"{'b' if d.type == 'b' else 'c'} {d.major}:{d.minor} rwm"
+                        for d in config.linux.devices if d.type != "p"]
+        cgroups.apply(leaves, config.linux.resources, device_rules)
+        os.mkfifo(locked.fifo, 0o622)
+        pid = _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring)
+        state.pid, state.start_ticks = pid, ticks_of(pid)
+        locked.write(state)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+        return pid
+    except BaseException:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if state is not None:
+            try:
+                cgroups.remove(state.cgroups, state.leaves)
+            except RuntimeError_:
+                pass
+        locked.remove()
+        raise
+    finally:
+        locked.close()
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    from ..linux.files import write_atomic
+
+    path = os.path.abspath(path)
+    try:
+        write_atomic(path, str(pid).encode(), 0o644)  # no newline: containerd's reader refuses one
+    except OSError as e:
+        raise RuntimeError_(f"cannot write the pid file {path}: {e.strerror}") from None
+
+
+def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | None, console_socket: str | None,
+               no_pivot: bool, no_new_keyring: bool) -> int:
+    opened = []
+    try:
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        opened.append(fifo_fd)
+        # the host's /proc, to reopen the fifo from inside the new root (by /proc/self/fd/N)
+        proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        opened.append(proc_fd)
+        joined = {}
+        for ns in config.linux.namespaces:
+            if ns.path:
+                try:
+                    joined[ns.type] = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    raise RuntimeError_(f"config.json: linux.namespaces: cannot open {ns.path}: {e.strerror}") from None
+                opened.append(joined[ns.type])
+        console = None
+        if console_socket:
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                console.connect(console_socket)
+            except OSError as e:
+                console.close()
+                raise RuntimeError_(f"cannot connect to the console socket {console_socket}: "
+                                    f"{e.strerror}") from None
+            opened.append(console.detach())
+            console = opened[-1]
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        opened += [report_r, report_w]
+        pid_ns = config.linux.namespace("pid")
+        if pid_ns is not None:
+            try:
+                if pid_ns.path:
+                    sc.setns(joined.pop("pid"), sc.CLONE_NEWPID)
+                else:
+                    sc.unshare(sc.CLONE_NEWPID)
+            except OSError as e:
+                raise RuntimeError_(f"cannot enter the PID namespace: {e.strerror}") from None
+        pid = os.fork()
+        if pid == 0:
+            _init(config, report_w, fifo_fd, proc_fd, joined, console, leaves, program, no_pivot, no_new_keyring)
+        os.close(report_w)
+        opened.remove(report_w)
+        message = _read_all(report_r)
+        try:
+            said = json.loads(message) if message else {}
+        except ValueError:
+            said = {"error": "the container's init sent a garbled report"}
+        if said.get("ready"):
+            return pid
+        _, status = os.waitpid(pid, 0)
+        if said.get("error"):
+            raise RuntimeError_(said["error"])
+        why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {os.waitstatus_to_exitcode(status)}"
+        raise RuntimeError_(f"the container's init exited ({why}) before it was ready")
+    finally:
+        for fd in opened:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# -- the init, in the child ------------------------------------------------------------------
+
+def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict, console: int | None,
+          leaves: list[str], program: bytes | None, no_pivot: bool, no_new_keyring: bool) -> None:
+    """The container's init; never returns."""
+    stage = "setup"
+    try:
+        # if create dies now, so do we: nobody would release or clean us up
+        sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for sig in _FATAL:
+            signal.signal(sig, _die)
+        keep = {report, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else [])}
+        fds.drop_inherited(keep)
+        cgroups.join(leaves)
+        for kind, fd in joined.items():
+            sc.setns(fd, NAMESPACE_FLAGS[kind])
+            os.close(fd)
+        new = 0
+        for ns in config.linux.namespaces:
+            if not ns.path and ns.type not in ("pid", "user"):
+                new |= NAMESPACE_FLAGS[ns.type]
+        sc.unshare(new)
+        root = str(config.root.path)
+        rootfs.prepare(config, root)
+        rootfs.enter(root, no_pivot)
+        for key, value in config.linux.sysctl.items():
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        if config.hostname:
+            sc.sethostname(config.hostname)
+        if config.domainname:
+            with open("/proc/sys/kernel/domainname", "w") as f:
+                f.write(config.domainname)
+        rootfs.finish(config)
+        if not no_new_keyring:
+            sc.join_session_keyring()
+        if console is not None:
+            _terminal(console, config.process.console_size)
+        cwd = config.process.cwd
+        os.makedirs(cwd, exist_ok=True)  # runc makes a missing cwd
+        os.chdir(cwd)
+        os.write(report, json.dumps({"ready": True}).encode())
+        os.close(report)
+        stage = "wait"
+        sc.prctl(PR_SET_PDEATHSIG, 0)
+        # blocks until `start` opens the fifo for reading
+        gate = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+        os.write(gate, b"0")
+        for fd in (gate, fifo_fd, proc_fd):
+            os.close(fd)
+        stage = "start"
+        process.apply(config.process, program)
+        process.execute(config.process)
+    except process.ExecError as e:
+        _tell(f"{e}\n")
+        os._exit(e.code)
+    except BaseException as e:  # noqa: BLE001 - whatever it is, it must be said in one line
+        message = _said(e)
+        if stage == "setup":
+            try:
+                os.write(report, json.dumps({"error": message}).encode())
+            except OSError:
+                pass
+        else:
+            _tell(f"tinydocker-runtime: container init: {message}\n")
+    os._exit(1 if stage != "start" else process.EXIT_CANNOT_EXEC)
+
+
+def _die(sig, _frame) -> None:
+    os._exit(128 + sig)
+
+
+def _tell(text: str) -> None:
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass
+
+
+def _said(error: BaseException) -> str:
+    if isinstance(error, rootfs.SetupError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return f"{type(error).__name__}: {error}"
+
+
+def _terminal(console: int, size) -> None:
+    """A pty of the container's devpts as fds 0-2; its master goes to --console-socket."""
+    master, slave = os.openpty()
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    sock = socket.socket(fileno=console)
+    try:
+        socket.send_fds(sock, [os.ttyname(slave).encode()], [master])
+    finally:
+        sock.close()
+    os.close(master)
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    if slave > 2:
+        os.close(slave)
+

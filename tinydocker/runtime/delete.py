@@ -1,0 +1,41 @@
+"""`delete [--force] ID`: a stopped container's cgroups and state removed; with --force a
+created or running one is killed first (its init, and through the cgroup everything in it).
+
+A container whose create was killed half-way (state.json without a pid) is stopped here:
+its cgroup directories are recorded before they are made, so they go too.
+"""
+
+import os
+import signal
+import time
+
+from . import cgroups
+from .state import NotExist, RuntimeError_, Store, alive, status
+
+PATIENCE = 10.0  # seconds for a SIGKILLed init to be gone
+
+
+def delete(store: Store, container_id: str, force: bool = False) -> None:
+    try:
+        locked = store.open(container_id)
+    except NotExist:
+        if force:
+            return  # runc 1.1.5: delete --force of an unknown id succeeds quietly
+        raise
+    with locked:
+        state = locked.read()
+        now = status(locked.path, state, holding_lock=True)
+        if now != "stopped":
+            if not force:
+                raise RuntimeError_(f"cannot delete container {container_id} that is not stopped: {now}")
+            if state is not None and state.pid > 0:  # never kill(0): that is our own process group
+                try:
+                    os.kill(state.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + PATIENCE
+            while state is not None and alive(state.pid, state.start_ticks) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        if state is not None:
+            cgroups.remove(state.cgroups, state.leaves)
+        locked.remove()
