@@ -71,11 +71,17 @@ def seccomp_program(config: Config) -> bytes | None:
     from ..errors import TinydockerError
     from ..security import seccomp
 
+    calls = []
+    for r in s.syscalls:
+        args = [{"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op} for a in r.args]
+        # libseccomp compares an argument once per rule; two conditions on one argument mean
+        # "either" to runc, which then adds a rule per condition: so do we
+        indexes = [a["index"] for a in args]
+        groups = [[a] for a in args] if len(set(indexes)) < len(indexes) else [args]
+        for group in groups:
+            calls.append({"names": list(r.names), "action": r.action, "errnoRet": r.errno_ret, "args": group})
     profile = {"defaultAction": s.default_action, "defaultErrnoRet": s.default_errno_ret,
-               "architectures": list(s.architectures),
-               "syscalls": [{"names": list(r.names), "action": r.action, "errnoRet": r.errno_ret,
-                             "args": [{"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op}
-                                      for a in r.args]} for r in s.syscalls]}
+               "architectures": list(s.architectures), "syscalls": calls}
     try:
         return seccomp.compile_profile(profile, [])
     except TinydockerError as e:

@@ -1,0 +1,370 @@
+"""`tinydocker-runtime`'s lifecycle on real containers, as an engine drives it: create leaves
+the init waiting (its program not yet run), start releases it, state follows it, kill signals
+it, delete removes everything; and what create honours of a config (namespaces joined by
+path, capabilities, rlimits, mounts, seccomp, cgroup limits), each checked from inside or
+from the host. Every container runs from a busybox-static bundle, with the runtime as a
+subprocess and its own --root; each test checks that nothing is left (state directory,
+cgroup directory, process, mount).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import catches, host_mounts_under, wait_for
+from tinydocker.runtime import template
+
+REPO = Path(__file__).resolve().parents[2]
+APPLETS = ("sh", "true", "touch", "cat", "mkdir", "sleep", "grep", "ls", "echo", "hostname", "readlink", "test")
+
+
+def busybox_rootfs(rootfs: Path) -> None:
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "bin" / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    (rootfs / "bin" / "busybox").chmod(0o755)
+    for applet in APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    for d in ("proc", "sys", "dev", "tmp"):
+        (rootfs / d).mkdir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+class Runtime:
+    """The runtime as a subprocess against its own --root, and the containers it made."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.root = tmp / "state"
+        self.made: list[str] = []
+        self.pids: list[int] = []
+        self.cgroups: list[str] = []
+
+    def __call__(self, *args, timeout=60, **kw) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("capture_output", True)
+        return subprocess.run([sys.executable, "-m", "tinydocker.runtime", "--root", str(self.root),
+                               *map(str, args)], text=True, env=env, timeout=timeout, **kw)
+
+    def new_id(self) -> str:
+        cid = f"td-rt-{uuid.uuid4().hex[:12]}"
+        self.made.append(cid)
+        return cid
+
+    def bundle(self, name: str, args, **edit) -> Path:
+        path = self.tmp / name
+        busybox_rootfs(path / "rootfs")
+        doc = template.default()
+        doc["process"]["terminal"] = False
+        doc["process"]["args"] = list(args)
+        doc["root"]["readonly"] = False
+        for key, value in edit.items():
+            doc[key] = value
+        (path / "config.json").write_text(json.dumps(doc))
+        return path
+
+    def edit(self, bundle: Path, change) -> None:
+        doc = json.loads((bundle / "config.json").read_text())
+        change(doc)
+        (bundle / "config.json").write_text(json.dumps(doc))
+
+    def create(self, bundle: Path, cid: str, *extra, **kw) -> subprocess.CompletedProcess:
+        done = self("create", "--bundle", bundle, *extra, cid, **kw)
+        if done.returncode == 0:
+            self.pids.append(self.state(cid)["pid"])
+            self.cgroups += json.loads((self.root / cid / "state.json").read_text())["leaves"]
+        return done
+
+    def state(self, cid: str) -> dict:
+        done = self("state", cid)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def wait_status(self, cid: str, status: str) -> dict:
+        return wait_for(lambda: (s := self.state(cid))["status"] == status and s, what=f"{cid} {status}")
+
+
+@pytest.fixture
+def rt(tmp_path):
+    runtime = Runtime(tmp_path)
+    yield runtime
+    for cid in runtime.made:
+        runtime("delete", "--force", cid)
+    left = sorted(os.listdir(runtime.root)) if runtime.root.exists() else []
+    assert not left, f"state left behind: {left}"
+    assert not [p for p in runtime.pids if _alive(p)], "a container process outlived delete --force"
+    assert not [c for c in runtime.cgroups if os.path.exists(c)], "cgroups left behind"
+    for cid in runtime.made:
+        for hierarchy in os.listdir("/sys/fs/cgroup"):
+            assert not os.path.exists(f"/sys/fs/cgroup/{hierarchy}/tinydocker-runtime/{cid}"), (hierarchy, cid)
+    assert not host_mounts_under(tmp_path)
+
+
+def one_line(text: str) -> str:
+    assert text.endswith("\n") and text.count("\n") == 1, text
+    return text[:-1]
+
+
+# -- the lifecycle -----------------------------------------------------------------------------
+
+def test_create_leaves_the_init_waiting_start_runs_it_kill_and_delete_end_it(rt, tmp_path):
+    bundle = rt.bundle("b", ["sh", "-c", "trap 'exit 0' TERM; touch /ran; sleep 1000 & wait"])
+    cid = rt.new_id()
+    pid_file = tmp_path / "pid"
+    done = rt.create(bundle, cid, "--pid-file", pid_file)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    state = rt.state(cid)
+    assert state["status"] == "created" and state["id"] == cid and state["bundle"] == str(bundle)
+    assert state["rootfs"] == str(bundle / "rootfs") and state["owner"] == "" and state["created"].endswith("Z")
+    assert pid_file.read_text() == str(state["pid"])  # no newline
+    assert not (bundle / "rootfs" / "ran").exists()  # the program waits for start
+    assert f"/tinydocker-runtime/{cid}" in Path(f"/proc/{state['pid']}/cgroup").read_text()
+    assert rt("start", cid).returncode == 0
+    assert rt.state(cid)["status"] == "running"
+    wait_for(lambda: (bundle / "rootfs" / "ran").exists() and catches(state["pid"], signal.SIGTERM), what="the trap")
+    done = rt("start", cid)
+    assert done.returncode == 1 and "running" in one_line(done.stderr)
+    assert rt("kill", cid, "TERM").returncode == 0
+    assert rt.wait_status(cid, "stopped")["pid"] == 0
+    done = rt("kill", cid, "KILL")
+    assert done.returncode == 1 and one_line(done.stderr) == "tinydocker-runtime: container not running"
+    done = rt("start", cid)
+    assert one_line(done.stderr) == "tinydocker-runtime: cannot start a container that has stopped"
+    assert rt("delete", cid).returncode == 0
+    done = rt("state", cid)
+    assert done.returncode == 1 and one_line(done.stderr) == "tinydocker-runtime: container does not exist"
+
+
+def test_a_created_container_is_killed_by_signal_and_delete_refuses_a_live_one(rt):
+    bundle = rt.bundle("b", ["sh", "-c", "touch /ran"])
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    done = rt("delete", cid)
+    assert done.returncode == 1 and "not stopped" in one_line(done.stderr)
+    assert rt.state(cid)["status"] == "created"  # no effect
+    assert rt("kill", cid, "SIGUSR1").returncode == 0  # the waiting init dies of it
+    rt.wait_status(cid, "stopped")
+    assert not (bundle / "rootfs" / "ran").exists()
+    assert rt("delete", cid).returncode == 0
+
+
+def test_run_waits_and_exits_with_the_programs_status_then_deletes(rt):
+    bundle = rt.bundle("b", ["sh", "-c", "echo out; echo err >&2; exit 7"])
+    cid = rt.new_id()
+    done = rt("run", "--bundle", bundle, cid)
+    assert (done.returncode, done.stdout, done.stderr) == (7, "out\n", "err\n")
+    assert not (rt.root / cid).exists()
+
+
+def test_an_exec_failure_after_start_says_so_on_the_containers_stderr(rt):
+    bundle = rt.bundle("b", ["no-such-program"])
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 127
+    assert one_line(done.stderr) == 'exec: "no-such-program": executable file not found in $PATH'
+
+
+def test_list_shows_the_containers(rt):
+    bundle = rt.bundle("b", ["true"])
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    assert rt("list", "-q").stdout == f"{cid}\n"
+    [entry] = json.loads(rt("list", "--format", "json").stdout)
+    assert (entry["id"], entry["status"]) == (cid, "created")
+    table = rt("list").stdout.splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] and cid in table[1]
+    assert rt("delete", "--force", cid).returncode == 0
+
+
+# -- errors: one line, exit 1, nothing left -------------------------------------------------------
+
+def test_create_errors_are_one_line_and_leave_nothing(rt, tmp_path):
+    bundle = rt.bundle("b", ["true"])
+    cid = rt.new_id()
+    rt.edit(bundle, lambda d: d["root"].update(path="nowhere"))
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1 and one_line(done.stderr).endswith(f"{bundle}/nowhere does not exist")
+    (bundle / "config.json").write_text("{")
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1 and "not valid JSON" in one_line(done.stderr)
+    # a failure inside the init, during setup: a bind mount of a source that is not there
+    bundle = rt.bundle("c", ["true"])
+    rt.edit(bundle, lambda d: d["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such",
+                                                   "options": ["bind"]}))
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1 and "/no/such" in one_line(done.stderr)
+    assert not (rt.root / cid).exists()
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/tinydocker-runtime/{cid}")
+    done = rt.create(bundle, "bad/id")
+    assert done.returncode == 1 and one_line(done.stderr) == "tinydocker-runtime: invalid container id format: bad/id"
+
+
+def test_a_duplicate_id_is_refused_and_the_first_container_stays(rt):
+    bundle = rt.bundle("b", ["true"])
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1 and one_line(done.stderr) == f"tinydocker-runtime: container with id exists: {cid}"
+    assert rt.state(cid)["status"] == "created"
+
+
+@pytest.mark.parametrize("verb", [["start"], ["state"], ["kill"], ["delete"], ["kill", "--all"]])
+def test_an_unknown_id_does_not_exist(rt, verb):
+    done = rt(*verb, "nosuch")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert one_line(done.stderr) == "tinydocker-runtime: container does not exist"
+
+
+def test_delete_force_of_an_unknown_id_succeeds_quietly_as_runc(rt):
+    assert (rt("delete", "--force", "nosuch").returncode, rt("delete", "-f", "nosuch").stderr) == (0, "")
+
+
+def test_a_killed_create_is_cleaned_by_delete_force(rt):
+    """create SIGKILLed at whatever point it reached: its state directory appearing, its
+    state.json, its cgroup, its init forked; delete --force then removes everything."""
+    bundle = rt.bundle("b", ["true"])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    stages = [lambda cid: (rt.root / cid).exists(),
+              lambda cid: (rt.root / cid / "state.json").exists(),
+              lambda cid: os.path.exists(f"/sys/fs/cgroup/pids/tinydocker-runtime/{cid}"),
+              lambda cid: (rt.root / cid / "exec.fifo").exists()]
+    for reached in stages:
+        cid = rt.new_id()
+        proc = subprocess.Popen([sys.executable, "-m", "tinydocker.runtime", "--root", str(rt.root), "create",
+                                 "--bundle", str(bundle), cid], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and not reached(cid) and time.monotonic() < deadline:
+            pass  # spin: the moment is what this test is about
+        proc.kill()
+        proc.wait()
+        leaves = []
+        try:
+            leaves = json.loads((rt.root / cid / "state.json").read_text())["leaves"]
+        except (OSError, ValueError):
+            pass
+        done = rt("delete", "--force", cid)
+        assert done.returncode == 0, done.stderr
+        assert not (rt.root / cid).exists()
+        assert not [leaf for leaf in leaves if os.path.exists(leaf)]
+
+
+# -- what create honours -------------------------------------------------------------------------
+
+def test_a_namespace_joined_by_path_is_the_first_containers(rt):
+    first = rt.bundle("a", ["sleep", "1000"])
+    a = rt.new_id()
+    assert rt.create(first, a).returncode == 0
+    pid_a = rt.state(a)["pid"]
+    net = f"/proc/{pid_a}/ns/net"
+    second = rt.bundle("b", ["true"])
+    rt.edit(second, lambda d: d["linux"]["namespaces"].__setitem__(
+        d["linux"]["namespaces"].index({"type": "network"}), {"type": "network", "path": net}))
+    b = rt.new_id()
+    assert rt.create(second, b).returncode == 0
+    pid_b = rt.state(b)["pid"]
+    assert os.readlink(f"/proc/{pid_b}/ns/net") == os.readlink(net)
+    assert os.readlink(f"/proc/{pid_b}/ns/uts") != os.readlink(f"/proc/{pid_a}/ns/uts")  # new ones stay new
+
+
+def _status_line(output: str, key: str) -> int:
+    return int(next(line for line in output.splitlines() if line.startswith(key + ":")).split()[1], 16)
+
+
+def test_capabilities_are_the_configs_five_sets(rt):
+    caps = {"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "inheritable": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "ambient": ["CAP_KILL"]}
+    bundle = rt.bundle("b", ["cat", "/proc/self/status"])
+    rt.edit(bundle, lambda d: d["process"].update(capabilities=caps, noNewPrivileges=False,
+                                                   user={"uid": 1000, "gid": 1000}))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    # a non-root user's cat, exec'd without file capabilities: permitted and effective become
+    # the ambient set (root's would get the whole bounding set back from execve)
+    assert _status_line(done.stdout, "CapBnd") == (1 << 0) | (1 << 5) | (1 << 10) | (1 << 7) | (1 << 6)
+    assert _status_line(done.stdout, "CapInh") == (1 << 5) | (1 << 10)
+    assert _status_line(done.stdout, "CapAmb") == 1 << 5
+    assert _status_line(done.stdout, "CapEff") == _status_line(done.stdout, "CapPrm") == 1 << 5
+
+
+def test_user_rlimits_hostname_and_cwd(rt):
+    bundle = rt.bundle("b", ["sh", "-c", "cat /proc/self/limits; cat /proc/self/status; hostname; echo $PWD"])
+    rt.edit(bundle, lambda d: d["process"].update(
+        rlimits=[{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}],
+        user={"uid": 1000, "gid": 1001, "additionalGids": [5, 7]}, cwd="/work/here", oomScoreAdj=123))
+    rt.edit(bundle, lambda d: d.update(hostname="inside"))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    limits = next(line for line in done.stdout.splitlines() if line.startswith("Max open files")).split()
+    assert limits[3:5] == ["123", "456"]
+    status = {line.split(":")[0]: line.split(":", 1)[1].split() for line in done.stdout.splitlines() if ":\t" in line}
+    assert status["Uid"][:2] == ["1000", "1000"] and status["Gid"][:2] == ["1001", "1001"]
+    assert status["Groups"] == ["5", "7"]
+    assert done.stdout.splitlines()[-2:] == ["inside", "/work/here"]
+
+
+def test_mounts_a_sized_tmpfs_and_a_read_only_bind(rt, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "f").write_text("from the host\n")
+    bundle = rt.bundle("b", ["sh", "-c", "grep ' /scratch ' /proc/self/mountinfo; cat /data/f; "
+                                         "touch /data/g || echo refused; touch /scratch/ok && echo wrote"])
+    rt.edit(bundle, lambda d: d["mounts"].extend([
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "nosuid"]},
+        {"destination": "/data", "type": "bind", "source": str(shared), "options": ["rbind", "ro"]}]))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "size=1024k" in lines[0] and "nosuid" in lines[0]
+    assert lines[1:] == ["from the host", "refused", "wrote"]
+    assert not (shared / "g").exists()
+
+
+def test_seccomp_in_the_runtime_specs_form(rt):
+    bundle = rt.bundle("b", ["sh", "-c", "mkdir /made || echo denied; touch /touched && echo touched"])
+    rt.edit(bundle, lambda d: d["linux"].update(seccomp={
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        # _llseek and chown32 exist on 32-bit x86 only: ignored on this architecture, as runc does
+        "syscalls": [{"names": ["mkdir", "mkdirat", "_llseek", "chown32"], "action": "SCMP_ACT_ERRNO"}]}))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["denied", "touched"]
+    assert "Operation not permitted" in done.stderr
+    assert not (bundle / "rootfs" / "made").exists()
+
+
+def test_cgroup_limits_are_in_the_cgroups_path_while_created(rt):
+    name = f"td-rt-test-{uuid.uuid4().hex[:8]}"
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["linux"].update(cgroupsPath=f"/{name}/inner", resources={
+        "memory": {"limit": 64 << 20}, "pids": {"limit": 42}, "cpu": {"shares": 512}}))
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    pid = rt.state(cid)["pid"]
+    assert f":/{name}/inner\n" in Path(f"/proc/{pid}/cgroup").read_text()
+    memory = Path(f"/sys/fs/cgroup/memory/{name}/inner")
+    if memory.exists():  # a v1 host
+        assert (memory / "memory.limit_in_bytes").read_text() == f"{64 << 20}\n"
+        assert Path(f"/sys/fs/cgroup/pids/{name}/inner/pids.max").read_text() == "42\n"
+        assert Path(f"/sys/fs/cgroup/cpu/{name}/inner/cpu.shares").read_text() == "512\n"
+    else:
+        unified = Path(f"/sys/fs/cgroup/{name}/inner")
+        assert (unified / "memory.max").read_text() == f"{64 << 20}\n"
+    assert rt("delete", "--force", cid).returncode == 0
+    assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{h}/{name}")]
