@@ -368,3 +368,94 @@ def test_cgroup_limits_are_in_the_cgroups_path_while_created(rt):
         assert (unified / "memory.max").read_text() == f"{64 << 20}\n"
     assert rt("delete", "--force", cid).returncode == 0
     assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{h}/{name}")]
+
+
+def test_the_init_gets_create_stdio_and_no_other_descriptor(rt, tmp_path):
+    bundle = rt.bundle("b", ["sh", "-c", "ls /proc/self/fd; echo to-err >&2"])
+    extra = os.open(tmp_path, os.O_RDONLY)  # inheritable: a caller's descriptor beyond stdio
+    out, err = tmp_path / "out", tmp_path / "err"
+    try:
+        with open(out, "w") as o, open(err, "w") as e:
+            done = rt("run", "--bundle", bundle, rt.new_id(), pass_fds=(extra,), capture_output=False,
+                      stdout=o, stderr=e)
+    finally:
+        os.close(extra)
+    assert done.returncode == 0, err.read_text()
+    assert out.read_text().split() == ["0", "1", "2", "3"]  # 3: ls's own listing of the directory
+    assert err.read_text() == "to-err\n"
+
+
+def test_a_terminal_goes_to_the_console_socket(rt, tmp_path):
+    import socket
+
+    bundle = rt.bundle("b", ["sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty"])
+    rt.edit(bundle, lambda d: d["process"].update(terminal=True))
+    path = tmp_path / "console.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    cid = rt.new_id()
+    creating = subprocess.Popen([sys.executable, "-m", "tinydocker.runtime", "--root", str(rt.root), "create",
+                                 "--bundle", str(bundle), "--console-socket", str(path), cid],
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = server.accept()
+    _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    conn.close()
+    server.close()
+    assert creating.wait(60) == 0, creating.stderr.read()
+    rt.pids.append(rt.state(cid)["pid"])
+    [master] = fds
+    assert rt("start", cid).returncode == 0
+    output = b""
+    while b"on-a-tty" not in output:
+        try:
+            chunk = os.read(master, 1024)
+        except OSError:  # EIO: the terminal's last holder is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert b"on-a-tty" in output
+    rt.wait_status(cid, "stopped")
+
+
+def test_hooks_get_the_state_on_stdin_at_their_points(rt, tmp_path):
+    def saving(name: str) -> dict:
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {tmp_path}/{name}.json"]}
+
+    failing = {"path": "/bin/sh", "args": ["sh", "-c", "echo hook says no >&2; exit 3"]}
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d.update(hooks={
+        "prestart": [saving("prestart")], "createRuntime": [saving("createRuntime")],
+        "poststart": [failing, saving("poststart")], "poststop": [failing, saving("poststop")]}))
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    pid = rt.state(cid)["pid"]
+    for name in ("prestart", "createRuntime"):
+        seen = json.loads((tmp_path / f"{name}.json").read_text())
+        assert (seen["id"], seen["pid"], seen["status"], seen["bundle"]) == (cid, pid, "creating", str(bundle))
+    assert not (tmp_path / "poststart.json").exists()
+    done = rt("start", cid)
+    # a failing poststart hook is a warning; the hooks after it still run
+    assert done.returncode == 0
+    assert one_line(done.stderr) == "tinydocker-runtime: warning: poststart hook /bin/sh failed with status 3: hook says no"
+    assert json.loads((tmp_path / "poststart.json").read_text())["status"] == "running"
+    rt.wait_status(cid, "stopped")
+    done = rt("delete", cid)
+    assert done.returncode == 0 and "poststop hook /bin/sh failed" in one_line(done.stderr)
+    assert json.loads((tmp_path / "poststop.json").read_text())["status"] == "stopped"
+
+
+def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(rt, tmp_path):
+    bundle = rt.bundle("b", ["touch", "/ran"])
+    rt.edit(bundle, lambda d: d.update(hooks={"prestart": [{"path": "/bin/false"}]}))
+    cid = rt.new_id()
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == "tinydocker-runtime: prestart hook /bin/false failed with status 1"
+    assert not (rt.root / cid).exists() and not (bundle / "rootfs" / "ran").exists()
+    rt.edit(bundle, lambda d: d.update(hooks={"createContainer": [{"path": "/bin/true"}]}))
+    done = rt.create(bundle, cid)
+    assert one_line(done.stderr) == "tinydocker-runtime: config.json: hooks.createContainer is not supported yet"

@@ -198,7 +198,7 @@ def _create(args, log: Log) -> int:
 def _start(args, log: Log) -> int:
     from .start import start
 
-    start(_store(args), _id(args))
+    start(_store(args), _id(args), warn=log.warning)
     return 0
 
 
@@ -226,7 +226,7 @@ def _kill(args, log: Log) -> int:
 def _delete(args, log: Log) -> int:
     from .delete import delete
 
-    delete(_store(args), _id(args), force=args.force)
+    delete(_store(args), _id(args), force=args.force, warn=log.warning)
     return 0
 
 
@@ -262,9 +262,9 @@ def _run(args, log: Log) -> int:
     pid = _create_from(args)
     store = _store(args)
     try:
-        start(store, args.id)
+        start(store, args.id, warn=log.warning)
     except BaseException:
-        delete(store, args.id, force=True)
+        delete(store, args.id, force=True, warn=log.warning)
         raise
     if args.detach:
         return 0
@@ -279,7 +279,7 @@ def _run(args, log: Log) -> int:
             continue
     code = os.waitstatus_to_exitcode(status)
     if not args.keep:
-        delete(store, args.id, force=True)
+        delete(store, args.id, force=True, warn=log.warning)
     return 128 - code if code < 0 else code
 
 

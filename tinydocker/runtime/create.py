@@ -29,9 +29,10 @@ import termios
 
 from ..linux import fds
 from ..linux import syscalls as sc
-from . import cgroups, process, rootfs
+from . import cgroups, hooks, process, rootfs
 from .config import Config
 from .state import RuntimeError_, State, Store, now_rfc3339, ticks_of
+from .state import document as state_document
 
 NAMESPACE_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "mount": sc.CLONE_NEWNS,
                    "network": sc.CLONE_NEWNET, "pid": sc.CLONE_NEWPID, "uts": sc.CLONE_NEWUTS,
@@ -45,7 +46,7 @@ _FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.S
 
 def refuse_unsupported(config: Config, console_socket: str | None) -> None:
     """What this runtime does not honour yet, refused by name before anything is made."""
-    for point in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"):
+    for point in ("createContainer", "startContainer"):
         if getattr(config.hooks, point):
             raise RuntimeError_(f"config.json: hooks.{point} is not supported yet")
     for ns in config.linux.namespaces:
@@ -100,18 +101,33 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         cgroup_path, leaves = cgroups.directories(config.linux.cgroups_path, container_id)
         state = State(id=container_id, bundle=str(config.bundle), rootfs=str(config.root.path),
                       created=now_rfc3339(), oci_version=config.oci_version, annotations=dict(config.annotations),
-                      cgroups=cgroups.missing(leaves), leaves=leaves, cgroup_path=cgroup_path)
+                      cgroups=cgroups.missing(leaves), leaves=leaves, cgroup_path=cgroup_path,
+                      hooks={"poststart": hooks.saved(config.hooks.poststart),
+                             "poststop": hooks.saved(config.hooks.poststop)})
         locked.write(state)  # before anything is made: delete --force then knows what to remove
         cgroups.make(state.cgroups)
         device_rules = [f"{'b' if d.type == 'b' else 'c'} {d.major}:{d.minor} rwm"
                         for d in config.linux.devices if d.type != "p"]
         cgroups.apply(leaves, config.linux.resources, device_rules)
         os.mkfifo(locked.fifo, 0o622)
-        pid = _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring)
-        state.pid, state.start_ticks = pid, ticks_of(pid)
-        locked.write(state)
+        def forked(child: int) -> None:
+            # the init's pid is known from here: a killed create leaves it to delete --force
+            nonlocal pid
+            pid = child
+            state.pid, state.start_ticks = child, ticks_of(child)
+            locked.write(state)
+
+        def created_runtime() -> None:
+            document = state_document(locked.id, locked.path, state, "creating")
+            hooks.run_all(config.hooks.prestart, document, "prestart")
+            hooks.run_all(config.hooks.createRuntime, document, "createRuntime")
+
+        _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
+                   forked, created_runtime)
         if pid_file:
             _write_pid_file(pid_file, pid)
+        state.creating = False
+        locked.write(state)
         return pid
     except BaseException:
         if pid:
@@ -142,7 +158,10 @@ def _write_pid_file(path: str, pid: int) -> None:
 
 
 def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | None, console_socket: str | None,
-               no_pivot: bool, no_new_keyring: bool) -> int:
+               no_pivot: bool, no_new_keyring: bool, forked, created_runtime) -> None:
+    """Fork the init and follow its reports: forked(pid) at once, created_runtime() when it
+    has its namespaces (it waits for that to return), back once it is ready to wait on the
+    fifo; RuntimeError_ if it fails (the caller kills and reaps it)."""
     opened = []
     try:
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
@@ -171,8 +190,16 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
             console = opened[-1]
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         opened += [report_r, report_w]
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)  # the runtime's hooks are done: go on
+        opened += [go_r, go_w]
         pid_ns = config.linux.namespace("pid")
+        own_pid_ns = None
         if pid_ns is not None:
+            # a PID namespace applies to the children made after entering it: the init is
+            # forked into it, and this process goes back to its own for whatever it forks
+            # next (hooks, and run's delete)
+            own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            opened.append(own_pid_ns)
             try:
                 if pid_ns.path:
                     sc.setns(joined.pop("pid"), sc.CLONE_NEWPID)
@@ -182,16 +209,29 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 raise RuntimeError_(f"cannot enter the PID namespace: {e.strerror}") from None
         pid = os.fork()
         if pid == 0:
-            _init(config, report_w, fifo_fd, proc_fd, joined, console, leaves, program, no_pivot, no_new_keyring)
-        os.close(report_w)
-        opened.remove(report_w)
-        message = _read_all(report_r)
-        try:
-            said = json.loads(message) if message else {}
-        except ValueError:
-            said = {"error": "the container's init sent a garbled report"}
+            _init(config, report_w, go_r, fifo_fd, proc_fd, joined, console, leaves, program, no_pivot,
+                  no_new_keyring)
+        if own_pid_ns is not None:
+            sc.setns(own_pid_ns, sc.CLONE_NEWPID)
+        forked(pid)
+        for fd in (report_w, go_r):
+            os.close(fd)
+            opened.remove(fd)
+        reports = os.fdopen(os.dup(report_r), "rb")
+        said = {}
+        with reports:
+            for line in reports:
+                try:
+                    said = json.loads(line)
+                except ValueError:
+                    said = {"error": "the container's init sent a garbled report"}
+                if said.get("namespaces"):
+                    created_runtime()
+                    os.write(go_w, b"1")
+                    continue
+                break
         if said.get("ready"):
-            return pid
+            return
         _, status = os.waitpid(pid, 0)
         if said.get("error"):
             raise RuntimeError_(said["error"])
@@ -205,16 +245,9 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 pass
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 # -- the init, in the child ------------------------------------------------------------------
 
-def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict, console: int | None,
+def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, joined: dict, console: int | None,
           leaves: list[str], program: bytes | None, no_pivot: bool, no_new_keyring: bool) -> None:
     """The container's init; never returns."""
     stage = "setup"
@@ -223,7 +256,7 @@ def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict,
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         for sig in _FATAL:
             signal.signal(sig, _die)
-        keep = {report, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else [])}
+        keep = {report, go, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else [])}
         fds.drop_inherited(keep)
         cgroups.join(leaves)
         for kind, fd in joined.items():
@@ -236,6 +269,12 @@ def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict,
         sc.unshare(new)
         root = str(config.root.path)
         rootfs.prepare(config, root)
+        if config.hooks.prestart or config.hooks.createRuntime:
+            # the runtime's hooks run now, in its namespaces, with ours made (before pivot_root)
+            os.write(report, b'{"namespaces": true}\n')
+            if os.read(go, 1) != b"1":
+                os._exit(1)  # create gave up (a hook failed): it kills us anyway
+        os.close(go)
         rootfs.enter(root, no_pivot)
         for key, value in config.linux.sysctl.items():
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
@@ -253,7 +292,7 @@ def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict,
         cwd = config.process.cwd
         os.makedirs(cwd, exist_ok=True)  # runc makes a missing cwd
         os.chdir(cwd)
-        os.write(report, json.dumps({"ready": True}).encode())
+        os.write(report, b'{"ready": true}\n')
         os.close(report)
         stage = "wait"
         sc.prctl(PR_SET_PDEATHSIG, 0)
@@ -272,7 +311,7 @@ def _init(config: Config, report: int, fifo_fd: int, proc_fd: int, joined: dict,
         message = _said(e)
         if stage == "setup":
             try:
-                os.write(report, json.dumps({"error": message}).encode())
+                os.write(report, json.dumps({"error": message}).encode() + b"\n")
             except OSError:
                 pass
         else:

@@ -15,7 +15,7 @@ from .state import NotExist, RuntimeError_, Store, alive, status
 PATIENCE = 10.0  # seconds for a SIGKILLed init to be gone
 
 
-def delete(store: Store, container_id: str, force: bool = False) -> None:
+def delete(store: Store, container_id: str, force: bool = False, warn=None) -> None:
     try:
         locked = store.open(container_id)
     except NotExist:
@@ -25,10 +25,10 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
     with locked:
         state = locked.read()
         now = status(locked.path, state, holding_lock=True)
-        if now != "stopped":
-            if not force:
-                raise RuntimeError_(f"cannot delete container {container_id} that is not stopped: {now}")
-            if state is not None and state.pid > 0:  # never kill(0): that is our own process group
+        if now != "stopped" and not force:
+            raise RuntimeError_(f"cannot delete container {container_id} that is not stopped: {now}")
+        if state is not None and alive(state.pid, state.start_ticks):
+            if state.pid > 0:  # never kill(0): that is our own process group
                 try:
                     os.kill(state.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -39,3 +39,9 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
         if state is not None:
             cgroups.remove(state.cgroups, state.leaves)
         locked.remove()
+    if state is not None and state.hooks.get("poststop"):
+        from . import hooks
+        from .state import document
+
+        gone = {**document(container_id, "", state, "stopped")}
+        hooks.run_all(hooks.loaded(state.hooks["poststop"]), gone, "poststop", warn=warn)

@@ -11,7 +11,7 @@ import select
 from .state import FIFO, RuntimeError_, Store, alive, status
 
 
-def start(store: Store, container_id: str) -> None:
+def start(store: Store, container_id: str, warn=None) -> None:
     with store.open(container_id) as locked:
         state = locked.read()
         now = status(locked.path, state, holding_lock=True)
@@ -43,3 +43,9 @@ def start(store: Store, container_id: str) -> None:
                 os.unlink(fifo)
             except FileNotFoundError:
                 pass
+        if state.hooks.get("poststart"):
+            from . import hooks
+            from .state import document
+
+            running = document(container_id, locked.path, state, "running")
+            hooks.run_all(hooks.loaded(state.hooks["poststart"]), running, "poststart", warn=warn)

@@ -64,6 +64,8 @@ class State:
     cgroups: list = field(default_factory=list)  # directories create made (to remove), parents first
     leaves: list = field(default_factory=list)  # the container's directory in each hierarchy
     cgroup_path: str = ""  # as resolved from linux.cgroupsPath (for list and kill --all)
+    hooks: dict = field(default_factory=dict)  # poststart and poststop, for start and delete
+    creating: bool = True  # until create has finished (its init may be forked already)
 
 
 def now_rfc3339() -> str:
@@ -174,9 +176,12 @@ def alive(pid: int, ticks: int) -> bool:
 
 
 def status(path: str, state: State | None, holding_lock: bool = False) -> str:
+    if state is None or state.creating:
+        # create is still at work (it holds the lock), or was killed half-way
+        if not holding_lock and _locked_by_other(path):
+            return "creating"
     if state is None or not state.pid:
-        # create is still at work (it holds the lock), or died before forking: nothing runs
-        return "creating" if not holding_lock and _locked_by_other(path) else "stopped"
+        return "stopped"
     if not alive(state.pid, state.start_ticks):
         return "stopped"
     return "created" if os.path.exists(os.path.join(path, FIFO)) else "running"
