@@ -31,7 +31,7 @@ from ..linux import fds
 from ..linux import syscalls as sc
 from . import cgroups, hooks, process, rootfs
 from .config import Config
-from .state import RuntimeError_, State, Store, now_rfc3339, ticks_of
+from .state import RuntimeError_, State, Store, alive, now_rfc3339, ticks_of
 from .state import document as state_document
 
 NAMESPACE_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "mount": sc.CLONE_NEWNS,
@@ -53,8 +53,6 @@ def refuse_unsupported(config: Config, console_socket: str | None) -> None:
         if ns.type == "user":
             raise RuntimeError_("config.json: linux.namespaces: user namespaces (and uid/gid mappings) "
                                 "are not supported yet")
-        if ns.type == "mount" and ns.path:
-            raise RuntimeError_("config.json: linux.namespaces: joining a mount namespace by path is not supported")
     if config.process.terminal and not console_socket:
         raise RuntimeError_("config.json: process.terminal is true but no --console-socket was given")
     if not config.process.terminal and console_socket:
@@ -110,6 +108,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
                         for d in config.linux.devices if d.type != "p"]
         cgroups.apply(leaves, config.linux.resources, device_rules)
         os.mkfifo(locked.fifo, 0o622)
+
         def forked(child: int) -> None:
             # the init's pid is known from here: a killed create leaves it to delete --force
             nonlocal pid
@@ -131,11 +130,12 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         return pid
     except BaseException:
         if pid:
-            try:
+            if alive(pid, state.start_ticks):  # not reaped already (its pid could be another's now)
                 os.kill(pid, signal.SIGKILL)
+            try:
                 os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            except ChildProcessError:
+                pass  # reaped already
         if state is not None:
             try:
                 cgroups.remove(state.cgroups, state.leaves)
@@ -259,7 +259,9 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         keep = {report, go, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else [])}
         fds.drop_inherited(keep)
         cgroups.join(leaves)
-        for kind, fd in joined.items():
+        # the mount namespace last: joining it changes our root, and the rootfs is then built
+        # in it (runc's reading of a mount namespace given by path)
+        for kind, fd in sorted(joined.items(), key=lambda item: item[0] == "mount"):
             sc.setns(fd, NAMESPACE_FLAGS[kind])
             os.close(fd)
         new = 0
