@@ -459,3 +459,20 @@ def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(rt, tmp_path):
     rt.edit(bundle, lambda d: d.update(hooks={"createContainer": [{"path": "/bin/true"}]}))
     done = rt.create(bundle, cid)
     assert one_line(done.stderr) == "tinydocker-runtime: config.json: hooks.createContainer is not supported yet"
+
+
+def test_kill_all_signals_every_process_of_the_container(rt):
+    # no PID namespace: the init's death alone would leave its children running
+    bundle = rt.bundle("b", ["sh", "-c", "trap '' TERM; sleep 1000 & sleep 1000 & touch /started; wait"])
+    rt.edit(bundle, lambda d: d["linux"].update(namespaces=[n for n in d["linux"]["namespaces"] if n["type"] != "pid"]))
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    assert rt("start", cid).returncode == 0
+    wait_for(lambda: (bundle / "rootfs" / "started").exists(), what="the container's children")
+    leaf = json.loads((rt.root / cid / "state.json").read_text())["leaves"][0]
+    pids = [int(p) for p in Path(leaf, "cgroup.procs").read_text().split()]
+    assert len(pids) == 3
+    assert rt("kill", "--all", cid, "KILL").returncode == 0
+    rt.wait_status(cid, "stopped")
+    wait_for(lambda: not [p for p in pids if _alive(p)], what="every process gone")
+    assert rt("delete", cid).returncode == 0

@@ -129,6 +129,7 @@ def apply(leaves: list[str], resources: Resources | None, device_nodes=()) -> No
     r = resources or Resources()
     if v2:
         _apply_v2(leaves, r)
+        _allow_devices_v2(leaves[0], r, device_nodes)
     else:
         _apply_v1(leaves, r, device_nodes)
 
@@ -185,9 +186,7 @@ def _apply_v1(leaves, r: Resources, device_nodes) -> None:
         # as the config does), then the nodes the runtime itself makes in /dev
         _write(deny, "a")
         for rule in r.devices:
-            text = (f"{rule.type} {'*' if rule.major is None else rule.major}:"
-                    f"{'*' if rule.minor is None else rule.minor} {rule.access}")
-            _write(allow if rule.allow else deny, text)
+            _write(allow if rule.allow else deny, _rule_text(rule))
         for text in (*_DEFAULT_DEVICES, *device_nodes):
             _write(allow, text)
 
@@ -219,7 +218,40 @@ def _apply_v2(leaves, r: Resources) -> None:
         _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
     if r.block_io is not None and r.block_io.weight:
         _write(_need(leaves, "io.weight", "linux.resources.blockIO.weight"), r.block_io.weight)
-    # the device allowlist on v2 is a BPF program (security/devices.py): not attached yet
+
+
+def _rule_text(rule) -> str:
+    return f"{rule.type} {'*' if rule.major is None else rule.major}:{'*' if rule.minor is None else rule.minor} {rule.access}"
+
+
+def _allow_devices_v2(leaf: str, r: Resources, device_nodes) -> None:
+    """cgroup v2's device controller is a BPF program attached to the cgroup: the config's
+    rules read as one allow-list (a deny of everything empties it), compiled by
+    security/devices.py. Its programs only allow, so a narrower deny is refused."""
+    if not r.devices:
+        return  # nothing asked: every device allowed, as on v1 without rules
+    allowed: list[str] = []
+    for rule in r.devices:
+        everything = rule.type == "a" and rule.major is None and rule.minor is None
+        if rule.allow:
+            if everything and set(rule.access) == set("rwm"):
+                allowed = ["a *:* rwm"]
+            else:
+                allowed.append(_rule_text(rule))
+        elif everything and set(rule.access) == set("rwm"):
+            allowed = []
+        else:
+            raise RuntimeError_(f"config.json: linux.resources.devices: the deny rule {_rule_text(rule)!r} "
+                                "is not supported on cgroup v2 (only a deny of everything)")
+    if "a *:* rwm" in allowed:
+        return
+    from ..linux.syscalls import attach_device_program
+    from ..security import devices
+
+    try:
+        attach_device_program(leaf, devices.program([*allowed, *_DEFAULT_DEVICES, *device_nodes]))
+    except OSError as e:
+        raise RuntimeError_(f"cannot attach the device program to {leaf}: {e.strerror}") from None
 
 
 def join(leaves: list[str]) -> None:

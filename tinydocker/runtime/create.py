@@ -277,7 +277,7 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
             if os.read(go, 1) != b"1":
                 os._exit(1)  # create gave up (a hook failed): it kills us anyway
         os.close(go)
-        rootfs.enter(root, no_pivot)
+        rootfs.enter(root, no_pivot, config.linux.rootfs_propagation)
         for key, value in config.linux.sysctl.items():
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(value)

@@ -1,8 +1,9 @@
 """The container's root filesystem, built in the init's new mount namespace, in runc's order:
 
-    propagation private (or linux.rootfsPropagation) → root.path bind-mounted onto itself →
-    the config's mounts in order → the default /dev nodes and links, then linux.devices →
-    pivot_root (chroot with --no-pivot) → maskedPaths, readonlyPaths → root.readonly
+    every mount private → root.path bind-mounted onto itself → the config's mounts in order →
+    the default /dev nodes and links, then linux.devices → pivot_root (chroot with
+    --no-pivot) → linux.rootfsPropagation on the new root → maskedPaths, readonlyPaths →
+    root.readonly
 
 Every destination is resolved inside the new root (`inside`): a symlink in the rootfs that
 points at /etc or ../../ leads to the rootfs's /etc, never the host's.
@@ -66,14 +67,9 @@ def inside(root: str, path: str) -> str:
 
 def prepare(config: Config, root: str) -> None:
     """Everything before pivot_root; `root` is root.path on the host."""
-    propagation = config.linux.rootfs_propagation
-    flag = sc.MS_REC | _PROPAGATION[propagation.lstrip("r")] if propagation else sc.MS_REC | sc.MS_PRIVATE
-    if flag & MS_SHARED or flag & MS_UNBINDABLE:
-        # the host's tree is first made private (nothing leaks back while we build), the
-        # asked propagation is set on the new root once it is a mount of its own
-        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    else:
-        sc.mount("none", "/", None, flag)
+    # nothing built here may propagate back to the host; linux.rootfsPropagation is given to
+    # the container's own root once pivot_root is done (which refuses a shared root)
+    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     for m in config.mounts:
         mount_one(root, m)
@@ -81,8 +77,6 @@ def prepare(config: Config, root: str) -> None:
         default_devices(root)
     for d in config.linux.devices:
         make_device(root, d)
-    if flag & (MS_SHARED | MS_UNBINDABLE):
-        sc.mount("none", root, None, flag)
 
 
 def _target(root: str, m: Mount) -> str:
@@ -222,7 +216,7 @@ def make_device(root: str, d) -> None:
         raise SetupError(f"cannot make the device {d.path}: {e.strerror}") from None
 
 
-def enter(root: str, no_pivot: bool) -> None:
+def enter(root: str, no_pivot: bool, propagation: str = "") -> None:
     os.chdir(root)
     if no_pivot:
         sc.mount(root, "/", None, MS_MOVE)
@@ -233,6 +227,8 @@ def enter(root: str, no_pivot: bool) -> None:
         sc.pivot_root(".", ".")
         sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+    if propagation:
+        sc.mount("none", "/", None, sc.MS_REC | _PROPAGATION[propagation.lstrip("r")])
 
 
 def finish(config: Config) -> None:
