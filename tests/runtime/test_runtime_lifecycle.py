@@ -426,14 +426,17 @@ def test_hooks_get_the_state_on_stdin_at_their_points(rt, tmp_path):
         return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {tmp_path}/{name}.json"]}
 
     failing = {"path": "/bin/sh", "args": ["sh", "-c", "echo hook says no >&2; exit 3"]}
-    bundle = rt.bundle("b", ["true"])
+    bundle = rt.bundle("b", ["sh", "-c", "cat /startContainer.json"])
     rt.edit(bundle, lambda d: d.update(hooks={
         "prestart": [saving("prestart")], "createRuntime": [saving("createRuntime")],
+        # in the container's namespaces: before pivot_root (a host path), then in its root
+        "createContainer": [saving("createContainer")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /startContainer.json"]}],
         "poststart": [failing, saving("poststart")], "poststop": [failing, saving("poststop")]}))
     cid = rt.new_id()
     assert rt.create(bundle, cid).returncode == 0
     pid = rt.state(cid)["pid"]
-    for name in ("prestart", "createRuntime"):
+    for name in ("prestart", "createRuntime", "createContainer"):
         seen = json.loads((tmp_path / f"{name}.json").read_text())
         assert (seen["id"], seen["pid"], seen["status"], seen["bundle"]) == (cid, pid, "creating", str(bundle))
     assert not (tmp_path / "poststart.json").exists()
@@ -443,6 +446,7 @@ def test_hooks_get_the_state_on_stdin_at_their_points(rt, tmp_path):
     assert one_line(done.stderr) == "tinydocker-runtime: warning: poststart hook /bin/sh failed with status 3: hook says no"
     assert json.loads((tmp_path / "poststart.json").read_text())["status"] == "running"
     rt.wait_status(cid, "stopped")
+    assert json.loads((bundle / "rootfs" / "startContainer.json").read_text())["pid"] == pid
     done = rt("delete", cid)
     assert done.returncode == 0 and "poststop hook /bin/sh failed" in one_line(done.stderr)
     assert json.loads((tmp_path / "poststop.json").read_text())["status"] == "stopped"
@@ -456,9 +460,10 @@ def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(rt, tmp_path):
     assert done.returncode == 1
     assert one_line(done.stderr) == "tinydocker-runtime: prestart hook /bin/false failed with status 1"
     assert not (rt.root / cid).exists() and not (bundle / "rootfs" / "ran").exists()
-    rt.edit(bundle, lambda d: d.update(hooks={"createContainer": [{"path": "/bin/true"}]}))
+    rt.edit(bundle, lambda d: d.update(hooks={"createContainer": [{"path": "/bin/false"}]}))
     done = rt.create(bundle, cid)
-    assert one_line(done.stderr) == "tinydocker-runtime: config.json: hooks.createContainer is not supported yet"
+    assert one_line(done.stderr) == "tinydocker-runtime: createContainer hook /bin/false failed with status 1"
+    assert not (rt.root / cid).exists()
 
 
 def test_kill_all_signals_every_process_of_the_container(rt):

@@ -46,9 +46,6 @@ _FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.S
 
 def refuse_unsupported(config: Config, console_socket: str | None) -> None:
     """What this runtime does not honour yet, refused by name before anything is made."""
-    for point in ("createContainer", "startContainer"):
-        if getattr(config.hooks, point):
-            raise RuntimeError_(f"config.json: hooks.{point} is not supported yet")
     for ns in config.linux.namespaces:
         if ns.type == "user":
             raise RuntimeError_("config.json: linux.namespaces: user namespaces (and uid/gid mappings) "
@@ -120,6 +117,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
             document = state_document(locked.id, locked.path, state, "creating")
             hooks.run_all(config.hooks.prestart, document, "prestart")
             hooks.run_all(config.hooks.createRuntime, document, "createRuntime")
+            return document
 
         _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
                    forked, created_runtime)
@@ -226,8 +224,8 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 except ValueError:
                     said = {"error": "the container's init sent a garbled report"}
                 if said.get("namespaces"):
-                    created_runtime()
-                    os.write(go_w, b"1")
+                    # the init goes on with the state document, for the hooks it runs itself
+                    os.write(go_w, json.dumps(created_runtime()).encode() + b"\n")
                     continue
                 break
         if said.get("ready"):
@@ -271,11 +269,18 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         sc.unshare(new)
         root = str(config.root.path)
         rootfs.prepare(config, root)
-        if config.hooks.prestart or config.hooks.createRuntime:
-            # the runtime's hooks run now, in its namespaces, with ours made (before pivot_root)
+        h = config.hooks
+        document = None
+        if h.prestart or h.createRuntime or h.createContainer or h.startContainer:
+            # the runtime's hooks run now, in its namespaces, with ours made (before pivot_root);
+            # then the container's own createContainer hooks, here
             os.write(report, b'{"namespaces": true}\n')
-            if os.read(go, 1) != b"1":
+            with os.fdopen(os.dup(go), "rb") as told:
+                line = told.readline()
+            if not line:
                 os._exit(1)  # create gave up (a hook failed): it kills us anyway
+            document = json.loads(line)
+            hooks.run_all(h.createContainer, document, "createContainer")
         os.close(go)
         rootfs.enter(root, no_pivot, config.linux.rootfs_propagation)
         for key, value in config.linux.sysctl.items():
@@ -304,11 +309,21 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         for fd in (gate, fifo_fd, proc_fd):
             os.close(fd)
         stage = "start"
+        if h.startContainer:  # in the container, before its program (a failure stops it)
+            hooks.run_all(h.startContainer, {**document, "status": "running"}, "startContainer")
         process.apply(config.process, program)
         process.execute(config.process)
     except process.ExecError as e:
         _tell(f"{e}\n")
         os._exit(e.code)
+    except RuntimeError_ as e:  # a hook of the container's
+        if stage == "setup":
+            try:
+                os.write(report, json.dumps({"error": str(e)}).encode() + b"\n")
+            except OSError:
+                pass
+        else:
+            _tell(f"tinydocker-runtime: {e}\n")
     except BaseException as e:  # noqa: BLE001 - whatever it is, it must be said in one line
         message = _said(e)
         if stage == "setup":

@@ -2,16 +2,20 @@
 
     prestart, createRuntime   during create, once the init's namespaces exist and before it
                               pivots into the rootfs; a failure fails create
+    createContainer           by the init, in the container's namespaces, before pivot_root
+                              (so its path is the host's); a failure fails create
+    startContainer            by the init once released, in the container (its path is the
+                              container's), before the program; a failure stops it
     poststart                 by start, once the init is released; a failure is a warning
     poststop                  by delete, once the container is gone; a failure is a warning,
                               and the hooks after it still run
 
 Each hook is path, args (args[0] is its argv[0]), env, an optional timeout in seconds, and
-gets the container's state JSON on its stdin. createContainer and startContainer (run
-inside the container's namespaces) are refused at create, not implemented yet.
+gets the container's state JSON on its stdin.
 """
 
 import json
+import os
 import subprocess
 from dataclasses import asdict
 
@@ -26,7 +30,7 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
     try:
         done = subprocess.run(argv, executable=hook.path, env=env, input=json.dumps(state).encode(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=hook.timeout,
-                              close_fds=True, cwd=state.get("bundle") or "/")
+                              close_fds=True, cwd=state.get("bundle") if os.path.isdir(state.get("bundle") or "") else "/")
     except subprocess.TimeoutExpired:
         raise RuntimeError_(f"{point} hook {hook.path} timed out after {hook.timeout} s") from None
     except OSError as e:
