@@ -481,3 +481,14 @@ def test_kill_all_signals_every_process_of_the_container(rt):
     rt.wait_status(cid, "stopped")
     wait_for(lambda: not [p for p in pids if _alive(p)], what="every process gone")
     assert rt("delete", cid).returncode == 0
+
+
+def test_preserve_fds_passes_descriptors_from_3_up(rt, tmp_path):
+    (tmp_path / "passed").write_text("through fd 3\n")
+    bundle = rt.bundle("b", ["sh", "-c", "cat <&3; ls /proc/self/fd"])
+    done = subprocess.run(["sh", "-c", 'exec 3<"$0"; exec "$@"', str(tmp_path / "passed"), sys.executable, "-m",
+                           "tinydocker.runtime", "--root", str(rt.root), "run", "--preserve-fds", "1", "--bundle",
+                           str(bundle), rt.new_id()], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["through", "fd", "3", "0", "1", "2", "3", "4"]

@@ -102,7 +102,7 @@ def _parser() -> _Parser:
         p.add_argument("--no-pivot", action="store_true", help="chroot instead of pivot_root")
         p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
         p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
-                       help="pass N more descriptors from 3 up (not supported yet: 0 only)")
+                       help="pass N more descriptors, from 3 up, to the container's process")
         p.add_argument("id", nargs="?", default=None)
     run.add_argument("-d", "--detach", action="store_true", help="return once the container runs")
     run.add_argument("--keep", action="store_true", help="do not delete the container once it exits")
@@ -182,12 +182,12 @@ def _create_from(args):
     from .create import create
 
     container_id = _id(args)
-    if args.preserve_fds:
-        raise UsageError("--preserve-fds is not supported yet")
+    if args.preserve_fds < 0:
+        raise UsageError("--preserve-fds must not be negative")
     bundle = args.bundle or "."
     config = load(bundle)
     return create(config, _store(args), container_id, pid_file=args.pid_file, console_socket=args.console_socket,
-                  no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring)
+                  no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds)
 
 
 def _create(args, log: Log) -> int:

@@ -85,7 +85,8 @@ def seccomp_program(config: Config) -> bytes | None:
 
 
 def create(config: Config, store: Store, container_id: str, pid_file: str | None = None,
-           console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False) -> int:
+           console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False,
+           preserve_fds: int = 0) -> int:
     """Create the container; its init's pid (a child of the caller, which may wait for it)."""
     refuse_unsupported(config, console_socket)
     program = seccomp_program(config)
@@ -120,7 +121,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
             return document
 
         _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
-                   forked, created_runtime)
+                   preserve_fds, forked, created_runtime)
         if pid_file:
             _write_pid_file(pid_file, pid)
         state.creating = False
@@ -156,7 +157,7 @@ def _write_pid_file(path: str, pid: int) -> None:
 
 
 def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | None, console_socket: str | None,
-               no_pivot: bool, no_new_keyring: bool, forked, created_runtime) -> None:
+               no_pivot: bool, no_new_keyring: bool, preserve_fds: int, forked, created_runtime) -> None:
     """Fork the init and follow its reports: forked(pid) at once, created_runtime() when it
     has its namespaces (it waits for that to return), back once it is ready to wait on the
     fifo; RuntimeError_ if it fails (the caller kills and reaps it)."""
@@ -208,7 +209,7 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
         pid = os.fork()
         if pid == 0:
             _init(config, report_w, go_r, fifo_fd, proc_fd, joined, console, leaves, program, no_pivot,
-                  no_new_keyring)
+                  no_new_keyring, preserve_fds)
         if own_pid_ns is not None:
             sc.setns(own_pid_ns, sc.CLONE_NEWPID)
         forked(pid)
@@ -246,15 +247,19 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
 # -- the init, in the child ------------------------------------------------------------------
 
 def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, joined: dict, console: int | None,
-          leaves: list[str], program: bytes | None, no_pivot: bool, no_new_keyring: bool) -> None:
-    """The container's init; never returns."""
+          leaves: list[str], program: bytes | None, no_pivot: bool, no_new_keyring: bool,
+          preserve_fds: int = 0) -> None:
+    """The container's init; never returns. Descriptors 3 to 3+preserve_fds-1 are passed on
+    to the program (--preserve-fds: socket activation, engines' sync pipes)."""
     stage = "setup"
     try:
         # if create dies now, so do we: nobody would release or clean us up
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         for sig in _FATAL:
             signal.signal(sig, _die)
-        keep = {report, go, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else [])}
+        preserved = set(range(3, 3 + preserve_fds))
+        keep = {report, go, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else []),
+                *preserved}
         fds.drop_inherited(keep)
         cgroups.join(leaves)
         # the mount namespace last: joining it changes our root, and the rootfs is then built
@@ -311,6 +316,11 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         stage = "start"
         if h.startContainer:  # in the container, before its program (a failure stops it)
             hooks.run_all(h.startContainer, {**document, "status": "running"}, "startContainer")
+        for fd in preserved:
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                pass  # not open: nothing to pass
         process.apply(config.process, program)
         process.execute(config.process)
     except process.ExecError as e:
