@@ -492,3 +492,14 @@ def test_preserve_fds_passes_descriptors_from_3_up(rt, tmp_path):
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["through", "fd", "3", "0", "1", "2", "3", "4"]
+
+
+def test_the_cgroup_mount_shows_the_containers_own_cgroup(rt):
+    # the template mounts /sys/fs/cgroup and has no cgroup namespace: each hierarchy is then
+    # the container's own directory, bound in place, never the host's root
+    bundle = rt.bundle("b", ["sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c -v '^pids\\|^cgroup\\|^notify\\|^tasks'"])
+    rt.edit(bundle, lambda d: d["linux"].update(resources={"pids": {"limit": 42}}))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    if not Path("/sys/fs/cgroup/pids/cgroup.procs").exists():
+        pytest.skip("not a cgroup v1 host")
+    assert done.stdout.split() == ["42", "0"], done.stderr  # no child cgroup of the host's in sight

@@ -273,7 +273,7 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 new |= NAMESPACE_FLAGS[ns.type]
         sc.unshare(new)
         root = str(config.root.path)
-        rootfs.prepare(config, root)
+        rootfs.prepare(config, root, leaves)
         h = config.hooks
         document = None
         if h.prestart or h.createRuntime or h.createContainer or h.startContainer:

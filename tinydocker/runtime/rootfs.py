@@ -65,14 +65,16 @@ def inside(root: str, path: str) -> str:
     return root + "/" + "/".join(resolved) if resolved else root
 
 
-def prepare(config: Config, root: str) -> None:
-    """Everything before pivot_root; `root` is root.path on the host."""
+def prepare(config: Config, root: str, leaves=()) -> None:
+    """Everything before pivot_root; `root` is root.path on the host, `leaves` the
+    container's cgroup directories (what a cgroup mount shows without a cgroup namespace)."""
     # nothing built here may propagate back to the host; linux.rootfsPropagation is given to
     # the container's own root once pivot_root is done (which refuses a shared root)
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
+    own_cgroupns = config.linux.namespace("cgroup") is not None
     for m in config.mounts:
-        mount_one(root, m)
+        mount_one(root, m, None if own_cgroupns else leaves)
     if not any(m.destination == "/dev" and m.bind for m in config.mounts):
         default_devices(root)
     for d in config.linux.devices:
@@ -94,7 +96,7 @@ def _target(root: str, m: Mount) -> str:
     return target
 
 
-def mount_one(root: str, m: Mount) -> None:
+def mount_one(root: str, m: Mount, cgroup_leaves=None) -> None:
     try:
         if m.bind:
             if not os.path.exists(m.source):
@@ -108,7 +110,7 @@ def mount_one(root: str, m: Mount) -> None:
                 sc.mount(m.source, target, None, sc.MS_BIND | sc.MS_REMOUNT | wanted | _locked_flags(target))
         elif m.type == "cgroup":
             target = _target(root, m)
-            cgroup_filesystems(target, m.flags)
+            cgroup_filesystems(target, m.flags, cgroup_leaves)
         else:
             target = _target(root, m)
             if m.type == "tmpfs" and m.copy_up:
@@ -150,13 +152,15 @@ def _tmpfs_copy_up(target: str, m: Mount) -> None:
         os.rmdir(scratch)
 
 
-def cgroup_filesystems(target: str, flags: int) -> None:
+def cgroup_filesystems(target: str, flags: int, leaves=None) -> None:
     """The cgroup hierarchies at `target`: cgroup2 itself on a unified host; on v1 a tmpfs
-    holding each hierarchy (mounted within the container's cgroup namespace, where each
-    one's root is the container's own cgroup)."""
+    holding each hierarchy. In the container's own cgroup namespace each is mounted afresh
+    (its root is then the container's cgroup); without one (`leaves` given), the container's
+    own directory of each is bind-mounted in its place, as runc does, so that the host's
+    tree stays out of sight."""
     with open("/proc/self/mountinfo") as f:
         lines = f.read().splitlines()
-    v1, v2 = [], False
+    v1, v1_mounts, v2 = [], [], False
     for line in lines:
         before, _, after = line.partition(" - ")
         fstype, _src, options = (after.split() + ["", ""])[:3]
@@ -165,6 +169,7 @@ def cgroup_filesystems(target: str, flags: int) -> None:
             name = os.path.basename(before.split()[4])
             if (name, ",".join(keep)) not in v1:
                 v1.append((name, ",".join(keep)))
+                v1_mounts.append(before.split()[4])
         elif fstype == "cgroup2":
             v2 = True
     base = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
@@ -173,9 +178,14 @@ def cgroup_filesystems(target: str, flags: int) -> None:
             sc.mount("cgroup2", target, "cgroup2", base | flags)
         return
     sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
-    for name, options in v1:
+    for (name, options), mount_point in zip(v1, v1_mounts):
         os.makedirs(f"{target}/{name}", exist_ok=True)
-        sc.mount("cgroup", f"{target}/{name}", "cgroup", base | (flags & sc.MS_RDONLY), options)
+        own = next((leaf for leaf in leaves or () if leaf.startswith(mount_point + "/")), None)
+        if leaves is not None and own is not None:
+            sc.mount(own, f"{target}/{name}", None, sc.MS_BIND)
+            sc.mount(own, f"{target}/{name}", None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
+        else:
+            sc.mount("cgroup", f"{target}/{name}", "cgroup", base | (flags & sc.MS_RDONLY), options)
     if flags & sc.MS_RDONLY:
         sc.mount("tmpfs", target, "tmpfs", base | sc.MS_REMOUNT | sc.MS_RDONLY, "mode=755")
 
