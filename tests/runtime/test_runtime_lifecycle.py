@@ -503,3 +503,25 @@ def test_the_cgroup_mount_shows_the_containers_own_cgroup(rt):
     if not Path("/sys/fs/cgroup/pids/cgroup.procs").exists():
         pytest.skip("not a cgroup v1 host")
     assert done.stdout.split() == ["42", "0"], done.stderr  # no child cgroup of the host's in sight
+
+
+def test_a_mount_destination_through_a_symlink_stays_in_the_rootfs(rt, tmp_path):
+    bundle = rt.bundle("b", ["sh", "-c", "grep -c ' /outside/x ' /proc/self/mountinfo"])
+    # rootfs/evil -> ../../outside would be tmp_path/outside on the host
+    (bundle / "rootfs" / "evil").symlink_to("../../outside")
+    (bundle / "rootfs" / "abs").symlink_to(str(tmp_path / "outside"))
+    rt.edit(bundle, lambda d: d["mounts"].extend([
+        {"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/abs/y", "type": "tmpfs", "source": "tmpfs"}]))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+    assert not (tmp_path / "outside").exists()
+    assert (bundle / "rootfs" / "outside" / "x").is_dir()
+    assert (bundle / "rootfs" / str(tmp_path).lstrip("/") / "outside" / "y").is_dir()
+
+
+def test_no_pivot_chroots_into_the_rootfs(rt):
+    bundle = rt.bundle("b", ["sh", "-c", "ls /; cat /proc/self/mountinfo | grep -c ' / '"])
+    done = rt("run", "--no-pivot", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:4] == ["bin", "dev", "proc", "sys"]
