@@ -54,6 +54,11 @@ def refuse_unsupported(config: Config, console_socket: str | None) -> None:
         raise RuntimeError_("config.json: process.terminal is true but no --console-socket was given")
     if not config.process.terminal and console_socket:
         raise RuntimeError_("--console-socket was given but process.terminal is false")
+    seccomp = config.linux.seccomp
+    for flag in seccomp.flags if seccomp else ():
+        # TSYNC asks for every thread of the init: it has one when the filter is loaded
+        if flag != "SECCOMP_FILTER_FLAG_TSYNC":
+            raise RuntimeError_(f"config.json: linux.seccomp.flags: {flag} is not supported yet")
     if config.process.apparmor_profile:
         raise RuntimeError_("config.json: process.apparmorProfile is not supported yet")
 
