@@ -316,7 +316,9 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         # blocks until `start` opens the fifo for reading
         gate = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fd)
         os.write(gate, b"0")
-        for fd in (gate, fifo_fd, proc_fd):
+        # `gate` stays open (close-on-exec) until execve: start reads its end-of-file as
+        # "the program is running", and runs the poststart hooks only then
+        for fd in (fifo_fd, proc_fd):
             os.close(fd)
         stage = "start"
         if h.startContainer:  # in the container, before its program (a failure stops it)

@@ -1,8 +1,10 @@
 """`start`: release a created container's init, which blocks opening the exec fifo for write.
 
 The fifo is opened for reading without blocking (an init killed meanwhile would otherwise
-leave start waiting for ever), its one byte read once the init has opened its end, and
-the fifo removed: from then on the container is "running".
+leave start waiting for ever), its one byte read once the init has opened its end, then its
+end-of-file awaited: the init keeps its end open, close-on-exec, until it has exec'd the
+program. The fifo is then removed (the container is "running") and the poststart hooks run,
+after the program started, as the spec wants.
 """
 
 import os
@@ -23,20 +25,27 @@ def start(store: Store, container_id: str, warn=None) -> None:
         fifo = os.path.join(locked.path, FIFO)
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
+            released = False
             while True:
                 ready, _, _ = select.select([fd], [], [], 0.1)
+                data = None
                 if ready:
                     try:
-                        if os.read(fd, 1):
-                            break
+                        data = os.read(fd, 1)
                     except BlockingIOError:
                         pass
-                if not alive(state.pid, state.start_ticks):
-                    raise RuntimeError_("cannot start a container that has stopped")
-                if not ready:
+                if data:
+                    released = True  # the init took it: from now on it runs
                     continue
-                # EOF: the init has not opened its end yet (or closed it while dying); wait
-                select.select([], [], [], 0.01)
+                if released and data == b"":
+                    break  # its end closed at execve (or at its exit): the program runs
+                if not alive(state.pid, state.start_ticks):
+                    if released:
+                        break  # it ran and is gone already
+                    raise RuntimeError_("cannot start a container that has stopped")
+                if ready and data == b"":
+                    # EOF before the init opened its end: wait for it
+                    select.select([], [], [], 0.01)
         finally:
             os.close(fd)
             try:
