@@ -8,4 +8,13 @@ template  the config.json `spec` writes
 features  the runtime-spec features document
 log       runc's --log/--log-format
 cli       the command line
+state     the status store under --root: one locked directory per container
+cgroups   the container's cgroup where linux.cgroupsPath puts it, with its limits
+rootfs    the init's mounts, devices, pivot_root, masked and read-only paths
+process   config.process applied by the init to itself, then execve
+hooks     the six hook points
+create    create: the init forked, set up and left waiting on the exec fifo
+start     start: the init released
+kill      kill: a signal to the init or, with --all, to its cgroup
+delete    delete: the container's cgroups and state removed
 """
