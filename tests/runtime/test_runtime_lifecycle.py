@@ -52,6 +52,7 @@ class Runtime:
         self.made: list[str] = []
         self.pids: list[int] = []
         self.cgroups: list[str] = []
+        self.creates = 0
 
     def __call__(self, *args, timeout=60, **kw) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -82,8 +83,14 @@ class Runtime:
         change(doc)
         (bundle / "config.json").write_text(json.dumps(doc))
 
-    def create(self, bundle: Path, cid: str, *extra, **kw) -> subprocess.CompletedProcess:
-        done = self("create", "--bundle", bundle, *extra, cid, **kw)
+    def create(self, bundle: Path, cid: str, *extra) -> subprocess.CompletedProcess:
+        """create, its output in files: the init keeps create's stdio (as engines give files
+        or fifos), so pipes would stay open as long as the container lives."""
+        self.creates += 1
+        out, err = self.tmp / f"create-{self.creates}.out", self.tmp / f"create-{self.creates}.err"
+        with open(out, "w") as o, open(err, "w") as e:
+            done = self("create", "--bundle", bundle, *extra, cid, capture_output=False, stdout=o, stderr=e)
+        done.stdout, done.stderr = out.read_text(), err.read_text()
         if done.returncode == 0:
             self.pids.append(self.state(cid)["pid"])
             self.cgroups += json.loads((self.root / cid / "state.json").read_text())["leaves"]
