@@ -119,6 +119,8 @@ def rt(tmp_path):
         for hierarchy in os.listdir("/sys/fs/cgroup"):
             assert not os.path.exists(f"/sys/fs/cgroup/{hierarchy}/tinydocker-runtime/{cid}"), (hierarchy, cid)
     assert not host_mounts_under(tmp_path)
+    # the default parent of containers without a cgroupsPath goes with the last of them
+    assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.isdir(f"/sys/fs/cgroup/{h}/tinydocker-runtime")]
 
 
 def one_line(text: str) -> str:

@@ -68,12 +68,17 @@ def make(dirs: list[str]) -> None:
     """Make `dirs` (from missing()), in order; a v1 cpuset gets its parent's CPUs and nodes,
     a v2 parent enables its controllers for the child."""
     for d in dirs:
-        try:
-            os.mkdir(d, 0o755)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise RuntimeError_(f"cannot make the cgroup {d}: {e.strerror}") from None
+        for _ in range(10):
+            try:
+                os.mkdir(d, 0o755)
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:
+                # the shared default parent, removed by a delete as it went empty: again
+                os.makedirs(os.path.dirname(d), 0o755, exist_ok=True)
+            except OSError as e:
+                raise RuntimeError_(f"cannot make the cgroup {d}: {e.strerror}") from None
         if os.path.exists(os.path.join(d, "cpuset.cpus")):
             # a new v1 cpuset has no CPUs and no memory nodes: nothing could run in it
             for name in ("cpuset.cpus", "cpuset.mems"):
@@ -303,3 +308,12 @@ def remove(made: list[str], leaves: list[str], patience: float = 5.0) -> None:
                 if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
                     break  # still in use (another container below a shared parent): leave it
                 raise RuntimeError_(f"cannot remove the cgroup {d}: {e.strerror}") from None
+    for leaf in leaves:
+        # the default parent is shared by every container without a cgroupsPath: whoever
+        # leaves it empty removes it (a create racing with that makes it again)
+        parent = os.path.dirname(leaf)
+        if os.path.basename(parent) == DEFAULT_PARENT:
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass
