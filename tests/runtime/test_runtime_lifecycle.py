@@ -534,3 +534,20 @@ def test_no_pivot_chroots_into_the_rootfs(rt):
     done = rt("run", "--no-pivot", "--bundle", bundle, rt.new_id())
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:4] == ["bin", "dev", "proc", "sys"]
+
+
+def test_a_capability_the_runtime_lacks_is_refused_at_create(rt):
+    bounding = int(next(line for line in open("/proc/self/status") if line.startswith("CapBnd:")).split()[1], 16)
+    from tinydocker.security.capabilities import NAMES
+
+    missing = [name for i, name in enumerate(NAMES) if not bounding >> i & 1]
+    if not missing:
+        pytest.skip("this runtime holds every capability: none to ask for in vain")
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["process"]["capabilities"]["permitted"].append("CAP_" + missing[0]))
+    cid = rt.new_id()
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == (f"tinydocker-runtime: config.json: process.capabilities.permitted: CAP_{missing[0]} "
+                                     "is not held by the runtime itself (its bounding set lacks it), so it cannot be given")
+    assert not (rt.root / cid).exists()

@@ -59,8 +59,30 @@ def refuse_unsupported(config: Config, console_socket: str | None) -> None:
         # TSYNC asks for every thread of the init: it has one when the filter is loaded
         if flag != "SECCOMP_FILTER_FLAG_TSYNC":
             raise RuntimeError_(f"config.json: linux.seccomp.flags: {flag} is not supported yet")
+    _check_capabilities(config)
     if config.process.apparmor_profile:
         raise RuntimeError_("config.json: process.apparmorProfile is not supported yet")
+
+
+def _check_capabilities(config: Config) -> None:
+    """A capability the runtime does not hold itself cannot be given (capset would fail
+    after start, where only the container's stderr hears of it): refused at create, naming
+    it (a sandbox's narrowed bounding set, say)."""
+    caps = config.process.capabilities
+    if caps is None:
+        return
+    held = -1
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("CapPrm:", "CapBnd:")):
+                held &= int(line.split()[1], 16)
+    from ..security.capabilities import NUMBER
+
+    for name in ("permitted", "effective", "inheritable", "ambient"):
+        for cap in getattr(caps, name):
+            if not held >> NUMBER[cap.removeprefix("CAP_")] & 1:
+                raise RuntimeError_(f"config.json: process.capabilities.{name}: {cap} is not held by the "
+                                    "runtime itself (its bounding set lacks it), so it cannot be given")
 
 
 def seccomp_program(config: Config) -> bytes | None:
