@@ -66,8 +66,8 @@ class Runtime:
         self.made.append(cid)
         return cid
 
-    def bundle(self, name: str, args, **edit) -> Path:
-        path = self.tmp / name
+    def bundle(self, name: str, args, base: Path | None = None, **edit) -> Path:
+        path = (base or self.tmp) / name
         busybox_rootfs(path / "rootfs")
         doc = template.default()
         doc["process"]["terminal"] = False
@@ -551,3 +551,43 @@ def test_a_capability_the_runtime_lacks_is_refused_at_create(rt):
     assert one_line(done.stderr) == (f"tinydocker-runtime: config.json: process.capabilities.permitted: CAP_{missing[0]} "
                                      "is not held by the runtime itself (its bounding set lacks it), so it cannot be given")
     assert not (rt.root / cid).exists()
+
+
+@pytest.fixture
+def open_dir():
+    """A directory the namespace's root may cross (pytest's are 0700, root's own): as with
+    runc, the bundle must be reachable by the mapped root."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="td-rt-userns-"))
+    path.chmod(0o711)
+    yield path
+    assert not host_mounts_under(path)
+    shutil.rmtree(path)
+
+
+def test_a_user_namespace_maps_the_containers_ids(rt, open_dir):
+    shared = open_dir / "shared"
+    shared.mkdir()
+    os.chown(shared, 100000, 100000)
+    bundle = rt.bundle("b", base=open_dir, args=["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; grep -E '^(Uid|Gid):' "
+                                         "/proc/self/status; touch /shared/made; cat /dev/null && echo devices"])
+    rt.edit(bundle, lambda d: (
+        d["linux"]["namespaces"].append({"type": "user"}),
+        d["linux"].update(uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                          gidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        d["mounts"].append({"destination": "/shared", "type": "bind", "source": str(shared), "options": ["rbind"]})))
+    (bundle / "rootfs" / "shared").mkdir()  # the rootfs is the host root's: its root could not make it
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    pid = rt.state(cid)["pid"]
+    host_uid = next(line for line in open(f"/proc/{pid}/status") if line.startswith("Uid:")).split()[1]
+    assert host_uid == "100000"  # the init is the namespace's root already, as seen from the host
+    assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+    assert rt("start", cid).returncode == 0
+    rt.wait_status(cid, "stopped")
+    out = (rt.tmp / f"create-{rt.creates}.out").read_text().split()
+    assert out[:6] == ["0", "100000", "65536", "0", "100000", "65536"]
+    assert out[6:] == ["Uid:", "0", "0", "0", "0", "Gid:", "0", "0", "0", "0", "devices"]
+    assert (shared / "made").stat().st_uid == 100000

@@ -253,12 +253,20 @@ def _list(args, log: Log) -> int:
     return 0
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
 def _run(args, log: Log) -> int:
     import signal
 
     from .delete import delete
     from .start import start
 
+    from ..linux import syscalls
+
+    # the init of a user namespace is forked by a first stage that exits: as a subreaper
+    # we get it back as our child, to wait for
+    syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     pid = _create_from(args)
     store = _store(args)
     try:

@@ -46,10 +46,6 @@ _FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.S
 
 def refuse_unsupported(config: Config, console_socket: str | None) -> None:
     """What this runtime does not honour yet, refused by name before anything is made."""
-    for ns in config.linux.namespaces:
-        if ns.type == "user":
-            raise RuntimeError_("config.json: linux.namespaces: user namespaces (and uid/gid mappings) "
-                                "are not supported yet")
     if config.process.terminal and not console_socket:
         raise RuntimeError_("config.json: process.terminal is true but no --console-socket was given")
     if not config.process.terminal and console_socket:
@@ -133,6 +129,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
                         for d in config.linux.devices if d.type != "p"]
         cgroups.apply(leaves, config.linux.resources, device_rules)
         os.mkfifo(locked.fifo, 0o622)
+        os.chmod(locked.fifo, 0o622)  # past the umask: an init in a user namespace is not root here
 
         def forked(child: int) -> None:
             # the init's pid is known from here: a killed create leaves it to delete --force
@@ -219,8 +216,9 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
         go_r, go_w = os.pipe2(os.O_CLOEXEC)  # the runtime's hooks are done: go on
         opened += [go_r, go_w]
         pid_ns = config.linux.namespace("pid")
+        in_user_ns = config.linux.namespace("user") is not None
         own_pid_ns = None
-        if pid_ns is not None:
+        if pid_ns is not None and not in_user_ns:
             # a PID namespace applies to the children made after entering it: the init is
             # forked into it, and this process goes back to its own for whatever it forks
             # next (hooks, and run's delete)
@@ -251,6 +249,18 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                     said = json.loads(line)
                 except ValueError:
                     said = {"error": "the container's init sent a garbled report"}
+                if said.get("maps"):
+                    # its new user namespace, mapped from here (we hold the host's privileges)
+                    _write_id_maps(pid, config)
+                    os.write(go_w, b"mapped\n")
+                    continue
+                if said.get("init"):
+                    # the first stage forked the init into the user namespace's own PID
+                    # namespace and is done: the init is the container's from now on
+                    os.waitpid(pid, 0)
+                    pid = said["init"]
+                    forked(pid)
+                    continue
                 if said.get("namespaces"):
                     # the init goes on with the state document, for the hooks it runs itself
                     os.write(go_w, json.dumps(created_runtime()).encode() + b"\n")
@@ -258,9 +268,12 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 break
         if said.get("ready"):
             return
-        _, status = os.waitpid(pid, 0)
         if said.get("error"):
             raise RuntimeError_(said["error"])
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # the init of a user namespace is not our child
+            raise RuntimeError_("the container's init exited before it was ready") from None
         why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {os.waitstatus_to_exitcode(status)}"
         raise RuntimeError_(f"the container's init exited ({why}) before it was ready")
     finally:
@@ -269,6 +282,30 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _write_id_maps(pid: int, config: Config) -> None:
+    for name, maps in (("uid_map", config.linux.uid_mappings), ("gid_map", config.linux.gid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        if not text:
+            continue  # a user namespace joined by path has its maps already
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise RuntimeError_(f"config.json: linux.{'uidMappings' if name == 'uid_map' else 'gidMappings'}: "
+                                f"cannot write the user namespace's {name}: {e.strerror}") from None
+
+
+def _read_line(fd: int) -> bytes:
+    """One line from a pipe, a byte at a time: the rest is another reader's."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line
 
 
 # -- the init, in the child ------------------------------------------------------------------
@@ -289,6 +326,10 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 *preserved}
         fds.drop_inherited(keep)
         cgroups.join(leaves)
+        in_user_ns = config.linux.namespace("user") is not None
+        if in_user_ns:
+            _first_stage(config, report, go, joined)
+            joined = {k: fd for k, fd in joined.items() if k not in ("user", "pid")}
         # the mount namespace last: joining it changes our root, and the rootfs is then built
         # in it (runc's reading of a mount namespace given by path)
         for kind, fd in sorted(joined.items(), key=lambda item: item[0] == "mount"):
@@ -300,15 +341,14 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 new |= NAMESPACE_FLAGS[ns.type]
         sc.unshare(new)
         root = str(config.root.path)
-        rootfs.prepare(config, root, leaves)
+        rootfs.prepare(config, root, leaves, in_user_ns)
         h = config.hooks
         document = None
         if h.prestart or h.createRuntime or h.createContainer or h.startContainer:
             # the runtime's hooks run now, in its namespaces, with ours made (before pivot_root);
             # then the container's own createContainer hooks, here
             os.write(report, b'{"namespaces": true}\n')
-            with os.fdopen(os.dup(go), "rb") as told:
-                line = told.readline()
+            line = _read_line(go)
             if not line:
                 os._exit(1)  # create gave up (a hook failed): it kills us anyway
             document = json.loads(line)
@@ -350,7 +390,7 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 os.set_inheritable(fd, True)
             except OSError:
                 pass  # not open: nothing to pass
-        process.apply(config.process, program)
+        process.apply(config.process, program, privileged_done=in_user_ns)
         process.execute(config.process)
     except process.ExecError as e:
         _tell(f"{e}\n")
@@ -373,6 +413,40 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         else:
             _tell(f"tinydocker-runtime: container init: {message}\n")
     os._exit(1 if stage != "start" else process.EXIT_CANNOT_EXEC)
+
+
+def _first_stage(config: Config, report: int, go: int, joined: dict) -> None:
+    """With a user namespace, the init is made in two stages. This first one applies what
+    needs the host's privileges (rlimits, oomScoreAdj), enters the user namespace (create
+    writes the new one's maps), then the PID namespace (made now, it is owned by the user
+    namespace, so the container may mount its /proc) and forks the init into it, tells
+    create its pid and exits. The init goes on with the other namespaces."""
+    process.set_limits(config.process)
+    if "user" in joined:
+        sc.setns(joined["user"], sc.CLONE_NEWUSER)
+    else:
+        sc.unshare(sc.CLONE_NEWUSER)
+        os.write(report, b'{"maps": true}\n')
+        if _read_line(go) != b"mapped\n":
+            os._exit(1)
+    # become the namespace's root: what is made from here (a tmpfs's files, say) must have
+    # an owner the namespace can name
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    pid_ns = config.linux.namespace("pid")
+    if pid_ns is not None:
+        if "pid" in joined:
+            sc.setns(joined["pid"], sc.CLONE_NEWPID)
+        else:
+            sc.unshare(sc.CLONE_NEWPID)
+    child = os.fork()
+    if child:
+        os.write(report, json.dumps({"init": child}).encode() + b"\n")
+        os._exit(0)
+    # the init: its parent (this first stage) exits at once, so no parent-death signal
+    for kind in ("user", "pid"):
+        if kind in joined:
+            os.close(joined[kind])
 
 
 def _die(sig, _frame) -> None:

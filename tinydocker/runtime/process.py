@@ -42,12 +42,19 @@ def _last_cap() -> int:
         return max(NUMBER.values())
 
 
-def apply(p: Process, seccomp_filter: bytes | None) -> None:
+def set_limits(p: Process) -> None:
+    """rlimits and oomScoreAdj: raising either needs the host's privileges (CAP_SYS_RESOURCE
+    of the initial user namespace), so with a user namespace they are set before entering it."""
     for r in p.rlimits:
         resource.setrlimit(r.resource, (_limit(r.soft), _limit(r.hard)))
     if p.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(p.oom_score_adj))
+
+
+def apply(p: Process, seccomp_filter: bytes | None, privileged_done: bool = False) -> None:
+    if not privileged_done:
+        set_limits(p)
     caps = p.capabilities
     if caps is not None:
         keep = _mask(caps.bounding)

@@ -65,20 +65,22 @@ def inside(root: str, path: str) -> str:
     return root + "/" + "/".join(resolved) if resolved else root
 
 
-def prepare(config: Config, root: str, leaves=()) -> None:
+def prepare(config: Config, root: str, leaves=(), in_user_ns: bool = False) -> None:
     """Everything before pivot_root; `root` is root.path on the host, `leaves` the
     container's cgroup directories (what a cgroup mount shows without a cgroup namespace)."""
     # nothing built here may propagate back to the host; linux.rootfsPropagation is given to
     # the container's own root once pivot_root is done (which refuses a shared root)
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
-    own_cgroupns = config.linux.namespace("cgroup") is not None
+    # v1 hierarchies cannot be mounted from a user namespace: the container's own
+    # directories are bound instead, as without a cgroup namespace
+    own_cgroupns = config.linux.namespace("cgroup") is not None and not in_user_ns
     for m in config.mounts:
         mount_one(root, m, None if own_cgroupns else leaves)
     if not any(m.destination == "/dev" and m.bind for m in config.mounts):
-        default_devices(root)
+        default_devices(root, in_user_ns)
     for d in config.linux.devices:
-        make_device(root, d)
+        make_device(root, d, in_user_ns)
 
 
 def _target(root: str, m: Mount) -> str:
@@ -190,13 +192,22 @@ def cgroup_filesystems(target: str, flags: int, leaves=None) -> None:
         sc.mount("tmpfs", target, "tmpfs", base | sc.MS_REMOUNT | sc.MS_RDONLY, "mode=755")
 
 
-def default_devices(root: str) -> None:
+def _bind_device(host_path: str, path: str) -> None:
+    """A device node in a user namespace, where mknod is refused: the host's, bound."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+    sc.mount(host_path, path, None, sc.MS_BIND)
+
+
+def default_devices(root: str, in_user_ns: bool = False) -> None:
     dev = inside(root, "/dev")
     os.makedirs(dev, exist_ok=True)
     for name, major, minor in DEFAULT_DEVICES:
         path = f"{dev}/{name}"
         if os.path.lexists(path):
             os.unlink(path)
+        if in_user_ns:
+            _bind_device(f"/dev/{name}", path)
+            continue
         os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(path, 0o666)  # mknod is subject to the umask
     for target, name in _LINKS:
@@ -211,7 +222,7 @@ def default_devices(root: str) -> None:
         os.symlink(target, path)
 
 
-def make_device(root: str, d) -> None:
+def make_device(root: str, d, in_user_ns: bool = False) -> None:
     target = inside(root, d.path)
     kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
     mode = d.file_mode if d.file_mode is not None else 0o666
@@ -219,6 +230,9 @@ def make_device(root: str, d) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if os.path.lexists(target):
             os.unlink(target)
+        if in_user_ns:
+            _bind_device(d.path, target)  # the host's node of that path, as runc does
+            return
         os.mknod(target, kind | mode, os.makedev(d.major or 0, d.minor or 0))
         os.chown(target, d.uid or 0, d.gid or 0)
         os.chmod(target, mode)
