@@ -3,8 +3,8 @@ hierarchy's root) or relative (to the runtime's own cgroup in that hierarchy, as
 it), in every v1 hierarchy, or in the unified tree on a pure cgroup v2 host.
 
 tinydocker's engine keeps its cgroups at <hierarchy>/tinydocker/<id> (tinydocker/cgroups);
-a runtime must put them where the caller says, so this module only borrows the engine's
-layout reading and writes the limits itself. The directories it makes are returned, so that
+a runtime must put them where the caller says, so this module reads the mounts and writes
+the limits itself (importing that package would also cost every create ~15 ms). The directories it makes are returned, so that
 delete removes exactly those (deepest first), never a parent someone else made.
 """
 
@@ -13,7 +13,6 @@ import os
 import signal
 import time
 
-from ..cgroups.layout import layout
 from .config import Resources
 from .state import RuntimeError_
 
@@ -35,19 +34,45 @@ def _own(hierarchy_key: str) -> str:
     return "/"
 
 
+_LIMITING = ("cpu", "cpuacct", "cpuset", "memory", "pids")  # v1 holds the limits if any of these is there
+
+
+def _mounts() -> tuple[dict, str | None]:
+    """{v1 mount point: its controllers ("cpu,cpuacct", "name=systemd")}, the cgroup2 mount."""
+    v1, v2 = {}, None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            fstype, _source, options = (after.split() + ["", ""])[:3]
+            point = before.split()[4]
+            if "\\" in point:
+                point = point.encode().decode("unicode_escape")  # mountinfo's octal escapes
+            if fstype == "cgroup":
+                controllers = [o for o in options.split(",")
+                               if o not in ("rw", "ro") and ("=" not in o or o.startswith("name="))
+                               and o not in ("xattr", "noprefix", "clone_children", "cpuset_v2_mode",
+                                             "favordynmods")]
+                if controllers:
+                    v1.setdefault(point, ",".join(controllers))
+            elif fstype == "cgroup2" and v2 is None:
+                v2 = point
+    return v1, v2
+
+
 def directories(cgroups_path: str, container_id: str) -> tuple[str, list[str]]:
-    """(the path as resolved, [the directory in each hierarchy])."""
-    where = layout()
+    """(the path as resolved, [the directory in each hierarchy]): every v1 hierarchy when v1
+    holds the limiting controllers (pure v1, and hybrid hosts), else the unified tree."""
+    v1, v2 = _mounts()
     path = cgroups_path or f"/{DEFAULT_PARENT}/{container_id}"
-    if where.backend == "v1":
+    if any(c in controllers.split(",") for controllers in v1.values() for c in _LIMITING):
         found = []
-        for mount, controllers in sorted(where.v1_options.items()):
+        for mount, controllers in sorted(v1.items()):
             base = path if path.startswith("/") else os.path.join(_own(controllers), path)
             found.append(os.path.normpath(mount + "/" + base.lstrip("/")))
         return path, found
-    if where.backend == "v2":
+    if v2:
         base = path if path.startswith("/") else os.path.join(_own(""), path)
-        return path, [os.path.normpath(where.v2 + "/" + base.lstrip("/"))]
+        return path, [os.path.normpath(v2 + "/" + base.lstrip("/"))]
     raise RuntimeError_("no cgroup filesystem is mounted (the runtime needs /sys/fs/cgroup)")
 
 
