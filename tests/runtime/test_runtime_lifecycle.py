@@ -591,3 +591,22 @@ def test_a_user_namespace_maps_the_containers_ids(rt, open_dir):
     assert out[:6] == ["0", "100000", "65536", "0", "100000", "65536"]
     assert out[6:] == ["Uid:", "0", "0", "0", "0", "Gid:", "0", "0", "0", "0", "devices"]
     assert (shared / "made").stat().st_uid == 100000
+
+
+def test_two_creates_of_one_id_at_once_make_one_container(rt):
+    bundle = rt.bundle("b", ["true"])
+    cid = rt.new_id()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    outs = [rt.tmp / f"race-{i}.err" for i in range(2)]
+    procs = []
+    for out in outs:
+        with open(out, "w") as err:
+            procs.append(subprocess.Popen([sys.executable, "-m", "tinydocker.runtime", "--root", str(rt.root),
+                                           "create", "--bundle", str(bundle), cid], env=env,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err))
+    codes = sorted(p.wait(60) for p in procs)
+    assert codes == [0, 1]
+    said = sorted(out.read_text() for out in outs)
+    assert said == ["", f"tinydocker-runtime: container with id exists: {cid}\n"]
+    rt.pids.append(rt.state(cid)["pid"])
+    assert rt.state(cid)["status"] == "created"
