@@ -610,3 +610,21 @@ def test_two_creates_of_one_id_at_once_make_one_container(rt):
     assert said == ["", f"tinydocker-runtime: container with id exists: {cid}\n"]
     rt.pids.append(rt.state(cid)["pid"])
     assert rt.state(cid)["status"] == "created"
+
+
+def test_a_console_socket_nobody_listens_on_and_a_bad_cgroups_path_leave_nothing(rt, tmp_path):
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["process"].update(terminal=True))
+    cid = rt.new_id()
+    done = rt.create(bundle, cid, "--console-socket", tmp_path / "nobody.sock")
+    assert done.returncode == 1
+    assert one_line(done.stderr) == (f"tinydocker-runtime: cannot connect to the console socket {tmp_path}/nobody.sock: "
+                                     "No such file or directory")
+    assert not (rt.root / cid).exists()
+    assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{h}/tinydocker-runtime/{cid}")]
+    # a cgroupsPath through a file of the hierarchy: its directory cannot be made
+    bundle = rt.bundle("c", ["true"])
+    rt.edit(bundle, lambda d: d["linux"].update(cgroupsPath="/cgroup.procs/inner"))
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1 and "cannot make the cgroup" in one_line(done.stderr)
+    assert not (rt.root / cid).exists()
