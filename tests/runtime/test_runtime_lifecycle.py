@@ -397,7 +397,7 @@ def test_the_init_gets_create_stdio_and_no_other_descriptor(rt, tmp_path):
 def test_a_terminal_goes_to_the_console_socket(rt, tmp_path):
     import socket
 
-    bundle = rt.bundle("b", ["sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty"])
+    bundle = rt.bundle("b", ["sh", "-c", "test -t 0 && test -t 1 && test -c /dev/console && echo on-a-tty"])
     rt.edit(bundle, lambda d: d["process"].update(terminal=True))
     path = tmp_path / "console.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -473,6 +473,10 @@ def _said(error: BaseException) -> str:
 def _terminal(console: int, size) -> None:
     """A pty of the container's devpts as fds 0-2; its master goes to --console-socket."""
     master, slave = os.openpty()
+    # /dev/console is the container's terminal too (runc's, and what init systems open)
+    if not os.path.lexists("/dev/console"):
+        os.close(os.open("/dev/console", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
     if size:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     sock = socket.socket(fileno=console)
