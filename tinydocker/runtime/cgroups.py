@@ -3,9 +3,10 @@ hierarchy's root) or relative (to the runtime's own cgroup in that hierarchy, as
 it), in every v1 hierarchy, or in the unified tree on a pure cgroup v2 host.
 
 tinydocker's engine keeps its cgroups at <hierarchy>/tinydocker/<id> (tinydocker/cgroups);
-a runtime must put them where the caller says, so this module reads the mounts and writes
-the limits itself (importing that package would also cost every create ~15 ms). The directories it makes are returned, so that
-delete removes exactly those (deepest first), never a parent someone else made.
+a runtime must put them where the caller says, so this module finds the hierarchies and
+writes the OCI limits itself, with that package's file reading and shares-to-weight rule.
+The directories it makes are returned, so that delete removes exactly those (deepest
+first), never a parent someone else made.
 """
 
 import errno
@@ -13,6 +14,8 @@ import os
 import signal
 import time
 
+from ..cgroups.fs import read as _read
+from ..cgroups.v2 import shares_to_weight
 from .config import Resources
 from .state import RuntimeError_
 
@@ -120,14 +123,6 @@ def _enable_v2_controllers(parent: str) -> None:
             _write(os.path.join(parent, "cgroup.subtree_control"), f"+{name}", optional=True)
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
 def _write(path: str, value, optional: bool = False) -> None:
     try:
         with open(path, "w") as f:
@@ -164,6 +159,17 @@ def apply(leaves: list[str], resources: Resources | None, device_nodes=()) -> No
         _apply_v1(leaves, r, device_nodes)
 
 
+def _cpuset_and_pids(leaves, r: Resources) -> None:
+    """What v1 and v2 write alike: the cpuset's CPUs and nodes, and the pids limit."""
+    c = r.cpu
+    if c is not None and c.cpus:
+        _write(_need(leaves, "cpuset.cpus", "linux.resources.cpu.cpus"), c.cpus)
+    if c is not None and c.mems:
+        _write(_need(leaves, "cpuset.mems", "linux.resources.cpu.mems"), c.mems)
+    if r.pids_limit is not None and r.pids_limit != 0:
+        _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
+
+
 def _apply_v1(leaves, r: Resources, device_nodes) -> None:
     m = r.memory
     if m is not None:
@@ -185,12 +191,7 @@ def _apply_v1(leaves, r: Resources, device_nodes) -> None:
             _write(_need(leaves, "cpu.cfs_period_us", "linux.resources.cpu.period"), c.period)
         if c.quota:
             _write(_need(leaves, "cpu.cfs_quota_us", "linux.resources.cpu.quota"), c.quota)
-        if c.cpus:
-            _write(_need(leaves, "cpuset.cpus", "linux.resources.cpu.cpus"), c.cpus)
-        if c.mems:
-            _write(_need(leaves, "cpuset.mems", "linux.resources.cpu.mems"), c.mems)
-    if r.pids_limit is not None and r.pids_limit != 0:
-        _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
+    _cpuset_and_pids(leaves, r)
     b = r.block_io
     if b is not None:
         if b.weight:
@@ -235,17 +236,11 @@ def _apply_v2(leaves, r: Resources) -> None:
     c = r.cpu
     if c is not None:
         if c.shares:
-            weight = 1 + ((c.shares - 2) * 9999) // 262142
-            _write(_need(leaves, "cpu.weight", "linux.resources.cpu.shares"), weight)
+            _write(_need(leaves, "cpu.weight", "linux.resources.cpu.shares"), shares_to_weight(c.shares))
         if c.quota or c.period:
             quota = "max" if not c.quota or c.quota < 0 else c.quota
             _write(_need(leaves, "cpu.max", "linux.resources.cpu.quota"), f"{quota} {c.period or 100000}")
-        if c.cpus:
-            _write(_need(leaves, "cpuset.cpus", "linux.resources.cpu.cpus"), c.cpus)
-        if c.mems:
-            _write(_need(leaves, "cpuset.mems", "linux.resources.cpu.mems"), c.mems)
-    if r.pids_limit is not None and r.pids_limit != 0:
-        _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
+    _cpuset_and_pids(leaves, r)
     if r.block_io is not None and r.block_io.weight:
         _write(_need(leaves, "io.weight", "linux.resources.blockIO.weight"), r.block_io.weight)
 

@@ -10,7 +10,8 @@ after the program started, as the spec wants.
 import os
 import select
 
-from .state import FIFO, RuntimeError_, Store, alive, status
+from ..linux.proc import is_alive as alive
+from .state import FIFO, RuntimeError_, Store, status
 
 
 def start(store: Store, container_id: str, warn=None) -> None:
@@ -20,7 +21,7 @@ def start(store: Store, container_id: str, warn=None) -> None:
         if now != "created":
             if now == "stopped":
                 raise RuntimeError_("cannot start a container that has stopped")
-            raise RuntimeError_(f"cannot start an already running container" if now == "running"
+            raise RuntimeError_("cannot start an already running container" if now == "running"
                                 else f"cannot start a container in the {now} state")
         fifo = os.path.join(locked.path, FIFO)
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
