@@ -1,20 +1,22 @@
 """Identifying a process over time: a pid alone can be reused, pid + start time cannot.
 
-`start_ticks` is on `run`'s start-up path and reads /proc directly; the liveness check,
-used by ps/rm, goes through psutil (imported there, not here at module load).
+Both are read from /proc/PID/stat directly (no psutil: the OCI runtime and `run` pay for
+every import at each start).
 """
 
 import os
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
+def _stat(pid: int) -> list[bytes]:
+    """/proc/PID/stat's fields from the third (the state) on: field N is [N - 3]."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return stat.rsplit(b")", 1)[1].split()
 
 
 def start_ticks(pid: int) -> int:
     """The process start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-    return int(stat.rsplit(b")", 1)[1].split()[19])
+    return int(_stat(pid)[19])
 
 
 def pid_exists(pid: int) -> bool:
@@ -72,27 +74,20 @@ def boot_id() -> str:
 def is_stopped(pid: int | None) -> bool:
     """Whether `pid` is stopped (Ctrl-Z, SIGSTOP, a tracer): it makes no progress until resumed."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[0]
+        return _stat(pid)[0] in (b"T", b"t")
     except (OSError, IndexError):
         return False
-    return state in (b"T", b"t")
 
 
 def is_alive(pid: int | None, ticks: int | None, boot: str | None = None) -> bool:
-    """True when `pid` is the very process that started at `ticks` in this boot and has not exited."""
-    if not pid or ticks is None:
+    """True when `pid` is the very process that started at `ticks` in this boot and has not
+    exited (a zombie has: only its exit status is left to collect)."""
+    if not pid or pid <= 0 or ticks is None:
         return False
     if boot is not None and boot != boot_id():
         return False
-    import psutil
-
     try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False  # it has exited; only its exit status is left to collect
-        expected = psutil.boot_time() + ticks / _CLK_TCK
-        # both sides derive from the same tick count; half a tick absorbs float rounding
-        return abs(proc.create_time() - expected) < 0.5 / _CLK_TCK
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        fields = _stat(pid)
+    except OSError:
         return False
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == ticks

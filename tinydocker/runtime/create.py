@@ -33,7 +33,8 @@ from ..linux import fds
 from ..linux import syscalls as sc
 from . import cgroups, hooks, process, rootfs
 from .config import Config
-from .state import RuntimeError_, State, Store, alive, now_rfc3339, ticks_of
+from ..linux.proc import is_alive as alive, start_ticks
+from .state import RuntimeError_, State, Store, now_rfc3339
 from .state import document as state_document
 
 NAMESPACE_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "mount": sc.CLONE_NEWNS,
@@ -137,7 +138,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
             # the init's pid is known from here: a killed create leaves it to delete --force
             nonlocal pid
             pid = child
-            state.pid, state.start_ticks = child, ticks_of(child)
+            state.pid, state.start_ticks = child, start_ticks(child)
             locked.write(state)
 
         def created_runtime() -> None:

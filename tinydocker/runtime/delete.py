@@ -10,7 +10,8 @@ import signal
 import time
 
 from . import cgroups
-from .state import NotExist, RuntimeError_, Store, alive, status
+from ..linux.proc import is_alive as alive
+from .state import NotExist, RuntimeError_, Store, status
 
 PATIENCE = 10.0  # seconds for a SIGKILLed init to be gone
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import TinydockerError
 from ..linux.files import write_atomic
-from ..linux.proc import start_ticks
+from ..linux.proc import is_alive
 
 STATE = "state.json"
 FIFO = "exec.fifo"
@@ -163,18 +163,6 @@ def read_state(path: str) -> State | None:
         return None  # a torn or foreign file: as if create never got that far
 
 
-def alive(pid: int, ticks: int) -> bool:
-    """The very process create forked, not yet exited (a zombie has exited)."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in (b"Z", b"X") and int(fields[19]) == ticks
-
-
 def status(path: str, state: State | None, holding_lock: bool = False) -> str:
     if state is None or state.creating:
         # create is still at work (it holds the lock), or was killed half-way
@@ -182,7 +170,7 @@ def status(path: str, state: State | None, holding_lock: bool = False) -> str:
             return "creating"
     if state is None or not state.pid:
         return "stopped"
-    if not alive(state.pid, state.start_ticks):
+    if not is_alive(state.pid, state.start_ticks):
         return "stopped"
     return "created" if os.path.exists(os.path.join(path, FIFO)) else "running"
 
@@ -199,10 +187,6 @@ def _locked_by_other(path: str) -> bool:
         return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
     finally:
         os.close(fd)
-
-
-def ticks_of(pid: int) -> int:
-    return start_ticks(pid)
 
 
 def document(container_id: str, path: str, state: State | None, st: str | None = None) -> dict:
