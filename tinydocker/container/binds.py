@@ -30,7 +30,7 @@ def attach(root: str, mounts: list[dict], make: bool = True) -> None:
             source, target = m["source"], m["target"]
             is_dir = "filesystem" in m or os.path.isdir(source)
             if m.get("populate"):
-                _populate(root_fd, target, source)
+                populate(root_fd, target, source)
             try:
                 where = open_in_root(root_fd, target, ("dir" if is_dir else "file") if make else None)
             except OSError as e:
@@ -101,7 +101,7 @@ def open_in_root(root_fd: int, path: str, make: str | None = None, depth: int = 
             os.close(parent_fd)
 
 
-def _populate(root_fd: int, target: str, volume: str) -> None:
+def populate(root_fd: int, target: str, volume: str) -> None:
     """docker's copy-up: an empty volume first takes what the image has at its mount point."""
     if os.listdir(volume):
         return  # filled since the runtime looked, by another container sharing it

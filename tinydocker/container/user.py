@@ -14,9 +14,13 @@ class UnknownUser(Exception):
 def _entries(path: str) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+            return entries(f.read())
     except OSError:
         return []  # an image without the file: only numbers can name a user then
+
+
+def entries(text: str) -> list[list[str]]:
+    return [line.split(":") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def _find(entries: list[list[str]], key: str, width: int) -> list[str] | None:
@@ -26,11 +30,11 @@ def _find(entries: list[list[str]], key: str, width: int) -> list[str] | None:
     return None
 
 
-def become(spec: str, env: dict, group_add=()) -> None:
-    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it;
-    `group_add` (names or ids, --group-add) joins the supplementary groups."""
+def resolve(spec: str, group_add=(), read=_entries) -> tuple[int, int, list[int], str]:
+    """(uid, gid, supplementary gids, home) of USER[:GROUP] and `group_add` (names or ids,
+    --group-add), looked up in what read("/etc/passwd") and read("/etc/group") return."""
     user, _, group = spec.partition(":")
-    passwd = _entries("/etc/passwd")
+    passwd = read("/etc/passwd")
     entry = _find(passwd, user or "0", 7)
     if entry is not None:
         name, uid, gid, home = entry[0], int(entry[2]), int(entry[3]), entry[5] or "/"
@@ -38,7 +42,7 @@ def become(spec: str, env: dict, group_add=()) -> None:
         name, uid, gid, home = None, int(user or 0), 0, "/"
     else:
         raise UnknownUser(f"unable to find user {user}: no matching entries in passwd file")
-    groups = _entries("/etc/group")
+    groups = read("/etc/group")
     if group:
         found = _find(groups, group, 3)
         if found is not None:
@@ -63,7 +67,13 @@ def become(spec: str, env: dict, group_add=()) -> None:
             extra.add(int(wanted))
         else:
             raise UnknownUser(f"unable to find group {wanted}: no matching entries in group file")
-    os.setgroups(sorted(extra | {gid}))
+    return uid, gid, sorted(extra | {gid}), home
+
+
+def become(spec: str, env: dict, group_add=()) -> None:
+    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it."""
+    uid, gid, groups, home = resolve(spec, group_add)
+    os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)
     env.setdefault("HOME", home)

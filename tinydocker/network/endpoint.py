@@ -40,6 +40,10 @@ def enter(net: dict, unshare) -> None:
     finally:
         if host is not None:
             host.close()
+    _configure_all(net, interfaces)
+
+
+def _configure_all(net: dict, interfaces: list[dict]) -> None:
     with netlink.Netlink() as inside:  # opened now: it talks to the container's namespace
         inside.set_up("lo")
         for i in interfaces:
@@ -64,27 +68,55 @@ def configure(inside: "netlink.Netlink", i: dict) -> None:
 
 def join(pid: int, i: dict) -> None:
     """`network connect` to a running container (`pid`, its PID 1): interface `i` into its
-    namespace. The address is set from a child that enters the namespace (setns moves only
-    the caller, and this process must stay in the host's)."""
+    namespace."""
+    try:
+        _from_host(pid, [i], lambda: configure_in(i))
+    except _InsideFailed:
+        netlink.delete_link(i["veth"])
+        raise OSError(f"cannot set address {i['address']} on {i['ifname']} in the container") from None
+
+
+def wire(pid: int, net: dict) -> None:
+    """The network of a container an OCI runtime has created (`pid`, its init, not started
+    yet), as enter() makes it for the built-in init: loopback up, a bridge's veth pairs."""
+    if net["mode"] in ("host", "container"):
+        return
+    interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
+    _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
+
+
+class _InsideFailed(OSError):
+    pass
+
+
+def configure_in(i: dict) -> None:
+    with netlink.Netlink() as inside:
+        configure(inside, i)
+
+
+def _from_host(pid: int, interfaces: list[dict], inside) -> None:
+    """Plug `interfaces` into the namespace of `pid` from the host's, then run inside() in a
+    child that enters it (setns moves only the caller, and this process must stay in the
+    host's)."""
     from ..linux import syscalls as sc
 
     ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with netlink.Netlink() as host:
-            plug(host, i, ns)
+        if interfaces:
+            with netlink.Netlink() as host:
+                for i in interfaces:
+                    plug(host, i, ns)
         child = os.fork()
         if child == 0:
             code = 1
             try:
                 sc.setns(ns, sc.CLONE_NEWNET)
-                with netlink.Netlink() as inside:
-                    configure(inside, i)
+                inside()
                 code = 0
             finally:
                 os._exit(code)
         _, status = os.waitpid(child, 0)
         if os.waitstatus_to_exitcode(status) != 0:
-            netlink.delete_link(i["veth"])
-            raise OSError(f"cannot set address {i['address']} on {i['ifname']} in the container")
+            raise _InsideFailed("cannot configure the container's network namespace")
     finally:
         os.close(ns)

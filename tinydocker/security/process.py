@@ -35,7 +35,7 @@ def after_user_switch(confinement: dict, uid: int) -> None:
     # (CVE-2022-27652): with it, a file's inheritable capabilities would be granted.
     # (what tinydocker itself does not hold, a container cannot be given: --privileged under
     # a caller with a reduced bounding set gets that set)
-    keep = capabilities.mask(confinement["caps"]) & _permitted() if uid == 0 else 0
+    keep = capabilities.mask(confinement["caps"]) & permitted() if uid == 0 else 0
     sc.capset(keep, keep, 0)
     if confinement.get("no_new_privileges"):
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
@@ -51,7 +51,7 @@ def _last_cap() -> int:
         return len(capabilities.NAMES) - 1
 
 
-def _permitted() -> int:
+def permitted() -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("CapPrm:"):

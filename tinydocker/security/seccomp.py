@@ -62,10 +62,6 @@ _SCMP_ARCH_X32 = 0x4000003E
 _SCMP_ARCH_X86_64 = 0xC000003E
 _SCMP_ARCH_ARM = 0x40000028
 _SCMP_ARCH_AARCH64 = 0xC00000B7
-# the other ABIs a process of the native one can enter (x86_64: int 0x80 and x32; aarch64:
-# 32-bit ARM, where the kernel has it): the same rules there
-_COMPAT_ARCHES = {_SCMP_ARCH_X86_64: (_SCMP_ARCH_X86, _SCMP_ARCH_X32), _SCMP_ARCH_AARCH64: (_SCMP_ARCH_ARM,)}
-_CMP_MASKED_EQ = 7
 
 
 class _ArgCmp(ctypes.Structure):
@@ -150,7 +146,7 @@ def _action(name: str, errno_ret) -> int:
     return ACTIONS[name]
 
 
-def _applies(call: dict, caps: set[str]) -> bool:
+def applies(call: dict, caps: set[str]) -> bool:
     """docker's includes/excludes: every included capability held, none of the excluded;
     the architecture named (as amd64 or x86_64), the kernel new enough."""
     includes, excludes = call.get("includes") or {}, call.get("excludes") or {}
@@ -188,7 +184,7 @@ def compile_profile(profile: dict, caps: list[str]) -> bytes:
             _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
         held = set(caps)
         for call in profile.get("syscalls") or []:
-            if not _applies(call, held):
+            if not applies(call, held):
                 continue
             action = _action(call["action"], call.get("errnoRet"))
             if action == default:
@@ -227,34 +223,27 @@ def _library():
 
 
 def _compile(wanted: dict) -> bytes:
-    lib = _library()
-    ctx = lib.seccomp_init(_ALLOW)
-    if not ctx:
-        raise TinydockerError("libseccomp could not make a filter")
-    try:
-        for arch in _COMPAT_ARCHES.get(lib.seccomp_arch_native(), ()):
-            _ok(lib.seccomp_arch_add(ctx, arch), "add an architecture")
-        eperm = _ERRNO | errno.EPERM
+    return compile_profile(default_profile(wanted), [])
 
-        def add(name: str, action: int, *cmps) -> None:
-            number = lib.seccomp_syscall_resolve_name(name.encode())
-            if number < 0:
-                return  # a call this libseccomp (or this architecture) does not know
-            array = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
-            _ok(lib.seccomp_rule_add_array(ctx, action, number, len(cmps), array), f"add a rule for {name}")
 
-        for name in wanted["deny"]:
-            add(name, eperm)
-        if wanted["clone_namespaces"]:
-            for flag in NAMESPACE_FLAGS:
-                add("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
-            # its flags sit in memory, out of a filter's reach: ENOSYS makes libc fall back to clone
-            add("clone3", _ERRNO | errno.ENOSYS)
-        for mask, value in _personality_denials():
-            add("personality", eperm, (0, _CMP_MASKED_EQ, mask, value))
-        return _export(lib, ctx)
-    finally:
-        lib.seccomp_release(ctx)
+def default_profile(wanted: dict) -> dict:
+    """The default filter for `wanted` (rules()) as a profile in docker's and the
+    runtime-spec's form: what this module compiles, and what a bundle gives an OCI runtime."""
+    native = {"aarch64": "SCMP_ARCH_AARCH64"}.get(os.uname().machine, "SCMP_ARCH_X86_64")
+    compat = {"SCMP_ARCH_X86_64": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "SCMP_ARCH_AARCH64": ["SCMP_ARCH_ARM"]}
+
+    def masked(mask: int, value: int) -> dict:
+        return {"index": 0, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}
+
+    calls = [{"names": list(wanted["deny"]), "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}]
+    if wanted["clone_namespaces"]:
+        calls += [{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM, "args": [masked(f, f)]}
+                  for f in NAMESPACE_FLAGS]
+        # its flags sit in memory, out of a filter's reach: ENOSYS makes libc fall back to clone
+        calls.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS})
+    calls += [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM, "args": [masked(m, v)]}
+              for m, v in _personality_denials()]
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": [native, *compat.get(native, [])], "syscalls": calls}
 
 
 def _export(lib, ctx) -> bytes:
