@@ -75,6 +75,7 @@ class ContainerSpec:
     init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (init.py)
     log_driver: str = DEFAULT_LOG_DRIVER               # json-file (the CRI file logs.py reads) or none
     log_opts: dict[str, str] = field(default_factory=dict)  # --log-opt max-size, max-file, labels, env
+    runtime: str = ""                                  # --runtime: an OCI runtime's path; "" the built-in init
 
     def __post_init__(self):
         check_name(self.name)

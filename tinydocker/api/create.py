@@ -72,7 +72,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              publish_all: bool = False, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
              dns_options: Sequence[str] = (), add_hosts: Sequence[str] = (),
              restart: str = "no", init: bool = False, log_driver: str = "json-file",
-             log_opts: Sequence[str] | dict = (), pull: str = "missing", quiet: bool = True):
+             log_opts: Sequence[str] | dict = (), pull: str = "missing", quiet: bool = True,
+             runtime: str | None = None):
     """The spec of a new container from the image's config and the options (docker's meanings):
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -94,6 +95,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
     supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
+    runtime="runc" (or "tinydocker-runtime", "crun", a path): start the container through that OCI
+    runtime from a bundle, instead of tinydocker's built-in init.
     """
     from ..cgroups import limits
     from ..image.config import process
@@ -127,7 +130,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          network=network, ip=ip or "", pid=pid or "", mac_address=mac_address or "",
                          ports=list(publish), publish_all=publish_all,
                          dns=list(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                         add_hosts=list(add_hosts), restart=restart, init=init,
+                         add_hosts=list(add_hosts), restart=restart, init=init, runtime=_runtime(runtime),
                          log_driver=log_driver, log_opts=_key_values(log_opts, "--log-opt"),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap,
@@ -138,6 +141,15 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
 
 
 PULL_POLICIES = ("always", "missing", "never")
+
+
+def _runtime(name: str | None) -> str:
+    """--runtime as recorded: the executable's path, found now (docker's words if not)."""
+    if not name:
+        return ""
+    from ..container.oci import resolve
+
+    return resolve(name)
 
 
 def _image_for(images, ref: str, pull: str, quiet: bool):

@@ -67,6 +67,10 @@ def run(
                                      "unless-stopped (not after 'stop'), on-failure[:N] (a non-zero exit, N times at most)."),
     init: bool = typer.Option(False, "--init", help="Run a small init as PID 1 that forwards signals to the "
                                                     "command and reaps orphaned processes."),
+    runtime: Optional[str] = typer.Option(
+        None, "--runtime", metavar="RUNTIME",
+        help="An OCI runtime to run the container on: tinydocker-runtime, runc, crun, or a path "
+             "(default: tinydocker's built-in)."),
     log_driver: str = typer.Option("json-file", "--log-driver", metavar="DRIVER",
                                    help="json-file (default: the output kept for 'logs') or none."),
     log_opt: Optional[List[str]] = typer.Option(

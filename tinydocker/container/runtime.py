@@ -18,7 +18,7 @@ import sys
 
 from . import init
 from .. import cgroups
-from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
+from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError, describe
 from ..linux import proc
 from ..linux import fds, syscalls as sc
 from ..security import seccomp
@@ -120,6 +120,9 @@ class _Launch:
             "binds": sorted(binds + etc_binds, key=lambda b: b["target"].count("/")),
             "network": net_orders, "init": spec.init,
         }
+        if spec.runtime:
+            self._through_runtime(spec, orders, stdio, forwarder, str(cdir), fresh)
+            return
         try:
             spec_r, spec_w = os.pipe()
             report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -183,6 +186,66 @@ class _Launch:
             self._give_back()
             raise _removed_while_starting(spec.name)
 
+    def _through_runtime(self, spec: ContainerSpec, orders: dict, stdio, forwarder, cdir: str, fresh: bool) -> None:
+        """The start through an OCI runtime (--runtime): the bundle from the same orders,
+        `create`, the record, the network wired into the namespace it made, `start`."""
+        from . import bundle, oci
+        from ..network import endpoint
+
+        store, record = self.store, self.record_at_start
+        runtime, console, pid = None, None, 0
+        me = os.getpid()
+        self.error, self.master = None, None
+        try:
+            runtime = oci.for_container(store.root, {"runtime": spec.runtime})
+            kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid"}
+            # our descriptors, by path: the runtime opens the very namespaces we checked
+            joined = {kinds[flag]: f"/proc/{me}/fd/{fd}" for flag, fd in self.joined.items()}
+            layers = [orders["upper"], *(os.path.join(cdir, d) for d in orders["lower"].split(":"))]
+            config = bundle.config(orders, spec, record.id, layers, joined)
+            bundle.populate(orders)
+            oci.write_bundle(cdir, config)
+            if spec.tty:
+                console = oci.Console()
+            pid = runtime.create(record.id, cdir, stdio, spec.interactive, console and console.path)
+            if forwarder:
+                forwarder.target(pid)
+            self.pid = pid
+            started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
+                                   started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
+                                   network=self.network)
+            if started is None:
+                raise _removed_while_starting(spec.name)
+            self.record = started
+            events.container(store.root, started, "start")
+            endpoint.wire(pid, orders["network"])
+            if console:
+                self.master = console.master()
+            runtime.start(record.id, cdir)
+        except BaseException as e:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            if runtime is not None:
+                runtime.delete(record.id, cdir)
+            if self.master is not None:
+                os.close(self.master)
+            if fresh and isinstance(e, TinydockerError) and e.code != EXIT_TINYDOCKER and spec.remove:
+                # a command that cannot run, found out at create (runc's way): as after the
+                # built-in init's failed exec, a --rm container goes
+                self._give_back()
+                if store.remove(self.record_at_start):
+                    VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)
+            else:
+                self._undo(e)
+            raise
+        finally:
+            self._close_joined()
+            if console:
+                console.close()
+            if stdio:
+                stdio.in_parent()
+
     def _pid_namespace(self, spec: ContainerSpec):
         """What puts the container's first process where --pid says: a PID namespace of its
         own (it is PID 1 there), the host's (nothing to do), or another container's."""
@@ -236,8 +299,10 @@ def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
 
 def _failed(store: Store, record: Record, error: BaseException) -> None:
     """Record a start that failed in tinydocker itself (docker's 125), and why."""
-    message = describe(error, "start", str(store.root.root))[0]
-    store.update(record, status=EXITED, exit_code=EXIT_TINYDOCKER, finished=now(), error=message)
+    message, code = describe(error, "start", str(store.root.root))
+    # 126/127: a command an OCI runtime found it cannot run, as the built-in init's exec says
+    code = code if code in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND) else EXIT_TINYDOCKER
+    store.update(record, status=EXITED, exit_code=code, finished=now(), error=message)
 
 
 def _removed_while_starting(name: str) -> TinydockerError:
@@ -407,6 +472,10 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
             network.disconnect(store, record.id, record.network)
         # read before the cgroup goes: its counter is the only witness of an OOM kill
         oom = cgroup.oom_kills() > 0
+        if record is not None and record.spec.get("runtime"):
+            from . import oci
+
+            oci.forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
         released = _release_cgroup(cgroup)
         if record is not None:
             # in the journal before the record says so: a `stop` that has waited for the

@@ -35,7 +35,7 @@ MOUNT_COPY_UP = "tmpcopyup"
 # bare words that are filesystem data, not flags (devpts' own instance)
 MOUNT_DATA_WORDS = ("newinstance",)
 # the filesystem types the issue asks for; "bind"/"none" with a bind option is a bind mount
-MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
+MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay")
 
 # rootfsPropagation's values
 ROOTFS_PROPAGATION = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")

@@ -1,0 +1,254 @@
+"""A container's start as an OCI bundle: the runtime-spec config.json that any OCI runtime
+(tinydocker-runtime, runc, crun) realises, made from the orders the engine has resolved
+(image layers, volumes, network, confinement) in one pass.
+
+The root filesystem is an overlay mount at "/" in the config's own mounts: the runtime
+mounts it inside the container's mount namespace, over root.path (the container's empty
+merged directory), so it goes away with the container and nothing is left mounted on the
+host when a runtime or a monitor is killed. The user is resolved here, from the image's
+/etc/passwd and /etc/group as the layers hold them, since the config names numeric ids.
+"""
+
+import os
+import stat
+
+from ..cgroups.fs import PARENT
+from ..cgroups.limits import CFS_PERIOD_US, Limits
+from ..errors import TinydockerError
+from ..linux import mount_options
+from ..security import capabilities, masks, seccomp
+from ..security.process import permitted
+from . import user
+
+OCI_VERSION = "1.0.2"
+_PAGE = 4096  # the kernel copies mount options from one page
+
+
+def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined: dict[str, str]) -> dict:
+    """The config.json for `orders` (what the built-in init is given, runtime.py); `layer_dirs`
+    the container's upper directory then the image's layers, top first (to look its user up);
+    `joined` the namespaces of other processes to join ({"network": "/proc/PID/ns/net"})."""
+    if orders.get("init"):
+        raise TinydockerError("--init is not supported with --runtime yet: give the image an init as its entrypoint")
+    conf = orders["confinement"]
+    privileged = conf["privileged"]
+    env = dict(orders["env"])
+    try:
+        uid, gid, groups, home = user.resolve(orders["user"], orders.get("group_add", ()), _reader(layer_dirs))
+    except user.UnknownUser as e:
+        raise TinydockerError(str(e)) from None
+    env.setdefault("HOME", home)
+    # what tinydocker does not hold itself a container cannot be given (--privileged under a
+    # reduced bounding set gets that set), as the built-in init gives it
+    held = permitted()
+    caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
+    own_network = orders["network"]["mode"] not in ("host", "container")
+    process = {
+        "terminal": orders["tty"], "args": list(orders["argv"]), "cwd": orders["workdir"],
+        "env": [f"{k}={v}" for k, v in env.items()],
+        "user": {"uid": uid, "gid": gid, "additionalGids": groups},  # gid too, as the built-in init sets them
+        # a non-root user gets none in effective and permitted, as the built-in init gives
+        "capabilities": {"bounding": caps, "effective": caps if uid == 0 else [],
+                         "permitted": caps if uid == 0 else [], "inheritable": [], "ambient": []},
+        "noNewPrivileges": bool(conf["no_new_privileges"]),
+    }
+    namespaces = [{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}]
+    for kind, wanted in (("network", own_network or orders["network"]["mode"] == "container"),
+                         ("pid", spec.pid != "host")):
+        if kind in joined:
+            namespaces.append({"type": kind, "path": joined[kind]})
+        elif wanted:
+            namespaces.append({"type": kind})
+    sysctl = dict(orders.get("sysctls", {}))
+    if own_network:
+        # as the built-in init: unprivileged ICMP echo sockets, so ping needs no CAP_NET_RAW
+        sysctl.setdefault("net.ipv4.ping_group_range", "0 2147483647")
+    linux = {
+        "namespaces": namespaces,
+        "cgroupsPath": f"/{PARENT}/{container_id}",
+        "resources": resources(spec.limits, spec.device_rules(orders.get("devices", []))),
+        "devices": [{"path": d["path"], "type": d["kind"], "major": d["major"], "minor": d["minor"],
+                     "fileMode": d["mode"], "uid": d["uid"], "gid": d["gid"]} for d in orders.get("devices", [])],
+        "sysctl": sysctl,
+    }
+    if not privileged:
+        linux["maskedPaths"] = list(masks.MASKED)
+        linux["readonlyPaths"] = list(masks.READ_ONLY)
+    if conf.get("seccomp"):
+        profile = conf.get("seccomp_profile")
+        linux["seccomp"] = (_runtime_form(profile, conf["caps"]) if profile
+                            else seccomp.default_profile(seccomp.rules(conf["caps"])))
+    return {"ociVersion": OCI_VERSION, "process": process,
+            "root": {"path": orders["merged"], "readonly": bool(orders.get("read_only"))},
+            "hostname": orders["hostname"], "mounts": mounts(orders, privileged), "linux": linux,
+            "annotations": {"org.tinydocker.name": spec.name}}
+
+
+def mounts(orders: dict, privileged: bool) -> list[dict]:
+    """The root's overlay first (everything else is mounted on it), then what the built-in
+    init mounts, in its order."""
+    base = orders["lower_base"]
+    lower = ":".join(os.path.join(base, d) for d in orders["lower"].split(":"))
+    overlay = (f"lowerdir={lower},upperdir={orders['upper']},workdir={orders['work']},"
+               "index=off,metacopy=off,redirect_dir=off")
+    if len(overlay) >= _PAGE:
+        raise TinydockerError(f"the image has too many layers for an OCI runtime's overlay mount "
+                              f"({len(orders['lower'].split(':'))}: its options exceed a page)")
+    ro = [] if privileged else ["ro"]
+    out = [{"destination": "/", "type": "overlay", "source": "overlay", "options": overlay.split(",")},
+           {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+           {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]},
+           {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+           {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+            "options": ["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"]},
+           {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", *ro]},
+           {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", *ro]}]
+    for b in orders.get("binds", []):
+        ro_ = ["ro"] if b["readonly"] else []
+        if "filesystem" in b:  # a volume of the local driver's own filesystem
+            fs = b["filesystem"]
+            out.append({"destination": b["target"], "type": fs["type"], "source": fs["device"],
+                        "options": ["nosuid", "nodev", *ro_, *filter(None, fs["options"].split(","))]})
+        else:
+            out.append({"destination": b["target"], "type": "bind", "source": b["source"],
+                        "options": ["rbind", "rprivate", *ro_]})
+    for t in orders.get("tmpfs", []):
+        words = [w for w, (sets, bit) in mount_options.FLAGS.items()
+                 if bit and sets and t["flags"] & bit and w in ("ro", "nosuid", "nodev", "noexec")]
+        out.append({"destination": t["path"], "type": "tmpfs", "source": "tmpfs",
+                    "options": words + list(filter(None, t["data"].split(",")))})
+    return out
+
+
+def populate(orders: dict) -> None:
+    """docker's copy-up for the empty volumes the built-in init would fill: the image's files
+    at each mount point, seen through a read-only overlay of its layers that a child mounts
+    in a mount namespace of its own (it goes with the child)."""
+    wanted = [b for b in orders.get("binds", []) if b.get("populate")]
+    if not wanted:
+        return
+    from ..linux import syscalls as sc
+    from .binds import populate as fill
+
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            os.chdir(orders["lower_base"])  # the layers' short names, as the init mounts them
+            lower = ":".join([orders["upper"], *orders["lower"].split(":")])
+            sc.mount("overlay", orders["merged"], "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+            root = os.open(orders["merged"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            for b in wanted:
+                fill(root, b["target"], b["source"])
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise TinydockerError("cannot fill the container's new volumes from its image")
+
+
+def resources(limits: Limits, device_rules: list[str] | None) -> dict:
+    """docker's limits as the runtime-spec's linux.resources; `device_rules` the device
+    cgroup's allow-list ("c 1:3 rwm"), None for every device (privileged)."""
+    r: dict = {}
+    memory = {}
+    if limits.memory is not None:
+        memory["limit"] = limits.memory
+    swap = limits.swap_limit()
+    if swap is not None:
+        memory["swap"] = swap
+    if limits.memory_reservation is not None:
+        memory["reservation"] = limits.memory_reservation
+    if memory:
+        r["memory"] = memory
+    cpu = {}
+    if limits.cpu_quota is not None:
+        cpu.update(quota=limits.cpu_quota, period=CFS_PERIOD_US)
+    if limits.cpu_shares is not None:
+        cpu["shares"] = limits.cpu_shares
+    if limits.cpuset_cpus:
+        cpu["cpus"] = limits.cpuset_cpus
+    if limits.cpuset_mems:
+        cpu["mems"] = limits.cpuset_mems
+    if cpu:
+        r["cpu"] = cpu
+    pids = limits.pids_max(True)
+    r["pids"] = {"limit": -1 if pids == "max" else pids}
+    if device_rules is None:
+        r["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        r["devices"] = [{"allow": False, "access": "rwm"}] + [_device_rule(rule) for rule in device_rules]
+    return r
+
+
+def _device_rule(rule: str) -> dict:
+    kind, numbers, access = rule.split()
+    major, minor = numbers.split(":")
+    out = {"allow": True, "type": kind, "access": access}
+    if major != "*":
+        out["major"] = int(major)
+    if minor != "*":
+        out["minor"] = int(minor)
+    return out
+
+
+def _runtime_form(profile: str, caps: list[str]) -> dict:
+    """A docker-format profile (with its includes and excludes) as the runtime-spec's
+    linux.seccomp, for a container holding `caps`."""
+    import json
+
+    doc = json.loads(profile)
+    held = set(caps)
+    calls = []
+    for call in doc.get("syscalls") or []:
+        if not seccomp.applies(call, held):
+            continue
+        names = call.get("names") or ([call["name"]] if call.get("name") else [])
+        entry = {"names": names, "action": call["action"]}
+        if call.get("errnoRet") is not None:
+            entry["errnoRet"] = call["errnoRet"]
+        if call.get("args"):
+            entry["args"] = [{k: a[k] for k in ("index", "value", "valueTwo", "op") if k in a} for a in call["args"]]
+        calls.append(entry)
+    out = {"defaultAction": doc["defaultAction"], "syscalls": calls}
+    if doc.get("defaultErrnoRet") is not None:
+        out["defaultErrnoRet"] = doc["defaultErrnoRet"]
+    arches = list(doc.get("architectures") or [])
+    for entry in doc.get("archMap") or []:
+        arches += [entry["architecture"], *(entry.get("subArchitectures") or [])]
+    if arches:
+        out["architectures"] = list(dict.fromkeys(arches))
+    return out
+
+
+def _reader(layer_dirs: list[str]):
+    """read(path) for user.resolve: the file as the overlay of `layer_dirs` (top first) shows
+    it; a symlink on the way, or a whiteout, reads as no file (only numeric ids then)."""
+    def read(path: str) -> list[list[str]]:
+        parts = path.strip("/").split("/")
+        for top in layer_dirs:
+            where = top
+            for i, part in enumerate(parts):
+                where = os.path.join(where, part)
+                try:
+                    st = os.lstat(where)
+                except (FileNotFoundError, NotADirectoryError):
+                    break  # not in this layer: the next one down
+                if stat.S_ISLNK(st.st_mode) or stat.S_ISCHR(st.st_mode):
+                    return []  # a link (not followed out of the image) or a whiteout
+                if i == len(parts) - 1:
+                    if not stat.S_ISREG(st.st_mode):
+                        return []
+                    fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+                        return user.entries(f.read())
+        return []
+
+    return read
+

@@ -1,0 +1,177 @@
+"""Driving an OCI runtime binary (tinydocker-runtime, runc, crun) as podman's conmon and
+containerd's shim do: `create` with the container's stdio and a pid file, the network
+wired into the namespace it made, `start`, and `delete` once the container has ended.
+
+The process that launches sets itself a child subreaper first: `create` exits leaving the
+container's init waiting, and the init is then reparented to us, so that the monitor waits
+for it and reaps it exactly as the built-in init's parent does.
+"""
+
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+
+from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError
+from ..linux import fds, syscalls as sc
+
+BUILT_IN = "tinydocker-runtime"
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def resolve(name: str) -> str:
+    """The runtime's executable: a path, or a name on PATH (tinydocker-runtime also beside
+    this interpreter, as a virtual environment installs it). docker's words if none."""
+    if "/" in name:
+        found = os.path.abspath(name) if os.access(name, os.X_OK) and os.path.isfile(name) else None
+    else:
+        beside = os.path.join(os.path.dirname(sys.executable), name)
+        found = beside if name == BUILT_IN and os.access(beside, os.X_OK) else shutil.which(name)
+    if not found:
+        raise TinydockerError(f"unknown or invalid runtime name: {name}")
+    return found
+
+
+class Runtime:
+    """One runtime binary, its state under `state_root` (its --root), logging for the engine
+    in JSON lines (the last error is what the user is told)."""
+
+    def __init__(self, path: str, state_root: str):
+        self.path = path
+        self.state_root = state_root
+
+    def argv(self, log: str, *args: str) -> list[str]:
+        return [self.path, "--root", self.state_root, "--log", log, "--log-format", "json", *args]
+
+    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None) -> int:
+        """`create`, with the container's stdio (`stdio.in_child` puts it on 0-2); the init's pid."""
+        os.makedirs(self.state_root, mode=0o700, exist_ok=True)
+        log = os.path.join(bundle, "runtime.log")
+        pid_file = os.path.join(bundle, "init.pid")
+        for stale in (log, pid_file):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+        args = ["create", "--bundle", bundle, "--pid-file", pid_file]
+        if console:
+            args += ["--console-socket", console]
+        sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        argv = self.argv(log, *args, container_id)
+        child = os.fork()
+        if child == 0:
+            try:
+                if stdio:
+                    stdio.in_child()
+                if not interactive:
+                    null = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(null, 0)
+                    os.close(null)
+                fds.drop_inherited(())
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(EXIT_TINYDOCKER)
+        _, status = os.waitpid(child, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise failure(log, "create")
+        with open(pid_file) as f:
+            return int(f.read().strip())
+
+    def start(self, container_id: str, bundle: str) -> None:
+        self._call(bundle, "start", container_id)
+
+    def delete(self, container_id: str, bundle: str) -> None:
+        """`delete --force`: nothing of the container left in the runtime (quietly: its end
+        is what matters, and a container never created is nothing to delete)."""
+        try:
+            self._call(bundle, "delete", "--force", container_id)
+        except TinydockerError:
+            pass
+
+    def _call(self, bundle: str, *args: str) -> None:
+        import subprocess
+
+        log = os.path.join(bundle, "runtime.log")
+        done = subprocess.run(self.argv(log, *args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, close_fds=True)
+        if done.returncode != 0:
+            raise failure(log, args[0], done.stderr.decode(errors="replace"))
+
+
+def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
+    """The runtime's last error, as docker says a runtime's failure; a program that cannot
+    be run is 127 or 126 (runc finds that out at create), as the built-in init says it."""
+    message = ""
+    try:
+        with open(log, errors="replace") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal") and entry.get("msg"):
+                    message = entry["msg"]
+    except OSError:
+        pass
+    if not message:
+        lines = stderr.strip().splitlines()
+        message = lines[-1] if lines else f"the OCI runtime's {verb} failed"
+    code = EXIT_TINYDOCKER
+    lowered = message.lower()
+    if "executable file not found" in lowered or ("exec:" in lowered and "no such file" in lowered):
+        code = EXIT_NOT_FOUND
+    elif "exec:" in lowered and "permission denied" in lowered:
+        code = EXIT_CANNOT_EXEC
+    return TinydockerError(f"OCI runtime {verb} failed: {message}", code=code)
+
+
+class Console:
+    """The unix socket a runtime sends a terminal's master to (--console-socket)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tinydocker-console-")
+        self.path = os.path.join(self.dir, "sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+
+    def master(self) -> int:
+        """The master, sent during create (queued on the socket until now)."""
+        self.sock.settimeout(10)
+        conn, _ = self.sock.accept()
+        with conn:
+            _, received, _, _ = socket.recv_fds(conn, 4096, 1)
+        if not received:
+            raise TinydockerError("the OCI runtime sent no terminal")
+        return received[0]
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def for_container(data_root, spec: dict) -> "Runtime | None":
+    """The runtime a container's spec names (None: the built-in init), its state kept per
+    runtime under the data root."""
+    name = spec.get("runtime")
+    if not name:
+        return None
+    return Runtime(resolve(name), str(data_root.state / "runtimes" / os.path.basename(name)))
+
+
+def forget(data_root, spec: dict, container_id: str, bundle: str) -> None:
+    """What a container's runtime still holds of it (a start whose monitor was killed): gone."""
+    try:
+        runtime = for_container(data_root, spec)
+    except TinydockerError:
+        return  # the runtime itself is gone: it holds nothing we could ask it to drop
+    if runtime is not None:
+        runtime.delete(container_id, bundle)
+
+
+def write_bundle(bundle: str, config: dict) -> None:
+    from ..linux.files import write_atomic
+
+    write_atomic(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode(), 0o600)
