@@ -152,3 +152,21 @@ def test_a_killed_monitor_leaves_what_rm_cleans(td, runtime):
     assert runtime_state(td, runtime) == []
     assert not os.path.exists(f"/proc/{record['pid']}/stat") or \
         open(f"/proc/{record['pid']}/stat").read().split(")")[1].split()[0] == "Z"
+
+
+def test_the_data_roots_configuration_names_the_default_runtime(td):
+    config = td.root / "config.toml"
+    config.write_text('runtime = "tinydocker-runtime"\n')
+    try:
+        td("run", "-d", "configured", "sleep", "100", check=True)
+        record = td.wait_running("configured")
+        assert runtime_state(td, "tinydocker-runtime") == [record["id"]]
+        td("run", "-d", "--runtime", "builtin", "own", "sleep", "100", check=True)
+        assert runtime_state(td, "tinydocker-runtime") == [record["id"]]  # not through it
+        td("rm", "-f", "configured", "own", check=True)
+        config.write_text("runtime = [\n")
+        out = run(td, "run", "--rm", "broken", "true")
+        assert out.returncode == 125 and len(out.stderr.splitlines()) == 1
+        assert "cannot read the data root's configuration" in out.stderr
+    finally:
+        config.unlink()

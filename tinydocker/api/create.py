@@ -96,7 +96,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
     runtime="runc" (or "tinydocker-runtime", "crun", a path): start the container through that OCI
-    runtime from a bundle, instead of tinydocker's built-in init.
+    runtime from a bundle, instead of tinydocker's built-in init ("builtin"; the default unless
+    the data root's config.toml says `runtime = "..."`).
     """
     from ..cgroups import limits
     from ..image.config import process
@@ -130,7 +131,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          network=network, ip=ip or "", pid=pid or "", mac_address=mac_address or "",
                          ports=list(publish), publish_all=publish_all,
                          dns=list(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                         add_hosts=list(add_hosts), restart=restart, init=init, runtime=_runtime(runtime),
+                         add_hosts=list(add_hosts), restart=restart, init=init, runtime=_runtime(runtime, data_root),
                          log_driver=log_driver, log_opts=_key_values(log_opts, "--log-opt"),
                          sysctls=dict(sysctls) if isinstance(sysctls, dict) else _sysctls(sysctls),
                          limits=limits.build(memory=memory, memory_swap=memory_swap,
@@ -141,11 +142,15 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
 
 
 PULL_POLICIES = ("always", "missing", "never")
+BUILT_IN_INIT = "builtin"  # --runtime's name for tinydocker's own init, over a configured default
 
 
-def _runtime(name: str | None) -> str:
-    """--runtime as recorded: the executable's path, found now (docker's words if not)."""
-    if not name:
+def _runtime(name: str | None, data_root) -> str:
+    """--runtime as recorded: the executable's path, found now (docker's words if not); by
+    default the data root's configured one; "builtin" is tinydocker's own init."""
+    if name is None:
+        name = data_root.setting("runtime", "")
+    if not name or name == BUILT_IN_INIT:
         return ""
     from ..container.oci import resolve
 

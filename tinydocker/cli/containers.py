@@ -69,8 +69,9 @@ def run(
                                                     "command and reaps orphaned processes."),
     runtime: Optional[str] = typer.Option(
         None, "--runtime", metavar="RUNTIME",
-        help="An OCI runtime to run the container on: tinydocker-runtime, runc, crun, or a path "
-             "(default: tinydocker's built-in)."),
+        help="An OCI runtime to run the container on: tinydocker-runtime, runc, crun, or a path; "
+             "builtin is tinydocker's own init (the default, unless the data root's config.toml "
+             "sets runtime = \"...\")."),
     log_driver: str = typer.Option("json-file", "--log-driver", metavar="DRIVER",
                                    help="json-file (default: the output kept for 'logs') or none."),
     log_opt: Optional[List[str]] = typer.Option(

@@ -49,6 +49,27 @@ class DataRoot:
         return self.state / "seccomp"
 
     @property
+    def config_file(self) -> Path:
+        """The data root's own settings (TOML): `runtime = "runc"`, the default --runtime."""
+        return self.root / "config.toml"
+
+    def setting(self, key: str, default=None):
+        """One setting of config_file, checked to be a string; default if not set."""
+        import tomllib
+
+        try:
+            with open(self.config_file, "rb") as f:
+                settings = tomllib.load(f)
+        except FileNotFoundError:
+            return default
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise TinydockerError(f"cannot read the data root's configuration {self.config_file}: {e}") from None
+        value = settings.get(key, default)
+        if value is not default and not isinstance(value, str):
+            raise TinydockerError(f"{self.config_file}: {key} must be a string")
+        return value
+
+    @property
     def state_lock(self) -> Path:
         return self.state / ".lock"
 
