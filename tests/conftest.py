@@ -195,6 +195,8 @@ def _kill_leftovers(root: Path) -> None:
 # kill them). Then only cgroups of this root's recorded containers count, and devices not
 # at all: weaker, for development only; CI runs alone and checks everything.
 BESIDE = bool(os.environ.get("TINYDOCKER_TESTS_BESIDE"))
+# TINYDOCKER_TEST_RUNTIME=runc (or tinydocker-runtime): every test data root runs its containers on it
+RUNTIME = os.environ.get("TINYDOCKER_TEST_RUNTIME", "")
 
 
 def _own(cgroup_paths: set[str], root: Path) -> set[str]:
@@ -212,6 +214,9 @@ def _own(cgroup_paths: set[str], root: Path) -> set[str]:
 @pytest.fixture
 def td(tmp_path_factory):
     root = tmp_path_factory.mktemp("tdroot")
+    if RUNTIME:
+        # the whole suite on an OCI runtime: the data root's default (README, "The engine on the seam")
+        (root / "config.toml").write_text(f'runtime = "{RUNTIME}"\n')
     helper = TD(root)
     cgroups_before = container_cgroups()
     links_before = network_links()
