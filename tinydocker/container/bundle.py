@@ -21,6 +21,7 @@ from ..security.process import permitted
 from . import user
 
 OCI_VERSION = "1.0.2"
+INIT = "/dev/init"  # where --init's program is bound in a bundle's container
 _PAGE = 4096  # the kernel copies mount options from one page
 
 
@@ -28,8 +29,6 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     """The config.json for `orders` (what the built-in init is given, runtime.py); `layer_dirs`
     the container's upper directory then the image's layers, top first (to look its user up);
     `joined` the namespaces of other processes to join ({"network": "/proc/PID/ns/net"})."""
-    if orders.get("init"):
-        raise TinydockerError("--init is not supported with --runtime yet: give the image an init as its entrypoint")
     conf = orders["confinement"]
     privileged = conf["privileged"]
     env = dict(orders["env"])
@@ -44,7 +43,8 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
     own_network = orders["network"]["mode"] not in ("host", "container")
     process = {
-        "terminal": orders["tty"], "args": list(orders["argv"]), "cwd": orders["workdir"],
+        "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),
+        "cwd": orders["workdir"],
         "env": [f"{k}={v}" for k, v in env.items()],
         "user": {"uid": uid, "gid": gid, "additionalGids": groups},  # gid too, as the built-in init sets them
         # a non-root user gets none in effective and permitted, as the built-in init gives
@@ -75,12 +75,13 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
         linux["maskedPaths"] = list(masks.MASKED)
         linux["readonlyPaths"] = list(masks.READ_ONLY)
     if conf.get("seccomp"):
-        profile = conf.get("seccomp_profile")
+        profile = spec.seccomp_profile  # the orders carry it compiled, for the built-in init
         linux["seccomp"] = (_runtime_form(profile, conf["caps"]) if profile
                             else seccomp.default_profile(seccomp.rules(conf["caps"])))
     return {"ociVersion": OCI_VERSION, "process": process,
             "root": {"path": orders["merged"], "readonly": bool(orders.get("read_only"))},
-            "hostname": orders["hostname"], "mounts": mounts(orders, privileged), "linux": linux,
+            "hostname": orders["hostname"], "linux": linux,
+            "mounts": mounts(orders, privileged) + (_init_mount() if orders.get("init") else []),
             "annotations": {"org.tinydocker.name": spec.name}}
 
 
@@ -153,6 +154,17 @@ def populate(orders: dict) -> None:
         raise TinydockerError("cannot fill the container's new volumes from its image")
 
 
+def _init_mount() -> list[dict]:
+    """--init on a runtime: the host's catatonit (podman's small init: it passes signals on
+    and reaps orphans) bound at /dev/init, on the runtime's own /dev, nothing of the image's."""
+    import shutil
+
+    found = shutil.which("catatonit") or next((p for p in ("/usr/libexec/podman/catatonit",) if os.path.exists(p)), None)
+    if not found:
+        raise TinydockerError("--init with --runtime needs catatonit on the host (Debian: apt-get install catatonit)")
+    return [{"destination": INIT, "type": "bind", "source": found, "options": ["bind", "ro", "nosuid", "nodev"]}]
+
+
 def resources(limits: Limits, device_rules: list[str] | None) -> dict:
     """docker's limits as the runtime-spec's linux.resources; `device_rules` the device
     cgroup's allow-list ("c 1:3 rwm"), None for every device (privileged)."""
@@ -219,9 +231,12 @@ def _runtime_form(profile: str, caps: list[str]) -> dict:
     out = {"defaultAction": doc["defaultAction"], "syscalls": calls}
     if doc.get("defaultErrnoRet") is not None:
         out["defaultErrnoRet"] = doc["defaultErrnoRet"]
-    arches = list(doc.get("architectures") or [])
+    # this machine's architectures only, as compile_profile takes them from an archMap
+    native = seccomp.NATIVE_ARCH
+    arches = [a for a in doc.get("architectures") or [] if a in seccomp.ARCHES]
     for entry in doc.get("archMap") or []:
-        arches += [entry["architecture"], *(entry.get("subArchitectures") or [])]
+        if entry.get("architecture") == native:
+            arches += [native, *(a for a in entry.get("subArchitectures") or [] if a in seccomp.ARCHES)]
     if arches:
         out["architectures"] = list(dict.fromkeys(arches))
     return out

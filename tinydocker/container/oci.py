@@ -59,22 +59,16 @@ class Runtime:
         if console:
             args += ["--console-socket", console]
         sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        argv = self.argv(log, *args, container_id)
-        child = os.fork()
-        if child == 0:
-            try:
-                if stdio:
-                    stdio.in_child()
-                if not interactive:
-                    null = os.open(os.devnull, os.O_RDONLY)
-                    os.dup2(null, 0)
-                    os.close(null)
-                fds.drop_inherited(())
-                os.execv(argv[0], argv)
-            finally:
-                os._exit(EXIT_TINYDOCKER)
-        _, status = os.waitpid(child, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+
+        def container_stdio() -> None:
+            if stdio:
+                stdio.in_child()
+            if not interactive:
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
+
+        if _spawn(self.argv(log, *args, container_id), container_stdio) != 0:
             raise failure(log, "create")
         with open(pid_file) as f:
             return int(f.read().strip())
@@ -91,13 +85,36 @@ class Runtime:
             pass
 
     def _call(self, bundle: str, *args: str) -> None:
-        import subprocess
-
         log = os.path.join(bundle, "runtime.log")
-        done = subprocess.run(self.argv(log, *args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, close_fds=True)
-        if done.returncode != 0:
-            raise failure(log, args[0], done.stderr.decode(errors="replace"))
+        with tempfile.TemporaryFile() as err:
+            def quiet() -> None:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1):
+                    os.dup2(null, fd)
+                os.dup2(err.fileno(), 2)
+
+            if _spawn(self.argv(log, *args), quiet) != 0:
+                err.seek(0)
+                raise failure(log, args[0], err.read().decode(errors="replace"))
+
+    def holds(self, container_id: str) -> bool:
+        return os.path.isdir(os.path.join(self.state_root, container_id))
+
+
+def _spawn(argv: list[str], setup) -> int:
+    """Run the runtime to its end: its exit status. Forked and exec'd here, not through
+    subprocess, whose pipes a child another thread of a script forks meanwhile would hold
+    open (stderr goes to a file for the same reason)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            setup()
+            fds.drop_inherited(())
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(EXIT_TINYDOCKER)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:

@@ -198,6 +198,8 @@ class _Launch:
         self.error, self.master = None, None
         try:
             runtime = oci.for_container(store.root, {"runtime": spec.runtime})
+            if runtime.holds(record.id):
+                runtime.delete(record.id, cdir)  # the last start's, whose monitor was killed
             kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid"}
             # our descriptors, by path: the runtime opens the very namespaces we checked
             joined = {kinds[flag]: f"/proc/{me}/fd/{fd}" for flag, fd in self.joined.items()}

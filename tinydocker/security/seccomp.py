@@ -119,7 +119,8 @@ OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ"
         "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 ARCHES = {"SCMP_ARCH_X86": _SCMP_ARCH_X86, "SCMP_ARCH_X32": _SCMP_ARCH_X32, "SCMP_ARCH_X86_64": _SCMP_ARCH_X86_64,
            "SCMP_ARCH_ARM": _SCMP_ARCH_ARM, "SCMP_ARCH_AARCH64": _SCMP_ARCH_AARCH64}
-# how a profile's includes/excludes name this machine
+# this machine's libseccomp name, and how a profile's includes/excludes name it
+NATIVE_ARCH = {"aarch64": "SCMP_ARCH_AARCH64"}.get(os.uname().machine, "SCMP_ARCH_X86_64")
 _ARCH_WORDS = {"aarch64": {"arm64", "aarch64"}}.get(os.uname().machine, {"amd64", "x86_64"})
 
 
@@ -229,7 +230,7 @@ def _compile(wanted: dict) -> bytes:
 def default_profile(wanted: dict) -> dict:
     """The default filter for `wanted` (rules()) as a profile in docker's and the
     runtime-spec's form: what this module compiles, and what a bundle gives an OCI runtime."""
-    native = {"aarch64": "SCMP_ARCH_AARCH64"}.get(os.uname().machine, "SCMP_ARCH_X86_64")
+    native = NATIVE_ARCH
     compat = {"SCMP_ARCH_X86_64": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "SCMP_ARCH_AARCH64": ["SCMP_ARCH_ARM"]}
 
     def masked(mask: int, value: int) -> dict:
