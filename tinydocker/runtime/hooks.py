@@ -16,6 +16,7 @@ gets the container's state JSON on its stdin.
 
 import json
 import os
+import signal
 import subprocess
 from dataclasses import asdict
 
@@ -27,6 +28,10 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
     """One hook; RuntimeError_ naming it if it fails, times out or cannot be started."""
     argv = list(hook.args) or [hook.path]
     env = dict(item.partition("=")[::2] for item in hook.env)
+    # a hook may exit without reading its stdin: the broken pipe is an EPIPE (communicate
+    # ignores it), not a signal to die of (the init catches SIGPIPE to die of it); the hook
+    # itself gets SIGPIPE's default back (restore_signals)
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         done = subprocess.run(argv, executable=hook.path, env=env, input=json.dumps(state).encode(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=hook.timeout,
@@ -35,6 +40,8 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
         raise RuntimeError_(f"{point} hook {hook.path} timed out after {hook.timeout} s") from None
     except OSError as e:
         raise RuntimeError_(f"{point} hook {hook.path} could not run: {e.strerror}") from None
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
         why = f": {said[-1]}" if said else ""
