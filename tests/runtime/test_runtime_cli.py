@@ -16,8 +16,8 @@ import pytest
 from tinydocker.runtime import features
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_YET = ("exec", "pause", "ps", "resume", "update")
-LIFECYCLE = ("create", "delete", "kill", "list", "run", "start", "state")
+NOT_YET = ("pause", "resume", "update")
+LIFECYCLE = ("create", "delete", "exec", "kill", "list", "ps", "run", "start", "state")
 
 
 def runtime(*args, cwd=None) -> subprocess.CompletedProcess:

@@ -285,6 +285,15 @@ def join(leaves: list[str]) -> None:
         _write(os.path.join(leaf, "cgroup.procs"), "0")
 
 
+def controllers(leaf: str) -> list[str]:
+    """The controllers of a v1 hierarchy's directory (["cpu", "cpuacct"]); [] in v2's tree."""
+    v1, _ = _mounts()
+    for mount, names in v1.items():
+        if leaf == mount or leaf.startswith(mount.rstrip("/") + "/"):
+            return names.split(",")
+    return []
+
+
 def pids(leaves: list[str]) -> list[int]:
     """Every process in the container's cgroup (and below it)."""
     found = set()

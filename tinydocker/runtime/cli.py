@@ -35,7 +35,7 @@ _COMMANDS = {
     "state": "output the state of a container",
     "update": "update container resource constraints",
 }
-_NOT_YET = ("exec", "pause", "ps", "resume", "update")
+_NOT_YET = ("pause", "resume", "update")
 
 
 class UsageError(Exception):
@@ -119,9 +119,44 @@ def _parser() -> _Parser:
     listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
     listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
 
+    _exec_parser(verbs)
+    ps = verbs.add_parser("ps", description=_COMMANDS["ps"] + " (host pids; table: the host's ps(1) output "
+                          "for them)", allow_abbrev=False)
+    ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    ps.add_argument("id", nargs="?")
+    ps.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for ps(1) (default: -ef)")
+
     for name in _NOT_YET:
         verbs.add_parser(name, description=_COMMANDS[name] + " (not implemented yet)", allow_abbrev=False)
     return parser
+
+
+def _exec_parser(verbs) -> None:
+    p = verbs.add_parser("exec", description=_COMMANDS["exec"] + ": COMMAND, or the process object of "
+                         "--process, in the container's namespaces, cgroup, root and confinement",
+                         usage=f"{PROGRAM} exec [options] ID COMMAND [ARGS...] | --process FILE [options] ID",
+                         allow_abbrev=False)
+    p.add_argument("-p", "--process", metavar="FILE", help="a runtime-spec process object (JSON) to run")
+    p.add_argument("-d", "--detach", action="store_true", help="return once the process runs")
+    p.add_argument("--pid-file", metavar="FILE", help="write the process's pid to FILE")
+    p.add_argument("-t", "--tty", action="store_true", default=None, help="a terminal (needs --console-socket)")
+    p.add_argument("--console-socket", metavar="SOCKET", help="a unix socket to send the terminal's master to")
+    p.add_argument("--cwd", metavar="DIR", help="the working directory in the container")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="add to the environment")
+    p.add_argument("-u", "--user", metavar="UID[:GID]", help="the user (numeric ids)")
+    p.add_argument("-g", "--additional-gids", action="append", type=int, default=[], metavar="GID",
+                   help="add a supplementary group")
+    p.add_argument("-c", "--cap", action="append", default=[], metavar="CAP", help="add a capability")
+    p.add_argument("--no-new-privs", action="store_true", default=None, help="set noNewPrivileges")
+    p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                   help="pass N more descriptors, from 3 up, to the process")
+    p.add_argument("--ignore-paused", action="store_true", help="exec in a paused container too")
+    p.add_argument("--cgroup", action="append", default=[], metavar="[CONTROLLER:]PATH",
+                   help="join this existing sub-cgroup of the container's")
+    p.add_argument("--apparmor", default="", metavar="PROFILE", help="(not supported: refused unless empty)")
+    p.add_argument("--process-label", default="", metavar="LABEL", help="(not supported: refused unless empty)")
+    p.add_argument("id", nargs="?")
+    p.add_argument("command", nargs=argparse.REMAINDER)
 
 
 def _spec(args, log: Log) -> int:
@@ -253,6 +288,44 @@ def _list(args, log: Log) -> int:
     return 0
 
 
+def _exec(args, log: Log) -> int:
+    from .exec import Request, execute
+    from .state import RuntimeError_
+
+    if args.id is None:
+        raise UsageError('"exec" requires a minimum of 1 argument(s)')
+    if args.preserve_fds < 0:
+        raise UsageError("--preserve-fds must not be negative")
+    if any(gid < 0 for gid in args.additional_gids):
+        raise UsageError("--additional-gids must not be negative")
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    request = Request(container_id=_id(args), command=command, process_file=args.process, detach=args.detach,
+                      pid_file=args.pid_file, tty=args.tty, console_socket=args.console_socket, cwd=args.cwd,
+                      env=args.env, user=args.user, additional_gids=args.additional_gids, caps=args.cap,
+                      no_new_privs=args.no_new_privs, preserve_fds=args.preserve_fds,
+                      ignore_paused=args.ignore_paused, cgroups=args.cgroup, apparmor=args.apparmor,
+                      process_label=args.process_label)
+    try:
+        return execute(_store(args), request)
+    except RuntimeError_ as e:
+        if e.code == 1:
+            raise
+        log.error(str(e))  # the program could not be executed: 126 or 127, as docker's
+        return e.code
+
+
+def _ps(args, log: Log) -> int:
+    from .ps import as_json, pids, table
+
+    found = pids(_store(args), _id(args))
+    options = args.ps_options[1:] if args.ps_options[:1] == ["--"] else args.ps_options
+    if args.format == "json":
+        sys.stdout.write(as_json(found))
+    else:
+        sys.stdout.write(table(found, options))
+    return 0
+
+
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -292,7 +365,8 @@ def _run(args, log: Log) -> int:
 
 
 _VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _create, "start": _start,
-          "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run}
+          "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run, "exec": _exec,
+          "ps": _ps}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -263,6 +263,7 @@ class Config:
     hooks: Hooks = Hooks()
     annotations: dict = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # properties the spec does not define, by dotted name
+    process_document: dict = field(default_factory=dict)  # process as given: exec's starting point
 
 
 # -- the properties, as the spec names them --------------------------------------------------
@@ -328,14 +329,14 @@ def _given(value) -> bool:
 class _Reader:
     """Walks the document, naming each field by its dotted path in errors."""
 
-    def __init__(self, bundle: Path):
+    def __init__(self, bundle: Path, name: str = "config.json"):
         self.bundle = bundle
+        self.name = name  # the file errors name
         self.ignored: list[str] = []
 
     # -- errors and shapes
-    @staticmethod
-    def fail(where: str, problem: str) -> ConfigError:
-        return ConfigError(f"config.json: {where or 'the document'} {problem}")
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.name}: {where or 'the document'} {problem}")
 
     def obj(self, value, where: str, kind: str) -> dict:
         if not isinstance(value, dict):
@@ -432,7 +433,8 @@ class _Reader:
             process=process, linux=linux,
             hostname=hostname, domainname=domainname,
             mounts=tuple(self.mount(m, f"mounts[{i}]") for i, m in enumerate(self.list(doc.get("mounts"), "mounts"))),
-            hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored))
+            hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored),
+            process_document=doc["process"])
 
     def obj_of_strings(self, value, where: str) -> dict:
         if value is None:
@@ -820,6 +822,12 @@ def apparmor_enabled() -> bool:
 def parse(document, bundle) -> Config:
     """A parsed config.json as the model, for a bundle at `bundle` (its root.path's base)."""
     return _Reader(Path(os.path.abspath(bundle))).config(document)
+
+
+def parse_process(document, name: str, where: str = "process") -> Process:
+    """A runtime-spec process object alone (exec's --process, or the one create kept), its
+    errors naming the file `name`."""
+    return _Reader(Path("/"), name).process(document, where, Linux())
 
 
 def load(bundle) -> Config:

@@ -21,20 +21,17 @@ Nothing is left of a failed create: the init is killed and reaped, the cgroups a
 directory removed.
 """
 
-import fcntl
 import json
 import os
 import signal
 import socket
-import struct
-import termios
 
 from ..linux import fds
 from ..linux import syscalls as sc
-from . import cgroups, hooks, process, rootfs
+from . import cgroups, hooks, process, rootfs, terminal
 from .config import Config
 from ..linux.proc import is_alive as alive, start_ticks
-from .state import RuntimeError_, State, Store, now_rfc3339
+from .state import PROCESS, SECCOMP, RuntimeError_, State, Store, now_rfc3339
 from .state import document as state_document
 
 NAMESPACE_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "mount": sc.CLONE_NEWNS,
@@ -127,6 +124,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
                       hooks={"poststart": hooks.saved(config.hooks.poststart),
                              "poststop": hooks.saved(config.hooks.poststop)})
         locked.write(state)  # before anything is made: delete --force then knows what to remove
+        _keep_for_exec(locked.path, config, program)
         cgroups.make(state.cgroups)
         device_rules = [f"{'b' if d.type == 'b' else 'c'} {d.major}:{d.minor} rwm"
                         for d in config.linux.devices if d.type != "p"]
@@ -150,7 +148,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
                    preserve_fds, forked, created_runtime)
         if pid_file:
-            _write_pid_file(pid_file, pid)
+            write_pid_file(pid_file, pid)
         state.creating = False
         locked.write(state)
         return pid
@@ -173,7 +171,17 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         locked.close()
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def _keep_for_exec(path: str, config: Config, program: bytes | None) -> None:
+    """What exec starts from: config.process as given, and the container's seccomp filter
+    as compiled (the bundle may be edited, or gone, by then)."""
+    from ..linux.files import write_atomic
+
+    write_atomic(os.path.join(path, PROCESS), json.dumps(config.process_document).encode(), 0o600)
+    if program:
+        write_atomic(os.path.join(path, SECCOMP), program, 0o600)
+
+
+def write_pid_file(path: str, pid: int) -> None:
     from ..linux.files import write_atomic
 
     path = os.path.abspath(path)
@@ -473,23 +481,9 @@ def _said(error: BaseException) -> str:
 
 def _terminal(console: int, size) -> None:
     """A pty of the container's devpts as fds 0-2; its master goes to --console-socket."""
-    master, slave = os.openpty()
+    slave = terminal.send_new(console, size)
     # /dev/console is the container's terminal too (runc's, and what init systems open)
     if not os.path.lexists("/dev/console"):
         os.close(os.open("/dev/console", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
     sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
-    if size:
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
-    sock = socket.socket(fileno=console)
-    try:
-        socket.send_fds(sock, [os.ttyname(slave).encode()], [master])
-    finally:
-        sock.close()
-    os.close(master)
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    for target in (0, 1, 2):
-        os.dup2(slave, target)
-    if slave > 2:
-        os.close(slave)
-
+    terminal.take(slave)

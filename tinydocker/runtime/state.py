@@ -4,6 +4,7 @@
     ROOT/ID/state.json   id, pid and its start time, bundle, rootfs, created, annotations,
                          the cgroup directories made, the config's ociVersion
     ROOT/ID/exec.fifo    the init blocks opening it for write until `start` opens it to read
+    ROOT/ID/process.json, seccomp.bpf   config.process and the compiled filter, for exec
 
 Status is derived each time, never stored: "creating" while create holds the container's
 lock and has no pid yet, "created" while the exec fifo exists and the init lives,
@@ -29,6 +30,7 @@ from ..linux.proc import is_alive
 
 STATE = "state.json"
 FIFO = "exec.fifo"
+PROCESS, SECCOMP = "process.json", "seccomp.bpf"
 _ID = re.compile(r"^[A-Za-z0-9_+.-]+$")
 
 
