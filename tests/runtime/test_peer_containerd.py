@@ -189,12 +189,27 @@ def test_run_gives_the_programs_output_and_exit_status(ctr):
     assert ctr.ok("container", "ls", "-q") == ""
 
 
-def test_exec_ps_pause_resume_kill_delete(ctr):
+def _trapping(ctr) -> tuple[str, int]:
+    """A running task whose shell exits 7 on SIGTERM, once its trap is set: its id and pid."""
     cid = ctr.new_id()
     ctr.ok("run", "-d", *ctr.runtime, IMAGE, cid, "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 1; done")
     pid = ctr.wait_status(cid, "RUNNING")
     wait_for(lambda: catches(pid, signal.SIGTERM), what="the shell's trap")
+    return cid, pid
 
+
+def _end(ctr, cid: str, pid: int) -> None:
+    """SIGTERM through ctr (the trap exits 7), then the task and the container deleted."""
+    ctr.ok("task", "kill", cid)
+    ctr.wait_status(cid, "STOPPED")
+    done = ctr("task", "delete", cid)
+    assert done.returncode == 0 and "exit code 7" in done.stderr, done
+    ctr.ok("container", "rm", cid)
+    assert not alive(pid)
+
+
+def test_exec_and_ps(ctr):
+    cid, pid = _trapping(ctr)
     done = ctr("task", "exec", "--exec-id", "x1", cid, "sh", "-c", "echo in; echo err >&2; exit 4")
     assert (done.returncode, done.stdout, done.stderr) == (4, "in\n", "err\n")
     done = ctr("task", "exec", "--exec-id", "x2", "--user", "1000", "--cwd", "/tmp", cid,
@@ -203,22 +218,19 @@ def test_exec_ps_pause_resume_kill_delete(ctr):
     assert done.stdout.split("\n", 2)[2].startswith("sh -c trap"), done.stdout
     done = ctr("task", "exec", "--exec-id", "x3", cid, "nosuch")
     assert done.returncode != 0 and "nosuch" in done.stderr, done
-
-    # ps: the container's processes by host pid, the init first among them
+    # ps: the container's processes by host pid (the shim asks the runtime's ps for them)
     pids = [int(line.split()[0]) for line in ctr.ok("task", "ps", cid).splitlines()[1:]]
     assert pid in pids, pids
+    _end(ctr, cid, pid)
 
+
+def test_pause_and_resume(ctr):
+    cid, pid = _trapping(ctr)
     ctr.ok("task", "pause", cid)
     assert ctr.task(cid)[1] == "PAUSED" and frozen(pid)
     ctr.ok("task", "resume", cid)
     assert ctr.task(cid)[1] == "RUNNING" and not frozen(pid)
-
-    ctr.ok("task", "kill", cid)  # SIGTERM: the trap exits 7
-    ctr.wait_status(cid, "STOPPED")
-    done = ctr("task", "delete", cid)
-    assert done.returncode == 0 and "exit code 7" in done.stderr, done
-    ctr.ok("container", "rm", cid)
-    assert not alive(pid)
+    _end(ctr, cid, pid)
 
 
 def test_kill_sigkill_and_delete(ctr):
