@@ -16,8 +16,8 @@ import pytest
 from tinydocker.runtime import features
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_YET = ("exec", "pause", "ps", "resume", "update")
-LIFECYCLE = ("create", "delete", "kill", "list", "run", "start", "state")
+NOT_YET = ("exec", "ps", "update")
+LIFECYCLE = ("create", "delete", "kill", "list", "pause", "resume", "run", "start", "state")
 
 
 def runtime(*args, cwd=None) -> subprocess.CompletedProcess:

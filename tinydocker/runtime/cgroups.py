@@ -13,7 +13,9 @@ import errno
 import os
 import signal
 import time
+from pathlib import Path
 
+from ..cgroups import fs
 from ..cgroups.fs import read as _read
 from ..cgroups.v2 import shares_to_weight
 from .config import Resources
@@ -304,15 +306,34 @@ def signal_all(leaves: list[str], sig: int) -> None:
             pass
 
 
+def freezer(leaves: list[str]) -> Path | None:
+    """The leaf that freezes the container: v1's freezer hierarchy, or v2's one leaf."""
+    for leaf in leaves:
+        if os.path.exists(os.path.join(leaf, "freezer.state")) or os.path.exists(os.path.join(leaf, "cgroup.freeze")):
+            return Path(leaf)
+    return None
+
+
+def freeze(leaves: list[str]) -> None:
+    found = freezer(leaves)
+    if found is None:
+        raise RuntimeError_("pause needs the freezer cgroup controller (v1) or cgroup.freeze (v2, Linux 5.2+), "
+                            "which this host does not have")
+    fs.freeze(found)
+
+
+def thaw(leaves: list[str]) -> None:
+    found = freezer(leaves)
+    if found is not None:
+        fs.thaw(found)
+
+
 def remove(made: list[str], leaves: list[str], patience: float = 5.0) -> None:
     """Kill what is left in the container's cgroups, then remove the directories made."""
     deadline = time.monotonic() + patience
     while pids(leaves) and time.monotonic() < deadline:
-        for leaf in leaves:
-            freezer = os.path.join(leaf, "freezer.state")
-            if os.path.exists(freezer):  # a frozen process acts on SIGKILL only once thawed
-                _write(freezer, "THAWED", optional=True)
         signal_all(leaves, signal.SIGKILL)
+        thaw(leaves)  # a v1-frozen process acts on SIGKILL only once thawed
         time.sleep(0.01)
     for d in sorted(made, key=lambda p: p.count("/"), reverse=True):
         while True:

@@ -35,7 +35,7 @@ _COMMANDS = {
     "state": "output the state of a container",
     "update": "update container resource constraints",
 }
-_NOT_YET = ("exec", "pause", "ps", "resume", "update")
+_NOT_YET = ("exec", "ps", "update")
 
 
 class UsageError(Exception):
@@ -115,6 +115,8 @@ def _parser() -> _Parser:
     delete = verbs.add_parser("delete", description=_COMMANDS["delete"], allow_abbrev=False)
     delete.add_argument("-f", "--force", action="store_true", help="kill a created or running container first")
     delete.add_argument("id", nargs="?")
+    for name in ("pause", "resume"):
+        verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
     listing_ = verbs.add_parser("list", description=_COMMANDS["list"], allow_abbrev=False)
     listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
     listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
@@ -230,6 +232,13 @@ def _delete(args, log: Log) -> int:
     return 0
 
 
+def _pause(args, log: Log) -> int:
+    from .pause import pause, resume
+
+    (pause if args.verb == "pause" else resume)(_store(args), _id(args))
+    return 0
+
+
 def _list(args, log: Log) -> int:
     import json
 
@@ -292,7 +301,8 @@ def _run(args, log: Log) -> int:
 
 
 _VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _create, "start": _start,
-          "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run}
+          "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run,
+          "pause": _pause, "resume": _pause}
 
 
 def main(argv: list[str] | None = None) -> None:
