@@ -16,8 +16,8 @@ import pytest
 from tinydocker.runtime import features
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_YET = ("exec", "ps", "update")
-LIFECYCLE = ("create", "delete", "kill", "list", "pause", "resume", "run", "start", "state")
+NOT_YET = ("exec", "ps")
+LIFECYCLE = ("create", "delete", "kill", "list", "pause", "resume", "run", "start", "state", "update")
 
 
 def runtime(*args, cwd=None) -> subprocess.CompletedProcess:

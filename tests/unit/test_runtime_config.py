@@ -130,6 +130,18 @@ def test_unsupported_fields_given_empty_ask_for_nothing(bundle, runc_spec):
     assert c.linux.resources.memory.limit == 1 << 30
 
 
+def test_kernel_memory_is_accepted_with_a_warning_as_runc_does(bundle, runc_spec):
+    """memory.kernel and kernelTCP are deprecated by the runtime-spec; runc 1.1 warns and ignores
+    them, and Linux 6.x's v1 memory.kmem.limit_in_bytes takes a write and ignores it too."""
+    runc_spec["linux"]["resources"]["memory"] = {"limit": 1 << 30, "kernel": 1 << 20, "kernelTCP": 1 << 20}
+    c = load(runc_spec, bundle)
+    assert c.linux.resources.memory.limit == 1 << 30
+    assert c.warnings == ("config.json: linux.resources.memory.kernel is deprecated and ignored",
+                          "config.json: linux.resources.memory.kernelTCP is deprecated and ignored")
+    runc_spec["linux"]["resources"]["memory"] = {"kernel": "lots"}
+    assert "linux.resources.memory.kernel must be an integer" in refusal(runc_spec, bundle)
+
+
 def test_everything_the_issue_lists_is_read(bundle, runc_spec):
     ns = "/proc/self/ns/net"
     runc_spec.update(domainname="example.org", annotations={"a": "b"}, hooks={
@@ -286,7 +298,6 @@ BAD = [
      "config.json: linux.resources.hugepageLimits is not supported"),
     ("net cgroup", _set("linux.resources.network", {"classID": 1}), "linux.resources.network is not supported"),
     ("unified", _set("linux.resources.unified", {"memory.high": "1"}), "linux.resources.unified is not supported"),
-    ("kernel memory", _set("linux.resources.memory", {"kernel": 1 << 20}), "linux.resources.memory.kernel is not supported"),
     ("realtime cpu", _set("linux.resources.cpu", {"realtimeRuntime": 1000}), "linux.resources.cpu.realtimeRuntime is not supported"),
     ("cpuset", _set("linux.resources.cpu", {"cpus": "one"}), "linux.resources.cpu.cpus 'one' is not a list"),
     ("pids without limit", _set("linux.resources.pids", {}), "linux.resources.pids.limit must be given"),

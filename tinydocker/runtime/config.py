@@ -263,6 +263,7 @@ class Config:
     hooks: Hooks = Hooks()
     annotations: dict = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # properties the spec does not define, by dotted name
+    warnings: tuple[str, ...] = ()  # what is accepted but not done, for the log
 
 
 # -- the properties, as the spec names them --------------------------------------------------
@@ -291,8 +292,9 @@ _KEYS = {
     "device": ({"type", "path", "major", "minor", "fileMode", "uid", "gid"}, set()),
     "resources": ({"devices", "memory", "cpu", "pids", "blockIO"}, {"hugepageLimits", "network", "rdma", "unified"}),
     "deviceRule": ({"allow", "type", "major", "minor", "access"}, set()),
-    "memory": ({"limit", "reservation", "swap", "swappiness", "disableOOMKiller"},
-               {"kernel", "kernelTCP", "useHierarchy", "checkBeforeUpdate"}),
+    # kernel and kernelTCP: read only to be warned about (deprecated; runc ignores them too)
+    "memory": ({"limit", "reservation", "swap", "swappiness", "disableOOMKiller", "kernel", "kernelTCP"},
+               {"useHierarchy", "checkBeforeUpdate"}),
     "cpu": ({"shares", "quota", "period", "cpus", "mems"}, {"realtimeRuntime", "realtimePeriod", "burst", "idle"}),
     "pids": ({"limit"}, set()),
     "blockIO": ({"weight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
@@ -312,8 +314,6 @@ _WHY = {
     "hugepageLimits": "hugetlb limits are not implemented",
     "unified": "raw cgroup v2 files are not implemented",
     "listenerPath": "seccomp notification is not implemented",
-    "kernel": "kernel memory limits are deprecated and not implemented",
-    "kernelTCP": "kernel memory limits are deprecated and not implemented",
 }
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -331,6 +331,7 @@ class _Reader:
     def __init__(self, bundle: Path):
         self.bundle = bundle
         self.ignored: list[str] = []
+        self.warnings: list[str] = []
 
     # -- errors and shapes
     @staticmethod
@@ -432,7 +433,8 @@ class _Reader:
             process=process, linux=linux,
             hostname=hostname, domainname=domainname,
             mounts=tuple(self.mount(m, f"mounts[{i}]") for i, m in enumerate(self.list(doc.get("mounts"), "mounts"))),
-            hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored))
+            hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored),
+            warnings=tuple(self.warnings))
 
     def obj_of_strings(self, value, where: str) -> dict:
         if value is None:
@@ -708,6 +710,11 @@ class _Reader:
         if d.get("memory") is not None:
             at = "linux.resources.memory"
             m = self.obj(d["memory"], at, "memory")
+            for key in ("kernel", "kernelTCP"):
+                if self.integer(m, key, at, -1, INT64_MAX) not in (None, 0):
+                    # deprecated by the runtime-spec; cgroup v2 has no such limit and Linux
+                    # 6.x's v1 no longer its files: runc warns and goes on, so do we
+                    self.warnings.append(f"config.json: {at}.{key} is deprecated and ignored")
             memory = Memory(limit=self.integer(m, "limit", at, -1, INT64_MAX),
                             reservation=self.integer(m, "reservation", at, -1, INT64_MAX),
                             swap=self.integer(m, "swap", at, -1, INT64_MAX),
@@ -820,6 +827,24 @@ def apparmor_enabled() -> bool:
 def parse(document, bundle) -> Config:
     """A parsed config.json as the model, for a bundle at `bundle` (its root.path's base)."""
     return _Reader(Path(os.path.abspath(bundle))).config(document)
+
+
+def resources(document, warn=None) -> Resources:
+    """An `update`'s LinuxResources document, checked as config.json's linux.resources is;
+    its errors and warnings name the field within the document ("resources: memory.limit")."""
+    def within(text: str) -> str:
+        return text.replace("config.json: linux.resources.", "resources: ", 1).replace(
+            "config.json: linux.resources", "resources", 1)
+
+    reader = _Reader(Path("."))
+    try:
+        found = reader.resources(document)
+    except ConfigError as e:
+        raise ConfigError(within(str(e))) from None
+    for text in reader.warnings:
+        if warn is not None:
+            warn(within(text))
+    return found
 
 
 def load(bundle) -> Config:
