@@ -6,6 +6,7 @@ a container without a mount namespace is still refused.
 """
 
 import json
+import subprocess
 
 from test_runtime_lifecycle import one_line, rt  # noqa: F401 - rt: the fixture
 
@@ -26,3 +27,27 @@ def test_kernel_memory_is_created_with_a_warning_in_the_log(rt, tmp_path):
     [line] = [json.loads(text) for text in log.read_text().splitlines()]
     assert (line["level"], line["msg"]) == ("warning", "config.json: linux.resources.memory.kernel is deprecated "
                                                        "and ignored")
+
+
+def test_a_mode_on_a_bind_mount_is_ignored_with_a_warning_as_runc_and_the_kernel_do(rt, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    (shared / "file").write_text("from the host\n")
+    bundle = rt.bundle("b", ["sh", "-c", "cat /x/file; ls -ld /x | cut -c1-10"])
+    rt.edit(bundle, lambda d: d["mounts"].append({"destination": "/x", "type": "bind", "source": str(shared),
+                                                   "options": ["rbind", "mode=755", "ro"]}))
+    at = len(json.loads((bundle / "config.json").read_text())["mounts"]) - 1
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "from the host\ndrwx------\n"  # the host directory's own mode, untouched
+    assert one_line(done.stderr) == (f"tinydocker-runtime: warning: config.json: mounts[{at}].options 'mode=755': "
+                                     "no effect on a bind mount, ignored")
+    assert oct(shared.stat().st_mode & 0o777) == "0o700"
+    # runc: the same, silently
+    cid = rt.new_id()
+    try:
+        theirs = subprocess.run(["runc", "--root", str(tmp_path / "runc-root"), "run", "--bundle", str(bundle), cid],
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    finally:
+        subprocess.run(["runc", "--root", str(tmp_path / "runc-root"), "delete", "--force", cid], capture_output=True)
+    assert (theirs.returncode, theirs.stdout, theirs.stderr) == (0, done.stdout, "")

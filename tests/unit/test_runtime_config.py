@@ -142,6 +142,16 @@ def test_kernel_memory_is_accepted_with_a_warning_as_runc_does(bundle, runc_spec
     assert "linux.resources.memory.kernel must be an integer" in refusal(runc_spec, bundle)
 
 
+def test_data_options_on_a_bind_mount_are_dropped_with_a_warning_as_runc_ignores_them(bundle, runc_spec):
+    runc_spec["mounts"][0] = {"destination": "/x", "type": "none", "source": "/tmp",
+                              "options": ["bind", "mode=755", "uid=0", "ro"]}
+    c = load(runc_spec, bundle)
+    assert c.mounts[0].type == "bind" and c.mounts[0].data == "" and c.mounts[0].flags & tables.MOUNT_FLAGS["ro"][1]
+    assert c.warnings == ("config.json: mounts[0].options 'mode=755', 'uid=0': no effect on a bind mount, ignored",)
+    runc_spec["mounts"][0]["options"] = ["bind", "sideways"]
+    assert "mounts[0].options 'sideways' is not a mount option this runtime knows" in refusal(runc_spec, bundle)
+
+
 def test_everything_the_issue_lists_is_read(bundle, runc_spec):
     ns = "/proc/self/ns/net"
     runc_spec.update(domainname="example.org", annotations={"a": "b"}, hooks={
@@ -272,8 +282,6 @@ BAD = [
     ("unsupported fs type", _set("mounts.0.type", "ext4"), "mounts[0].type 'ext4' is not supported"),
     ("no type, no bind", _set("mounts.0.type", DELETE), "mounts[0].type must be given"),
     ("bind without source", _set("mounts.0", {"destination": "/x", "type": "bind", "options": ["rbind"]}), "mounts[0].source must be given"),
-    ("data on a bind", _set("mounts.0", {"destination": "/x", "type": "none", "source": "/tmp", "options": ["bind", "mode=755"]}),
-     "mounts[0].options 'mode=755' has no meaning for a bind mount"),
     ("idmapped mount", _set("mounts.0.uidMappings", [{"containerID": 0, "hostID": 1, "size": 1}]), "mounts[0].uidMappings is not supported"),
     ("hook path", _set("hooks", {"prestart": [{"path": "true"}]}), "hooks.prestart[0].path 'true' must be an absolute path"),
     ("hook timeout", _set("hooks", {"poststop": [{"path": "/bin/true", "timeout": 0}]}), "hooks.poststop[0].timeout"),

@@ -558,7 +558,11 @@ class _Reader:
             if kind not in ("bind", "none", ""):
                 raise self.fail(f"{where}.type", f"{kind!r} cannot be bind-mounted (use \"bind\" or \"none\")")
             if data:
-                raise self.fail(f"{where}.options", f"{data[0]!r} has no meaning for a bind mount")
+                # the kernel ignores a bind mount's data, and runc passes it on all the same:
+                # accepted (engines and the OCI suite write mode= on binds), said, dropped
+                self.warnings.append(f"config.json: {where}.options {', '.join(map(repr, data))}: no effect on a "
+                                     "bind mount, ignored")
+                data = []
             if not source:
                 raise self.fail(f"{where}.source", "must be given for a bind mount")
             source = os.path.normpath(self.bundle / source)  # runc reads a relative source from the bundle
