@@ -51,3 +51,29 @@ def test_a_mode_on_a_bind_mount_is_ignored_with_a_warning_as_runc_and_the_kernel
     finally:
         subprocess.run(["runc", "--root", str(tmp_path / "runc-root"), "delete", "--force", cid], capture_output=True)
     assert (theirs.returncode, theirs.stdout, theirs.stderr) == (0, done.stdout, "")
+
+
+def test_a_config_without_process_is_created_and_start_refuses_it_in_one_line(rt, tmp_path):
+    """The runtime-spec: process is REQUIRED only when start is called (runc 1.1.5 refuses it
+    at create already: "process property must not be empty")."""
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d.pop("process"))
+    cid = rt.new_id()
+    done = rt.create(bundle, cid, "--pid-file", tmp_path / "pid")
+    assert (done.returncode, done.stderr) == (0, "")
+    state = rt.state(cid)
+    assert state["status"] == "created" and (tmp_path / "pid").read_text() == str(state["pid"])
+    done = rt("start", cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == ("tinydocker-runtime: cannot start a container without a process (its "
+                                     "config.json has none)")
+    # its init could never run anything: it is ended, and the container is stopped for delete
+    rt.wait_status(cid, "stopped")
+    done = rt("start", cid)
+    assert one_line(done.stderr) == "tinydocker-runtime: cannot start a container that has stopped"
+    assert rt("delete", cid).returncode == 0
+    done = rt("run", "--bundle", bundle, rt.new_id())  # create and start: the same line, nothing left
+    assert done.returncode == 1 and one_line(done.stderr).endswith("without a process (its config.json has none)")
+    done = rt.create(bundle, rt.new_id(), "--console-socket", tmp_path / "nobody")
+    assert done.returncode == 1
+    assert one_line(done.stderr) == "tinydocker-runtime: --console-socket was given but config.json has no process"

@@ -152,6 +152,13 @@ def test_data_options_on_a_bind_mount_are_dropped_with_a_warning_as_runc_ignores
     assert "mounts[0].options 'sideways' is not a mount option this runtime knows" in refusal(runc_spec, bundle)
 
 
+def test_a_config_without_process_is_read_the_process_being_needed_at_start_only(bundle, runc_spec):
+    del runc_spec["process"]
+    assert load(runc_spec, bundle).process is None
+    runc_spec["process"] = None  # engines write null too
+    assert load(runc_spec, bundle).process is None
+
+
 def test_everything_the_issue_lists_is_read(bundle, runc_spec):
     ns = "/proc/self/ns/net"
     runc_spec.update(domainname="example.org", annotations={"a": "b"}, hooks={
@@ -231,7 +238,6 @@ BAD = [
     ("no ociVersion", _set("ociVersion", DELETE), "config.json: ociVersion must be given"),
     ("ociVersion 2", _set("ociVersion", "2.0.0"), "ociVersion 2.0.0 is not supported"),
     ("ociVersion not semver", _set("ociVersion", "one"), "ociVersion 'one' is not a version"),
-    ("no process", _set("process", DELETE), "config.json: process must be given"),
     ("no root", _set("root", DELETE), "config.json: root must be given"),
     ("missing rootfs", _set("root.path", "nowhere"), "root.path"),
     ("empty args", _set("process.args", []), "config.json: process.args must not be empty"),

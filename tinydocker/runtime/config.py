@@ -255,7 +255,7 @@ class Config:
     oci_version: str
     bundle: Path
     root: Root
-    process: Process
+    process: Process | None  # optional until start (the runtime-spec's rule)
     linux: Linux
     hostname: str = ""
     domainname: str = ""
@@ -417,8 +417,6 @@ class _Reader:
             raise self.fail("ociVersion", f"{version!r} is not a version (x.y.z)")
         if m.group(1) != "1":
             raise self.fail("ociVersion", f"{version} is not supported (this runtime reads 1.x)")
-        if doc.get("process") is None:
-            raise self.fail("process", "must be given")
         linux = self.linux({} if doc.get("linux") is None else doc["linux"])
         hostname = self.string(doc, "hostname", "")
         domainname = self.string(doc, "domainname", "")
@@ -426,8 +424,10 @@ class _Reader:
             if value and not linux.namespace("uts"):
                 raise self.fail(name, "cannot be set without a UTS namespace (linux.namespaces)")
         annotations = self.obj_of_strings(doc.get("annotations"), "annotations")
-        process = self.process(doc["process"], "process", linux)
-        self.mapped(process.user, linux)
+        process = None
+        if doc.get("process") is not None:
+            process = self.process(doc["process"], "process", linux)
+            self.mapped(process.user, linux)
         return Config(
             oci_version=version, bundle=self.bundle, root=self.root(doc.get("root")),
             process=process, linux=linux,

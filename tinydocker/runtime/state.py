@@ -68,6 +68,7 @@ class State:
     leaves: list = field(default_factory=list)  # the container's directory in each hierarchy
     cgroup_path: str = ""  # as resolved from linux.cgroupsPath (for list and kill --all)
     hooks: dict = field(default_factory=dict)  # poststart and poststop, for start and delete
+    has_process: bool = True  # config.json's process is optional until start
     creating: bool = True  # until create has finished (its init may be forked already)
 
 
