@@ -8,6 +8,7 @@ a container without a mount namespace is still refused.
 import json
 import subprocess
 
+from conftest import host_mounts_under
 from test_runtime_lifecycle import one_line, rt  # noqa: F401 - rt: the fixture
 
 
@@ -77,3 +78,21 @@ def test_a_config_without_process_is_created_and_start_refuses_it_in_one_line(rt
     done = rt.create(bundle, rt.new_id(), "--console-socket", tmp_path / "nobody")
     assert done.returncode == 1
     assert one_line(done.stderr) == "tinydocker-runtime: --console-socket was given but config.json has no process"
+
+
+def test_no_mount_namespace_is_still_refused_as_runc_refuses_its_template_so(rt, tmp_path):
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["linux"].update(namespaces=[n for n in d["linux"]["namespaces"]
+                                                            if n["type"] != "mount"]))
+    cid = rt.new_id()
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == ("tinydocker-runtime: config.json: linux.namespaces must include a mount "
+                                     "namespace (the root filesystem's mounts would otherwise be made on the host)")
+    assert not (rt.root / cid).exists() and not host_mounts_under(bundle)
+    # runc, with the same config (maskedPaths and readonlyPaths given, as its template has):
+    # refused before anything is mounted
+    done = subprocess.run(["runc", "--root", str(tmp_path / "runc-root"), "create", "--bundle", str(bundle), cid],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1 and "unable to restrict sys entries without a private MNT namespace" in done.stderr
+    assert not host_mounts_under(bundle)

@@ -613,7 +613,10 @@ class _Reader:
             namespaces.append(Namespace(kind, path))
         if "mount" not in kinds:
             # without one the runtime's mounts and pivot_root would change the host's tree
-            raise self.fail("linux.namespaces", "must include a mount namespace")
+            # (runc refuses too when maskedPaths or readonlyPaths are given, as its template
+            # has; without them it mounts onto the host and leaves the mounts there)
+            raise self.fail("linux.namespaces", "must include a mount namespace (the root filesystem's mounts "
+                                                "would otherwise be made on the host)")
         uid_maps = self.mappings(d.get("uidMappings"), "linux.uidMappings")
         gid_maps = self.mappings(d.get("gidMappings"), "linux.gidMappings")
         user = next((n for n in namespaces if n.type == "user"), None)
