@@ -1,7 +1,8 @@
 """containerd (Debian's 1.6) drives tinydocker-runtime as it drives runc: its runc v2 shim
 (io.containerd.runc.v2) is given the runtime as its runc binary, and ctr runs, execs into,
 lists, pauses, kills and deletes tasks; each scenario runs once per runtime, so that any
-difference between them shows as one failing parameter.
+difference between them shows as one failing parameter. (The shim's metrics read the cgroup
+itself, found by the init's pid: they check that the container is where the shim expects.)
 
 One private containerd serves the module: its own config (root, state, sockets in a
 temporary directory; no CRI plugin; overlayfs snapshotter), started as a subprocess and
@@ -251,5 +252,19 @@ def test_delete_force_of_a_running_task(ctr):
     pid = ctr.wait_status(cid, "RUNNING")
     assert ctr("task", "delete", cid).returncode != 0  # running: refused without --force
     ctr.ok("task", "delete", "--force", cid)
+    ctr.ok("container", "rm", cid)
+    assert not alive(pid)
+
+
+def test_limits_metrics_and_kill_all(ctr):
+    """A memory limit given to ctr reaches the cgroup the shim reads its metrics from (it finds
+    it by the init's pid); kill --all ends the task through the runtime's kill --all."""
+    cid = ctr.new_id()
+    ctr.ok("run", "-d", "--memory-limit", str(64 << 20), *ctr.runtime, IMAGE, cid, "sh", "-c", "sleep 1000 & wait")
+    pid = ctr.wait_status(cid, "RUNNING")
+    assert str(64 << 20) in ctr.ok("task", "metrics", cid)
+    ctr.ok("task", "kill", "--all", "-s", "SIGKILL", cid)
+    ctr.wait_status(cid, "STOPPED")
+    ctr.ok("task", "delete", cid)
     ctr.ok("container", "rm", cid)
     assert not alive(pid)

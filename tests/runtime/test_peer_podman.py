@@ -9,8 +9,8 @@ ours is held to the config).
 podman is told the runtime's path with --runtime; the runtime keeps its state in its default
 root (/run/runc, /run/tinydocker-runtime), as for any podman user: podman's cleanup process
 would not be given a --runtime-flag root=…. Containers have no network (nothing may leave
-the machine). Each test checks that podman forgot its containers and that
-nothing of them is left: runtime state, process, conmon, cgroup, mount.
+the machine). Each test ends with podman's `rm -af` and checks that nothing of its containers
+is left: runtime state, process, conmon, cgroup, mount.
 """
 
 import contextlib
