@@ -28,10 +28,11 @@ def runtime_path(name: str) -> str:
     return found
 
 
-def require(*tools: str, package: str) -> None:
+def needs(*tools: str, package: str):
+    """A module's mark: skipped, saying what to install, without one of `tools` (checked
+    before any fixture is made)."""
     missing = [t for t in tools if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install {package})")
+    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not installed (apt-get install {package})")
 
 
 def alive(pid: int) -> bool:

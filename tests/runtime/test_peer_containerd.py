@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from conftest import catches, host_mounts_under, wait_for
-from peers import RUNTIMES, alive, frozen, processes_mentioning, remove_new_dirs, require, runtime_path
+from peers import RUNTIMES, alive, frozen, needs, processes_mentioning, remove_new_dirs, runtime_path
 
 IMAGE = "docker.io/library/base:latest"  # as the docker-archive of base_image names it
 # containerd's shims put their sockets in /run/containerd/s and ctr its fifos in
 # /run/containerd/fifo, whatever the daemon's state directory
+pytestmark = needs("containerd", "ctr", "containerd-shim-runc-v2", package="containerd")
 SHIM_DIRS = ("/run/containerd/s", "/run/containerd/fifo", "/run/containerd")
 
 
@@ -70,7 +71,6 @@ class Containerd:
 
 @pytest.fixture(scope="module")
 def containerd(base_image):
-    require("containerd", "ctr", "containerd-shim-runc-v2", package="containerd")
     top = Path(tempfile.mkdtemp(prefix="tdctd", dir="/tmp"))
     (top / "tmp").mkdir()
     (top / "config.toml").write_text(_config(top))

@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 
 from conftest import catches, host_mounts_under, wait_for
-from peers import RUNTIMES, alive, frozen, memory_limit, processes_mentioning, remove_new_dirs, require, runtime_path
+from peers import RUNTIMES, alive, frozen, memory_limit, needs, processes_mentioning, remove_new_dirs, runtime_path
 
 IMAGE = "localhost/peer:1"
+pytestmark = needs("podman", "conmon", package="podman conmon")
 
 
 def _libpod_parents() -> set[str]:
@@ -171,7 +172,6 @@ def _podman(name: str, image) -> Podman:
 
 @pytest.fixture(params=RUNTIMES)
 def podman(request, base_image):
-    require("podman", "conmon", package="podman conmon")
     with _podman(request.param, base_image) as p:
         yield p
 
@@ -189,7 +189,8 @@ def test_run_gives_the_programs_output_and_exit_status(podman):
     done = podman("run", "--rm", "-t", "--network", "none", IMAGE, "tty")
     assert done.returncode == 0 and done.stdout.startswith("/dev/pts/"), done
     # --init: podman's catatonit, bound in, is the container's PID 1
-    out = podman.ok("run", "--rm", "--init", "--network", "none", IMAGE, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    out = podman.ok("run", "--rm", "--init", "--network", "none", IMAGE,
+                    "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
     assert out.startswith("/run/podman-init -- sh -c "), out
     assert podman.ok("ps", "-aq") == ""
 
@@ -350,7 +351,6 @@ def test_the_container_sees_what_it_sees_under_runc(base_image, tmp_path):
     capabilities, no_new_privs, seccomp, rlimits, read-only root, tmpfs, a bind volume,
     sysctl, cgroup limits, /dev/shm's size, the environment), run under both runtimes: what
     the program sees is the same, row by row, in its init and in an exec."""
-    require("podman", "conmon", package="podman conmon")
     data = tmp_path / "data"
     data.mkdir()
     (data / "hello").write_text("from the host\n")
