@@ -342,6 +342,8 @@ def test_exec_answers_as_runcs_does(rt, tmp_path):
     if not runc:
         pytest.fail("runc is not installed (Debian: apt-get install runc)")
     cid, bundle, _ = running(rt, hostname="inside")
+    (bundle / "rootfs" / "etc").mkdir()
+    (bundle / "rootfs" / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n")
     theirs, root = f"td-runc-{uuid.uuid4().hex[:12]}", str(tmp_path / "runc")
     with open(tmp_path / "runc.out", "w") as out:
         created = subprocess.run([runc, "--root", root, "create", "--bundle", str(bundle), theirs],
@@ -352,7 +354,9 @@ def test_exec_answers_as_runcs_does(rt, tmp_path):
         for args in (["sh", "-c", "exit 3"], ["sh", "-c", "kill -USR1 $$"], ["hostname"],
                      ["-e", "FOO=bar", "--cwd", "/tmp", "-u", "1000:1000", "--",
                       "sh", "-c", "echo $FOO $PWD; grep ^Uid: /proc/self/status"],
-                     ["-d", "--", "true"]):
+                     ["-d", "--", "true"], ["sh", "-c", "echo home=$HOME"],
+                     ["-u", "1000", "--", "sh", "-c", "echo home=$HOME"], ["-u", "7", "--", "sh", "-c", "echo home=$HOME"],
+                     ["-e", "HOME=/mine", "--", "sh", "-c", "echo home=$HOME"]):
             split = args.index("--") if "--" in args else 0
             flags, command = args[:split], args[split + 1:] if split else args
             mine = rt("exec", *flags, cid, *command)
