@@ -6,6 +6,7 @@ socket; a refused exec is one line and leaves nothing. ps lists the cgroup's pid
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -169,6 +170,9 @@ def test_a_terminal_goes_to_the_console_socket(rt, tmp_path, form):
                               "--console-socket", str(path), "--pid-file", str(pid_file), *how],
                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # exec connects, or fails first: never wait for ever on a connection that cannot come
+    wait_for(lambda: select.select([server], [], [], 0)[0] or exec_.poll() is not None, what="exec's connection")
+    assert select.select([server], [], [], 0)[0], exec_.communicate()
     conn, _ = server.accept()
     data, fds, _, _ = socket.recv_fds(conn, 1024, 1)
     conn.close()
@@ -218,6 +222,15 @@ def test_a_refused_exec_is_one_line_and_leaves_nothing(rt, tmp_path):
     rt.wait_status(cid, "stopped")
     done = rt("exec", cid, "true")
     assert done.returncode == 1 and one_line(done.stderr) == "tinydocker-runtime: cannot exec in a stopped container"
+
+
+def test_exec_enters_the_inits_root_under_no_pivot_too(rt):
+    bundle = rt.bundle("b", ["sleep", "1000"])
+    cid = rt.new_id()
+    assert rt.create(bundle, cid, "--no-pivot").returncode == 0
+    (bundle / "rootfs" / "marker").write_text("")
+    done = rt("exec", cid, "ls", "/")
+    assert (done.returncode, done.stdout.split()) == (0, ["bin", "dev", "marker", "proc", "sys", "tmp"]), done.stderr
 
 
 def test_a_created_container_can_be_execd_into(rt):
