@@ -357,6 +357,8 @@ def _exec(args, log: Log) -> int:
 def _ps(args, log: Log) -> int:
     from .ps import as_json, pids, table
 
+    if args.id is None:
+        raise UsageError('"ps" requires a minimum of 1 argument(s)')
     found = pids(_store(args), _id(args))
     options = args.ps_options[1:] if args.ps_options[:1] == ["--"] else args.ps_options
     if args.format == "json":

@@ -131,7 +131,7 @@ def execute(store: Store, r: Request) -> int:
                                                          r.preserve_fds))
             if not r.detach:
                 for sig in _FORWARDED:
-                    signal.signal(sig, lambda s, _f: os.kill(child, s))
+                    signal.signal(sig, lambda s, _f: _forward(child, s))
             for fd in list(opened):
                 if fd != report_r:
                     os.close(fd)
@@ -325,6 +325,13 @@ def _started(report: int, child: int) -> None:
         why = (f"signal {os.WTERMSIG(status_)}" if os.WIFSIGNALED(status_)
                else f"status {os.waitstatus_to_exitcode(status_)}")
         raise RuntimeError_(f"the process exited ({why}) before it could start its program")
+
+
+def _forward(child: int, sig: int) -> None:
+    try:
+        os.kill(child, sig)
+    except ProcessLookupError:
+        pass  # reaped already: exec is about to exit with its status
 
 
 def _wait(child: int) -> int:

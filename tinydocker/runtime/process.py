@@ -108,7 +108,22 @@ def environment(p: Process) -> dict:
     for item in p.env:
         key, _, value = item.partition("=")
         env[key] = value
+    if "HOME" not in env:
+        env["HOME"] = _home(p.user.uid)  # runc's: the user's home, or /
     return env
+
+
+def _home(uid: int) -> str:
+    """The uid's home in the container's /etc/passwd (we are in its root by now), else /."""
+    try:
+        with open("/etc/passwd", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid) and fields[5]:
+                    return fields[5]
+    except OSError:
+        pass
+    return "/"
 
 
 def execute(p: Process) -> None:
