@@ -6,11 +6,12 @@ One more test runs a single configuration, rich in what a runtime must honour, u
 and compares what the program sees, row by row (where runc 1.1.5 strays from the config,
 ours is held to the config).
 
-podman is told the runtime's path with --runtime; the runtime keeps its state in its default
-root (/run/runc, /run/tinydocker-runtime), as for any podman user: podman's cleanup process
-would not be given a --runtime-flag root=…. Containers have no network (nothing may leave
-the machine). Each test ends with podman's `rm -af` and checks that nothing of its containers
-is left: runtime state, process, conmon, cgroup, mount.
+podman is given the runtime by name (--runtime NAME, its path in containers.conf's
+[engine.runtimes], as the README shows); the runtime keeps its state in its default root
+(/run/runc, /run/tinydocker-runtime), as for any podman user: podman's cleanup process would
+not be given a --runtime-flag root=…. Containers have no network (nothing may leave the
+machine). Each test ends with podman's `rm -af` and checks that nothing of its containers is
+left: runtime state, process, conmon, cgroup, mount.
 """
 
 import contextlib
@@ -56,13 +57,14 @@ def _ulimits() -> tuple[int, int]:
             min(32768, nproc if nproc != resource.RLIM_INFINITY else 32768))
 
 
-def _conf(store: Path) -> dict:
-    """podman's configuration files, the host's left out (its registries, hooks, storage options)."""
+def _conf(store: Path, name: str, path: str) -> dict:
+    """podman's configuration files, the host's left out (its registries, hooks, storage
+    options); the runtime is named in containers.conf, as the README shows users."""
     nofile, nproc = _ulimits()
     (store / "containers.conf").write_text(
-        f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n')
+        f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+        f'[engine.runtimes]\n"{name}" = ["{path}"]\n')
     (store / "registries.conf").write_text("unqualified-search-registries = []\n")
-    (store / "policy.json").write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
     (store / "storage.conf").write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{store / "root"}"\nrunroot = "{store / "run"}"\n')
     (store / "tmp").mkdir()
@@ -77,11 +79,11 @@ class Podman:
     def __init__(self, store: Path, runtime: str, name: str):
         self.store, self.runtime, self.name = store, runtime, name
         self.state = Path("/run") / os.path.basename(runtime)  # the runtime's default --root
-        self.env = _conf(store)
+        self.env = _conf(store, name, runtime)
         self.argv = ["podman", "--root", str(store / "root"), "--runroot", str(store / "run"),
                      "--tmpdir", str(store / "libpod"), "--cgroup-manager", "cgroupfs", "--events-backend", "none",
                      "--network-config-dir", str(store / "net"), "--storage-driver", "overlay",
-                     "--runtime", runtime]
+                     "--runtime", name]
         self.pids: list[int] = []
 
     def __call__(self, *args, input=None, timeout=120) -> subprocess.CompletedProcess:
