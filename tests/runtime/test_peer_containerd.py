@@ -24,10 +24,11 @@ import pytest
 from conftest import catches, host_mounts_under, wait_for
 from peers import RUNTIMES, alive, frozen, needs, processes_mentioning, remove_new_dirs, runtime_path
 
+pytestmark = needs("containerd", "ctr", "containerd-shim-runc-v2", package="containerd")
+
 IMAGE = "docker.io/library/base:latest"  # as the docker-archive of base_image names it
 # containerd's shims put their sockets in /run/containerd/s and ctr its fifos in
 # /run/containerd/fifo, whatever the daemon's state directory
-pytestmark = needs("containerd", "ctr", "containerd-shim-runc-v2", package="containerd")
 SHIM_DIRS = ("/run/containerd/s", "/run/containerd/fifo", "/run/containerd")
 
 
@@ -102,7 +103,8 @@ def containerd(base_image):
         mounts = host_mounts_under(top)
         subprocess.run(["umount", "-R", "-l", str(top)], capture_output=True)
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)])
-        # the namespace's cgroup parent, left by runc and tinydocker-runtime alike, as empty
+        # the namespace's cgroup parent (/NAMESPACE, of ctr's default /NAMESPACE/ID), which runc
+        # leaves (tinydocker-runtime removes the directories it made): empty, unless a task leaked
         remove_new_dirs(set(), _cgroups_named(namespace))
         remove_new_dirs(dirs_before, {d for d in SHIM_DIRS if os.path.isdir(d)})
         assert not left, f"processes of the private containerd left: {left}"
