@@ -378,3 +378,15 @@ def test_exec_answers_as_runcs_does(rt, tmp_path):
             assert (mine.returncode, mine.stdout) == (runcs.returncode, runcs.stdout), args
     finally:
         subprocess.run([runc, "--root", root, "delete", "--force", theirs], timeout=60)
+
+
+def test_a_process_killed_before_its_program_starts_is_one_line(rt):
+    # the container's filter kills write(2): the process dies of it before it can say its
+    # program is about to start (the init never writes: it sleeps)
+    kill_write = {**SECCOMP, "syscalls": [{"names": ["write"], "action": "SCMP_ACT_KILL"}]}
+    cid, _, pid = running(rt, change=lambda d: d["linux"].update(seccomp=kill_write))
+    done = rt("exec", cid, "true")
+    assert done.returncode == 1
+    assert one_line(done.stderr) == (f"tinydocker-runtime: the process exited (signal {int(signal.SIGSYS)}) before it "
+                                     "could start its program")
+    assert cgroup_pids(rt, cid) == [pid]

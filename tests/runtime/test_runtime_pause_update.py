@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import catches, wait_for
-from test_runtime_lifecycle import REPO, Runtime, one_line, rt  # noqa: F401 - rt: the fixture
+from test_runtime_lifecycle import REPO, Runtime, _alive, one_line, rt  # noqa: F401 - rt: the fixture
 
 USR1_WAITS = ["sh", "-c", "trap 'touch /got-usr1' USR1; while true; do sleep 1000 & wait; done"]
 
@@ -106,8 +106,7 @@ def test_a_paused_container_is_killed_and_deleted_leaving_nothing(rt, how):
         rt.wait_status(cid, "stopped")
         assert rt("delete", cid).returncode == 0
     assert not (rt.root / cid).exists()
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
-             what="the init gone")
+    wait_for(lambda: not _alive(pid), what="the init gone")
     assert not [c for c in cgroups if os.path.exists(c)]
 
 

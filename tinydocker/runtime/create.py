@@ -4,11 +4,12 @@ runc's process model. The caller's process (create) does, in this order:
 
     refuse what the subset does not honour → compile the seccomp filter → make the state
     directory (locked; an existing id fails) → record the cgroup directories it is about to
-    make (so that `delete --force` cleans up after a create killed at any moment) → make
-    them with the limits → make the exec fifo → fork the init (in a new or joined PID
-    namespace, which applies to children only; with a user namespace through a first
-    stage, whose namespace's maps create writes) → run the prestart and createRuntime
-    hooks when the init has its namespaces → wait for its "ready" → write state.json and
+    make (so that `delete --force` cleans up after a create killed at any moment) → keep
+    config.process and the compiled filter there for exec → make the cgroups with the
+    limits → make the exec fifo → fork the init (in a new or joined PID namespace, which
+    applies to children only; with a user namespace through a first stage, whose
+    namespace's maps create writes) → run the prestart and createRuntime hooks when the
+    init has its namespaces → wait for its "ready" → write state.json and
     --pid-file → exit, the init still blocked
 
 The init (the `_init` function below, in the child) joins the cgroup, joins or makes its

@@ -308,7 +308,8 @@ def _fork(pid_ns: int | None, opened: list, child) -> int:
 
 
 def _started(report: int, child: int) -> None:
-    """Back once the program runs; RuntimeError_ if the child failed (it is reaped then)."""
+    """Back once the program runs; RuntimeError_ if the child failed (left for the caller
+    to reap: until then its pid cannot be another's)."""
     lines = []
     with os.fdopen(os.dup(report), "rb") as reports:
         for line in reports:
@@ -318,12 +319,11 @@ def _started(report: int, child: int) -> None:
                 lines.append({"error": "the process sent a garbled report"})
     failed = next((said for said in lines if said.get("error")), None)
     if failed is not None:
-        os.waitpid(child, 0)
         raise RuntimeError_(failed["error"], code=failed.get("code", 1))
     if not any(said.get("exec") for said in lines):
-        _, status_ = os.waitpid(child, 0)
-        why = (f"signal {os.WTERMSIG(status_)}" if os.WIFSIGNALED(status_)
-               else f"status {os.waitstatus_to_exitcode(status_)}")
+        # died without a word (a signal): its status, read without reaping it
+        info = os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)
+        why = f"status {info.si_status}" if info.si_code == os.CLD_EXITED else f"signal {info.si_status}"
         raise RuntimeError_(f"the process exited ({why}) before it could start its program")
 
 
