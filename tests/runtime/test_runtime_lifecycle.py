@@ -498,6 +498,17 @@ def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(rt, tmp_path):
     assert not (rt.root / cid).exists()
 
 
+@pytest.mark.parametrize("point", ["prestart", "createContainer", "startContainer"])
+def test_a_hook_that_does_not_read_its_state_is_no_failure(rt, point):
+    # the state document (its annotations) is more than a pipe holds: the hook has exited
+    # before it is all written, which the runtime must take as a broken pipe, not die of
+    bundle = rt.bundle("b", ["touch", "/ran"], annotations={"big": "x" * 200_000})
+    rt.edit(bundle, lambda d: d.update(hooks={point: [{"path": "/bin/true"}]}))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (bundle / "rootfs" / "ran").exists()
+
+
 def test_kill_all_signals_every_process_of_the_container(rt):
     # no PID namespace: the init's death alone would leave its children running
     bundle = rt.bundle("b", ["sh", "-c", "trap '' TERM; sleep 1000 & sleep 1000 & touch /started; wait"])

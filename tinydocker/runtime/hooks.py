@@ -16,6 +16,7 @@ gets the container's state JSON on its stdin.
 
 import json
 import os
+import signal
 import subprocess
 from dataclasses import asdict
 
@@ -27,6 +28,9 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
     """One hook; RuntimeError_ naming it if it fails, times out or cannot be started."""
     argv = list(hook.args) or [hook.path]
     env = dict(item.partition("=")[::2] for item in hook.env)
+    # a hook may exit without reading all its state: a broken pipe then, which the init (whose
+    # SIGPIPE is caught, to be the default again in its program) must not die of
+    caught = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         done = subprocess.run(argv, executable=hook.path, env=env, input=json.dumps(state).encode(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=hook.timeout,
@@ -35,6 +39,8 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
         raise RuntimeError_(f"{point} hook {hook.path} timed out after {hook.timeout} s") from None
     except OSError as e:
         raise RuntimeError_(f"{point} hook {hook.path} could not run: {e.strerror}") from None
+    finally:
+        signal.signal(signal.SIGPIPE, caught)
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
         why = f": {said[-1]}" if said else ""
