@@ -16,8 +16,8 @@ import pytest
 from tinydocker.runtime import features
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_YET = ("pause", "resume", "update")
-LIFECYCLE = ("create", "delete", "exec", "kill", "list", "ps", "run", "start", "state")
+NOT_YET = ()
+LIFECYCLE = ("create", "delete", "exec", "kill", "list", "pause", "ps", "resume", "run", "start", "state", "update")
 
 
 def runtime(*args, cwd=None) -> subprocess.CompletedProcess:

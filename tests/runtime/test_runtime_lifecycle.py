@@ -9,6 +9,7 @@ cgroup directory, process, mount).
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -186,6 +187,26 @@ def test_an_exec_failure_after_start_says_so_on_the_containers_stderr(rt):
     done = rt("run", "--bundle", bundle, rt.new_id())
     assert done.returncode == 127
     assert one_line(done.stderr) == 'exec: "no-such-program": executable file not found in $PATH'
+
+
+def _lowered_nofile_without_cap_sys_resource() -> None:
+    # what a sandboxed root meets (podman asks 1048576 open files by default): a hard limit
+    # below the config's, which only CAP_SYS_RESOURCE may raise, and that dropped
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_an_rlimit_the_runtime_may_not_raise_is_one_line_naming_it(rt):
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 2048}]))
+    cid = rt.new_id()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["setpriv", "--bounding-set", "-sys_resource", "--", sys.executable, "-m",
+                           "tinydocker.runtime", "--root", str(rt.root), "run", "--bundle", str(bundle), cid],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60,
+                          preexec_fn=_lowered_nofile_without_cap_sys_resource)
+    assert done.returncode != 0
+    assert one_line(done.stderr).endswith("cannot set RLIMIT_NOFILE to 2048:2048: above the runtime's own hard "
+                                          "limit (1024), which only CAP_SYS_RESOURCE may raise"), done.stderr
 
 
 def test_list_shows_the_containers(rt):
@@ -488,6 +509,17 @@ def test_a_container_hook_that_does_not_read_its_state_fails_as_itself(rt):
     assert done.returncode == 1
     assert one_line(done.stderr) == "tinydocker-runtime: createContainer hook /bin/false failed with status 1"
     assert not (rt.root / cid).exists()
+
+
+@pytest.mark.parametrize("point", ["prestart", "createContainer", "startContainer"])
+def test_a_hook_that_does_not_read_its_state_is_no_failure(rt, point):
+    # the state document (its annotations) is more than a pipe holds: the hook has exited
+    # before it is all written, which the runtime must take as a broken pipe, not die of
+    bundle = rt.bundle("b", ["touch", "/ran"], annotations={"big": "x" * 200_000})
+    rt.edit(bundle, lambda d: d.update(hooks={point: [{"path": "/bin/true"}]}))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (bundle / "rootfs" / "ran").exists()
 
 
 def test_kill_all_signals_every_process_of_the_container(rt):

@@ -130,6 +130,35 @@ def test_unsupported_fields_given_empty_ask_for_nothing(bundle, runc_spec):
     assert c.linux.resources.memory.limit == 1 << 30
 
 
+def test_kernel_memory_is_accepted_with_a_warning_as_runc_does(bundle, runc_spec):
+    """memory.kernel and kernelTCP are deprecated by the runtime-spec; runc 1.1 warns and ignores
+    them, and Linux 6.x's v1 memory.kmem.limit_in_bytes takes a write and ignores it too."""
+    runc_spec["linux"]["resources"]["memory"] = {"limit": 1 << 30, "kernel": 1 << 20, "kernelTCP": 1 << 20}
+    c = load(runc_spec, bundle)
+    assert c.linux.resources.memory.limit == 1 << 30
+    assert c.warnings == ("config.json: linux.resources.memory.kernel is deprecated and ignored",
+                          "config.json: linux.resources.memory.kernelTCP is deprecated and ignored")
+    runc_spec["linux"]["resources"]["memory"] = {"kernel": "lots"}
+    assert "linux.resources.memory.kernel must be an integer" in refusal(runc_spec, bundle)
+
+
+def test_data_options_on_a_bind_mount_are_dropped_with_a_warning_as_runc_ignores_them(bundle, runc_spec):
+    runc_spec["mounts"][0] = {"destination": "/x", "type": "none", "source": "/tmp",
+                              "options": ["bind", "mode=755", "uid=0", "ro"]}
+    c = load(runc_spec, bundle)
+    assert c.mounts[0].type == "bind" and c.mounts[0].data == "" and c.mounts[0].flags & tables.MOUNT_FLAGS["ro"][1]
+    assert c.warnings == ("config.json: mounts[0].options 'mode=755', 'uid=0': no effect on a bind mount, ignored",)
+    runc_spec["mounts"][0]["options"] = ["bind", "sideways"]
+    assert "mounts[0].options 'sideways' is not a mount option this runtime knows" in refusal(runc_spec, bundle)
+
+
+def test_a_config_without_process_is_read_the_process_being_needed_at_start_only(bundle, runc_spec):
+    del runc_spec["process"]
+    assert load(runc_spec, bundle).process is None
+    runc_spec["process"] = None  # engines write null too
+    assert load(runc_spec, bundle).process is None
+
+
 def test_everything_the_issue_lists_is_read(bundle, runc_spec):
     ns = "/proc/self/ns/net"
     runc_spec.update(domainname="example.org", annotations={"a": "b"}, hooks={
@@ -209,7 +238,6 @@ BAD = [
     ("no ociVersion", _set("ociVersion", DELETE), "config.json: ociVersion must be given"),
     ("ociVersion 2", _set("ociVersion", "2.0.0"), "ociVersion 2.0.0 is not supported"),
     ("ociVersion not semver", _set("ociVersion", "one"), "ociVersion 'one' is not a version"),
-    ("no process", _set("process", DELETE), "config.json: process must be given"),
     ("no root", _set("root", DELETE), "config.json: root must be given"),
     ("missing rootfs", _set("root.path", "nowhere"), "root.path"),
     ("empty args", _set("process.args", []), "config.json: process.args must not be empty"),
@@ -260,8 +288,6 @@ BAD = [
     ("unsupported fs type", _set("mounts.0.type", "ext4"), "mounts[0].type 'ext4' is not supported"),
     ("no type, no bind", _set("mounts.0.type", DELETE), "mounts[0].type must be given"),
     ("bind without source", _set("mounts.0", {"destination": "/x", "type": "bind", "options": ["rbind"]}), "mounts[0].source must be given"),
-    ("data on a bind", _set("mounts.0", {"destination": "/x", "type": "none", "source": "/tmp", "options": ["bind", "mode=755"]}),
-     "mounts[0].options 'mode=755' has no meaning for a bind mount"),
     ("idmapped mount", _set("mounts.0.uidMappings", [{"containerID": 0, "hostID": 1, "size": 1}]), "mounts[0].uidMappings is not supported"),
     ("hook path", _set("hooks", {"prestart": [{"path": "true"}]}), "hooks.prestart[0].path 'true' must be an absolute path"),
     ("hook timeout", _set("hooks", {"poststop": [{"path": "/bin/true", "timeout": 0}]}), "hooks.poststop[0].timeout"),
@@ -286,7 +312,6 @@ BAD = [
      "config.json: linux.resources.hugepageLimits is not supported"),
     ("net cgroup", _set("linux.resources.network", {"classID": 1}), "linux.resources.network is not supported"),
     ("unified", _set("linux.resources.unified", {"memory.high": "1"}), "linux.resources.unified is not supported"),
-    ("kernel memory", _set("linux.resources.memory", {"kernel": 1 << 20}), "linux.resources.memory.kernel is not supported"),
     ("realtime cpu", _set("linux.resources.cpu", {"realtimeRuntime": 1000}), "linux.resources.cpu.realtimeRuntime is not supported"),
     ("cpuset", _set("linux.resources.cpu", {"cpus": "one"}), "linux.resources.cpu.cpus 'one' is not a list"),
     ("pids without limit", _set("linux.resources.pids", {}), "linux.resources.pids.limit must be given"),

@@ -141,5 +141,47 @@ def settle(done, what: str) -> None:
         time.sleep(0.005)
 
 
+def freeze(directory: Path) -> None:
+    """Stop every process of the cgroup (docker's and runc's pause): v1's freezer.state or
+    v2's cgroup.freeze, whichever the directory has, then wait for the kernel to report them
+    all frozen. Left thawed if that never comes."""
+    v1 = directory / "freezer.state"
+
+    def done() -> bool:
+        if not v1_freezer:
+            return keyed(directory / "cgroup.events").get("frozen") == 1
+        if read(v1) == "FROZEN":
+            return True
+        # a v1 cgroup can stay FREEZING while its processes fork: asking again freezes the
+        # newcomers too (runc retries so as well)
+        write(v1, "FROZEN")
+        return False
+
+    v1_freezer = v1.exists()
+    write(v1 if v1_freezer else directory / "cgroup.freeze", "FROZEN" if v1_freezer else 1)
+    try:
+        settle(done, "freeze")
+    except BaseException:
+        thaw(directory)
+        raise
+
+
+def thaw(directory: Path) -> None:
+    """Let a frozen cgroup's processes run again (nothing if it has no freezer)."""
+    if read(directory / "freezer.state") not in (None, "THAWED"):
+        write(directory / "freezer.state", "THAWED", optional=True)
+    elif read(directory / "cgroup.freeze") == "1":
+        write(directory / "cgroup.freeze", 0, optional=True)
+
+
+def frozen(directory: Path) -> bool:
+    """Whether the cgroup itself was frozen (being frozen counts; an ancestor's freeze does
+    not, as runc reads it): v1 FROZEN or FREEZING with freezer.self_freezing, v2 cgroup.freeze."""
+    state = read(directory / "freezer.state")
+    if state is not None:
+        return state in ("FROZEN", "FREEZING") and read(directory / "freezer.self_freezing") != "0"
+    return read(directory / "cgroup.freeze") == "1"
+
+
 def nothing(_directory: Path) -> None:
     pass

@@ -7,7 +7,8 @@ cgroup2 mount has none of them (as systemd's "unified" tree usually has).
 from pathlib import Path
 
 from ..errors import TinydockerError
-from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, nothing, read, remove_leaf, settle, tree_procs, write
+from .fs import (PARENT, Usage, freeze, frozen, int_value, keyed, kill_procs, make_leaf, nothing, read, remove_leaf,
+                 thaw, tree_procs, write)
 from .limits import CFS_PERIOD_US, Limits
 
 
@@ -153,18 +154,16 @@ class CgroupV1:
 
     def freeze(self) -> None:
         """Stop every process of the container (docker's pause), through the v1 freezer."""
-        state = self._require("freezer", "pause") / "freezer.state"
-        write(state, "FROZEN")
-        settle(lambda: read(state) == "FROZEN", "freeze")
+        freeze(self._require("freezer", "pause"))
 
     def thaw(self) -> None:
         leaf = self.dir("freezer")
-        if leaf is not None and read(leaf / "freezer.state") not in (None, "THAWED"):
-            write(leaf / "freezer.state", "THAWED", optional=True)
+        if leaf is not None:
+            thaw(leaf)
 
     def frozen(self) -> bool:
         leaf = self.dir("freezer")
-        return leaf is not None and read(leaf / "freezer.state") in ("FROZEN", "FREEZING")
+        return leaf is not None and frozen(leaf)
 
     def remove(self) -> None:
         for mount in self.hierarchies:

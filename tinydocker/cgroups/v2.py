@@ -7,7 +7,8 @@ never holds a process, since v2 allows processes only in leaves ("no internal pr
 from pathlib import Path
 
 from ..errors import TinydockerError
-from .fs import PARENT, Usage, int_value, keyed, kill_procs, make_leaf, read, remove_leaf, settle, tree_procs, write
+from .fs import (PARENT, Usage, freeze, frozen, int_value, keyed, kill_procs, make_leaf, read, remove_leaf, thaw,
+                 tree_procs, write)
 from .limits import CFS_PERIOD_US, MAX_CPU_SHARES, Limits
 
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
@@ -142,15 +143,13 @@ class CgroupV2:
         for cgroup.events to say the whole subtree is frozen."""
         if not (self.leaf / "cgroup.freeze").exists():
             raise TinydockerError("pause needs cgroup.freeze (Linux 5.2 or later)")
-        write(self.leaf / "cgroup.freeze", 1)
-        settle(self.frozen, "freeze")
+        freeze(self.leaf)
 
     def thaw(self) -> None:
-        if read(self.leaf / "cgroup.freeze") == "1":
-            write(self.leaf / "cgroup.freeze", 0, optional=True)
+        thaw(self.leaf)
 
     def frozen(self) -> bool:
-        return keyed(self.leaf / "cgroup.events").get("frozen") == 1
+        return frozen(self.leaf)
 
     def remove(self) -> None:
         remove_leaf(self.leaf, self._kill_all)

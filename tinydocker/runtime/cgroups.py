@@ -13,7 +13,9 @@ import errno
 import os
 import signal
 import time
+from pathlib import Path
 
+from ..cgroups import fs
 from ..cgroups.fs import read as _read
 from ..cgroups.v2 import shares_to_weight
 from .config import Resources
@@ -148,15 +150,50 @@ def _need(leaves: list[str], filename: str, field: str) -> str:
     return found
 
 
+def _is_v2(leaves: list[str]) -> bool:
+    return any(os.path.exists(os.path.join(leaf, "cgroup.controllers")) for leaf in leaves)
+
+
 def apply(leaves: list[str], resources: Resources | None, device_nodes=()) -> None:
     """The config's limits, written into the container's cgroups."""
-    v2 = any(os.path.exists(os.path.join(leaf, "cgroup.controllers")) for leaf in leaves)
     r = resources or Resources()
-    if v2:
+    if _is_v2(leaves):
         _apply_v2(leaves, r)
         _allow_devices_v2(leaves[0], r, device_nodes)
     else:
-        _apply_v1(leaves, r, device_nodes)
+        _apply_v1(leaves, r)
+        _allow_devices_v1(leaves, r, device_nodes)
+
+
+# the files update may write, v1's and v2's, read before and written back if it fails
+_UPDATED = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.swappiness",
+            "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "cpuset.cpus", "cpuset.mems", "pids.max",
+            "blkio.weight", "blkio.bfq.weight", "memory.max", "memory.low", "memory.swap.max", "cpu.weight",
+            "cpu.max", "io.weight")
+
+
+def update(leaves: list[str], resources: Resources) -> None:
+    """A live container's new limits (`update`): what `resources` gives is written, the rest
+    stays; all or nothing, as runc's (the old values go back when one is refused). Device
+    rules are not touched (runc's update leaves them too): rewriting v1's list starts from
+    deny-all, which would cut a running container off its devices meanwhile."""
+    before = {}
+    for leaf in leaves:
+        for name in _UPDATED:
+            value = _read(os.path.join(leaf, name))
+            if value:
+                before[os.path.join(leaf, name)] = value
+    try:
+        if _is_v2(leaves):
+            _apply_v2(leaves, resources)
+        else:
+            _apply_v1(leaves, resources)
+    except RuntimeError_:
+        # twice: v1's memory and memory+swap limits go back in whichever order the kernel takes
+        for path, value in [*before.items(), *before.items()]:
+            if _read(path) != value:
+                _write(path, value, optional=True)
+        raise
 
 
 def _cpuset_and_pids(leaves, r: Resources) -> None:
@@ -170,15 +207,26 @@ def _cpuset_and_pids(leaves, r: Resources) -> None:
         _write(_need(leaves, "pids.max", "linux.resources.pids"), "max" if r.pids_limit < 0 else r.pids_limit)
 
 
-def _apply_v1(leaves, r: Resources, device_nodes) -> None:
+def _apply_v1(leaves, r: Resources) -> None:
     m = r.memory
     if m is not None:
+        pair = []
         if m.limit is not None:
-            _write(_need(leaves, "memory.limit_in_bytes", "linux.resources.memory.limit"), m.limit)
+            pair.append((_need(leaves, "memory.limit_in_bytes", "linux.resources.memory.limit"), m.limit))
+        if m.swap is not None:
+            pair.append((_need(leaves, "memory.memsw.limit_in_bytes", "linux.resources.memory.swap"), m.swap))
+        elif m.limit == -1 and _in(leaves, "memory.memsw.limit_in_bytes"):
+            # no memory limit but a memory+swap one is refused: unlimited means both (runc too)
+            pair.append((_in(leaves, "memory.memsw.limit_in_bytes"), -1))
+        swap = pair[1][1] if len(pair) == 2 else None
+        if swap is not None and (swap < 0 or swap > int(_read(pair[0][0]) or 0)):
+            # v1 wants memory <= memory+swap at every moment: raising goes memory+swap
+            # first (runc's order too)
+            pair.reverse()
+        for path, value in pair:
+            _write_memory_limit(path, value)
         if m.reservation is not None:
             _write(_need(leaves, "memory.soft_limit_in_bytes", "linux.resources.memory.reservation"), m.reservation)
-        if m.swap is not None:
-            _write(_need(leaves, "memory.memsw.limit_in_bytes", "linux.resources.memory.swap"), m.swap)
         if m.swappiness is not None:
             _write(_need(leaves, "memory.swappiness", "linux.resources.memory.swappiness"), m.swappiness)
         if m.disable_oom_killer:
@@ -210,6 +258,9 @@ def _apply_v1(leaves, r: Resources, device_nodes) -> None:
                             ("write_iops_device", b.throttle_write_iops_device)):
             for t in items:
                 _write(_need(leaves, f"blkio.throttle.{name}", "linux.resources.blockIO"), f"{t.major}:{t.minor} {t.rate}")
+
+
+def _allow_devices_v1(leaves, r: Resources, device_nodes) -> None:
     allow = _in(leaves, "devices.allow")
     if allow is not None:
         deny = os.path.join(os.path.dirname(allow), "devices.deny")
@@ -226,23 +277,45 @@ def _apply_v2(leaves, r: Resources) -> None:
     m = r.memory
     if m is not None:
         if m.limit is not None:
-            _write(_need(leaves, "memory.max", "linux.resources.memory.limit"), "max" if m.limit < 0 else m.limit)
+            _write_memory_limit(_need(leaves, "memory.max", "linux.resources.memory.limit"),
+                                "max" if m.limit < 0 else m.limit)
         if m.reservation is not None:
             _write(_need(leaves, "memory.low", "linux.resources.memory.reservation"),
                    "max" if m.reservation < 0 else m.reservation)
-        if m.swap is not None and m.limit is not None:
-            swap = "max" if m.swap < 0 else max(m.swap - m.limit, 0)  # v2 counts swap alone
+        if m.swap is not None:
+            # v2 counts swap alone, the spec memory+swap: the limit in force (an update's
+            # may give swap alone) is taken off
+            limit = m.limit if m.limit is not None else _read(_need(leaves, "memory.max", "linux.resources.memory.swap"))
+            swap = "max" if m.swap < 0 or limit in (-1, "max") else max(m.swap - int(limit), 0)
             _write(_need(leaves, "memory.swap.max", "linux.resources.memory.swap"), swap)
     c = r.cpu
     if c is not None:
         if c.shares:
             _write(_need(leaves, "cpu.weight", "linux.resources.cpu.shares"), shares_to_weight(c.shares))
         if c.quota or c.period:
-            quota = "max" if not c.quota or c.quota < 0 else c.quota
-            _write(_need(leaves, "cpu.max", "linux.resources.cpu.quota"), f"{quota} {c.period or 100000}")
+            cpu_max = _need(leaves, "cpu.max", "linux.resources.cpu.quota")
+            # cpu.max is "QUOTA PERIOD": the one not given keeps its value ("max 100000" new)
+            now_quota, _, now_period = (_read(cpu_max) or "max 100000").partition(" ")
+            quota = ("max" if c.quota < 0 else c.quota) if c.quota else now_quota
+            _write(cpu_max, f"{quota} {c.period or now_period}")
     _cpuset_and_pids(leaves, r)
     if r.block_io is not None and r.block_io.weight:
         _write(_need(leaves, "io.weight", "linux.resources.blockIO.weight"), r.block_io.weight)
+
+
+def _write_memory_limit(path: str, value) -> None:
+    """A memory limit, said plainly when the kernel cannot bring the use below it (v1 gives
+    EBUSY once reclaim fails; v2 would OOM-kill instead)."""
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            usage = _read(os.path.join(os.path.dirname(path), "memory.usage_in_bytes"))
+            raise RuntimeError_(f"cannot set the memory limit to {value} bytes: the container uses "
+                                f"{f'{usage} bytes' if usage else 'more'}, which the kernel could not reclaim "
+                                "below it") from None
+        raise RuntimeError_(f"cannot set {path} to {value}: {e.strerror}") from None
 
 
 def _rule_text(rule) -> str:
@@ -313,15 +386,34 @@ def signal_all(leaves: list[str], sig: int) -> None:
             pass
 
 
+def freezer(leaves: list[str]) -> Path | None:
+    """The leaf that freezes the container: v1's freezer hierarchy, or v2's one leaf."""
+    for leaf in leaves:
+        if os.path.exists(os.path.join(leaf, "freezer.state")) or os.path.exists(os.path.join(leaf, "cgroup.freeze")):
+            return Path(leaf)
+    return None
+
+
+def freeze(leaves: list[str]) -> None:
+    found = freezer(leaves)
+    if found is None:
+        raise RuntimeError_("pause needs the freezer cgroup controller (v1) or cgroup.freeze (v2, Linux 5.2+), "
+                            "which this host does not have")
+    fs.freeze(found)
+
+
+def thaw(leaves: list[str]) -> None:
+    found = freezer(leaves)
+    if found is not None:
+        fs.thaw(found)
+
+
 def remove(made: list[str], leaves: list[str], patience: float = 5.0) -> None:
     """Kill what is left in the container's cgroups, then remove the directories made."""
     deadline = time.monotonic() + patience
     while pids(leaves) and time.monotonic() < deadline:
-        for leaf in leaves:
-            freezer = os.path.join(leaf, "freezer.state")
-            if os.path.exists(freezer):  # a frozen process acts on SIGKILL only once thawed
-                _write(freezer, "THAWED", optional=True)
         signal_all(leaves, signal.SIGKILL)
+        thaw(leaves)  # a v1-frozen process acts on SIGKILL only once thawed
         time.sleep(0.01)
     for d in sorted(made, key=lambda p: p.count("/"), reverse=True):
         while True:

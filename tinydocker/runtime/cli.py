@@ -35,7 +35,7 @@ _COMMANDS = {
     "state": "output the state of a container",
     "update": "update container resource constraints",
 }
-_NOT_YET = ("pause", "resume", "update")
+_NOT_YET = ()
 
 
 class UsageError(Exception):
@@ -115,6 +115,25 @@ def _parser() -> _Parser:
     delete = verbs.add_parser("delete", description=_COMMANDS["delete"], allow_abbrev=False)
     delete.add_argument("-f", "--force", action="store_true", help="kill a created or running container first")
     delete.add_argument("id", nargs="?")
+    update = verbs.add_parser("update", description=_COMMANDS["update"] + ": the runtime-spec's LinuxResources "
+                              "from a file (or - for stdin), or runc's flags one by one", allow_abbrev=False)
+    update.add_argument("-r", "--resources", metavar="FILE",
+                        help="the resources to set, JSON (- reads stdin); the other options are then ignored")
+    for flag, text in (("memory", "memory limit (bytes, or 64m, 1g...; -1: none)"),
+                       ("memory-reservation", "memory soft limit"), ("memory-swap", "memory+swap limit (-1: none)"),
+                       ("cpu-share", "CPU shares (relative weight)"), ("cpu-period", "CPU CFS period (µs)"),
+                       ("cpu-quota", "CPU CFS quota (µs per period; -1: none)"),
+                       ("cpu-rt-period", "realtime period (not supported)"),
+                       ("cpu-rt-runtime", "realtime runtime (not supported)"), ("cpuset-cpus", "CPUs to use (0-2,4)"),
+                       ("cpuset-mems", "memory nodes to use"), ("pids-limit", "maximum number of processes (-1: none)"),
+                       ("blkio-weight", "block IO weight (10 to 1000)"),
+                       ("kernel-memory", argparse.SUPPRESS), ("kernel-memory-tcp", argparse.SUPPRESS),
+                       ("l3-cache-schema", "Intel RDT (not supported)"), ("mem-bw-schema", "Intel RDT (not supported)")):
+        update.add_argument(f"--{flag}", *(["--cpu-shares"] if flag == "cpu-share" else []), metavar="VALUE",
+                            dest=flag.replace("-", "_"), help=text)
+    update.add_argument("id", nargs="?")
+    for name in ("pause", "resume"):
+        verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
     listing_ = verbs.add_parser("list", description=_COMMANDS["list"], allow_abbrev=False)
     listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
     listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
@@ -212,7 +231,7 @@ def _store(args):
     return Store(args.root)
 
 
-def _create_from(args):
+def _create_from(args, log: Log):
     from .config import load
     from .create import create
 
@@ -221,12 +240,14 @@ def _create_from(args):
         raise UsageError("--preserve-fds must not be negative")
     bundle = args.bundle or "."
     config = load(bundle)
+    for text in config.warnings:
+        log.warning(text)
     return create(config, _store(args), container_id, pid_file=args.pid_file, console_socket=args.console_socket,
                   no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds)
 
 
 def _create(args, log: Log) -> int:
-    _create_from(args)
+    _create_from(args, log)
     return 0
 
 
@@ -262,6 +283,25 @@ def _delete(args, log: Log) -> int:
     from .delete import delete
 
     delete(_store(args), _id(args), force=args.force, warn=log.warning)
+    return 0
+
+
+def _pause(args, log: Log) -> int:
+    from .pause import pause, resume
+
+    (pause if args.verb == "pause" else resume)(_store(args), _id(args))
+    return 0
+
+
+def _update(args, log: Log) -> int:
+    from .update import document_from, document_from_flags, resources, update
+
+    container_id = _id(args)
+    if args.resources:
+        document = document_from(args.resources, sys.stdin)
+    else:
+        document = document_from_flags({k.replace("_", "-"): v for k, v in vars(args).items()})
+    update(_store(args), container_id, resources(document, warn=log.warning))
     return 0
 
 
@@ -342,7 +382,7 @@ def _run(args, log: Log) -> int:
     # the init of a user namespace is forked by a first stage that exits: as a subreaper
     # we get it back as our child, to wait for
     syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    pid = _create_from(args)
+    pid = _create_from(args, log)
     store = _store(args)
     try:
         start(store, args.id, warn=log.warning)
@@ -368,7 +408,7 @@ def _run(args, log: Log) -> int:
 
 _VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _create, "start": _start,
           "state": _state, "kill": _kill, "delete": _delete, "list": _list, "run": _run, "exec": _exec,
-          "ps": _ps}
+          "ps": _ps, "pause": _pause, "resume": _pause, "update": _update}
 
 
 def main(argv: list[str] | None = None) -> None:

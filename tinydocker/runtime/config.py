@@ -255,7 +255,7 @@ class Config:
     oci_version: str
     bundle: Path
     root: Root
-    process: Process
+    process: Process | None  # optional until start (the runtime-spec's rule)
     linux: Linux
     hostname: str = ""
     domainname: str = ""
@@ -264,6 +264,7 @@ class Config:
     annotations: dict = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # properties the spec does not define, by dotted name
     process_document: dict = field(default_factory=dict)  # process as given: exec's starting point
+    warnings: tuple[str, ...] = ()  # what is accepted but not done, for the log
 
 
 # -- the properties, as the spec names them --------------------------------------------------
@@ -292,8 +293,9 @@ _KEYS = {
     "device": ({"type", "path", "major", "minor", "fileMode", "uid", "gid"}, set()),
     "resources": ({"devices", "memory", "cpu", "pids", "blockIO"}, {"hugepageLimits", "network", "rdma", "unified"}),
     "deviceRule": ({"allow", "type", "major", "minor", "access"}, set()),
-    "memory": ({"limit", "reservation", "swap", "swappiness", "disableOOMKiller"},
-               {"kernel", "kernelTCP", "useHierarchy", "checkBeforeUpdate"}),
+    # kernel and kernelTCP: read only to be warned about (deprecated; runc ignores them too)
+    "memory": ({"limit", "reservation", "swap", "swappiness", "disableOOMKiller", "kernel", "kernelTCP"},
+               {"useHierarchy", "checkBeforeUpdate"}),
     "cpu": ({"shares", "quota", "period", "cpus", "mems"}, {"realtimeRuntime", "realtimePeriod", "burst", "idle"}),
     "pids": ({"limit"}, set()),
     "blockIO": ({"weight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
@@ -313,8 +315,6 @@ _WHY = {
     "hugepageLimits": "hugetlb limits are not implemented",
     "unified": "raw cgroup v2 files are not implemented",
     "listenerPath": "seccomp notification is not implemented",
-    "kernel": "kernel memory limits are deprecated and not implemented",
-    "kernelTCP": "kernel memory limits are deprecated and not implemented",
 }
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -333,6 +333,7 @@ class _Reader:
         self.bundle = bundle
         self.name = name  # the file errors name
         self.ignored: list[str] = []
+        self.warnings: list[str] = []
 
     # -- errors and shapes
     def fail(self, where: str, problem: str) -> ConfigError:
@@ -417,8 +418,6 @@ class _Reader:
             raise self.fail("ociVersion", f"{version!r} is not a version (x.y.z)")
         if m.group(1) != "1":
             raise self.fail("ociVersion", f"{version} is not supported (this runtime reads 1.x)")
-        if doc.get("process") is None:
-            raise self.fail("process", "must be given")
         linux = self.linux({} if doc.get("linux") is None else doc["linux"])
         hostname = self.string(doc, "hostname", "")
         domainname = self.string(doc, "domainname", "")
@@ -426,15 +425,17 @@ class _Reader:
             if value and not linux.namespace("uts"):
                 raise self.fail(name, "cannot be set without a UTS namespace (linux.namespaces)")
         annotations = self.obj_of_strings(doc.get("annotations"), "annotations")
-        process = self.process(doc["process"], "process", linux)
-        self.mapped(process.user, linux)
+        process = None
+        if doc.get("process") is not None:
+            process = self.process(doc["process"], "process", linux)
+            self.mapped(process.user, linux)
         return Config(
             oci_version=version, bundle=self.bundle, root=self.root(doc.get("root")),
             process=process, linux=linux,
             hostname=hostname, domainname=domainname,
             mounts=tuple(self.mount(m, f"mounts[{i}]") for i, m in enumerate(self.list(doc.get("mounts"), "mounts"))),
             hooks=self.hooks(doc.get("hooks")), annotations=annotations, ignored=tuple(self.ignored),
-            process_document=doc["process"])
+            process_document=doc.get("process") or {}, warnings=tuple(self.warnings))
 
     def obj_of_strings(self, value, where: str) -> dict:
         if value is None:
@@ -558,7 +559,11 @@ class _Reader:
             if kind not in ("bind", "none", ""):
                 raise self.fail(f"{where}.type", f"{kind!r} cannot be bind-mounted (use \"bind\" or \"none\")")
             if data:
-                raise self.fail(f"{where}.options", f"{data[0]!r} has no meaning for a bind mount")
+                # the kernel ignores a bind mount's data, and runc passes it on all the same:
+                # accepted (engines and the OCI suite write mode= on binds), said, dropped
+                self.warnings.append(f"config.json: {where}.options {', '.join(map(repr, data))}: no effect on a "
+                                     "bind mount, ignored")
+                data = []
             if not source:
                 raise self.fail(f"{where}.source", "must be given for a bind mount")
             source = os.path.normpath(self.bundle / source)  # runc reads a relative source from the bundle
@@ -609,7 +614,10 @@ class _Reader:
             namespaces.append(Namespace(kind, path))
         if "mount" not in kinds:
             # without one the runtime's mounts and pivot_root would change the host's tree
-            raise self.fail("linux.namespaces", "must include a mount namespace")
+            # (runc refuses too when maskedPaths or readonlyPaths are given, as its template
+            # has; without them it mounts onto the host and leaves the mounts there)
+            raise self.fail("linux.namespaces", "must include a mount namespace (the root filesystem's mounts "
+                                                "would otherwise be made on the host)")
         uid_maps = self.mappings(d.get("uidMappings"), "linux.uidMappings")
         gid_maps = self.mappings(d.get("gidMappings"), "linux.gidMappings")
         user = next((n for n in namespaces if n.type == "user"), None)
@@ -710,6 +718,11 @@ class _Reader:
         if d.get("memory") is not None:
             at = "linux.resources.memory"
             m = self.obj(d["memory"], at, "memory")
+            for key in ("kernel", "kernelTCP"):
+                if self.integer(m, key, at, -1, INT64_MAX) not in (None, 0):
+                    # deprecated by the runtime-spec; cgroup v2 has no such limit and Linux
+                    # 6.x's v1 no longer its files: runc warns and goes on, so do we
+                    self.warnings.append(f"config.json: {at}.{key} is deprecated and ignored")
             memory = Memory(limit=self.integer(m, "limit", at, -1, INT64_MAX),
                             reservation=self.integer(m, "reservation", at, -1, INT64_MAX),
                             swap=self.integer(m, "swap", at, -1, INT64_MAX),
@@ -828,6 +841,24 @@ def parse_process(document, name: str, where: str = "process") -> Process:
     """A runtime-spec process object alone (exec's --process, or the one create kept), its
     errors naming the file `name`."""
     return _Reader(Path("/"), name).process(document, where, Linux())
+
+
+def resources(document, warn=None) -> Resources:
+    """An `update`'s LinuxResources document, checked as config.json's linux.resources is;
+    its errors and warnings name the field within the document ("resources: memory.limit")."""
+    def within(text: str) -> str:
+        return text.replace("config.json: linux.resources.", "resources: ", 1).replace(
+            "config.json: linux.resources", "resources", 1)
+
+    reader = _Reader(Path("."))
+    try:
+        found = reader.resources(document)
+    except ConfigError as e:
+        raise ConfigError(within(str(e))) from None
+    for text in reader.warnings:
+        if warn is not None:
+            warn(within(text))
+    return found
 
 
 def load(bundle) -> Config:

@@ -47,17 +47,19 @@ _FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.S
 
 def refuse_unsupported(config: Config, console_socket: str | None) -> None:
     """What this runtime does not honour yet, refused by name before anything is made."""
-    if config.process.terminal and not console_socket:
+    terminal = config.process is not None and config.process.terminal
+    if terminal and not console_socket:
         raise RuntimeError_("config.json: process.terminal is true but no --console-socket was given")
-    if not config.process.terminal and console_socket:
-        raise RuntimeError_("--console-socket was given but process.terminal is false")
+    if not terminal and console_socket:
+        raise RuntimeError_("--console-socket was given but process.terminal is false"
+                            if config.process else "--console-socket was given but config.json has no process")
     seccomp = config.linux.seccomp
     for flag in seccomp.flags if seccomp else ():
         # TSYNC asks for every thread of the init: it has one when the filter is loaded
         if flag != "SECCOMP_FILTER_FLAG_TSYNC":
             raise RuntimeError_(f"config.json: linux.seccomp.flags: {flag} is not supported yet")
     _check_capabilities(config)
-    if config.process.apparmor_profile:
+    if config.process is not None and config.process.apparmor_profile:
         raise RuntimeError_("config.json: process.apparmorProfile is not supported yet")
 
 
@@ -65,7 +67,7 @@ def _check_capabilities(config: Config) -> None:
     """A capability the runtime does not hold itself cannot be given (capset would fail
     after start, where only the container's stderr hears of it): refused at create, naming
     it (a sandbox's narrowed bounding set, say)."""
-    caps = config.process.capabilities
+    caps = config.process.capabilities if config.process is not None else None
     if caps is None:
         return
     held = -1
@@ -122,6 +124,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         state = State(id=container_id, bundle=str(config.bundle), rootfs=str(config.root.path),
                       created=now_rfc3339(), oci_version=config.oci_version, annotations=dict(config.annotations),
                       cgroups=cgroups.missing(leaves), leaves=leaves, cgroup_path=cgroup_path,
+                      has_process=config.process is not None,
                       hooks={"poststart": hooks.saved(config.hooks.poststart),
                              "poststop": hooks.saved(config.hooks.poststop)})
         locked.write(state)  # before anything is made: delete --force then knows what to remove
@@ -380,7 +383,7 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
             sc.join_session_keyring()
         if console is not None:
             _terminal(console, config.process.console_size)
-        cwd = config.process.cwd
+        cwd = config.process.cwd if config.process is not None else "/"
         os.makedirs(cwd, exist_ok=True)  # runc makes a missing cwd
         os.chdir(cwd)
         os.write(report, b'{"ready": true}\n')
@@ -397,6 +400,8 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         stage = "start"
         if h.startContainer:  # in the container, before its program (a failure stops it)
             hooks.run_all(h.startContainer, {**document, "status": "running"}, "startContainer")
+        if config.process is None:
+            os._exit(process.EXIT_CANNOT_EXEC)  # start refuses first: nobody should get here
         for fd in preserved:
             try:
                 os.set_inheritable(fd, True)
@@ -433,7 +438,8 @@ def _first_stage(config: Config, report: int, go: int, joined: dict) -> None:
     writes the new one's maps), then the PID namespace (made now, it is owned by the user
     namespace, so the container may mount its /proc) and forks the init into it, tells
     create its pid and exits. The init goes on with the other namespaces."""
-    process.set_limits(config.process)
+    if config.process is not None:
+        process.set_limits(config.process)
     if "user" in joined:
         sc.setns(joined["user"], sc.CLONE_NEWUSER)
     else:

@@ -1,5 +1,5 @@
 """`delete [--force] ID`: a stopped container's cgroups and state removed; with --force a
-created or running one is killed first (its init, and through the cgroup everything in it).
+created, running or paused one is killed first (its init, and through the cgroup everything in it).
 
 A container whose create was killed half-way (state.json without a pid) is stopped here:
 its cgroup directories are recorded before they are made, so they go too.
@@ -34,6 +34,8 @@ def delete(store: Store, container_id: str, force: bool = False, warn=None) -> N
                     os.kill(state.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            if now == "paused":
+                cgroups.thaw(state.leaves)  # the SIGKILL acts once thawed (v1)
             deadline = time.monotonic() + PATIENCE
             while state is not None and alive(state.pid, state.start_ticks) and time.monotonic() < deadline:
                 time.sleep(0.005)

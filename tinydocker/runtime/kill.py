@@ -1,5 +1,5 @@
 """`kill ID [SIGNAL]`: a signal to the container's init, or with --all to every process of
-its cgroup; a created or running container only ("container not running" otherwise)."""
+its cgroup; a created, running or paused container only ("container not running" otherwise)."""
 
 import os
 import signal
@@ -34,12 +34,19 @@ def parse_signal(text: str) -> int:
 def kill(store: Store, container_id: str, sig: int, everything: bool = False) -> None:
     with store.open(container_id) as locked:
         state = locked.read()
-        if status(locked.path, state, holding_lock=True) not in ("created", "running"):
+        now = status(locked.path, state, holding_lock=True)
+        if now not in ("created", "running", "paused"):
             raise RuntimeError_("container not running")
-        if everything:
-            cgroups.signal_all(state.leaves, sig)
-            return
         try:
-            os.kill(state.pid, sig)
-        except ProcessLookupError:
-            raise RuntimeError_("container not running") from None
+            if everything:
+                cgroups.signal_all(state.leaves, sig)
+                return
+            try:
+                os.kill(state.pid, sig)
+            except ProcessLookupError:
+                raise RuntimeError_("container not running") from None
+        finally:
+            if now == "paused" and sig == signal.SIGKILL:
+                # a v1-frozen process acts on SIGKILL only once thawed; any other signal
+                # stays pending until resume (runc thaws for SIGKILL alone too)
+                cgroups.thaw(state.leaves)

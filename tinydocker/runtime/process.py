@@ -46,7 +46,12 @@ def set_limits(p: Process) -> None:
     """rlimits and oomScoreAdj: raising either needs the host's privileges (CAP_SYS_RESOURCE
     of the initial user namespace), so with a user namespace they are set before entering it."""
     for r in p.rlimits:
-        resource.setrlimit(r.resource, (_limit(r.soft), _limit(r.hard)))
+        try:
+            resource.setrlimit(r.resource, (_limit(r.soft), _limit(r.hard)))
+        except (ValueError, OSError) as e:
+            # Python says EPERM and EINVAL as a ValueError of its own words: say which limit
+            # (an OSError: create and exec tell its strerror in their one line)
+            raise OSError(errno.EPERM, _refused(r, e)) from None
     if p.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(p.oom_score_adj))
@@ -83,6 +88,15 @@ def apply(p: Process, seccomp_filter: bytes | None, privileged_done: bool = Fals
             sc.load_seccomp_filter(seccomp_filter)
     if user.umask is not None:
         os.umask(user.umask)
+
+
+def _refused(r, error: Exception) -> str:
+    text = f"cannot set {r.type} to {r.soft}:{r.hard}"
+    own = resource.getrlimit(r.resource)[1]
+    if own != resource.RLIM_INFINITY and _limit(r.hard) > own:
+        return f"{text}: above the runtime's own hard limit ({own}), which only CAP_SYS_RESOURCE may raise"
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else "not accepted by the kernel"
+    return f"{text}: {reason.lower()}"
 
 
 def _limit(value: int) -> int:

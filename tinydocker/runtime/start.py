@@ -9,6 +9,8 @@ after the program started, as the spec wants.
 
 import os
 import select
+import signal
+import time
 
 from ..linux.proc import is_alive as alive
 from .state import FIFO, RuntimeError_, Store, status
@@ -23,6 +25,9 @@ def start(store: Store, container_id: str, warn=None) -> None:
                 raise RuntimeError_("cannot start a container that has stopped")
             raise RuntimeError_("cannot start an already running container" if now == "running"
                                 else f"cannot start a container in the {now} state")
+        if not state.has_process:
+            _end(state)
+            raise RuntimeError_("cannot start a container without a process (its config.json has none)")
         fifo = os.path.join(locked.path, FIFO)
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -59,3 +64,16 @@ def start(store: Store, container_id: str, warn=None) -> None:
 
             running = document(container_id, locked.path, state, "running")
             hooks.run_all(hooks.loaded(state.hooks["poststart"]), running, "poststart", warn=warn)
+
+
+def _end(state) -> None:
+    """A container created without a process can never run: its waiting init is ended, so
+    that it is "stopped" (as after any start that cannot run the program) and delete removes it."""
+    if state.pid > 0 and alive(state.pid, state.start_ticks):
+        try:
+            os.kill(state.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while alive(state.pid, state.start_ticks) and time.monotonic() < deadline:
+            time.sleep(0.005)

@@ -8,7 +8,8 @@
 
 Status is derived each time, never stored: "creating" while create holds the container's
 lock and has no pid yet, "created" while the exec fifo exists and the init lives,
-"running" once it is gone, "stopped" when the init has exited or is a zombie (its parent is
+"running" once it is gone, "paused" while its cgroup is frozen (either of those, frozen by
+`pause`), "stopped" when the init has exited or is a zombie (its parent is
 the caller, not us). The init is known by pid AND start time (field 22 of /proc/PID/stat),
 so a pid reused by another process is never taken for the container.
 
@@ -23,7 +24,9 @@ import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from ..cgroups.fs import frozen
 from ..errors import TinydockerError
 from ..linux.files import write_atomic
 from ..linux.proc import is_alive
@@ -67,6 +70,7 @@ class State:
     leaves: list = field(default_factory=list)  # the container's directory in each hierarchy
     cgroup_path: str = ""  # as resolved from linux.cgroupsPath (for list and kill --all)
     hooks: dict = field(default_factory=dict)  # poststart and poststop, for start and delete
+    has_process: bool = True  # config.json's process is optional until start
     creating: bool = True  # until create has finished (its init may be forked already)
 
 
@@ -174,7 +178,14 @@ def status(path: str, state: State | None, holding_lock: bool = False) -> str:
         return "stopped"
     if not is_alive(state.pid, state.start_ticks):
         return "stopped"
+    if _paused(state.leaves):
+        return "paused"
     return "created" if os.path.exists(os.path.join(path, FIFO)) else "running"
+
+
+def _paused(leaves: list) -> bool:
+    """The container's cgroup frozen by `pause` (its freezer leaf: v1's, or v2's one)."""
+    return any(frozen(Path(leaf)) for leaf in leaves)
 
 
 def _locked_by_other(path: str) -> bool:
