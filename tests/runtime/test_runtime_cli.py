@@ -16,7 +16,6 @@ import pytest
 from tinydocker.runtime import features
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_YET = ()
 LIFECYCLE = ("create", "delete", "exec", "kill", "list", "pause", "ps", "resume", "run", "start", "state", "update")
 
 
@@ -168,17 +167,10 @@ def test_the_text_log_is_logfmt_lines(tmp_path):
 
 # -- verbs, options, exit codes ----------------------------------------------------------------
 
-@pytest.mark.parametrize("verb", NOT_YET)
-def test_a_verb_not_implemented_yet_says_so_in_one_line(verb, tmp_path):
-    done = runtime("--root", tmp_path, verb, "--bundle", tmp_path, "c1")
-    assert done.returncode == 1 and done.stdout == ""
-    assert one_line(done.stderr) == f"tinydocker-runtime: {verb} is not implemented yet"
-
-
 def test_help_lists_runcs_verbs_and_version_says_the_spec():
     done = runtime("--help")
     assert done.returncode == 0
-    for verb in (*NOT_YET, *LIFECYCLE, "spec", "features"):
+    for verb in (*LIFECYCLE, "spec", "features"):
         assert re.search(rf"^   {verb} ", done.stdout, re.M), verb
     assert "check" not in done.stdout  # internal
     assert runtime().stdout == done.stdout  # no verb: the help, as runc

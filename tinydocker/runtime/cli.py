@@ -18,7 +18,7 @@ from .log import PROGRAM, Log
 
 DEFAULT_ROOT = "/run/tinydocker-runtime"
 
-# runc's verbs, in runc's order; the engine's side of each lands with the lifecycle work
+# runc's verbs, in runc's order
 _COMMANDS = {
     "create": "create a container",
     "delete": "delete any resources held by the container",
@@ -35,7 +35,6 @@ _COMMANDS = {
     "state": "output the state of a container",
     "update": "update container resource constraints",
 }
-_NOT_YET = ()
 
 
 class UsageError(Exception):
@@ -145,8 +144,6 @@ def _parser() -> _Parser:
     ps.add_argument("id", nargs="?")
     ps.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for ps(1) (default: -ef)")
 
-    for name in _NOT_YET:
-        verbs.add_parser(name, description=_COMMANDS[name] + " (not implemented yet)", allow_abbrev=False)
     return parser
 
 
@@ -428,9 +425,6 @@ def main(argv: list[str] | None = None) -> None:
         if args.verb is None:
             _parser().print_help()
             sys.exit(0)
-        if args.verb in _NOT_YET:  # whatever its options: the verb itself is what is missing
-            log.error(f"{args.verb} is not implemented yet")
-            sys.exit(1)
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{PROGRAM} {args.verb} --help')")
         sys.exit(_VERBS[args.verb](args, log))
