@@ -182,11 +182,36 @@ def test_run_waits_and_exits_with_the_programs_status_then_deletes(rt):
     assert not (rt.root / cid).exists()
 
 
+@pytest.mark.parametrize("program, said", [
+    ("no-such-program", 'exec: "no-such-program": executable file not found in $PATH'),
+    ("/no/such/program", 'exec: "/no/such/program": stat /no/such/program: no such file or directory'),
+    ("/bin", 'exec: "/bin": permission denied')])
+def test_a_program_that_cannot_run_fails_create_as_under_runc(rt, program, said):
+    bundle = rt.bundle("b", [program])
+    cid = rt.new_id()
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == f"tinydocker-runtime: {said}"
+    assert not (rt.root / cid).exists()
+    done = rt("run", "--bundle", bundle, rt.new_id())  # run says the same, from its create
+    assert done.returncode == 1 and one_line(done.stderr) == f"tinydocker-runtime: {said}"
+
+
 def test_an_exec_failure_after_start_says_so_on_the_containers_stderr(rt):
-    bundle = rt.bundle("b", ["no-such-program"])
-    done = rt("run", "--bundle", bundle, rt.new_id())
-    assert done.returncode == 127
-    assert one_line(done.stderr) == 'exec: "no-such-program": executable file not found in $PATH'
+    # the program goes between create's look and start's exec
+    bundle = rt.bundle("b", ["/tmp/program"])
+    (bundle / "rootfs" / "tmp" / "program").write_text("#!/bin/sh\n")
+    (bundle / "rootfs" / "tmp" / "program").chmod(0o755)
+    cid = rt.new_id()
+    assert rt.create(bundle, cid).returncode == 0
+    (bundle / "rootfs" / "tmp" / "program").unlink()
+    err = rt.tmp / "start.err"
+    with open(err, "w") as e:
+        assert rt("start", cid, capture_output=False, stderr=e).returncode == 0
+    pid = rt.pids[-1]
+    wait_for(lambda: not _alive(pid), what="the init's end")
+    said = (rt.tmp / f"create-{rt.creates}.err").read_text()
+    assert one_line(said) == 'exec: "/tmp/program": stat /tmp/program: no such file or directory'
 
 
 def _lowered_nofile_without_cap_sys_resource() -> None:

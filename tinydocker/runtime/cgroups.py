@@ -154,15 +154,15 @@ def _is_v2(leaves: list[str]) -> bool:
     return any(os.path.exists(os.path.join(leaf, "cgroup.controllers")) for leaf in leaves)
 
 
-def apply(leaves: list[str], resources: Resources | None, device_nodes=()) -> None:
+def apply(leaves: list[str], resources: Resources | None) -> None:
     """The config's limits, written into the container's cgroups."""
     r = resources or Resources()
     if _is_v2(leaves):
         _apply_v2(leaves, r)
-        _allow_devices_v2(leaves[0], r, device_nodes)
+        _allow_devices_v2(leaves[0], r)
     else:
         _apply_v1(leaves, r)
-        _allow_devices_v1(leaves, r, device_nodes)
+        _allow_devices_v1(leaves, r)
 
 
 # the files update may write, v1's and v2's, read before and written back if it fails
@@ -260,7 +260,7 @@ def _apply_v1(leaves, r: Resources) -> None:
                 _write(_need(leaves, f"blkio.throttle.{name}", "linux.resources.blockIO"), f"{t.major}:{t.minor} {t.rate}")
 
 
-def _allow_devices_v1(leaves, r: Resources, device_nodes) -> None:
+def _allow_devices_v1(leaves, r: Resources) -> None:
     allow = _in(leaves, "devices.allow")
     if allow is not None:
         deny = os.path.join(os.path.dirname(allow), "devices.deny")
@@ -269,7 +269,7 @@ def _allow_devices_v1(leaves, r: Resources, device_nodes) -> None:
         _write(deny, "a")
         for rule in r.devices:
             _write(allow if rule.allow else deny, _rule_text(rule))
-        for text in (*_DEFAULT_DEVICES, *device_nodes):
+        for text in _DEFAULT_DEVICES:
             _write(allow, text)
 
 
@@ -322,7 +322,7 @@ def _rule_text(rule) -> str:
     return f"{rule.type} {'*' if rule.major is None else rule.major}:{'*' if rule.minor is None else rule.minor} {rule.access}"
 
 
-def _allow_devices_v2(leaf: str, r: Resources, device_nodes) -> None:
+def _allow_devices_v2(leaf: str, r: Resources) -> None:
     """cgroup v2's device controller is a BPF program attached to the cgroup: the config's
     rules read as one allow-list (a deny of everything empties it), compiled by
     security/devices.py. Its programs only allow, so a narrower deny is refused."""
@@ -347,7 +347,7 @@ def _allow_devices_v2(leaf: str, r: Resources, device_nodes) -> None:
     from ..security import devices
 
     try:
-        attach_device_program(leaf, devices.program([*allowed, *_DEFAULT_DEVICES, *device_nodes]))
+        attach_device_program(leaf, devices.program([*allowed, *_DEFAULT_DEVICES]))
     except OSError as e:
         raise RuntimeError_(f"cannot attach the device program to {leaf}: {e.strerror}") from None
 

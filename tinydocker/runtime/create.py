@@ -130,9 +130,9 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         locked.write(state)  # before anything is made: delete --force then knows what to remove
         _keep_for_exec(locked.path, config, program)
         cgroups.make(state.cgroups)
-        device_rules = [f"{'b' if d.type == 'b' else 'c'} {d.major}:{d.minor} rwm"
-                        for d in config.linux.devices if d.type != "p"]
-        cgroups.apply(leaves, config.linux.resources, device_rules)
+        # linux.devices are made, not allowed: the allow-list is resources.devices alone, as
+        # runc has it (--device HOST:CTR:r must stay read-only)
+        cgroups.apply(leaves, config.linux.resources)
         os.mkfifo(locked.fifo, 0o622)
         os.chmod(locked.fifo, 0o622)  # past the umask: an init in a user namespace is not root here
 
@@ -378,14 +378,17 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         if config.domainname:
             with open("/proc/sys/kernel/domainname", "w") as f:
                 f.write(config.domainname)
+        cwd = config.process.cwd if config.process is not None else "/"
+        os.makedirs(cwd, exist_ok=True)  # runc makes a missing cwd (before the root goes read-only)
         rootfs.finish(config)
         if not no_new_keyring:
             sc.join_session_keyring()
         if console is not None:
             _terminal(console, config.process.console_size)
-        cwd = config.process.cwd if config.process is not None else "/"
-        os.makedirs(cwd, exist_ok=True)  # runc makes a missing cwd
         os.chdir(cwd)
+        if config.process is not None:
+            # as runc: a program that is not there fails create, not the container after start
+            process.look_up(config.process)
         os.write(report, b'{"ready": true}\n')
         os.close(report)
         stage = "wait"
@@ -410,6 +413,12 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         process.apply(config.process, program, privileged_done=in_user_ns)
         process.execute(config.process)
     except process.ExecError as e:
+        if stage == "setup":  # found before start (look_up): create fails with it, as runc's
+            try:
+                os.write(report, json.dumps({"error": str(e)}).encode() + b"\n")
+            except OSError:
+                pass
+            os._exit(1)
         _tell(f"{e}\n")
         os._exit(e.code)
     except RuntimeError_ as e:  # a hook of the container's

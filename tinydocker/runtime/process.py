@@ -11,6 +11,7 @@ Everything here runs after pivot_root, so nothing may import lazily.
 import errno
 import os
 import resource
+import stat
 
 from ..linux import syscalls as sc
 from ..security.capabilities import NUMBER
@@ -124,6 +125,35 @@ def _home(uid: int) -> str:
     except OSError:
         pass
     return "/"
+
+
+def look_up(p: Process) -> str:
+    """args[0] as execute will find it (on the config's PATH when it has no "/"), checked as
+    runc checks it before start: ExecError with runc's words if it is not there or cannot run."""
+    cmd = p.args[0]
+    if "/" in cmd:
+        try:
+            st = os.stat(cmd)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise ExecError(f'exec: "{cmd}": stat {cmd}: no such file or directory', EXIT_NOT_FOUND) from None
+            raise ExecError(f'exec: "{cmd}": {(e.strerror or str(e)).lower()}', EXIT_CANNOT_EXEC) from None
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            raise ExecError(f'exec: "{cmd}": permission denied', EXIT_CANNOT_EXEC)
+        return cmd
+    denied = False
+    for d in environment(p).get("PATH", "").split(":"):
+        path = os.path.join(d or ".", cmd)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return path
+        denied = True
+    if denied:
+        raise ExecError(f'exec: "{cmd}": permission denied', EXIT_CANNOT_EXEC)
+    raise ExecError(f'exec: "{cmd}": executable file not found in $PATH', EXIT_NOT_FOUND)
 
 
 def execute(p: Process) -> None:
