@@ -310,3 +310,136 @@ def test_random_lifecycle_with_sigkills_keeps_the_truth(td, seed):
             td("rm", "-f", name)
         raise
     run.finish()
+
+
+# -- the OCI runtime's verbs -----------------------------------------------------------------------
+
+RUNTIME_IDS = ("r0", "r1", "r2")
+
+
+class RuntimeRun:
+    """One seeded sequence of tinydocker-runtime's verbs against its own --root, as an engine
+    calls them (create, start, kill, delete, state), each possibly SIGKILLed part-way; after
+    every step `state` is truthful against /proc, and at the end `delete --force` leaves nothing
+    (state directory, cgroup, process, mount)."""
+
+    def __init__(self, tmp, seed: int):
+        import sys
+
+        from tinydocker.runtime import template
+
+        self.tmp, self.seed = tmp, seed
+        self.rng = random.Random(seed)
+        self.root = tmp / "state"
+        self.cmd = [sys.executable, "-m", "tinydocker.runtime", "--root", str(self.root)]
+        self.step, self.history, self.pids = 0, [], set()
+        self.bundle = tmp / "bundle"
+        rootfs = self.bundle / "rootfs"
+        (rootfs / "bin").mkdir(parents=True)
+        (rootfs / "bin" / "busybox").write_bytes(open("/bin/busybox", "rb").read())
+        (rootfs / "bin" / "busybox").chmod(0o755)
+        for applet in ("sh", "sleep", "true"):
+            (rootfs / "bin" / applet).symlink_to("busybox")
+        for d in ("proc", "sys", "dev", "tmp"):
+            (rootfs / d).mkdir()
+        doc = template.default()
+        doc["process"]["terminal"] = False
+        doc["process"]["args"] = ["sleep", "600"]
+        doc["linux"]["cgroupsPath"] = "/tinydocker-faults/{id}"
+        self.doc = doc
+
+    def fail(self, what: str):
+        recent = "\n".join(f"  step {s}: {args} -> {code}" for s, args, code in self.history[-30:])
+        pytest.fail(f"runtime seed {self.seed} step {self.step}: {what}\nthe steps before:\n{recent}", pytrace=False)
+
+    def _args(self, verb: str, cid: str) -> list[str]:
+        if verb == "create":
+            doc = json.loads(json.dumps(self.doc).replace("{id}", cid))
+            (self.bundle / "config.json").write_text(json.dumps(doc))
+            return ["create", "--bundle", str(self.bundle), cid]
+        return {"start": ["start", cid], "kill": ["kill", cid, self.rng.choice(["KILL", "TERM"])],
+                "delete": ["delete", cid], "force": ["delete", "--force", cid]}[verb]
+
+    def call(self, args, killed: bool = False):
+        import subprocess
+
+        # stdio in files: the init keeps create's, and a pipe would stay open as long as it lives
+        with open(self.tmp / "err", "w+") as err:
+            p = subprocess.Popen(self.cmd + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            if killed:
+                time.sleep(self.rng.uniform(0, 0.3))
+                p.kill()
+            p.wait(timeout=60)
+            err.seek(0)
+            said = err.read()
+        self.history.append((self.step, " ".join(args) + (" (SIGKILLed)" if killed else ""), p.returncode))
+        for line in said.splitlines():
+            if RAW_ERROR.search(line) or not line.startswith("tinydocker-runtime: "):
+                self.fail(f"{' '.join(args)} printed {line!r}")
+        return p.returncode
+
+    def observe(self):
+        """`state` of every id against /proc: a pid said alive is, a stopped one is not."""
+        import subprocess
+
+        for cid in RUNTIME_IDS:
+            done = subprocess.run(self.cmd + ["state", cid], capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                if "does not exist" not in done.stderr:
+                    self.fail(f"state {cid}: {done.stderr.strip()}")
+                continue
+            state = json.loads(done.stdout)
+            pid = state.get("pid") or 0
+            if pid:
+                self.pids.add(pid)
+            alive = pid and _stat_ticks(pid) is not None
+            if state["status"] in ("created", "running") and not alive:
+                self.fail(f"state says {cid} {state['status']}, but its pid {pid} is gone")
+            if state["status"] == "stopped" and alive:
+                self.fail(f"state says {cid} stopped, but its pid {pid} is alive")
+
+    def op(self):
+        cid = self.rng.choice(RUNTIME_IDS)
+        verb = self.rng.choice(["create", "create", "start", "kill", "delete", "force"])
+        self.call(self._args(verb, cid), killed=self.rng.random() < 0.3)
+
+    def finish(self):
+        for cid in RUNTIME_IDS:
+            code = self.call(["delete", "--force", cid])
+            if code not in (0, 1):
+                self.fail(f"delete --force {cid} exited {code}")
+        left = os.listdir(self.root) if self.root.exists() else []
+        if left:
+            self.fail(f"left in the runtime's --root: {left}")
+        if host_mounts_under(self.tmp):
+            self.fail(f"host mounts left: {host_mounts_under(self.tmp)}")
+        for hierarchy in os.listdir("/sys/fs/cgroup"):
+            for cid in RUNTIME_IDS:
+                if os.path.exists(f"/sys/fs/cgroup/{hierarchy}/tinydocker-faults/{cid}"):
+                    self.fail(f"cgroup left: {hierarchy}/tinydocker-faults/{cid}")
+        # an init whose create was killed dies with it (PR_SET_PDEATHSIG); the others by delete --force
+        wait_until = time.monotonic() + 10
+        while time.monotonic() < wait_until and any(_stat_ticks(p) is not None for p in self.pids):
+            time.sleep(0.05)
+        for pid in self.pids:
+            if _stat_ticks(pid) is not None:
+                self.fail(f"process {pid} left")
+
+
+@pytest.mark.parametrize("seed", _seeds())
+def test_the_runtimes_verbs_with_sigkills_keep_the_truth(tmp_path, seed):
+    print(f"runtime fault injection: seed {seed}, {STEPS} steps")
+    run = RuntimeRun(tmp_path, seed)
+    try:
+        for run.step in range(1, STEPS + 1):
+            run.op()
+            run.observe()
+    finally:
+        for cid in RUNTIME_IDS:
+            run.call(["delete", "--force", cid])
+    run.finish()
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{hierarchy}/tinydocker-faults")
+        except OSError:
+            pass  # not made in this hierarchy
