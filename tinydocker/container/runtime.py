@@ -225,6 +225,14 @@ class _Launch:
                 self.master = console.master()
             runtime.start(record.id, cdir)
         except BaseException as e:
+            if isinstance(e, Exception) and getattr(self, "record", None) is not None and store.holds(record) \
+                    and _ended(pid):
+                # recorded as running, then killed before its program ran (a signal): that end
+                # is its outcome, as when the built-in init is killed before its exec
+                return
+            # an `rm -f` took it meanwhile: gone, or marked for removal
+            current = store.current(record)
+            taken = current is None or bool(current.removing)
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -232,6 +240,9 @@ class _Launch:
                 runtime.delete(record.id, cdir)
             if self.master is not None:
                 os.close(self.master)
+            if taken:
+                self._give_back()
+                raise _removed_while_starting(spec.name) from None
             if fresh and isinstance(e, TinydockerError) and e.code != EXIT_TINYDOCKER and spec.remove:
                 # a command that cannot run, found out at create (runc's way): as after the
                 # built-in init's failed exec, a --rm container goes
@@ -272,6 +283,19 @@ class _Launch:
 
     def finish(self, code: int, remove: bool) -> None:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+
+
+def _ended(pid: int, patience: float = 0.5) -> bool:
+    """Whether our child `pid` has ended (not reaped); an exiting process loses its
+    namespaces a moment before it can be waited for, so a short wait is given."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
