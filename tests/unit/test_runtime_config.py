@@ -439,7 +439,7 @@ def test_the_rlimit_numbers_are_the_hosts():
 # -- the runtime sits below the engine -------------------------------------------------------
 
 def test_the_runtime_imports_nothing_of_the_engine():
-    allowed = {"runtime", "linux", "errors", "version", "security", "cgroups"}  # below the runtime
+    allowed = {"runtime", "linux", "errors", "version", "security", "cgroups", "plain"}  # below the runtime
     for path in (REPO / "tinydocker" / "runtime").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level:
@@ -461,6 +461,16 @@ def test_the_command_line_adds_no_heavy_import():
     assert {m for m in loaded if m.startswith("tinydocker")} == {
         "tinydocker", "tinydocker.errors", "tinydocker.version",
         "tinydocker.runtime", "tinydocker.runtime.cli", "tinydocker.runtime.log"}
+
+
+def test_the_verbs_import_no_dataclasses():
+    """dataclasses (with inspect) and its per-class code generation were a third of a verb's
+    start: the model is plain.py's, and the engine's cgroup back-ends stay out."""
+    probe = ("import sys, tinydocker.runtime.cli, tinydocker.runtime.create, tinydocker.runtime.start, "
+             "tinydocker.runtime.exec, tinydocker.runtime.delete, tinydocker.runtime.update, tinydocker.runtime.pause; "
+             "print(' '.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
+    assert not {"dataclasses", "inspect", "tinydocker.cgroups.limits", "tinydocker.cgroups.v1"} & set(loaded)
 
 
 def test_the_package_still_offers_the_api():

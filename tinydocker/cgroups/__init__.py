@@ -20,18 +20,34 @@ import time
 from ..errors import TinydockerError
 from .fs import PARENT, Usage, procs
 from .layout import Layout, layout
-from .v1 import CgroupV1
-from .v2 import CgroupV2, shares_to_weight
 
 __all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans",
            "shares_to_weight"]
 
 
+def __getattr__(name: str):
+    # the back-ends (and the limits they write) load when asked for: the OCI runtime reads
+    # cgroup files through fs alone, and its start is paid at every verb
+    if name in ("CgroupV1",):
+        from .v1 import CgroupV1
+
+        return CgroupV1
+    if name in ("CgroupV2", "shares_to_weight"):
+        from . import v2
+
+        return getattr(v2, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2":
     where = where or layout()
     if where.backend == "v1":
+        from .v1 import CgroupV1
+
         return CgroupV1(where.v1, container_id, where.v1_options)
     if where.backend == "v2":
+        from .v2 import CgroupV2
+
         return CgroupV2(where.v2, container_id)
     raise TinydockerError("no cgroup filesystem is mounted (tinydocker needs /sys/fs/cgroup)")
 

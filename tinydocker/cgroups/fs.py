@@ -5,7 +5,6 @@ when its last container's cgroup goes. Creation therefore retries when a concurr
 removal takes `tinydocker/` away between our mkdir and the next step.
 """
 
-from dataclasses import dataclass
 import errno
 import os
 from pathlib import Path
@@ -13,13 +12,14 @@ import signal
 import time
 
 from ..errors import TinydockerError
+from ..plain import plain
 
 PARENT = "tinydocker"
 REMOVE_PATIENCE = 2.0  # seconds of EBUSY retries before a cgroup is reported as stuck
 FREEZE_PATIENCE = 10.0  # seconds for every task of a container to be frozen or thawed
 
 
-@dataclass
+@plain
 class Usage:
     """One sample of a container's accounting; None where the controller is absent."""
     cpu_ns: int | None

@@ -1,18 +1,18 @@
 """Where the cgroup filesystems are mounted, read from /proc/self/mountinfo at run time."""
 
-from dataclasses import dataclass, field
+from ..plain import factory, plain
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids")  # those limits are written to
 # a v1 mount's super options that are not controllers
 _NOT_CONTROLLERS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "favordynmods"}
 
 
-@dataclass
+@plain
 class Layout:
     """Where the cgroup filesystems are mounted: v1 controller -> mount point, and cgroup2's."""
     v1: dict
     v2: str | None
-    v1_options: dict = field(default_factory=dict)  # v1 mount point -> its controllers, "cpu,cpuacct"
+    v1_options: dict = factory(dict)  # v1 mount point -> its controllers, "cpu,cpuacct"
 
     @property
     def version(self) -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..cgroups import fs
 from ..cgroups.fs import read as _read
-from ..cgroups.v2 import shares_to_weight
 from .config import Resources
 from .state import RuntimeError_
 
@@ -291,6 +290,8 @@ def _apply_v2(leaves, r: Resources) -> None:
     c = r.cpu
     if c is not None:
         if c.shares:
+            from ..cgroups.v2 import shares_to_weight  # the engine's limits come with it: only here
+
             _write(_need(leaves, "cpu.weight", "linux.resources.cpu.shares"), shares_to_weight(c.shares))
         if c.quota or c.period:
             cpu_max = _need(leaves, "cpu.max", "linux.resources.cpu.quota")

@@ -57,7 +57,12 @@ def _version() -> str:
             f"python: {'.'.join(map(str, sys.version_info[:3]))}\n")
 
 
-def _parser() -> _Parser:
+def _parser(only: str | None = None) -> _Parser:
+    """The command line; `only`: build that verb's options alone (each verb's parser costs its
+    start-up time, paid at every call an engine makes)."""
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
     listing = "\n".join(f"   {name:<10}  {text}" for name, text in _COMMANDS.items())
     parser = _Parser(prog=PROGRAM, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
                      usage=f"{PROGRAM} [global options] COMMAND [command options] [arguments...]",
@@ -77,72 +82,84 @@ def _parser() -> _Parser:
     parser.add_argument("-v", "--version", action="store_true", help="print the version")
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
 
-    spec = verbs.add_parser("spec", description=_COMMANDS["spec"] + ": config.json in the bundle, "
-                            "to edit (it is never overwritten)", allow_abbrev=False)
-    spec.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
-    spec.add_argument("--rootless", action="store_true", help="a template an unprivileged user can run")
+    if wanted("spec"):
+        spec = verbs.add_parser("spec", description=_COMMANDS["spec"] + ": config.json in the bundle, "
+                                "to edit (it is never overwritten)", allow_abbrev=False)
+        spec.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
+        spec.add_argument("--rootless", action="store_true", help="a template an unprivileged user can run")
 
-    features = verbs.add_parser("features", description=_COMMANDS["features"] + " (the runtime-spec's "
-                                "features document, JSON)", allow_abbrev=False)
-    features.set_defaults()
+    if wanted("features"):
+        features = verbs.add_parser("features", description=_COMMANDS["features"] + " (the runtime-spec's "
+                                    "features document, JSON)", allow_abbrev=False)
+        features.set_defaults()
 
     # hidden (not in the listing): read and check a bundle's config.json, print nothing if it is good
-    check = verbs.add_parser("check", description="check a bundle's config.json as create would, "
-                             "printing nothing when it is good", allow_abbrev=False)
-    check.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
+    if wanted("check"):
+        check = verbs.add_parser("check", description="check a bundle's config.json as create would, "
+                                 "printing nothing when it is good", allow_abbrev=False)
+        check.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
 
-    create = verbs.add_parser("create", description=_COMMANDS["create"], allow_abbrev=False)
-    run = verbs.add_parser("run", description=_COMMANDS["run"], allow_abbrev=False)
-    for p in (create, run):
-        p.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
-        p.add_argument("--pid-file", metavar="FILE", help="write the init's pid to FILE")
-        p.add_argument("--console-socket", metavar="SOCKET",
-                       help="a unix socket to send the terminal's master to (process.terminal)")
-        p.add_argument("--no-pivot", action="store_true", help="chroot instead of pivot_root")
-        p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
-        p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
-                       help="pass N more descriptors, from 3 up, to the container's process")
-        p.add_argument("id", nargs="?", default=None)
-    run.add_argument("-d", "--detach", action="store_true", help="return once the container runs")
-    run.add_argument("--keep", action="store_true", help="do not delete the container once it exits")
-    for name in ("start", "state"):
-        verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
-    kill = verbs.add_parser("kill", description=_COMMANDS["kill"], allow_abbrev=False)
-    kill.add_argument("-a", "--all", action="store_true", help="send the signal to every process of the container")
-    kill.add_argument("id", nargs="?")
-    kill.add_argument("signal", nargs="?", default="TERM")
-    delete = verbs.add_parser("delete", description=_COMMANDS["delete"], allow_abbrev=False)
-    delete.add_argument("-f", "--force", action="store_true", help="kill a created or running container first")
-    delete.add_argument("id", nargs="?")
-    update = verbs.add_parser("update", description=_COMMANDS["update"] + ": the runtime-spec's LinuxResources "
-                              "from a file (or - for stdin), or runc's flags one by one", allow_abbrev=False)
-    update.add_argument("-r", "--resources", metavar="FILE",
-                        help="the resources to set, JSON (- reads stdin); the other options are then ignored")
-    for flag, text in (("memory", "memory limit (bytes, or 64m, 1g...; -1: none)"),
-                       ("memory-reservation", "memory soft limit"), ("memory-swap", "memory+swap limit (-1: none)"),
-                       ("cpu-share", "CPU shares (relative weight)"), ("cpu-period", "CPU CFS period (µs)"),
-                       ("cpu-quota", "CPU CFS quota (µs per period; -1: none)"),
-                       ("cpu-rt-period", "realtime period (not supported)"),
-                       ("cpu-rt-runtime", "realtime runtime (not supported)"), ("cpuset-cpus", "CPUs to use (0-2,4)"),
-                       ("cpuset-mems", "memory nodes to use"), ("pids-limit", "maximum number of processes (-1: none)"),
-                       ("blkio-weight", "block IO weight (10 to 1000)"),
-                       ("kernel-memory", argparse.SUPPRESS), ("kernel-memory-tcp", argparse.SUPPRESS),
-                       ("l3-cache-schema", "Intel RDT (not supported)"), ("mem-bw-schema", "Intel RDT (not supported)")):
-        update.add_argument(f"--{flag}", *(["--cpu-shares"] if flag == "cpu-share" else []), metavar="VALUE",
-                            dest=flag.replace("-", "_"), help=text)
-    update.add_argument("id", nargs="?")
-    for name in ("pause", "resume"):
-        verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
-    listing_ = verbs.add_parser("list", description=_COMMANDS["list"], allow_abbrev=False)
-    listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
+    if wanted("create") or wanted("run"):
+        create = verbs.add_parser("create", description=_COMMANDS["create"], allow_abbrev=False)
+        run = verbs.add_parser("run", description=_COMMANDS["run"], allow_abbrev=False)
+        for p in (create, run):
+            p.add_argument("-b", "--bundle", default="", metavar="DIR", help="the bundle's directory (default: .)")
+            p.add_argument("--pid-file", metavar="FILE", help="write the init's pid to FILE")
+            p.add_argument("--console-socket", metavar="SOCKET",
+                           help="a unix socket to send the terminal's master to (process.terminal)")
+            p.add_argument("--no-pivot", action="store_true", help="chroot instead of pivot_root")
+            p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
+            p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                           help="pass N more descriptors, from 3 up, to the container's process")
+            p.add_argument("id", nargs="?", default=None)
+        run.add_argument("-d", "--detach", action="store_true", help="return once the container runs")
+        run.add_argument("--keep", action="store_true", help="do not delete the container once it exits")
+    if wanted("start") or wanted("state"):
+        for name in ("start", "state"):
+            verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
+    if wanted("kill"):
+        kill = verbs.add_parser("kill", description=_COMMANDS["kill"], allow_abbrev=False)
+        kill.add_argument("-a", "--all", action="store_true", help="send the signal to every process of the container")
+        kill.add_argument("id", nargs="?")
+        kill.add_argument("signal", nargs="?", default="TERM")
+    if wanted("delete"):
+        delete = verbs.add_parser("delete", description=_COMMANDS["delete"], allow_abbrev=False)
+        delete.add_argument("-f", "--force", action="store_true", help="kill a created or running container first")
+        delete.add_argument("id", nargs="?")
+    if wanted("update"):
+        update = verbs.add_parser("update", description=_COMMANDS["update"] + ": the runtime-spec's LinuxResources "
+                                  "from a file (or - for stdin), or runc's flags one by one", allow_abbrev=False)
+        update.add_argument("-r", "--resources", metavar="FILE",
+                            help="the resources to set, JSON (- reads stdin); the other options are then ignored")
+        for flag, text in (("memory", "memory limit (bytes, or 64m, 1g...; -1: none)"),
+                           ("memory-reservation", "memory soft limit"), ("memory-swap", "memory+swap limit (-1: none)"),
+                           ("cpu-share", "CPU shares (relative weight)"), ("cpu-period", "CPU CFS period (µs)"),
+                           ("cpu-quota", "CPU CFS quota (µs per period; -1: none)"),
+                           ("cpu-rt-period", "realtime period (not supported)"),
+                           ("cpu-rt-runtime", "realtime runtime (not supported)"), ("cpuset-cpus", "CPUs to use (0-2,4)"),
+                           ("cpuset-mems", "memory nodes to use"), ("pids-limit", "maximum number of processes (-1: none)"),
+                           ("blkio-weight", "block IO weight (10 to 1000)"),
+                           ("kernel-memory", argparse.SUPPRESS), ("kernel-memory-tcp", argparse.SUPPRESS),
+                           ("l3-cache-schema", "Intel RDT (not supported)"), ("mem-bw-schema", "Intel RDT (not supported)")):
+            update.add_argument(f"--{flag}", *(["--cpu-shares"] if flag == "cpu-share" else []), metavar="VALUE",
+                                dest=flag.replace("-", "_"), help=text)
+        update.add_argument("id", nargs="?")
+    if wanted("pause") or wanted("resume"):
+        for name in ("pause", "resume"):
+            verbs.add_parser(name, description=_COMMANDS[name], allow_abbrev=False).add_argument("id", nargs="?")
+    if wanted("list"):
+        listing_ = verbs.add_parser("list", description=_COMMANDS["list"], allow_abbrev=False)
+        listing_.add_argument("-f", "--format", choices=("table", "json"), default="table")
+        listing_.add_argument("-q", "--quiet", action="store_true", help="the ids only")
 
-    _exec_parser(verbs)
-    ps = verbs.add_parser("ps", description=_COMMANDS["ps"] + " (host pids; table: the host's ps(1) output "
-                          "for them)", allow_abbrev=False)
-    ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    ps.add_argument("id", nargs="?")
-    ps.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for ps(1) (default: -ef)")
+    if wanted("exec"):
+        _exec_parser(verbs)
+    if wanted("ps"):
+        ps = verbs.add_parser("ps", description=_COMMANDS["ps"] + " (host pids; table: the host's ps(1) output "
+                              "for them)", allow_abbrev=False)
+        ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
+        ps.add_argument("id", nargs="?")
+        ps.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for ps(1) (default: -ef)")
 
     return parser
 
@@ -408,11 +425,25 @@ _VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _crea
           "ps": _ps, "pause": _pause, "resume": _pause, "update": _update}
 
 
+_VALUED = ("--root", "--log", "--log-format", "--rootless")  # global options that take a value
+
+
+def _verb_in(argv: list[str]) -> str | None:
+    """The verb the command line names (global options come first, as runc has them), or None."""
+    it = iter(argv)
+    for word in it:
+        if word in _VALUED:
+            next(it, None)
+        elif not word.startswith("-"):
+            return word if word in _COMMANDS or word == "check" else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     log = Log()
     try:
-        args, extra = _parser().parse_known_args(argv)
+        args, extra = _parser(_verb_in(argv)).parse_known_args(argv)
         log = Log(args.log, args.log_format, args.debug)
         args.root = os.path.abspath(args.root)
         if args.version:

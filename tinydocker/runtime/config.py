@@ -16,10 +16,10 @@ found half-way through create leaves things to clean.
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TinydockerError
+from ..plain import factory, plain
 from . import tables
 
 UINT32 = 2**32 - 1
@@ -35,7 +35,7 @@ class ConfigError(TinydockerError):
 
 # -- the model ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class User:
     uid: int = 0
     gid: int = 0
@@ -43,7 +43,7 @@ class User:
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Capabilities:
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
@@ -52,7 +52,7 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Rlimit:
     type: str
     soft: int
@@ -63,7 +63,7 @@ class Rlimit:
         return tables.RLIMITS[self.type]
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Process:
     args: tuple[str, ...]
     cwd: str
@@ -78,13 +78,13 @@ class Process:
     apparmor_profile: str = ""
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Root:
     path: Path  # absolute: a relative root.path is resolved against the bundle
     readonly: bool = False
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Mount:
     destination: str
     type: str  # "bind" for every bind mount, whatever the file spelt ("none", "bind", "")
@@ -105,7 +105,7 @@ class Mount:
         return "rbind" in self.options
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Hook:
     path: str
     args: tuple[str, ...] = ()
@@ -113,7 +113,7 @@ class Hook:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Hooks:
     prestart: tuple[Hook, ...] = ()
     createRuntime: tuple[Hook, ...] = ()  # noqa: N815 - the spec's own names
@@ -123,20 +123,20 @@ class Hooks:
     poststop: tuple[Hook, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Namespace:
     type: str
     path: str | None = None  # join this one instead of making a new one
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class IDMapping:
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Device:
     type: str
     path: str
@@ -147,7 +147,7 @@ class Device:
     gid: int | None = None
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class DeviceRule:
     allow: bool
     type: str = "a"
@@ -156,7 +156,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Memory:
     limit: int | None = None
     reservation: int | None = None
@@ -165,7 +165,7 @@ class Memory:
     disable_oom_killer: bool = False
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class CPU:
     shares: int | None = None
     quota: int | None = None
@@ -174,21 +174,21 @@ class CPU:
     mems: str = ""
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class WeightDevice:
     major: int
     minor: int
     weight: int
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class ThrottleDevice:
     major: int
     minor: int
     rate: int
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class BlockIO:
     weight: int | None = None
     weight_device: tuple[WeightDevice, ...] = ()
@@ -198,7 +198,7 @@ class BlockIO:
     throttle_write_iops_device: tuple[ThrottleDevice, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Resources:
     devices: tuple[DeviceRule, ...] = ()
     memory: Memory | None = None
@@ -207,7 +207,7 @@ class Resources:
     block_io: BlockIO | None = None
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class SyscallArg:
     index: int
     value: int
@@ -215,7 +215,7 @@ class SyscallArg:
     op: str
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class SyscallRule:
     names: tuple[str, ...]
     action: str
@@ -223,7 +223,7 @@ class SyscallRule:
     args: tuple[SyscallArg, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Seccomp:
     default_action: str
     default_errno_ret: int | None = None
@@ -232,7 +232,7 @@ class Seccomp:
     syscalls: tuple[SyscallRule, ...] = ()
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
@@ -240,7 +240,7 @@ class Linux:
     devices: tuple[Device, ...] = ()
     cgroups_path: str = ""
     resources: Resources | None = None
-    sysctl: dict = field(default_factory=dict)
+    sysctl: dict = factory(dict)
     seccomp: Seccomp | None = None
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
@@ -250,7 +250,7 @@ class Linux:
         return next((ns for ns in self.namespaces if ns.type == kind), None)
 
 
-@dataclass(frozen=True)
+@plain(frozen=True)
 class Config:
     oci_version: str
     bundle: Path
@@ -261,9 +261,9 @@ class Config:
     domainname: str = ""
     mounts: tuple[Mount, ...] = ()
     hooks: Hooks = Hooks()
-    annotations: dict = field(default_factory=dict)
+    annotations: dict = factory(dict)
     ignored: tuple[str, ...] = ()  # properties the spec does not define, by dotted name
-    process_document: dict = field(default_factory=dict)  # process as given: exec's starting point
+    process_document: dict = factory(dict)  # process as given: exec's starting point
     warnings: tuple[str, ...] = ()  # what is accepted but not done, for the log
 
 

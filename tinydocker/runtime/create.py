@@ -369,6 +369,8 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
             document = json.loads(line)
             hooks.run_all(h.createContainer, document, "createContainer")
         os.close(go)
+        if h.startContainer:
+            import subprocess  # noqa: F401 - the hooks' runner, loaded now: they run past pivot_root
         rootfs.enter(root, no_pivot, config.linux.rootfs_propagation)
         for key, value in config.linux.sysctl.items():
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:

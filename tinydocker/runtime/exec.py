@@ -26,11 +26,11 @@ import json
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
 
 from ..linux import fds
 from ..linux import syscalls as sc
 from ..linux.proc import is_alive
+from ..plain import factory, plain
 from . import cgroups, process, terminal
 from .config import ConfigError, Process, parse_process
 from .state import PROCESS, SECCOMP, RuntimeError_, Store, status
@@ -46,26 +46,26 @@ _FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, sign
               signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-@dataclass
+@plain
 class Request:
     """exec's command line, as runc's."""
 
     container_id: str
-    command: list = field(default_factory=list)
+    command: list = factory(list)
     process_file: str | None = None
     detach: bool = False
     pid_file: str | None = None
     tty: bool | None = None  # None: not given
     console_socket: str | None = None
     cwd: str | None = None
-    env: list = field(default_factory=list)
+    env: list = factory(list)
     user: str | None = None
-    additional_gids: list = field(default_factory=list)
-    caps: list = field(default_factory=list)
+    additional_gids: list = factory(list)
+    caps: list = factory(list)
     no_new_privs: bool | None = None
     preserve_fds: int = 0
     ignore_paused: bool = False
-    cgroups: list = field(default_factory=list)
+    cgroups: list = factory(list)
     apparmor: str = ""
     process_label: str = ""
 

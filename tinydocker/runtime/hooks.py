@@ -17,15 +17,16 @@ gets the container's state JSON on its stdin.
 import json
 import os
 import signal
-import subprocess
-from dataclasses import asdict
 
+from ..plain import as_dict
 from .config import Hook
 from .state import RuntimeError_
 
 
 def run_one(hook: Hook, state: dict, point: str) -> None:
     """One hook; RuntimeError_ naming it if it fails, times out or cannot be started."""
+    import subprocess  # only with hooks: its import is a tenth of a verb's start
+
     argv = list(hook.args) or [hook.path]
     env = dict(item.partition("=")[::2] for item in hook.env)
     # a hook may exit without reading its stdin: the broken pipe is an EPIPE (communicate
@@ -50,7 +51,7 @@ def run_one(hook: Hook, state: dict, point: str) -> None:
 
 def saved(hooks) -> list[dict]:
     """Hooks as state.json keeps them (start and delete read them back with `loaded`)."""
-    return [asdict(h) for h in hooks]
+    return [as_dict(h) for h in hooks]
 
 
 def loaded(items) -> list[Hook]:

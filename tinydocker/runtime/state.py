@@ -23,13 +23,13 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..cgroups.fs import frozen
 from ..errors import TinydockerError
 from ..linux.files import write_atomic
 from ..linux.proc import is_alive
+from ..plain import as_dict, factory, plain
 
 STATE = "state.json"
 FIFO = "exec.fifo"
@@ -56,7 +56,7 @@ def check_id(container_id: str) -> str:
     return container_id
 
 
-@dataclass
+@plain
 class State:
     id: str
     bundle: str
@@ -65,11 +65,11 @@ class State:
     oci_version: str
     pid: int = 0
     start_ticks: int = 0
-    annotations: dict = field(default_factory=dict)
-    cgroups: list = field(default_factory=list)  # directories create made (to remove), parents first
-    leaves: list = field(default_factory=list)  # the container's directory in each hierarchy
+    annotations: dict = factory(dict)
+    cgroups: list = factory(list)  # directories create made (to remove), parents first
+    leaves: list = factory(list)  # the container's directory in each hierarchy
     cgroup_path: str = ""  # as resolved from linux.cgroupsPath (for list and kill --all)
-    hooks: dict = field(default_factory=dict)  # poststart and poststop, for start and delete
+    hooks: dict = factory(dict)  # poststart and poststop, for start and delete
     has_process: bool = True  # config.json's process is optional until start
     creating: bool = True  # until create has finished (its init may be forked already)
 
@@ -153,7 +153,7 @@ class Locked:
         return read_state(self.path)
 
     def write(self, state: State) -> None:
-        write_atomic(os.path.join(self.path, STATE), json.dumps(asdict(state)).encode(), 0o600)
+        write_atomic(os.path.join(self.path, STATE), json.dumps(as_dict(state)).encode(), 0o600)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

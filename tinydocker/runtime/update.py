@@ -12,8 +12,8 @@ reported and left. runc's flags give the same fields one by one, sizes as docker
 
 import json
 import re
-from dataclasses import replace
 
+from ..plain import replace
 from . import cgroups
 from .config import ConfigError, Resources, resources as checked
 from .state import RuntimeError_, Store, status
