@@ -55,14 +55,18 @@ class DataRoot:
 
     def setting(self, key: str, default=None):
         """One setting of config_file, checked to be a string; default if not set."""
+        try:
+            with open(self.config_file, "rb") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return default  # the usual case: no parser imported on run's path
+        except OSError as e:
+            raise TinydockerError(f"cannot read the data root's configuration {self.config_file}: {e.strerror}") from None
         import tomllib
 
         try:
-            with open(self.config_file, "rb") as f:
-                settings = tomllib.load(f)
-        except FileNotFoundError:
-            return default
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            settings = tomllib.loads(text.decode())
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise TinydockerError(f"cannot read the data root's configuration {self.config_file}: {e}") from None
         value = settings.get(key, default)
         if value is not default and not isinstance(value, str):
