@@ -26,13 +26,14 @@ memory=${TINYDOCKER_VM_MEMORY:-3G}
 if [ $# -eq 0 ]; then
     # What pure cgroup v2 changes: the cgroup back-end and limits, the lifecycle, the
     # confinement that goes through the cgroup (devices through BPF, pids, release_agent,
-    # a joining exec), pause (cgroup.freeze) and update. The hundred-at-once test is a load
+    # a joining exec), pause (cgroup.freeze) and update, the OCI runtime's cgroups (its
+    # limits, pause, update, the engine on it). The hundred-at-once test is a load
     # test (emulated, a command takes ~3 s, not ~0.15 s). By hand, with arguments: the rest
     # of tests/security, the networks and volumes (tests/network tests/volume, for this
     # older kernel's nftables) and the fault injection (tests/test_fault_injection.py, ~10
     # minutes a seed emulated). With them the default (166 tests) took 36 minutes on a fast
     # day and outgrew its 4200 s on a slow one, which CI's 90 minutes cannot hold
-    c=tests/security/test_confinement.py
+    c=tests/security/test_confinement.py l=tests/runtime/test_runtime_lifecycle.py
     set -- tests/cgroups tests/container/test_lifecycle.py \
         $c::test_only_the_default_devices_can_be_made_or_opened $c::test_device_flag_gives_one_node_with_its_access \
         $c::test_a_device_gone_from_the_host_stops_only_the_start $c::test_no_release_agent_is_reachable \
@@ -40,6 +41,11 @@ if [ $# -eq 0 ]; then
         $c::test_cve_2019_5736_a_joining_exec_does_not_show_the_host_binary \
         $c::test_privileged_is_dockers_everything_and_the_default_none_of_it \
         $c::test_device_cgroup_rule_allows_a_node_without_making_it \
+        tests/runtime/test_runtime_pause_update.py \
+        $l::test_create_leaves_the_init_waiting_start_runs_it_kill_and_delete_end_it \
+        $l::test_cgroup_limits_are_in_the_cgroups_path_while_created $l::test_the_cgroup_mount_shows_the_containers_own_cgroup \
+        $l::test_a_killed_create_is_cleaned_by_delete_force \
+        "tests/container/test_oci_runtime.py::test_limits_volumes_tmpfs_and_binds[tinydocker-runtime]" \
         tests/container/test_verbs.py -k 'not hundred and (not test_verbs or paused or pause_freezes or update)'
 fi
 
