@@ -234,6 +234,49 @@ def test_an_rlimit_the_runtime_may_not_raise_is_one_line_naming_it(rt):
                                           "limit (1024), which only CAP_SYS_RESOURCE may raise"), done.stderr
 
 
+def test_an_oom_score_the_runtime_may_not_lower_fails_create_as_runc(rt):
+    # as containerd's CRI asks for a pause container (-998), on a host without CAP_SYS_RESOURCE
+    bundle = rt.bundle("b", ["true"])
+    rt.edit(bundle, lambda d: d["process"].update(oomScoreAdj=-998))
+    cid = rt.new_id()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["setpriv", "--bounding-set", "-sys_resource", "--inh-caps", "-sys_resource", "--",
+                           sys.executable, "-m", "tinydocker.runtime", "--root", str(rt.root), "create",
+                           "--bundle", str(bundle), cid], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 1
+    assert one_line(done.stderr).endswith("cannot set oomScoreAdj to -998: Permission denied "
+                                          "(lowering it needs CAP_SYS_RESOURCE)"), done.stderr
+    assert not (rt.root / cid).exists()
+
+
+def test_kill_all_of_a_stopped_container_reaches_what_outlived_its_init(rt):
+    # a container in another's PID namespace (a pod's): its init's orphans outlive it, and
+    # containerd's shim sends them SIGKILL with kill --all after the init's end, as runc takes it
+    host = rt.bundle("host", ["sleep", "1000"])
+    host_id = rt.new_id()
+    assert rt.create(host, host_id).returncode == 0
+    assert rt("start", host_id).returncode == 0
+    host_pid = rt.state(host_id)["pid"]
+    member = rt.bundle("member", ["sh", "-c", "sleep 1001 & exit 0"])
+    rt.edit(member, lambda d: d["linux"].update(namespaces=[
+        {"type": "pid", "path": f"/proc/{host_pid}/ns/pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]))
+    cid = rt.new_id()
+    assert rt.create(member, cid).returncode == 0
+    assert rt("start", cid).returncode == 0
+    rt.wait_status(cid, "stopped")
+    leaves = json.loads((rt.root / cid / "state.json").read_text())["leaves"]
+
+    def orphans():
+        return [int(p) for leaf in leaves for p in open(os.path.join(leaf, "cgroup.procs")).read().split()]
+
+    wait_for(orphans, what="the orphaned sleep in the member's cgroup")
+    assert rt("kill", cid, "KILL").returncode == 1  # the init itself: not running
+    done = rt("kill", "--all", cid, "KILL")
+    assert (done.returncode, done.stderr) == (0, "")
+    wait_for(lambda: not orphans(), what="the orphan's end")
+
+
 def test_list_shows_the_containers(rt):
     bundle = rt.bundle("b", ["true"])
     cid = rt.new_id()

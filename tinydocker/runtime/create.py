@@ -391,6 +391,10 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         if config.process is not None:
             # as runc: a program that is not there fails create, not the container after start
             process.look_up(config.process)
+            if not in_user_ns:
+                # as runc: rlimits and oomScoreAdj refused fail create (with a user namespace
+                # the first stage set them, with the host's privileges)
+                process.set_limits(config.process)
         os.write(report, b'{"ready": true}\n')
         os.close(report)
         stage = "wait"
@@ -412,7 +416,7 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 os.set_inheritable(fd, True)
             except OSError:
                 pass  # not open: nothing to pass
-        process.apply(config.process, program, privileged_done=in_user_ns)
+        process.apply(config.process, program, privileged_done=True)  # limits set at create
         process.execute(config.process)
     except process.ExecError as e:
         if stage == "setup":  # found before start (look_up): create fails with it, as runc's

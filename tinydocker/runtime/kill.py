@@ -35,6 +35,11 @@ def kill(store: Store, container_id: str, sig: int, everything: bool = False) ->
     with store.open(container_id) as locked:
         state = locked.read()
         now = status(locked.path, state, holding_lock=True)
+        if everything and now == "stopped":
+            # as runc's kill --all: what outlived the init (a shared PID namespace's orphans,
+            # which containerd's shim sends SIGKILL after the init's end) still gets it
+            cgroups.signal_all(state.leaves, sig)
+            return
         if now not in ("created", "running", "paused"):
             raise RuntimeError_("container not running")
         try:

@@ -54,8 +54,13 @@ def set_limits(p: Process) -> None:
             # (an OSError: create and exec tell its strerror in their one line)
             raise OSError(errno.EPERM, _refused(r, e)) from None
     if p.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(p.oom_score_adj))
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(p.oom_score_adj))
+        except OSError as e:
+            raise OSError(e.errno, f"cannot set oomScoreAdj to {p.oom_score_adj}: {e.strerror}"
+                                   + (" (lowering it needs CAP_SYS_RESOURCE)" if e.errno in (errno.EACCES, errno.EPERM)
+                                      else "")) from None
 
 
 def apply(p: Process, seccomp_filter: bytes | None, privileged_done: bool = False) -> None:
