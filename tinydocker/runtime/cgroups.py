@@ -154,13 +154,22 @@ def _is_v2(leaves: list[str]) -> bool:
 
 
 def apply(leaves: list[str], resources: Resources | None) -> None:
-    """The config's limits, written into the container's cgroups."""
+    """The config's limits, written into the container's cgroups (the device allow-list
+    apart: allow_devices, once the init has made the config's nodes)."""
     r = resources or Resources()
     if _is_v2(leaves):
         _apply_v2(leaves, r)
-        _allow_devices_v2(leaves[0], r)
     else:
         _apply_v1(leaves, r)
+
+
+def allow_devices(leaves: list[str], resources: Resources | None) -> None:
+    """resources.devices, written after the root is built, as runc does: the init, already
+    in the cgroup, makes linux.devices' nodes, which the allow-list need not include."""
+    r = resources or Resources()
+    if _is_v2(leaves):
+        _allow_devices_v2(leaves[0], r)
+    else:
         _allow_devices_v1(leaves, r)
 
 

@@ -130,8 +130,6 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
         locked.write(state)  # before anything is made: delete --force then knows what to remove
         _keep_for_exec(locked.path, config, program)
         cgroups.make(state.cgroups)
-        # linux.devices are made, not allowed: the allow-list is resources.devices alone, as
-        # runc has it (--device HOST:CTR:r must stay read-only)
         cgroups.apply(leaves, config.linux.resources)
         os.mkfifo(locked.fifo, 0o622)
         os.chmod(locked.fifo, 0o622)  # past the umask: an init in a user namespace is not root here
@@ -151,6 +149,9 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
 
         _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
                    preserve_fds, forked, created_runtime)
+        # linux.devices are made, not allowed: the allow-list is resources.devices alone, as
+        # runc has it (--device HOST:CTR:r must stay read-only), written now that they are made
+        cgroups.allow_devices(leaves, config.linux.resources)
         if pid_file:
             write_pid_file(pid_file, pid)
         state.creating = False
