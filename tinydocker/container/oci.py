@@ -18,7 +18,6 @@ from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, Tinydock
 from ..linux import fds, syscalls as sc
 
 BUILT_IN = "tinydocker-runtime"
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 def resolve(name: str) -> str:
@@ -46,7 +45,8 @@ class Runtime:
         return [self.path, "--root", self.state_root, "--log", log, "--log-format", "json", *args]
 
     def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None) -> int:
-        """`create`, with the container's stdio (`stdio.in_child` puts it on 0-2); the init's pid."""
+        """`create`, with the container's stdio (`stdio.in_child` puts it on 0-2); the init's pid.
+    CannotRun if the program cannot be run."""
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
         log = os.path.join(bundle, "runtime.log")
         pid_file = os.path.join(bundle, "init.pid")
@@ -58,7 +58,12 @@ class Runtime:
         args = ["create", "--bundle", bundle, "--pid-file", pid_file]
         if console:
             args += ["--console-socket", console]
-        sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        # create exits leaving the init to be reparented: to us, as a subreaper, for the time
+        # create runs only (a script calling the API must not go on adopting its other
+        # children's orphans; the init, adopted when create exits, stays ours)
+        adopting = sc.child_subreaper()
+        if not adopting:
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
         def container_stdio() -> None:
             if stdio:
@@ -68,8 +73,12 @@ class Runtime:
                 os.dup2(null, 0)
                 os.close(null)
 
-        if _spawn(self.argv(log, *args, container_id), container_stdio) != 0:
-            raise failure(log, "create")
+        try:
+            if _spawn(self.argv(log, *args, container_id), container_stdio) != 0:
+                raise failure(log, "create")
+        finally:
+            if not adopting:
+                sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
         with open(pid_file) as f:
             return int(f.read().strip())
 
@@ -135,13 +144,18 @@ def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
     if not message:
         lines = stderr.strip().splitlines()
         message = lines[-1] if lines else f"the OCI runtime's {verb} failed"
-    code = EXIT_TINYDOCKER
     lowered = message.lower()
-    if "executable file not found" in lowered or ("exec:" in lowered and "no such file" in lowered):
-        code = EXIT_NOT_FOUND
-    elif "exec:" in lowered and "permission denied" in lowered:
-        code = EXIT_CANNOT_EXEC
-    return TinydockerError(f"OCI runtime {verb} failed: {message}", code=code)
+    said = message[lowered.find('exec: "'):] if 'exec: "' in lowered else ""
+    if "executable file not found" in said or "no such file" in said:
+        return CannotRun(said, EXIT_NOT_FOUND)
+    if "permission denied" in said:
+        return CannotRun(said, EXIT_CANNOT_EXEC)
+    return TinydockerError(f"OCI runtime {verb} failed: {message}")
+
+
+class CannotRun(TinydockerError):
+    """The container's program is not there or cannot be run (runc finds it at create): the
+    words the built-in init uses, with its 127 or 126."""
 
 
 class Console:

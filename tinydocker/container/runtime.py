@@ -213,6 +213,13 @@ class _Launch:
             if forwarder:
                 forwarder.target(pid)
             self.pid = pid
+            endpoint.wire(pid, orders["network"])
+            if console:
+                self.master = console.master()
+            # started before it is recorded as running: whoever sees "running" (and its pid)
+            # sees the program's process, never an init a stopped or killed monitor holds
+            # waiting (a killed monitor's leftover goes with the next start's or rm's delete)
+            runtime.start(record.id, cdir)
             started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                    started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
                                    network=self.network)
@@ -220,16 +227,7 @@ class _Launch:
                 raise _removed_while_starting(spec.name)
             self.record = started
             events.container(store.root, started, "start")
-            endpoint.wire(pid, orders["network"])
-            if console:
-                self.master = console.master()
-            runtime.start(record.id, cdir)
         except BaseException as e:
-            if isinstance(e, Exception) and getattr(self, "record", None) is not None and store.holds(record) \
-                    and _ended(pid):
-                # recorded as running, then killed before its program ran (a signal): that end
-                # is its outcome, as when the built-in init is killed before its exec
-                return
             # an `rm -f` took it meanwhile: gone, or marked for removal
             current = store.current(record)
             taken = current is None or bool(current.removing)
@@ -285,19 +283,6 @@ class _Launch:
         _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
 
 
-def _ended(pid: int, patience: float = 0.5) -> bool:
-    """Whether our child `pid` has ended (not reaped); an exiting process loses its
-    namespaces a moment before it can be waited for, so a short wait is given."""
-    import time
-
-    deadline = time.monotonic() + patience
-    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
     """The namespaces of other containers that --network container:NAME and --pid
     container:NAME join, opened (checked after opening: a pid reused meanwhile would be
@@ -350,7 +335,16 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
     forwarder = SignalForwarder()
     forwarder.install()
     try:
-        launch = _Launch(store, record, spec, pipes, fresh, forwarder)
+        try:
+            launch = _Launch(store, record, spec, pipes, fresh, forwarder)
+        except TinydockerError as e:
+            if not spec.runtime or e.code not in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND):
+                raise
+            # an OCI runtime's create found the program cannot run: said and returned as the
+            # built-in init's failed exec is (the container ran nothing, its record says so)
+            if pipes:
+                pipes.discard()
+            return outcome_of({"error": str(e), "code": e.code}, e.code, (b"", b"") if capture_output else None)
         if launch.master is not None:
             from .terminal import relay
 

@@ -27,6 +27,12 @@ class Pipes:
             if pair:
                 os.close(pair[child_end])
 
+    def discard(self):
+        """After in_parent, when nothing ran: our ends closed, nothing read."""
+        for pair, ours in ((self.stdin, 1), (self.stdout, 0), (self.stderr, 0)):
+            if pair:
+                os.close(pair[ours])
+
 
 class LogPipes(Pipes):
     """A detached container's stdio: output into pipes the supervisor reads into the log

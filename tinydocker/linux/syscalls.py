@@ -179,6 +179,16 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl {option}")
 
 
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+
+
+def child_subreaper() -> bool:
+    """Whether this process adopts its descendants' orphans (PR_SET_CHILD_SUBREAPER)."""
+    value = ctypes.c_int(0)
+    _check(_prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(value), 0, 0, 0), "prctl PR_GET_CHILD_SUBREAPER")
+    return bool(value.value)
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 

@@ -382,9 +382,6 @@ def _ps(args, log: Log) -> int:
     return 0
 
 
-_PR_SET_CHILD_SUBREAPER = 36
-
-
 def _run(args, log: Log) -> int:
     import signal
 
@@ -395,7 +392,7 @@ def _run(args, log: Log) -> int:
 
     # the init of a user namespace is forked by a first stage that exits: as a subreaper
     # we get it back as our child, to wait for
-    syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = _create_from(args, log)
     store = _store(args)
     try:
