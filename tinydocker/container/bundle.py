@@ -132,25 +132,20 @@ def populate(orders: dict) -> None:
     if not wanted:
         return
     from ..linux import syscalls as sc
+    from ..linux.proc import in_child
     from .binds import populate as fill
 
-    child = os.fork()
-    if child == 0:
-        code = 1
-        try:
-            sc.unshare(sc.CLONE_NEWNS)
-            sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-            os.chdir(orders["lower_base"])  # the layers' short names, as the init mounts them
-            lower = ":".join([orders["upper"], *orders["lower"].split(":")])
-            sc.mount("overlay", orders["merged"], "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
-            root = os.open(orders["merged"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            for b in wanted:
-                fill(root, b["target"], b["source"])
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(child, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    def fill_all() -> None:
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        os.chdir(orders["lower_base"])  # the layers' short names, as the init mounts them
+        lower = ":".join([orders["upper"], *orders["lower"].split(":")])
+        sc.mount("overlay", orders["merged"], "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+        root = os.open(orders["merged"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        for b in wanted:
+            fill(root, b["target"], b["source"])
+
+    if not in_child(fill_all):
         raise TinydockerError("cannot fill the container's new volumes from its image")
 
 

@@ -150,16 +150,8 @@ class _Launch:
             if forwarder:
                 forwarder.target(pid)
             self.pid = pid
-            me = os.getpid()
             try:
-                # whoever launches is the monitor: the one that will wait and record the exit
-                started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
-                                       started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
-                                       network=self.network)
-                if started is None:
-                    raise _removed_while_starting(spec.name)
-                self.record = started
-                events.container(store.root, started, "start")
+                self._record_running(spec, pid)
                 try:
                     write_all(spec_w, init.frame_orders(orders))
                 except BrokenPipeError:
@@ -185,6 +177,18 @@ class _Launch:
             os.waitpid(pid, 0)
             self._give_back()
             raise _removed_while_starting(spec.name)
+
+    def _record_running(self, spec: ContainerSpec, pid: int) -> None:
+        """The record says running, with the pid; whoever launches is the monitor: the one
+        that will wait and record the exit."""
+        me = os.getpid()
+        started = self.store.update(self.record_at_start, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
+                                    started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
+                                    network=self.network)
+        if started is None:
+            raise _removed_while_starting(spec.name)
+        self.record = started
+        events.container(self.store.root, started, "start")
 
     def _through_runtime(self, spec: ContainerSpec, orders: dict, stdio, forwarder, cdir: str, fresh: bool) -> None:
         """The start through an OCI runtime (--runtime): the bundle from the same orders,
@@ -220,13 +224,7 @@ class _Launch:
             # sees the program's process, never an init a stopped or killed monitor holds
             # waiting (a killed monitor's leftover goes with the next start's or rm's delete)
             runtime.start(record.id, cdir)
-            started = store.update(record, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
-                                   started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
-                                   network=self.network)
-            if started is None:
-                raise _removed_while_starting(spec.name)
-            self.record = started
-            events.container(store.root, started, "start")
+            self._record_running(spec, pid)
         except BaseException as e:
             # an `rm -f` took it meanwhile: gone, or marked for removal
             current = store.current(record)

@@ -91,3 +91,29 @@ def is_alive(pid: int | None, ticks: int | None, boot: str | None = None) -> boo
     except OSError:
         return False
     return fields[0] not in (b"Z", b"X") and int(fields[19]) == ticks
+
+
+def wait_exit(pid: int) -> int:
+    """Reap our child `pid`: its exit status, 128+N for a signal (the shells' and docker's)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def in_child(action) -> bool:
+    """Run action() in a forked child (for what must not touch this process: a setns, a
+    mount namespace of its own) and say whether it returned; the child never comes back."""
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            action()
+            code = 0
+        finally:
+            os._exit(code)
+    return wait_exit(child) == 0

@@ -99,6 +99,7 @@ def _from_host(pid: int, interfaces: list[dict], inside) -> None:
     child that enters it (setns moves only the caller, and this process must stay in the
     host's)."""
     from ..linux import syscalls as sc
+    from ..linux.proc import in_child
 
     ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -106,17 +107,11 @@ def _from_host(pid: int, interfaces: list[dict], inside) -> None:
             with netlink.Netlink() as host:
                 for i in interfaces:
                     plug(host, i, ns)
-        child = os.fork()
-        if child == 0:
-            code = 1
-            try:
-                sc.setns(ns, sc.CLONE_NEWNET)
-                inside()
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(child, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        def entered() -> None:
+            sc.setns(ns, sc.CLONE_NEWNET)
+            inside()
+
+        if not in_child(entered):
             raise _InsideFailed("cannot configure the container's network namespace")
     finally:
         os.close(ns)

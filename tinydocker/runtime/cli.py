@@ -389,6 +389,7 @@ def _run(args, log: Log) -> int:
     from .start import start
 
     from ..linux import syscalls
+    from ..linux.proc import wait_exit
 
     # the init of a user namespace is forked by a first stage that exits: as a subreaper
     # we get it back as our child, to wait for
@@ -405,16 +406,10 @@ def _run(args, log: Log) -> int:
     # the caller's signals go on to the container's init, as runc's run passes them
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda s, _f: os.kill(pid, s))
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(status)
+    code = wait_exit(pid)
     if not args.keep:
         delete(store, args.id, force=True, warn=log.warning)
-    return 128 - code if code < 0 else code
+    return code
 
 
 _VERBS = {"spec": _spec, "features": _features, "check": _check, "create": _create, "start": _start,

@@ -25,7 +25,6 @@ directory removed.
 import json
 import os
 import signal
-import socket
 
 from ..linux import fds
 from ..linux import syscalls as sc
@@ -218,15 +217,8 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 opened.append(joined[ns.type])
         console = None
         if console_socket:
-            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                console.connect(console_socket)
-            except OSError as e:
-                console.close()
-                raise RuntimeError_(f"cannot connect to the console socket {console_socket}: "
-                                    f"{e.strerror}") from None
-            opened.append(console.detach())
-            console = opened[-1]
+            console = terminal.connect(console_socket)
+            opened.append(console)
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         opened += [report_r, report_w]
         go_r, go_w = os.pipe2(os.O_CLOEXEC)  # the runtime's hooks are done: go on

@@ -25,11 +25,10 @@ Nothing is left of a failed exec: the child is killed and reaped, every descript
 import json
 import os
 import signal
-import socket
 
 from ..linux import fds
 from ..linux import syscalls as sc
-from ..linux.proc import is_alive
+from ..linux.proc import is_alive, wait_exit
 from ..plain import factory, plain
 from . import cgroups, process, terminal
 from .config import ConfigError, Process, parse_process
@@ -115,15 +114,8 @@ def execute(store: Store, r: Request) -> int:
                 raise RuntimeError_("cannot exec in a stopped container")
             console = None
             if r.console_socket:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.connect(r.console_socket)
-                except OSError as e:
-                    sock.close()
-                    raise RuntimeError_(f"cannot connect to the console socket {r.console_socket}: "
-                                        f"{e.strerror}") from None
-                opened.append(sock.detach())
-                console = opened[-1]
+                console = terminal.connect(r.console_socket)
+                opened.append(console)
             report_r, report_w = os.pipe2(os.O_CLOEXEC)
             opened += [report_r, report_w]
             keep = {report_w, root, *(fd for _, fd in joined), *([console] if console is not None else [])}
@@ -157,7 +149,7 @@ def execute(store: Store, r: Request) -> int:
             os.close(fd)
     if r.detach:
         return 0
-    return _wait(child)
+    return wait_exit(child)
 
 
 def _process(r: Request, path: str) -> Process:
@@ -332,17 +324,6 @@ def _forward(child: int, sig: int) -> None:
         os.kill(child, sig)
     except ProcessLookupError:
         pass  # reaped already: exec is about to exit with its status
-
-
-def _wait(child: int) -> int:
-    while True:
-        try:
-            _, st = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(st)
-    return 128 - code if code < 0 else code
 
 
 # -- the process, in the child ---------------------------------------------------------------

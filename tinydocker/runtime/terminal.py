@@ -39,3 +39,16 @@ def take(slave: int) -> None:
         os.dup2(slave, target)
     if slave > 2:
         os.close(slave)
+
+
+def connect(path: str) -> int:
+    """A descriptor connected to the --console-socket at `path` (RuntimeError_ if nobody listens)."""
+    from .state import RuntimeError_
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise RuntimeError_(f"cannot connect to the console socket {path}: {e.strerror}") from None
+    return sock.detach()
