@@ -92,6 +92,7 @@ class Runtime:
             self._call(bundle, "delete", "--force", container_id)
         except TinydockerError:
             pass
+        _tidy_unified(container_id)
 
     def _call(self, bundle: str, *args: str) -> None:
         log = os.path.join(bundle, "runtime.log")
@@ -108,6 +109,21 @@ class Runtime:
 
     def holds(self, container_id: str) -> bool:
         return os.path.isdir(os.path.join(self.state_root, container_id))
+
+
+def _tidy_unified(container_id: str) -> None:
+    """On a hybrid host runc also puts the container in the controller-less cgroup2 tree, at
+    the engine's cgroup path, and deletes only the leaf: the shared parent goes once empty,
+    as the engine's own parents do (busy or refilled meanwhile, it stays)."""
+    from ..cgroups import PARENT, layout
+
+    where = layout()
+    if where.v2 and where.backend == "v1":
+        for path in (os.path.join(where.v2, PARENT, container_id), os.path.join(where.v2, PARENT)):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 def _spawn(argv: list[str], setup) -> int:
