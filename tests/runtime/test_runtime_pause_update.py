@@ -298,8 +298,10 @@ def test_update_writes_what_runc_writes(rt, tmp_path):
             with open(tmp_path / f"{name}.out", "w") as out:
                 assert subprocess.run([*runtime, "run", "-d", "--bundle", str(bundle), cid], stdout=out,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode == 0
-            where = [f"/sys/fs/cgroup/{h}/{top}/{name}" for h in os.listdir("/sys/fs/cgroup")
-                     if os.path.isdir(f"/sys/fs/cgroup/{h}/{top}/{name}")]
+            # v1: a directory in each hierarchy; v2: the one under the unified root
+            where = [p for p in [*(f"/sys/fs/cgroup/{h}/{top}/{name}" for h in os.listdir("/sys/fs/cgroup")),
+                                 f"/sys/fs/cgroup/{top}/{name}"] if os.path.isdir(p)]
+            assert where, f"no cgroup made at /{top}/{name}"
             seen[name] = []
             for flags, doc in steps:
                 done = subprocess.run([*runtime, "update", *flags, cid], input=json.dumps(doc) if doc else None,
@@ -308,8 +310,8 @@ def test_update_writes_what_runc_writes(rt, tmp_path):
                 seen[name].append(limits_of(where))
         finally:
             subprocess.run([*runtime, "delete", "--force", cid], capture_output=True, env=env)
-    for h in os.listdir("/sys/fs/cgroup"):
-        if os.path.isdir(f"/sys/fs/cgroup/{h}/{top}"):
-            os.rmdir(f"/sys/fs/cgroup/{h}/{top}")
+    for parent in [*(f"/sys/fs/cgroup/{h}/{top}" for h in os.listdir("/sys/fs/cgroup")), f"/sys/fs/cgroup/{top}"]:
+        if os.path.isdir(parent):
+            os.rmdir(parent)
     assert seen["ours"] == seen["runc"]
     assert seen["ours"][1]["memory"] == str(80 << 20) and seen["ours"][1]["pids-limit"] == "max"

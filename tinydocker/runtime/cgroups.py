@@ -296,6 +296,12 @@ def _apply_v2(leaves, r: Resources) -> None:
             limit = m.limit if m.limit is not None else _read(_need(leaves, "memory.max", "linux.resources.memory.swap"))
             swap = "max" if m.swap < 0 or limit in (-1, "max") else max(m.swap - int(limit), 0)
             _write(_need(leaves, "memory.swap.max", "linux.resources.memory.swap"), swap)
+        elif m.limit is not None and m.limit < 0:
+            # as runc (and v1, where memsw follows): memory made unlimited with no word of swap
+            # makes swap unlimited too
+            swap_max = _in(leaves, "memory.swap.max")
+            if swap_max is not None:  # a kernel without swap accounting has none: nothing implied
+                _write(swap_max, "max")
     c = r.cpu
     if c is not None:
         if c.shares:
