@@ -170,3 +170,29 @@ def test_the_data_roots_configuration_names_the_default_runtime(td):
         assert "cannot read the data root's configuration" in out.stderr
     finally:
         config.unlink()
+
+
+def test_the_api_from_threads_on_a_runtime(td):
+    """Scripts start containers from many threads: each create makes the process a child
+    subreaper only while any create runs, and each init comes back to its own thread's wait."""
+    script = (
+        "import sys, threading, tinydocker\n"
+        "from tinydocker.linux import syscalls\n"
+        "root, codes = sys.argv[1], {}\n"
+        "def work(i):\n"
+        "    for j in range(3):\n"
+        "        codes[i, j] = tinydocker.run(f't{i}-{j}', ['sh', '-c', f'exit {i}'], remove=True, root=root,\n"
+        "                                     runtime='tinydocker-runtime')\n"
+        "threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "assert all(code == i for (i, _), code in codes.items()) and len(codes) == 12, codes\n"
+        "print('subreaper', syscalls.child_subreaper())\n")
+    import subprocess
+    import sys
+
+    td.out("image", "build")
+    done = subprocess.run([sys.executable, "-c", script, str(td.root)], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout) == (0, "subreaper False\n"), done.stderr
+    assert td.out("ps", "-a", "-q") == ""
+    assert runtime_state(td, "tinydocker-runtime") == []

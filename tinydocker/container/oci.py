@@ -7,12 +7,14 @@ container's init waiting, and the init is then reparented to us, so that the mon
 for it and reaps it exactly as the built-in init's parent does.
 """
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import sys
 import tempfile
+import threading
 
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError
 from ..linux import fds, syscalls as sc
@@ -61,9 +63,6 @@ class Runtime:
         # create exits leaving the init to be reparented: to us, as a subreaper, for the time
         # create runs only (a script calling the API must not go on adopting its other
         # children's orphans; the init, adopted when create exits, stays ours)
-        adopting = sc.child_subreaper()
-        if not adopting:
-            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
         def container_stdio() -> None:
             if stdio:
@@ -73,12 +72,9 @@ class Runtime:
                 os.dup2(null, 0)
                 os.close(null)
 
-        try:
+        with _adopting():
             if _spawn(self.argv(log, *args, container_id), container_stdio) != 0:
                 raise failure(log, "create")
-        finally:
-            if not adopting:
-                sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
         with open(pid_file) as f:
             return int(f.read().strip())
 
@@ -109,6 +105,31 @@ class Runtime:
 
     def holds(self, container_id: str) -> bool:
         return os.path.isdir(os.path.join(self.state_root, container_id))
+
+
+_adopters = 0  # creates under way in this process (threads of a script), while we adopt
+_set_by_us = False
+_adopters_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _adopting():
+    """This process a child subreaper while any of its threads runs a create; put back as it
+    was (a script's own setting kept) when the last one is done."""
+    global _adopters, _set_by_us
+    with _adopters_lock:
+        if _adopters == 0 and not sc.child_subreaper():
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+            _set_by_us = True
+        _adopters += 1
+    try:
+        yield
+    finally:
+        with _adopters_lock:
+            _adopters -= 1
+            if _adopters == 0 and _set_by_us:
+                sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
+                _set_by_us = False
 
 
 def _tidy_unified(container_id: str) -> None:
