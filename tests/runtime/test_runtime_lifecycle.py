@@ -283,9 +283,11 @@ def test_list_shows_the_containers(rt):
     assert rt.create(bundle, cid).returncode == 0
     assert rt("list", "-q").stdout == f"{cid}\n"
     [entry] = json.loads(rt("list", "--format", "json").stdout)
-    assert (entry["id"], entry["status"]) == (cid, "created")
+    assert (entry["id"], entry["status"], entry["owner"]) == (cid, "created", "root")  # runc's owner
     table = rt("list").stdout.splitlines()
     assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] and cid in table[1]
+    assert table[1].split()[-1] == "root"
+    assert rt.state(cid)["owner"] == ""  # as runc's state
     assert rt("delete", "--force", cid).returncode == 0
 
 

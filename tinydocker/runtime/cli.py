@@ -319,6 +319,19 @@ def _update(args, log: Log) -> int:
     return 0
 
 
+def _owner(path: str) -> str:
+    import pwd
+
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
 def _list(args, log: Log) -> int:
     import json
 
@@ -328,7 +341,10 @@ def _list(args, log: Log) -> int:
     docs = []
     for container_id in store.ids():
         path = store.dir(container_id)
-        docs.append(document(container_id, path, read_state(path)))
+        doc = document(container_id, path, read_state(path))
+        # as runc's list (its state leaves owner empty): who owns the state directory
+        doc["owner"] = _owner(path)
+        docs.append(doc)
     if args.quiet:
         sys.stdout.write("".join(d["id"] + "\n" for d in docs))
     elif args.format == "json":
