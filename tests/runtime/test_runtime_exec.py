@@ -18,7 +18,7 @@ import pytest
 
 from conftest import wait_for
 # rt and open_dir are the lifecycle tests' fixtures (containers cleaned up and checked for leaks)
-from test_runtime_lifecycle import REPO, Runtime, _alive, _status_line, one_line, open_dir, rt  # noqa: F401
+from test_runtime_lifecycle import REPO, Runtime, _alive, _status_line, one_line, open_dir, read_until, rt  # noqa: F401
 
 SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
@@ -180,17 +180,8 @@ def test_a_terminal_goes_to_the_console_socket(rt, tmp_path, form):
     assert exec_.wait(60) == 0, exec_.stderr.read()
     [master] = fds
     assert data.startswith(b"/dev/pts/")
-    output = b""
     os.write(master, b"hello\n")
-    while b"got hello" not in output:
-        try:
-            chunk = os.read(master, 1024)
-        except OSError:  # EIO: the terminal's last holder is gone
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(master)
+    output = read_until(master, b"got hello")
     assert b"on-a-tty" in output and b"got hello" in output
     wait_for(lambda: not _alive(int(pid_file.read_text())), what="the process's end")
     done = rt("exec", "-t", cid, "true")

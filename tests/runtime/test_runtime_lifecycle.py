@@ -126,6 +126,21 @@ def rt(tmp_path):
         assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.isdir(f"/sys/fs/cgroup/{h}/tinydocker-runtime")]
 
 
+def read_until(master: int, marker: bytes) -> bytes:
+    """A terminal's output from its master until `marker` (or its end), the master closed."""
+    output = b""
+    while marker not in output:
+        try:
+            chunk = os.read(master, 1024)
+        except OSError:  # EIO: the terminal's last holder is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return output
+
+
 def one_line(text: str) -> str:
     assert text.endswith("\n") and text.count("\n") == 1, text
     return text[:-1]
@@ -509,16 +524,7 @@ def test_a_terminal_goes_to_the_console_socket(rt, tmp_path):
     rt.pids.append(rt.state(cid)["pid"])
     [master] = fds
     assert rt("start", cid).returncode == 0
-    output = b""
-    while b"on-a-tty" not in output:
-        try:
-            chunk = os.read(master, 1024)
-        except OSError:  # EIO: the terminal's last holder is gone
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(master)
+    output = read_until(master, b"on-a-tty")
     assert b"on-a-tty" in output
     rt.wait_status(cid, "stopped")
 
