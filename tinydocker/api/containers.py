@@ -276,10 +276,9 @@ def _discard(store, record) -> None:
 
     # what a killed monitor could not give back, or a start killed before it recorded it
     release_all(store, record.id)
-    if record.spec.get("runtime"):
-        from ..container.oci import forget
+    from ..container.oci import forget
 
-        forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
+    forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
     open_cgroup(record.id).remove()
     try:
         from ..state.stack import layer_links

@@ -1,10 +1,13 @@
-"""Driving an OCI runtime binary (tinydocker-runtime, runc, crun) as podman's conmon and
-containerd's shim do: `create` with the container's stdio and a pid file, the network
-wired into the namespace it made, `start`, and `delete` once the container has ended.
+"""Driving an OCI runtime as podman's conmon and containerd's shim do: `create` with the
+container's stdio, the network wired into the namespace it made, `start`, and `delete` once
+the container has ended.
 
-The process that launches sets itself a child subreaper first: `create` exits leaving the
-container's init waiting, and the init is then reparented to us, so that the monitor waits
-for it and reaps it exactly as the built-in init's parent does.
+By default the runtime is tinydocker's own (tinydocker/runtime), called in this process: the
+engine has one child side, the runtime's, and pays for no runtime process. A runtime binary
+(tinydocker-runtime, runc, crun) is run instead with --runtime; the process that launches is
+then a child subreaper while `create` runs: create exits leaving the container's init
+waiting, and the init is reparented to us, so that the monitor waits for it and reaps it as
+it reaps an init it forked itself.
 """
 
 import contextlib
@@ -64,16 +67,8 @@ class Runtime:
         # create runs only (a script calling the API must not go on adopting its other
         # children's orphans; the init, adopted when create exits, stays ours)
 
-        def container_stdio() -> None:
-            if stdio:
-                stdio.in_child()
-            if not interactive:
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.close(null)
-
         with _adopting():
-            if _spawn(self.argv(log, *args, container_id), container_stdio) != 0:
+            if _spawn(self.argv(log, *args, container_id), _container_stdio(stdio, interactive)) != 0:
                 raise failure(log, "create")
         with open(pid_file) as f:
             return int(f.read().strip())
@@ -105,6 +100,59 @@ class Runtime:
 
     def holds(self, container_id: str) -> bool:
         return os.path.isdir(os.path.join(self.state_root, container_id))
+
+
+class InProcess:
+    """tinydocker's runtime code, called here: the create, start and delete that
+    `tinydocker-runtime` runs, with no runtime process between (the init is forked by this
+    process, which waits for it), and the seccomp programs kept in the data root's cache."""
+
+    def __init__(self, state_root: str, seccomp_cache):
+        from ..runtime.state import Store
+
+        self.store = Store(state_root)
+        self.seccomp_cache = seccomp_cache
+
+    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None) -> int:
+        from ..runtime.config import load
+        from ..runtime.create import create
+
+        try:
+            return create(load(bundle), self.store, container_id, console_socket=console,
+                          stdio=_container_stdio(stdio, interactive), seccomp_cache=self.seccomp_cache)
+        except TinydockerError as e:
+            raise classified(str(e), "create") from None
+
+    def start(self, container_id: str, bundle: str) -> None:
+        from ..runtime.start import start
+
+        try:
+            start(self.store, container_id)
+        except TinydockerError as e:
+            raise classified(str(e), "start") from None
+
+    def delete(self, container_id: str, bundle: str) -> None:
+        from ..runtime.delete import delete
+
+        try:
+            delete(self.store, container_id, force=True)
+        except TinydockerError:
+            pass  # as a binary's quiet delete: the container's end is what matters
+
+    def holds(self, container_id: str) -> bool:
+        return os.path.isdir(os.path.join(self.store.root, container_id))
+
+
+def _container_stdio(stdio, interactive: bool):
+    """What puts the container's stdio on the init's 0-2 (stdin /dev/null unless -i)."""
+    def put() -> None:
+        if stdio:
+            stdio.in_child()
+        if not interactive:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+    return put
 
 
 _adopters = 0  # creates under way in this process (threads of a script), while we adopt
@@ -181,6 +229,11 @@ def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
     if not message:
         lines = stderr.strip().splitlines()
         message = lines[-1] if lines else f"the OCI runtime's {verb} failed"
+    return classified(message, verb)
+
+
+def classified(message: str, verb: str) -> TinydockerError:
+    """A runtime's failure as the engine says it."""
     lowered = message.lower()
     said = message[lowered.find('exec: "'):] if 'exec: "' in lowered else ""
     if "executable file not found" in said or "no such file" in said:
@@ -220,12 +273,12 @@ class Console:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def for_container(data_root, spec: dict) -> "Runtime | None":
-    """The runtime a container's spec names (None: the built-in init), its state kept per
-    runtime under the data root."""
+def for_container(data_root, spec: dict) -> "Runtime | InProcess":
+    """The runtime a container's spec names ("": tinydocker's own, in this process), its
+    state kept per runtime under the data root."""
     name = spec.get("runtime")
     if not name:
-        return None
+        return InProcess(str(data_root.state / "runtimes" / "builtin"), data_root.seccomp_cache)
     return Runtime(resolve(name), str(data_root.state / "runtimes" / os.path.basename(name)))
 
 
@@ -235,8 +288,7 @@ def forget(data_root, spec: dict, container_id: str, bundle: str) -> None:
         runtime = for_container(data_root, spec)
     except TinydockerError:
         return  # the runtime itself is gone: it holds nothing we could ask it to drop
-    if runtime is not None:
-        runtime.delete(container_id, bundle)
+    runtime.delete(container_id, bundle)
 
 
 def write_bundle(bundle: str, config: dict) -> None:

@@ -13,15 +13,12 @@ the record says how the container ended.
 import json
 import os
 import signal
-import socket
 import sys
 
-from . import init
 from .. import cgroups
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError, describe
 from ..linux import proc
 from ..linux import fds, syscalls as sc
-from ..security import seccomp
 from ..spec import ContainerSpec
 from ..state import events
 from ..state.root import DataRoot
@@ -29,7 +26,7 @@ from ..state.record import EXITED, RUNNING, Record, now
 from ..state.store import Store
 from ..network import attach as network
 from ..volume.store import VolumeStore
-from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, open_namespaces, outcome_of
+from .process import SignalForwarder, exit_status, open_namespaces, outcome_of
 from .logfile import LogWriter
 from .stdio import INPUT_FD, CapturePipes, LogPipes, TeePipes, write_all
 
@@ -79,7 +76,7 @@ class _Launch:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
             lower = store.lower_dirs(spec.name)
             # what can still fail on the user's input (a profile, a device) before anything is made
-            confinement = seccomp.armed(spec.confinement(), store.root.seccomp_cache)
+            confinement = spec.confinement()
             devices, tmpfs_mounts = spec.host_devices(), spec.tmpfs_mounts()
             binds = VolumeStore(store.root).sources(spec.mounts)
             self.cgroup = cgroups.open_cgroup(record.id)
@@ -95,8 +92,6 @@ class _Launch:
             except BaseException:
                 _release_cgroup(self.cgroup)
                 raise
-            if sc.CLONE_NEWNET in self.joined:
-                net_orders = {**net_orders, "fd": self.joined[sc.CLONE_NEWNET]}
         except BaseException as e:
             self._close_joined()
             if fresh and store.remove(record):  # nothing ran: leave nothing behind, not even the name
@@ -120,63 +115,7 @@ class _Launch:
             "binds": sorted(binds + etc_binds, key=lambda b: b["target"].count("/")),
             "network": net_orders, "init": spec.init,
         }
-        if spec.runtime:
-            self._through_runtime(spec, orders, stdio, forwarder, str(cdir), fresh)
-            return
-        try:
-            spec_r, spec_w = os.pipe()
-            report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        except BaseException as e:
-            self._undo(e)
-            raise
-        try:
-            try:
-                pid = fork_in_pid_namespace(self._pid_namespace(spec))
-            except BaseException as e:
-                for fd in (spec_r, spec_w):
-                    os.close(fd)
-                child_report.close()
-                self._undo(e)
-                raise
-            if pid == 0:
-                os.close(spec_w)
-                report.close()
-                if stdio:
-                    stdio.in_child()
-                fds.drop_inherited((spec_r, child_report.fileno(), *self.joined.values()))
-                init.child_main(spec_r, child_report, self.cgroup.join)  # never returns
-            os.close(spec_r)
-            child_report.close()
-            if forwarder:
-                forwarder.target(pid)
-            self.pid = pid
-            try:
-                self._record_running(spec, pid)
-                try:
-                    write_all(spec_w, init.frame_orders(orders))
-                except BrokenPipeError:
-                    pass  # the child gave up before reading them; its report says why
-            except BaseException as e:
-                # no orders will come: end the child now rather than leave it waiting
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                self._undo(e)
-                raise
-            finally:
-                os.close(spec_w)  # before any orders: EOF, and the child gives up
-            self.error, self.master = await_start(report)
-        finally:
-            report.close()
-            self._close_joined()
-        if stdio:
-            stdio.in_parent()
-        if self.error is not None and (not store.holds(record) or not self.cgroup.exists()):
-            # an `rm -f` took the container (and its cgroup) while it was starting: that,
-            # not the child's view of it (a cgroup gone from under it), is what to say; rm
-            # removes the cgroup before the record, so a missing cgroup alone says it too
-            os.waitpid(pid, 0)
-            self._give_back()
-            raise _removed_while_starting(spec.name)
+        self._through_runtime(spec, orders, stdio, forwarder, str(cdir), fresh)
 
     def _record_running(self, spec: ContainerSpec, pid: int) -> None:
         """The record says running, with the pid; whoever launches is the monitor: the one
@@ -191,8 +130,9 @@ class _Launch:
         events.container(self.store.root, started, "start")
 
     def _through_runtime(self, spec: ContainerSpec, orders: dict, stdio, forwarder, cdir: str, fresh: bool) -> None:
-        """The start through an OCI runtime (--runtime): the bundle from the same orders,
-        `create`, the record, the network wired into the namespace it made, `start`."""
+        """The start through the OCI runtime (tinydocker's own in this process, or --runtime's):
+        the bundle from the orders, `create`, the network wired into the namespace it made,
+        `start`, the record."""
         from . import bundle, oci
         from ..network import endpoint
 
@@ -254,15 +194,6 @@ class _Launch:
                 console.close()
             if stdio:
                 stdio.in_parent()
-
-    def _pid_namespace(self, spec: ContainerSpec):
-        """What puts the container's first process where --pid says: a PID namespace of its
-        own (it is PID 1 there), the host's (nothing to do), or another container's."""
-        if spec.pid == "host":
-            return lambda: None
-        if sc.CLONE_NEWPID in self.joined:
-            return lambda: sc.setns(self.joined[sc.CLONE_NEWPID], sc.CLONE_NEWPID)
-        return lambda: sc.unshare(sc.CLONE_NEWPID)
 
     def _close_joined(self) -> None:
         while self.joined:
@@ -336,10 +267,10 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
         try:
             launch = _Launch(store, record, spec, pipes, fresh, forwarder)
         except TinydockerError as e:
-            if not spec.runtime or e.code not in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND):
+            if e.code not in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND):
                 raise
-            # an OCI runtime's create found the program cannot run: said and returned as the
-            # built-in init's failed exec is (the container ran nothing, its record says so)
+            # the runtime's create found the program cannot run: said and returned as docker
+            # returns it (the container ran nothing, its record says so)
             if pipes:
                 pipes.discard()
             return outcome_of({"error": str(e), "code": e.code}, e.code, (b"", b"") if capture_output else None)
@@ -490,7 +421,7 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
             network.disconnect(store, record.id, record.network)
         # read before the cgroup goes: its counter is the only witness of an OOM kill
         oom = cgroup.oom_kills() > 0
-        if record is not None and record.spec.get("runtime"):
+        if record is not None:
             from . import oci
 
             oci.forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))

@@ -83,9 +83,10 @@ def _check_capabilities(config: Config) -> None:
                                     "runtime itself (its bounding set lacks it), so it cannot be given")
 
 
-def seccomp_program(config: Config) -> bytes | None:
+def seccomp_program(config: Config, cache=None) -> bytes | None:
     """linux.seccomp compiled to BPF (a call this architecture does not have is skipped, as
-    runc does: the OCI profiles name _llseek, chown32...)."""
+    runc does: the OCI profiles name _llseek, chown32...); kept in `cache` (a directory) when
+    given, as the engine keeps the programs its containers use again and again."""
     s = config.linux.seccomp
     if s is None:
         return None
@@ -104,6 +105,8 @@ def seccomp_program(config: Config) -> bytes | None:
     profile = {"defaultAction": s.default_action, "defaultErrnoRet": s.default_errno_ret,
                "architectures": list(s.architectures), "syscalls": calls}
     try:
+        if cache is not None:
+            return seccomp.cached(cache, profile, lambda: seccomp.compile_profile(profile, []))
         return seccomp.compile_profile(profile, [])
     except TinydockerError as e:
         raise RuntimeError_(f"config.json: linux.seccomp: {e}") from None
@@ -111,10 +114,13 @@ def seccomp_program(config: Config) -> bytes | None:
 
 def create(config: Config, store: Store, container_id: str, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False,
-           preserve_fds: int = 0) -> int:
-    """Create the container; its init's pid (a child of the caller, which may wait for it)."""
+           preserve_fds: int = 0, stdio=None, seccomp_cache=None) -> int:
+    """Create the container; its init's pid (a child of the caller, which may wait for it).
+
+    Called in-process by an engine: stdio() runs first in the init, to put the container's
+    stdio on its 0-2 (the caller's own are not the container's); seccomp_cache as above."""
     refuse_unsupported(config, console_socket)
-    program = seccomp_program(config)
+    program = seccomp_program(config, seccomp_cache)
     locked = store.make(container_id)
     pid = 0
     state = None
@@ -147,7 +153,7 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
             return document
 
         _fork_init(config, locked.fifo, leaves, program, console_socket, no_pivot, no_new_keyring,
-                   preserve_fds, forked, created_runtime)
+                   preserve_fds, forked, created_runtime, stdio)
         # linux.devices are made, not allowed: the allow-list is resources.devices alone, as
         # runc has it (--device HOST:CTR:r must stay read-only), written now that they are made
         cgroups.allow_devices(leaves, config.linux.resources)
@@ -196,7 +202,7 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | None, console_socket: str | None,
-               no_pivot: bool, no_new_keyring: bool, preserve_fds: int, forked, created_runtime) -> None:
+               no_pivot: bool, no_new_keyring: bool, preserve_fds: int, forked, created_runtime, stdio=None) -> None:
     """Fork the init and follow its reports: forked(pid) at once, created_runtime() when it
     has its namespaces (it waits for that to return), back once it is ready to wait on the
     fifo; RuntimeError_ if it fails (the caller kills and reaps it)."""
@@ -242,7 +248,7 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
         pid = os.fork()
         if pid == 0:
             _init(config, report_w, go_r, fifo_fd, proc_fd, joined, console, leaves, program, no_pivot,
-                  no_new_keyring, preserve_fds)
+                  no_new_keyring, preserve_fds, stdio)
         if own_pid_ns is not None:
             sc.setns(own_pid_ns, sc.CLONE_NEWPID)
         forked(pid)
@@ -320,7 +326,7 @@ def _read_line(fd: int) -> bytes:
 
 def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, joined: dict, console: int | None,
           leaves: list[str], program: bytes | None, no_pivot: bool, no_new_keyring: bool,
-          preserve_fds: int = 0) -> None:
+          preserve_fds: int = 0, stdio=None) -> None:
     """The container's init; never returns. Descriptors 3 to 3+preserve_fds-1 are passed on
     to the program (--preserve-fds: socket activation, engines' sync pipes)."""
     stage = "setup"
@@ -329,6 +335,8 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         for sig in _FATAL:
             signal.signal(sig, _die)
+        if stdio is not None:
+            stdio()
         preserved = set(range(3, 3 + preserve_fds))
         keep = {report, go, fifo_fd, proc_fd, *joined.values(), *([console] if console is not None else []),
                 *preserved}

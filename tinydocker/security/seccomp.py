@@ -82,7 +82,7 @@ def armed(confinement: dict, cache: Path) -> dict:
     if confinement.get("seccomp"):
         profile = confinement.get("seccomp_profile")
         if profile:
-            program = _cached(cache, {"profile": profile, "caps": confinement["caps"]},
+            program = cached(cache, {"profile": profile, "caps": confinement["caps"]},
                               lambda: compile_profile(json.loads(profile), confinement["caps"]))
         else:
             program = filter_for(confinement["caps"], cache)
@@ -93,10 +93,10 @@ def filter_for(caps: list[str], cache: Path) -> bytes:
     """The BPF program (struct sock_filter[]) for a container holding `caps`, from the cache
     or compiled now."""
     wanted = rules(caps)
-    return _cached(cache, wanted, lambda: _compile(wanted))
+    return cached(cache, wanted, lambda: _compile(wanted))
 
 
-def _cached(cache: Path, key_data, make) -> bytes:
+def cached(cache: Path, key_data, make) -> bytes:
     import hashlib
 
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:32]
