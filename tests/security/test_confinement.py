@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
-from conftest import container_cgroups
+from conftest import container_cgroups, wait_for
 from tinydocker import cgroups
 from tinydocker.security import capabilities
 from tinydocker.security.masks import MASKED, READ_ONLY
@@ -312,7 +313,8 @@ def test_the_default_filter_denies_dockers_list_with_eperm(tmp_path):
     arguments that would fail harmlessly (EINVAL, EFAULT) if the filter let it through."""
     from tinydocker.security import capabilities, seccomp
 
-    program = seccomp.filter_for(capabilities.DEFAULT, tmp_path)
+    # the profile a bundle gives the runtime, compiled as the runtime compiles it
+    program = seccomp.compile_profile(seccomp.default_profile(seccomp.rules(capabilities.DEFAULT)), [])
     res = subprocess.run([os.sys.executable, "-c", PROBE, program.hex()], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     results = ast.literal_eval(res.stdout)  # str -> 0 or an errno name
@@ -450,15 +452,15 @@ def test_group_add_and_namespaced_sysctls(td):
 JOINING_EXEC = """
 import sys, time
 import tinydocker
-from tinydocker.container import init
+from tinydocker.runtime import process
 # JOINING-EXEC-MARK
-original = init._exec
+original = process.execute
 
-def paused(argv, env):
+def paused(p):
     time.sleep(8)  # inside the container, holding its capabilities, just before execve
-    original(argv, env)
+    original(p)
 
-init._exec = paused
+process.execute = paused
 tinydocker.exec(sys.argv[2], ["true"], root=sys.argv[1])
 """
 
@@ -467,18 +469,28 @@ PROBE_EXE = ("for p in /proc/[0-9]*; do if grep -q 'JOINING-EXEC-MAR[K]' $p/cmdl
 
 
 def _probe_a_joining_exec(td, name: str) -> list[str]:
+    """What a process of the container sees of a joining exec, probed while the host sees it
+    inside the container's PID namespace, paused before its execve."""
     joining = subprocess.Popen([sys.executable, "-c", JOINING_EXEC, str(td.root), name], env=td.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        for _ in range(100):
-            seen = td.out("exec", name, "sh", "-c", PROBE_EXE).split()
-            if seen:
-                return seen
-            time.sleep(0.05)
-        raise AssertionError("the joining exec never showed up in the container")
+        wait_for(lambda: _joined(joining.pid), what="the joining exec inside the container")
+        return td.out("exec", name, "sh", "-c", PROBE_EXE).split()
     finally:
         joining.kill()
         joining.wait()
+
+
+def _joined(parent: int) -> bool:
+    """A child of `parent` in a PID namespace below ours (two numbers on its NSpid line)."""
+    for task in psutil.Process(parent).children():
+        try:
+            with open(f"/proc/{task.pid}/status") as f:
+                if any(line.startswith("NSpid:") and len(line.split()) == 3 for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def test_cve_2019_5736_a_joining_exec_does_not_show_the_host_binary(td):

@@ -232,7 +232,6 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     capabilities), as its user unless `user` is given, and wait for it; returns its exit
     code, or Completed with capture_output=True. privileged=True gives it every capability."""
     from ..container.exec import exec_in
-    from ..security import seccomp
     from ..state.record import RUNNING
 
     if not command:
@@ -246,9 +245,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     base = record.spec
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),
                                     "workdir": workdir or base.get("workdir", "/")})
-    return exec_in(record, list(command), spec.container_env(), spec.workdir,
-                   spec.user if user is None else user,
-                   seccomp.armed(spec.confinement(privileged), store.root.seccomp_cache), spec.group_add,
+    return exec_in(store, record, list(command), spec.container_env(), spec.workdir,
+                   spec.user if user is None else user, spec.confinement(privileged), spec.group_add,
                    interactive=interactive,
                    tty=tty, capture_output=capture_output, input=input)
 

@@ -23,11 +23,6 @@ class CgroupV1:
         self.hierarchies = sorted(set(self.mounts.values()))
         self.options = options or {}
 
-    def filesystems(self) -> list[list[str]]:
-        """[fstype, options, directory under /sys/fs/cgroup] to mount inside the container.
-        A v1 hierarchy can only be mounted again with all of its controllers named."""
-        return [["cgroup", self.options.get(str(m), m.name), m.name] for m in self.hierarchies]
-
     def dir(self, controller: str) -> Path | None:
         mount = self.mounts.get(controller)
         return mount / self.path if mount else None
@@ -119,10 +114,6 @@ class CgroupV1:
         write(leaf / "devices.deny", "a")
         for rule in rules:
             write(leaf / "devices.allow", rule)
-
-    def join(self, pid: int) -> None:
-        for mount in self.hierarchies:
-            write(mount / self.path / "cgroup.procs", pid)
 
     def exists(self) -> bool:
         return any((mount / self.path).exists() for mount in self.hierarchies)

@@ -23,9 +23,6 @@ class CgroupV2:
         self.mount = Path(mount)
         self.leaf = self.mount / self.path
 
-    def filesystems(self) -> list[list[str]]:
-        return [["cgroup2", "", ""]]
-
     def controllers(self) -> list[str]:
         """The controllers the hierarchy offers that tinydocker uses."""
         offered = (read(self.mount / "cgroup.controllers") or "").split()
@@ -114,9 +111,6 @@ class CgroupV2:
             write(leaf / "cpu.weight", shares_to_weight(limits.cpu_shares) if limits.cpu_shares else 100)
         self._apply(Limits(cpuset_cpus=limits.cpuset_cpus, cpuset_mems=limits.cpuset_mems,
                            pids_limit=limits.pids_limit))
-
-    def join(self, pid: int) -> None:
-        write(self.leaf / "cgroup.procs", pid)
 
     def exists(self) -> bool:
         return self.leaf.exists()

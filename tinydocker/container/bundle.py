@@ -31,27 +31,8 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     `joined` the namespaces of other processes to join ({"network": "/proc/PID/ns/net"})."""
     conf = orders["confinement"]
     privileged = conf["privileged"]
-    env = dict(orders["env"])
-    try:
-        uid, gid, groups, home = user.resolve(orders["user"], orders.get("group_add", ()), _reader(layer_dirs))
-    except user.UnknownUser as e:
-        raise TinydockerError(str(e)) from None
-    env.setdefault("HOME", home)
-    # what tinydocker does not hold itself a container cannot be given (--privileged under a
-    # reduced bounding set gets that set), as the built-in init gives it
-    held = permitted()
-    caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
+    process_ = process(orders, conf, layer_dirs)
     own_network = orders["network"]["mode"] not in ("host", "container")
-    process = {
-        "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),
-        "cwd": orders["workdir"],
-        "env": [f"{k}={v}" for k, v in env.items()],
-        "user": {"uid": uid, "gid": gid, "additionalGids": groups},  # gid too, as the built-in init sets them
-        # a non-root user gets none in effective and permitted, as the built-in init gives
-        "capabilities": {"bounding": caps, "effective": caps if uid == 0 else [],
-                         "permitted": caps if uid == 0 else [], "inheritable": [], "ambient": []},
-        "noNewPrivileges": bool(conf["no_new_privileges"]),
-    }
     namespaces = [{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}]
     for kind, wanted in (("network", own_network or orders["network"]["mode"] == "container"),
                          ("pid", spec.pid != "host")):
@@ -78,11 +59,36 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
         profile = spec.seccomp_profile  # the orders carry it compiled, for the built-in init
         linux["seccomp"] = (_runtime_form(profile, conf["caps"]) if profile
                             else seccomp.default_profile(seccomp.rules(conf["caps"])))
-    return {"ociVersion": OCI_VERSION, "process": process,
+    return {"ociVersion": OCI_VERSION, "process": process_,
             "root": {"path": orders["merged"], "readonly": bool(orders.get("read_only"))},
             "hostname": orders["hostname"], "linux": linux,
             "mounts": mounts(orders, privileged) + (_init_mount() if orders.get("init") else []),
             "annotations": {"org.tinydocker.name": spec.name}}
+
+
+def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
+    """The runtime-spec process of `orders` (argv, env, workdir, user, group_add, tty, init),
+    held to `conf` (spec.confinement()); a run's or an exec's."""
+    env = dict(orders["env"])
+    try:
+        uid, gid, groups, home = user.resolve(orders["user"], orders.get("group_add", ()), _reader(layer_dirs))
+    except user.UnknownUser as e:
+        raise TinydockerError(str(e)) from None
+    env.setdefault("HOME", home)
+    # what tinydocker does not hold itself a container cannot be given (--privileged under a
+    # reduced bounding set gets that set)
+    held = permitted()
+    caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
+    return {
+        "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),
+        "cwd": orders["workdir"],
+        "env": [f"{k}={v}" for k, v in env.items()],
+        "user": {"uid": uid, "gid": gid, "additionalGids": groups},
+        # a non-root user gets none in effective and permitted, as docker gives
+        "capabilities": {"bounding": caps, "effective": caps if uid == 0 else [],
+                         "permitted": caps if uid == 0 else [], "inheritable": [], "ambient": []},
+        "noNewPrivileges": bool(conf["no_new_privileges"]),
+    }
 
 
 def mounts(orders: dict, privileged: bool) -> list[dict]:

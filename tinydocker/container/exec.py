@@ -1,61 +1,67 @@
-"""`exec`: a new process inside a running container."""
+"""`exec`: a new process inside a running container, through the container's runtime.
+
+The process is a runtime-spec process object made as a run's is (bundle.process: the user
+looked up in the container's layers, the capabilities it is held to); the runtime joins the
+container's namespaces, cgroup and root with it and applies the container's seccomp filter,
+and hands back its pid, a child of ours, once its program runs. We wait for it as `run`
+waits for the container's init.
+"""
 
 import os
-import socket
 
-from . import init
-from .. import cgroups
-from ..errors import NotRunning, TinydockerError
-from ..linux import fds, syscalls as sc
+from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, NotRunning, TinydockerError
 from ..state.record import Record
-from .process import SignalForwarder, await_start, exit_status, fork_in_pid_namespace, open_namespaces, outcome_of
+from . import bundle, oci
+from .process import SignalForwarder, exit_status, outcome_of
 from .stdio import CapturePipes
 
-_NAMESPACES = ((sc.CLONE_NEWPID, "pid"), (sc.CLONE_NEWCGROUP, "cgroup"), (sc.CLONE_NEWIPC, "ipc"),
-               (sc.CLONE_NEWUTS, "uts"), (sc.CLONE_NEWNET, "net"), (sc.CLONE_NEWNS, "mnt"))
 
-
-def exec_in(record: Record, argv: list[str], env: dict, workdir: str, user: str, confinement: dict,
-            group_add: list, interactive: bool = False, tty: bool = False, capture_output: bool = False, input: bytes | None = None):
+def exec_in(store, record: Record, argv: list[str], env: dict, workdir: str, user: str, confinement: dict,
+            group_add: list, interactive: bool = False, tty: bool = False, capture_output: bool = False,
+            input: bytes | None = None):
     """Run a new process inside a running container and wait for it; returns as run does."""
     if tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
         interactive = True
-    namespaces = open_namespaces(record, dict(_NAMESPACES), NotRunning(record.name))
+    cdir = str(store.container_dir(record.name))
+    layers = [os.path.join(cdir, "upper"), *(os.path.join(cdir, d) for d in store.lower_dirs(record.name))]
+    process = bundle.process({"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
+                              "group_add": group_add}, confinement, layers)
+    runtime = oci.for_container(store.root, record.spec)
+    pipes = CapturePipes(input) if capture_output else None
+    console = oci.Console() if tty else None
+    forwarder = SignalForwarder()
+    forwarder.install()
+    master = None
     try:
-        cgroup = cgroups.open_cgroup(record.id)
-        orders = {"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
-                  "interactive": interactive, "confinement": confinement,
-                  "group_add": group_add}
-        pipes = CapturePipes(input) if capture_output else None
-        report, child_report = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        forwarder = SignalForwarder()
-        forwarder.install()
         try:
-            pid = fork_in_pid_namespace(lambda: sc.setns(namespaces[sc.CLONE_NEWPID], sc.CLONE_NEWPID))
-            if pid == 0:
-                report.close()
-                if pipes:
-                    pipes.in_child()
-                fds.drop_inherited((*namespaces.values(), child_report.fileno()))
-                init.enter_main(namespaces, cgroup.join, orders, child_report)  # never returns
-            child_report.close()
-            forwarder.target(pid)
-            error, master = await_start(report)
+            pid = runtime.exec(record.id, cdir, process, pipes, interactive, console and console.path,
+                               forwarder.target)
+        except TinydockerError as e:
             if pipes:
                 pipes.in_parent()
-            if master is not None:
-                from .terminal import relay
+                pipes.discard()
+            if not record.container_alive():
+                raise NotRunning(record.name) from None  # it ended meanwhile
+            if e.code not in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND):
+                raise
+            # a program that cannot run: docker's words and 126/127, as for run
+            return outcome_of({"error": str(e), "code": e.code}, e.code, (b"", b"") if capture_output else None)
+        if pipes:
+            pipes.in_parent()
+        if console:
+            master = console.master()
+            console.close()
+            console = None
+            from .terminal import relay
 
-                relay(master, interactive)
-            out = pipes.pump(pid) if pipes else None
-            code = exit_status(pid)
-            os.waitpid(pid, 0)
-        finally:
-            forwarder.restore()
-            report.close()
+            relay(master, interactive)
+        out = pipes.pump(pid) if pipes else None
+        code = exit_status(pid)
+        os.waitpid(pid, 0)
     finally:
-        for fd in namespaces.values():
-            os.close(fd)
-    return outcome_of(error, code, out)
+        forwarder.restore()
+        if console:
+            console.close()
+    return outcome_of(None, code, out)

@@ -76,6 +76,38 @@ class Runtime:
     def start(self, container_id: str, bundle: str) -> None:
         self._call(bundle, "start", container_id)
 
+    def exec(self, container_id: str, bundle: str, process: dict, stdio, interactive: bool,
+             console: str | None, forked=None) -> int:
+        """`exec --detach` of a runtime-spec process with the given stdio: its pid, adopted by
+        us as the init is (then given to forked()). CannotRun if its program cannot be run."""
+        import secrets
+
+        name = secrets.token_hex(6)
+        log = os.path.join(bundle, f"exec-{name}.log")
+        process_file = os.path.join(bundle, f"exec-{name}.json")
+        pid_file = os.path.join(bundle, f"exec-{name}.pid")
+        from ..linux.files import write_atomic
+
+        write_atomic(process_file, json.dumps(process).encode(), 0o600)
+        try:
+            args = ["exec", "--detach", "--process", process_file, "--pid-file", pid_file]
+            if console:
+                args += ["--console-socket", console]
+            with _adopting():
+                if _spawn(self.argv(log, *args, container_id), _container_stdio(stdio, interactive)) != 0:
+                    raise failure(log, "exec")
+            with open(pid_file) as f:
+                pid = int(f.read().strip())
+            if forked is not None:
+                forked(pid)
+            return pid
+        finally:
+            for path in (log, process_file, pid_file):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+
     def delete(self, container_id: str, bundle: str) -> None:
         """`delete --force`: nothing of the container left in the runtime (quietly: its end
         is what matters, and a container never created is nothing to delete)."""
@@ -130,6 +162,16 @@ class InProcess:
             start(self.store, container_id)
         except TinydockerError as e:
             raise classified(str(e), "start") from None
+
+    def exec(self, container_id: str, bundle: str, process: dict, stdio, interactive: bool,
+             console: str | None, forked=None) -> int:
+        from ..runtime.exec import Request, launch
+
+        try:
+            return launch(self.store, Request(container_id, console_socket=console), process,
+                          _container_stdio(stdio, interactive), forked)
+        except TinydockerError as e:
+            raise classified(str(e), "exec") from None
 
     def delete(self, container_id: str, bundle: str) -> None:
         from ..runtime.delete import delete

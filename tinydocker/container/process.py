@@ -1,16 +1,15 @@
-"""Processes in a container's PID namespace, shared by run and exec: forking into the
-namespace, signal forwarding, hearing the child's start report, and the exit status."""
+"""A container's processes seen from the engine, shared by run and exec: signals passed on
+to them, the namespaces of a running container opened, the exit status, the outcome."""
 
 from dataclasses import dataclass
-import json
 import os
 import signal
-import socket
 import sys
 
-from . import init
 from ..errors import EXIT_TINYDOCKER, TinydockerError
-from ..linux import syscalls as sc
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
 
 
 @dataclass
@@ -38,7 +37,7 @@ class SignalForwarder:
 
         if threading.current_thread() is not threading.main_thread():
             return  # Python lets only the main thread set handlers; a script's worker thread gets none
-        for sig in init.FORWARDED_SIGNALS:
+        for sig in FORWARDED_SIGNALS:
             self.previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, sig, frame):
@@ -59,29 +58,6 @@ class SignalForwarder:
     def restore(self):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def fork_in_pid_namespace(enter) -> int:
-    """Fork a child into another PID namespace, leaving this process as it was.
-
-    `enter()` (an unshare of CLONE_NEWPID, or a setns into a container's namespace)
-    changes only where this process's *next* child goes; setns back to our own namespace
-    right after the fork restores that, so a script calling the API can go on forking
-    normally.
-    """
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        enter()
-        try:
-            pid = os.fork()
-        except BaseException:
-            sc.setns(own, sc.CLONE_NEWPID)
-            raise
-        if pid:
-            sc.setns(own, sc.CLONE_NEWPID)
-        return pid
-    finally:
-        os.close(own)
 
 
 def open_namespaces(record, kinds: dict[int, str], not_running: Exception) -> dict[int, int]:
@@ -127,19 +103,3 @@ def outcome_of(error: dict | None, code: int, out: tuple | None):
     if out is not None:
         return Completed(code, out[0], out[1])
     return code
-
-
-def await_start(report: socket.socket):
-    """Read the child's report until EOF (its exec closed the socket) or an error."""
-    error, master = None, None
-    while True:
-        msg, fds, _flags, _addr = socket.recv_fds(report, 65536, 4)
-        if not msg:
-            return error, master
-        data = json.loads(msg)
-        if "tty" in data and fds:
-            master = fds[0]
-        elif "error" in data:
-            error = data
-        for extra in fds[1:]:
-            os.close(extra)

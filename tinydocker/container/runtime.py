@@ -107,7 +107,7 @@ class _Launch:
             "workdir": spec.workdir, "tty": spec.tty, "interactive": spec.interactive,
             "user": spec.user, "lower": ":".join(lower), "lower_base": str(cdir),
             "upper": str(cdir / "upper"), "work": str(cdir / "work"),
-            "merged": str(cdir / "merged"), "cgroupfs": self.cgroup.filesystems(),
+            "merged": str(cdir / "merged"),
             "confinement": confinement,
             "devices": devices, "sysctls": spec.sysctls, "tmpfs": tmpfs_mounts,
             "read_only": spec.read_only, "group_add": spec.group_add,

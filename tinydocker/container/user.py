@@ -1,22 +1,12 @@
-"""Becoming the container's user, looked up in the container's own /etc/passwd and
-/etc/group, as runc does: this runs inside the container, after pivot_root.
+"""The container's user, looked up in the image's own /etc/passwd and /etc/group, as docker
+does, for the bundle's numeric ids.
 
     USER[:GROUP]   each a name or a number; "" is root
 """
 
-import os
-
 
 class UnknownUser(Exception):
     pass
-
-
-def _entries(path: str) -> list[list[str]]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return entries(f.read())
-    except OSError:
-        return []  # an image without the file: only numbers can name a user then
 
 
 def entries(text: str) -> list[list[str]]:
@@ -30,7 +20,7 @@ def _find(entries: list[list[str]], key: str, width: int) -> list[str] | None:
     return None
 
 
-def resolve(spec: str, group_add=(), read=_entries) -> tuple[int, int, list[int], str]:
+def resolve(spec: str, group_add, read) -> tuple[int, int, list[int], str]:
     """(uid, gid, supplementary gids, home) of USER[:GROUP] and `group_add` (names or ids,
     --group-add), looked up in what read("/etc/passwd") and read("/etc/group") return."""
     user, _, group = spec.partition(":")
@@ -68,12 +58,3 @@ def resolve(spec: str, group_add=(), read=_entries) -> tuple[int, int, list[int]
         else:
             raise UnknownUser(f"unable to find group {wanted}: no matching entries in group file")
     return uid, gid, sorted(extra | {gid}), home
-
-
-def become(spec: str, env: dict, group_add=()) -> None:
-    """Switch to the user (groups, then gid, then uid) and give HOME unless env has it."""
-    uid, gid, groups, home = resolve(spec, group_add)
-    os.setgroups(groups)
-    os.setgid(gid)
-    os.setuid(uid)
-    env.setdefault("HOME", home)

@@ -33,7 +33,6 @@ MS_PRIVATE = 1 << 18
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
-CLOSE_RANGE_CLOEXEC = 1 << 2
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -53,7 +52,6 @@ _setns = _declared("setns", _int, _int, _int)
 _mount = _declared("mount", _int, _text, _text, _text, _ulong, _text)
 _umount2 = _declared("umount2", _int, _text, _int)
 _sethostname = _declared("sethostname", _int, _text, _size)
-_close_range = _declared("close_range", _int, _uint, _uint, _int)
 _renameat2 = _declared("renameat2", _int, _int, _text, _int, _text, _uint)
 _prctl = _declared("prctl", _int, _int, _ulong, _ulong, _ulong, _ulong)
 _syscall = _libc.syscall  # variadic: each call passes ctypes values
@@ -93,11 +91,6 @@ def pivot_root(new_root: str, put_old: str) -> None:
 def sethostname(name: str) -> None:
     raw = name.encode()
     _check(_sethostname(raw, len(raw)), "sethostname")
-
-
-def close_range_cloexec(first: int) -> None:
-    """Mark every descriptor from `first` up close-on-exec, including ones we never opened."""
-    _check(_close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC), "close_range")
 
 
 def rename_exchange(a: str, b: str) -> None:
@@ -165,7 +158,6 @@ def attach_tree(tree_fd: int, target_fd: int) -> None:
 # -- capabilities, prctl and keyrings (linux/capability.h, linux/prctl.h, linux/keyctl.h) --------
 
 PR_SET_DUMPABLE = 4
-PR_SET_NAME = 15
 PR_SET_MM, PR_SET_MM_ARG_START, PR_SET_MM_ARG_END = 35, 8, 9
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -195,20 +187,6 @@ class _CapHeader(ctypes.Structure):
 
 class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def retitle(name: bytes, words: list[bytes]) -> None:
-    """Show this process as `name` (its comm) running `words` (its /proc/PID/cmdline): the
-    words are written over the process's own argument area, cut to its room and padded
-    with NULs (PR_SET_MM, which could move it, needs CAP_SYS_RESOURCE)."""
-    buffer = ctypes.create_string_buffer(name)
-    prctl(PR_SET_NAME, ctypes.addressof(buffer))
-    with open("/proc/self/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    # fields 48 and 49 of stat(5), counted from the state (field 3) here
-    arg_start, arg_end = int(fields[45]), int(fields[46])
-    room = arg_end - arg_start
-    ctypes.memmove(arg_start, b"\0".join(words)[:room - 1].ljust(room, b"\0"), room)
 
 
 _capset = _declared("capset", _int, ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData))

@@ -1,46 +1,15 @@
-"""The container's side of its network, done by its init between unshare and pivot_root.
+"""The container's side of its network, wired into the network namespace the runtime made
+for its init, before the program starts.
 
-For a bridge network the init opens a netlink socket *before* it leaves the host's network
-namespace: that socket keeps talking to the host's, so from the new namespace the init
-makes the veth pair itself, its container end (eth0) created directly inside, and puts the
-host end on the bridge. When the container's namespace goes (its last process ends, even
-by SIGKILL), the kernel deletes the pair: no device can outlive its container.
+From the host's namespace the veth pair is made with its container end (eth0) created
+directly inside (named by the namespace's descriptor) and its host end on the bridge; a
+child that enters the namespace then gives it addresses and routes. When the container's namespace goes (its last process
+ends, even by SIGKILL), the kernel deletes the pair: no device can outlive its container.
 """
 
 import os
 
 from . import netlink
-
-
-def enter(net: dict, unshare) -> None:
-    """`unshare(extra_flags)` leaves the host's namespaces; `net` is the runtime's orders:
-    {"mode": "none" | "host" | "container" (with "fd", the namespace to join) | "bridge", and for a bridge "interfaces" (each "bridge",
-    "veth" (the host end), "ifname" (eth0, eth1...), "address" (CIDR)) and "gateway" (""
-    for no default route)}."""
-    from ..linux import syscalls as sc
-
-    if net["mode"] == "host":
-        unshare(0)
-        return
-    if net["mode"] == "container":  # --network container:NAME: its namespace, opened by the runtime
-        unshare(0)
-        sc.setns(net["fd"], sc.CLONE_NEWNET)
-        return
-    interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
-    host = netlink.Netlink() if interfaces else None
-    try:
-        unshare(sc.CLONE_NEWNET)
-        if host is not None:
-            own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                for i in interfaces:
-                    plug(host, i, own)
-            finally:
-                os.close(own)
-    finally:
-        if host is not None:
-            host.close()
-    _configure_all(net, interfaces)
 
 
 def _configure_all(net: dict, interfaces: list[dict]) -> None:

@@ -72,6 +72,22 @@ class Request:
 def execute(store: Store, r: Request) -> int:
     """Run the process; its exit status (0 at once with --detach). RuntimeError_ if it could
     not start: code 126/127 when its program could not be executed, 1 otherwise."""
+    def forked(child: int) -> None:
+        if not r.detach:
+            for sig in _FORWARDED:
+                signal.signal(sig, lambda s, _f: _forward(child, s))
+
+    child = launch(store, r, forked=forked)
+    if r.detach:
+        return 0
+    return wait_exit(child)
+
+
+def launch(store: Store, r: Request, process: dict | None = None, stdio=None, forked=None) -> int:
+    """Start the process (`process`, a runtime-spec process object, if given instead of r's)
+    and return its pid, a child of ours, once its program runs. Called in-process by an
+    engine: stdio() puts the process's stdio on its 0-2 first; forked(pid) is called as soon
+    as it is forked (to pass signals on while it starts)."""
     # before anything of ours takes a descriptor number
     for fd in range(3, 3 + r.preserve_fds):
         try:
@@ -88,7 +104,7 @@ def execute(store: Store, r: Request) -> int:
                 raise RuntimeError_("cannot exec in a stopped container")
             if (now == "paused" or _frozen(state.leaves)) and not r.ignore_paused:
                 raise RuntimeError_("cannot exec in a paused container (use --ignore-paused to override)")
-            p = _process(r, locked.path)
+            p = _parsed(process) if process is not None else _process(r, locked.path)
             if p.terminal and not r.console_socket:
                 raise RuntimeError_("cannot allocate a tty without --console-socket (this runtime does not relay "
                                     "a terminal itself)")
@@ -120,15 +136,16 @@ def execute(store: Store, r: Request) -> int:
             opened += [report_r, report_w]
             keep = {report_w, root, *(fd for _, fd in joined), *([console] if console is not None else [])}
             child = _fork(pid_ns, opened, lambda: _child(p, program, report_w, keep, joined, root, leaves, console,
-                                                         r.preserve_fds))
-            if not r.detach:
-                for sig in _FORWARDED:
-                    signal.signal(sig, lambda s, _f: _forward(child, s))
+                                                         r.preserve_fds, stdio))
+            if forked is not None:
+                forked(child)
             for fd in list(opened):
                 if fd != report_r:
                     os.close(fd)
                     opened.remove(fd)
-            _started(report_r, child)
+        # past the lock: the process has what it needs of the container, and another exec
+        # or a kill need not wait for this one's program to start
+        _started(report_r, child)
         if r.pid_file:
             from .create import write_pid_file
 
@@ -147,9 +164,14 @@ def execute(store: Store, r: Request) -> int:
     finally:
         for fd in opened:
             os.close(fd)
-    if r.detach:
-        return 0
-    return wait_exit(child)
+    return child
+
+
+def _parsed(document: dict) -> Process:
+    try:
+        return parse_process(document, "exec")
+    except ConfigError as e:
+        raise RuntimeError_(str(e)) from None
 
 
 def _process(r: Request, path: str) -> Process:
@@ -197,10 +219,7 @@ def _process(r: Request, path: str) -> Process:
     if r.additional_gids:
         user["additionalGids"] = [*(user.get("additionalGids") or []), *r.additional_gids]
     d["user"] = user
-    try:
-        return parse_process(d, "exec")
-    except ConfigError as e:
-        raise RuntimeError_(str(e)) from None
+    return _parsed(d)
 
 
 def _read(path: str) -> bytes | None:
@@ -329,9 +348,12 @@ def _forward(child: int, sig: int) -> None:
 # -- the process, in the child ---------------------------------------------------------------
 
 def _child(p: Process, program: bytes | None, report: int, keep: set, joined: list, root: int, leaves: list[str],
-           console: int | None, preserve_fds: int) -> None:
+           console: int | None, preserve_fds: int, stdio=None) -> None:
     stage = "setting up"
     try:
+        # not dumpable until execve: a container process must not reach the host's
+        # interpreter through our /proc/PID/exe or our descriptors while we join (CVE-2019-5736)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         # exec's own dispositions (Python ignores SIGPIPE and SIGXFSZ) are not the program's
         for sig in signal.valid_signals():
             if sig not in (signal.SIGKILL, signal.SIGSTOP):
@@ -341,6 +363,8 @@ def _child(p: Process, program: bytes | None, report: int, keep: set, joined: li
                     pass
         # if exec dies now, so do we: nobody would wait for us
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if stdio is not None:
+            stdio()
         preserved = set(range(3, 3 + preserve_fds))
         fds.drop_inherited(keep | preserved)
         stage = "joining the container's cgroup"

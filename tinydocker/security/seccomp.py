@@ -75,27 +75,6 @@ def rules(caps: list[str]) -> dict:
     return {"deny": names, "clone_namespaces": "SYS_ADMIN" not in held}
 
 
-def armed(confinement: dict, cache: Path) -> dict:
-    """The confinement with its filter ("filter": the BPF program in hex, or None): the
-    default one, or one from the container's docker-format profile."""
-    program = None
-    if confinement.get("seccomp"):
-        profile = confinement.get("seccomp_profile")
-        if profile:
-            program = cached(cache, {"profile": profile, "caps": confinement["caps"]},
-                              lambda: compile_profile(json.loads(profile), confinement["caps"]))
-        else:
-            program = filter_for(confinement["caps"], cache)
-    return {**confinement, "seccomp_profile": None, "filter": program.hex() if program else None}
-
-
-def filter_for(caps: list[str], cache: Path) -> bytes:
-    """The BPF program (struct sock_filter[]) for a container holding `caps`, from the cache
-    or compiled now."""
-    wanted = rules(caps)
-    return cached(cache, wanted, lambda: _compile(wanted))
-
-
 def cached(cache: Path, key_data, make) -> bytes:
     import hashlib
 
@@ -221,10 +200,6 @@ def _library():
                                            ctypes.POINTER(_ArgCmp)]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     return lib
-
-
-def _compile(wanted: dict) -> bytes:
-    return compile_profile(default_profile(wanted), [])
 
 
 def default_profile(wanted: dict) -> dict:

@@ -23,7 +23,3 @@ def parse(items) -> dict[str, str]:
                                   "(IPC: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*; network: net.*)")
         found[key] = value
     return found
-
-
-def path(key: str) -> str:
-    return "/proc/sys/" + key.replace(".", "/")

@@ -28,9 +28,3 @@ def parse(flag: str) -> dict:
         else:
             raise TinydockerError(f"invalid --tmpfs {flag!r}: unknown option {option!r}")
     return {"path": os.path.normpath(path), "flags": flags, "data": ",".join(data)}
-
-
-def mount(entry: dict) -> None:
-    """In the child, after pivot_root: the path resolves inside the container's root."""
-    os.makedirs(entry["path"], exist_ok=True)
-    sc.mount("tmpfs", entry["path"], "tmpfs", entry["flags"], entry["data"] or None)
