@@ -72,10 +72,10 @@ class ContainerSpec:
     dns_options: list[str] = field(default_factory=list)  # --dns-option: its options line
     add_hosts: list[str] = field(default_factory=list) # NAME:IP
     restart: str = "no"                                # --restart: no, always, unless-stopped, on-failure[:N]
-    init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (init.py)
+    init: bool = False                                 # --init: a reaping, signal-forwarding PID 1 (catatonit)
     log_driver: str = DEFAULT_LOG_DRIVER               # json-file (the CRI file logs.py reads) or none
     log_opts: dict[str, str] = field(default_factory=dict)  # --log-opt max-size, max-file, labels, env
-    runtime: str = ""                                  # --runtime: an OCI runtime's path; "" the built-in init
+    runtime: str = ""                                  # --runtime: an OCI runtime's path; "" tinydocker's own
 
     def __post_init__(self):
         check_name(self.name)

@@ -96,8 +96,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
     runtime="runc" (or "tinydocker-runtime", "crun", a path): start the container through that OCI
-    runtime from a bundle, instead of tinydocker's built-in init ("builtin"; the default unless
-    the data root's config.toml says `runtime = "..."`).
+    runtime binary, instead of tinydocker's own runtime code in this process ("builtin"; the
+    default unless the data root's config.toml says `runtime = "..."`).
     """
     from ..cgroups import limits
     from ..image.config import process
@@ -142,15 +142,15 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
 
 
 PULL_POLICIES = ("always", "missing", "never")
-BUILT_IN_INIT = "builtin"  # --runtime's name for tinydocker's own init, over a configured default
+BUILT_IN = "builtin"  # --runtime's name for tinydocker's own runtime in-process, over a configured default
 
 
 def _runtime(name: str | None, data_root) -> str:
     """--runtime as recorded: the executable's path, found now (docker's words if not); by
-    default the data root's configured one; "builtin" is tinydocker's own init."""
+    default the data root's configured one; "builtin" is tinydocker's own, in-process."""
     if name is None:
         name = data_root.setting("runtime", "")
-    if not name or name == BUILT_IN_INIT:
+    if not name or name == BUILT_IN:
         return ""
     from ..container.oci import resolve
 

@@ -70,7 +70,7 @@ def run(
     runtime: Optional[str] = typer.Option(
         None, "--runtime", metavar="RUNTIME",
         help="An OCI runtime to run the container on: tinydocker-runtime, runc, crun, or a path; "
-             "builtin is tinydocker's own init (the default, unless the data root's config.toml "
+             "builtin is tinydocker's own, run in-process (the default, unless the data root's config.toml "
              "sets runtime = \"...\")."),
     log_driver: str = typer.Option("json-file", "--log-driver", metavar="DRIVER",
                                    help="json-file (default: the output kept for 'logs') or none."),

@@ -26,7 +26,7 @@ _PAGE = 4096  # the kernel copies mount options from one page
 
 
 def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined: dict[str, str]) -> dict:
-    """The config.json for `orders` (what the built-in init is given, runtime.py); `layer_dirs`
+    """The config.json for `orders` (what runtime.py resolved for the start); `layer_dirs`
     the container's upper directory then the image's layers, top first (to look its user up);
     `joined` the namespaces of other processes to join ({"network": "/proc/PID/ns/net"})."""
     conf = orders["confinement"]
@@ -42,7 +42,7 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
             namespaces.append({"type": kind})
     sysctl = dict(orders.get("sysctls", {}))
     if own_network:
-        # as the built-in init: unprivileged ICMP echo sockets, so ping needs no CAP_NET_RAW
+        # unprivileged ICMP echo sockets, so ping needs no CAP_NET_RAW (as podman does)
         sysctl.setdefault("net.ipv4.ping_group_range", "0 2147483647")
     linux = {
         "namespaces": namespaces,
@@ -56,7 +56,7 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
         linux["maskedPaths"] = list(masks.MASKED)
         linux["readonlyPaths"] = list(masks.READ_ONLY)
     if conf.get("seccomp"):
-        profile = spec.seccomp_profile  # the orders carry it compiled, for the built-in init
+        profile = spec.seccomp_profile  # a docker-format profile, read when the container was made
         linux["seccomp"] = (_runtime_form(profile, conf["caps"]) if profile
                             else seccomp.default_profile(seccomp.rules(conf["caps"])))
     return {"ociVersion": OCI_VERSION, "process": process_,
@@ -131,7 +131,7 @@ def mounts(orders: dict, privileged: bool) -> list[dict]:
 
 
 def populate(orders: dict) -> None:
-    """docker's copy-up for the empty volumes the built-in init would fill: the image's files
+    """docker's copy-up for empty volumes mounted over image content: the image's files
     at each mount point, seen through a read-only overlay of its layers that a child mounts
     in a mount namespace of its own (it goes with the child)."""
     wanted = [b for b in orders.get("binds", []) if b.get("populate")]
@@ -156,13 +156,13 @@ def populate(orders: dict) -> None:
 
 
 def _init_mount() -> list[dict]:
-    """--init on a runtime: the host's catatonit (podman's small init: it passes signals on
+    """--init: the host's catatonit (podman's small init: it passes signals on
     and reaps orphans) bound at /dev/init, on the runtime's own /dev, nothing of the image's."""
     import shutil
 
     found = shutil.which("catatonit") or next((p for p in ("/usr/libexec/podman/catatonit",) if os.path.exists(p)), None)
     if not found:
-        raise TinydockerError("--init with --runtime needs catatonit on the host (Debian: apt-get install catatonit)")
+        raise TinydockerError("--init needs catatonit on the host (Debian: apt-get install catatonit)")
     return [{"destination": INIT, "type": "bind", "source": found, "options": ["bind", "ro", "nosuid", "nodev"]}]
 
 

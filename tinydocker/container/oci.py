@@ -255,7 +255,7 @@ def _spawn(argv: list[str], setup) -> int:
 
 def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
     """The runtime's last error, as docker says a runtime's failure; a program that cannot
-    be run is 127 or 126 (runc finds that out at create), as the built-in init says it."""
+    be run is 127 or 126 (runc finds that out at create), as docker says it."""
     message = ""
     try:
         with open(log, errors="replace") as f:
@@ -287,7 +287,7 @@ def classified(message: str, verb: str) -> TinydockerError:
 
 class CannotRun(TinydockerError):
     """The container's program is not there or cannot be run (runc finds it at create): the
-    words the built-in init uses, with its 127 or 126."""
+    words docker uses, with its 127 or 126."""
 
 
 class Console:

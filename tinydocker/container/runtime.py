@@ -180,8 +180,8 @@ class _Launch:
                 self._give_back()
                 raise _removed_while_starting(spec.name) from None
             if fresh and isinstance(e, TinydockerError) and e.code != EXIT_TINYDOCKER and spec.remove:
-                # a command that cannot run, found out at create (runc's way): as after the
-                # built-in init's failed exec, a --rm container goes
+                # a command that cannot run, found out at create (runc's way): a --rm
+                # container goes, as docker's does
                 self._give_back()
                 if store.remove(self.record_at_start):
                     VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)
@@ -240,7 +240,7 @@ def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
 def _failed(store: Store, record: Record, error: BaseException) -> None:
     """Record a start that failed in tinydocker itself (docker's 125), and why."""
     message, code = describe(error, "start", str(store.root.root))
-    # 126/127: a command an OCI runtime found it cannot run, as the built-in init's exec says
+    # 126/127: a command the runtime found it cannot run, as docker says it
     code = code if code in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND) else EXIT_TINYDOCKER
     store.update(record, status=EXITED, exit_code=code, finished=now(), error=message)
 

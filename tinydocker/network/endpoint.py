@@ -47,7 +47,7 @@ def join(pid: int, i: dict) -> None:
 
 def wire(pid: int, net: dict) -> None:
     """The network of a container an OCI runtime has created (`pid`, its init, not started
-    yet), as enter() makes it for the built-in init: loopback up, a bridge's veth pairs."""
+    yet): loopback up, a bridge's veth pairs."""
     if net["mode"] in ("host", "container"):
         return
     interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []

@@ -21,9 +21,6 @@ from .config import Resources
 from .state import RuntimeError_
 
 DEFAULT_PARENT = "tinydocker-runtime"
-# what runc always lets a container reach: its default /dev nodes and pseudo-terminals
-_DEFAULT_DEVICES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm",
-                    "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
 
 
 def _own(hierarchy_key: str) -> str:
@@ -277,7 +274,9 @@ def _allow_devices_v1(leaves, r: Resources) -> None:
         _write(deny, "a")
         for rule in r.devices:
             _write(allow if rule.allow else deny, _rule_text(rule))
-        for text in _DEFAULT_DEVICES:
+        from ..security.devices import DEFAULT  # what runc always allows, as docker does
+
+        for text in DEFAULT:
             _write(allow, text)
 
 
@@ -363,7 +362,7 @@ def _allow_devices_v2(leaf: str, r: Resources) -> None:
     from ..security import devices
 
     try:
-        attach_device_program(leaf, devices.program([*allowed, *_DEFAULT_DEVICES]))
+        attach_device_program(leaf, devices.program([*allowed, *devices.DEFAULT]))
     except OSError as e:
         raise RuntimeError_(f"cannot attach the device program to {leaf}: {e.strerror}") from None
 

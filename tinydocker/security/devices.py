@@ -14,7 +14,7 @@ import struct
 
 from ..errors import TinydockerError
 
-# the nodes init makes in /dev, and /dev/net/tun, as docker allows them
+# the nodes a runtime makes in /dev, and /dev/net/tun: what runc always allows, as docker does
 DEFAULT = [
     "c 1:3 rwm",    # null
     "c 1:5 rwm",    # zero
