@@ -1,7 +1,7 @@
 #!/bin/bash
 # tinydocker-runtime against runc on the same bundle (`run` of /bin/true: create, start, wait,
-# delete), and the engine's `run --rm` on its built-in init against the same run through
-# an OCI runtime (--runtime), in one run. Prints medians and ratios.
+# delete), and the engine's `run --rm` on its default (the runtime code in its own process)
+# against the same run through a runtime binary (--runtime), in one run. Prints medians and ratios.
 #
 # Usage: bench/runtime-start.sh          (RUNS=30 by default; needs hyperfine, runc, jq)
 set -euo pipefail
@@ -20,7 +20,7 @@ ratios "$results/runtime-start.json" runc
 echo
 
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/engine-on-runtime.json" \
-  -n built-in "${td[*]} run --rm --network none bench1 /bin/true" \
+  -n in-process "${td[*]} run --rm --network none bench1 /bin/true" \
   -n on-tinydocker-runtime "${td[*]} run --rm --network none --runtime $runtime bench2 /bin/true" \
   -n on-runc "${td[*]} run --rm --network none --runtime runc bench3 /bin/true" >/dev/null
-ratios "$results/engine-on-runtime.json" built-in
+ratios "$results/engine-on-runtime.json" in-process

@@ -1,6 +1,7 @@
 """The engine on the OCI seam: `run --runtime R` writes a bundle and starts the container
-through R's create and start, as podman drives crun. Each scenario runs on tinydocker's own
-runtime and on runc, and is checked against what the built-in init gives the same command:
+through the binary R's create and start, as podman drives crun. Each scenario runs on
+tinydocker-runtime and on runc, and is checked against what the default (the same runtime
+code, called in the engine's process) gives the same command:
 output and exit codes, confinement, limits, volumes, networks, a terminal, the detached
 lifecycle, and nothing left behind (the runtime's state included) when the container goes.
 """
@@ -39,7 +40,7 @@ PROBE = ("id; hostname; grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/sel
          "cat /proc/kcore | wc -c; touch /proc/sys/kernel/domainname 2>&1 | wc -l; ls /dev | tr '\\n' ' '")
 
 
-def test_a_run_on_the_runtime_looks_from_inside_as_on_the_built_in_init(td, runtime):
+def test_a_run_on_the_runtime_looks_from_inside_as_by_default(td, runtime):
     built_in = run(td, "run", "--rm", "--network", "none", "probe", "sh", "-c", PROBE)
     on_runtime = run(td, "run", "--rm", "--network", "none", "--runtime", runtime, "probe", "sh", "-c", PROBE)
     assert built_in.returncode == on_runtime.returncode == 0, on_runtime.stderr
@@ -123,6 +124,42 @@ def test_the_detached_lifecycle_logs_exec_stop_and_rm(td, runtime):
     td("start", "daemon", check=True)
     td.wait_running("daemon")
     td("rm", "-f", "daemon", check=True)
+    assert runtime_state(td, runtime) == []
+
+
+def test_exec_goes_through_the_containers_runtime(td, runtime):
+    """exec as a runtime-spec process through the container's runtime (`exec --detach`, the
+    process adopted by the engine): its output, status, user, capabilities and terminal as
+    with the default runtime, and nothing of it left in the bundle."""
+    for name, extra in (("by-default", []), ("on-runtime", ["--runtime", runtime])):
+        td("run", "-d", "--cap-drop", "ALL", "--cap-add", "KILL", *extra, name, "sleep", "100", check=True)
+    try:
+        seen = {}
+        for name in ("by-default", "on-runtime"):
+            td.wait_running(name)
+            code = run(td, "exec", name, "sh", "-c", "echo out; echo err >&2; exit 5")
+            caps = run(td, "exec", name, "grep", "CapEff", "/proc/self/status").stdout
+            privileged = run(td, "exec", "--privileged", name, "grep", "CapEff", "/proc/self/status").stdout
+            user = run(td, "exec", "-u", "nobody", "-w", "/tmp", name, "sh", "-c", "id -u; pwd").stdout
+            missing = run(td, "exec", name, "no-such-command")
+            term = run(td, "exec", "-t", name, "sh", "-c", "tty; exit 6")
+            seen[name] = ((code.returncode, code.stdout, code.stderr), caps, privileged, user,
+                          missing.returncode, term.returncode, term.stdout.replace("", "").split())
+            assert "no-such-command" in missing.stderr and missing.stderr.count("
+") == 1, missing.stderr
+            left = sorted(p.name for p in (td.root / "state" / "containers" / name).iterdir()
+                          if p.name.startswith("exec-"))
+            assert left == [], left
+        assert seen["on-runtime"] == seen["by-default"]
+        code, caps, privileged, user, missing, term, tty = seen["on-runtime"]
+        assert code == (5, "out
+", "err
+") and user == "65534
+/tmp
+" and missing == 127
+        assert caps != privileged and term == 6 and tty[0].startswith("/dev/pts/")
+    finally:
+        td("rm", "-f", "by-default", "on-runtime", check=True)
     assert runtime_state(td, runtime) == []
 
 

@@ -115,6 +115,10 @@ class CgroupV1:
         for rule in rules:
             write(leaf / "devices.allow", rule)
 
+    def join(self, pid: int) -> None:
+        for mount in self.hierarchies:
+            write(mount / self.path / "cgroup.procs", pid)
+
     def exists(self) -> bool:
         return any((mount / self.path).exists() for mount in self.hierarchies)
 

@@ -112,6 +112,9 @@ class CgroupV2:
         self._apply(Limits(cpuset_cpus=limits.cpuset_cpus, cpuset_mems=limits.cpuset_mems,
                            pids_limit=limits.pids_limit))
 
+    def join(self, pid: int) -> None:
+        write(self.leaf / "cgroup.procs", pid)
+
     def exists(self) -> bool:
         return self.leaf.exists()
 

@@ -1,12 +1,13 @@
-"""Realising a container spec: the parent's side of `run`.
+"""Realising a container spec: the engine's side of `run` and `start`.
 
-    record (name taken, links to the image's layers) → cgroup with its limits → fork PID 1 in a new PID
-    namespace (it moves itself into the cgroup) → record pid → send orders down the pipe →
-    hear "started" or an error → relay I/O, forward signals → collect the exit status →
-    record it (and whether the OOM killer struck) → reap → remove the cgroup → (--rm) remove.
+    record (name taken, links to the image's layers) → cgroup with its limits → network
+    taken → the OCI bundle (bundle.py) → the runtime's create (oci.py; in-process by
+    default), its init our child → the network wired into its namespace → start → record
+    running → relay I/O, forward signals → collect the exit status → record it (and whether
+    the OOM killer struck) → the runtime's delete → reap → remove the cgroup → (--rm) remove.
 
-The record is complete before the child may go on, and the exit code is recorded before
-the child's zombie is reaped, so whoever reads the store finds the pid still taken until
+The record says running only once the program runs, and the exit code is recorded before
+the init's zombie is reaped, so whoever reads the store finds the pid still taken until
 the record says how the container ended.
 """
 
@@ -64,7 +65,8 @@ def start(store: Store, record: Record, attach: bool = False, restarting: bool =
 
 
 class _Launch:
-    """A container's PID 1 forked, recorded, given its orders, and heard from."""
+    """A container's start: everything resolved, then created, wired, started and recorded
+    through its runtime (self.pid: its init, our child; self.master: its terminal)."""
 
     def __init__(self, store: Store, record: Record, spec: ContainerSpec, stdio, fresh: bool,
                  forwarder: "SignalForwarder | None" = None):
@@ -139,7 +141,7 @@ class _Launch:
         store, record = self.store, self.record_at_start
         runtime, console, pid = None, None, 0
         me = os.getpid()
-        self.error, self.master = None, None
+        self.master = None
         try:
             runtime = oci.for_container(store.root, {"runtime": spec.runtime})
             if runtime.holds(record.id):
@@ -284,11 +286,10 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
         forwarder.restore()
         log.close()
     launch.finish(code, spec.remove)
-    if launch.error is None:
-        # as docker's client: the attached run ends with the container's first end, and its
-        # policy starts it again in the background (under a supervisor, as a detached start)
-        _restart_if_due(store, launch.record)
-    return outcome_of(launch.error, code, out)
+    # as docker's client: the attached run ends with the container's first end, and its
+    # policy starts it again in the background (under a supervisor, as a detached start)
+    _restart_if_due(store, launch.record)
+    return outcome_of(None, code, out)
 
 
 def _detached(store, record, spec, fresh) -> str:
@@ -342,10 +343,6 @@ def _supervise(store, record, spec, fresh, said_w: int) -> None:
             message, code = describe(e, "run -d" if fresh else "start", str(store.root.root))
             write_all(said_w, json.dumps({"error": message, "code": code}).encode())
             raise
-        if launch.error is not None:
-            launch.finish(exit_status(launch.pid), spec.remove)
-            write_all(said_w, json.dumps(launch.error).encode())
-            os._exit(0)
         write_all(said_w, json.dumps({"id": record.id}).encode())
         os.close(said_w)
         outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
