@@ -18,9 +18,10 @@ def test_record_holds_what_the_issue_asks(td):
     assert rec["status"] == "exited" and rec["exit_code"] == 3
     assert rec["pid"] > 1 and rec["start_ticks"] > 0
     assert rec["created"] <= rec["started"] <= rec["finished"]
-    # only the record, its log, the overlay directories and the /etc files bound in; no temp file beside them
-    assert sorted(os.listdir(td.containers / "c1")) == ["container.log", "hostname", "hosts", "layers", "merged",
-                                                        "record.toml", "resolv.conf", "upper", "work"]
+    # only the record, its log, the bundle's config, the overlay directories and the /etc
+    # files bound in; no temp file beside them
+    assert sorted(os.listdir(td.containers / "c1")) == ["config.json", "container.log", "hostname", "hosts", "layers",
+                                                        "merged", "record.toml", "resolv.conf", "upper", "work"]
 
 
 def test_running_record_has_pid_and_start_time_of_the_container(td):

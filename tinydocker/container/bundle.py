@@ -95,11 +95,15 @@ def mounts(orders: dict, privileged: bool) -> list[dict]:
     """The root's overlay first (everything else is mounted on it), then what the built-in
     init mounts, in its order."""
     base = orders["lower_base"]
-    lower = ":".join(os.path.join(base, d) for d in orders["lower"].split(":"))
-    overlay = (f"lowerdir={lower},upperdir={orders['upper']},workdir={orders['work']},"
-               "index=off,metacopy=off,redirect_dir=off")
+    tail = f"upperdir={orders['upper']},workdir={orders['work']},index=off,metacopy=off,redirect_dir=off"
+    overlay = "lowerdir=" + ":".join(os.path.join(base, d) for d in orders["lower"].split(":")) + "," + tail
     if len(overlay) >= _PAGE:
-        raise TinydockerError(f"the image has too many layers for an OCI runtime's overlay mount "
+        # the kernel reads mount options from one page: many layers are named relative to the
+        # bundle, the container's directory (layers/0:layers/1:…), where runtimes build the
+        # root, as runc does
+        overlay = f"lowerdir={orders['lower']},{tail}"
+    if len(overlay) >= _PAGE:
+        raise TinydockerError(f"the image has too many layers for an overlay mount "
                               f"({len(orders['lower'].split(':'))}: its options exceed a page)")
     ro = [] if privileged else ["ro"]
     out = [{"destination": "/", "type": "overlay", "source": "overlay", "options": overlay.split(",")},

@@ -356,6 +356,9 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
             if not ns.path and ns.type not in ("pid", "user"):
                 new |= NAMESPACE_FLAGS[ns.type]
         sc.unshare(new)
+        # the bundle is the working directory while the root is built, as runc has it: what
+        # a mount's options name relatively (an overlay's lower directories) is found there
+        os.chdir(config.bundle)
         root = str(config.root.path)
         rootfs.prepare(config, root, leaves, in_user_ns)
         h = config.hooks
