@@ -144,19 +144,14 @@ def test_exec_goes_through_the_containers_runtime(td, runtime):
             missing = run(td, "exec", name, "no-such-command")
             term = run(td, "exec", "-t", name, "sh", "-c", "tty; exit 6")
             seen[name] = ((code.returncode, code.stdout, code.stderr), caps, privileged, user,
-                          missing.returncode, term.returncode, term.stdout.replace("", "").split())
-            assert "no-such-command" in missing.stderr and missing.stderr.count("
-") == 1, missing.stderr
+                          missing.returncode, term.returncode, term.stdout.replace("\r", "").split())
+            assert "no-such-command" in missing.stderr and missing.stderr.count("\n") == 1, missing.stderr
             left = sorted(p.name for p in (td.root / "state" / "containers" / name).iterdir()
                           if p.name.startswith("exec-"))
             assert left == [], left
         assert seen["on-runtime"] == seen["by-default"]
         code, caps, privileged, user, missing, term, tty = seen["on-runtime"]
-        assert code == (5, "out
-", "err
-") and user == "65534
-/tmp
-" and missing == 127
+        assert code == (5, "out\n", "err\n") and user == "65534\n/tmp\n" and missing == 127
         assert caps != privileged and term == 6 and tty[0].startswith("/dev/pts/")
     finally:
         td("rm", "-f", "by-default", "on-runtime", check=True)

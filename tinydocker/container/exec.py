@@ -46,8 +46,11 @@ def exec_in(store, record: Record, argv: list[str], env: dict, workdir: str, use
                 raise NotRunning(record.name) from None  # it ended meanwhile
             if e.code not in (EXIT_CANNOT_EXEC, EXIT_NOT_FOUND):
                 raise
-            # a program that cannot run: docker's words and 126/127, as for run
-            return outcome_of({"error": str(e), "code": e.code}, e.code, (b"", b"") if capture_output else None)
+            # a program that cannot run: docker's words and 126/127, as for run (once: a
+            # runtime binary may have said it on the stderr it shares with the process)
+            told = getattr(e, "said", False) and not capture_output  # captured: its pipe is gone unread
+            said = None if told else {"error": str(e), "code": e.code}
+            return outcome_of(said, e.code, (b"", b"") if capture_output else None)
         if pipes:
             pipes.in_parent()
         if console:

@@ -13,10 +13,7 @@ it reaps an init it forked itself.
 import contextlib
 import json
 import os
-import shutil
-import socket
 import sys
-import tempfile
 import threading
 
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError
@@ -32,7 +29,9 @@ def resolve(name: str) -> str:
         found = os.path.abspath(name) if os.access(name, os.X_OK) and os.path.isfile(name) else None
     else:
         beside = os.path.join(os.path.dirname(sys.executable), name)
-        found = beside if name == BUILT_IN and os.access(beside, os.X_OK) else shutil.which(name)
+        from shutil import which
+
+        found = beside if name == BUILT_IN and os.access(beside, os.X_OK) else which(name)
     if not found:
         raise TinydockerError(f"unknown or invalid runtime name: {name}")
     return found
@@ -49,9 +48,10 @@ class Runtime:
     def argv(self, log: str, *args: str) -> list[str]:
         return [self.path, "--root", self.state_root, "--log", log, "--log-format", "json", *args]
 
-    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None) -> int:
+    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None,
+               config: dict | None = None) -> int:
         """`create`, with the container's stdio (`stdio.in_child` puts it on 0-2); the init's pid.
-    CannotRun if the program cannot be run."""
+        CannotRun if the program cannot be run. (`config`: the runtime reads the bundle's own.)"""
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
         log = os.path.join(bundle, "runtime.log")
         pid_file = os.path.join(bundle, "init.pid")
@@ -88,14 +88,17 @@ class Runtime:
         pid_file = os.path.join(bundle, f"exec-{name}.pid")
         from ..linux.files import write_atomic
 
-        write_atomic(process_file, json.dumps(process).encode(), 0o600)
+        write_atomic(process_file, json.dumps(process).encode(), 0o600, durable=False)
         try:
             args = ["exec", "--detach", "--process", process_file, "--pid-file", pid_file]
             if console:
                 args += ["--console-socket", console]
             with _adopting():
                 if _spawn(self.argv(log, *args, container_id), _container_stdio(stdio, interactive)) != 0:
-                    raise failure(log, "exec")
+                    error = failure(log, "exec")
+                    # the runtime said it on the stderr it shares with the process (runc's way)
+                    error.said = True
+                    raise error
             with open(pid_file) as f:
                 pid = int(f.read().strip())
             if forked is not None:
@@ -119,7 +122,9 @@ class Runtime:
 
     def _call(self, bundle: str, *args: str) -> None:
         log = os.path.join(bundle, "runtime.log")
-        with tempfile.TemporaryFile() as err:
+        from tempfile import TemporaryFile
+
+        with TemporaryFile() as err:
             def quiet() -> None:
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1):
@@ -145,12 +150,15 @@ class InProcess:
         self.store = Store(state_root)
         self.seccomp_cache = seccomp_cache
 
-    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None) -> int:
-        from ..runtime.config import load
+    def create(self, container_id: str, bundle: str, stdio, interactive: bool, console: str | None,
+               config: dict | None = None) -> int:
+        """As Runtime.create; `config` is the bundle's config.json as written (read again if None)."""
+        from ..runtime.config import load, parse
         from ..runtime.create import create
 
         try:
-            return create(load(bundle), self.store, container_id, console_socket=console,
+            checked = load(bundle) if config is None else parse(config, bundle)
+            return create(checked, self.store, container_id, console_socket=console,
                           stdio=_container_stdio(stdio, interactive), seccomp_cache=self.seccomp_cache)
         except TinydockerError as e:
             raise classified(str(e), "create") from None
@@ -287,13 +295,18 @@ def classified(message: str, verb: str) -> TinydockerError:
 
 class CannotRun(TinydockerError):
     """The container's program is not there or cannot be run (runc finds it at create): the
-    words docker uses, with its 127 or 126."""
+    words docker uses, with its 127 or 126. said: the runtime has told the user already."""
+
+    said = False
 
 
 class Console:
     """The unix socket a runtime sends a terminal's master to (--console-socket)."""
 
     def __init__(self):
+        import socket
+        import tempfile
+
         self.dir = tempfile.mkdtemp(prefix="tinydocker-console-")
         self.path = os.path.join(self.dir, "sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -305,14 +318,18 @@ class Console:
         self.sock.settimeout(10)
         conn, _ = self.sock.accept()
         with conn:
-            _, received, _, _ = socket.recv_fds(conn, 4096, 1)
+            from socket import recv_fds
+
+            _, received, _, _ = recv_fds(conn, 4096, 1)
         if not received:
             raise TinydockerError("the OCI runtime sent no terminal")
         return received[0]
 
     def close(self) -> None:
+        from shutil import rmtree
+
         self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        rmtree(self.dir, ignore_errors=True)
 
 
 def for_container(data_root, spec: dict) -> "Runtime | InProcess":
@@ -336,4 +353,6 @@ def forget(data_root, spec: dict, container_id: str, bundle: str) -> None:
 def write_bundle(bundle: str, config: dict) -> None:
     from ..linux.files import write_atomic
 
-    write_atomic(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode(), 0o600)
+    # made afresh at each start: nothing to keep through a crash; not indented, which would
+    # take json's slow pure-Python encoder
+    write_atomic(os.path.join(bundle, "config.json"), json.dumps(config).encode(), 0o600, durable=False)

@@ -155,7 +155,7 @@ class _Launch:
             oci.write_bundle(cdir, config)
             if spec.tty:
                 console = oci.Console()
-            pid = runtime.create(record.id, cdir, stdio, spec.interactive, console and console.path)
+            pid = runtime.create(record.id, cdir, stdio, spec.interactive, console and console.path, config)
             if forwarder:
                 forwarder.target(pid)
             self.pid = pid

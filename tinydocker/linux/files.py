@@ -6,7 +6,9 @@ symlink someone planted, even in a directory another user can write), named
 `.NAME-PID-TICKS-RANDOM` (proc.private_name: a sweep can tell whose it is, and whether
 that process still lives),
 written, fsynced, renamed over the target, and the directory fsynced: a reader sees the
-old file or the new one, and a crash keeps one of them whole.
+old file or the new one, and a crash keeps one of them whole. durable=False leaves out the
+two fsyncs for what does not outlive a reboot anyway (a runtime's state, a bundle made
+afresh at each start): still one step for a reader.
 """
 
 import os
@@ -37,7 +39,7 @@ def _sync_directory(path) -> None:
 
 
 @contextmanager
-def replacing(path, mode: int = 0o600):
+def replacing(path, mode: int = 0o600, durable: bool = True):
     """`with replacing(path) as fd:` write to fd; `path` is replaced if the block succeeds,
     and nothing is left of the attempt if it fails."""
     fd, tmp = temporary_beside(path, mode)
@@ -45,7 +47,8 @@ def replacing(path, mode: int = 0o600):
         try:
             os.fchmod(fd, mode)  # the umask narrowed it
             yield fd
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
@@ -55,12 +58,13 @@ def replacing(path, mode: int = 0o600):
         except FileNotFoundError:
             pass
         raise
-    _sync_directory(path)
+    if durable:
+        _sync_directory(path)
 
 
-def write_atomic(path, data: bytes, mode: int = 0o600) -> None:
-    """Replace the file at `path` with `data`, in one step and durably."""
-    with replacing(path, mode) as fd:
+def write_atomic(path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace the file at `path` with `data`, in one step (and durably unless told not to)."""
+    with replacing(path, mode, durable) as fd:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

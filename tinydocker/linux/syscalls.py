@@ -93,6 +93,20 @@ def sethostname(name: str) -> None:
     _check(_sethostname(raw, len(raw)), "sethostname")
 
 
+def loopback_up() -> None:
+    """Bring this network namespace's "lo" up (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP):
+    what a runtime does for a namespace it makes, as runc does."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh14x", b"lo", flags | iff_up))
+
+
 def rename_exchange(a: str, b: str) -> None:
     """Swap two paths in one step (renameat2 RENAME_EXCHANGE): a reader sees one or the other."""
     ret = _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)

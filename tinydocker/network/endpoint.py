@@ -14,7 +14,6 @@ from . import netlink
 
 def _configure_all(net: dict, interfaces: list[dict]) -> None:
     with netlink.Netlink() as inside:  # opened now: it talks to the container's namespace
-        inside.set_up("lo")
         for i in interfaces:
             configure(inside, i)
         if net.get("gateway"):
@@ -47,11 +46,10 @@ def join(pid: int, i: dict) -> None:
 
 def wire(pid: int, net: dict) -> None:
     """The network of a container an OCI runtime has created (`pid`, its init, not started
-    yet): loopback up, a bridge's veth pairs."""
-    if net["mode"] in ("host", "container"):
-        return
+    yet): a bridge's veth pairs (the runtime brought loopback up, as runc does)."""
     interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
-    _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
+    if interfaces:
+        _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
 
 
 class _InsideFailed(OSError):

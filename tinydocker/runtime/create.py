@@ -28,7 +28,7 @@ import signal
 
 from ..linux import fds
 from ..linux import syscalls as sc
-from . import cgroups, hooks, process, rootfs, terminal
+from . import cgroups, hooks, process, rootfs
 from .config import Config
 from ..linux.proc import is_alive as alive, start_ticks
 from .state import PROCESS, SECCOMP, RuntimeError_, State, Store, now_rfc3339
@@ -186,9 +186,9 @@ def _keep_for_exec(path: str, config: Config, program: bytes | None) -> None:
     as compiled (the bundle may be edited, or gone, by then)."""
     from ..linux.files import write_atomic
 
-    write_atomic(os.path.join(path, PROCESS), json.dumps(config.process_document).encode(), 0o600)
+    write_atomic(os.path.join(path, PROCESS), json.dumps(config.process_document).encode(), 0o600, durable=False)
     if program:
-        write_atomic(os.path.join(path, SECCOMP), program, 0o600)
+        write_atomic(os.path.join(path, SECCOMP), program, 0o600, durable=False)
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -223,6 +223,8 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 opened.append(joined[ns.type])
         console = None
         if console_socket:
+            from . import terminal  # loaded before the fork: the init uses it past pivot_root
+
             console = terminal.connect(console_socket)
             opened.append(console)
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
@@ -356,6 +358,8 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
             if not ns.path and ns.type not in ("pid", "user"):
                 new |= NAMESPACE_FLAGS[ns.type]
         sc.unshare(new)
+        if new & sc.CLONE_NEWNET:
+            sc.loopback_up()  # a namespace of its own has lo down: runc brings it up
         # the bundle is the working directory while the root is built, as runc has it: what
         # a mount's options name relatively (an overlay's lower directories) is found there
         os.chdir(config.bundle)
@@ -507,6 +511,8 @@ def _said(error: BaseException) -> str:
 
 def _terminal(console: int, size) -> None:
     """A pty of the container's devpts as fds 0-2; its master goes to --console-socket."""
+    from . import terminal  # loaded by create before the fork
+
     slave = terminal.send_new(console, size)
     # /dev/console is the container's terminal too (runc's, and what init systems open)
     if not os.path.lexists("/dev/console"):

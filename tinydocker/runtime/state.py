@@ -153,7 +153,8 @@ class Locked:
         return read_state(self.path)
 
     def write(self, state: State) -> None:
-        write_atomic(os.path.join(self.path, STATE), json.dumps(as_dict(state)).encode(), 0o600)
+        # as runc's under /run: a state that a reboot makes meaningless need not be synced
+        write_atomic(os.path.join(self.path, STATE), json.dumps(as_dict(state)).encode(), 0o600, durable=False)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
