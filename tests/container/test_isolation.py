@@ -95,10 +95,12 @@ def test_network_none_is_loopback_only_and_up(td):
     assert "UP" in out.split("\n")[1]
     # loopback really works: a TCP round trip inside the container (on the default bridge too)
     out = td.out("run", "c2", "sh", "-c",
-                 "nc -l -p 7777 > /tmp/got & "
+                 # the listener's input never ends: busybox nc quits at its input's end, which
+                 # could come before the client's line
+                 "nc -l -p 7777 < /dev/zero > /tmp/got & "
                  # its socket listening (state 0A, port 7777 = 1E61) before the client connects
                  "until grep -qs ':1E61 [0-9A-F:]* 0A ' /proc/net/tcp /proc/net/tcp6; do sleep 0.02; done; "
-                 "echo ping | nc 127.0.0.1 7777; wait; cat /tmp/got")
+                 "echo ping | nc 127.0.0.1 7777 > /dev/null; wait; cat /tmp/got")
     assert out.strip().endswith("ping")
 
 
