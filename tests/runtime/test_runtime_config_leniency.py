@@ -2,7 +2,9 @@
 runtime-tools validation suite), each decided against runc 1.1.5's behaviour and the
 runtime-spec: memory.kernel is accepted with a warning, a `mode=` on a bind mount is accepted
 and ignored with a warning, a config without `process` is created and refused at start, and
-a container without a mount namespace is still refused.
+a container without a mount namespace is still refused. Found by podman's system tests: a
+device's fileMode with its node's type bits (podman --privileged) is accepted, and /dev/ptmx
+among the devices leaves the link to the container's devpts, as runc does.
 """
 
 import json
@@ -96,3 +98,31 @@ def test_no_mount_namespace_is_still_refused_as_runc_refuses_its_template_so(rt,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert done.returncode == 1 and "unable to restrict sys entries without a private MNT namespace" in done.stderr
     assert not host_mounts_under(bundle)
+
+
+def test_a_device_file_mode_with_its_nodes_type_bits_is_accepted_as_runc_does(rt):
+    """podman --privileged gives each host device's whole st_mode (0o20600 for a character
+    device); runc ORs the type into it anyway. Type bits of another kind stay refused."""
+    bundle = rt.bundle("b", ["ls", "-l", "/dev/mynull"])
+    rt.edit(bundle, lambda d: d["linux"].update(devices=[
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o20640, "uid": 0, "gid": 0}]))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("crw-r-----"), done.stdout
+    rt.edit(bundle, lambda d: d["linux"]["devices"][0].update(fileMode=0o60640))  # a block device's bits
+    cid = rt.new_id()
+    done = rt.create(bundle, cid)
+    assert done.returncode == 1
+    assert one_line(done.stderr) == ("tinydocker-runtime: config.json: linux.devices[0].fileMode 0o60640 has file "
+                                     "type bits that are not those of a 'c' device")
+    assert not (rt.root / cid).exists()
+
+
+def test_dev_ptmx_among_the_devices_stays_the_link_to_the_containers_devpts_as_runc_keeps_it(rt):
+    """podman --privileged lists the host's /dev/ptmx (c 5:2) with the other devices; runc
+    skips it (its setupPtmx makes the link), and a new node there was refused here (EPERM)."""
+    bundle = rt.bundle("b", ["sh", "-c", "readlink /dev/ptmx; test -c /dev/pts/ptmx && echo pts"])
+    rt.edit(bundle, lambda d: d["linux"].update(devices=[
+        {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2, "fileMode": 0o20666, "uid": 0, "gid": 0}]))
+    done = rt("run", "--bundle", bundle, rt.new_id())
+    assert (done.returncode, done.stdout, done.stderr) == (0, "pts/ptmx\npts\n", "")

@@ -77,6 +77,28 @@ def test_signals_to_exec_go_to_the_process(rt):
     assert exec_.wait(60) == 42
 
 
+def _group_and_session(pid: int) -> tuple[int, int]:
+    """A process's process group and session, as the host numbers them."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[2]), int(fields[3])
+
+
+def test_the_init_and_an_execd_process_each_lead_a_session_of_their_own(rt, tmp_path):
+    """As under runc and crun (a terminal or not): an engine that signals the group of the
+    container's pid (conmon's --timeout kills -getpgid(pid)) reaches the container, never
+    itself. In the caller's group, conmon killed itself and podman found the container
+    running forever (podman's system test "run --timeout")."""
+    cid, _, pid = running(rt)
+    assert _group_and_session(pid) == (pid, pid)
+    pid_file = tmp_path / "exec.pid"
+    # no pipes: the detached process would hold them open
+    done = rt("exec", "--detach", "--pid-file", pid_file, cid, "sleep", "1000",
+              capture_output=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert done.returncode == 0
+    child = int(pid_file.read_text())
+    assert _group_and_session(child) == (child, child)
+
+
 def test_detach_writes_the_pid_file_and_leaves_the_process_to_the_callers_subreaper(rt, tmp_path):
     cid, bundle, _ = running(rt)
     pid_file = tmp_path / "exec.pid"

@@ -27,6 +27,10 @@ UINT64 = 2**64 - 1
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
+# a device node's file type bits (stat's S_IFCHR, S_IFBLK, S_IFIFO), by runtime-spec type
+_NODE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
 class ConfigError(TinydockerError):
     """A config.json refused: one line, naming the file's field. runc exits 1 for these."""
 
@@ -693,8 +697,20 @@ class _Reader:
         return Device(type=kind, path=path,
                       major=self.integer(d, "major", where, 0, INT64_MAX, required=needs_numbers),
                       minor=self.integer(d, "minor", where, 0, INT64_MAX, required=needs_numbers),
-                      file_mode=self.integer(d, "fileMode", where, 0, 0o7777),
+                      file_mode=self.file_mode(d, kind, where),
                       uid=self.integer(d, "uid", where, 0, UINT32 - 1), gid=self.integer(d, "gid", where, 0, UINT32 - 1))
+
+    def file_mode(self, d: dict, kind: str, where: str) -> int | None:
+        """The node's permission bits. podman (--privileged) writes the host node's whole
+        st_mode, its type bits with it; runc ORs the type in anyway: those of the device's
+        own type are dropped, any other bit above 0o7777 refused."""
+        mode = self.integer(d, "fileMode", where, 0, 0o177777)
+        if mode is None or mode <= 0o7777:
+            return mode
+        if mode & ~0o7777 != _NODE_TYPE_BITS[kind]:
+            raise self.fail(_join(where, "fileMode"), f"{mode:#o} has file type bits that are not "
+                                                       f"those of a {kind!r} device")
+        return mode & 0o7777
 
     def resources(self, value) -> Resources:
         d = self.obj(value, "linux.resources", "resources")

@@ -348,6 +348,9 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
         if in_user_ns:
             _first_stage(config, report, go, joined)
             joined = {k: fd for k, fd in joined.items() if k not in ("user", "pid")}
+        # a session and process group of its own, as runc's and crun's init (terminal or
+        # not): engines signal the container's group (conmon's --timeout), never their own
+        os.setsid()
         # the mount namespace last: joining it changes our root, and the rootfs is then built
         # in it (runc's reading of a mount namespace given by path)
         for kind, fd in sorted(joined.items(), key=lambda item: item[0] == "mount"):

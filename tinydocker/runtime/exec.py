@@ -363,6 +363,7 @@ def _child(p: Process, program: bytes | None, report: int, keep: set, joined: li
                     pass
         # if exec dies now, so do we: nobody would wait for us
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()  # its own session and process group, as the init's (runc's exec too)
         if stdio is not None:
             stdio()
         preserved = set(range(3, 3 + preserve_fds))

@@ -80,7 +80,10 @@ def prepare(config: Config, root: str, leaves=(), in_user_ns: bool = False) -> N
     if not any(m.destination == "/dev" and m.bind for m in config.mounts):
         default_devices(root, in_user_ns)
     for d in config.linux.devices:
-        make_device(root, d, in_user_ns)
+        # as runc: /dev/ptmx stays the link to the container's own devpts (podman
+        # --privileged lists the host's /dev/ptmx among the devices)
+        if os.path.normpath(d.path) != "/dev/ptmx":
+            make_device(root, d, in_user_ns)
 
 
 def _target(root: str, m: Mount) -> str:

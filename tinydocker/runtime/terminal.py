@@ -32,8 +32,8 @@ def send_new(console: int, size) -> int:
 
 
 def take(slave: int) -> None:
-    """The slave as controlling terminal (in a new session) and as fds 0-2."""
-    os.setsid()
+    """The slave as controlling terminal and as fds 0-2; the caller leads a new session
+    (every container process does, a terminal or not)."""
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for target in (0, 1, 2):
         os.dup2(slave, target)
