@@ -406,10 +406,12 @@ def _init(config: Config, report: int, go: int, fifo_fd: int, proc_fd: int, join
                 # as runc: rlimits and oomScoreAdj refused fail create (with a user namespace
                 # the first stage set them, with the host's privileges)
                 process.set_limits(config.process)
+        # create may exit as soon as it reads "ready": the parent-death signal goes first (a
+        # create killed before it reads the line breaks the pipe, and we end on that instead)
+        sc.prctl(PR_SET_PDEATHSIG, 0)
         os.write(report, b'{"ready": true}\n')
         os.close(report)
         stage = "wait"
-        sc.prctl(PR_SET_PDEATHSIG, 0)
         # blocks until `start` opens the fifo for reading
         gate = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fd)
         os.write(gate, b"0")
