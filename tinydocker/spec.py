@@ -236,7 +236,7 @@ class ContainerSpec:
         return list(devices.DEFAULT) + [d["rule"] for d in host_devices] + list(self.device_cgroup_rules)
 
     def confinement(self, privileged: bool = False) -> dict:
-        """What the container's processes are held to (security/process.py); `privileged`
+        """What the container's processes are held to (container/bundle.process); `privileged`
         is exec's own --privileged, on top of the container's."""
         from .security import capabilities
 

@@ -1,4 +1,5 @@
-"""Bind mounts and volumes, attached in the container's mount namespace before pivot_root.
+"""Bind mounts and volumes attached over a container's root in a mount namespace of a
+child's own (cp's view of a stopped container), and an empty volume filled from the image.
 
 Each target is resolved inside the container's root by the kernel (openat2 with
 RESOLVE_IN_ROOT): a symlink in the image, absolute or full of "..", leads to a place under

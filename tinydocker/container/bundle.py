@@ -17,7 +17,6 @@ from ..cgroups.limits import CFS_PERIOD_US, Limits
 from ..errors import TinydockerError
 from ..linux import mount_options
 from ..security import capabilities, masks, seccomp
-from ..security.process import permitted
 from . import user
 
 OCI_VERSION = "1.0.2"
@@ -77,7 +76,7 @@ def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
     env.setdefault("HOME", home)
     # what tinydocker does not hold itself a container cannot be given (--privileged under a
     # reduced bounding set gets that set)
-    held = permitted()
+    held = capabilities.held()
     caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
     return {
         "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),
@@ -92,8 +91,8 @@ def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
 
 
 def mounts(orders: dict, privileged: bool) -> list[dict]:
-    """The root's overlay first (everything else is mounted on it), then what the built-in
-    init mounts, in its order."""
+    """The root's overlay first (everything else is mounted on it), then /proc, /dev, /sys
+    and the cgroups, then binds and volumes (shallow targets first), then tmpfs."""
     base = orders["lower_base"]
     tail = f"upperdir={orders['upper']},workdir={orders['work']},index=off,metacopy=off,redirect_dir=off"
     overlay = "lowerdir=" + ":".join(os.path.join(base, d) for d in orders["lower"].split(":")) + "," + tail

@@ -25,9 +25,8 @@ def exec_in(store, record: Record, argv: list[str], env: dict, workdir: str, use
     if input is not None:
         interactive = True
     cdir = str(store.container_dir(record.name))
-    layers = [os.path.join(cdir, "upper"), *(os.path.join(cdir, d) for d in store.lower_dirs(record.name))]
     process = bundle.process({"argv": argv, "env": env, "workdir": workdir, "user": user, "tty": tty,
-                              "group_add": group_add}, confinement, layers)
+                              "group_add": group_add}, confinement, store.layer_stack(record.name))
     runtime = oci.for_container(store.root, record.spec)
     pipes = CapturePipes(input) if capture_output else None
     console = oci.Console() if tty else None
@@ -48,7 +47,7 @@ def exec_in(store, record: Record, argv: list[str], env: dict, workdir: str, use
                 raise
             # a program that cannot run: docker's words and 126/127, as for run (once: a
             # runtime binary may have said it on the stderr it shares with the process)
-            told = getattr(e, "said", False) and not capture_output  # captured: its pipe is gone unread
+            told = isinstance(e, oci.CannotRun) and e.told and not capture_output  # captured: its pipe is gone unread
             said = None if told else {"error": str(e), "code": e.code}
             return outcome_of(said, e.code, (b"", b"") if capture_output else None)
         if pipes:

@@ -95,10 +95,8 @@ class Runtime:
                 args += ["--console-socket", console]
             with _adopting():
                 if _spawn(self.argv(log, *args, container_id), _container_stdio(stdio, interactive)) != 0:
-                    error = failure(log, "exec")
                     # the runtime said it on the stderr it shares with the process (runc's way)
-                    error.said = True
-                    raise error
+                    raise failure(log, "exec", told=True)
             with open(pid_file) as f:
                 pid = int(f.read().strip())
             if forked is not None:
@@ -261,7 +259,7 @@ def _spawn(argv: list[str], setup) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
+def failure(log: str, verb: str, stderr: str = "", told: bool = False) -> TinydockerError:
     """The runtime's last error, as docker says a runtime's failure; a program that cannot
     be run is 127 or 126 (runc finds that out at create), as docker says it."""
     message = ""
@@ -279,25 +277,27 @@ def failure(log: str, verb: str, stderr: str = "") -> TinydockerError:
     if not message:
         lines = stderr.strip().splitlines()
         message = lines[-1] if lines else f"the OCI runtime's {verb} failed"
-    return classified(message, verb)
+    return classified(message, verb, told)
 
 
-def classified(message: str, verb: str) -> TinydockerError:
-    """A runtime's failure as the engine says it."""
+def classified(message: str, verb: str, told: bool = False) -> TinydockerError:
+    """A runtime's failure as the engine says it (told: the runtime has said it to the user)."""
     lowered = message.lower()
     said = message[lowered.find('exec: "'):] if 'exec: "' in lowered else ""
     if "executable file not found" in said or "no such file" in said:
-        return CannotRun(said, EXIT_NOT_FOUND)
+        return CannotRun(said, EXIT_NOT_FOUND, told)
     if "permission denied" in said:
-        return CannotRun(said, EXIT_CANNOT_EXEC)
+        return CannotRun(said, EXIT_CANNOT_EXEC, told)
     return TinydockerError(f"OCI runtime {verb} failed: {message}")
 
 
 class CannotRun(TinydockerError):
     """The container's program is not there or cannot be run (runc finds it at create): the
-    words docker uses, with its 127 or 126. said: the runtime has told the user already."""
+    words docker uses, with its 127 or 126. told: the runtime has said it to the user already."""
 
-    said = False
+    def __init__(self, message: str, code: int, told: bool = False):
+        super().__init__(message, code=code)
+        self.told = told
 
 
 class Console:

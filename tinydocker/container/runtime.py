@@ -117,7 +117,7 @@ class _Launch:
             "binds": sorted(binds + etc_binds, key=lambda b: b["target"].count("/")),
             "network": net_orders, "init": spec.init,
         }
-        self._through_runtime(spec, orders, stdio, forwarder, str(cdir), fresh)
+        self._start(spec, orders, stdio, forwarder, str(cdir), fresh)
 
     def _record_running(self, spec: ContainerSpec, pid: int) -> None:
         """The record says running, with the pid; whoever launches is the monitor: the one
@@ -131,7 +131,7 @@ class _Launch:
         self.record = started
         events.container(self.store.root, started, "start")
 
-    def _through_runtime(self, spec: ContainerSpec, orders: dict, stdio, forwarder, cdir: str, fresh: bool) -> None:
+    def _start(self, spec: ContainerSpec, orders: dict, stdio, forwarder, cdir: str, fresh: bool) -> None:
         """The start through the OCI runtime (tinydocker's own in this process, or --runtime's):
         the bundle from the orders, `create`, the network wired into the namespace it made,
         `start`, the record."""
@@ -149,8 +149,7 @@ class _Launch:
             kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid"}
             # our descriptors, by path: the runtime opens the very namespaces we checked
             joined = {kinds[flag]: f"/proc/{me}/fd/{fd}" for flag, fd in self.joined.items()}
-            layers = [orders["upper"], *(os.path.join(cdir, d) for d in orders["lower"].split(":"))]
-            config = bundle.config(orders, spec, record.id, layers, joined)
+            config = bundle.config(orders, spec, record.id, store.layer_stack(spec.name), joined)
             bundle.populate(orders)
             oci.write_bundle(cdir, config)
             if spec.tty:

@@ -69,12 +69,9 @@ def _check_capabilities(config: Config) -> None:
     caps = config.process.capabilities if config.process is not None else None
     if caps is None:
         return
-    held = -1
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("CapPrm:", "CapBnd:")):
-                held &= int(line.split()[1], 16)
-    from ..security.capabilities import NUMBER
+    from ..security.capabilities import NUMBER, held as holding
+
+    held = holding()
 
     for name in ("permitted", "effective", "inheritable", "ambient"):
         for cap in getattr(caps, name):

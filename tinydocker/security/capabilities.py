@@ -49,6 +49,18 @@ def effective(add=(), drop=(), privileged: bool = False) -> list[str]:
     return [n for n in NAMES if n in chosen]
 
 
+def held() -> int:
+    """What this process can give a container, as a mask: its permitted set within its
+    bounding set (a capability outside the bounding set is lost at the container's execve;
+    a narrowed one, in a sandbox or under --privileged's caller, is what there is)."""
+    mask_ = -1
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("CapPrm:", "CapBnd:")):
+                mask_ &= int(line.split()[1], 16)
+    return mask_ if mask_ != -1 else 0
+
+
 def mask(names) -> int:
     bits = 0
     for name in names:

@@ -207,6 +207,12 @@ class Store(Holds, Observing):
         # a container made by an older tinydocker may link a layer twice, which overlayfs refuses
         return [f"layers/{p.name}" for p in stack.overlay_stack([links / str(i) for i in range(count)])]
 
+    def layer_stack(self, name: str) -> list[str]:
+        """The container's upper directory, then its image's layers, top first, as full paths:
+        the overlay's view, to read the image's files through (its /etc/passwd, say)."""
+        cdir = self.container_dir(name)
+        return [str(cdir / "upper"), *(str(cdir / d) for d in self.lower_dirs(name))]
+
     def update(self, record: Record, **changes) -> Record | None:
         """Apply changes to the stored record if it is still this container's, and, when
         `record` names a pid, still this start of it; None otherwise.
