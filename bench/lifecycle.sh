@@ -2,8 +2,9 @@
 # Detached containers side by side with runc and podman, in one run:
 #   1. N (default 50) detached `sleep` containers started at once from this shell (`&` + `wait`):
 #      wall time and failures, for tinydocker, runc (run --detach) and podman (run -d);
-#   2. what stays resident per detached container: tinydocker's supervisor next to podman's
-#      conmon (PSS and RSS from /proc/PID/smaps_rollup; runc leaves no process of its own);
+#   2. what stays resident per detached container: tinydocker's monitor (one for all of a
+#      data root's containers) next to podman's conmon (one each), their PSS and RSS from
+#      /proc/PID/smaps_rollup shared out over the N containers; runc leaves no process;
 #   3. `tinydocker ps -a` with 0, 100 and 1000 containers recorded (hyperfine medians).
 #
 # Usage: bench/lifecycle.sh    (N=50; needs runc, jq, hyperfine; podman is skipped if absent)
@@ -40,23 +41,25 @@ parallel() {
   echo "$(awk "BEGIN{print $(now) - $start}") $fails"
 }
 
-# PSS and RSS in KiB of the given pids, averaged
+# PSS and RSS in KiB of the given pids (each counted once), summed, then shared out over
+# $2 containers: "PSS RSS processes"
 resident() {
-  local pss=0 rss=0 n=0
-  for p in "$@"; do
+  local per=$1 pss=0 rss=0 n=0
+  shift
+  for p in $(printf '%s\n' "$@" | sort -u); do
     pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup")))
     rss=$((rss + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup")))
     n=$((n + 1))
   done
-  [ "$n" -gt 0 ] && echo "$((pss / n)) $((rss / n)) $n" || echo "- - 0"
+  [ "$n" -gt 0 ] && echo "$((pss / per)) $((rss / per)) $n" || echo "- - 0"
 }
 
 echo "$N detached containers started at once (wall seconds, failures):"
-read -r td_wall td_fail < <(parallel tinydocker "${td[@]}" run -d "b{}" sleep 600)
+read -r td_wall td_fail < <(parallel tinydocker "${td[@]}" run -d --network none "b{}" sleep 600)
 printf '  %-12s %6.2f s  %s failed\n' tinydocker "$td_wall" "$td_fail"
 mapfile -t monitors < <(for f in "$work"/root/state/containers/*/record.toml; do
   awk -F' = ' '$1=="monitor_pid"{print $2}' "$f"; done)
-read -r td_pss td_rss td_n < <(resident "${monitors[@]}")
+read -r td_pss td_rss td_n < <(resident "$N" "${monitors[@]}")
 
 read -r runc_wall runc_fail < <(parallel runc runc run --detach --bundle "$work/bundle" "tdb-$$-{}")
 printf '  %-12s %6.2f s  %s failed\n' runc "$runc_wall" "$runc_fail"
@@ -69,21 +72,32 @@ if command -v podman >/dev/null; then
     --name "tdb-$$-p{}" --rootfs "$rootfs" /bin/sleep 600)
   podman_line=$(printf '  %-12s %6.2f s  %s failed' podman "$pod_wall" "$pod_fail")
   mapfile -t conmons < <(pgrep -x conmon || true)
-  read -r pod_pss pod_rss pod_n < <(resident "${conmons[@]}")
+  read -r pod_pss pod_rss pod_n < <(resident "$N" "${conmons[@]}")
 fi
 echo "$podman_line"
 echo
-echo "resident per detached container (KiB, averaged over the live ones):"
-printf '  %-28s PSS %6s  RSS %6s  (%s processes)\n' "tinydocker supervisor" "$td_pss" "$td_rss" "$td_n"
+echo "resident per detached container (KiB: what the monitoring processes hold, shared out over $N):"
+printf '  %-28s PSS %6s  RSS %6s  (%s processes)\n' "tinydocker monitor" "$td_pss" "$td_rss" "$td_n"
 printf '  %-28s PSS %6s  RSS %6s  (%s processes)\n' "podman conmon" "$pod_pss" "$pod_rss" "$pod_n"
 
 echo
-echo "stopping them all at once (wall seconds, failures):"
-names=$(seq -f 'b%g' 1 "$N")
-start=$(now); fails=0; pids=()
-for n in $names; do "${td[@]}" stop -t 0 "$n" >/dev/null 2>>"$work/stop.err" & pids+=($!); done
-for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
-printf '  %-12s %6.2f s  %s failed\n' tinydocker "$(awk "BEGIN{print $(now) - $start}")" "$fails"
+echo "killing them all at once (wall seconds, failures; each command sends SIGKILL and returns):"
+read -r w f < <(parallel td-kill "${td[@]}" kill "b{}")
+printf '  %-12s %6.2f s  %s failed\n' tinydocker "$w" "$f"
+read -r w f < <(parallel runc-kill runc kill "tdb-$$-{}" KILL)
+printf '  %-12s %6.2f s  %s failed\n' runc "$w" "$f"
+if command -v podman >/dev/null; then
+  read -r w f < <(parallel podman-kill podman kill "tdb-$$-p{}")
+  printf '  %-12s %6.2f s  %s failed\n' podman "$w" "$f"
+fi
+"${td[@]}" wait $(seq -f 'b%g' 1 "$N") >/dev/null
+
+echo
+echo "started again, then stopped all at once with a 2 s timeout (sleep as PID 1 ignores SIGTERM):"
+read -r w f < <(parallel td-start "${td[@]}" start "b{}")
+printf '  %-12s %6.2f s  %s failed  (start)\n' tinydocker "$w" "$f"
+read -r w f < <(parallel td-stop "${td[@]}" stop -t 2 "b{}")
+printf '  %-12s %6.2f s  %s failed  (stop -t 2: the floor is 2 s)\n' tinydocker "$w" "$f"
 "${td[@]}" container prune -f >/dev/null
 
 echo

@@ -93,7 +93,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
     dns=["10.0.0.53"], dns_search=["example.com"], dns_options=["ndots:2"], add_hosts=["db:10.0.0.5"].
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
-    supervisor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
+    monitor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
     runtime="runc" (or "tinydocker-runtime", "crun", a path): start the container through that OCI
     runtime binary, instead of tinydocker's own runtime code in this process ("builtin"; the

@@ -46,7 +46,7 @@ def run(
     tty: bool = typer.Option(False, "-t", "--tty", help="Give the container a pseudo-terminal."),
     remove: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
     detach: bool = typer.Option(False, "-d", "--detach",
-                                help="Run in the background under a small supervisor; print the id. "
+                                help="Run in the background, watched by the data root's monitor; print the id. "
                                      "Output goes to the container's log (see 'logs')."),
     attach: Optional[List[str]] = typer.Option(None, "-a", "--attach", metavar="STREAM",
                                                help="Attach only STDIN, STDOUT or STDERR (repeatable); the "

@@ -1,2 +1,2 @@
 """A container's life: the parent side (runtime, exec), the child side (init), the resident
-supervisor of a detached container, its stdio, terminal and log."""
+monitor of detached containers, its stdio, terminal and log."""

@@ -2,12 +2,12 @@
 
 There is no daemon holding the container's stdio, so attach takes it where it is:
 
-  - output: the container's log (its supervisor writes everything the container says
-    there), followed from its current end, stdout to stdout and stderr to stderr;
-  - input, for a container started with -i: a copy of the supervisor's own end of the
+  - output: the container's log (the data root's monitor writes everything the container
+    says there), followed from its current end, stdout to stdout and stderr to stderr;
+  - input, for a container started with -i: a copy of the monitor's own end of the
     container's stdin (the pipe's write end, or the pty's master with -t), which the
-    supervisor keeps at INPUT_FD, taken with pidfd_getfd(2). What is typed reaches the
-    container as it would under `run -i`; several attached callers share it, as docker's do.
+    monitor hands over when asked. What is typed reaches the container as it would under
+    `run -i`; several attached callers share it, as docker's do.
 
 With -t the caller's terminal goes raw (the container's pty interprets Ctrl-C), and the
 detach keys (Ctrl-P Ctrl-Q) leave the container running. Without a terminal, the signals
@@ -21,9 +21,7 @@ import signal
 import threading
 
 from ..errors import TinydockerError
-from ..linux import proc
-from ..linux import syscalls as sc
-from .stdio import INPUT_FD, write_all
+from .stdio import write_all
 from .terminal import copy_winsize
 
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -53,7 +51,7 @@ def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: byte
     from .logs import read
 
     tty = bool(record.spec.get("tty"))
-    input_fd = _input_of(record) if stdin else None
+    input_fd = _input_of(store, record) if stdin else None
     following, ended = threading.Event(), threading.Event()
 
     def show():
@@ -92,23 +90,18 @@ def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: byte
     return current.exit_code if current is not None and current.exit_code is not None else 0
 
 
-def _input_of(record) -> int | None:
-    """Our copy of the container's input, or None if it was started without -i."""
+def _input_of(store, record) -> int | None:
+    """Our copy of the container's input, from its monitor; None if it was started without
+    -i (or its monitor is gone, or the container ends meanwhile)."""
     if not record.spec.get("interactive"):
         return None
+    from .monitor_client import ask
+
     try:
-        pidfd = os.pidfd_open(record.monitor_pid)
-    except (ProcessLookupError, TypeError):
+        answer, fds = ask(store.root, {"op": "input", "id": record.id}, start=False)
+    except TinydockerError:
         return None
-    try:
-        # the pid checked after opening: the descriptor then stays on this supervisor
-        if not proc.is_alive(record.monitor_pid, record.monitor_ticks, record.boot_id):
-            return None
-        return sc.pidfd_getfd(pidfd, INPUT_FD)
-    except OSError:
-        return None  # a supervisor of an older tinydocker, or ending: attach to the output only
-    finally:
-        os.close(pidfd)
+    return fds[0] if answer and answer.get("input") and fds else None
 
 
 def _relay_input(target: int, keys: bytes, ended: threading.Event) -> bool:

@@ -4,12 +4,10 @@
     2026-11-22T17:38:37.636162123Z stderr P a partial line, continued by the next record
 
 Whoever holds the container's output writes it: an attached `run` as it relays it, or a
-detached container's supervisor. With --log-opt max-size, a record that would take the file
+detached container's monitor. With --log-opt max-size, a record that would take the file
 past it first moves the file to LOG.1 (LOG.1 to LOG.2 ..., keeping max-file files in all),
 as docker's json-file driver rotates. Readers (logs.py) read LOG.N ... LOG.1, then LOG.
 
-This module imports nothing but the standard library's os, select and time: supervisor.py, which
-runs without the package on its path, imports it as a sibling file.
 """
 
 import os

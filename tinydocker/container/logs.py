@@ -121,7 +121,7 @@ def _still_running(store, record) -> bool:
     current = store.current(record)
     if current is None or current.status != "running":
         return False
-    # the supervisor drains the output before it records the exit: wait for that, unless
+    # the monitor drains the output before it records the exit: wait for that, unless
     # it is gone too (then nothing more will be written)
     return current.container_alive() or current.monitor_alive()
 

@@ -11,7 +11,6 @@ the init's zombie is reaped, so whoever reads the store finds the pid still take
 the record says how the container ended.
 """
 
-import json
 import os
 import signal
 import sys
@@ -19,7 +18,7 @@ import sys
 from .. import cgroups
 from ..errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TINYDOCKER, TinydockerError, describe
 from ..linux import proc
-from ..linux import fds, syscalls as sc
+from ..linux import syscalls as sc
 from ..spec import ContainerSpec
 from ..state import events
 from ..state.root import DataRoot
@@ -29,14 +28,14 @@ from ..network import attach as network
 from ..volume.store import VolumeStore
 from .process import SignalForwarder, exit_status, open_namespaces, outcome_of
 from .logfile import LogWriter
-from .stdio import INPUT_FD, CapturePipes, LogPipes, TeePipes, write_all
+from .stdio import CapturePipes, LogPipes, TeePipes
 
 
 def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
         input: bytes | None = None, detach: bool = False, shown=(b"stdout", b"stderr")):
     """Run a container on the image layer directories `layers` (top first): to its end (the
     exit code, or Completed when capturing), or, with detach, until it has started under
-    its supervisor (its id). `shown`: the output streams passed on to the caller (run -a)."""
+    the data root's monitor (its id). `shown`: the output streams passed on to the caller (run -a)."""
     if spec.tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
@@ -69,8 +68,9 @@ class _Launch:
     through its runtime (self.pid: its init, our child; self.master: its terminal)."""
 
     def __init__(self, store: Store, record: Record, spec: ContainerSpec, stdio, fresh: bool,
-                 forwarder: "SignalForwarder | None" = None):
+                 forwarder: "SignalForwarder | None" = None, monitor: int | None = None):
         self.store = store
+        self.monitor = monitor or os.getpid()  # who waits for its end and records it
         self.record_at_start = record
         self.network = None
         self.joined: dict[int, int] = {}  # CLONE_NEW*: an open namespace of another container's (or the host's)
@@ -83,7 +83,7 @@ class _Launch:
             binds = VolumeStore(store.root).sources(spec.mounts)
             self.cgroup = cgroups.open_cgroup(record.id)
             if not fresh:
-                # a monitor that was killed (a SIGKILLed supervisor or `run`) could not remove
+                # a monitor that was killed (a SIGKILLed monitor or `run`) could not remove
                 # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
                 self.cgroup.remove()
             self.joined = _joined_namespaces(store, spec)
@@ -122,7 +122,7 @@ class _Launch:
     def _record_running(self, spec: ContainerSpec, pid: int) -> None:
         """The record says running, with the pid; whoever launches is the monitor: the one
         that will wait and record the exit."""
-        me = os.getpid()
+        me = self.monitor
         started = self.store.update(self.record_at_start, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                     started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
                                     network=self.network)
@@ -286,104 +286,76 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
         log.close()
     launch.finish(code, spec.remove)
     # as docker's client: the attached run ends with the container's first end, and its
-    # policy starts it again in the background (under a supervisor, as a detached start)
+    # policy starts it again in the background (under the monitor, as a detached start)
     _restart_if_due(store, launch.record)
     return outcome_of(None, code, out)
 
 
 def _detached(store, record, spec, fresh) -> str:
-    """Start the container under a supervisor of its own and return once it has started.
+    """Start the container in the background and return once it has started: the data
+    root's monitor (monitor.py) launches it, keeps its log and records its end."""
+    from .monitor_client import ask
 
-    The supervisor is a grandchild (so that it is nobody's zombie when it ends) in a
-    session of its own (so that the caller's terminal signals don't reach it). It
-    launches the container and says how that went on a pipe; then it execs the small
-    resident program in supervisor.py, which keeps the container's log and records its end.
-    """
-    said_r, said_w = os.pipe()
-    middle = os.fork()
-    if middle == 0:
-        code = EXIT_TINYDOCKER
-        try:
-            fds.drop_inherited((said_w,))  # nothing the caller's other threads hold comes along
-            os.setsid()
-            if os.fork() == 0:
-                _supervise(store, record, spec, fresh, said_w)  # never returns
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(said_w)
-    os.waitpid(middle, 0)
-    with os.fdopen(said_r, "rb") as said:
-        message = said.read()
-    if not message:
-        raise TinydockerError(f"the supervisor of container {spec.name} died while starting it")
-    outcome = json.loads(message)
-    if "error" in outcome:
-        raise TinydockerError(outcome["error"], code=outcome["code"])
+    answer, _ = ask(store.root, {"op": "start", "name": record.name, "id": record.id, "fresh": fresh})
+    if answer is None:
+        raise TinydockerError(f"the monitor of container {spec.name} died while starting it")
+    if "error" in answer:
+        raise TinydockerError(answer["error"], code=answer["code"])
     return record.id
 
 
-def _supervise(store, record, spec, fresh, said_w: int) -> None:
-    """In the supervisor: launch the container, tell the caller, become supervisor.py."""
-    code = EXIT_TINYDOCKER
+def launch_detached(root: DataRoot, name: str, container_id: str, fresh: bool, monitor: int):
+    """In a launcher the monitor forked: launch the container as `monitor`'s. Returns the
+    answer for the one who asked; and, once it runs, what the monitor watches it by (its
+    init, where its output is kept, whether --rm) with the descriptors of its output and
+    (with -i) of its input."""
+    store = Store(root)
     try:
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)  # the caller's terminal is not ours to keep
-        os.close(null)
+        record = store.located(name, container_id)
+        if record is None:
+            raise _removed_while_starting(name)
+        spec = ContainerSpec.from_dict(record.spec)
         stdio = LogPipes(spec.interactive, spec.tty)
-        try:
-            # the supervisor is the monitor from here on: were the caller killed now, what
-            # this start takes (an address, ports) must still count as held by a live one
-            me = os.getpid()
-            record = store.update(record, monitor_pid=me, monitor_ticks=proc.start_ticks(me)) or record
-            launch = _Launch(store, record, spec, stdio, fresh)
-        except BaseException as e:  # noqa: BLE001 - whatever it is, the caller must hear of it
-            message, code = describe(e, "run -d" if fresh else "start", str(store.root.root))
-            write_all(said_w, json.dumps({"error": message, "code": code}).encode())
-            raise
-        write_all(said_w, json.dumps({"id": record.id}).encode())
-        os.close(said_w)
-        outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
-        keep = [fd for fd, _ in outputs]
-        if spec.interactive:
-            # the container's input where `attach` takes a copy of it: the pty (-t) or the stdin
-            # pipe, held there only (a restart's supervisor, forked from this one, replaces it)
-            os.dup2(launch.master if launch.master is not None else stdio.held()[0], INPUT_FD)
-            keep.append(INPUT_FD)
-        for fd in stdio.held():
-            os.close(fd)
-        for fd in keep:
-            os.set_inheritable(fd, True)
-        program = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
-        # -S: no site import; the program adds the paths it needs only once the container ends
-        os.execv(sys.executable, [
-            sys.executable, "-S", program, str(store.root.root), launch.record.name, record.id,
-            str(launch.pid), "1" if spec.remove else "0", _log_path(store, spec), "%d:%d" % spec.log_limits(),
-            str(store.monitor_error_path(spec.name)),
-            ",".join(f"{fd}:{stream}" for fd, stream in outputs), os.pathsep.join(sys.path)])
-    finally:
-        os._exit(code)
+        # this launcher is the start's monitor until the container runs: were it killed
+        # now, what the start takes (an address, ports) must count as held by a live one
+        me = os.getpid()
+        record = store.update(record, monitor_pid=me, monitor_ticks=proc.start_ticks(me)) or record
+        launch = _Launch(store, record, spec, stdio, fresh, monitor=monitor)
+    except BaseException as e:  # noqa: BLE001 - whatever it is, the asker must hear of it
+        message, code = describe(e, "run -d" if fresh else "start", str(root.root))
+        return {"error": message, "code": code}, None, []
+    outputs = [(launch.master, "stdout")] if launch.master is not None else stdio.outputs()
+    held = []
+    if spec.interactive:
+        # the container's input, held by the monitor (a pipe's open end keeps `sh` waiting
+        # for input rather than reading EOF); `attach` asks the monitor for a copy
+        held = [launch.master if launch.master is not None else stdio.held()[0]]
+    facts = {"id": record.id, "name": launch.record.name, "pid": launch.pid, "remove": spec.remove,
+             "log": _log_path(store, spec), "limits": list(spec.log_limits()),
+             "error_path": str(store.monitor_error_path(spec.name)),
+             "streams": [stream for _, stream in outputs], "input": bool(held)}
+    return {"id": record.id}, facts, [fd for fd, _ in outputs] + held
 
 
-def finish_detached(root: str, name: str, container_id: str, pid: int, remove: bool) -> None:
-    """supervisor.py's last step: the container has ended; record it as an attached run would."""
+def finish_detached(root: str, name: str, container_id: str, pid: int, code: int, remove: bool) -> None:
+    """In a finisher the monitor forked: the container has ended with `code`; record it as
+    an attached run would (the monitor, its init's parent, reaps it afterwards)."""
     from ..state.root import resolve
 
     store = Store(resolve(root))
     record = store.located(name, container_id)  # None if removed meanwhile (rm -f); renamed, found by id
-    _finish(store, record, cgroups.open_cgroup(container_id), pid, exit_status(pid), remove)
+    _finish(store, record, cgroups.open_cgroup(container_id), pid, code, remove, reap=False)
     if record is not None:
         _restart_if_due(store, record)
 
 
 def _restart_if_due(store: Store, record: Record) -> None:
-    """The supervisor's last duty: start the container again if its --restart policy says so.
+    """The finisher's last duty: start the container again if its --restart policy says so.
 
     As docker: not after `stop` or `kill`; on-failure only after a non-zero exit and at
     most N times; a container that ends within 10 s of starting waits 0.1 s, then twice as
     long at each quick end in a row (up to a minute; a longer run starts again from 0.1 s)
-    before it starts again. The new start has a supervisor of its own; this one ends."""
+    before it starts again. The new start is the monitor's, as any detached start; this finisher ends."""
     import time
 
     from ..spec import parse_restart
@@ -405,8 +377,10 @@ def _restart_if_due(store: Store, record: Record) -> None:
         pass  # removed or started by hand meanwhile, or the start failed: its record says why
 
 
-def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool) -> None:
-    """Drop the cgroup, record the exit (unless the container was removed meanwhile), reap.
+def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, remove: bool,
+            reap: bool = True) -> None:
+    """Drop the cgroup, record the exit (unless the container was removed meanwhile), reap
+    (reap=False: the caller is not the init's parent, which reaps it afterwards).
 
     The cgroup goes first so that a command that sees the record say "exited" never
     finds the container's cgroup still there; the pid is reaped last, so that until
@@ -432,7 +406,8 @@ def _finish(store: Store, record: Record | None, cgroup, pid: int, code: int, re
             # the network is given back: a later start must not release what others took since
             store.update(record, status=EXITED, exit_code=code, oom_killed=oom, finished=now(), network=None)
     finally:
-        os.waitpid(pid, 0)
+        if reap:
+            os.waitpid(pid, 0)
     if released and remove and record is not None and store.remove(record):
         # --rm takes the container's anonymous volumes with it, as docker's does
         VolumeStore(store.root, records=store.all).release_anonymous(record.spec.get("mounts", []))

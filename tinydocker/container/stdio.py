@@ -4,11 +4,6 @@ import os
 
 from .logfile import write_all  # noqa: F401 - also the package's one write_all
 
-# where a detached container's supervisor holds the container's input (with -i): attach.py
-# takes a copy of it from there
-INPUT_FD = 99
-
-
 class Pipes:
     """The container's fds 0, 1, 2 as pipes (a None pair leaves that fd as it is)."""
 
@@ -35,8 +30,8 @@ class Pipes:
 
 
 class LogPipes(Pipes):
-    """A detached container's stdio: output into pipes the supervisor reads into the log
-    (with -t the pty does that job); with -i a stdin pipe the supervisor holds open, so
+    """A detached container's stdio: output into pipes the monitor reads into the log
+    (with -t the pty does that job); with -i a stdin pipe the monitor holds open, so
     that `sh` waits for input instead of reading EOF."""
 
     def __init__(self, interactive: bool, tty: bool):

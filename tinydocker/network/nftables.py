@@ -50,7 +50,7 @@ def _context():
 
 
 def _forget_after_fork() -> None:
-    # the context holds a netlink socket: a forked child (a detached start's supervisor)
+    # the context holds a netlink socket: a forked child (a detached start's launcher)
     # makes its own rather than share the parent's, whose replies it could take, and
     # whose descriptor linux/fds.py points at /dev/null in such a child anyway; and the
     # lock, which another thread may have held at the fork, is the child's own again

@@ -230,7 +230,7 @@ class NetworkStore:
 
     def _gone(self):
         """A test of an owner's id: true unless it may still hold its address, being started
-        by a live monitor (for a detached one, its supervisor: runtime.py makes it the
+        by a live monitor (for a detached one, its launcher: runtime.py makes it the
         monitor before the network is taken) or running."""
         from ..state.record import RUNNING
 

@@ -24,14 +24,16 @@ class Observing:
             record.paused = self.cgroup(record).frozen()
             return record
         # A live monitor records the exit as soon as it can, and only it knows the code: on a
-        # loaded machine (a hundred containers stopped at once, each supervisor importing
-        # and queueing for the lock) that took over ten seconds, and settling it as 255
+        # loaded machine (a hundred containers stopped at once, each finisher queueing
+        # for the lock) that took over ten seconds, and settling it as 255
         # meanwhile was a lie. So trust a live monitor for up to two minutes, polling ever
         # more gently so that a hundred waiters do not slow the monitors they wait for; a
         # stopped one (a foreground run suspended with Ctrl-Z) records nothing until resumed.
+        # A monitor that failed to record it says so beside the record, and lives on for
+        # its other containers: that end is nobody's to record any more.
         deadline, pause = time.monotonic() + 120.0, 0.005
         while (record.monitor_alive() and not proc.is_stopped(record.monitor_pid)
-               and time.monotonic() < deadline):
+               and time.monotonic() < deadline and self._monitor_error(record) is None):
             time.sleep(pause)
             pause = min(pause * 1.5, 0.1)
             fresh = self.current(record)
@@ -55,7 +57,7 @@ class Observing:
         return fresh
 
     def _monitor_error(self, record: Record) -> str | None:
-        """What a supervisor that failed to record this start's end left behind, if anything."""
+        """What a monitor that failed to record this start's end left behind, if anything."""
         try:
             pid, _, message = self.monitor_error_path(record.name).read_text().partition("\n")
         except OSError:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from ..linux import proc
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
-# what docker reports for a container whose end nobody saw (its supervisor was killed)
+# what docker reports for a container whose end nobody saw (its monitor was killed)
 EXIT_UNKNOWN = 255
 
 
@@ -46,7 +46,7 @@ class Record:
     spec: dict = field(default_factory=dict)
     restart_count: int = 0              # starts by its --restart policy since the last start by hand
     stopped_by_user: bool = False       # `stop` or `kill`: the policy does not restart it (docker's rule)
-    # the supervisor waiting out the policy's back-off before a restart: its pid, ticks, boot
+    # the monitor's finisher waiting out the policy's back-off before a restart: its pid, ticks, boot
     restart_wait: dict | None = None
     # ends within 10 s of their start in a row: the back-off doubles with each (docker's
     # rule), and a longer run starts it again from 0.1 s

@@ -38,7 +38,7 @@ from .root import DataRoot, file_lock, visible_entries
 
 RECORD = "record.toml"
 LOG = "container.log"
-MONITOR_ERROR = "monitor.error"  # written by a supervisor that could not record the end (supervisor.py)
+MONITOR_ERROR = "monitor.error"  # written by a monitor that could not record the end (container/monitor.py)
 class Store(Holds, Observing):
     def __init__(self, root: DataRoot):
         self.root = root
