@@ -164,10 +164,11 @@ class CgroupV1:
         for mount in self.hierarchies:
             remove_leaf(mount / self.path, self._kill_all)
 
-    def _kill_all(self, _leaf: Path) -> None:
-        # a process is in every hierarchy at once; kill it wherever it is listed
-        for mount in self.hierarchies:
-            kill_procs(mount / self.path)
+    def _kill_all(self, leaf: Path) -> None:
+        # a process is in every hierarchy at once, somewhere in the container's subtree of
+        # each: what one hierarchy's tree lists is all of them (a walk of each of the nine
+        # per hierarchy removed was some 7 ms of every container's end)
+        kill_procs(leaf)
         # a v1-frozen process does not act on SIGKILL until it is thawed
         try:
             self.thaw()
