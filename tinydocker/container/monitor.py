@@ -124,7 +124,10 @@ class Monitor:
     def _leave(self) -> None:
         """Stop listening first, then turn away (unanswered) whoever connected meanwhile:
         an unanswered request is asked again of a monitor started anew."""
-        os.unlink(at(self.state))
+        try:
+            os.unlink(at(self.state))
+        except FileNotFoundError:
+            pass  # the data root was removed under us
         self.listener.setblocking(False)
         try:
             while True:
@@ -212,7 +215,12 @@ class Monitor:
         old = self.containers.pop(facts["id"], None)
         if old is not None:  # a restart's start while the last start's finisher still runs
             self.containers[facts["id"] + "/" + str(old.pid)] = old
-        container = Container(facts, fds)
+        try:
+            container = Container(facts, fds)
+        except OSError:  # its PID 1 already reaped (cannot be: only we reap it), or no descriptor left
+            for fd in fds:
+                os.close(fd)
+            return
         self.containers[container.id] = container
         for fd in container.outputs:
             os.set_blocking(fd, False)
