@@ -78,3 +78,22 @@ def test_a_mistyped_command_is_told_once_what_was_meant(argv, said, capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(argv)
     assert done.value.code == 125 and capsys.readouterr().err == f"tinydocker: {said}\n"
+
+
+@pytest.mark.parametrize("argv, used", [
+    (["ps", "-a"], "tinydocker.api.observe"),
+    (["images"], "tinydocker.image.describe"),
+    (["logs", "nothing"], "tinydocker.api.observe"),
+])
+def test_a_listing_imports_neither_what_run_needs_nor_the_template_engine(argv, used, tmp_path):
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print(*[m for m in sys.modules if m.startswith('tinydocker')], file=sys.stderr))\n"
+             "from tinydocker.cli import main\n"
+             "main()")
+    res = subprocess.run([sys.executable, "-c", probe, "--root", str(tmp_path), *argv],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    loaded = set(res.stderr.split())
+    assert used in loaded, res.stderr
+    assert not loaded & {"tinydocker.spec", "tinydocker.api.create", "tinydocker.container.runtime",
+                         "tinydocker.state.stack", "tinydocker.cli.template", "tinydocker.cli.images"
+                         if argv[0] != "images" else "tinydocker.cli.containers"}
