@@ -1,8 +1,9 @@
 #!/bin/bash
 # How fast the command line starts, in one run:
 #   1. the read-only commands (ps -a, images, inspect, logs) over a data root holding busybox
-#      and one exited container, next to the floor every command stands on: the interpreter
-#      (python3 -c pass) and the CLI library (python3 -c 'import typer');
+#      and one exited container (and ps -a over an empty one), next to the floor every command
+#      stands on: the interpreter (python3 -c pass) and the CLI library (python3 -c 'import
+#      typer', click being most of it);
 #   2. `run --rm /bin/true` with --network none and on the default bridge, next to runc and
 #      crun on the same busybox rootfs (crun through in_legacy_cgroup_ns, whose own cost is
 #      measured beside it as crun-wrapper);
@@ -20,10 +21,13 @@ RESULTS=$results source "$SHARED_BENCH/bench-common.sh"
 
 busybox_bundle
 "${td[@]}" run --network none c1 echo hello >/dev/null
+mkdir "$work/empty"  # a data root with nothing in it yet
 
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/cli-start.json" \
   -n python "$PY -c pass" \
+  -n click "$PY -c 'import click'" \
   -n typer "$PY -c 'import typer'" \
+  -n ps-empty "$PY -m tinydocker --root $work/empty ps -a" \
   -n ps "${td[*]} ps -a" \
   -n images "${td[*]} images" \
   -n inspect "${td[*]} inspect c1" \
