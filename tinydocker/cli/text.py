@@ -2,8 +2,6 @@
 compact JSON, and ps's Labels value (apart from template.py, which a plain listing does not
 load)."""
 
-import json
-
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns padded as docker's tabwriter does: at least three spaces between them."""
@@ -18,6 +16,8 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 def go_json(value) -> str:
     """JSON as docker's --format json and {{json}} write it: compact, not HTML-escaped,
     UTF-8 as it is."""
+    import json
+
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
