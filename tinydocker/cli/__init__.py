@@ -84,12 +84,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     if unsupported():
         say(unsupported())
         sys.exit(EXIT_TINYDOCKER)
-    chosen = _app_for(sys.argv[1:] if argv is None else argv)
-    # What exists by now (the modules, the application) lives until the process ends: frozen,
-    # the collector no longer walks it in the command's collections nor in the last one at
-    # exit (some 13 ms of a short command); what the command makes is collected as ever
-    gc.freeze()
     try:
+        chosen = _app_for(sys.argv[1:] if argv is None else argv)
+        # What exists by now (the modules, the application) lives until the process ends:
+        # frozen, the collector no longer walks it in the command's collections nor in the
+        # last one at exit (some 13 ms of a short command); what the command makes is
+        # collected as ever
+        gc.freeze()
         rv = chosen(args=argv, prog_name="tinydocker", standalone_mode=False)
     except NoArgsIsHelpError:
         sys.exit(0)  # typer has printed the help already; bare `tinydocker` is not an error
