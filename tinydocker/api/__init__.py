@@ -16,24 +16,52 @@ CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are
 as TinydockerError, whose `code` is the exit status the CLI uses.
 """
 
-from ..container.signals import parse_signal
-from .containers import (attach, exec, kill, pause, prune_containers, remove, rename, restart, start, stop, unpause,
-                         update, wait)
-from .create import create, run
-from .files import cp, diff
-from .observe import inspect, inspect_all, logs, ps, sizes, stats, top
-from .images import (build_image, commit, export, history, images, import_image, inspect_image, load,
-                     prune_images, remove_image, save, tag)
-from .registry import login, logout, pull, push
-from .system import disk_usage, info, prune, reset, version
-from .networks import (connect_network, create_network, disconnect_network, inspect_network, networks, port,
-                       prune_networks, remove_network)
-from .volumes import create_volume, inspect_volume, prune_volumes, remove_volume, volumes
-from .events import events
+import importlib
+import sys
+import types
 
-__all__ = ["run", "create", "attach", "rename", "pause", "unpause", "top", "diff", "cp", "update", "sizes", "start", "stop", "kill", "restart", "wait", "logs", "exec", "ps", "inspect", "inspect_all",
-           "stats", "remove", "prune", "reset", "prune_containers", "images", "build_image", "import_image",
-           "remove_image", "inspect_image", "history", "tag", "prune_images", "load", "save", "commit", "export",
-           "pull", "push", "login", "logout", "info", "version", "disk_usage", "parse_signal", "create_volume", "volumes", "inspect_volume",
-           "remove_volume", "prune_volumes", "create_network", "networks", "inspect_network", "remove_network",
-           "prune_networks", "port", "events", "connect_network", "disconnect_network"]
+# Where each function lives, imported at its first use: a script or command pays only for
+# what it calls (`ps` imports neither run's nor the registry's modules)
+_HOME = {
+    **dict.fromkeys(["run", "create"], ".create"),
+    **dict.fromkeys(["attach", "exec", "kill", "pause", "prune_containers", "remove", "rename", "restart", "start",
+                     "stop", "unpause", "update", "wait"], ".containers"),
+    **dict.fromkeys(["cp", "diff"], ".files"),
+    **dict.fromkeys(["inspect", "inspect_all", "logs", "ps", "sizes", "stats", "top"], ".observe"),
+    **dict.fromkeys(["build_image", "commit", "export", "history", "images", "import_image", "inspect_image", "load",
+                     "prune_images", "remove_image", "save", "tag"], ".images"),
+    **dict.fromkeys(["login", "logout", "pull", "push"], ".registry"),
+    **dict.fromkeys(["disk_usage", "info", "prune", "reset", "version"], ".system"),
+    **dict.fromkeys(["connect_network", "create_network", "disconnect_network", "inspect_network", "networks", "port",
+                     "prune_networks", "remove_network"], ".networks"),
+    **dict.fromkeys(["create_volume", "inspect_volume", "prune_volumes", "remove_volume", "volumes"], ".volumes"),
+    "events": ".events",
+    "parse_signal": "..container.signals",
+}
+
+__all__ = [*_HOME]
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule binds it on its package, and six of the API's functions share
+    their module's name (create, events, images, inspect, networks, volumes): the function
+    keeps the name."""
+
+    def __setattr__(self, name, value):
+        if not (name in _HOME and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -7,7 +7,6 @@ import time
 
 from ..container import signals
 from ..errors import NotRunning, Refused, TinydockerError
-from ..spec import ContainerSpec
 from ..state import events
 from ..state import root as paths
 
@@ -232,6 +231,7 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     capabilities), as its user unless `user` is given, and wait for it; returns its exit
     code, or Completed with capture_output=True. privileged=True gives it every capability."""
     from ..container.exec import exec_in
+    from ..spec import ContainerSpec
     from ..state.record import RUNNING
 
     if not command:

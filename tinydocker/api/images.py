@@ -3,7 +3,6 @@ prune, history, and commit and export of containers."""
 
 from __future__ import annotations
 
-from ..spec import DEFAULT_IMAGE
 from ..state import root as paths
 
 
@@ -54,12 +53,15 @@ def history(ref: str, root=None) -> list[dict]:
     return history_of(store, store.get(ref))
 
 
-def build_image(name: str = DEFAULT_IMAGE, root=None) -> str:
-    """Build the image whose recipe is images/NAME.toml; its id."""
+def build_image(name: str | None = None, root=None) -> str:
+    """Build the image whose recipe is images/NAME.toml (by default the default image's,
+    busybox); its id."""
     from ..errors import TinydockerError
     from ..image.build import build
     from ..image.recipe import recipe_for
+    from ..spec import DEFAULT_IMAGE  # here, not at the top: spec is not for `images`
 
+    name = name or DEFAULT_IMAGE
     recipe = recipe_for(name)
     if recipe is None:
         raise TinydockerError(f"no recipe for image '{name}' (images/{name.split(':')[0]}.toml)")

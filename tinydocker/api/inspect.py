@@ -13,7 +13,7 @@ def inspect_doc(record, store) -> dict:
     """The fields of `docker inspect` that tinydocker has, under docker's names."""
     from ..cgroups import PARENT
     from ..cgroups.limits import Limits
-    from ..spec import ContainerSpec
+    from ..security import capabilities
 
     spec = record.spec
     limits = Limits(**spec.get("limits", {}))
@@ -75,8 +75,11 @@ def inspect_doc(record, store) -> dict:
             "DnsSearch": spec.get("dns_search") or [],
             "ExtraHosts": spec.get("add_hosts") or None,
         },
-        # as podman shows them: what the container's processes hold, all flags applied
-        "EffectiveCaps": ["CAP_" + c for c in ContainerSpec.from_dict(spec).confinement()["caps"]],
+        # as podman shows them: what the container's processes hold, all flags applied (from
+        # the recorded flags, as the spec's confinement() has them: a whole ContainerSpec
+        # would check every flag again, importing what checks them)
+        "EffectiveCaps": ["CAP_" + c for c in capabilities.effective(spec.get("cap_add") or [], spec.get("cap_drop") or [],
+                                                                     spec.get("privileged", False))],
         "Mounts": [_mount(m, store) for m in spec.get("mounts") or []],
         "NetworkSettings": _network_settings(record if running else None, spec),
         "GraphDriver": {
@@ -146,6 +149,8 @@ def _network_settings(record, spec: dict) -> dict:
 
 
 def _port_bindings(flags: list[str]) -> dict:
+    if not flags:
+        return {}  # without importing the parser (and socket)
     from ..network.ports import parse
 
     bindings: dict = {}

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 import time
 
 from ..errors import NotRunning, Refused, TinydockerError
-from ..spec import ContainerSpec
 from .containers import _find, _store
 
 
@@ -151,11 +150,18 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
 
     store = _store(root)
     record = store.lookup(ref)
-    spec = ContainerSpec.from_dict(record.spec)
-    if spec.log_driver == "none":
+    # the recorded spec's field, not a ContainerSpec: that checks every flag again (and
+    # imports what checks them), which only --details needs
+    if record.spec.get("log_driver") == "none":
         raise Refused("configured logging driver does not support reading")
     now = time.time_ns()
     yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps,
                     since=moment(since, "--since", now) if since else None,
                     until=moment(until, "--until", now) if until else None,
-                    details=spec.log_details() if details else None)
+                    details=_log_details(record) if details else None)
+
+
+def _log_details(record) -> bytes:
+    from ..spec import ContainerSpec
+
+    return ContainerSpec.from_dict(record.spec).log_details()

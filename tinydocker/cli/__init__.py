@@ -1,18 +1,37 @@
 """The `tinydocker` command: a thin typer layer over tinydocker.api, one module per noun.
 
+A module registers its commands on the application when it is imported; a command imports
+only the module that owns it (_MODULE_OF), and help, groups, completion and unknown words
+import them all (whole()).
+
 Errors print one line and exit with docker's codes: 125 for tinydocker's own failures and
 bad usage, the container's code for `run`, 1 for `rm` of an unknown container.
 """
 
+import importlib
 import os
 import sys
 from typing import List, Optional
 
 import typer
 
-from . import containers, events, images, networks, registry, system, volumes  # noqa: F401 - importing them registers their commands
 from ..errors import EXIT_TINYDOCKER, TinydockerError, describe
 from .app import app, container_app, options, say
+
+# The module that registers each top-level command (tests/unit/test_cli_dispatch.py checks
+# this against what the modules register, so a command added or moved cannot be missed)
+_MODULE_OF = {
+    **dict.fromkeys(["run", "create", "start", "stop", "kill", "restart", "update", "pause", "unpause", "rename",
+                     "top", "cp", "diff", "wait", "logs", "attach", "exec", "ps", "rm", "inspect", "stats"],
+                    "containers"),
+    **dict.fromkeys(["images", "import", "rmi", "tag", "history", "load", "save", "commit", "export"], "images"),
+    **dict.fromkeys(["pull", "push", "login", "logout"], "registry"),
+    **dict.fromkeys(["info", "version"], "system"),
+    "events": "events",
+    "port": "networks",
+}
+# every module with commands; the groups' own (network, volume, `system events`) among them
+_MODULES = ("containers", "events", "images", "networks", "registry", "system", "volumes")
 
 # docker's `container VERB` spellings of the container verbs (and ls/list for ps)
 _CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": "stop", "kill": "kill",
@@ -21,6 +40,20 @@ _CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": 
                     "rename": "rename", "top": "top", "port": "port", "export": "export", "commit": "commit",
                     "diff": "diff", "cp": "cp", "update": "update",
                     "attach": "attach"}
+
+
+_whole = False
+
+
+def whole() -> typer.Typer:
+    """The application with every command and group registered."""
+    global _whole
+    if not _whole:
+        for module in _MODULES:
+            importlib.import_module(f".{module}", __name__)
+        _alias_container_verbs()
+        _whole = True
+    return app
 
 
 def _alias_container_verbs() -> None:
@@ -36,21 +69,14 @@ def _alias_container_verbs() -> None:
                 container_app.registered_commands.append(twin)
 
 
-_alias_container_verbs()
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one line and exit 125, like docker's."""
     import gc
 
-    # What exists by now (the modules, the application) lives until the process ends: frozen,
-    # the collector no longer walks it in the command's collections nor in the last one at
-    # exit (some 13 ms of a short command); what the command makes is collected as ever
-    gc.freeze()
     if os.environ.get("_TINYDOCKER_COMPLETE"):  # a shell asking for completions (typer's scripts)
         from .completion import complete
 
-        complete(app, argv)  # exits
+        complete(whole(), argv)  # exits
     from click.exceptions import NoArgsIsHelpError, UsageError
 
     from ..linux.machine import unsupported
@@ -59,8 +85,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         say(unsupported())
         sys.exit(EXIT_TINYDOCKER)
     try:
-        rv = _app_for(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="tinydocker",
-                                                              standalone_mode=False)
+        chosen = _app_for(sys.argv[1:] if argv is None else argv)
+        # What exists by now (the modules, the application) lives until the process ends:
+        # frozen, the collector no longer walks it in the command's collections nor in the
+        # last one at exit (some 13 ms of a short command); what the command makes is
+        # collected as ever
+        gc.freeze()
+        rv = chosen(args=argv, prog_name="tinydocker", standalone_mode=False)
     except NoArgsIsHelpError:
         sys.exit(0)  # typer has printed the help already; bare `tinydocker` is not an error
     except UsageError as e:
@@ -87,31 +118,31 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def _app_for(argv: List[str]) -> typer.Typer:
     """The application to parse `argv` with. Typer turns every command of an application
-    into click's at each start (some 20 ms for about 90 commands), so when the first word
-    names a top-level command, a copy of the application holding that command alone does
-    (the same callback, global options and errors); anything else (help, a group such as
-    `image`, a word that is no command) gets the whole."""
+    into click's at each start (some 20 ms for about 90 commands), and the modules holding
+    them import much of tinydocker, so when the first word names a top-level command, its
+    module alone is imported and a copy of the application holding that command alone
+    parses (the same callback, global options and errors); anything else (help, a group
+    such as `image`, a word that is no command) gets the whole."""
     words = iter(argv)
     for word in words:
         if word == "--root":
             next(words, None)
         elif word.startswith("--root="):
             continue
-        elif word.startswith("-"):
-            return app  # --help, --install-completion...: the whole application answers
+        elif word.startswith("-") or word not in _MODULE_OF:
+            return whole()  # --help, --install-completion, a group, a mistyped command...
         else:
             from typer.main import get_command_name
 
+            importlib.import_module(f".{_MODULE_OF[word]}", __name__)
             chosen = [info for info in app.registered_commands
                       if (info.name or get_command_name(info.callback.__name__)) == word]
-            if not chosen:
-                return app
             import copy
 
             one = copy.copy(app)
             one.registered_commands, one.registered_groups = chosen, []
             return one
-    return app
+    return whole()
 
 
 def _operation(argv: List[str]) -> str:

@@ -107,7 +107,7 @@ def listing_text(format: Optional[str], rows: List[dict], table, titles: Optiona
 
 def show_object(data: dict, format: Optional[str]) -> None:
     """One object (info, version) as --format json (one line) or a Go template asks."""
-    from .template import go_json
+    from .text import go_json
 
     check_format(format)
     print(go_json(data) if format == "json" else _template(format).render(data))

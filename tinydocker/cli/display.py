@@ -1,8 +1,7 @@
 """How containers and images read in a terminal, following docker's wording."""
 
 from datetime import datetime, timezone
-# table: the one padding of every listing, kept with the template's `table` directive that needs it
-from .template import LabelText, go_json, table  # noqa: F401 (table is display.table to the commands)
+from .text import LabelText, go_json, table  # noqa: F401 (table is display.table to the commands)
 
 
 def human_duration(seconds: float) -> str:

@@ -19,6 +19,7 @@ import json
 import re
 
 from ..errors import TinydockerError
+from .text import LabelText, go_json, table
 
 _SPACE = " \t\r\n"
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
@@ -1164,12 +1165,6 @@ def _call(fn, *args):
 
 # docker's functions
 
-def go_json(value) -> str:
-    """JSON as docker's --format json and {{json}} write it: compact, not HTML-escaped,
-    UTF-8 as it is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _join(items, sep):
     return sep.join(_text(i) for i in items)
 
@@ -1211,16 +1206,6 @@ def _label(row, key):
     return labels.labels.get(key, "")
 
 
-class LabelText(str):
-    """ps's Labels column, "k=v,k2=v2", that keeps the labels themselves for {{.Label "k"}}:
-    a value may hold a comma, so the text cannot be split back into them."""
-
-    def __new__(cls, labels: dict):
-        text = super().__new__(cls, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
-        text.labels = labels
-        return text
-
-
 # name: (parameter types, type of any further ones (None: no more), function)
 METHODS = {"Label": (["string"], None, _label)}  # called with the row first
 
@@ -1256,16 +1241,6 @@ FUNCTIONS = {
 
 # docker's header functions: in a table's title row they give the title back as it is
 _HEADER_AS_IS = {"json", "split", "join", "title", "lower", "upper", "pad", "truncate"}
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded as docker's tabwriter does: at least three spaces between them."""
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    lines = []
-    for row in [headers] + rows:
-        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths)] + [row[-1]]
-        lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def render_rows(text: str, rows: list, titles: dict | None = None) -> str:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from ..errors import InUse, NoSuchImage, TinydockerError
 from ..linux import proc
-from ..state import stack
 from ..state.root import DataRoot, file_lock
 from . import reference
 from .digests import sha256_hex
@@ -87,6 +86,8 @@ class ImageStore:
         layer the image lists twice is mounted once, where it is topmost, and an empty one
         not at all (overlayfs refuses a directory twice: see state/stack.py); the image
         itself still lists them all, for save and push."""
+        from ..state import stack  # with its system calls (ctypes): not for a listing
+
         dirs = [self.layer_dir(d) for d in reversed(image.layers)]
         for d in dirs:
             if not d.is_dir():
@@ -121,6 +122,8 @@ class ImageStore:
         """Layers (by hex) that containers stand on: those of their images, and the layer a
         commit promoted a container's upper to, which outlives its image (`rmi` after
         `commit`, as docker allows) until the container goes."""
+        from ..state import stack
+
         return {os.path.basename(p) for p in stack.linked_layers(self.root.containers)}
 
     def release(self, layers: list[str]) -> None:
