@@ -3,12 +3,15 @@
 import importlib
 import importlib.util
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
 
-from conftest import REPO
 from tinydocker import api
+
+# the checkout (these unit tests run without tests/conftest.py: README, --confcutdir)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(api._HOME))

@@ -3,14 +3,17 @@ command for that command only (cli._app_for): that command must be the one the w
 application would have built."""
 
 import subprocess
+from pathlib import Path
 import sys
 
 import click
 import pytest
 from typer.main import get_command, get_command_name
 
-from conftest import REPO
 from tinydocker import cli
+
+# the checkout (these unit tests run without tests/conftest.py: README, --confcutdir)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _shape(command: click.Command) -> list:

@@ -31,6 +31,10 @@ def _load(path) -> dict:
     datetime types): a planted pickle could otherwise run code in whoever lists containers,
     which a planted TOML record cannot.
     """
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return {}  # none yet (an empty data root): pickle is not even imported
     import pickle
 
     class Unpickler(pickle.Unpickler):
@@ -40,9 +44,9 @@ def _load(path) -> dict:
             raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the record cache")
 
     try:
-        with open(path, "rb") as f:
+        with f:
             version, entries = Unpickler(f).load()
-    except Exception:  # missing, unreadable, truncated, garbage: all mean "no cache"
+    except Exception:  # unreadable, truncated, garbage: all mean "no cache"
         return {}
     return entries if version == FORMAT and isinstance(entries, dict) else {}
 
@@ -89,13 +93,13 @@ class RecordCache:
     def save(self) -> None:
         """Write the cache if this listing parsed something or saw a record gone; never
         fails the listing (a read-only or vanished data root just goes without)."""
-        import pickle
-
         gone = self.entries.keys() - self.seen
         for name in gone:
             del self.entries[name]
         if not (self.changed or gone):
             return
+        import pickle
+
         from ..linux.proc import remove_abandoned
 
         remove_abandoned(self.path.parent, TMP)  # what a listing killed while writing left

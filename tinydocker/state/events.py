@@ -19,7 +19,6 @@ The journal tells what happened; it is never consulted to decide anything, so a 
 write it (a data root being deleted) costs the line, not the operation.
 """
 
-import json
 import os
 import time
 
@@ -44,6 +43,8 @@ def emit(root, type: str, action: str, actor_id: str, attributes: dict | None = 
         event.update(status=action, id=actor_id)
         if "image" in attributes:
             event["from"] = attributes["image"]
+    import json  # not at the top: most commands write no event, and a listing reads none
+
     line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
     try:
         _append(root.state, line)
@@ -117,6 +118,8 @@ def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = N
 
 
 def _parse(data: bytes):
+    import json
+
     for line in data.splitlines():
         try:
             event = json.loads(line)

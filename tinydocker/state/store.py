@@ -25,7 +25,6 @@ import os
 from pathlib import Path
 import shutil
 import stat
-import tomllib
 
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
@@ -77,10 +76,16 @@ class Store(Holds, Observing):
             # a thousand records for ps
             with open(f"{self.dir}/{name}/{RECORD}", "rb") as f:
                 data = f.read()
-            record = Record.from_toml(cache.parsed(name, data) if cache else tomllib.loads(data.decode()))
+            if cache:
+                parsed = cache.parsed(name, data)
+            else:
+                import tomllib  # only when a record is read: a listing over no records needs none
+
+                parsed = tomllib.loads(data.decode())
+            record = Record.from_toml(parsed)
         except FileNotFoundError:
             return None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError) as e:
+        except (ValueError, TypeError) as e:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
             raise TinydockerError(f"corrupt record for container {name}: {e}")
         # the directory's name is the name: a rename killed between moving the directory
         # and rewriting the record still leaves one name
