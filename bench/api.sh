@@ -4,16 +4,25 @@
 #      /bin/true with --network none, in one long-lived script, next to `crun run` and
 #      `runc run` of the same rootfs (hyperfine medians; each includes an exec of the runtime);
 #   2. the same runs from 1, 2 and 4 threads of one script: throughput (runs per second)
-#      and its ratio to one thread's.
+#      and its ratio to one thread's;
+#   3. N (50) detached `sleep` containers started from 4 threads of one script, then all
+#      killed from them, next to N `runc run --detach` and `runc kill` started at once from
+#      the shell (wall seconds).
 #
 # Usage: bench/api.sh      (RUNS=40 runs each; needs hyperfine, runc, crun, jq)
 set -euo pipefail
 RUNS=${RUNS:-40}
+N=${N:-50}
 source "$(dirname "$0")/common.sh"
 source "$SHARED_BENCH/bench-common.sh"
-trap drop_work EXIT
+cleanup() {
+  for i in $(seq 1 "$N"); do runc delete -f "tda-$$-$i" >/dev/null 2>&1 || true; done
+  drop_work
+}
+trap cleanup EXIT
 
 busybox_bundle
+"$SHARED_BENCH/make-bundle.sh" "$work/sleeper" "$rootfs" '["/bin/sleep","600"]' >/dev/null
 
 # crun refuses this machine's hybrid cgroup layout: in a mount namespace without cgroup2
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/api-peers.json" \
@@ -21,7 +30,17 @@ hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/api
   -n crun "unshare --mount --propagation private -- sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec $SHARED_BENCH/bench-oci-run.sh crun $work/bundle'" \
   >/dev/null
 
-"$PY" - "$work/root" "$RUNS" "$results/api-peers.json" <<'PY'
+now() { date +%s.%N; }
+start=$(now)
+for i in $(seq 1 "$N"); do runc run --detach --bundle "$work/sleeper" "tda-$$-$i" </dev/null >/dev/null & done
+wait
+runc_start=$(awk "BEGIN{print $(now) - $start}")
+start=$(now)
+for i in $(seq 1 "$N"); do runc kill "tda-$$-$i" KILL & done
+wait
+runc_kill=$(awk "BEGIN{print $(now) - $start}")
+
+"$PY" - "$work/root" "$RUNS" "$results/api-peers.json" "$N" "$runc_start" "$runc_kill" <<'PY'
 import json, statistics, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,4 +78,21 @@ for threads in (1, 2, 4):
     rate = total / (time.perf_counter() - t)
     base = base or rate
     print(f"{threads:<10}{rate:>10.1f}{rate / base:>13.2f}x")
+
+print()
+n, runc_start, runc_kill = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+names = [f"d{i}" for i in range(n)]
+with ThreadPoolExecutor(4) as pool:
+    t = time.perf_counter()
+    list(pool.map(lambda name: tinydocker.run(name, ["sleep", "600"], image="busybox", network="none",
+                                              detach=True, root=root), names))
+    started = time.perf_counter() - t
+    t = time.perf_counter()
+    list(pool.map(lambda name: tinydocker.kill(name, root=root), names))
+    killed = time.perf_counter() - t
+print(f"{n} detached from 4 threads: started {started:.2f} s (runc {runc_start:.2f} s, {started / runc_start:.1f}x), "
+      f"killed {killed:.2f} s (runc {runc_kill:.2f} s, {killed / runc_kill:.1f}x)")
+for name in names:
+    tinydocker.wait(name, root=root)
+    tinydocker.remove(name, root=root)
 PY
