@@ -9,7 +9,7 @@ Each sequence is seeded and reproducible: the seed and the step are in every fai
 By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
 127, 126), run -d (with a published port or not), run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
 wait, logs, inspect, pause, unpause; the faults: SIGKILL of the CLI part-way through one of them, of a
-detached container's supervisor, and of a container's PID 1 (each verified by pid and
+data root's monitor, and of a container's PID 1 (each verified by pid and
 start time before it is killed). After every step: no traceback or raw exception on
 stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
 for what was asked, and `ps -a` is truthful against /proc (paused: against the freezer). At the end, after `rm -f` of

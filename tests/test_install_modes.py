@@ -3,7 +3,7 @@ modes (the default, an import hook; `strict`, a tree of links; `compat`, a path 
 `python -m tinydocker` from the checkout (what every other test uses).
 
 Each mode gets a fresh venv and a fresh copy of the source. The detached container's
-supervisor is the part that cares: it runs in a fresh `python -S` and must find the package
+monitor is the part that cares: it runs in a fresh `python -S` and must find the package
 from its own location, whatever the install mode made of the caller's sys.path.
 """
 

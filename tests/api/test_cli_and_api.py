@@ -223,7 +223,7 @@ os._exit(0)
 @pytest.mark.parametrize("how", ["attach", "detach"])
 def test_a_lock_another_thread_held_at_the_fork_does_not_stay_held_by_the_container(td, how):
     """Found as a hang of 24 API runs from a 4-thread pool: a fork copies every thread's
-    descriptors, so the container's child (or a detached start's supervisor), waiting for
+    descriptors, so the container's child (or a detached start's launcher), waiting for
     its orders, kept the events journal's flock that another thread had closed."""
     tinydocker.build_image(root=td.root)
     res = subprocess.run([sys.executable, "-c", HELD_LOCK, str(td.root), how], capture_output=True, text=True,

@@ -32,7 +32,7 @@ def test_a_container_life_and_its_neighbours_in_order(td):
     mine = actions(td, "--filter", f"container={cid}")
     assert mine[:6] == ["container create", "container start", "container pause", "container unpause",
                         "container update", "container kill"]
-    # stop's TERM, which sleep as PID 1 ignores, then its KILL, the end the supervisor records, stop
+    # stop's TERM, which sleep as PID 1 ignores, then its KILL, the end the monitor records, stop
     assert mine[6:10] == ["container kill", "container kill", "container die", "container stop"]
     assert mine[-2:] == ["container rename", "container destroy"]
     assert actions(td, "--filter", "type=volume") == ["volume create", "volume destroy"]

@@ -1,4 +1,4 @@
-"""Detached containers and their supervisor, logs, exec, stop/kill/start/restart/wait, prune."""
+"""Detached containers and their monitor, logs, exec, stop/kill/start/restart/wait, prune."""
 
 import json
 import os
@@ -31,7 +31,7 @@ def alive(rec: dict) -> bool:
 
 
 def ended(td, name: str) -> dict:
-    """The record once the supervisor has written the exit."""
+    """The record once the monitor has written the exit."""
     return wait_for(lambda: (r := td.record(name))["status"] == "exited" and r, what=f"{name} recorded as exited")
 
 
@@ -43,7 +43,7 @@ def state_is_clean(td) -> None:
     wait_for(lambda: not (container_cgroups() - set(td.cgroups_before)), what="cgroups removed")
 
 
-# -- run -d and the supervisor -----------------------------------------------------------------
+# -- run -d and the monitor -----------------------------------------------------------------
 
 def test_detached_run_prints_the_id_and_keeps_running(td):
     rec = detach(td, "d1", "sleep", "30")
@@ -74,7 +74,7 @@ def _parent(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def test_supervisor_records_exit_code_and_oom_and_cleans_the_cgroup(td):
+def test_monitor_records_exit_code_and_oom_and_cleans_the_cgroup(td):
     detach(td, "c3", "sh", "-c", "exit 3")
     assert ended(td, "c3")["exit_code"] == 3
     detach(td, "oom", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1", flags=("-m", "32m"))
@@ -305,10 +305,10 @@ def test_container_prune_removes_only_stopped_ones(td):
 
 # -- crash safety ------------------------------------------------------------------------------
 
-def test_supervisor_killed_while_the_container_runs(td):
+def test_monitor_killed_while_the_container_runs(td):
     rec = detach(td, "orphan", "sleep", "30")
     os.kill(rec["monitor_pid"], signal.SIGKILL)
-    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="monitor gone")
     # the container goes on and is shown as running, since it is
     assert td.out("ps", "-q") == rec["id"][:12] + "\n"
     assert td.out("rm", "-f", "orphan") == "orphan\n"
@@ -316,7 +316,7 @@ def test_supervisor_killed_while_the_container_runs(td):
     state_is_clean(td)
 
 
-def test_supervisor_killed_then_container_dies_is_exited_255(td):
+def test_monitor_killed_then_container_dies_is_exited_255(td):
     rec = detach(td, "lost", "sleep", "30")
     os.kill(rec["monitor_pid"], signal.SIGKILL)
     os.kill(rec["pid"], signal.SIGKILL)
@@ -416,7 +416,7 @@ def test_sigkill_of_rm_midway_is_finished_by_the_next(td):
 def test_reboot_shows_running_containers_as_exited(td):
     rec = detach(td, "boot", "sleep", "30")
     os.kill(rec["monitor_pid"], signal.SIGKILL)  # nobody will record anything now
-    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="monitor gone")
     path = td.containers / "boot" / "record.toml"
     # the same record, written in an earlier boot: pid and start time still match a live process
     path.write_text(path.read_text().replace(rec["boot_id"], "00000000-0000-0000-0000-000000000000"))
@@ -521,18 +521,18 @@ def test_a_hundred_detached_started_and_stopped_in_parallel(td):
 # -- a start after a monitor that was killed (issue 8, item 2) ------------------------------
 
 def _orphaned_and_ended(td, name: str) -> dict:
-    """A detached container whose supervisor was SIGKILLed and which then ended: its cgroup
+    """A detached container whose monitor was SIGKILLed and which then ended: its cgroup
     is still there, since nobody was left to remove it."""
     rec = detach(td, name, "sleep", "30")
     os.kill(rec["monitor_pid"], signal.SIGKILL)
-    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="monitor gone")
     os.kill(rec["pid"], signal.SIGKILL)
     wait_for(lambda: not alive(rec), what="container end")
     assert cgroups.open_cgroup(rec["id"]).exists()
     return rec
 
 
-def test_start_after_the_supervisor_was_killed_reuses_the_leftover_cgroup(td):
+def test_start_after_the_monitor_was_killed_reuses_the_leftover_cgroup(td):
     rec = _orphaned_and_ended(td, "again")
     res = td("start", "again")
     assert res.returncode == 0 and res.stdout == b"again\n", res.stderr
@@ -558,7 +558,7 @@ def test_start_attached_after_a_killed_foreground_run(td):
     res = td("run", "-d", "fg2", "sh", "-c", "[ -e /again ] && exit 7; touch /again; sleep 30")
     rec = td.record("fg2")
     os.kill(rec["monitor_pid"], signal.SIGKILL)
-    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="supervisor gone")
+    wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="monitor gone")
     os.kill(rec["pid"], signal.SIGKILL)
     wait_for(lambda: not alive(rec), what="container end")
     res = td("start", "-a", "fg2")
@@ -568,10 +568,10 @@ def test_start_attached_after_a_killed_foreground_run(td):
     state_is_clean(td)
 
 
-# -- the supervisor under every install mode (issue 8, item 1) --------------------------------
+# -- the monitor under every install mode (issue 8, item 1) --------------------------------
 
-def test_supervisor_finds_tinydocker_without_the_callers_path(td):
-    """The supervisor imports tinydocker from beside its own file, not through the caller's
+def test_monitor_finds_tinydocker_without_the_callers_path(td):
+    """The monitor imports tinydocker from beside its own package, not through the caller's
     sys.path: under setuptools' default editable install the package is found by an import
     hook, and no path entry leads to it."""
     import sys

@@ -1,5 +1,5 @@
 """A container's log whatever way it ran (--since/--until/--details, rotation by --log-opt),
---restart policies kept by the supervisor, and --init as PID 1."""
+--restart policies kept by the monitor, and --init as PID 1."""
 
 import json
 import os
@@ -91,7 +91,7 @@ def test_max_size_rotates_and_logs_reads_every_kept_file(td):
 
 
 def test_rotation_follows_a_running_container_renamed(td):
-    # the supervisor's log goes where the container's directory goes
+    # the monitor's log goes where the container's directory goes
     td.out("run", "-d", "--network", "none", "--log-opt", "max-size=300", "--log-opt", "max-file=3", "before",
            "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done; for i in $(seq 1 40); do echo line-$i; done")
     td.out("rename", "before", "after")
@@ -129,9 +129,9 @@ def test_follow_goes_on_across_rotations(td):
 def test_restart_on_failure_counts_and_stops_at_its_bound(td):
     td.out("run", "-d", "--network", "none", "--restart", "on-failure:2", "flaky", "sh", "-c", "echo try; exit 3")
     wait_for(lambda: state(td, "flaky")["RestartCount"] == 2 and _monitor_gone(td, "flaky"), timeout=30,
-             what="two restarts, and the last supervisor's end")
-    # no third start: the supervisor that would have made it (after its back-off, and handing
-    # over to the new start's supervisor before it ends) has ended without one
+             what="two restarts, and the last monitor's end")
+    # no third start: the finisher that would have made it (after its back-off, asking the
+    # monitor for the new start before it ends) has ended without one, and the monitor with it
     doc = state(td, "flaky")
     assert doc["RestartCount"] == 2 and doc["State"]["ExitCode"] == 3
     assert doc["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
@@ -141,7 +141,7 @@ def test_restart_on_failure_counts_and_stops_at_its_bound(td):
     assert starts == "start\n" * 3
     # a clean exit is no failure
     td.out("run", "-d", "--network", "none", "--restart", "on-failure", "fine", "true")
-    wait_for(lambda: _monitor_gone(td, "fine"), timeout=30, what="the supervisor's end, without a start")
+    wait_for(lambda: _monitor_gone(td, "fine"), timeout=30, what="the monitor's end, without a start")
     assert state(td, "fine")["RestartCount"] == 0
 
 
@@ -172,9 +172,9 @@ def test_restart_always_until_stopped_and_a_start_by_hand_resets_the_count(td):
     assert doc["State"]["Restarting"] is True and doc["State"]["Running"] is True
     assert listed == doc["Id"][:12] + "\n"
     td.out("stop", "-t", "5", "loop")
-    # its last supervisor ended without starting it again (a restart's supervisor takes over
-    # before the one before it ends): nothing is left that could start it, the stop holds
-    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
+    # its monitor ended without starting it again (a restart is asked of the monitor by the
+    # finisher of the end before it): nothing is left that could start it, the stop holds
+    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last monitor's end")
     assert td.out("ps", "-q") == "" and state(td, "loop")["State"]["Status"] == "exited"
     assert td.record("loop")["stopped_by_user"] is True
     td.out("start", "loop")
@@ -183,7 +183,7 @@ def test_restart_always_until_stopped_and_a_start_by_hand_resets_the_count(td):
     wait_for(lambda: state(td, "loop")["RestartCount"] >= 1, timeout=30, what="a restart after the start by hand")
     # killed by hand counts as stopped by the user too (docker's rule)
     wait_for(lambda: td("kill", "loop").returncode == 0, timeout=30, what="a kill while it runs")
-    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last supervisor's end")
+    wait_for(lambda: _monitor_gone(td, "loop"), timeout=30, what="the last monitor's end")
     assert td.record("loop")["status"] == "exited"  # and so it stays, as above
     res = td("run", "--rm", "--restart", "always", "both", "true")
     assert res.returncode == 125 and b"Conflicting options: --restart and --rm" in res.stderr
@@ -267,7 +267,7 @@ def test_an_attached_run_ends_with_its_container_and_its_policy_restarts_it_behi
     res = td("run", "--network", "none", "--restart", "on-failure:2", "fg", "sh", "-c", "echo try; exit 3")
     assert res.returncode == 3 and res.stdout == b"try\n", res.stderr
     wait_for(lambda: state(td, "fg")["RestartCount"] == 2 and _monitor_gone(td, "fg"), timeout=30,
-             what="two restarts behind the run, and the last supervisor's end")
+             what="two restarts behind the run, and the last monitor's end")
     assert td.out("logs", "fg") == "try\n" * 3 and state(td, "fg")["State"]["ExitCode"] == 3
 
 
@@ -382,7 +382,7 @@ def test_a_non_fatal_signal_leaves_the_policy_in_place(td):
              what="the policy's restart after the HUP")
     assert td.record("hup")["stopped_by_user"] is False
     td.out("kill", "hup")  # KILL is fatal: no restart after it
-    wait_for(lambda: _monitor_gone(td, "hup"), timeout=30, what="the supervisor's end")
+    wait_for(lambda: _monitor_gone(td, "hup"), timeout=30, what="the monitor's end")
     assert td.record("hup")["stopped_by_user"] is True and state(td, "hup")["RestartCount"] == 1
 
 

@@ -138,7 +138,7 @@ def test_rename_a_stopped_and_a_running_container(td):
     res = td("rename", "missing", "x")
     assert res.returncode == 1 and b"No such container" in res.stderr
     assert td("rename", "new", "bad/name").returncode == 125
-    # running, with a peer on its network: the supervisor records its end under the new name,
+    # running, with a peer on its network: the monitor records its end under the new name,
     # and the peer's /etc/hosts lists the new name
     td.out("network", "create", "ren")
     td.out("run", "-d", "--network", "ren", "peer", "sleep", "600")

@@ -440,7 +440,7 @@ def test_a_hostname_cannot_write_into_peers_hosts_files_and_the_users_own_etc_fi
 
 
 def test_a_created_container_with_ports_starts_once_the_data_root_has_networks(td):
-    """start, detached, after nftables was used in the caller (the supervisor it forks must
+    """start, detached, after nftables was used in the caller (the monitor it forks must
     not reuse the caller's netlink socket, closed in it)."""
     port = free_port()
     td.out("create", "-p", f"{port}:80", "web", "sh", "-c", HTTPD)
