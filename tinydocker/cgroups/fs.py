@@ -28,10 +28,21 @@ class Usage:
     pids: int | None
 
 
+def put(path, value) -> None:
+    """Write `value` to a cgroup file in one write(2), as the kernel takes it. A file object
+    adds a stat, an ioctl and two seeks to each (a start writes some sixty), and every
+    system call lets another of a script's threads take the GIL: fewer of them is what
+    makes threads pay."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
 def write(path: Path, value, optional: bool = False) -> None:
     try:
-        with open(path, "w") as f:
-            f.write(str(value))
+        put(path, value)
     except FileNotFoundError:
         raise  # the directory went away under us: callers retry or report
     except OSError as e:
@@ -40,11 +51,21 @@ def write(path: Path, value, optional: bool = False) -> None:
 
 
 def read(path: Path) -> str | None:
+    """A cgroup (or proc) file's text, stripped; None if it cannot be read (put's reasons
+    for plain system calls hold here too)."""
     try:
-        with open(path) as f:
-            return f.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace").strip()
 
 
 def keyed(path: Path) -> dict:

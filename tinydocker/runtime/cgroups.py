@@ -123,8 +123,7 @@ def _enable_v2_controllers(parent: str) -> None:
 
 def _write(path: str, value, optional: bool = False) -> None:
     try:
-        with open(path, "w") as f:
-            f.write(str(value))
+        fs.put(path, value)
     except OSError as e:
         if not optional:
             raise RuntimeError_(f"cannot set {path} to {value}: {e.strerror}") from None
@@ -322,8 +321,7 @@ def _write_memory_limit(path: str, value) -> None:
     """A memory limit, said plainly when the kernel cannot bring the use below it (v1 gives
     EBUSY once reclaim fails; v2 would OOM-kill instead)."""
     try:
-        with open(path, "w") as f:
-            f.write(str(value))
+        fs.put(path, value)
     except OSError as e:
         if e.errno == errno.EBUSY:
             usage = _read(os.path.join(os.path.dirname(path), "memory.usage_in_bytes"))
