@@ -106,16 +106,18 @@ def test_containers_do_not_see_each_others_files(td):
     res = td("run", "b", "cat", "/only-a")
     assert res.returncode == 1 and b"No such file" in res.stderr
     # both run at the same time, each on its own layer
+    # each ends only once its input closes, after the exec: a container ending while an
+    # exec'd process is still on its way out would take that process with its namespace
     wait = "while [ ! -e /go ]; do sleep 0.05; done"
-    pa = td.popen("run", "pa", "sh", "-c", f"echo A > /f; {wait}; cat /f")
-    pb = td.popen("run", "pb", "sh", "-c", f"echo B > /f; {wait}; cat /f")
+    pa = td.popen("run", "-i", "pa", "sh", "-c", f"echo A > /f; {wait}; cat /f; read x", stdin=subprocess.PIPE)
+    pb = td.popen("run", "-i", "pb", "sh", "-c", f"echo B > /f; {wait}; cat /f; read x", stdin=subprocess.PIPE)
     # each reads only once both have written
     for name in ("pa", "pb"):
         wait_for(lambda: (td.containers / name / "upper" / "f").exists(), what=f"{name}'s /f written")
     for name in ("pa", "pb"):
         td.out("exec", name, "touch", "/go")
-    assert pa.communicate(timeout=30)[0] == b"A\n"
-    assert pb.communicate(timeout=30)[0] == b"B\n"
+    assert pa.communicate(b"", timeout=30)[0] == b"A\n"
+    assert pb.communicate(b"", timeout=30)[0] == b"B\n"
 
 
 def test_parallel_containers_from_a_script(td):
