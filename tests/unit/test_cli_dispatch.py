@@ -1,6 +1,6 @@
-"""The CLI imports the module of the top-level command it is given only, and builds click's
-command for that command only (cli._app_for): that command must be the one the whole
-application would have built."""
+"""The CLI imports the module of the top-level command (or group command) it is given only,
+and builds click's command for that command only (cli._app_for): that command must be the
+one the whole application would have built."""
 
 import subprocess
 from pathlib import Path
@@ -39,7 +39,11 @@ def test_the_table_of_modules_names_the_module_registering_each_command():
     (["--root", "/x", "images"], {"images"}),
     (["pull", "x"], {"registry"}),
     (["info"], {"system"}),
-    (["container", "ls"], set(cli._MODULES)),
+    (["container", "ls"], {"containers"}),
+    (["image", "ls"], {"images"}),
+    (["system", "events"], {"system", "events"}),
+    (["container", "commit", "x"], {"containers", "images"}),
+    (["image", "lss"], set(cli._MODULES)),
     (["--help"], set(cli._MODULES)),
     (["pul"], set(cli._MODULES)),
 ])
@@ -61,10 +65,24 @@ def test_the_one_command_built_is_the_one_of_the_whole(name):
     assert _shape(one) == _shape(_WHOLE)  # --root and the completion options
 
 
-@pytest.mark.parametrize("argv", [[], ["--help"], ["-h", "pull"], ["image", "ls"], ["container", "run"],
+@pytest.mark.parametrize("argv", [[], ["--help"], ["-h", "pull"], ["image"], ["image", "--help"], ["container", "lss"],
                                   ["--root", "/x"], ["pul", "x"], ["--install-completion"]])
 def test_help_groups_and_unknown_words_get_the_whole_application(argv):
     assert cli._app_for(argv) is cli.whole()
+
+
+_GROUPS = sorted((group, verb) for group, g in _WHOLE.commands.items() if isinstance(g, click.Group)
+                 for verb in g.commands)
+
+
+@pytest.mark.parametrize("group, verb", _GROUPS)
+def test_the_one_group_command_built_is_the_one_of_the_whole(group, verb):
+    one = get_command(cli._app_for(["--root", "/x", group, verb, "arg", "--flag"]))
+    assert list(one.commands) == [group] and list(one.commands[group].commands) == [verb]
+    built, whole = one.commands[group].commands[verb], _WHOLE.commands[group].commands[verb]
+    assert type(built) is type(whole) and _shape(built) == _shape(whole)
+    assert built.help == whole.help and built.hidden == whole.hidden
+    assert one.commands[group].help == _WHOLE.commands[group].help
 
 
 def test_a_root_given_with_equals_is_passed_over():

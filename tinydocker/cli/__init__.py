@@ -1,8 +1,8 @@
 """The `tinydocker` command: a thin typer layer over tinydocker.api, one module per noun.
 
 A module registers its commands on the application when it is imported; a command imports
-only the module that owns it (_MODULE_OF), and help, groups, completion and unknown words
-import them all (whole()).
+only the module that owns it (_MODULE_OF; a group's command, its group's: _GROUP_MODULES),
+and help, completion and unknown words import them all (whole()).
 
 Errors print one line and exit with docker's codes: 125 for tinydocker's own failures and
 bad usage, the container's code for `run`, 1 for `rm` of an unknown container.
@@ -32,6 +32,10 @@ _MODULE_OF = {
 }
 # every module with commands; the groups' own (network, volume, `system events`) among them
 _MODULES = ("containers", "events", "images", "networks", "registry", "system", "volumes")
+# the modules that register a group's own commands (`container VERB` is mostly aliases of
+# top-level commands: their modules come from _MODULE_OF)
+_GROUP_MODULES = {"image": ("images",), "network": ("networks",), "volume": ("volumes",),
+                  "system": ("system", "events"), "container": ("containers",)}
 
 # docker's `container VERB` spellings of the container verbs (and ls/list for ps)
 _CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": "stop", "kill": "kill",
@@ -129,8 +133,10 @@ def _app_for(argv: List[str]) -> typer.Typer:
             next(words, None)
         elif word.startswith("--root="):
             continue
+        elif word in _GROUP_MODULES:
+            return _group_for(word, next(words, ""))
         elif word.startswith("-") or word not in _MODULE_OF:
-            return whole()  # --help, --install-completion, a group, a mistyped command...
+            return whole()  # --help, --install-completion, a mistyped command...
         else:
             from typer.main import get_command_name
 
@@ -143,6 +149,39 @@ def _app_for(argv: List[str]) -> typer.Typer:
             one.registered_commands, one.registered_groups = chosen, []
             return one
     return whole()
+
+
+def _group_for(group: str, verb: str) -> typer.Typer:
+    """For `GROUP VERB` (docker's `image ls`, `container ls`...): a copy of the application
+    holding that group with VERB's command alone, as _app_for does for a top-level command;
+    the whole application if VERB is none of the group's (help, a mistyped verb)."""
+    import copy
+
+    from typer.main import get_command_name
+
+    def named(infos, name):
+        return next((i for i in infos if (i.name or get_command_name(i.callback.__name__)) == name), None)
+
+    for module in _GROUP_MODULES[group]:
+        importlib.import_module(f".{module}", __name__)
+    info = next(i for i in app.registered_groups if i.name == group)
+    chosen = named(info.typer_instance.registered_commands, verb)
+    if chosen is None and group == "container":
+        # docker's spelling of a top-level command (`container ls` for ps): its twin, as whole() makes it
+        aliased = {alias: name for name, alias in _CONTAINER_VERBS.items()} | {"list": "ps", "ps": "ps"}
+        if verb in aliased:
+            importlib.import_module(f".{_MODULE_OF[aliased[verb]]}", __name__)
+            chosen = copy.copy(named(app.registered_commands, aliased[verb]))
+            chosen.name, chosen.hidden = verb, verb in ("list", "ps")
+    if chosen is None or verb.startswith("-"):
+        return whole()
+    sub = copy.copy(info.typer_instance)
+    sub.registered_commands, sub.registered_groups = [chosen], []
+    one_group = copy.copy(info)
+    one_group.typer_instance = sub
+    one = copy.copy(app)
+    one.registered_commands, one.registered_groups = [], [one_group]
+    return one
 
 
 def _operation(argv: List[str]) -> str:
