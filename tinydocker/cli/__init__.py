@@ -37,14 +37,13 @@ _MODULES = ("containers", "events", "images", "networks", "registry", "system", 
 _GROUP_MODULES = {"image": ("images",), "network": ("networks",), "volume": ("volumes",),
                   "system": ("system", "events"), "container": ("containers",)}
 
-# docker's `container VERB` spellings of the container verbs (and ls/list for ps)
-_CONTAINER_VERBS = {"run": "run", "create": "create", "start": "start", "stop": "stop", "kill": "kill",
-                    "restart": "restart", "wait": "wait", "logs": "logs", "exec": "exec", "ps": "ls",
-                    "rm": "rm", "inspect": "inspect", "stats": "stats", "pause": "pause", "unpause": "unpause",
-                    "rename": "rename", "top": "top", "port": "port", "export": "export", "commit": "commit",
-                    "diff": "diff", "cp": "cp", "update": "update",
-                    "attach": "attach"}
-
+# docker's `container VERB` spellings of top-level commands: VERB -> the command (ls, and
+# the hidden list and ps, for ps)
+_CONTAINER_ALIASES = {verb: verb for verb in (
+    "run", "create", "start", "stop", "kill", "restart", "wait", "logs", "exec", "rm", "inspect", "stats", "pause",
+    "unpause", "rename", "top", "port", "export", "commit", "diff", "cp", "update", "attach")} | dict.fromkeys(
+    ("ls", "list", "ps"), "ps")
+_HIDDEN_ALIASES = ("list", "ps")
 
 _whole = False
 
@@ -61,16 +60,24 @@ def whole() -> typer.Typer:
 
 
 def _alias_container_verbs() -> None:
+    for verb, command in _CONTAINER_ALIASES.items():
+        container_app.registered_commands.append(_twin(_named(app.registered_commands, command), verb))
+
+
+def _twin(info, verb: str):
+    """A top-level command's registration under the container group's VERB."""
     import copy
 
-    for info in list(app.registered_commands):
-        name = info.name or info.callback.__name__
-        if name in _CONTAINER_VERBS:
-            for alias in [_CONTAINER_VERBS[name]] + (["list", "ps"] if name == "ps" else []):
-                twin = copy.copy(info)
-                twin.name = alias
-                twin.hidden = alias in ("list", "ps")
-                container_app.registered_commands.append(twin)
+    twin = copy.copy(info)
+    twin.name, twin.hidden = verb, verb in _HIDDEN_ALIASES
+    return twin
+
+
+def _named(infos, name: str):
+    """The registration among `infos` of the command NAME, or None."""
+    from typer.main import get_command_name
+
+    return next((i for i in infos if (i.name or get_command_name(i.callback.__name__)) == name), None)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -138,16 +145,8 @@ def _app_for(argv: List[str]) -> typer.Typer:
         elif word.startswith("-") or word not in _MODULE_OF:
             return whole()  # --help, --install-completion, a mistyped command...
         else:
-            from typer.main import get_command_name
-
             importlib.import_module(f".{_MODULE_OF[word]}", __name__)
-            chosen = [info for info in app.registered_commands
-                      if (info.name or get_command_name(info.callback.__name__)) == word]
-            import copy
-
-            one = copy.copy(app)
-            one.registered_commands, one.registered_groups = chosen, []
-            return one
+            return _holding([_named(app.registered_commands, word)], [])
     return whole()
 
 
@@ -157,30 +156,30 @@ def _group_for(group: str, verb: str) -> typer.Typer:
     the whole application if VERB is none of the group's (help, a mistyped verb)."""
     import copy
 
-    from typer.main import get_command_name
-
-    def named(infos, name):
-        return next((i for i in infos if (i.name or get_command_name(i.callback.__name__)) == name), None)
-
     for module in _GROUP_MODULES[group]:
         importlib.import_module(f".{module}", __name__)
     info = next(i for i in app.registered_groups if i.name == group)
-    chosen = named(info.typer_instance.registered_commands, verb)
-    if chosen is None and group == "container":
-        # docker's spelling of a top-level command (`container ls` for ps): its twin, as whole() makes it
-        aliased = {alias: name for name, alias in _CONTAINER_VERBS.items()} | {"list": "ps", "ps": "ps"}
-        if verb in aliased:
-            importlib.import_module(f".{_MODULE_OF[aliased[verb]]}", __name__)
-            chosen = copy.copy(named(app.registered_commands, aliased[verb]))
-            chosen.name, chosen.hidden = verb, verb in ("list", "ps")
+    chosen = _named(info.typer_instance.registered_commands, verb)
+    if chosen is None and group == "container" and verb in _CONTAINER_ALIASES:
+        command = _CONTAINER_ALIASES[verb]
+        importlib.import_module(f".{_MODULE_OF[command]}", __name__)
+        chosen = _twin(_named(app.registered_commands, command), verb)
     if chosen is None or verb.startswith("-"):
         return whole()
     sub = copy.copy(info.typer_instance)
     sub.registered_commands, sub.registered_groups = [chosen], []
     one_group = copy.copy(info)
     one_group.typer_instance = sub
+    return _holding([], [one_group])
+
+
+def _holding(commands: list, groups: list) -> typer.Typer:
+    """A copy of the application (its callback, global options and errors) holding these
+    commands and groups only."""
+    import copy
+
     one = copy.copy(app)
-    one.registered_commands, one.registered_groups = [], [one_group]
+    one.registered_commands, one.registered_groups = commands, groups
     return one
 
 
@@ -192,7 +191,7 @@ def _operation(argv: List[str]) -> str:
             next(words, None)
         elif not word.startswith("-"):
             following = next(words, "")
-            return f"{word} {following}" if word in ("image", "system", "container", "volume", "network") else word
+            return f"{word} {following}" if word in _GROUP_MODULES else word
     return "tinydocker"
 
 
