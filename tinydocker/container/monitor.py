@@ -77,7 +77,8 @@ class Monitor:
         self.state = state_fd
         self.me = os.getpid()
         self.selector = selectors.DefaultSelector()
-        self.containers: dict[str, Container] = {}  # by id
+        # by PID 1's pid: a restart's start can come while the last start's finisher runs
+        self.containers: dict[int, Container] = {}
         self.by_fd: dict[int, Container] = {}       # by an output's descriptor or its pidfd
         self.finishers: dict[int, Container] = {}   # a finisher's pid: the container it records
         self.handovers: set[socket.socket] = set()  # launchers' channels back
@@ -162,7 +163,8 @@ class Monitor:
             if request.get("op") == "start":
                 self._launch(conn, request)
             elif request.get("op") == "input":
-                held = self.containers.get(request.get("id", ""))
+                held = next((c for c in self.containers.values()
+                             if c.id == request.get("id") and not c.ended), None)
                 if held is not None and held.input is not None:
                     send(conn, {"input": True}, [held.input])
                 else:
@@ -212,16 +214,13 @@ class Monitor:
             for fd in fds:
                 os.close(fd)
             return  # the start failed (the asker was told why), or its launcher was killed
-        old = self.containers.pop(facts["id"], None)
-        if old is not None:  # a restart's start while the last start's finisher still runs
-            self.containers[facts["id"] + "/" + str(old.pid)] = old
         try:
             container = Container(facts, fds)
         except OSError:  # its PID 1 already reaped (cannot be: only we reap it), or no descriptor left
             for fd in fds:
                 os.close(fd)
             return
-        self.containers[container.id] = container
+        self.containers[container.pid] = container
         for fd in container.outputs:
             os.set_blocking(fd, False)
             self.by_fd[fd] = container
@@ -304,9 +303,8 @@ class Monitor:
                 self._handover(channel)
         for container in self.containers.values():
             container.unadopted = False
-        watched = {c.pid for c in self.containers.values()}
         for pid in _children():
-            if pid in watched:
+            if pid in self.containers:
                 continue
             try:
                 reaped, _ = os.waitpid(pid, os.WNOHANG)
@@ -318,9 +316,7 @@ class Monitor:
                 os.close(container.pidfd)
                 if container.input is not None:
                     os.close(container.input)
-                for key, held in list(self.containers.items()):
-                    if held is container:
-                        del self.containers[key]
+                del self.containers[container.pid]
         self._drained()  # an init adopted just now may be one waiting to be finished
 
     def _in_child(self, keep) -> None:
