@@ -5,7 +5,10 @@
 #   2. what stays resident per detached container: tinydocker's monitor (one for all of a
 #      data root's containers) next to podman's conmon (one each), their PSS and RSS from
 #      /proc/PID/smaps_rollup shared out over the N containers; runc leaves no process;
-#   3. `tinydocker ps -a` with 0, 100 and 1000 containers recorded (hyperfine medians).
+#   3. kill and `stop -t 2` of them all at once, next to runc's and podman's kill;
+#   4. the floor under every "from the shell" figure: N `python3 -c 'import typer'` at once,
+#      what any typer CLI pays before it parses its first option;
+#   5. `tinydocker ps -a` with 0, 100 and 1000 containers recorded (hyperfine medians).
 #
 # Usage: bench/lifecycle.sh    (N=50; needs runc, jq, hyperfine; podman is skipped if absent)
 # Peer scripts and podman's settings come from ../shared/bench (SHARED_BENCH overrides).
@@ -54,6 +57,10 @@ resident() {
   [ "$n" -gt 0 ] && echo "$((pss / per)) $((rss / per)) $n" || echo "- - 0"
 }
 
+echo "the floor: $N CLIs that only import typer, at once (wall seconds):"
+read -r floor_wall _ < <(parallel floor "$PY" -c 'import typer')
+printf '  %-12s %6.2f s\n' "import typer" "$floor_wall"
+echo
 echo "$N detached containers started at once (wall seconds, failures):"
 read -r td_wall td_fail < <(parallel tinydocker "${td[@]}" run -d --network none "b{}" sleep 600)
 printf '  %-12s %6.2f s  %s failed\n' tinydocker "$td_wall" "$td_fail"
@@ -97,7 +104,8 @@ echo "started again, then stopped all at once with a 2 s timeout (sleep as PID 1
 read -r w f < <(parallel td-start "${td[@]}" start "b{}")
 printf '  %-12s %6.2f s  %s failed  (start)\n' tinydocker "$w" "$f"
 read -r w f < <(parallel td-stop "${td[@]}" stop -t 2 "b{}")
-printf '  %-12s %6.2f s  %s failed  (stop -t 2: the floor is 2 s)\n' tinydocker "$w" "$f"
+printf '  %-12s %6.2f s  %s failed  (stop -t 2: the floor is 2 s after the last CLI has started;\n' tinydocker "$w" "$f"
+printf '  %-12s %6s    the typer floor above plus 2 s: %.2f s)\n' "" "" "$(awk "BEGIN{print $floor_wall + 2}")"
 "${td[@]}" container prune -f >/dev/null
 
 echo
