@@ -234,7 +234,8 @@ def _check_flags(keyword: str, raw: list[str], line: int) -> tuple[tuple[str, st
         name, sep, value = word[2:].partition("=")
         kind = known.get(name)
         if kind is None:
-            raise DockerfileError(f"unknown flag: --{name} (for {keyword})", line)
+            takes = ", ".join(f"--{f}" for f in known) if known else "no flags"
+            raise DockerfileError(f"unknown flag: --{name} ({keyword} takes {takes})", line)
         if name in used and kind != "list":
             raise DockerfileError(f"Duplicate flag specified: --{name}", line)
         used.add(name)
