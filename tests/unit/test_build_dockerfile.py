@@ -36,6 +36,7 @@ def error(text: str | bytes) -> DockerfileError:
     ('RUN [1, NaN]', "RUN", ("[1, NaN]",), False),            # NaN is not JSON to docker
     ("CMD []", "CMD", (), True),
     ('CMD ["a"] extra', "CMD", ('["a"] extra',), False),
+    ('CMD ["\\ud800", "\\ud83d\\ude00"]', "CMD", ("\ufffd", "\U0001f600"), True),
     ('ENTRYPOINT ["/bin/app", "-v"]', "ENTRYPOINT", ("/bin/app", "-v"), True),
     ("CMD", "CMD", (), False),                               # docker accepts an empty CMD
     ('SHELL ["/bin/bash", "-c"]', "SHELL", ("/bin/bash", "-c"), True),
@@ -258,6 +259,7 @@ def test_stages():
     ("FROM a\nSHELL []\n", "SHELL requires at least one argument"),
     ('FROM a\nRUN ["a", 1]\n', "arrays must be comprised of strings only"),
     ('FROM a\nCMD ["a", null]\n', "arrays must be comprised of strings only"),
+    ('FROM a\nCMD ["a\\u0000b"]\n', "a JSON argument holds a NUL character"),
     ("FROM a\nHEALTHCHECK NONE x\n", "HEALTHCHECK NONE takes no arguments"),
     ("FROM a\nHEALTHCHECK CMD\n", "Missing command after HEALTHCHECK CMD"),
     ("FROM a\nHEALTHCHECK CMD []\n", "Missing command after HEALTHCHECK CMD"),

@@ -182,3 +182,29 @@ def test_arg_decl_errors(text, message):
 def test_split_keeps_words_as_written():
     assert words.split("a \"b c\" '$d e' ${X:-f g} \\ h") == ["a", '"b c"', "'$d e'", "${X:-f g}", "\\ h"]
     assert words.split("a`  b", "`") == ["a` ", "b"]
+
+
+def test_a_build_sees_what_buildah_bud_gives():
+    """These instructions, each expanded against the variables set before it (as a builder
+    does), give what `buildah bud` 1.28 printed from a RUN env after them."""
+    dockerfile = [
+        ("ARG", "A=x B=\"$A y\" C"),
+        ("ARG", "D=${A:-q}z E= F='$A'"),
+        ("ENV", 'K "quoted value"'),
+        ("ENV", 'L=a\\ b M="a\\\\b" N="\\$A" O=$A$A P=\'x\'"y"'),
+        ("ENV", 'Q=pre${UNSET:-"a b"}post'),
+        ("ENV", "R4=\"a\\b\" R6=a\\ b R7=$1x R8=${UNSET:-'$A'} R9=${UNSET:-a\\}b} R10=$Ay R11=$ R12=a$"),
+        ("ENV", "S=${UNSET:+w}E T=${A:+set} ${A}K=1"),
+    ]
+    seen: dict[str, str | None] = {}
+    for keyword, text in dockerfile:
+        before = dict(seen)
+        if keyword == "ARG":
+            seen.update(arg_decl(text, before.get))
+        else:
+            seen.update(key_values(text, before.get))
+    env = {k: v for k, v in seen.items() if v is not None}
+    assert env == {
+        "A": "x", "B": " y", "D": "xz", "E": "", "F": "$A", "K": "quoted value", "L": "a b", "M": "a\\b",
+        "N": "$A", "O": "xx", "P": "xy", "Q": "prea bpost", "R4": "a\\b", "R6": "a b", "R7": "x", "R8": "$A",
+        "R9": "a}b", "R10": "", "R11": "$", "R12": "a$", "S": "E", "T": "set", "xK": "1"}

@@ -68,6 +68,7 @@ _KNOWN_DIRECTIVES = ("escape", "syntax")
 _CONTINUATION = {e: re.compile(rf"(?:(?<=[^{re.escape(e)}])|^){re.escape(e)}[ \t]*$") for e in ("\\", "`")}
 _SPLIT_KEYWORD = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 
 # builder flags each instruction takes: "str" needs =value, "bool" may have one, "list" repeats
@@ -261,7 +262,10 @@ def _json_args(text: str, line: int) -> list[str] | None:
         return None
     if not all(isinstance(v, str) for v in value):
         raise DockerfileError("when using JSON array syntax, arrays must be comprised of strings only", line)
-    return value
+    if any("\0" in v for v in value):
+        raise DockerfileError("a JSON argument holds a NUL character (\\u0000), which no command can take", line)
+    # a lone surrogate (\ud800) is no character: docker's JSON reader makes it U+FFFD
+    return [_SURROGATE.sub("\ufffd", v) for v in value]
 
 
 def _no_constant(name: str):
