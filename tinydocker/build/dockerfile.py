@@ -33,6 +33,12 @@ class Heredoc:
 
 @dataclass(frozen=True)
 class Instruction:
+    """One instruction, unexpanded. `args` is the JSON array's strings, or for the shell form
+    one string: the rest of the line after the flags. Two keywords differ: HEALTHCHECK's args
+    are ("NONE",) or ("CMD", *the command in either form); ONBUILD's are (the wrapped
+    instruction's text,), the wrapped instruction parsed in `onbuild`. Heredocs of an
+    ONBUILD trigger are on both."""
+
     keyword: str                                # upper case: "RUN", "COPY", ...
     flags: tuple[tuple[str, str | None], ...]   # (("from", "builder"), ("link", None)), in order
     args: tuple[str, ...]                       # JSON form: its strings; shell form: ONE string
@@ -163,30 +169,38 @@ def parse(data: bytes) -> Dockerfile:
         instruction = _instruction(line, number, escape, warnings)
         target = instruction.onbuild or instruction
         if target.keyword in _HEREDOC_KEYWORDS and not target.json and "<<" in line:
-            heredocs = []
-            for name, expand, chomp in _heredoc_words(line):
-                body, terminated = [], False
-                while i < n:
-                    raw = lines[i][:-1] if lines[i].endswith("\r") else lines[i]
-                    i += 1
-                    if (raw.lstrip("\t") if chomp else raw).rstrip("\r\n") == name:
-                        terminated = True
-                        break
-                    body.append((raw.lstrip("\t") if chomp else raw) + "\n")
-                if not terminated:
-                    raise DockerfileError("unterminated heredoc", number)
-                heredocs.append(Heredoc(name, "".join(body), expand, chomp))
+            heredocs, i = _read_heredocs(line, lines, i, number)
             if heredocs:
-                heredocs = tuple(heredocs)
                 if target is not instruction:
                     target = dataclasses.replace(target, heredocs=heredocs)
                     instruction = dataclasses.replace(instruction, onbuild=target)
                 instruction = dataclasses.replace(instruction, heredocs=heredocs)
-                _check_copy_heredocs(instruction.onbuild or instruction)
+                _check_copy_heredocs(target)
         instructions.append(instruction)
     if not instructions:
         raise DockerfileError("the Dockerfile has no instructions")
     return Dockerfile(tuple(instructions), escape, syntax, tuple(warnings))
+
+
+def _read_heredocs(line: str, lines: list[str], i: int, number: int) -> tuple[tuple[Heredoc, ...], int]:
+    """The bodies of the heredocs `line` opens, read from lines[i:] one after the other, and
+    the index of the line after the last delimiter."""
+    heredocs = []
+    for name, expand, chomp in _heredoc_words(line):
+        body, terminated = [], False
+        while i < len(lines):
+            raw = lines[i][:-1] if lines[i].endswith("\r") else lines[i]
+            i += 1
+            if chomp:
+                raw = raw.lstrip("\t")
+            if raw.rstrip("\r") == name:
+                terminated = True
+                break
+            body.append(raw + "\n")
+        if not terminated:
+            raise DockerfileError("unterminated heredoc", number)
+        heredocs.append(Heredoc(name, "".join(body), expand, chomp))
+    return tuple(heredocs), i
 
 
 def _cut_continuation(line: str, continuation: re.Pattern) -> tuple[str, bool]:
@@ -280,6 +294,8 @@ def _unknown(keyword: str, line: int) -> DockerfileError:
 
 
 def _instruction(line: str, number: int, escape: str, warnings: list, nested: bool = False) -> Instruction:
+    """One instruction from its logical line (continuations joined), checked as docker checks
+    it before building; `nested` for the instruction an ONBUILD wraps."""
     parts = _SPLIT_KEYWORD.split(line.strip(), maxsplit=1)
     written, rest = parts[0], (parts[1].strip() if len(parts) > 1 else "")
     keyword = written.upper()
