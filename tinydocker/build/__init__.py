@@ -1,0 +1,1 @@
+"""tinydocker build: images from Dockerfiles and Containerfiles."""
