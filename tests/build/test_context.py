@@ -6,6 +6,7 @@ real builder copies."""
 import io
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -196,6 +197,8 @@ def test_the_checksum_is_the_same_for_the_same_tree_and_ignores_times(tmp_path):
     os.utime(two / "d/l", (2, 2), follow_symlinks=False)
     assert _sum(two, "d", "f", scratch=tmp_path) == first
     (two / "d/ignored").write_text("changed, but ignored")
+    assert _sum(two, "d", "f", scratch=tmp_path) == first
+    os.chmod(two / "d", 0o700)  # a directory source's entries are copied, not itself (buildah: 0755)
     assert _sum(two, "d", "f", scratch=tmp_path) == first
     assert _sum(one, "f", "d", scratch=tmp_path) != first  # the order of sources is the order of copies
 
@@ -391,3 +394,21 @@ def test_buildah_copies_what_the_context_selects(tmp_path):
         ours = _our_copy(context, copies)
     assert ours == _buildah_copy(tmp_path, root)
     assert "all/logs/keep" in ours and "all/logs/1" not in ours and "all/Dockerfile" in ours
+
+
+def test_stdin_as_a_pipe_from_tar(tmp_path):
+    """The process's own stdin (stdin=None), fed by `tar` through a pipe in pieces."""
+    source = _tree(tmp_path / "src", {"Dockerfile": "FROM pipe\n", "big": "z" * 300_000, "d/e": "e"})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    program = ("import sys; from tinydocker.build.context import open_context\n"
+               "with open_context('-', None, sys.argv[1]) as c:\n"
+               "    print(c.dockerfile.decode().strip(), c.sources('*'), c.checksum(c.sources('.')))\n")
+    tar = subprocess.Popen(["tar", "-C", str(source), "-cz", "."], stdout=subprocess.PIPE)
+    out = subprocess.run([sys.executable, "-c", program, str(scratch)], stdin=tar.stdout, capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[2], check=True).stdout
+    tar.stdout.close()
+    assert tar.wait() == 0
+    assert out.split(" ", 2)[:2] == ["FROM", "pipe"]
+    assert "['Dockerfile', 'big', 'd']" in out and _sum(source, ".", scratch=tmp_path) in out
+    assert list(scratch.iterdir()) == []
