@@ -5,6 +5,7 @@ real builder copies."""
 
 import io
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -273,12 +274,24 @@ def test_a_tar_from_tarfile_with_dash_f_inside_it(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
+        null = tarfile.TarInfo("dev/null")
+        null.type, null.devmajor, null.devminor, null.mode = tarfile.CHRTYPE, 1, 3, 0o666
+        fifo = tarfile.TarInfo("dev/fifo")
+        fifo.type, fifo.mode = tarfile.FIFOTYPE, 0o640
+        xattr = tarfile.TarInfo("noted")
+        xattr.pax_headers = {"SCHILY.xattr.user.note": "kept"}
+        for info in (null, fifo, xattr):
+            tar.addfile(info)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     with open_context("-", "build/Containerfile", str(scratch), stdin=io.BytesIO(buffer.getvalue())) as context:
         assert context.dockerfile == b"FROM inside\n" and context.dockerfile_name == "build/Containerfile"
         assert context.ignore.ignored("x") and context.sources("y") == ["y"]
         assert (Path(context.root) / "build").stat().st_mode & 0o777 == 0o755  # made, as docker makes it
+        walked = dict(context.walk("dev"))
+        assert stat.S_ISCHR(walked["dev/null"].st_mode) and walked["dev/null"].st_rdev == os.makedev(1, 3)
+        assert stat.S_ISFIFO(walked["dev/fifo"].st_mode) and stat.S_IMODE(walked["dev/fifo"].st_mode) == 0o640
+        assert os.getxattr(Path(context.root) / "noted", "user.note") == b"kept"
     _one_line_error(lambda: open_context("-", "nope", str(scratch), stdin=io.BytesIO(buffer.getvalue())),
                     "cannot read Dockerfile nope")
     assert list(scratch.iterdir()) == []
