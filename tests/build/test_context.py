@@ -5,7 +5,9 @@ real builder copies."""
 
 import io
 import os
+import stat
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -197,6 +199,8 @@ def test_the_checksum_is_the_same_for_the_same_tree_and_ignores_times(tmp_path):
     assert _sum(two, "d", "f", scratch=tmp_path) == first
     (two / "d/ignored").write_text("changed, but ignored")
     assert _sum(two, "d", "f", scratch=tmp_path) == first
+    os.chmod(two / "d", 0o700)  # a directory source's entries are copied, not itself (buildah: 0755)
+    assert _sum(two, "d", "f", scratch=tmp_path) == first
     assert _sum(one, "f", "d", scratch=tmp_path) != first  # the order of sources is the order of copies
 
 
@@ -270,12 +274,24 @@ def test_a_tar_from_tarfile_with_dash_f_inside_it(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
+        null = tarfile.TarInfo("dev/null")
+        null.type, null.devmajor, null.devminor, null.mode = tarfile.CHRTYPE, 1, 3, 0o666
+        fifo = tarfile.TarInfo("dev/fifo")
+        fifo.type, fifo.mode = tarfile.FIFOTYPE, 0o640
+        xattr = tarfile.TarInfo("noted")
+        xattr.pax_headers = {"SCHILY.xattr.user.note": "kept"}
+        for info in (null, fifo, xattr):
+            tar.addfile(info)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     with open_context("-", "build/Containerfile", str(scratch), stdin=io.BytesIO(buffer.getvalue())) as context:
         assert context.dockerfile == b"FROM inside\n" and context.dockerfile_name == "build/Containerfile"
         assert context.ignore.ignored("x") and context.sources("y") == ["y"]
         assert (Path(context.root) / "build").stat().st_mode & 0o777 == 0o755  # made, as docker makes it
+        walked = dict(context.walk("dev"))
+        assert stat.S_ISCHR(walked["dev/null"].st_mode) and walked["dev/null"].st_rdev == os.makedev(1, 3)
+        assert stat.S_ISFIFO(walked["dev/fifo"].st_mode) and stat.S_IMODE(walked["dev/fifo"].st_mode) == 0o640
+        assert os.getxattr(Path(context.root) / "noted", "user.note") == b"kept"
     _one_line_error(lambda: open_context("-", "nope", str(scratch), stdin=io.BytesIO(buffer.getvalue())),
                     "cannot read Dockerfile nope")
     assert list(scratch.iterdir()) == []
@@ -391,3 +407,21 @@ def test_buildah_copies_what_the_context_selects(tmp_path):
         ours = _our_copy(context, copies)
     assert ours == _buildah_copy(tmp_path, root)
     assert "all/logs/keep" in ours and "all/logs/1" not in ours and "all/Dockerfile" in ours
+
+
+def test_stdin_as_a_pipe_from_tar(tmp_path):
+    """The process's own stdin (stdin=None), fed by `tar` through a pipe in pieces."""
+    source = _tree(tmp_path / "src", {"Dockerfile": "FROM pipe\n", "big": "z" * 300_000, "d/e": "e"})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    program = ("import sys; from tinydocker.build.context import open_context\n"
+               "with open_context('-', None, sys.argv[1]) as c:\n"
+               "    print(c.dockerfile.decode().strip(), c.sources('*'), c.checksum(c.sources('.')))\n")
+    tar = subprocess.Popen(["tar", "-C", str(source), "-cz", "."], stdout=subprocess.PIPE)
+    out = subprocess.run([sys.executable, "-c", program, str(scratch)], stdin=tar.stdout, capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[2], check=True).stdout
+    tar.stdout.close()
+    assert tar.wait() == 0
+    assert out.split(" ", 2)[:2] == ["FROM", "pipe"]
+    assert "['Dockerfile', 'big', 'd']" in out and _sum(source, ".", scratch=tmp_path) in out
+    assert list(scratch.iterdir()) == []

@@ -4,7 +4,9 @@ from, the Dockerfile found in it or beside it, and the patterns that hide files 
 Inside the context, symlinks are resolved as docker and buildah resolve them: within the
 context, whose root is both `/` and the ceiling of `..`. A COPY source that is itself a
 symlink (named, or matched by a wildcard) is followed there; any symlink below a copied
-directory stays a symlink. Nothing here follows a link to a host path.
+directory stays a symlink. Nothing here follows a context's symlink to a host path (a
+directory context's Dockerfile and ignore file are the user's own, read as docker reads
+them).
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ class Context:
         rel = go_clean(rel).lstrip("/") or "."
         if self.resolve(rel, follow_last=False) != rel:
             raise ContextError(f"{rel} is not a path in the build context")
-        st = os.lstat(self._host(rel))
+        st = self._lstat(rel)
         yield rel, st
         if not stat.S_ISDIR(st.st_mode):
             return
@@ -179,7 +181,7 @@ class Context:
             if path is None:
                 pending.pop()
                 continue
-            st = os.lstat(self._host(path))
+            st = self._lstat(path)
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.ignore and self.ignore.ignored(path):
                 if is_dir and self.ignore.may_include_under(path):
@@ -188,6 +190,12 @@ class Context:
             yield path, st
             if is_dir:
                 pending.append(iter(self._children(path)))
+
+    def _lstat(self, rel: str) -> os.stat_result:
+        try:
+            return os.lstat(self._host(rel))
+        except OSError as e:  # gone or unreadable since it was listed
+            raise ContextError(f"cannot read {rel} in the build context: {e.strerror}") from None
 
     def _children(self, directory: str) -> list[str]:
         try:
@@ -198,22 +206,28 @@ class Context:
         return [name if directory == "." else f"{directory}/{name}" for name in names]
 
     def checksum(self, rels: list[str]) -> str:
-        """sha256 over what COPY would take from these sources (in their order): for each
-        source and every file below it that .dockerignore leaves in, its name (a file
-        source's own, or relative to the directory source), type, mode bits, owner, link
-        target, device, contents and xattrs.
+        """sha256 over what COPY would take from these sources (in their order): for a
+        file source, and every file below a directory source that .dockerignore leaves
+        in, its name (the file source's own, or relative to the directory source), type,
+        mode bits, owner, link target, device, contents and xattrs.
         Times are left out, as docker's builder leaves them out of its cache key."""
         digest = hashlib.sha256()
         for rel in rels:
             top = go_clean(rel).lstrip("/") or "."
             for path, st in self.walk(rel):
-                if path == top:
-                    # a file is copied under its name, a directory's entries under theirs
-                    name = "" if stat.S_ISDIR(st.st_mode) else getattr(rel, "name", posixpath.basename(top))
-                    _field(digest, b"source " + os.fsencode(name))
+                if path == top and stat.S_ISDIR(st.st_mode):
+                    # a directory's entries are copied, not itself: its name, mode and
+                    # owner do not reach the image (buildah makes the destination 0755)
+                    _field(digest, b"directory")
+                    continue
+                if path == top:  # a file, copied under the name it was matched by
+                    _field(digest, b"file " + os.fsencode(getattr(rel, "name", posixpath.basename(top))))
                 else:
                     _field(digest, os.fsencode(path if top == "." else path[len(top) + 1:]))
-                _entry(digest, self._host(path), st)
+                try:
+                    _entry(digest, self._host(path), st)
+                except OSError as e:
+                    raise ContextError(f"cannot read {path} in the build context: {e.strerror}") from None
         return "sha256:" + digest.hexdigest()
 
 
