@@ -30,7 +30,7 @@ def test_the_table_of_modules_names_the_module_registering_each_command():
                   for info in cli.app.registered_commands}
     assert {name: f"tinydocker.cli.{module}" for name, module in cli._MODULE_OF.items()} == registered
     groups = {info.name for info in cli.app.registered_groups}
-    assert groups == {"image", "container", "system", "network", "volume"}
+    assert groups == {"image", "container", "system", "network", "volume", "builder"}
     assert set(cli._MODULES) == {m.rsplit(".", 1)[1] for m in registered.values()} | {"volumes"}
 
 

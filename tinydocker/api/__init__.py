@@ -35,6 +35,7 @@ _HOME = {
     **dict.fromkeys(["connect_network", "create_network", "disconnect_network", "inspect_network", "networks", "port",
                      "prune_networks", "remove_network"], ".networks"),
     **dict.fromkeys(["create_volume", "inspect_volume", "prune_volumes", "remove_volume", "volumes"], ".volumes"),
+    **dict.fromkeys(["build", "prune_builder"], ".build"),
     "events": ".events",
     "parse_signal": "..container.signals",
 }
@@ -55,8 +56,8 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Importing a submodule binds it on its package, and six of the API's functions share
-    their module's name (create, events, images, inspect, networks, volumes): the function
+    """Importing a submodule binds it on its package, and seven of the API's functions share
+    their module's name (build, create, events, images, inspect, networks, volumes): the function
     keeps the name."""
 
     def __setattr__(self, name, value):

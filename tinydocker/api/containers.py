@@ -259,43 +259,21 @@ def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> N
     record, alive = store.hold_for_removal(store.observe(store.lookup(ref)), force)
     if alive:
         signals.kill(record)
-    _discard(store, record)
+    from ..container.removal import discard
+
+    discard(store, record)
     if volumes:
         from ..volume.store import VolumeStore
 
         VolumeStore(store.root, records=store.all).release_anonymous(record.spec.get("mounts", []))
 
 
-def _discard(store, record) -> None:
-    """Network and cgroup first, record last: a removal killed midway leaves a record that
-    `rm` can retry."""
-    from ..cgroups import open_cgroup
-    from ..network.attach import release_all
-
-    # what a killed monitor could not give back, or a start killed before it recorded it
-    release_all(store, record.id)
-    from ..container.oci import forget
-
-    forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
-    open_cgroup(record.id).remove()
-    try:
-        from ..state.stack import layer_links
-
-        links = layer_links(store.container_dir(record.name))
-    except OSError:
-        links = []
-    store.remove(record)
-    if links:
-        from ..image.store import ImageStore
-
-        # a layer a commit promoted its upper to, whose image has gone: it goes with it
-        ImageStore(store.root).release(links)
-
-
 def prune_containers(root=None) -> dict:
     """Remove every stopped container (and finish removals a killed `rm` left halfway).
     Returns {"containers": [ids], "reclaimed": bytes of their upper layers}."""
     from ..state.record import RUNNING
+
+    from ..container.removal import discard
 
     store = _store(root)
     store.sweep()
@@ -308,7 +286,7 @@ def prune_containers(root=None) -> dict:
             # checked again under the lock: a start may have taken it since
             if store.hold_for_removal(record, force=False, waits=False) is None:
                 continue
-            _discard(store, record)
+            discard(store, record)
         except TinydockerError:
             continue  # started meanwhile, or its cgroup will not go yet: a later prune
         removed.append(record.id)

@@ -142,19 +142,12 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
 
 
 PULL_POLICIES = ("always", "missing", "never")
-BUILT_IN = "builtin"  # --runtime's name for tinydocker's own runtime in-process, over a configured default
 
 
 def _runtime(name: str | None, data_root) -> str:
-    """--runtime as recorded: the executable's path, found now (docker's words if not); by
-    default the data root's configured one; "builtin" is tinydocker's own, in-process."""
-    if name is None:
-        name = data_root.setting("runtime", "")
-    if not name or name == BUILT_IN:
-        return ""
-    from ..container.oci import resolve
+    from ..container.oci import chosen
 
-    return resolve(name)
+    return chosen(name, data_root)
 
 
 def _image_for(images, ref: str, pull: str, quiet: bool):

@@ -85,8 +85,11 @@ def prune(root=None) -> dict:
     from .. import cgroups
     from ..image.store import ImageStore
 
+    from .build import prune_builder
+
     root = paths.resolve(root)
     done = prune_containers(root=root)
+    prune_builder(root=root)  # a killed build's containers, and the build cache
     ImageStore(root).clean()
     orphans = cgroups.orphans()
     for cid in orphans:

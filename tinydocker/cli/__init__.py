@@ -29,12 +29,13 @@ _MODULE_OF = {
     **dict.fromkeys(["info", "version"], "system"),
     "events": "events",
     "port": "networks",
+    "build": "build",
 }
 # every module with commands; the groups' own (network, volume, `system events`) among them
-_MODULES = ("containers", "events", "images", "networks", "registry", "system", "volumes")
+_MODULES = ("build", "containers", "events", "images", "networks", "registry", "system", "volumes")
 # the modules that register a group's own commands (`container VERB` is mostly aliases of
 # top-level commands: their modules come from _MODULE_OF)
-_GROUP_MODULES = {"image": ("images",), "network": ("networks",), "volume": ("volumes",),
+_GROUP_MODULES = {"image": ("images",), "builder": ("build",), "network": ("networks",), "volume": ("volumes",),
                   "system": ("system", "events"), "container": ("containers",)}
 
 # docker's `container VERB` spellings of top-level commands: VERB -> the command (ls, and

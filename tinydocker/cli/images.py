@@ -106,9 +106,31 @@ def image_inspect(images: List[str] = typer.Argument(..., metavar="IMAGE..."),
 
 
 @image_app.command("build")
-def image_build(name: str = typer.Argument("busybox", help="Image whose recipe is images/NAME.toml.")):
-    """Build an image from its recipe in images/; prints its id."""
-    print(api.build_image(name, root=options.root))
+def image_build(
+    context: str = typer.Argument("busybox", metavar="CONTEXT|RECIPE",
+                                  help="A build context (as for 'build'), or the name of a recipe in images/."),
+    tag: Optional[List[str]] = typer.Option(None, "-t", "--tag", metavar="NAME[:TAG]", help="As for 'build'."),
+    file: Optional[str] = typer.Option(None, "-f", "--file", metavar="FILE", help="As for 'build'."),
+    build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", metavar="K=V", help="As for 'build'."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="STAGE", help="As for 'build'."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="As for 'build'."),
+    pull: str = typer.Option("missing", "--pull", metavar="missing|always|never", help="As for 'build'."),
+    label: Optional[List[str]] = typer.Option(None, "--label", metavar="K=V", help="As for 'build'."),
+    network: str = typer.Option("bridge", "--network", metavar="bridge|none|host", help="As for 'build'."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="As for 'build'."),
+    iidfile: Optional[str] = typer.Option(None, "--iidfile", metavar="FILE", help="As for 'build'."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="linux/amd64", help="As for 'build'."),
+):
+    """Build an image: from a Dockerfile (as 'build'), or from its recipe in images/ (prints its id)."""
+    import os
+
+    from ..image.recipe import recipe_path
+    from .build import build
+
+    if context != "-" and not os.path.isdir(context) and recipe_path(context.split(":")[0]) is not None:
+        print(api.build_image(context, root=options.root))
+        return
+    build(context, tag, file, build_arg, target, no_cache, pull, label, network, quiet, iidfile, platform)
 
 
 @image_app.command("ls")

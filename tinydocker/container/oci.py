@@ -22,6 +22,19 @@ from ..linux import fds, syscalls as sc
 BUILT_IN = "tinydocker-runtime"
 
 
+IN_PROCESS = "builtin"  # --runtime's name for tinydocker's own runtime in-process, over a configured default
+
+
+def chosen(name: str | None, data_root) -> str:
+    """--runtime as recorded: the executable's path, found now (docker's words if not); by
+    default (None) the data root's configured one; "" or "builtin": tinydocker's own, in-process."""
+    if name is None:
+        name = data_root.setting("runtime", "")
+    if not name or name == IN_PROCESS:
+        return ""
+    return resolve(name)
+
+
 def resolve(name: str) -> str:
     """The runtime's executable: a path, or a name on PATH (tinydocker-runtime also beside
     this interpreter, as a virtual environment installs it). docker's words if none."""

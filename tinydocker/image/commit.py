@@ -26,55 +26,71 @@ from .staging import Staging
 from .store import ImageStore
 
 
-def commit(store: ImageStore, upper: Path, base: Image, settings: dict, ref: str | None,
+def commit(store: ImageStore, upper: Path | None, base: Image | None, settings: dict, ref: str | None,
            comment: str = "", author: str = "", created_by: str = "", link=None,
-           promoted: list[str] = ()) -> Image:
+           promoted: list[str] = (), config: dict | None = None, cache_key: str | None = None,
+           intermediate: bool = False) -> Image:
     """The new image. With `link` (the upper will not change: its container is stopped and
     held), the layer is hard links to the upper's files, and link(layer directory, image id)
     is called before the image is published; otherwise the layer is unpacked from the tar.
     `promoted`: the layers (diff ids) that earlier commits promoted the container's upper
     to, between its image's and the upper; their blobs are their plain tars, named by
-    their diff ids, and outlive their images as long as the container stands on them."""
-    config = store.config(base)
-    manifest = store.manifest(base)
+    their diff ids, and outlive their images as long as the container stands on them.
+
+    A build's step (build/builder.py) also gives: `upper` None for a step that changes no
+    file (no layer; its history entry says empty_layer), `base` None for FROM scratch,
+    `config` the whole new "config" object (instead of `settings` merged over the base's),
+    and the step's `cache_key` and whether the image is `intermediate`."""
+    old = store.config(base) if base is not None else {**oci.host_platform(), "rootfs": {"type": "layers"}}
+    base_layers = [(d["mediaType"], d["digest"], d["size"]) for d in store.manifest(base)["layers"]] if base else []
     names = [str(reference.parse(ref))] if ref else []
     with Staging(store) as stage:
-        tar_path = stage.dir / "blobs" / "commit.tar"
-        tree = stage.new_tree()
-        if link:
-            link_tree(str(upper), str(tree))
-            size = layer.tree_size(str(tree))
-        with open(tar_path, "wb") as out:
-            layer.write(str(tree if link else upper), out, whiteouts=True)
-        diff_id = file_digest(tar_path)
-        if not link:
-            with open(tar_path, "rb") as f:
-                size = layer.apply(f, str(tree)).size  # the layer exactly as any reader of the blob gets it
-        os.rename(tar_path, stage.blob_path(diff_id))
-        stage.keep_layer(tree, diff_id, size)
+        layers = base_layers + [(oci.OCI_LAYER, d, _promoted_size(store, d)) for d in promoted]
+        diff_ids = list(base.layers if base else []) + list(promoted)
+        if upper is not None:
+            diff_id = _stage_layer(stage, upper, link)
+            layers.append((oci.OCI_LAYER, diff_id, stage.blob_path(diff_id).stat().st_size))
+            diff_ids.append(diff_id)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        new_config = dict(config)
+        new_config = dict(old)
         new_config["created"] = now
-        new_config["config"] = {**(config.get("config") or {}), **settings}
+        new_config["config"] = config if config is not None else {**(old.get("config") or {}), **settings}
         if author:
             new_config["author"] = author
-        new_config["rootfs"] = {"type": "layers", "diff_ids": list(base.layers) + list(promoted) + [diff_id]}
+        new_config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
         step = {"created": now, "created_by": created_by}
         if comment:
             step["comment"] = comment
         if author:
             step["author"] = author
+        if upper is None:
+            step["empty_layer"] = True
         earlier = [{"created": now, "created_by": created_by} for _ in promoted]
-        new_config["history"] = list(config.get("history") or []) + earlier + [step]
+        new_config["history"] = list(old.get("history") or []) + earlier + [step]
         config_bytes = oci.canonical(new_config)
-        layers = [(d["mediaType"], d["digest"], d["size"]) for d in manifest["layers"]]
-        layers += [(oci.OCI_LAYER, d, _promoted_size(store, d)) for d in promoted]
-        layers.append((oci.OCI_LAYER, diff_id, stage.blob_path(diff_id).stat().st_size))
         manifest_bytes = oci.manifest((digest_of(config_bytes), len(config_bytes)), layers)
-        layer_blobs = [d for _, d, _ in layers]
-        if link:
-            link(store.layer_dir(diff_id), digest_of(config_bytes))
-        return stage.publish(manifest_bytes, config_bytes, layer_blobs, names=names)
+        if link and upper is not None:
+            link(store.layer_dir(diff_ids[-1]), digest_of(config_bytes))
+        return stage.publish(manifest_bytes, config_bytes, [d for _, d, _ in layers], names=names,
+                             cache=[cache_key] if cache_key else [], intermediate=intermediate)
+
+
+def _stage_layer(stage: Staging, upper: Path, link) -> str:
+    """The upper directory as a staged layer (its tar as the blob): its diff id."""
+    tar_path = stage.dir / "blobs" / "commit.tar"
+    tree = stage.new_tree()
+    if link:
+        link_tree(str(upper), str(tree))
+        size = layer.tree_size(str(tree))
+    with open(tar_path, "wb") as out:
+        layer.write(str(tree if link else upper), out, whiteouts=True)
+    diff_id = file_digest(tar_path)
+    if not link:
+        with open(tar_path, "rb") as f:
+            size = layer.apply(f, str(tree)).size  # the layer exactly as any reader of the blob gets it
+    os.rename(tar_path, stage.blob_path(diff_id))
+    stage.keep_layer(tree, diff_id, size)
+    return diff_id
 
 
 def _promoted_size(store: ImageStore, diff_id: str) -> int:

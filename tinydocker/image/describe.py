@@ -29,6 +29,8 @@ def listing(store: ImageStore) -> list[dict]:
     index = store.index()
     rows = []
     for image in index.images.values():
+        if image.intermediate and not image.names:
+            continue  # a build's step, kept for its cache (`builder prune` frees them)
         config = store.config(image)
         common = {"id": image.id, "created": created_of(config, image), "size": index.size(image),
                   "labels": dict((config.get("config") or {}).get("Labels") or {})}

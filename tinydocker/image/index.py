@@ -23,14 +23,18 @@ class Image:
     names: list[str] = field(default_factory=list)     # registry/path:tag, normalised
     digests: list[str] = field(default_factory=list)   # registry/path@sha256:… of a pulled manifest
     added: datetime | None = None
+    # a build's step result: the cache keys that lead to it (build/cache.py), and whether
+    # it is only a step (hidden from `images`, freed by `builder prune`) or a build's image
+    cache: list[str] = field(default_factory=list)
+    intermediate: bool = False
 
     @property
     def hex(self) -> str:
         return self.id.split(":", 1)[1]
 
     def to_toml(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k != "id" and v is not None}
-        return data
+        return {k: v for k, v in self.__dict__.items()
+                if k != "id" and v is not None and not (k in ("cache", "intermediate") and not v)}
 
 
 class Index:
@@ -100,6 +104,8 @@ class Index:
         if existing is not None:
             existing.names += [n for n in image.names if n not in existing.names]
             existing.digests += [d for d in image.digests if d not in existing.digests]
+            existing.cache += [k for k in image.cache if k not in existing.cache]
+            existing.intermediate = existing.intermediate and image.intermediate
             return existing
         self.images[image.id] = image
         return image

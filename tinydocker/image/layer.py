@@ -27,7 +27,7 @@ import tarfile
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
-_PAX_XATTR = "SCHILY.xattr."
+PAX_XATTR = "SCHILY.xattr."
 # xattrs a layer may not set: overlayfs' own would let a tar steer the mount
 _FORBIDDEN_XATTRS = ("trusted.overlay.",)
 
@@ -175,7 +175,7 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
     pending = None
     for member in tar:
         if pending:
-            _set_xattrs(dest, *pending)
+            set_xattrs(dest, *pending)
             pending = None
         name = posixpath.normpath(member.name)
         parent, base = posixpath.split(name)
@@ -193,7 +193,7 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
             _clear(target, want_dir=False)
             os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
             continue
-        xattrs = {k[len(_PAX_XATTR):]: v for k, v in member.pax_headers.items() if k.startswith(_PAX_XATTR)}
+        xattrs = {k[len(PAX_XATTR):]: v for k, v in member.pax_headers.items() if k.startswith(PAX_XATTR)}
         if xattrs:
             pending = (name, xattrs)
         if member.isreg():
@@ -204,7 +204,7 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
             continue
         yield member
     if pending:
-        _set_xattrs(dest, *pending)
+        set_xattrs(dest, *pending)
 
 
 def _symlink(member: tarfile.TarInfo, path: str, as_root: bool) -> None:
@@ -229,7 +229,7 @@ def _made_parent(tree: "_Tree", member: tarfile.TarInfo, parent: str) -> str:
     return directory
 
 
-def _set_xattrs(dest: str, name: str, xattrs: dict[str, str]) -> None:
+def set_xattrs(dest: str, name: str, xattrs: dict[str, str]) -> None:
     path = os.path.join(dest, name)
     for key, value in xattrs.items():
         if key.startswith(_FORBIDDEN_XATTRS):
@@ -373,7 +373,7 @@ def write(tree: str, out, whiteouts: bool = True) -> None:
                     continue
                 info = tar.gettarinfo(path, arcname=prefix + name)
                 _normal_entry(info)
-                _add_xattrs(info, path)
+                add_xattrs(info, path)
                 if info.isreg():
                     with open(path, "rb") as f:
                         tar.addfile(info, f)
@@ -400,7 +400,7 @@ def is_opaque(directory: str) -> bool:
         return False
 
 
-def _add_xattrs(info: tarfile.TarInfo, path: str) -> None:
+def add_xattrs(info: tarfile.TarInfo, path: str) -> None:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
@@ -412,7 +412,7 @@ def _add_xattrs(info: tarfile.TarInfo, path: str) -> None:
             value = os.getxattr(path, key, follow_symlinks=False)
         except OSError:
             continue
-        info.pax_headers[_PAX_XATTR + key] = value.decode("utf-8", "surrogateescape")
+        info.pax_headers[PAX_XATTR + key] = value.decode("utf-8", "surrogateescape")
 
 
 def tree_size(tree: str) -> int:

@@ -62,8 +62,10 @@ class Staging:
             os.rename(tree, target)
         self.sizes[diff_id] = size
 
-    def publish(self, manifest: bytes, config: bytes, layer_blobs: list[str], names=(), digests=()) -> Image:
-        """Move everything in and add the image to the index, all under the lock."""
+    def publish(self, manifest: bytes, config: bytes, layer_blobs: list[str], names=(), digests=(),
+                cache=(), intermediate: bool = False) -> Image:
+        """Move everything in and add the image to the index, all under the lock (`cache`,
+        `intermediate`: a build step's, see index.Image)."""
         config_json = json.loads(config)
         diff_ids = list(config_json.get("rootfs", {}).get("diff_ids", []))
         manifest_digest = self.put_blob(manifest)
@@ -90,5 +92,6 @@ class Staging:
             # the same image again (say, under another compression) keeps its first manifest
             image = index.add(Image(id=config_digest, manifest=manifest_digest, layers=diff_ids,
                                     blobs=list(dict.fromkeys(blobs)), names=list(names), digests=list(digests),
-                                    added=datetime.now(timezone.utc)))
+                                    added=datetime.now(timezone.utc), cache=list(cache),
+                                    intermediate=intermediate))
         return image

@@ -203,8 +203,9 @@ class ImageStore:
         """Remove images without a name (all=True: every image) that no container uses;
         (the images, bytes of the layers that went with them)."""
         with self.change() as index:
+            # a build's steps are the build cache's, not dangling: `builder prune` frees them
             gone = [img for img in index.images.values()
-                    if (all or not img.names) and not in_use(img.id)]
+                    if (all or (not img.names and not img.intermediate)) and not in_use(img.id)]
             before = {sha256_hex(d) for img in index.images.values() for d in img.layers}
             for img in gone:
                 del index.images[img.id]
