@@ -213,3 +213,26 @@ ADD pkg.tgz /opt/
 """})
     (ctx / "pkg.tgz").write_bytes(archive.getvalue())
     _same(td, buildah, ctx, "cmp-stages")
+
+
+def test_users_working_directories_and_replaced_directories_give_buildah_s_tree(td, buildah, tmp_path):
+    ctx = _context(tmp_path, {
+        "Containerfile": """\
+ARG BASE
+FROM ${BASE}
+RUN echo 'app:x:1001:1002::/home/app:/bin/sh' >> /etc/passwd && echo 'grp:x:1002:' >> /etc/group
+COPY --chown=app:grp conf/ /home/app/conf/
+COPY --chown=app conf/a.ini /owned-by-name
+COPY --chown=1001:tty conf/a.ini /mixed
+USER app
+WORKDIR /home/app/work
+RUN touch made-as-app && mkdir sub
+USER root
+RUN rm -rf /var && mkdir -p /var/new && echo replaced > /var/new/f
+COPY conf/a.ini /var/new/f
+COPY conf /usr/bin/
+""",
+        "conf/a.ini": "a\n",
+        "conf/deeper/b.ini": "b\n",
+    })
+    _same(td, buildah, ctx, "cmp-users")

@@ -284,3 +284,82 @@ def test_a_build_killed_in_a_run_leaves_nothing_once_the_next_command_sweeps(td,
     # its RUN's container is still there for a moment; the next build sweeps it away
     td.out("builder", "prune", "-f")
     assert _leftovers(td) == []
+
+
+def test_from_scratch_an_entrypoint_over_an_inherited_cmd_and_a_dockerfile_from_stdin(td, tmp_path):
+    ctx = _context(tmp_path, "", {"hello.txt": "hello\n", "Containerfile.dockerignore": "skip.txt\n",
+                                  "skip.txt": "no\n"})
+    (ctx / "Dockerfile").unlink()
+    (ctx / "Containerfile").write_text("FROM scratch\nCOPY *.txt /files/\nCMD [\"x\"]\n")
+    res = td("build", "-t", "scratchy", str(ctx), timeout=120)
+    assert res.returncode == 0, res.stderr.decode() + res.stdout.decode()
+    td.out("create", "--image", "scratchy", "s1")
+    names = tarfile.open(fileobj=io.BytesIO(td("export", "s1", check=True).stdout)).getnames()
+    td.out("rm", "s1")
+    # the Containerfile's own ignore file kept skip.txt out
+    assert sorted(n.strip("./") for n in names if n.strip("./")) == ["files", "files/hello.txt"]
+    # ENTRYPOINT drops the CMD the base image had (busybox's sh), not one set in this stage
+    dockerfile = "FROM busybox\nENTRYPOINT [\"echo\", \"entry\"]\n"
+    res = td("build", "--network", "none", "-t", "entry", "-f", "-", str(ctx), input=dockerfile.encode(),
+             timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    config = _config(td, "entry")
+    assert config["Entrypoint"] == ["echo", "entry"] and not config.get("Cmd")
+    assert _run(td, "entry") == "entry\n"
+    res = td("build", "--network", "none", "-t", "entry2", "-f", "-", str(ctx), timeout=120,
+             input=b"FROM busybox\nCMD [\"a\"]\nENTRYPOINT [\"echo\"]\n")
+    assert _config(td, "entry2")["Cmd"] == ["a"] and _run(td, "entry2") == "a\n"
+
+
+def test_add_fetches_a_url_and_checks_its_checksum(td, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "data.bin").write_bytes(b"remote bytes\n")
+    digest = "sha256:" + hashlib.sha256(b"remote bytes\n").hexdigest()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.bin"
+        ctx = _context(tmp_path, f"FROM busybox\nADD --checksum={digest} {url} /fetched/\n")
+        res = td("build", "--network", "none", "-t", "fetched", str(ctx), timeout=120)
+        assert res.returncode == 0, res.stderr.decode()
+        assert _run(td, "fetched", "cat", "/fetched/data.bin") == "remote bytes\n"
+        assert _run(td, "fetched", "stat", "-c", "%a", "/fetched/data.bin") == "600\n"
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /f\n")
+        res = td("build", "--network", "none", str(ctx), timeout=120)
+        assert res.returncode == 1 and "checksum" in res.stderr.decode()
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nADD {url}.missing /f\n")
+        res = td("build", "--network", "none", str(ctx), timeout=120)
+        assert res.returncode == 1 and len(res.stderr.decode().strip().splitlines()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _leftovers(td) == []
+
+
+def test_image_build_keeps_its_recipes_and_bad_options_are_refused(td, tmp_path):
+    assert td.out("image", "build", "busybox").startswith("sha256:")
+    ctx = _context(tmp_path, "FROM busybox\nENV A=1\n")
+    res = td("image", "build", "-q", str(ctx), timeout=120)
+    assert res.returncode == 0 and res.stdout.decode().startswith("sha256:")
+    res = td("build", "--platform", "linux/s390x", str(ctx), timeout=60)
+    assert res.returncode == 1 and "s390x" in res.stderr.decode()
+    res = td("build", "--pull", "sometimes", str(ctx), timeout=60)
+    assert res.returncode == 125 and "pull" in res.stderr.decode()
+    res = td("build", str(tmp_path / "nowhere"), timeout=60)
+    assert res.returncode == 1 and "nowhere" in res.stderr.decode()
+    res = td("build", "-t", "Bad:Name", str(ctx), timeout=60)
+    assert res.returncode == 125 and "Bad:Name" in res.stderr.decode()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import fixtures
-from tinydocker.build.context import ContextError, open_context
+from tinydocker.builder.context import ContextError, open_context
 
 
 def _tree(root: Path, files: dict) -> Path:
@@ -414,7 +414,7 @@ def test_stdin_as_a_pipe_from_tar(tmp_path):
     source = _tree(tmp_path / "src", {"Dockerfile": "FROM pipe\n", "big": "z" * 300_000, "d/e": "e"})
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    program = ("import sys; from tinydocker.build.context import open_context\n"
+    program = ("import sys; from tinydocker.builder.context import open_context\n"
                "with open_context('-', None, sys.argv[1]) as c:\n"
                "    print(c.dockerfile.decode().strip(), c.sources('*'), c.checksum(c.sources('.')))\n")
     tar = subprocess.Popen(["tar", "-C", str(source), "-cz", "."], stdout=subprocess.PIPE)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tinydocker.build.dockerfile import DockerfileError, Heredoc, parse, stages
+from tinydocker.builder.dockerfile import DockerfileError, Heredoc, parse, stages
 from tinydocker.errors import TinydockerError
 
 

@@ -4,7 +4,7 @@ directory it matches, the last matching line deciding, `!` exceptions."""
 
 import pytest
 
-from tinydocker.build.ignore import Patterns, glob_regex, go_clean, has_wildcards
+from tinydocker.builder.ignore import Patterns, glob_regex, go_clean, has_wildcards
 from tinydocker.errors import TinydockerError
 
 

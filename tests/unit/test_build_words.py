@@ -3,8 +3,8 @@ as docker documents them and buildah's `bud` applies them."""
 
 import pytest
 
-from tinydocker.build import words
-from tinydocker.build.words import ExpandError, arg_decl, expand, expand_words, key_values
+from tinydocker.builder import words
+from tinydocker.builder.words import ExpandError, arg_decl, expand, expand_words, key_values
 from tinydocker.errors import TinydockerError
 
 ENV = {"A": "x", "EMPTY": "", "P": "/usr/local/bin/app.tar.gz", "SP": "a b"}

@@ -26,8 +26,8 @@ def build(context: str = ".", tags: Sequence[str] = (), *, file: str | None = No
     import os
     import shutil
 
-    from ..build.builder import Builder, BuildError, Options
-    from ..build.context import open_context
+    from ..builder.build import Builder, BuildError, Options
+    from ..builder.context import open_context
     from ..errors import TinydockerError
     from ..image import reference
     from ..image.store import ImageStore, private_name
@@ -93,7 +93,7 @@ def prune_builder(all: bool = False, root=None) -> dict:
     keeps the steps it was made of, as docker keeps an image's parents) and no container
     uses, and what killed builds left; all=True: every step's image no container uses, and
     the cache keys finished images carry. {"images": [ids], "reclaimed": bytes}."""
-    from ..build.builder import sweep
+    from ..builder.build import sweep
     from ..image.digests import sha256_hex
     from ..image.store import ImageStore
     from .images import _users

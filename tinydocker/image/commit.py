@@ -37,7 +37,7 @@ def commit(store: ImageStore, upper: Path | None, base: Image | None, settings: 
     to, between its image's and the upper; their blobs are their plain tars, named by
     their diff ids, and outlive their images as long as the container stands on them.
 
-    A build's step (build/builder.py) also gives: `upper` None for a step that changes no
+    A build's step (builder/build.py) also gives: `upper` None for a step that changes no
     file (no layer; its history entry says empty_layer), `base` None for FROM scratch,
     `config` the whole new "config" object (instead of `settings` merged over the base's),
     and the step's `cache_key` and whether the image is `intermediate`."""

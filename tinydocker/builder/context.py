@@ -22,7 +22,7 @@ import stat
 import tarfile
 import tempfile
 
-from tinydocker.build.ignore import BadPattern, Patterns, glob_regex, go_clean, has_wildcards
+from .ignore import BadPattern, Patterns, glob_regex, go_clean, has_wildcards
 from tinydocker.errors import TinydockerError
 
 # looked for in the context's root, in this order, when no -f is given: docker's name,

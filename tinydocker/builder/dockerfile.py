@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from tinydocker.build import words
+from . import words
 from tinydocker.errors import TinydockerError
 
 

@@ -42,8 +42,8 @@ def overlay_enter(layers_dir: str, lower: list[str], upper: str, work: str, merg
     def enter():
         sc.unshare(sc.CLONE_NEWNS)
         sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-        # relative to the store's layers: a long stack fits in the page of mount options
-        os.chdir(layers_dir)
+        if lower:  # relative to the store's layers: a long stack fits in the page of mount options
+            os.chdir(layers_dir)
         lowers = ":".join(lower) or os.path.join(os.path.dirname(upper), "empty")
         sc.mount("overlay", merged, "overlay", 0,
                  f"lowerdir={lowers},upperdir={upper},workdir={work},index=off,metacopy=off,redirect_dir=off")
@@ -205,8 +205,9 @@ def _place(tar, member: tarfile.TarInfo, target: str, placed: dict[str, str]) ->
                 out.write(chunk)
 
 
-def _owner(spec: str) -> tuple[int, int]:
-    """--chown USER[:GROUP] in the image's own user database (a missing one: ids only)."""
+def _owner(spec: str, chown: bool = True) -> tuple[int, int]:
+    """--chown USER[:GROUP] (chown=False: USER's) in the image's own user database (a
+    missing one: ids only)."""
     def read(path):
         try:
             with open(path) as f:
@@ -219,15 +220,16 @@ def _owner(spec: str) -> tuple[int, int]:
         uid, gid, _, _ = resolve(spec, [], read)
     except UnknownUser as e:
         raise CopyError(f"--chown={spec}: {e}") from None
-    if user.isdigit() and not group:
+    if chown and user.isdigit() and not group:
         gid = uid  # docker: --chown=10 is 10:10
     return uid, gid
 
 
-def workdir(path: str, owner) -> None:
-    """WORKDIR's directory, made if missing (in the child, like receive)."""
+def workdir(path: str, user: str) -> None:
+    """WORKDIR's directory, made if missing (in the child, like receive), owned by USER as
+    BuildKit and buildah make it."""
     if not os.path.isdir(path):
-        _make_parents(path, 0o755, owner)
+        _make_parents(path, 0o755, _owner(user, chown=False) if user else None)
 
 
 def copy(enter, produce, producer_enter=None) -> None:

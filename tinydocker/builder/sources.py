@@ -22,7 +22,7 @@ class Plan:
 
 
 def plan(builder, state, ins, all_stages, index: int) -> Plan:
-    from .builder import BuildError
+    from .build import BuildError
 
     flags = dict(ins.flags)
     lookup, escape = builder._lookup(state), builder.escape
@@ -100,7 +100,7 @@ def _entries(builder, what: str, path: str, rel):
 
 
 def _from_image(builder, state, ins, sources, header, text, all_stages, index) -> Plan:
-    from .builder import BuildError
+    from .build import BuildError
 
     ref = expand(dict(ins.flags)["from"], builder._lookup(state), builder.escape)
     other = builder._stage_named(all_stages, ref, before=index)
@@ -143,7 +143,7 @@ def _heredoc(builder, doc, lookup, escape):
 
 
 def _mode(text: str, ins) -> int:
-    from .builder import BuildError
+    from .build import BuildError
 
     try:
         mode = int(text, 8)
@@ -199,7 +199,7 @@ def _opened(path: str, kind: str):
 def _unpack(builder, path: str) -> str:
     """An ADD's archive unpacked, owners kept, into the build's private directory."""
     from ..image import layer
-    from .builder import BuildError
+    from .build import BuildError
 
     tree = os.path.join(str(builder.work), f"archive{builder.step}-{os.urandom(4).hex()}")
     os.mkdir(tree)
@@ -220,7 +220,7 @@ def _download(builder, url: str, checksum: str | None) -> str:
     import urllib.request
     from email.utils import parsedate_to_datetime
 
-    from .builder import BuildError
+    from .build import BuildError
 
     path = os.path.join(str(builder.work), f"download{builder.step}-{os.urandom(4).hex()}")
     digest = hashlib.sha256()

@@ -19,7 +19,7 @@ def run_step(builder, state, argv: list[str], args_env: list[str], network: str,
     from ..container.runtime import run
     from ..spec import ContainerSpec
     from ..state.store import Store
-    from .builder import OWNER_LABEL, BuildError
+    from .build import OWNER_LABEL, BuildError
 
     if state.image is None:
         raise BuildError("RUN needs an image with a shell: this stage is FROM scratch with no files yet")

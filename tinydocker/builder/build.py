@@ -448,13 +448,12 @@ class Builder:
         key = cache.key(state.image, created_by, author=state.author)
         hit = self._cached(state, key)
         if hit is None:
-            path = what[1]
+            path, user = what[1], config.get("User") or ""
 
             def apply(enter):
                 from ..container.copy import Child
 
-                # made owned by root, whatever USER says: docker's classic builder does so
-                Child(enter, lambda: copying.workdir(path, None)).finish()
+                Child(enter, lambda: copying.workdir(path, user)).finish()
             hit = self._files_step(state, config, created_by, key, apply)
             self.say(f" ---> {hit.hex[:12]}")
         self._adopt(state, hit)
