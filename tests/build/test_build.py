@@ -118,6 +118,8 @@ def test_a_second_build_takes_every_step_from_the_cache_and_a_changed_file_rebui
     # without a name as docker's dangling <none>)
     names = td.out("images", "--format", "{{.Repository}}:{{.Tag}}").split()
     assert sorted(names) == ["<none>:<none>", "<none>:<none>", "busybox:latest", "demo:2", "demo:3"]
+    steps = td.out("images", "-a", "--format", "{{.Repository}}").split()
+    assert len(steps) > len(names) and set(steps) == {"<none>", "busybox", "demo"}
     # builder prune frees the steps no image needs; the images still run
     td.out("builder", "prune", "-f")
     assert _run(td, "demo:2") == "hello from two words\ntwo\n"

@@ -22,16 +22,17 @@ def _users(root):
     return lambda image_id: users.get(image_id, [])
 
 
-def images(filters=(), root=None) -> list[dict]:
+def images(filters=(), all: bool = False, root=None) -> list[dict]:
     """One dict per image and name, newest first, as `docker images` lists them: repository,
     tag, id, digest, created (datetime), size (bytes), labels; an image without a name has
     repository and tag None. filters as docker's --filter: "dangling=true", "reference=busy*",
-    "label=k[=v]", "before=IMAGE", "since=IMAGE"."""
+    "label=k[=v]", "before=IMAGE", "since=IMAGE". all=True: a build's steps too (kept as
+    its cache, without names), as docker's images -a lists intermediate images."""
     from ..image.describe import listing
     from .filters import image_filter
 
     store = _images(root)
-    rows = listing(store)
+    rows = listing(store, all)
     wanted = image_filter(filters, store.index(), rows)
     return [row for row in rows if wanted(row)]
 

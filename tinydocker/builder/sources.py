@@ -25,6 +25,10 @@ def plan(builder, state, ins, all_stages, index: int) -> Plan:
     from .build import BuildError
 
     flags = dict(ins.flags)
+    unsupported = [f for f in ("parents", "exclude", "keep-git-dir") if f in flags]
+    if unsupported:
+        raise BuildError(f"{ins.keyword} --{unsupported[0]} (line {ins.line}) is BuildKit's (its labs syntax), "
+                         "which tinydocker's builder is not")
     lookup, escape = builder._lookup(state), builder.escape
     if ins.json:
         words = [expand(w, lookup, escape) for w in ins.args]
@@ -39,7 +43,8 @@ def plan(builder, state, ins, all_stages, index: int) -> Plan:
     workdir = state.config.get("WorkingDir") or "/"
     if not dest.startswith("/"):
         trailing = dest.endswith("/") or dest in (".", "./")
-        dest = os.path.normpath(os.path.join(workdir, dest)) + ("/" if trailing else "")
+        dest = os.path.normpath(os.path.join(workdir, dest))
+        dest = dest.rstrip("/") + "/" if trailing else dest
     chown = expand(flags["chown"], lookup, escape) if flags.get("chown") else None
     chmod = _mode(flags.get("chmod"), ins) if flags.get("chmod") else None
     header = {"dest": dest, "chown": chown, "chmod": chmod}

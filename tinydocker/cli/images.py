@@ -11,6 +11,7 @@ from .app import FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, each, fail
 
 @app.command()
 def images(
+    all: bool = typer.Option(False, "-a", "--all", help="The steps of builds too (kept as their cache)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only image IDs."),
     digests: bool = typer.Option(False, "--digests", help="Show digests."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full image IDs."),
@@ -23,7 +24,7 @@ def images(
     from . import display
 
     check_format(format)
-    rows = display.image_rows(api.images(filters=filter or [], root=options.root), no_trunc=no_trunc)
+    rows = display.image_rows(api.images(filters=filter or [], all=all, root=options.root), no_trunc=no_trunc)
     ids = list(dict.fromkeys(row["ID"] for row in rows))  # one line per image, as docker -q
     show_listing(format, rows, lambda: display.images_table(rows, digests=digests),
                  ids if quiet else None, titles=display.IMAGE_TITLES)
@@ -135,6 +136,7 @@ def image_build(
 
 @image_app.command("ls")
 def image_ls(
+    all: bool = typer.Option(False, "-a", "--all", help="As for 'images'."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only image IDs."),
     digests: bool = typer.Option(False, "--digests", help="Show digests."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full image IDs."),
@@ -143,7 +145,7 @@ def image_ls(
                                                help="As for 'images'."),
 ):
     """List images."""
-    images(quiet=quiet, digests=digests, no_trunc=no_trunc, format=format, filter=filter)
+    images(all=all, quiet=quiet, digests=digests, no_trunc=no_trunc, format=format, filter=filter)
 
 
 @image_app.command("rm")

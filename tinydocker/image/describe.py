@@ -25,11 +25,12 @@ def created_of(config: dict, image: Image) -> datetime:
     return parse_time(config.get("created")) or image.added or datetime.now(timezone.utc)
 
 
-def listing(store: ImageStore) -> list[dict]:
+def listing(store: ImageStore, all: bool = False) -> list[dict]:
+    """One row per image and name; a build's steps only with all (docker's images -a)."""
     index = store.index()
     rows = []
     for image in index.images.values():
-        if image.intermediate and not image.names:
+        if image.intermediate and not image.names and not all:
             continue  # a build's step, kept for its cache (`builder prune` frees them)
         config = store.config(image)
         common = {"id": image.id, "created": created_of(config, image), "size": index.size(image),
