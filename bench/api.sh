@@ -4,7 +4,8 @@
 #      /bin/true with --network none, in one long-lived script, next to `crun run` and
 #      `runc run` of the same rootfs (hyperfine medians; each includes an exec of the runtime);
 #   2. the same runs from 1, 2 and 4 threads of one script: throughput (runs per second)
-#      and its ratio to one thread's;
+#      and its ratio to one thread's, next to crun's own from 1 and 4 shell loops at once
+#      (what this machine's kernel and 2 cores give any runtime: the ceiling of the ratio);
 #   3. N (50) detached `sleep` containers started from 4 threads of one script, then all
 #      killed from them, next to N `runc run --detach` and `runc kill` started at once from
 #      the shell (wall seconds).
@@ -31,6 +32,21 @@ hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$results/api
   >/dev/null
 
 now() { date +%s.%N; }
+# crun's runs per second from LOOPS shell loops at once, TOTAL runs in all
+crun_rate() {
+  local loops=$1 total=$2 start
+  start=$(now)
+  for _ in $(seq 1 "$loops"); do
+    (for _ in $(seq 1 $((total / loops))); do
+      unshare --mount --propagation private -- sh -c \
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec $SHARED_BENCH/bench-oci-run.sh crun $work/bundle" >/dev/null
+    done) &
+  done
+  wait
+  awk "BEGIN{print $total / ($(now) - $start)}"
+}
+crun_one=$(crun_rate 1 $((RUNS * 2)))
+crun_four=$(crun_rate 4 $((RUNS * 2)))
 start=$(now)
 for i in $(seq 1 "$N"); do runc run --detach --bundle "$work/sleeper" "tda-$$-$i" </dev/null >/dev/null & done
 wait
@@ -40,7 +56,7 @@ for i in $(seq 1 "$N"); do runc kill "tda-$$-$i" KILL & done
 wait
 runc_kill=$(awk "BEGIN{print $(now) - $start}")
 
-"$PY" - "$work/root" "$RUNS" "$results/api-peers.json" "$N" "$runc_start" "$runc_kill" <<'PY'
+"$PY" - "$work/root" "$RUNS" "$results/api-peers.json" "$N" "$runc_start" "$runc_kill" "$crun_one" "$crun_four" <<'PY'
 import json, statistics, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,10 +74,12 @@ def one(name):
 for i in range(3):  # warm-up: the image's layers and the seccomp filter cached
     one(f"warm{i}")
 times = []
+cpu = time.process_time()  # this process's own CPU (the children's is not counted)
 for i in range(runs):
     t = time.perf_counter()
     one(f"seq{i}")
     times.append((time.perf_counter() - t) * 1000)
+parent_cpu = (time.process_time() - cpu) * 1000 / runs
 api = statistics.median(times)
 print(f"{'what':<24}{'median':>10}{'vs crun':>10}{'vs runc':>10}")
 for name, ms in [("tinydocker.run()", api), ("crun run", peers["crun"]), ("runc run", peers["runc"])]:
@@ -78,6 +96,13 @@ for threads in (1, 2, 4):
     rate = total / (time.perf_counter() - t)
     base = base or rate
     print(f"{threads:<10}{rate:>10.1f}{rate / base:>13.2f}x")
+crun_one, crun_four = float(sys.argv[7]), float(sys.argv[8])
+# the script's own CPU holds the GIL (a system call lets it go, but most of a run's calls
+# are short): however many threads, runs/s cannot pass 1000 / that
+print(f"the script's own CPU per run: {parent_cpu:.1f} ms of {api:.1f} ms: at most {api / parent_cpu:.2f}x "
+      "one thread, whatever the threads")
+print(f"crun, 1 and 4 shell loops: {crun_one:.1f} and {crun_four:.1f} runs/s: {crun_four / crun_one:.2f}x "
+      "(the machine's ceiling for any runtime)")
 
 print()
 n, runc_start, runc_kill = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])

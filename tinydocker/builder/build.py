@@ -181,12 +181,18 @@ class Builder:
                 continue
             wanted.add(stage.index)
             refs = [expand(stage.base, self.globals.get, self.escape)]
-            refs += [dict(i.flags).get("from") or "" for i in stage.instructions if i.keyword in ("COPY", "ADD")]
+            # --from=$ARG: the stage's ARGs are known only as it runs; their values then are
+            # the build-args' or the global defaults', which is what is looked up here
+            refs += [expand(dict(i.flags).get("from") or "", self._arg_value, self.escape)
+                     for i in stage.instructions if i.keyword in ("COPY", "ADD")]
             for ref in refs:
                 other = self._stage_named(all_stages, ref, before=stage.index)
                 if other is not None:
                     pending.append(other)
         return wanted
+
+    def _arg_value(self, name: str) -> str | None:
+        return self.options.build_args.get(name, self.globals.get(name))
 
     @staticmethod
     def _stage_named(all_stages, ref: str, before: int) -> Stage | None:
@@ -225,12 +231,21 @@ class Builder:
             state.config = {k: v for k, v in state.config.items() if k != "OnBuild"}
             for text in triggers:
                 trigger = parse(text.encode()).instructions[0]
-                self._instruction(state, trigger, all_stages, stage.index)
+                self._step(state, trigger, all_stages, stage.index)
         for instruction in stage.instructions:
             self.step += 1
             self.say(f"Step {self.step}/{self.total} : {instruction.text}")
-            self._instruction(state, instruction, all_stages, stage.index)
+            self._step(state, instruction, all_stages, stage.index)
         return state
+
+    def _step(self, state: _State, instruction: Instruction, all_stages, index: int) -> None:
+        """One instruction; any failure of it is the build's (exit 1), saying which."""
+        try:
+            self._instruction(state, instruction, all_stages, index)
+        except BuildError:
+            raise
+        except TinydockerError as e:
+            raise BuildError(f"{instruction.text.splitlines()[0]} (line {instruction.line}): {e}") from None
 
     def _from(self, stage: Stage, all_stages) -> _State:
         ref = expand(stage.base, self.globals.get, self.escape)
@@ -355,7 +370,8 @@ class Builder:
             config["Healthcheck"] = _healthcheck(ins, self._shell(config))
             return f"HEALTHCHECK {json.dumps(config['Healthcheck'], sort_keys=True)}"
         if keyword == "ONBUILD":
-            trigger = ins.args[0]
+            # a trigger's heredocs go with it, for the child's build to parse again
+            trigger = ins.args[0] + "".join(f"\n{doc.content}{doc.name}" for doc in ins.heredocs)
             config["OnBuild"] = list(config.get("OnBuild") or []) + [trigger]
             return f"ONBUILD {trigger}"
         raise BuildError(f"unknown instruction {keyword} (line {ins.line})")
@@ -402,16 +418,22 @@ class Builder:
         from . import run as running
 
         config = state.config
-        if ins.json:
-            argv = list(ins.args)
-        else:
-            argv = self._shell(config) + [_with_heredocs(ins)]
+        script = None if ins.json else _with_heredocs(ins)
+        argv = list(ins.args) if ins.json else self._shell(config) + [script]
+        run_argv, stdin = argv, None
+        if script is not None and _is_script(ins) and script.startswith("#!"):
+            # a heredoc that names its interpreter runs with it (docker's reference), read
+            # from its input
+            run_argv, stdin = script[2:].splitlines()[0].split() + ["/dev/stdin"], script.encode()
         flags = dict(ins.flags)
         network = flags.get("network") or self.options.network
         if network == "default":
             network = "bridge"
         if network not in ("bridge", "none", "host"):
             raise BuildError(f"RUN --network={network}: only default, bridge, none and host are supported")
+        if network == "host" and self.options.network != "host":
+            # the host's network is the user's to give (BuildKit asks for --allow network.host)
+            raise BuildError(f"RUN --network=host (line {ins.line}) needs the build's own --network host")
         if "mount" in flags or "security" in flags:
             raise BuildError(f"RUN --{'mount' if 'mount' in flags else 'security'} (line {ins.line}) needs "
                              "BuildKit, which tinydocker's builder is not")
@@ -426,8 +448,8 @@ class Builder:
         key = cache.key(state.image, created_by, network=network, author=state.author)
         hit = self._cached(state, key)
         if hit is None:
-            hit = running.run_step(self, state, argv, [f"{k}={v}" for k, v in sorted(args.items())], network,
-                                   created_by, key)
+            hit = running.run_step(self, state, run_argv, [f"{k}={v}" for k, v in sorted(args.items())], network,
+                                   created_by, key, script=stdin)
         self._adopt(state, hit)
 
     def _copy(self, state: _State, ins: Instruction, all_stages, index: int) -> None:
@@ -503,13 +525,19 @@ def _with_heredocs(ins: Instruction) -> str:
     text = ins.args[0]
     if not ins.heredocs:
         return text
-    words = text.split()
-    if len(ins.heredocs) == 1 and len(words) == 1 and words[0].lstrip("<-").strip("'\"") == ins.heredocs[0].name:
+    if _is_script(ins):
         return ins.heredocs[0].content
     script = text
     for doc in ins.heredocs:
         script += "\n" + doc.content + doc.name
     return script + "\n"
+
+
+def _is_script(ins: Instruction) -> bool:
+    """A RUN that is nothing but one heredoc: its body is the script."""
+    words = ins.args[0].split()
+    return (len(ins.heredocs) == 1 and len(words) == 1
+            and words[0].lstrip("<-").strip("'\"") == ins.heredocs[0].name)
 
 
 def _ports(word: str) -> list[str]:

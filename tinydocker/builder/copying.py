@@ -71,19 +71,74 @@ def source_enter(layers_dir: str, lower: list[str], mountpoint: str):
 # -- the sending side ---------------------------------------------------------------------
 
 def send(out, header: dict, items) -> None:
-    """The header line, then a tar of `items`: (index, host path or None, walk) where walk
-    yields (relative name, path, stat) for the item and, if a directory, what is under it
-    ("" names the item itself)."""
+    """The header line, then a tar of `items`: (index, entries, keep_owner, opener) where
+    entries yields (relative name, path, lstat) of the item and, if a directory, what is
+    under it ("" names the item itself), and opener(path, lstat) opens a regular file's
+    content; or (index, archive) for a TarFile whose members go under the item as they are
+    (ADD's archives: owners kept)."""
     out.write(json.dumps(header).encode() + b"\n")
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for index, listed, keep_owner in items:
+        for index, *source in items:
+            if len(source) == 1:
+                _send_archive(tar, index, source[0])
+                continue
+            listed, keep_owner, opener = source
             for rel, path, st in listed:
+                if stat.S_ISSOCK(st.st_mode):
+                    continue  # as docker's context leaves sockets out
                 info = _info(f"{index}/{rel}" if rel else str(index), path, st, keep_owner)
                 if info.isreg():
-                    with open(path, "rb") as f:
+                    with opener(path, st) as f:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
+
+
+def open_plain(path: str, st: os.stat_result):
+    """A file of the build's own (its download, heredoc, unpacked archive) or, in a
+    producer's chroot, of an image: the very file walked, never through a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    return _checked(fd, path, st)
+
+
+def _checked(fd: int, path: str, st: os.stat_result):
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
+        os.close(fd)
+        raise CopyError(f"{path} changed while it was being copied: build again")
+    return os.fdopen(fd, "rb")
+
+
+def opener_beneath(root: str):
+    """An opener for files of a directory others may write in (the build's context):
+    resolved beneath it with no symbolic link followed on the way, so a link swapped in
+    after the walk cannot lead the copy to a file elsewhere on the host."""
+    def open_file(path: str, st: os.stat_result):
+        beneath = sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS
+        top = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = sc.openat2(top, os.path.relpath(path, root), os.O_RDONLY | os.O_CLOEXEC, beneath)
+        except OSError as e:
+            raise CopyError(f"cannot read {os.path.relpath(path, root)} in the build context: "
+                            f"{e.strerror or e}") from None
+        finally:
+            os.close(top)
+        return _checked(fd, path, st)
+    return open_file
+
+
+def _send_archive(tar, index: int, archive) -> None:
+    for member in archive:
+        name = os.path.normpath(member.name.lstrip("/"))
+        if name == "." or name.startswith("../") or name == "..":
+            if name != ".":
+                raise CopyError(f"refusing the archive: member {member.name} is outside it")
+            continue
+        data = archive.extractfile(member) if member.isreg() else None
+        member.name = f"{index}/{name}"
+        if member.islnk():
+            member.linkname = f"{index}/{os.path.normpath(member.linkname.lstrip('/'))}"
+        tar.addfile(member, data)
 
 
 def _info(name: str, path: str, st: os.stat_result, keep_owner: bool) -> tarfile.TarInfo:
@@ -100,8 +155,11 @@ def _info(name: str, path: str, st: os.stat_result, keep_owner: bool) -> tarfile
         info.size = st.st_size
     elif stat.S_ISFIFO(st.st_mode):
         info.type = tarfile.FIFOTYPE
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     else:
-        raise CopyError(f"cannot copy {name}: not a file, directory, link or fifo")
+        raise CopyError(f"cannot copy {path}: not a file, directory, link, device or fifo")
     return info
 
 
@@ -147,9 +205,14 @@ def receive(stream) -> None:
             index, _, rel = member.name.partition("/")
             target = os.path.normpath(os.path.join(roots[index], rel)) if rel else roots[index]
             placed[member.name] = target
-            _make_parents(os.path.dirname(target), made_mode, owner)
-            if member.isdir() and not rel and os.path.isdir(target):
-                continue  # a directory's contents into an existing DEST: DEST itself stays
+            # through the image's own links (the chroot keeps them inside): a link to a
+            # directory not made yet gets it made, as docker does
+            _make_parents(os.path.realpath(os.path.dirname(target)), made_mode, owner)
+            if member.isdir() and not rel:
+                # a directory's contents go into DEST; DEST, if made, is made as buildah
+                # and docker make it (made_mode), not with the source's own mode
+                _make_parents(os.path.realpath(target), made_mode, owner or (0, 0))
+                continue
             _place(tar, member, target, placed)
             uid, gid = owner if owner else (member.uid, member.gid)
             os.chown(target, uid, gid, follow_symlinks=False)
@@ -161,7 +224,7 @@ def receive(stream) -> None:
             os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
     for i, item in enumerate(items):
         if item["dir"] and not os.path.isdir(roots[str(i)]):
-            _make_parents(roots[str(i)], made_mode, owner)  # an empty directory copied
+            _make_parents(os.path.realpath(roots[str(i)]), made_mode, owner)  # an empty directory, an archive's
 
 
 def _make_parents(path: str, mode: int, owner) -> None:
@@ -170,7 +233,7 @@ def _make_parents(path: str, mode: int, owner) -> None:
         missing.append(path)
         path = os.path.dirname(path)
     if path and path != "/" and not os.path.isdir(path):
-        raise CopyError(f"cannot copy into {path}: it is not a directory")
+        raise CopyError(f"{path} is not a directory")
     for directory in reversed(missing):
         os.mkdir(directory, mode)
         os.chmod(directory, mode)
@@ -198,6 +261,9 @@ def _place(tar, member: tarfile.TarInfo, target: str, placed: dict[str, str]) ->
         os.link(placed[member.linkname], target, follow_symlinks=False)
     elif member.isfifo():
         os.mkfifo(target, 0o600)
+    elif member.ischr() or member.isblk():
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+        os.mknod(target, kind | 0o600, os.makedev(member.devmajor, member.devminor))
     else:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out, tar.extractfile(member) as data:

@@ -12,8 +12,10 @@ from ..errors import TinydockerError
 from ..linux import proc
 
 
-def run_step(builder, state, argv: list[str], args_env: list[str], network: str, created_by: str, key: str):
-    """Run the step; its image (BuildError if the command failed)."""
+def run_step(builder, state, argv: list[str], args_env: list[str], network: str, created_by: str, key: str,
+             script: bytes | None = None):
+    """Run the step; its image (BuildError if the command failed). `script`: the input of
+    argv (a heredoc with its own interpreter), its output then shown once it has ended."""
     from ..container.oci import chosen
     from ..container.removal import discard
     from ..container.runtime import run
@@ -35,9 +37,13 @@ def run_step(builder, state, argv: list[str], args_env: list[str], network: str,
     builder.say(f" ---> Running in {short}")
     record = None
     try:
-        outcome = run(spec, builder.root, layers, capture_output=builder.options.quiet)
+        capture = builder.options.quiet or script is not None
+        outcome = run(spec, builder.root, layers, capture_output=capture, input=script, killed_by_signals=True)
         record = store.lookup(spec.name)
         code = outcome if isinstance(outcome, int) else outcome.exit_code
+        if capture and not builder.options.quiet:
+            os.write(1, outcome.stdout)
+            os.write(2, outcome.stderr)
         if code != 0:
             if builder.options.quiet:
                 os.write(2, outcome.stdout + outcome.stderr)

@@ -46,9 +46,11 @@ def plan(builder, state, ins, all_stages, index: int) -> Plan:
         dest = os.path.normpath(os.path.join(workdir, dest))
         dest = dest.rstrip("/") + "/" if trailing else dest
     chown = expand(flags["chown"], lookup, escape) if flags.get("chown") else None
-    chmod = _mode(flags.get("chmod"), ins) if flags.get("chmod") else None
+    chmod_text = expand(flags["chmod"], lookup, escape) if flags.get("chmod") else None
+    chmod = _mode(chmod_text, ins) if chmod_text else None
     header = {"dest": dest, "chown": chown, "chmod": chmod}
-    text = " ".join(f"--{k}={v}" if v is not None else f"--{k}" for k, v in ins.flags if k in ("chown", "chmod"))
+    # as they apply (ARGs substituted): part of the history, and so of the cache key
+    text = " ".join(f"--{k}={v}" for k, v in (("chown", chown), ("chmod", chmod_text)) if v)
     keyword = ins.keyword
     if flags.get("from"):
         return _from_image(builder, state, ins, sources, header, text, all_stages, index)
@@ -69,8 +71,7 @@ def plan(builder, state, ins, all_stages, index: int) -> Plan:
             for rel in found:  # each where it is in the context, and the name it is copied as
                 path = builder.context.root if rel == "." else os.path.join(builder.context.root, rel)
                 if keyword == "ADD" and os.path.isfile(path) and _archive_kind(path) is not None:
-                    tree = _unpack(builder, path)
-                    items.append(("archive", rel.name, tree, None))
+                    items.append(("archive", rel.name, path, None))
                     digests.append(_file_sum(path))
                 else:
                     items.append(("context", rel.name, path, rel))
@@ -83,19 +84,34 @@ def plan(builder, state, ins, all_stages, index: int) -> Plan:
     created_by = f"/bin/sh -c #(nop) {keyword} {text + ' ' if text else ''}{kind}:{checksum[7:]} in {dest} "
 
     def produce(out):
+        import contextlib
+        import tarfile
+
         header["items"] = [{"name": name, "dir": what == "archive" or os.path.isdir(path)}
                            for what, name, path, _ in items]
-        copying.send(out, header, [(i, _entries(builder, what, path, rel), what == "archive")
-                                   for i, (what, name, path, rel) in enumerate(items)])
+        beneath = copying.opener_beneath(builder.context.root)
+        with contextlib.ExitStack() as opened:
+            sent = []
+            for i, (what, name, path, rel) in enumerate(items):
+                if what == "archive":  # unpacked at DEST, in the image: its links are the image's
+                    stream = opened.enter_context(_opened(path, _archive_kind(path)))
+                    sent.append((i, opened.enter_context(tarfile.open(fileobj=stream, mode="r|"))))
+                elif what == "context":
+                    sent.append((i, _entries(builder, path, rel), False, beneath))
+                else:  # the build's own file: a heredoc's, a download
+                    sent.append((i, copying.walk_tree(path), False, copying.open_plain))
+            try:
+                copying.send(out, header, sent)
+            except (tarfile.TarError, EOFError, OSError) as e:
+                if isinstance(e, BrokenPipeError):
+                    raise
+                raise BuildError(f"{keyword}: cannot read the archive: {e}") from None
 
     return Plan(created_by, checksum, lambda enter: copying.copy(enter, produce))
 
 
-def _entries(builder, what: str, path: str, rel):
-    """(name below the item, host path, lstat) of an item and what is under it."""
-    if what != "context":
-        yield from copying.walk_tree(path)
-        return
+def _entries(builder, path: str, rel):
+    """(name below the item, host path, lstat) of a context source and what is under it."""
     for below, st in builder.context.walk(rel):  # rel itself first, its links already followed
         if below == rel:
             yield "", path, st
@@ -130,8 +146,11 @@ def _from_image(builder, state, ins, sources, header, text, all_stages, index) -
         if len(found) > 1 and not header["dest"].endswith("/"):
             raise copying.CopyError(f"When using {ins.keyword} with more than one source file, the destination "
                                     "must be a directory and end with a /")
+        # a source that is a link is copied as what it leads to (in the image: the chroot),
+        # under its own name, as docker does; links below a directory stay links
         header["items"] = [{"name": os.path.basename(p) or "/", "dir": os.path.isdir(p)} for p in found]
-        copying.send(out, header, [(i, copying.walk_tree(p), True) for i, p in enumerate(found)])
+        copying.send(out, header, [(i, copying.walk_tree(os.path.realpath(p)), True, copying.open_plain)
+                                   for i, p in enumerate(found)])
 
     enter_source = copying.source_enter(str(builder.store.layers), lower, mountpoint)
     return Plan(created_by, checksum, lambda enter: copying.copy(enter, produce, enter_source))
@@ -199,23 +218,6 @@ def _opened(path: str, kind: str):
 
     raw = open(path, "rb")
     return layer.decompressing(raw, layer.sniff(raw.peek(6)[:6])) if kind != "tar" else raw
-
-
-def _unpack(builder, path: str) -> str:
-    """An ADD's archive unpacked, owners kept, into the build's private directory."""
-    from ..image import layer
-    from .build import BuildError
-
-    tree = os.path.join(str(builder.work), f"archive{builder.step}-{os.urandom(4).hex()}")
-    os.mkdir(tree)
-    try:
-        with _opened(path, _archive_kind(path)) as stream:
-            layer.apply(stream, tree)
-    except layer.UnsafeMember as e:
-        raise BuildError(f"ADD {os.path.basename(path)}: refusing the archive: {e}") from None
-    except (layer.LayerError, OSError, EOFError) as e:
-        raise BuildError(f"ADD {os.path.basename(path)}: cannot unpack the archive: {e}") from None
-    return tree
 
 
 def _download(builder, url: str, checksum: str | None) -> str:

@@ -27,10 +27,13 @@ class SignalForwarder:
     held and delivered once its pid is known, instead of killing tinydocker mid-setup.
     """
 
-    def __init__(self):
+    def __init__(self, kill: bool = False):
         self.pid = None
         self.pending = []
         self.previous = {}
+        # kill=True: any of them ends the container (a build's RUN, which docker build
+        # cancels on ^C, where a shell as PID 1 would ignore the SIGINT passed on)
+        self.kill = kill
 
     def install(self):
         import threading
@@ -45,7 +48,7 @@ class SignalForwarder:
             self.pending.append(sig)
         else:
             try:
-                os.kill(self.pid, sig)
+                os.kill(self.pid, signal.SIGKILL if self.kill else sig)
             except ProcessLookupError:
                 pass
 

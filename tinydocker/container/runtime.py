@@ -32,10 +32,12 @@ from .stdio import CapturePipes, LogPipes, TeePipes
 
 
 def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool = False,
-        input: bytes | None = None, detach: bool = False, shown=(b"stdout", b"stderr")):
+        input: bytes | None = None, detach: bool = False, shown=(b"stdout", b"stderr"),
+        killed_by_signals: bool = False):
     """Run a container on the image layer directories `layers` (top first): to its end (the
     exit code, or Completed when capturing), or, with detach, until it has started under
-    the data root's monitor (its id). `shown`: the output streams passed on to the caller (run -a)."""
+    the data root's monitor (its id). `shown`: the output streams passed on to the caller (run -a);
+    killed_by_signals: a signal the caller gets (^C) kills the container instead of being passed on."""
     if spec.tty and capture_output:
         raise TinydockerError("a terminal (-t) and captured output cannot be combined")
     if input is not None:
@@ -44,7 +46,8 @@ def run(spec: ContainerSpec, root: DataRoot, layers: list, capture_output: bool 
     record = store.create(spec.to_dict(), layers, also=lambda: VolumeStore(root).ensure_for(spec.mounts))
     if detach:
         return _detached(store, record, spec, fresh=True)
-    return _attached(store, record, spec, capture_output, input, fresh=True, shown=shown)
+    return _attached(store, record, spec, capture_output, input, fresh=True, shown=shown,
+                     killed_by_signals=killed_by_signals)
 
 
 def start(store: Store, record: Record, attach: bool = False, restarting: bool = False, stdin: bool = False):
@@ -255,14 +258,15 @@ def _log_path(store, spec) -> str:
     return "" if spec.log_driver == "none" else str(store.log_path(spec.name))
 
 
-def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout", b"stderr"), stdin=True):
+def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout", b"stderr"), stdin=True,
+              killed_by_signals=False):
     """Run the container to its end, its output relayed to the caller (or captured) and
     kept in its log as docker keeps a foreground container's. stdin=False: a -i container's
     input stays open but is not the caller's (docker's start -a without -i)."""
     log = LogWriter(_log_path(store, spec) or None, *spec.log_limits())
     held = spec.interactive and not stdin
     pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log, shown, held)
-    forwarder = SignalForwarder()
+    forwarder = SignalForwarder(kill=killed_by_signals)
     forwarder.install()
     try:
         try:
