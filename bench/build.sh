@@ -100,50 +100,14 @@ for drv in "${drivers[@]}"; do
     -t bench "$ctx" 2>&1 | grep -c 'Using cache' || true)"
 done
 
-# 3. the same cached rebuild in a store that also holds OTHERS (20) other builds of the file,
-#    each with its own ENV after FROM, so every step of each is an image of its own
-runs=("cold build:$results/build-cold.json" "cached rebuild:$results/build-cached.json")
-if [ "$OTHERS" -gt 0 ]; then
-  for i in $(seq 1 "$OTHERS"); do
-    sed "s/^FROM \${BASE}\$/&\nENV VARIANT=$i/" "$ctx/Containerfile" > "$work/Containerfile.$i"
-    "${td[@]}" build -q --network none -f "$work/Containerfile.$i" -t "other$i" --build-arg BASE=busybox "$ctx" >/dev/null
-    for drv in "${drivers[@]}"; do
-      buildah_in "$drv" bud -q --isolation chroot --layers -f "$work/Containerfile.$i" \
-        --build-arg "BASE=oci-archive:$work/busybox.tar" -t "other$i" "$ctx" >/dev/null
-    done
-  done
-  busy=(-n tinydocker "$(tdb)")
-  for drv in "${drivers[@]}"; do busy+=(-n "buildah-$drv" "$(bahb "$drv")"); done
-  hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-json "$results/build-busy.json" "${busy[@]}" >/dev/null
-  runs+=("cached, $OTHERS more:$results/build-busy.json")
-  line+="; tinydocker's store then held $(grep -c '^\[images\.' "$work/root/images/index.toml") images (its index.toml"
-  line+=" $(($(stat -c %s "$work/root/images/index.toml") / 1024)) KiB)"
-fi
-
-"$PY" - "${#drivers[@]}" "${drivers[@]}" "${runs[@]}" <<'PY'
-import json, statistics, sys
-n = int(sys.argv[1])
-drivers, runs = sys.argv[2:2 + n], [r.rsplit(":", 1) for r in sys.argv[2 + n:]]
-peers = [f"buildah-{d}" for d in drivers]
-print(f"{'median':<20}{'tinydocker':>12}" + "".join(f"{p:>17}" for p in peers) + "".join(f"{'td/' + p:>19}" for p in peers))
-for what, path in runs:
-    m = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(path))["results"]}
-    print(f"{what:<20}{m['tinydocker']:>10.0f}ms" + "".join(f"{m[p]:>15.0f}ms" for p in peers)
-          + "".join(f"{m['tinydocker'] / m[p]:>18.2f}x" for p in peers))
-PY
-echo "$line"
-
-[ "${PROFILE:-}" = 1 ] || exit 0
-
-# Where tinydocker's time goes: PROFILE_RUNS (5) builds, cold (the cache pruned before each)
-# and cached, each in a process of its own that times the builder's phases itself (wrapped
-# functions, each phase's own time without what it calls that is timed too; import
-# statements are a phase of their own), printed as medians; then a cProfile, python -X
-# importtime and strace -c -f of one build of each kind, kept in $results/build-*.
-echo
+# PROFILE=1: where tinydocker's time goes. PROFILE_RUNS (5) builds cold (the cache pruned
+# before each; `builder prune` without -a keeps the steps other named images stand on) and
+# as many cached, each in a process of its own that times the builder's phases itself
+# (wrapped functions; each phase's own time, without what it calls that is timed too;
+# import statements are a phase of their own): a JSON line each, in build-phases-*.jsonl.
 PROFILE_RUNS=${PROFILE_RUNS:-5}
-prune() { "${td[@]}" rmi bench >/dev/null 2>&1 || true; "${td[@]}" builder prune -a -f >/dev/null; }
-phases() {  # phases NAME BUILD-FLAGS...: one build, its phases as one JSON line
+prune() { "${td[@]}" rmi bench >/dev/null 2>&1 || true; "${td[@]}" builder prune -f >/dev/null; }
+phases() {  # phases FILE BUILD-FLAGS...: one build, its phases as one JSON line added to FILE
   "$PY" - "$work/root" "$@" <<'PY'
 import builtins, json, sys, time
 
@@ -168,66 +132,118 @@ def timed(name, fn):
 import tinydocker.cli
 from tinydocker.build import builder, cache, run, sources
 from tinydocker.container import removal, runtime
+from tinydocker.image import index
 
 startup = time.perf_counter() - t0
 B = builder.Builder
-cache.lookup = timed("cache lookups (index read)", cache.lookup)
+index.Index.read = classmethod(timed("image index read (index.toml parsed)", index.Index.read.__func__))
+index.Index.write = timed("image index written (TOML, fsync'd)", index.Index.write)
+cache.lookup = timed("cache lookups (besides the index read)", cache.lookup)
 runtime.run = timed("RUN: the container (create, start, wait, finish)", runtime.run)
-removal.discard = timed("RUN: container removed", removal.discard)
-B._publish = timed("step images committed (layer, config, index)", B._publish)
+removal.discard = timed("RUN: the container removed", removal.discard)
+B._publish = timed("step images committed (layer, config; lock)", B._publish)
 B._files_step = timed("COPY/WORKDIR: overlay mount and copy", B._files_step)
 sources.plan = timed("COPY: context walked and summed", sources.plan)
-B._adopt = timed("step config read", B._adopt)
+B._adopt = timed("step configs read", B._adopt)
 B._finish = timed("image tagged", B._finish)
 builder.sweep = timed("sweep of killed builds", builder.sweep)
 builder.parse = timed("Dockerfile parsed", builder.parse)
 builtins.__import__ = timed("imports during the build", builtins.__import__)
 main = timed("the rest (CLI, context, run_step, Builder)", tinydocker.cli.main)
 try:
-    main(["--root", sys.argv[1], "build", "-q", *sys.argv[2:]])
+    main(["--root", sys.argv[1], "build", "-q", *sys.argv[3:]])
 except SystemExit as e:
     assert not e.code, e.code
-spent["imports before the command (typer, click, tinydocker's CLI)"] = startup
-print(json.dumps({k: v * 1000 for k, v in spent.items()}), file=sys.stderr)
+spent["imports before (typer, click, the CLI, the builder)"] = startup
+with open(sys.argv[2], "a") as out:
+    print(json.dumps({k: v * 1000 for k, v in spent.items()}), file=out)
 PY
 }
-for kind in cold cached; do
-  : > "$results/build-phases-$kind.jsonl"
-  flags=(--network none -t bench --build-arg BASE=busybox "$ctx")
-  [ "$kind" = cold ] && flags=(--no-cache "${flags[@]}")
-  for i in $(seq 1 "$PROFILE_RUNS"); do
-    [ "$kind" = cold ] && prune
-    phases "${flags[@]}" 2>>"$results/build-phases-$kind.jsonl" >/dev/null
+profile() {  # profile LABEL: the phases of PROFILE_RUNS cold and cached builds, as they are now
+  local kind flags
+  for kind in cold cached; do
+    flags=(--network none -t bench --build-arg BASE=busybox "$ctx")
+    [ "$kind" = cold ] && flags=(--no-cache "${flags[@]}")
+    for i in $(seq 1 "$PROFILE_RUNS"); do
+      [ "$kind" = cold ] && prune
+      phases "$results/build-phases-$kind$1.jsonl" "${flags[@]}" >/dev/null
+    done
   done
-done
-hyperfine -N --style none --runs 20 --export-json "$results/build-python.json" "$PY -c pass" >/dev/null
-"$PY" - "$results/build-python.json" "$results/build-phases-cold.jsonl" "$results/build-phases-cached.jsonl" <<'PY'
-import json, statistics, sys
-interp = statistics.median(json.load(open(sys.argv[1]))["results"][0]["times"]) * 1000
-runs = [[json.loads(line) for line in open(f)] for f in sys.argv[2:]]
-names = ["interpreter start (python -c pass)"] + sorted({k for r in runs for d in r for k in d},
-                                                        key=lambda k: -statistics.median(d.get(k, 0) for d in runs[0]))
-print(f"where the time goes (medians of {len(runs[0])} builds, ms)   {'cold':>8}{'cached':>8}")
-total = [interp, interp]
-for name in names:
-    cells = [interp if name.startswith("interpreter") else statistics.median(d.get(name, 0) for d in r) for r in runs]
-    if not name.startswith("interpreter"):
-        total = [t + c for t, c in zip(total, cells)]
-    print(f"  {name:<58}{cells[0]:>8.1f}{cells[1]:>8.1f}")
-print(f"  {'sum':<58}{total[0]:>8.1f}{total[1]:>8.1f}")
-PY
-echo
-prof() {  # prof NAME BUILD-FLAGS...: cProfile, importtime, strace of one build
-  local name=$1; shift
-  [ "$name" = cold ] && prune
-  "$PY" -m cProfile -o "$results/build-$name.prof" -m tinydocker --root "$work/root" build -q "$@" >/dev/null
-  [ "$name" = cold ] && prune
-  "$PY" -X importtime -m tinydocker --root "$work/root" build -q "$@" 2>"$results/build-$name.importtime" >/dev/null
-  [ "$name" = cold ] && prune
-  strace -f -c -o "$results/build-$name.strace" "$PY" -m tinydocker --root "$work/root" build -q "$@" >/dev/null
-  echo "$name build: imports $(awk -F'|' '{s += $1 ~ /import time: *[0-9]/ ? substr($1, 13) : 0} END {printf "%.0f", s / 1000}' \
-    "$results/build-$name.importtime") ms over $(grep -c '' "$results/build-$name.importtime") modules (python -X importtime);" \
-    "$(awk '$NF == "total" {print $4}' "$results/build-$name.strace") system calls (strace -c -f); profile in $results/build-$name.prof"
 }
-prof cold --network none -t bench --build-arg BASE=busybox --no-cache "$ctx"
-prof cached --network none -t bench --build-arg BASE=busybox "$ctx"
+if [ "${PROFILE:-}" = 1 ]; then
+  rm -f "$results"/build-phases-*.jsonl
+  profile ""
+  # and a cProfile, python -X importtime and strace -c -f of one build of each kind
+  for kind in cold cached; do
+    flags=(--network none -t bench --build-arg BASE=busybox "$ctx")
+    [ "$kind" = cold ] && flags=(--no-cache "${flags[@]}")
+    [ "$kind" = cold ] && prune
+    "$PY" -m cProfile -o "$results/build-$kind.prof" -m tinydocker --root "$work/root" build -q "${flags[@]}" >/dev/null
+    [ "$kind" = cold ] && prune
+    "$PY" -X importtime -m tinydocker --root "$work/root" build -q "${flags[@]}" 2>"$results/build-$kind.importtime" >/dev/null
+    [ "$kind" = cold ] && prune
+    strace -f -c -o "$results/build-$kind.strace" "$PY" -m tinydocker --root "$work/root" build -q "${flags[@]}" >/dev/null
+  done
+fi
+
+# 3. the same cached rebuild in a store that also holds OTHERS (20) other builds of the file,
+#    each with its own ENV after FROM, so every step of each is an image of its own
+runs=("cold build:$results/build-cold.json" "cached rebuild:$results/build-cached.json")
+if [ "$OTHERS" -gt 0 ]; then
+  for i in $(seq 1 "$OTHERS"); do
+    sed "s/^FROM \${BASE}\$/&\nENV VARIANT=$i/" "$ctx/Containerfile" > "$work/Containerfile.$i"
+    "${td[@]}" build -q --network none -f "$work/Containerfile.$i" -t "other$i" --build-arg BASE=busybox "$ctx" >/dev/null
+    for drv in "${drivers[@]}"; do
+      buildah_in "$drv" bud -q --isolation chroot --layers -f "$work/Containerfile.$i" \
+        --build-arg "BASE=oci-archive:$work/busybox.tar" -t "other$i" "$ctx" >/dev/null
+    done
+  done
+  busy=(-n tinydocker "$(tdb)")
+  for drv in "${drivers[@]}"; do busy+=(-n "buildah-$drv" "$(bahb "$drv")"); done
+  hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-json "$results/build-busy.json" "${busy[@]}" >/dev/null
+  runs+=("cached, $OTHERS more:$results/build-busy.json")
+  line+="; tinydocker's store then held $(grep -c '^\[images\.' "$work/root/images/index.toml") images (its index.toml"
+  line+=" $(($(stat -c %s "$work/root/images/index.toml") / 1024)) KiB)"
+  [ "${PROFILE:-}" = 1 ] && profile -busy
+fi
+
+"$PY" - "${#drivers[@]}" "${drivers[@]}" "${runs[@]}" <<'PY'
+import json, statistics, sys
+n = int(sys.argv[1])
+drivers, runs = sys.argv[2:2 + n], [r.rsplit(":", 1) for r in sys.argv[2 + n:]]
+peers = [f"buildah-{d}" for d in drivers]
+print(f"{'median':<20}{'tinydocker':>12}" + "".join(f"{p:>17}" for p in peers) + "".join(f"{'td/' + p:>19}" for p in peers))
+for what, path in runs:
+    m = {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(path))["results"]}
+    print(f"{what:<20}{m['tinydocker']:>10.0f}ms" + "".join(f"{m[p]:>15.0f}ms" for p in peers)
+          + "".join(f"{m['tinydocker'] / m[p]:>18.2f}x" for p in peers))
+PY
+echo "$line"
+[ "${PROFILE:-}" = 1 ] || exit 0
+
+echo
+hyperfine -N --style none --runs 20 --export-json "$results/build-python.json" "$PY -c pass" >/dev/null
+"$PY" - "$results/build-python.json" "$results"/build-phases-*.jsonl <<'PY'
+import json, os, statistics, sys
+interp = statistics.median(json.load(open(sys.argv[1]))["results"][0]["times"]) * 1000
+files = sorted(sys.argv[2:], key=lambda f: ("busy" in f, "cached" in f))
+labels = [os.path.basename(f)[len("build-phases-"):-len(".jsonl")].replace("-busy", ", busy") for f in files]
+runs = [[json.loads(line) for line in open(f)] for f in files]
+first = "interpreter start (python -c pass)"
+names = sorted({k for r in runs for d in r for k in d}, key=lambda k: -statistics.median(d.get(k, 0) for d in runs[0]))
+width = max(len(n) for n in names + [first]) + 2
+print(f"where tinydocker's time goes (ms, medians of {len(runs[0])} builds each; busy: the store holding the other builds)")
+print(" " * width + "".join(f"{label:>18}" for label in labels))
+total = [interp] * len(runs)
+print(f"{first:<{width}}" + "".join(f"{interp:>18.1f}" for _ in runs))
+for name in names:
+    cells = [statistics.median(d.get(name, 0) for d in r) for r in runs]
+    total = [t + c for t, c in zip(total, cells)]
+    print(f"{name:<{width}}" + "".join(f"{c:>18.1f}" for c in cells))
+print(f"{'sum':<{width}}" + "".join(f"{t:>18.1f}" for t in total))
+PY
+for kind in cold cached; do
+  echo "$kind build: imports $(awk -F'|' '{s += $1 ~ /import time: *[0-9]/ ? substr($1, 13) : 0} END {printf "%.0f", s / 1000}' \
+    "$results/build-$kind.importtime") ms over $(grep -c '' "$results/build-$kind.importtime") modules (python -X importtime);" \
+    "$(awk '$NF == "total" {print $4}' "$results/build-$kind.strace") system calls (strace -c -f); cProfile: $results/build-$kind.prof"
+done
