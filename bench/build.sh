@@ -7,16 +7,17 @@
 #   2. a cached rebuild, nothing changed: every step taken from the cache;
 #   3. that cached rebuild again once the store also holds OTHERS (20) other builds of the
 #      file (each with an ENV of its own after FROM: ~200 more images in each store).
-# Both builders run their RUN steps without a network (tinydocker --network none, buildah
-# --isolation chroot), buildah with --layers so it caches steps as tinydocker does, each
-# buildah in a throwaway --root/--runroot of its own. Both build FROM the same busybox:
+# tinydocker runs its RUN steps with --network none, buildah with --isolation chroot (no
+# OCI runtime) and --layers so it caches steps as tinydocker does, each buildah in a
+# throwaway --root/--runroot of its own. Both build FROM the same busybox:
 # tinydocker's, saved as an OCI archive for buildah (FROM oci-archive:PATH through an ARG,
 # as tests/build/test_against_buildah.py does). Prints medians and the ratios
 # tinydocker/buildah; the goal (issue 21): no slower, and a cached rebuild well under 1 s.
 #
 # Usage: bench/build.sh     (RUNS=10 runs each, OTHERS=20 (0: no 3.); needs hyperfine, buildah)
-#        PROFILE=1 bench/build.sh   also profiles tinydocker's cold and cached builds
-#        (cProfile, python -X importtime, strace -c -f) into bench/results/build-*
+#        PROFILE=1 bench/build.sh   also times tinydocker's phases in cold and cached
+#        builds, in the empty store and the busy one, and keeps a cProfile, python -X
+#        importtime and strace -c -f of a cold and a cached build in bench/results/build-*
 set -euo pipefail
 RUNS=${RUNS:-10}
 OTHERS=${OTHERS:-20}
@@ -38,7 +39,7 @@ buildah_in() {
 }
 trap cleanup EXIT
 
-# the context: a small app tree (14 files in 4 directories) and a config file
+# the context: a small app tree (14 files in 6 directories) and a config file
 ctx=$work/ctx
 mkdir -p "$ctx/app/bin" "$ctx/app/lib/util" "$ctx/app/static/css"
 for i in 1 2 3 4 5 6; do printf 'def f%s():\n    return %s\n' "$i" "$i" > "$ctx/app/lib/mod$i.py"; done
