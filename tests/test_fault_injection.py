@@ -36,6 +36,7 @@ import pytest
 from conftest import container_cgroups, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.network import firewall
+from tinydocker.state import stack
 
 pytestmark = pytest.mark.slow
 
@@ -292,14 +293,16 @@ class Run:
 
     def build(self):
         """A build of the context, to its end or SIGKILLed at a random moment of its run."""
+        killed = self.rng.random() < 0.5
         args = ["build", "--network", "bridge" if self.rng.random() < 0.25 else "none"]
-        if self.rng.random() < 0.35:
+        # mostly uncached when killed: a cached build is over before most moments a kill picks
+        if self.rng.random() < (0.7 if killed else 0.3):
             args.append("--no-cache")
         tag = self.rng.choice(BUILD_TAGS) if self.rng.random() < 0.5 else None
         if tag:
             args += ["-t", tag]
         args.append(str(self.context))
-        if self.rng.random() < 0.5:
+        if killed:
             return self.killed_build(args)
         res = self.cli(*args, expect={0}, timeout=120)
         self.swept()  # its start swept what killed builds left
@@ -315,7 +318,7 @@ class Run:
         """SIGKILLed at a random moment of an uncached build's second or so: only its RUN's
         container may be left (for the next sweep), and nothing of it outside that container runs."""
         p = self.td.popen(*args)
-        time.sleep(self.rng.uniform(0, 1.0))
+        time.sleep(self.rng.uniform(0, 1.2))
         p.kill()
         _, err = p.communicate(timeout=60)
         self.history.append((self.step, " ".join(args) + " (SIGKILLed)", p.returncode))
@@ -363,7 +366,7 @@ class Run:
     def swept(self):
         """After a command that sweeps (a completed build, `builder prune`): nothing of a
         killed build is left, neither its RUN's container, nor a process, a cgroup, a
-        private directory of the image store or a mount."""
+        private directory of the image store, a half-published layer or a mount."""
         left = sorted(p.name for p in self.td.containers.glob("build-*"))
         if left:
             self.fail(f"a killed build's containers are left after the sweep: {left}")
@@ -378,11 +381,14 @@ class Run:
         dead = []
         for entry in (os.listdir(images) if images.exists() else []):
             if entry.startswith(".tmp-"):
-                pid, ticks = (int(x) for x in entry.split("-")[1:3])
-                if not _is(pid, ticks):
+                pid, ticks = entry.split("-")[1:3]
+                if not (pid.isdigit() and ticks.isdigit() and _is(int(pid), int(ticks))):
                     dead.append(entry)
         if dead:
             self.fail(f"directories of dead processes left in the image store after the sweep: {dead}")
+        half = set(self.unnamed_layers()) - {os.path.basename(p) for p in stack.linked_layers(self.td.containers)}
+        if half:
+            self.fail(f"layers no image names and no container stands on, after the sweep: {sorted(half)}")
         if host_mounts_under(self.td.root):
             self.fail(f"host mounts left after the sweep: {host_mounts_under(self.td.root)}")
         self.killed_builds = []
