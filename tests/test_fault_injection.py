@@ -8,13 +8,19 @@ Each sequence is seeded and reproducible: the seed and the step are in every fai
 
 By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
 127, 126), run -d (with a published port or not), run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
-wait, logs, inspect, pause, unpause; the faults: SIGKILL of the CLI part-way through one of them, of a
-data root's monitor, and of a container's PID 1 (each verified by pid and
+wait, logs, inspect, pause, unpause, build (of a small context: a COPY, two RUNs, an ENV) and
+`builder prune -f`; the faults: SIGKILL of the CLI part-way through one of them (a build at any
+moment of its run), of a data root's monitor, and of a container's PID 1 (each verified by pid and
 start time before it is killed). After every step: no traceback or raw exception on
 stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
-for what was asked, and `ps -a` is truthful against /proc (paused: against the freezer). At the end, after `rm -f` of
-every name and `system prune`: no record, directory, host mount, cgroup, process, address
-or published port left (conftest checks the network devices).
+for what was asked, and `ps -a` is truthful against /proc (paused: against the freezer). A killed
+build's RUN container may show in `ps -a`, and its processes live on, only until the next command
+that sweeps: a build that completes, or `builder prune` (builder.sweep); after one, no build-*
+container, no process of a killed build, no .tmp-* directory of a dead process in the image store,
+no host mount under the data root. A completed build's image runs and holds what its RUNs wrote.
+At the end, after `rm -f` of every name, `system prune` and `builder prune -a -f`: no record,
+directory, host mount, cgroup, process, address, published port, or layer no image names left
+(conftest checks the network devices).
 """
 
 import json
@@ -27,9 +33,10 @@ import tomllib
 
 import pytest
 
-from conftest import container_cgroups, host_mounts_under
+from conftest import container_cgroups, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.network import firewall
+from tinydocker.state import stack
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +44,17 @@ pytestmark = pytest.mark.slow
 NAMES = ("t0", "t1", "t2", "t3")
 LONG = ["sleep", "600"]  # detached containers that run until the test ends them
 RAW_ERROR = re.compile(r"Traceback|\[Errno|\b[A-Z]\w*(Error|Exception): ")
+BUILD_TAGS = ("b0", "b1")
+# what the build's RUNs leave in /file; the first sleeps so that a kill can find it running
+DOCKERFILE = """\
+FROM busybox
+COPY data.txt /data.txt
+RUN echo built > /file && sleep 0.3
+ENV STAGE=two
+RUN cat /data.txt >> /file
+"""
+DATA = "from the context\n"
+FILE = "built\n" + DATA
 
 
 def _seeds() -> list[int]:
@@ -67,8 +85,11 @@ def _is(pid, ticks) -> bool:
 class Run:
     """One seeded sequence against one data root, with what it knows of each name."""
 
-    def __init__(self, td, seed: int):
+    def __init__(self, td, seed: int, context=None):
         self.td, self.seed = td, seed
+        self.context = context                       # the build's context directory
+        self.killed_builds = []                      # (container ids, pids) of builds not yet swept
+        self.built = 0                               # builds that completed
         self.rng = random.Random(seed)
         self.step = 0
         self.state = {n: "absent" for n in NAMES}    # as `ps -a` last showed it (checked)
@@ -151,8 +172,12 @@ class Run:
         shown = {}
         for row in rows:
             name = row["Names"]
-            shown[name] = row["State"]
             self.ids.add(row["ID"])
+            if name.startswith("build-"):
+                if not self.killed_builds:
+                    self.fail(f"ps shows {name}, a build's container, with no killed build left to sweep")
+            else:
+                shown[name] = row["State"]
             rec = self.record(name)
             if rec is None:
                 continue  # removed since ps looked
@@ -173,6 +198,12 @@ class Run:
     # -- the operations ------------------------------------------------------------------------
 
     def op(self):
+        pick = self.rng.random()
+        if pick < 0.12:
+            return self.build()
+        if pick < 0.15:
+            self.cli("builder", "prune", "-f", expect={0})
+            return self.swept()
         name = self.rng.choice(NAMES)
         state = self.state[name]
         present = state != "absent"
@@ -258,12 +289,130 @@ class Run:
             except ProcessLookupError:
                 pass
 
+    # -- builds -------------------------------------------------------------------------------
+
+    def build(self):
+        """A build of the context, to its end or SIGKILLed at a random moment of its run."""
+        killed = self.rng.random() < 0.5
+        args = ["build", "--network", "bridge" if self.rng.random() < 0.25 else "none"]
+        # mostly uncached when killed: a cached build is over before most moments a kill picks
+        if self.rng.random() < (0.7 if killed else 0.3):
+            args.append("--no-cache")
+        tag = self.rng.choice(BUILD_TAGS) if self.rng.random() < 0.5 else None
+        if tag:
+            args += ["-t", tag]
+        args.append(str(self.context))
+        if killed:
+            return self.killed_build(args)
+        res = self.cli(*args, expect={0}, timeout=120)
+        self.swept()  # its start swept what killed builds left
+        built = re.search(r"^Successfully built ([0-9a-f]{12})$", res.stdout.decode(), re.M)
+        if built is None:
+            self.fail(f"{' '.join(args)} printed no 'Successfully built': {res.stdout.decode()[-300:]!r}")
+        image = tag or built.group(1)
+        ran = self.cli("run", "--rm", "--network", "none", "--image", image, "x", "cat", "/file", expect={0})
+        if ran.stdout.decode() != FILE:
+            self.fail(f"the image {image} built holds {ran.stdout.decode()!r} in /file, not {FILE!r}")
+
+    def killed_build(self, args):
+        """SIGKILLed at a random moment of an uncached build's second or so: only its RUN's
+        container may be left (for the next sweep), and nothing of it outside that container runs."""
+        p = self.td.popen(*args)
+        time.sleep(self.rng.uniform(0, 1.2))
+        p.kill()
+        _, err = p.communicate(timeout=60)
+        self.history.append((self.step, " ".join(args) + " (SIGKILLed)", p.returncode))
+        self.check_stderr(args, err.decode(errors="replace"))
+        ids, pids = set(), set()
+        for rec_file in self.td.containers.glob("build-*/record.toml"):
+            try:
+                rec = tomllib.loads(rec_file.read_text())
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            ids.add(rec["id"])
+            if rec.get("pid"):
+                pids.add((rec["pid"], rec.get("start_ticks")))
+        self.ids |= ids
+        self.killed_builds.append((ids, pids))
+        # a process the build forked (its cmdline still the build's, naming the context)
+        # may be on its way out; one that stays must be its RUN's container
+        all_ids = {cid for known, _ in self.killed_builds for cid in known}
+
+        def stray():
+            return [p for p in self.build_processes() if not any(c in p[2] for c in all_ids)]
+        try:
+            wait_for(lambda: not stray(), timeout=15, what="a killed build's processes to end")
+        except AssertionError:
+            self.fail(f"a killed build's processes outside its RUN's container live on: {stray()}")
+
+    def build_processes(self) -> list[tuple[int, bytes, str]]:
+        """Processes whose command line names the build's context (the build's own, and its
+        forks that have not exec'd) or whose cgroup is a container a killed build left."""
+        context = str(self.context).encode()
+        found = []
+        ids = {cid for known, _ in self.killed_builds for cid in known}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+                with open(f"/proc/{pid}/cgroup") as f:
+                    cgroup = f.read()
+            except OSError:
+                continue
+            if _stat_ticks(int(pid)) is not None and (context in cmdline or any(c in cgroup for c in ids)):
+                found.append((int(pid), cmdline.replace(b"\0", b" ")[:200], cgroup.strip()))
+        return found
+
+    def swept(self):
+        """After a command that sweeps (a completed build, `builder prune`): nothing of a
+        killed build is left, neither its RUN's container, nor a process, a cgroup, a
+        private directory of the image store, a half-published layer or a mount."""
+        left = sorted(p.name for p in self.td.containers.glob("build-*"))
+        if left:
+            self.fail(f"a killed build's containers are left after the sweep: {left}")
+        living = self.build_processes()
+        if living:
+            self.fail(f"a killed build's processes live on after the sweep: {living}")
+        ids = {cid for known, _ in self.killed_builds for cid in known}
+        groups = {c for c in container_cgroups() if c.rsplit("/", 1)[-1] in ids}
+        if groups:
+            self.fail(f"a killed build's cgroups are left after the sweep: {sorted(groups)}")
+        images = self.td.root / "images"
+        dead = []
+        for entry in (os.listdir(images) if images.exists() else []):
+            if entry.startswith(".tmp-"):
+                pid, ticks = entry.split("-")[1:3]
+                if not (pid.isdigit() and ticks.isdigit() and _is(int(pid), int(ticks))):
+                    dead.append(entry)
+        if dead:
+            self.fail(f"directories of dead processes left in the image store after the sweep: {dead}")
+        half = set(self.unnamed_layers()) - {os.path.basename(p) for p in stack.linked_layers(self.td.containers)}
+        if half:
+            self.fail(f"layers no image names and no container stands on, after the sweep: {sorted(half)}")
+        if host_mounts_under(self.td.root):
+            self.fail(f"host mounts left after the sweep: {host_mounts_under(self.td.root)}")
+        self.killed_builds = []
+
+    def unnamed_layers(self) -> list[str]:
+        images = self.td.root / "images"
+        with open(images / "index.toml", "rb") as f:
+            index = tomllib.load(f)
+        named = {d.split(":", 1)[1] for image in index["images"].values() for d in image["layers"]}
+        layers = images / "layers"
+        return sorted(set(os.listdir(layers)) - named) if layers.exists() else []
+
     # -- the end -------------------------------------------------------------------------------
 
     def finish(self):
         for name in NAMES:
             self.cli("rm", "-f", name, expect={0, 1})
         self.cli("system", "prune", "-f", expect={0})
+        self.cli("builder", "prune", "-a", "-f", expect={0})
+        if self.context is not None:
+            self.swept()
+            unnamed = self.unnamed_layers()
+            if unnamed:
+                self.fail(f"layers no image names left after `builder prune -a`: {unnamed}")
         containers = self.td.containers
         left = os.listdir(containers) if containers.exists() else []
         if left:
@@ -296,10 +445,14 @@ class Run:
 
 
 @pytest.mark.parametrize("seed", _seeds())
-def test_random_lifecycle_with_sigkills_keeps_the_truth(td, seed):
+def test_random_lifecycle_with_sigkills_keeps_the_truth(td, tmp_path, seed):
     print(f"fault injection: seed {seed}, {STEPS} steps (TINYDOCKER_FAULT_SEEDS={seed} replays it)")
     td.out("image", "build")
-    run = Run(td, seed)
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(DOCKERFILE)
+    (context / "data.txt").write_text(DATA)
+    run = Run(td, seed, context)
     try:
         for run.step in range(1, STEPS + 1):
             run.op()
@@ -308,6 +461,7 @@ def test_random_lifecycle_with_sigkills_keeps_the_truth(td, seed):
     except BaseException:
         for name in NAMES:  # a failed sequence still ends its containers: the seed's failure is enough
             td("rm", "-f", name)
+        td("builder", "prune", "-f")  # and a killed build's
         raise
     run.finish()
 
