@@ -131,7 +131,7 @@ def timed(name, fn):
 
 
 import tinydocker.cli
-from tinydocker.build import builder, cache, run, sources
+from tinydocker.builder import build as builder, cache, run, sources
 from tinydocker.container import removal, runtime
 from tinydocker.image import index
 

@@ -365,3 +365,9 @@ def test_image_build_keeps_its_recipes_and_bad_options_are_refused(td, tmp_path)
     assert res.returncode == 1 and "nowhere" in res.stderr.decode()
     res = td("build", "-t", "Bad:Name", str(ctx), timeout=60)
     assert res.returncode == 125 and "Bad:Name" in res.stderr.decode()
+
+
+def test_args_before_the_first_from_are_steps_as_the_classic_builder_counts_them(td, tmp_path):
+    ctx = _context(tmp_path, "ARG BASE=busybox\nARG UNUSED\nFROM ${BASE}\nRUN true\n")
+    out = td("build", "--network", "none", str(ctx), timeout=120).stdout.decode().splitlines()
+    assert out[:3] == ["Step 1/4 : ARG BASE=busybox", "Step 2/4 : ARG UNUSED", "Step 3/4 : FROM ${BASE}"]

@@ -89,6 +89,7 @@ class Builder:
         self.image_for = image_for
         self.out = out or sys.stdout
         self.store = ImageStore(root)
+        self.cache = cache.Cache(self.store)
         self.used_args: set[str] = set()
         self.built: dict[int, object] = {}   # stage index -> its final _State
         self.step = 0
@@ -125,7 +126,11 @@ class Builder:
         self.globals = self._global_args(global_args)
         target = self._target(all_stages)
         wanted = self._needed(all_stages, target)
-        self.total = sum(1 + len(s.instructions) for s in all_stages if s.index in wanted)
+        # docker's classic builder counts (and prints) each ARG before the first FROM as a step
+        self.total = len(global_args) + sum(1 + len(s.instructions) for s in all_stages if s.index in wanted)
+        for instruction in global_args:
+            self.step += 1
+            self.say(f"Step {self.step}/{self.total} : {instruction.text}")
         sweep(self.root)
         self.work = self.store.dir / private_name("build")
         self.work.mkdir(parents=True)
@@ -385,7 +390,7 @@ class Builder:
     def _cached(self, state: _State, key: str):
         if self.options.no_cache:
             return None
-        image = cache.lookup(self.store, key)
+        image = self.cache.lookup(key)
         if image is not None:
             self.say(" ---> Using cache")
             self.say(f" ---> {image.hex[:12]}")
@@ -400,7 +405,7 @@ class Builder:
         """A step that changes only the config: a new image over the same layers."""
         created_by = f"/bin/sh -c #(nop) {text}"
         key = cache.key(state.image, created_by, author=state.author)
-        hit = self._cached(state, key) if show else cache.lookup(self.store, key) if not self.options.no_cache else None
+        hit = self._cached(state, key) if show else self.cache.lookup(key) if not self.options.no_cache else None
         if hit is None:
             hit = self._publish(state, None, config, created_by, key)
             if show:
