@@ -45,6 +45,7 @@ class ContainerSpec:
     exposed_ports: list[str] = field(default_factory=list)
     hostname: str = ""
     interactive: bool = False
+    stdin_once: bool = False                       # docker's StdinOnce: the input closes when the first attached client's does
     tty: bool = False
     remove: bool = False
     limits: Limits = field(default_factory=Limits)

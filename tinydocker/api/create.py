@@ -56,7 +56,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              entrypoint: Sequence[str] | str | None = None, user: str | None = None,
              env: Sequence[str] = (), env_files: Sequence[str] = (), labels: Sequence[str] | dict = (),
              workdir: str | None = None, hostname: str | None = None,
-             interactive: bool = False, tty: bool = False, remove: bool = False,
+             interactive: bool = False, stdin_once: bool = False, tty: bool = False, remove: bool = False,
              stop_signal: str | None = None, stop_timeout: int | None = None,
              memory: str | int | None = None, memory_swap: str | int | None = None,
              memory_reservation: str | int | None = None,
@@ -121,7 +121,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     if stop_signal:
         settings["stop_signal"] = stop_signal
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
-                         interactive=interactive, tty=tty, remove=remove, **settings,
+                         interactive=interactive, stdin_once=stdin_once, tty=tty, remove=remove, **settings,
                          stop_timeout=-1 if stop_timeout is None else stop_timeout,
                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                          security_opt=list(security_opt), seccomp_profile=_seccomp_profile(security_opt),

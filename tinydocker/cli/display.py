@@ -1,48 +1,9 @@
 """How containers and images read in a terminal, following docker's wording."""
 
 from datetime import datetime, timezone
+
+from ..wording import ago, status_text
 from .text import LabelText, go_json, table  # noqa: F401 (table is display.table to the commands)
-
-
-def human_duration(seconds: float) -> str:
-    """docker's (go-units) HumanDuration: 'Less than a second', '3 seconds', 'About a minute'..."""
-    s = int(seconds)
-    if seconds < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
-def _ago(t: datetime, now: datetime) -> str:
-    return human_duration((now - t).total_seconds())
-
-
-def status_text(record, now: datetime) -> str:
-    if record.status == "running":
-        return f"Up {_ago(record.started, now)}" + (" (Paused)" if record.paused else "")
-    if record.status == "exited":
-        verb = "Restarting" if record.state == "restarting" else "Exited"
-        return f"{verb} ({record.exit_code}) {_ago(record.finished, now)} ago"
-    return "Created"
 
 
 def command_text(argv: list[str], trunc: bool = True) -> str:
@@ -60,7 +21,7 @@ def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None) -> list[
         "Image": r.image,
         "Command": command_text(r.command, trunc=not no_trunc),
         "CreatedAt": r.created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
-        "RunningFor": f"{_ago(r.created, now)} ago",
+        "RunningFor": f"{ago(r.created, now)} ago",
         "Status": status_text(r, now),
         "State": r.state,
         "ExitCode": r.exit_code if r.status == "exited" else None,
@@ -117,7 +78,7 @@ def since(created: str, now: datetime) -> str:
     from ..image.describe import parse_time
 
     t = parse_time(created)
-    return f"{_ago(t, now)} ago" if t else "N/A"
+    return f"{ago(t, now)} ago" if t else "N/A"
 
 
 def image_rows(images: list[dict], digests: bool = False, no_trunc: bool = False) -> list[dict]:
@@ -128,7 +89,7 @@ def image_rows(images: list[dict], digests: bool = False, no_trunc: bool = False
         "Tag": i["tag"] or "<none>",
         "Digest": i["digest"] or "<none>",
         "ID": i["id"] if no_trunc else i["id"].split(":", 1)[1][:12],
-        "CreatedSince": f"{_ago(i['created'], now)} ago",
+        "CreatedSince": f"{ago(i['created'], now)} ago",
         "CreatedAt": i["created"].strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
         "Size": size_text(i["size"]),
     } for i in images]

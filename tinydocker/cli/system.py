@@ -95,3 +95,23 @@ def system_df(format: Optional[str] = typer.Option(None, "--format", help="table
     table = [[r["Type"], str(r["TotalCount"]), str(r["Active"]), r["Size"], r["Reclaimable"]] for r in rows]
     show_listing(format, rows, lambda: display.table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], table),
                  titles={"TotalCount": "TOTAL"})
+
+
+@system_app.command("service")
+def system_service(
+    address: Optional[str] = typer.Argument(None, metavar="[unix:///PATH | tcp://127.0.0.1:PORT]",
+                                            help="Where to listen (default unix:///run/tinydocker/docker.sock; "
+                                                 "a socket systemd passes, LISTEN_FDS, is taken as it is)."),
+    time: float = typer.Option(5.0, "-t", "--time", metavar="SECONDS",
+                               help="Leave after this many seconds without a request; 0: never."),
+    group: Optional[str] = typer.Option(None, "--group", metavar="GROUP",
+                                        help="The unix socket's group (0660: root and this group, as docker's)."),
+    insecure_tcp: bool = typer.Option(False, "--tcp-any-address",
+                                      help="Let tcp:// listen on an address other than loopback (anyone who "
+                                           "reaches it is root on this machine)."),
+):
+    """Serve the Docker Engine API, so that docker's own clients, docker-py and compose drive
+    tinydocker; access to the socket is root on this machine."""
+    from ..service import run
+
+    run(address, idle=time, group=group, any_address=insecure_tcp, root=options.root)

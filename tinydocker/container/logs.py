@@ -28,12 +28,16 @@ def _parse(chunk: bytes, partial: dict):
 
 
 def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False,
-         since: int | None = None, until: int | None = None, details: bytes | None = None, ready=None):
+         since: int | None = None, until: int | None = None, details: bytes | None = None, ready=None,
+         opened=None, running=None):
     """(stream, bytes) for each output line, the rotated files' first; with follow, until
     the container stops (or `until` passes). since/until: nanoseconds since the epoch;
     details: the --details prefix (docker puts a space after it, even when empty).
     ready(), if given, is called once what is already in the log has been read (attach
-    waits for it before passing input on, so that no answer to it falls before the follow)."""
+    waits for it before passing input on, so that no answer to it falls before the follow).
+    opened: the log, already open (a follower that must not miss a quick --rm container's
+    output opens it before the start); running(): whether to go on following (default:
+    while the container runs)."""
     from .logfile import stamp
 
     path = store.log_path(record.name)
@@ -47,7 +51,7 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
                     line = details + b" " + line
                 yield stream, (when + b" " + line) if timestamps else line
 
-    f = open_or_none(path)
+    f = opened or open_or_none(path)
     partial = {}
     # the rotated files, oldest first; opened after the current one, so that a rotation in
     # between shows as the current file twice (read once) rather than as a file never seen
@@ -77,7 +81,7 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
                 f, offset = open_or_none(path), 0
                 if f is not None:
                     continue
-            if _still_running(store, record):
+            if running() if running is not None else _still_running(store, record):
                 time.sleep(POLL)
             else:
                 if f is not None:

@@ -169,6 +169,15 @@ class Monitor:
                     send(conn, {"input": True}, [held.input])
                 else:
                     send(conn, {"input": False})
+            elif request.get("op") == "close_input":
+                # StdinOnce (docker run -i): its attached client's input has ended, and so
+                # does the container's once no one else holds a copy
+                held = next((c for c in self.containers.values()
+                             if c.id == request.get("id") and not c.ended), None)
+                if held is not None and held.input is not None:
+                    os.close(held.input)
+                    held.input = None
+                send(conn, {"closed": True})
         except (OSError, ValueError):
             pass  # the asker is gone, or spoke nonsense: nothing was started for it
         finally:

@@ -1,0 +1,315 @@
+"""The service's /containers endpoints, each a call of tinydocker's API."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from .. import api
+from ..errors import NoSuchContainer, TinydockerError
+from .server import HTTPError
+from .translate import container_row, create_options, filters_for_ps, generated_name
+
+
+def _root(req):
+    return req.handler.server.service.root
+
+
+def _record(req, ref: str):
+    """The container, or docker's 404 "No such container: REF"."""
+    from ..state.store import Store
+    from ..state import root as paths
+
+    store = Store(paths.resolve(_root(req)))
+    try:
+        return store.observe(store.lookup(ref))
+    except NoSuchContainer:
+        raise HTTPError(404, f"No such container: {ref}") from None
+
+
+def list_containers(req) -> None:
+    records = api.ps(all=req.flag("all"), filters=filters_for_ps(req.filters()), last=req.number("limit", -1) or -1,
+                     root=_root(req))
+    docs, _ = api.inspect_all([r.id for r in records], root=_root(req)) if records else ([], [])
+    by_id = {d["Id"]: d for d in docs}
+    req.send_json([container_row(r, by_id.get(r.id, {})) for r in records])
+
+
+def inspect(req, ref: str) -> None:
+    docs, missing = api.inspect_all([ref], root=_root(req))
+    if missing:
+        raise HTTPError(404, f"No such container: {ref}")
+    req.send_json(docs[0])
+
+
+def create(req) -> None:
+    body = req.json(required=True)
+    command, options = create_options(body)
+    name = (req.arg("name") or "").lstrip("/")
+    if not name:
+        name = generated_name({r.name for r in api.ps(all=True, root=_root(req))})
+    try:
+        container_id = api.create(name, command, root=_root(req), **options)
+    except TinydockerError as e:
+        if "Unable to find image" in str(e) or "No such image" in str(e):
+            raise HTTPError(404, f"No such image: {options['image']}") from None
+        if "is already in use" in str(e):
+            raise HTTPError(409, str(e)) from None
+        raise
+    req.send_json({"Id": container_id, "Warnings": []}, status=201)
+
+
+def start(req, ref: str) -> None:
+    from ..state.record import RUNNING
+
+    record = _record(req, ref)
+    if record.status == RUNNING:
+        req.send(304)
+        return
+    api.start(record.id, root=_root(req))
+
+
+def stop(req, ref: str) -> None:
+    from ..state.record import RUNNING
+
+    record = _record(req, ref)
+    if record.status != RUNNING:
+        req.send(304)
+        return
+    api.stop(record.id, timeout=req.number("t"), root=_root(req))
+
+
+def restart(req, ref: str) -> None:
+    record = _record(req, ref)
+    api.restart(record.id, timeout=req.number("t"), root=_root(req))
+
+
+def kill(req, ref: str) -> None:
+    record = _record(req, ref)
+    api.kill(record.id, signal=req.arg("signal") or "KILL", root=_root(req))
+
+
+def wait(req, ref: str) -> None:
+    """docker's conditions: not-running (now, if it is not), next-exit (the end of a run
+    after this request: docker run asks before it starts the container), removed."""
+    import time
+    from datetime import datetime, timezone
+
+    from ..state.record import RUNNING
+    from ..state.store import Store
+    from ..state import root as paths
+
+    condition = req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise HTTPError(400, f"invalid condition: {condition!r}")
+    record = _record(req, ref)
+    store = Store(paths.resolve(_root(req)))
+    asked = datetime.now(timezone.utc)
+
+    def answer():
+        code = record.exit_code or 0
+        while True:
+            current = store.located(record.name, record.id)
+            if current is None:  # removed (--rm): its last end is what there is to say
+                break
+            current = store.observe(current)
+            ended = current.status != RUNNING and not current.starting
+            if ended and (condition == "not-running" or (current.finished and current.finished >= asked)):
+                code = current.exit_code or 0
+                if condition != "removed":
+                    break
+            time.sleep(0.05)
+        yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+
+    # the headers at once, the answer when it comes: docker's client starts the container
+    # only once its wait is acknowledged, so that no end can slip between the two
+    req.stream(answer())
+
+
+def remove(req, ref: str) -> None:
+    record = _record(req, ref)
+    api.remove(record.id, force=req.flag("force"), volumes=req.flag("v"), root=_root(req))
+
+
+def pause(req, ref: str) -> None:
+    api.pause(_record(req, ref).id, root=_root(req))
+
+
+def unpause(req, ref: str) -> None:
+    api.unpause(_record(req, ref).id, root=_root(req))
+
+
+def rename(req, ref: str) -> None:
+    name = req.arg("name")
+    if not name:
+        raise HTTPError(400, "a new name is required (?name=)")
+    api.rename(_record(req, ref).id, name, root=_root(req))
+
+
+def top(req, ref: str) -> None:
+    args = (req.arg("ps_args") or "").split()
+    titles, rows = api.top(_record(req, ref).id, args, root=_root(req))
+    req.send_json({"Titles": titles, "Processes": rows})
+
+
+def logs(req, ref: str) -> None:
+    """The log as docker's multiplexed frames (a stream number and a length before each
+    piece), or as it is for a container with a terminal."""
+    record = _record(req, ref)
+    want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+    if not any(want.values()):
+        raise HTTPError(400, "Bad parameters: you must choose at least one stream")
+    tail = req.arg("tail")
+    pieces = api.logs(record.id, follow=req.flag("follow"), tail=None if tail in (None, "", "all") else int(tail),
+                      timestamps=req.flag("timestamps"), since=_moment(req.arg("since")),
+                      until=_moment(req.arg("until")), root=_root(req))
+    tty = bool(record.spec.get("tty"))
+
+    def frames():
+        for stream, data in pieces:
+            if not want.get(stream):
+                continue
+            yield data if tty else frame(stream, data)
+
+    req.stream(frames(), "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+
+
+def attach(req, ref: str) -> None:
+    """The hijacked connection: the container's output from now on (multiplexed unless it
+    has a terminal), and with stdin=1 what the client sends, to a container made with -i.
+    docker run attaches before it starts the container: the log is opened (made, if need
+    be: its writer appends) before the start, so that even a --rm container removed at
+    once has its output read to the end; it is followed until the run that began after
+    the request has ended."""
+    import threading
+    import time
+
+    from ..container.logs import read
+    from ..state.record import RUNNING
+    from ..state.store import Store
+    from ..state import root as paths
+
+    record = _record(req, ref)
+    store = Store(paths.resolve(_root(req)))
+    want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+    tty = bool(record.spec.get("tty"))
+    asked = time.time_ns()
+    replay = req.flag("logs")
+    log = _opened_log(store, record)
+    sock = req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+    ended = threading.Event()
+
+    def state():
+        """"running" (or about to), "ended" (a run since the request), or "gone"."""
+        current = store.located(record.name, record.id)
+        if current is None:
+            return "gone", None
+        current = store.observe(current)
+        if current.status != RUNNING and current.finished and current.finished.timestamp() * 1e9 >= asked:
+            return "ended", current
+        return "running", current
+
+    def started():
+        """The record once its container runs (or has run) past the request; None if it went."""
+        while True:
+            now, current = state()
+            if now == "gone" or (current is not None and (current.status == RUNNING or now == "ended")):
+                return current
+            time.sleep(0.02)
+
+    if req.flag("stdin") and record.spec.get("interactive"):
+        threading.Thread(target=_pass_input, args=(sock, store, started, ended), daemon=True).start()
+    try:
+        if log is None:
+            return
+        for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
+                                 running=lambda: state()[0] == "running"):
+            if want.get(stream):
+                sock.sendall(data if tty else frame(stream, data))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        ended.set()
+        try:
+            sock.shutdown(2)
+        except OSError:
+            pass
+
+
+def _opened_log(store, record):
+    """The container's log, open for reading (made empty if it is not there yet); None if
+    the container keeps none (--log-driver none) or is gone."""
+    import os
+
+    if record.spec.get("log_driver") == "none":
+        return None
+    path = store.log_path(record.name)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640))
+        return open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+    except OSError:
+        return None
+
+
+def _pass_input(sock, store, started, ended) -> None:
+    """The client's bytes to the container's input (a copy of it from the data root's monitor)."""
+    from ..container.attach import _input_of
+    from ..container.stdio import write_all
+
+    current = started()
+    target = _input_of(store, current) if current is not None else None
+    if target is None:
+        return
+    import os
+
+    try:
+        while not ended.is_set():
+            data = sock.recv(65536)
+            if not data:
+                break  # the client's input ended (docker's CloseWrite)
+            write_all(target, data)
+    except OSError:
+        pass
+    finally:
+        os.close(target)
+    if current.spec.get("stdin_once") and not current.spec.get("tty"):
+        from ..container.monitor_client import ask
+
+        try:
+            ask(store.root, {"op": "close_input", "id": current.id}, start=False)
+        except TinydockerError:
+            pass  # its monitor is gone, and the input with it
+
+
+def _moment(value: str | None) -> str | None:
+    return None if value in (None, "", "0") else value
+
+
+def frame(stream: str, data: bytes) -> bytes:
+    """docker's 8-byte header: the stream (1 stdout, 2 stderr), three zeros, the length."""
+    return struct.pack(">BxxxL", 1 if stream == "stdout" else 2, len(data)) + data
+
+
+def prune(req) -> None:
+    done = api.prune_containers(root=_root(req))
+    req.send_json({"ContainersDeleted": done["containers"], "SpaceReclaimed": done["reclaimed"]})
+
+
+ROUTES = [
+    ("GET", r"/containers/json", list_containers),
+    ("POST", r"/containers/create", create),
+    ("POST", r"/containers/prune", prune),
+    ("GET", r"/containers/(?P<ref>[^/]+)/json", inspect),
+    ("POST", r"/containers/(?P<ref>[^/]+)/start", start),
+    ("POST", r"/containers/(?P<ref>[^/]+)/stop", stop),
+    ("POST", r"/containers/(?P<ref>[^/]+)/restart", restart),
+    ("POST", r"/containers/(?P<ref>[^/]+)/kill", kill),
+    ("POST", r"/containers/(?P<ref>[^/]+)/wait", wait),
+    ("POST", r"/containers/(?P<ref>[^/]+)/pause", pause),
+    ("POST", r"/containers/(?P<ref>[^/]+)/unpause", unpause),
+    ("POST", r"/containers/(?P<ref>[^/]+)/rename", rename),
+    ("GET", r"/containers/(?P<ref>[^/]+)/top", top),
+    ("GET", r"/containers/(?P<ref>[^/]+)/logs", logs),
+    ("POST", r"/containers/(?P<ref>[^/]+)/attach", attach),
+    ("DELETE", r"/containers/(?P<ref>[^/]+)", remove),
+]

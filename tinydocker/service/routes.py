@@ -1,0 +1,5 @@
+"""Every endpoint the service serves: each module's ROUTES, in one table."""
+
+from . import containers, system
+
+ROUTES = [*system.ROUTES, *containers.ROUTES]

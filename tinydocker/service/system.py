@@ -1,0 +1,74 @@
+"""The service's system endpoints: ping, version, info, disk usage."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from .. import api
+from .server import MAX_API, MIN_API
+
+
+def ping(req) -> None:
+    req.send(200, b"OK", "text/plain; charset=utf-8",
+             headers=[("Builder-Version", "1"), ("Cache-Control", "no-cache, no-store, must-revalidate")])
+
+
+def version(req) -> None:
+    own = api.version()
+    req.send_json({
+        "Platform": {"Name": "tinydocker"},
+        "Components": [{"Name": "Engine", "Version": own["Version"],
+                        "Details": {"ApiVersion": MAX_API, "MinAPIVersion": MIN_API, "Os": "linux",
+                                    "Arch": own["Arch"], "KernelVersion": own["KernelVersion"],
+                                    "PythonVersion": own["PythonVersion"]}}],
+        "Version": own["Version"], "ApiVersion": MAX_API, "MinAPIVersion": MIN_API, "GitCommit": "",
+        "GoVersion": f"python{own['PythonVersion']}", "Os": "linux", "Arch": own["Arch"],
+        "KernelVersion": own["KernelVersion"], "BuildTime": "",
+    })
+
+
+def info(req) -> None:
+    from ..state.record import RUNNING
+
+    mine = api.info(root=req.handler.server.service.root)
+    records = api.ps(all=True, root=req.handler.server.service.root)
+    running = [r for r in records if r.status == RUNNING]
+    paused = [r for r in running if r.paused]
+    with open("/proc/meminfo") as f:
+        mem = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
+    own = api.version()
+    req.send_json({
+        "ID": "tinydocker", "Name": platform.node(), "ServerVersion": own["Version"],
+        "Containers": len(records), "ContainersRunning": len(running) - len(paused),
+        "ContainersPaused": len(paused), "ContainersStopped": len(records) - len(running),
+        "Images": len({i["id"] for i in api.images(root=req.handler.server.service.root)}),
+        "Driver": "overlay", "DriverStatus": [["Backing Filesystem", "overlayfs"]],
+        "DockerRootDir": mine["root"], "LoggingDriver": mine["LoggingDriver"],
+        "CgroupDriver": "cgroupfs", "CgroupVersion": str(mine["cgroup_version"]),
+        "KernelVersion": mine["kernel"], "OperatingSystem": _os_name(), "OSType": "linux",
+        "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": mem,
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "Runtimes": {"runc": {"path": "tinydocker-runtime"}},
+        "DefaultRuntime": "runc", "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+        "Experimental": False, "Warnings": [],
+    })
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+ROUTES = [
+    ("GET", r"/_ping", ping),
+    ("GET", r"/version", version),
+    ("GET", r"/info", info),
+]
