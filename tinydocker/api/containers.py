@@ -110,9 +110,10 @@ def _stopped_by_user(store, record) -> None:
 def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
            cpus: str | float | None = None, cpu_shares: int | None = None, cpuset_cpus: str | None = None,
            cpuset_mems: str | None = None, pids_limit: int | None = None,
-           memory_reservation: str | int | None = None, root=None):
+           memory_reservation: str | int | None = None, restart: str | None = None, root=None):
     """Change a container's limits (docker's values, as run takes them; 0 lifts a limit):
-    at once in its cgroup if it runs, and in its record for every later start."""
+    at once in its cgroup if it runs, and in its record for every later start; restart
+    (docker's --restart policy) for its next end."""
     import dataclasses
 
     from ..cgroups import limits
@@ -122,11 +123,16 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
              "cpuset_cpus": cpuset_cpus, "cpuset_mems": cpuset_mems, "pids_limit": pids_limit,
              "memory_reservation": memory_reservation}
     given = {k: v for k, v in given.items() if v is not None}
-    if not given:
+    if not given and restart is None:
         raise TinydockerError("you must provide one or more flags when using this command")
     fresh = limits.build(**given)
     fields = {"cpus": "cpu_quota"}
     store, record = _find(ref, root)
+    if restart is not None:
+        from ..spec import parse_restart
+
+        if parse_restart(restart)[0] != "no" and record.spec.get("remove"):
+            raise TinydockerError("Restart policy cannot be updated because AutoRemove is enabled for the container")
     current = limits.Limits(**record.spec.get("limits", {}))
     merged = dataclasses.replace(current, **{fields.get(k, k): getattr(fresh, fields.get(k, k)) for k in given})
     if "memory" in given and "memory_swap" not in given and current.memory_swap not in (None, -1):
@@ -139,6 +145,8 @@ def update(ref: str, *, memory: str | int | None = None, memory_swap: str | int 
     if record.status == RUNNING:
         store.cgroup(record).update(merged)
     spec = {**record.spec, "limits": {k: v for k, v in dataclasses.asdict(merged).items() if v is not None}}
+    if restart is not None:
+        spec["restart"] = restart
     updated = store.update(record, spec=spec)
     if updated is None:
         raise Refused(f"container {record.name} was removed or restarted meanwhile")

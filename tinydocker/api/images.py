@@ -224,9 +224,9 @@ def _same_filesystem(a, b) -> bool:
         return False
 
 
-def export(container: str, path: str = "-", root=None) -> None:
+def export(container: str, path: str | int = "-", root=None) -> None:
     """Write the container's file tree (its image under its changes) as a tar to `path`
-    ("-": stdout)."""
+    ("-": stdout; a number: that open descriptor)."""
     import sys
 
     from ..container.export import export as export_tree
@@ -241,6 +241,9 @@ def export(container: str, path: str = "-", root=None) -> None:
     if path == "-":
         sys.stdout.flush()
         export_tree(cdir, lower, sys.stdout.fileno())
+        return
+    if isinstance(path, int):
+        export_tree(cdir, lower, path)
         return
     try:
         with replacing(path, 0o644) as fd:

@@ -1,6 +1,7 @@
 """The API for looking at containers: ps, inspect, top, stats, logs and sizes."""
 
 from collections.abc import Sequence
+import os
 import time
 
 from ..errors import NotRunning, Refused, TinydockerError
@@ -96,7 +97,11 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     CPU % is the CPU time the container used over `interval` seconds, per wall-clock time
     (100% is one CPU busy). Without refs: the running containers (all of them with all=True).
     Each dict: id, name, running, cpu_percent, memory, memory_limit, memory_percent, pids;
-    a value is None where the container is not running or the controller is absent.
+    a value is None where the container is not running or the controller is absent. The
+    readings themselves too, for docker's stats document: cpu_ns and precpu_ns (the
+    container's CPU time at the end and the start of the interval), system_ns and
+    presystem_ns (the host's, all CPUs, from /proc/stat), online_cpus; networks, each of
+    the container's interfaces but lo with its rx_/tx_ bytes, packets, errors, dropped.
     """
     from ..cgroups import layout, open_cgroup
     from ..state.record import RUNNING
@@ -109,18 +114,23 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     where = layout()
     groups = {r.id: open_cgroup(r.id, where) for r in records if r.status == RUNNING}
     before = {cid: g.usage() for cid, g in groups.items()}
+    presystem = _host_cpu_ns()
     start = time.monotonic()
     if groups:
         time.sleep(interval)
     after = {cid: g.usage() for cid, g in groups.items()}
+    system = _host_cpu_ns()
     elapsed_ns = (time.monotonic() - start) * 1e9
     host_memory = _host_memory()
     out = []
     for r in records:
         row = {"id": r.id, "name": r.name, "running": r.id in groups, "cpu_percent": None,
-               "memory": None, "memory_limit": None, "memory_percent": None, "pids": None}
+               "memory": None, "memory_limit": None, "memory_percent": None, "pids": None,
+               "cpu_ns": None, "precpu_ns": None, "system_ns": system, "presystem_ns": presystem,
+               "online_cpus": os.cpu_count() or 1, "networks": {}}
         if r.id in groups:
             now, then = after[r.id], before[r.id]
+            row.update(cpu_ns=now.cpu_ns, precpu_ns=then.cpu_ns, networks=_networks(r.pid))
             if now.cpu_ns is not None and then.cpu_ns is not None and elapsed_ns > 0:
                 row["cpu_percent"] = max(0.0, (now.cpu_ns - then.cpu_ns) / elapsed_ns * 100)
             limit = min(now.memory_limit or host_memory, host_memory)  # docker shows the host's when unlimited
@@ -129,6 +139,33 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
                 row["memory_percent"] = now.memory / limit * 100
         out.append(row)
     return out
+
+
+def _networks(pid) -> dict:
+    """/proc/PID/net/dev of the container's PID 1 (its network namespace's), lo left out."""
+    names = ("bytes", "packets", "errors", "dropped")
+    found = {}
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+    except (OSError, TypeError):
+        return found
+    for line in lines:
+        name, _, counts = line.partition(":")
+        values = [int(v) for v in counts.split()]
+        if name.strip() == "lo" or len(values) < 12:
+            continue
+        found[name.strip()] = {**{f"rx_{n}": values[i] for i, n in enumerate(names)},
+                               **{f"tx_{n}": values[8 + i] for i, n in enumerate(names)}}
+    return found
+
+
+def _host_cpu_ns() -> int:
+    """The host's CPU time so far, every CPU's (/proc/stat's first line, in ns), as docker's
+    system_cpu_usage."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]  # user nice system idle iowait irq softirq
+    return sum(int(v) for v in fields) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
 
 
 def _host_memory() -> int:

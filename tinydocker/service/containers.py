@@ -313,3 +313,141 @@ ROUTES = [
     ("POST", r"/containers/(?P<ref>[^/]+)/attach", attach),
     ("DELETE", r"/containers/(?P<ref>[^/]+)", remove),
 ]
+
+
+# -- a running container's terminal, its resources, its files as a whole -------------------
+
+def resize(req, ref: str) -> None:
+    """The window size of the container's terminal (docker run -t's client sends its own)."""
+    api.resize(_record(req, ref).id, req.number("h", 0), req.number("w", 0), root=_root(req))
+    req.send(200, b"", "text/plain; charset=utf-8")
+
+
+def stats(req, ref: str) -> None:
+    """docker's stats document: one (stream=false, or one-shot: no earlier reading) or one a
+    second until the client goes; CPU time now and a moment before, memory, pids, networks."""
+    record = _record(req, ref)
+    one_shot = req.flag("one-shot")
+
+    def document() -> bytes:
+        row = api.stats([record.id], interval=0.0 if one_shot else 1.0, root=_root(req))[0]
+        return json.dumps(stats_document(record, row, one_shot)).encode() + b"\n"
+
+    if not req.flag("stream", True):
+        req.send(200, document())
+        return
+
+    def documents():
+        from ..state.record import RUNNING
+
+        while True:
+            yield document()  # each reading takes its second
+            try:
+                if _record(req, record.id).status != RUNNING:
+                    return
+            except HTTPError:
+                return  # removed meanwhile
+
+    req.stream(documents())
+
+
+def stats_document(record, row: dict, one_shot: bool) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    zero = "0001-01-01T00:00:00Z"
+
+    def cpu(total, system):
+        return {"cpu_usage": {"total_usage": total or 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "system_cpu_usage": system or 0, "online_cpus": row["online_cpus"] if total is not None else 0,
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+
+    running = row["running"]
+    before = None if one_shot or not running else now - timedelta(seconds=1)
+    return {
+        "read": now.isoformat().replace("+00:00", "Z") if running else zero,
+        "preread": before.isoformat().replace("+00:00", "Z") if before else zero,
+        "pids_stats": {"current": row["pids"]} if row["pids"] is not None else {},
+        "blkio_stats": {},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu(row["cpu_ns"], row["system_ns"]) if running else cpu(None, None),
+        "precpu_stats": cpu(row["precpu_ns"], row["presystem_ns"]) if before else cpu(None, None),
+        "memory_stats": {"usage": row["memory"], "limit": row["memory_limit"], "stats": {}}
+        if row["memory"] is not None else {},
+        "name": "/" + record.name,
+        "id": record.id,
+        "networks": row.get("networks") or {},
+    }
+
+
+def changes(req, ref: str) -> None:
+    kinds = {"C": 0, "A": 1, "D": 2}  # docker's ChangeModify, ChangeAdd, ChangeDelete
+    req.send_json([{"Path": path, "Kind": kinds[kind]} for kind, path in api.diff(_record(req, ref).id,
+                                                                                  root=_root(req))])
+
+
+def export(req, ref: str) -> None:
+    """The container's whole file tree as a tar, streamed as the export writes it."""
+    import os
+    import threading
+
+    record = _record(req, ref)
+    r, w = os.pipe()
+
+    def write():
+        try:
+            api.export(record.id, w, root=_root(req))
+        except TinydockerError:
+            pass  # the tar breaks off: after the headers, that is all a client can be told
+        finally:
+            os.close(w)
+
+    def chunks():
+        with os.fdopen(r, "rb") as source:
+            while data := source.read1(1 << 16):
+                yield data
+
+    threading.Thread(target=write, daemon=True).start()
+    req.stream(chunks(), "application/x-tar")
+
+
+def update(req, ref: str) -> None:
+    """docker update's body: the resources given (Go's zero values are "not given"), and a
+    restart policy with a name."""
+    from .translate import _typed
+
+    body = req.json(required=True)
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    options = {}
+    for key, option in (("Memory", "memory"), ("MemorySwap", "memory_swap"), ("CpuShares", "cpu_shares"),
+                        ("MemoryReservation", "memory_reservation"), ("PidsLimit", "pids_limit")):
+        value = _typed(body, key, int)
+        if value:
+            options[option] = value
+    if "pids_limit" in options and options["pids_limit"] < 0:
+        options["pids_limit"] = -1
+    nano = _typed(body, "NanoCpus", int)
+    if nano:
+        options["cpus"] = nano / 1e9
+    for key, option in (("CpusetCpus", "cpuset_cpus"), ("CpusetMems", "cpuset_mems")):
+        if _typed(body, key, str):
+            options[option] = body[key]
+    policy = _typed(body, "RestartPolicy", dict, {}) or {}
+    if policy.get("Name"):
+        count = policy.get("MaximumRetryCount") or 0
+        options["restart"] = f"on-failure:{count}" if policy["Name"] == "on-failure" and count else policy["Name"]
+    record = _record(req, ref)
+    if options:
+        api.update(record.id, root=_root(req), **options)
+    req.send_json({"Warnings": []})
+
+
+ROUTES += [
+    ("POST", r"/containers/(?P<ref>[^/]+)/resize", resize),
+    ("GET", r"/containers/(?P<ref>[^/]+)/stats", stats),
+    ("GET", r"/containers/(?P<ref>[^/]+)/changes", changes),
+    ("GET", r"/containers/(?P<ref>[^/]+)/export", export),
+    ("POST", r"/containers/(?P<ref>[^/]+)/update", update),
+]
