@@ -54,3 +54,52 @@ def test_update_memory_reaches_the_container_s_cgroup_and_its_record(service):  
     assert limit.strip() == "64MiB"
     res = service.docker("update", "--memory", "64m", "nosuch")
     assert res.returncode == 1 and b"No such container: nosuch" in res.stderr
+
+
+def test_cp_both_ways_files_and_directories_running_and_stopped(service, tmp_path):  # noqa: F811
+    _sleeper(service, "c1")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b.txt").write_text("beta\n")
+    import os
+
+    os.chown(src / "a.txt", 1234, 2345)
+    td = service.td
+    service.out("cp", str(src / "a.txt"), "c1:/tmp/")
+    service.out("cp", "-a", str(src / "a.txt"), "c1:/tmp/owned.txt")
+    service.out("cp", str(src), "c1:/tmp/dir")  # a directory to a missing path: made
+    stat = td.out("exec", "c1", "stat", "-c", "%u:%g %n", "/tmp/a.txt", "/tmp/owned.txt", "/tmp/dir/sub/b.txt")
+    assert stat.split("\n")[:3] == ["0:0 /tmp/a.txt", "1234:2345 /tmp/owned.txt", "0:0 /tmp/dir/sub/b.txt"]
+    out = tmp_path / "out"
+    out.mkdir()
+    service.out("cp", "c1:/tmp/dir", str(out / "dir"))
+    assert (out / "dir" / "sub" / "b.txt").read_text() == "beta\n"
+    service.out("cp", "c1:/etc/hostname", str(out / "h"))
+    assert (out / "h").read_text().strip() == service.out("inspect", "-f", "{{.Config.Hostname}}", "c1").strip()
+    tar_out = service.docker("cp", "c1:/tmp/owned.txt", "-")
+    with tarfile.open(fileobj=io.BytesIO(tar_out.stdout)) as tar:
+        member = tar.getmember("owned.txt")
+        assert (member.uid, tar.extractfile(member).read()) == (1234, b"alpha\n")
+    # a stopped container: its files both ways as well
+    service.out("stop", "-t", "0", "c1")
+    service.out("cp", str(src / "sub"), "c1:/root/")
+    service.out("cp", "c1:/root/sub/b.txt", str(out / "b-again"))
+    assert (out / "b-again").read_text() == "beta\n"
+    service.out("cp", "c1:/tmp/a.txt", str(out / "a-again"))
+    assert (out / "a-again").read_text() == "alpha\n"
+    # what goes wrong: docker's words and exit code
+    res = service.docker("cp", "c1:/nosuch", str(out))
+    assert res.returncode == 1 and b"Could not find the file /nosuch in container c1" in res.stderr, res.stderr
+    res = service.docker("cp", str(src / "a.txt"), "nosuch:/tmp/a")
+    assert res.returncode == 1 and b"No such container" in res.stderr
+    # HEAD's stat: docker's base64 JSON, the mode as Go's FileMode
+    conn = __import__("service_fixtures")._UnixHTTP(service.sock)
+    conn.request("HEAD", "/containers/c1/archive?path=/root/sub")
+    res = conn.getresponse()
+    import base64
+
+    doc = json.loads(base64.b64decode(res.getheader("X-Docker-Container-Path-Stat")))
+    conn.close()
+    assert res.status == 200 and doc["name"] == "sub" and doc["mode"] == (1 << 31) | 0o755 and doc["linkTarget"] == ""
+    assert service.request("HEAD", "/containers/c1/archive?path=/nosuch")[0] == 404

@@ -6,12 +6,14 @@ from ..errors import Refused, TinydockerError
 from .containers import _find
 
 
-def cp(source: str, dest: str, archive: bool = False, follow_link: bool = False, root=None) -> None:
+def cp(source: str, dest: str, archive: bool = False, follow_link: bool = False, root=None, stream=None) -> None:
     """Copy files between a container and the host, as docker cp: one of source and dest is
     CONTAINER:PATH, the other a host path, or "-" (a tar on stdin / stdout). Running or
     stopped containers; paths inside resolve within the container's root. archive=True
     keeps owners (otherwise root in the container, the caller on the host); follow_link=True
-    copies what a source symlink points to."""
+    copies what a source symlink points to. With `stream`, "-" is not stdin / stdout but
+    the tar's chunks of bytes (an iterable) for a copy in, the descriptor written for a
+    copy out (the Engine API's archive endpoints)."""
     from ..container import copy
 
     src_ref, src_path = _cp_side(source)
@@ -30,9 +32,26 @@ def cp(source: str, dest: str, archive: bool = False, follow_link: bool = False,
     held = (root_fd,) if root_fd is not None else ()  # what enter() uses in the copier
     try:
         if src_ref:
-            copy.copy_out(enter, path, dest, archive, follow_link, where, keep=held)
+            copy.copy_out(enter, path, dest, archive, follow_link, where, keep=held, stream=stream)
         else:
-            copy.copy_in(enter, source, path, archive, follow_link, where, keep=held)
+            copy.copy_in(enter, source, path, archive, follow_link, where, keep=held, stream=stream)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+
+
+def stat_path(ref: str, path: str, root=None) -> dict:
+    """What PATH is in the container (running or stopped), as docker's archive endpoints tell
+    it: {"name", "size", "mode" (st_mode), "mtime" (ns), "link_target" (a symbolic link's
+    target, resolved in the container)}; TinydockerError (code 1) if it is not there."""
+    from ..container import copy
+
+    if not path.startswith("/"):
+        path = "/" + path
+    store, record = _find(ref, root)
+    enter, root_fd = _cp_enter(store, record, writable=False)
+    try:
+        return copy.stat_path(enter, path, f"container {record.name}", keep=(root_fd,) if root_fd is not None else ())
     finally:
         if root_fd is not None:
             os.close(root_fd)

@@ -187,17 +187,21 @@ class Child:
             raise TinydockerError("copying failed in the container's side", code=1)
 
 
-def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: str, keep=()) -> None:
-    """From the container (entered by enter()) to the host's `dest` ("-": a tar on stdout)."""
+def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: str, keep=(),
+             stream: int | None = None) -> None:
+    """From the container (entered by enter()) to the host's `dest` ("-": a tar on stdout, or
+    on the descriptor `stream`)."""
     r, w = os.pipe()
+    if stream is None:
+        stream = sys.stdout.fileno()
 
     def work():
         os.close(r)
-        target = sys.stdout.fileno() if dest == "-" else w
+        target = stream if dest == "-" else w
         with os.fdopen(target, "wb", closefd=False) as out:
             produce(path, out, follow, where, header=dest != "-")
 
-    child = Child(enter, work, (*keep, w))
+    child = Child(enter, work, (*keep, w, stream))
     os.close(w)
     failure = None
     with os.fdopen(r, "rb") as source:
@@ -213,8 +217,10 @@ def copy_out(enter, path: str, dest: str, archive: bool, follow: bool, where: st
     child.finish(failure)
 
 
-def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str, keep=()) -> None:
-    """From the host's `source` ("-": a tar on stdin) into the container at `dest`."""
+def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: str, keep=(),
+            stream=None) -> None:
+    """From the host's `source` ("-": a tar on stdin, or in `stream`'s chunks of bytes) into
+    the container at `dest`."""
     if source == "-":
         # what tarfile needs for a compressed stdin, loaded before the child enters the
         # container's root, where the host's library is out of reach
@@ -241,7 +247,7 @@ def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: s
     try:
         with os.fdopen(w, "wb") as out:
             if source == "-":
-                while chunk := sys.stdin.buffer.read(1 << 16):
+                for chunk in stream if stream is not None else iter(lambda: sys.stdin.buffer.read(1 << 16), b""):
                     out.write(chunk)
             else:
                 produce(source, out, follow, "the host")
@@ -250,6 +256,36 @@ def copy_in(enter, source: str, dest: str, archive: bool, follow: bool, where: s
     except TinydockerError as e:
         failure = e
     child.finish(failure)
+
+
+def stat_path(enter, path: str, where: str, keep=()) -> dict:
+    """What `path` in the container is (lstat, or stat for PATH/ and PATH/.): name, size,
+    mode (st_mode), mtime (ns), link_target (a symbolic link's target resolved in the
+    container, else "")."""
+    r, w = os.pipe()
+
+    def work():
+        os.close(r)
+        try:
+            st = os.stat(path) if path.endswith(("/", "/.")) else os.lstat(path)
+        except FileNotFoundError:
+            raise _fail(f"Could not find the file {path} in {where}") from None
+        except OSError as e:
+            raise _fail(f"cannot read {path} in {where}: {e.strerror}") from None
+        link = os.path.realpath(path) if stat.S_ISLNK(st.st_mode) else ""
+        name = os.path.basename(path.rstrip("/")) or "/"
+        if path.endswith("/."):
+            name = "."
+        os.write(w, json.dumps({"name": name, "size": st.st_size, "mode": st.st_mode,
+                                "mtime": st.st_mtime_ns, "link_target": link}).encode())
+        os.close(w)
+
+    child = Child(enter, work, (*keep, w))
+    os.close(w)
+    with os.fdopen(r, "rb") as said:
+        answer = said.read()
+    child.finish()
+    return json.loads(answer)
 
 
 def enter_running(root_fd: int):
