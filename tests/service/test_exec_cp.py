@@ -2,6 +2,7 @@
 both ways, stats, diff, export, update."""
 
 import io
+import os
 import json
 import subprocess
 import tarfile
@@ -103,3 +104,35 @@ def test_cp_both_ways_files_and_directories_running_and_stopped(service, tmp_pat
     conn.close()
     assert res.status == 200 and doc["name"] == "sub" and doc["mode"] == (1 << 31) | 0o755 and doc["linkTarget"] == ""
     assert service.request("HEAD", "/containers/c1/archive?path=/nosuch")[0] == 404
+
+
+def test_exec_exit_codes_env_user_workdir_stdin_and_detached(service):  # noqa: F811
+    _sleeper(service, "e1", "-e", "FROM_RUN=1")
+    res = service.docker("exec", "e1", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (res.returncode, res.stdout, res.stderr) == (7, b"out\n", b"err\n")
+    out = service.out("exec", "-e", "A=b c", "-u", "1000:1001", "-w", "/tmp", "e1",
+                      "sh", "-c", 'echo "$A|$FROM_RUN|$(id -u):$(id -g)|$PWD"')
+    assert out == "b c|1|1000:1001|/tmp\n"
+    res = service.docker("exec", "-i", "e1", "wc", "-l", input=b"a\nb\nc\n")
+    assert (res.returncode, res.stdout.strip()) == (0, b"3"), res.stderr
+    res = service.docker("exec", "e1", "nosuchcommand")
+    assert res.returncode == 127 and b"nosuchcommand" in res.stderr, res
+    # detached: back at once; what it does is done in the container
+    assert service.out("exec", "-d", "e1", "sh", "-c", "echo done > /tmp/mark") == ""
+    from conftest import wait_for
+
+    wait_for(lambda: service.docker("exec", "e1", "cat", "/tmp/mark").stdout == b"done\n", what="the detached exec")
+    # what goes wrong: docker's statuses and words
+    res = service.docker("exec", "nosuch", "true")
+    assert res.returncode == 1 and b"No such container: nosuch" in res.stderr
+    service.out("stop", "-t", "0", "e1")
+    res = service.docker("exec", "e1", "true")
+    assert res.returncode == 1 and b"is not running" in res.stderr
+    status, body = service.request("GET", "/exec/" + "0" * 64 + "/json")
+    assert status == 404 and b"No such exec instance" in body
+    # every instance went: ended and inspected, or its container stopped and swept
+    execs = service.td.root / "state" / "execs"
+    service.out("rm", "e1")
+    service.out("run", "-d", "--name", "e2", "--network", "none", "busybox", "sleep", "600")
+    assert service.out("exec", "e2", "true") == ""
+    assert not execs.exists() or os.listdir(execs) == []

@@ -38,6 +38,7 @@ _HOME = {
     **dict.fromkeys(["build", "prune_builder"], ".build"),
     "events": ".events",
     "resize": ".terminals",
+    **dict.fromkeys(["create_exec", "inspect_exec", "resize_exec", "start_exec"], ".execs"),
     "parse_signal": "..container.signals",
 }
 

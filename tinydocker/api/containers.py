@@ -234,10 +234,15 @@ def attach(ref: str, stdin: bool = True, sig_proxy: bool = True, detach_keys: st
 
 def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
          user: str | None = None, interactive: bool = False, tty: bool = False, capture_output: bool = False,
-         input: bytes | None = None, privileged: bool = False, root=None):
+         input: bytes | None = None, privileged: bool = False, streams=None, terminal=None, started=None,
+         root=None):
     """Run COMMAND as a new process in a running container (its namespaces, root, cgroup,
     capabilities), as its user unless `user` is given, and wait for it; returns its exit
-    code, or Completed with capture_output=True. privileged=True gives it every capability."""
+    code, or Completed with capture_output=True. privileged=True gives it every capability.
+    For a user elsewhere than this process's stdio (the Engine API's exec): streams=(in,
+    out, err) descriptors for its fds 0-2 (None: /dev/null in, ours out; the caller's to
+    close, once started() is called), or with tty=True terminal(master) relaying its pty; started(pid)
+    once it runs."""
     from ..container.exec import exec_in
     from ..spec import ContainerSpec
     from ..state.record import RUNNING
@@ -255,8 +260,8 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
                                     "workdir": workdir or base.get("workdir", "/")})
     return exec_in(store, record, list(command), spec.container_env(), spec.workdir,
                    spec.user if user is None else user, spec.confinement(privileged), spec.group_add,
-                   interactive=interactive,
-                   tty=tty, capture_output=capture_output, input=input)
+                   interactive=interactive, tty=tty, capture_output=capture_output, input=input,
+                   streams=streams, terminal=terminal, started=started)
 
 
 def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> None:

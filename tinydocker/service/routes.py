@@ -1,5 +1,5 @@
 """Every endpoint the service serves: each module's ROUTES, in one table."""
 
-from . import archive, containers, system
+from . import archive, containers, execs, system
 
-ROUTES = [*system.ROUTES, *containers.ROUTES, *archive.ROUTES]
+ROUTES = [*system.ROUTES, *containers.ROUTES, *archive.ROUTES, *execs.ROUTES]

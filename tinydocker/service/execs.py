@@ -1,0 +1,223 @@
+"""The service's exec endpoints: an exec made (POST /containers/{id}/exec), started
+(attached through the hijacked connection, multiplexed unless it has a terminal, or
+detached), resized and inspected; each a call of the API's exec instances (api/execs.py),
+whose state is the data root's, not this process's."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+
+from .. import api
+from ..errors import TinydockerError
+from .containers import _record, _root, frame
+from .server import HTTPError
+from .translate import _strings, _typed
+
+
+def _no_such(e: TinydockerError):
+    if str(e).startswith("No such exec instance"):
+        return HTTPError(404, str(e))
+    return e
+
+
+def create(req, ref: str) -> None:
+    body = req.json(required=True)
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    command = _strings(body, "Cmd")
+    if not command:
+        raise HTTPError(400, "No exec command specified")
+    record = _record(req, ref)
+    exec_id = api.create_exec(record.id, command, env=_strings(body, "Env"),
+                              workdir=_typed(body, "WorkingDir", str) or None, user=_typed(body, "User", str) or None,
+                              tty=bool(_typed(body, "Tty", bool)), stdin=bool(_typed(body, "AttachStdin", bool)),
+                              stdout=bool(_typed(body, "AttachStdout", bool, True)),
+                              stderr=bool(_typed(body, "AttachStderr", bool, True)),
+                              privileged=bool(_typed(body, "Privileged", bool)), root=_root(req))
+    req.send_json({"Id": exec_id}, status=201)
+
+
+def inspect(req, exec_id: str) -> None:
+    try:
+        req.send_json(api.inspect_exec(exec_id, root=_root(req)))
+    except TinydockerError as e:
+        raise _no_such(e) from None
+
+
+def resize(req, exec_id: str) -> None:
+    try:
+        api.resize_exec(exec_id, req.number("h", 0), req.number("w", 0), root=_root(req))
+    except TinydockerError as e:
+        raise _no_such(e) from None
+    req.send(200, b"", "text/plain; charset=utf-8")
+
+
+def start(req, exec_id: str) -> None:
+    body = req.json()
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    try:
+        doc = api.inspect_exec(exec_id, root=_root(req))  # not ended: nothing is forgotten
+    except TinydockerError as e:
+        raise _no_such(e) from None
+    if doc["Running"] or doc["Pid"] or doc["ExitCode"] is not None:
+        raise HTTPError(409, f"exec {exec_id} is already running")
+    if _typed(body, "Detach", bool):
+        _detached(req, exec_id)
+        return
+    tty = doc["ProcessConfig"]["tty"]
+    sock = req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+    try:
+        if tty:
+            _with_terminal(req, exec_id, sock, doc["OpenStdin"])
+        else:
+            _with_streams(req, exec_id, sock, doc)
+    finally:
+        try:
+            sock.shutdown(2)
+        except OSError:
+            pass
+
+
+def _detached(req, exec_id: str) -> None:
+    """docker's detached start: 200 at once, the process's output nowhere; this thread only
+    waits for it so that its exit code reaches the instance."""
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    root = _root(req)
+
+    def run():
+        try:
+            api.start_exec(exec_id, streams=(None, null, null), root=root)
+        except TinydockerError:
+            pass  # kept in the instance: its exit code says it
+        finally:
+            os.close(null)
+
+    threading.Thread(target=run, daemon=True).start()
+    req.send(200, b"", "text/plain; charset=utf-8")
+
+
+def _with_streams(req, exec_id: str, sock, doc) -> None:
+    """The process's stdout and stderr as docker's frames on the connection, what the client
+    sends to its stdin (its half-close: the input's end)."""
+    send_lock = threading.Lock()
+    ours, theirs = [], []  # pipe ends: ours read/written here, theirs the process's
+
+    def pipe():
+        r, w = os.pipe()
+        return r, w
+
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    theirs.append(null)
+    fds = [None, null, null]
+    pumps = []
+    for n, stream, wanted in ((1, "stdout", doc["OpenStdout"]), (2, "stderr", doc["OpenStderr"])):
+        if wanted:
+            r, w = pipe()
+            ours.append(r)
+            theirs.append(w)
+            fds[n] = w
+            pumps.append(threading.Thread(target=_pump, args=(r, stream, sock, send_lock), daemon=True))
+    stdin_w = None
+    if doc["OpenStdin"]:
+        r, stdin_w = pipe()
+        theirs.append(r)
+        fds[0] = r
+        threading.Thread(target=_feed, args=(sock, stdin_w), daemon=True).start()
+
+    def started(_pid):
+        _close(theirs)
+
+    for t in pumps:
+        t.start()
+    try:
+        api.start_exec(exec_id, streams=tuple(fds), started=started, root=_root(req))
+    except TinydockerError as e:
+        with send_lock:
+            sock.sendall(frame("stderr", f"{e}\n".encode()))
+    finally:
+        _close(theirs)
+        for t in pumps:
+            t.join()
+
+
+def _close(fds: list) -> None:
+    while fds:
+        try:
+            os.close(fds.pop())
+        except OSError:
+            pass
+
+
+def _pump(fd: int, stream: str, sock, lock) -> None:
+    try:
+        while data := os.read(fd, 65536):
+            with lock:
+                sock.sendall(frame(stream, data))
+    except OSError:
+        pass  # the client went: the process's next write fails, as into a closed pipe
+    finally:
+        os.close(fd)
+
+
+def _feed(sock, target: int) -> None:
+    from ..container.stdio import write_all
+
+    try:
+        while data := sock.recv(65536):
+            write_all(target, data)
+    except OSError:
+        pass
+    finally:
+        os.close(target)
+
+
+def _with_terminal(req, exec_id: str, sock, stdin: bool) -> None:
+    """The pty's output to the connection as it comes, the client's bytes to the pty."""
+    def relay(master: int) -> None:
+        import errno
+        import termios
+
+        from ..container.stdio import write_all
+
+        reading = [master] + ([sock] if stdin else [])
+        while True:
+            ready, _, _ = select.select(reading, [], [])
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError as e:
+                    if e.errno != errno.EIO:  # EIO: the process and all it started are gone
+                        raise
+                    data = b""
+                if not data:
+                    return
+                try:
+                    sock.sendall(data)
+                except OSError:
+                    return  # the client went; the pty's hangup ends the process's reads
+            if sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    write_all(master, data)
+                else:  # the client's input ended: the terminal's end-of-file, as a user's ^D
+                    reading.remove(sock)
+                    write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
+
+    try:
+        api.start_exec(exec_id, terminal=relay, root=_root(req))
+    except TinydockerError as e:
+        sock.sendall(f"{e}\r\n".encode())
+
+
+ROUTES = [
+    ("POST", r"/containers/(?P<ref>[^/]+)/exec", create),
+    ("POST", r"/exec/(?P<exec_id>[^/]+)/start", start),
+    ("POST", r"/exec/(?P<exec_id>[^/]+)/resize", resize),
+    ("GET", r"/exec/(?P<exec_id>[^/]+)/json", inspect),
+]
