@@ -83,8 +83,10 @@ def _sweep(store) -> None:
 
 def create_exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: str | None = None,
                 user: str | None = None, tty: bool = False, stdin: bool = False, stdout: bool = True,
-                stderr: bool = True, privileged: bool = False, root=None) -> str:
-    """Make an exec instance in a running container; its id (start_exec runs it)."""
+                stderr: bool = True, privileged: bool = False, console_size: Sequence[int] | None = None,
+                root=None) -> str:
+    """Make an exec instance in a running container; its id (start_exec runs it).
+    console_size: (height, width) its terminal starts with."""
     from ..state.record import RUNNING
 
     if not command:
@@ -99,7 +101,8 @@ def create_exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), wo
     exec_id = secrets.token_hex(32)
     instance = {"id": exec_id, "container": record.id, "command": list(command), "env": list(env),
                 "workdir": workdir or "", "user": user or "", "tty": tty, "stdin": stdin, "stdout": stdout,
-                "stderr": stderr, "privileged": privileged, "started": False, "pid": None, "ticks": None,
+                "stderr": stderr, "privileged": privileged, "console_size": list(console_size or []),
+                "started": False, "pid": None, "ticks": None,
                 "exit_code": None}
     fd = os.open(_path(store, exec_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -129,6 +132,16 @@ def start_exec(exec_id: str, streams=None, terminal=None, started=None, root=Non
         _save(store, {**instance, "pid": pid, "ticks": ticks})
         if started is not None:
             started(pid)
+
+    size = instance.get("console_size")
+    if terminal is not None and size and len(size) == 2 and all(size):
+        given = terminal
+
+        def terminal(master: int) -> None:
+            from .terminals import set_size
+
+            set_size(master, int(size[0]), int(size[1]))  # docker's ConsoleSize, before any output
+            given(master)
 
     code = None
     try:

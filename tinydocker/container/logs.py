@@ -11,14 +11,18 @@ from ..linux.rotated import open_or_none, replaced, same_file
 POLL = 0.1  # seconds between looks at a followed log
 
 
-def _parse(chunk: bytes, partial: dict):
-    """Whole output lines in `chunk` (complete log records only) as (stamp, stream, line)."""
+def _parse(chunk: bytes, partial: dict, as_written: bool = False):
+    """Whole output lines in `chunk` (complete log records only) as (stamp, stream, line);
+    as_written: each record's piece as it is (a prompt is shown before its line ends)."""
     for raw in chunk.split(b"\n")[:-1]:  # not splitlines(): a pty's \r belongs to the content
         parts = raw.split(b" ", 3)
         if len(parts) < 3:
             continue
         stamp, stream, tag = parts[:3]
         content = parts[3] if len(parts) == 4 else b""
+        if as_written:
+            yield stamp, stream.decode(), content + (b"\n" if tag == b"F" else b"")
+            continue
         pieces = partial.setdefault(stream, [])
         pieces.append((stamp, content))
         if tag == b"F":
@@ -29,7 +33,7 @@ def _parse(chunk: bytes, partial: dict):
 
 def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False,
          since: int | None = None, until: int | None = None, details: bytes | None = None, ready=None,
-         opened=None, running=None):
+         opened=None, running=None, pieces: bool = False):
     """(stream, bytes) for each output line, the rotated files' first; with follow, until
     the container stops (or `until` passes). since/until: nanoseconds since the epoch;
     details: the --details prefix (docker puts a space after it, even when empty).
@@ -37,7 +41,8 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
     waits for it before passing input on, so that no answer to it falls before the follow).
     opened: the log, already open (a follower that must not miss a quick --rm container's
     output opens it before the start); running(): whether to go on following (default:
-    while the container runs)."""
+    while the container runs); pieces: what was written as it was written, a line's pieces
+    not waiting for its end (a terminal's prompt, for attach)."""
     from .logfile import stamp
 
     path = store.log_path(record.name)
@@ -56,11 +61,11 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
     # the rotated files, oldest first; opened after the current one, so that a rotation in
     # between shows as the current file twice (read once) rather than as a file never seen
     chunk = b"".join(_complete(old, 0)[0] for old in _rotated(path, f))
-    lines = list(_parse(chunk, partial))
+    lines = list(_parse(chunk, partial, pieces))
     offset = 0
     if f is not None:
         chunk, offset = _complete(f, 0)
-        lines += _parse(chunk, partial)
+        lines += _parse(chunk, partial, pieces)
     if tail is not None:
         lines = lines[-tail:] if tail > 0 else []
     if ready is not None:
@@ -71,12 +76,12 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
             if f is not None:
                 chunk, offset = _complete(f, offset)
                 if chunk:
-                    yield from shown(_parse(chunk, partial))
+                    yield from shown(_parse(chunk, partial, pieces))
                     continue
             if f is None or replaced(f, path, offset):
                 # rotated (a new file), or truncated (one file kept): finish the old one, go on anew
                 if f is not None:
-                    yield from shown(_parse(_complete(f, offset)[0], partial))
+                    yield from shown(_parse(_complete(f, offset)[0], partial, pieces))
                     f.close()
                 f, offset = open_or_none(path), 0
                 if f is not None:
@@ -86,7 +91,7 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
             else:
                 if f is not None:
                     chunk, offset = _complete(f, offset)  # what came while we looked at the record
-                    yield from shown(_parse(chunk, partial))
+                    yield from shown(_parse(chunk, partial, pieces))
                 break
     finally:
         if f is not None:

@@ -223,7 +223,7 @@ def attach(req, ref: str) -> None:
         if log is None:
             return
         for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
-                                 running=lambda: state()[0] == "running"):
+                                 running=lambda: state()[0] == "running", pieces=tty):
             if want.get(stream):
                 sock.sendall(data if tty else frame(stream, data))
     except (BrokenPipeError, ConnectionResetError):

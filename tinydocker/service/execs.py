@@ -35,7 +35,8 @@ def create(req, ref: str) -> None:
                               tty=bool(_typed(body, "Tty", bool)), stdin=bool(_typed(body, "AttachStdin", bool)),
                               stdout=bool(_typed(body, "AttachStdout", bool, True)),
                               stderr=bool(_typed(body, "AttachStderr", bool, True)),
-                              privileged=bool(_typed(body, "Privileged", bool)), root=_root(req))
+                              privileged=bool(_typed(body, "Privileged", bool)),
+                              console_size=_typed(body, "ConsoleSize", list), root=_root(req))
     req.send_json({"Id": exec_id}, status=201)
 
 

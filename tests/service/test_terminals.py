@@ -1,0 +1,122 @@
+"""docker's CLI on a real pseudo-terminal, through the service: `docker run -it` (attach's
+terminal) and `docker exec -it`, what is typed reaching the shell, its answers coming back,
+the window's size following the terminal's, the exit code."""
+
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import termios
+import time
+
+from service_fixtures import DOCKER, service  # noqa: F401 - the fixture
+
+
+class Terminal:
+    """docker's CLI with a pty of the test's own as its controlling terminal."""
+
+    def __init__(self, service, *args, rows=24, cols=80):  # noqa: F811
+        self.master, slave = os.openpty()
+        self.resize(rows, cols)
+        env = {**service.td.env, "DOCKER_HOST": f"unix://{service.sock}", "DOCKER_CONFIG": str(service.config),
+               "TERM": "xterm"}
+
+        def controlling():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen([DOCKER, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True, preexec_fn=controlling)
+        os.close(slave)
+        self.seen = b""
+
+    def resize(self, rows: int, cols: int) -> None:
+        # the kernel tells the terminal's foreground process (docker's CLI) with SIGWINCH
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def read_until(self, wanted: bytes, timeout: float = 30) -> bytes:
+        """What the terminal showed, read until `wanted` is among it (waiting on the pty)."""
+        deadline = time.monotonic() + timeout
+        while wanted not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read(left):
+                raise AssertionError(f"{wanted!r} never came; the terminal showed {self.seen!r}")
+        return self.seen
+
+    def _read(self, timeout: float) -> bool:
+        if not select.select([self.master], [], [], timeout)[0]:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the CLI has gone, its side of the pty closed
+            return False
+        self.seen += data
+        return bool(data)
+
+    def size_reaches(self, rows: int, cols: int) -> None:
+        """`stty size` in the container until it says rows and cols: the CLI's resize goes
+        with the SIGWINCH it got, and may come after the shell's stty has looked."""
+        import re
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            start = len(self.seen)
+            self.type("stty size\r")
+            said = None
+            while said is None:
+                # its answer, or its complaint of a size not set yet (0 0)
+                said = re.search(rb"\r\n(\d+) (\d+)\r\n|\r\nstty: [^\r]*\r\n", self.seen[start:])
+                if said is None and not self._read(deadline - time.monotonic()):
+                    raise AssertionError(f"stty size said nothing: {self.seen!r}")
+            if said.groups() == (str(rows).encode(), str(cols).encode()):
+                return
+        raise AssertionError(f"the size never reached {rows} {cols}: {self.seen!r}")
+
+    def exit_code(self) -> int:
+        while self._read(30):  # the CLI's last words, to the end
+            pass
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            os.close(self.master)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+def _session(term: Terminal) -> int:
+    try:
+        term.read_until(b"# ")  # the shell's prompt: the terminal is joined both ways
+        term.size_reaches(24, 80)
+        term.resize(30, 100)
+        term.size_reaches(30, 100)
+        term.type("echo $((6*7)); exit 5\r")
+        term.read_until(b"\r\n42\r\n")
+        return term.exit_code()
+    finally:
+        term.close()
+
+
+def test_run_it_a_shell_on_a_real_terminal(service):  # noqa: F811
+    term = Terminal(service, "run", "-it", "--name", "t1", "--network", "none", "busybox", "sh")
+    assert _session(term) == 5
+    assert service.out("inspect", "-f", "{{.State.ExitCode}}", "t1") == "5\n"
+
+
+def test_exec_it_a_shell_on_a_real_terminal(service):  # noqa: F811
+    service.out("run", "-d", "--name", "x1", "--network", "none", "busybox", "sleep", "600")
+    term = Terminal(service, "exec", "-it", "x1", "sh")
+    assert _session(term) == 5
+    # the container goes on; the exec's instance is gone once its exit code was read
+    assert service.out("inspect", "-f", "{{.State.Running}}", "x1") == "true\n"
+    execs = service.td.root / "state" / "execs"
+    assert not execs.exists() or os.listdir(execs) == []
