@@ -40,7 +40,7 @@ def test_diff_and_export_of_a_container_s_files(service):  # noqa: F811
         assert tar.extractfile("new").read() == b"hi\n"
     # docker export -o, and `docker export | tar t` as a user pipes it
     env = {**service.td.env, "DOCKER_HOST": f"unix://{service.sock}", "DOCKER_CONFIG": str(service.config)}
-    listed = subprocess.run(f"docker export f1 | tar t", shell=True, capture_output=True, env=env, timeout=120)
+    listed = subprocess.run("docker export f1 | tar t", shell=True, capture_output=True, env=env, timeout=120)
     assert listed.returncode == 0 and b"new\n" in listed.stdout
 
 

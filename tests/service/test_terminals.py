@@ -120,3 +120,15 @@ def test_exec_it_a_shell_on_a_real_terminal(service):  # noqa: F811
     assert service.out("inspect", "-f", "{{.State.Running}}", "x1") == "true\n"
     execs = service.td.root / "state" / "execs"
     assert not execs.exists() or os.listdir(execs) == []
+
+
+def test_resize_reaches_a_detached_container_s_terminal(service):  # noqa: F811
+    for name, flags in (("d1", "-dt"), ("d2", "-dit")):  # its PID 1's pty, or its monitor's copy of it
+        service.out("run", flags, "--name", name, "--network", "none", "busybox", "sh")
+        status, body = service.request("POST", f"/containers/{name}/resize?h=40&w=120")
+        assert status == 200, body
+        assert service.out("exec", name, "sh", "-c", "stty size < /proc/1/fd/1") == "40 120\n"
+    service.out("run", "-d", "--name", "plain", "--network", "none", "busybox", "sleep", "600")
+    status, body = service.request("POST", "/containers/plain/resize?h=40&w=120")
+    assert status == 400 and b"no terminal" in body
+    assert service.request("POST", "/containers/nosuch/resize?h=1&w=1")[0] == 404

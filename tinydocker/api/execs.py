@@ -197,7 +197,7 @@ def resize_exec(exec_id: str, height: int, width: int, root=None) -> None:
     process of the data root can: the pty is reached through /proc, not through whoever
     started the exec)."""
     from ..linux.proc import is_alive
-    from .terminals import _check_size, set_size
+    from .terminals import _check_size, set_size, terminal_of
 
     _check_size(height, width)
     store = _store(root)
@@ -206,7 +206,7 @@ def resize_exec(exec_id: str, height: int, width: int, root=None) -> None:
         raise TinydockerError(f"exec {exec_id} has no terminal to resize")
     if not is_alive(instance["pid"], instance["ticks"]):
         raise Refused(f"exec {exec_id} is not running")
-    fd = _terminal_of(instance["pid"])
+    fd = terminal_of(instance["pid"])
     if fd is None:
         raise Refused(f"exec {exec_id} is not running")
     try:
@@ -216,15 +216,3 @@ def resize_exec(exec_id: str, height: int, width: int, root=None) -> None:
     finally:
         os.close(fd)
 
-
-def _terminal_of(pid: int) -> int | None:
-    """The pty among the process's fds 0-2 (stdin is /dev/null without -i), opened."""
-    for n in (0, 1, 2):
-        try:
-            fd = os.open(f"/proc/{pid}/fd/{n}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        if os.isatty(fd):
-            return fd
-        os.close(fd)
-    return None

@@ -104,26 +104,20 @@ def _with_streams(req, exec_id: str, sock, doc) -> None:
     """The process's stdout and stderr as docker's frames on the connection, what the client
     sends to its stdin (its half-close: the input's end)."""
     send_lock = threading.Lock()
-    ours, theirs = [], []  # pipe ends: ours read/written here, theirs the process's
-
-    def pipe():
-        r, w = os.pipe()
-        return r, w
-
+    theirs = []  # the process's ends of the pipes, closed here once it has them
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     theirs.append(null)
     fds = [None, null, null]
     pumps = []
     for n, stream, wanted in ((1, "stdout", doc["OpenStdout"]), (2, "stderr", doc["OpenStderr"])):
         if wanted:
-            r, w = pipe()
-            ours.append(r)
+            r, w = os.pipe()
             theirs.append(w)
             fds[n] = w
             pumps.append(threading.Thread(target=_pump, args=(r, stream, sock, send_lock), daemon=True))
     stdin_w = None
     if doc["OpenStdin"]:
-        r, stdin_w = pipe()
+        r, stdin_w = os.pipe()
         theirs.append(r)
         fds[0] = r
         threading.Thread(target=_feed, args=(sock, stdin_w), daemon=True).start()
