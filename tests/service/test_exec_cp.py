@@ -26,6 +26,17 @@ def test_stats_no_stream_names_the_container_and_its_memory(service):  # noqa: F
     assert status == 200 and doc["name"] == "/s1" and doc["memory_stats"]["usage"] > 0
     assert doc["cpu_stats"]["system_cpu_usage"] > doc["precpu_stats"]["system_cpu_usage"] > 0
     assert doc["pids_stats"]["current"] == 1 and isinstance(doc["networks"], dict)
+    # streamed: a document a second, until the client goes (the service keeps serving)
+    from service_fixtures import _UnixHTTP
+
+    conn = _UnixHTTP(service.sock)
+    conn.request("GET", "/containers/s1/stats")
+    res = conn.getresponse()
+    first, second = json.loads(res.readline()), json.loads(res.readline())
+    conn.close()
+    assert first["name"] == second["name"] == "/s1"
+    assert second["cpu_stats"]["system_cpu_usage"] > first["cpu_stats"]["system_cpu_usage"]
+    assert service.out("stats", "--no-stream", "--format", "{{.Name}}", "s1") == "s1\n"
 
 
 def test_diff_and_export_of_a_container_s_files(service):  # noqa: F811
@@ -128,6 +139,7 @@ def test_exec_exit_codes_env_user_workdir_stdin_and_detached(service):  # noqa: 
     service.out("stop", "-t", "0", "e1")
     res = service.docker("exec", "e1", "true")
     assert res.returncode == 1 and b"is not running" in res.stderr
+    assert service.request("POST", "/containers/e1/exec", body={"Cmd": ["true"]})[0] == 409
     status, body = service.request("GET", "/exec/" + "0" * 64 + "/json")
     assert status == 404 and b"No such exec instance" in body
     # every instance went: ended and inspected, or its container stopped and swept
