@@ -148,3 +148,27 @@ def test_exec_exit_codes_env_user_workdir_stdin_and_detached(service):  # noqa: 
     service.out("run", "-d", "--name", "e2", "--network", "none", "busybox", "sleep", "600")
     assert service.out("exec", "e2", "true") == ""
     assert not execs.exists() or os.listdir(execs) == []
+
+
+def test_an_exec_instance_starts_once_and_its_inspect_says_how_it_ended(service):  # noqa: F811
+    _sleeper(service, "i1")
+    status, body = service.request("POST", "/containers/i1/exec", body={"Cmd": ["sh", "-c", "exit 4"]})
+    exec_id = json.loads(body)["Id"]
+    assert status == 201 and len(exec_id) == 64
+    doc = json.loads(service.request("GET", f"/exec/{exec_id}/json")[1])
+    assert (doc["Running"], doc["ExitCode"], doc["ProcessConfig"]["entrypoint"]) == (False, None, "sh")
+    # started twice at once, from two connections: one runs it, the other is refused
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(lambda _: service.request("POST", f"/exec/{exec_id}/start",
+                                                             body={"Detach": True})[0], range(2)))
+    assert statuses == [200, 409]
+    from conftest import wait_for
+
+    doc = wait_for(lambda: (d := json.loads(service.request("GET", f"/exec/{exec_id}/json")[1])).get("ExitCode")
+                   is not None and d, what="the exec's end")
+    assert (doc["Running"], doc["ExitCode"], doc["ContainerID"]) == \
+        (False, 4, service.out("inspect", "-f", "{{.Id}}", "i1").strip())
+    # told once: an ended instance goes after its inspect
+    assert service.request("GET", f"/exec/{exec_id}/json")[0] == 404

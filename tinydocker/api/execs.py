@@ -118,11 +118,12 @@ def start_exec(exec_id: str, streams=None, terminal=None, started=None, root=Non
     from .containers import exec as run_exec
 
     store = _store(root)
-    instance = _load(store, exec_id)
-    if instance["started"]:
-        raise Refused(f"exec {exec_id} has already been started")
-    instance["started"] = True
-    _save(store, instance)
+    with store.lock():  # two starts of one instance at once: one of them runs it
+        instance = _load(store, exec_id)
+        if instance["started"]:
+            raise Refused(f"exec {exec_id} has already been started")
+        instance["started"] = True
+        _save(store, instance)
 
     def running(pid: int) -> None:
         try:

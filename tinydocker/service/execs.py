@@ -56,6 +56,8 @@ def resize(req, exec_id: str) -> None:
 
 
 def start(req, exec_id: str) -> None:
+    """The connection is taken over (hijacked) once the process runs: a start refused (the
+    instance started already, its container stopped) is still an HTTP answer."""
     body = req.json()
     if not isinstance(body, dict):
         raise HTTPError(400, "the body must be a JSON object")
@@ -63,47 +65,55 @@ def start(req, exec_id: str) -> None:
         doc = api.inspect_exec(exec_id, root=_root(req))  # not ended: nothing is forgotten
     except TinydockerError as e:
         raise _no_such(e) from None
-    if doc["Running"] or doc["Pid"] or doc["ExitCode"] is not None:
-        raise HTTPError(409, f"exec {exec_id} is already running")
-    if _typed(body, "Detach", bool):
-        _detached(req, exec_id)
-        return
-    tty = doc["ProcessConfig"]["tty"]
-    sock = req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
     try:
-        if tty:
-            _with_terminal(req, exec_id, sock, doc["OpenStdin"])
+        if _typed(body, "Detach", bool):
+            _detached(req, exec_id)
+        elif doc["ProcessConfig"]["tty"]:
+            _with_terminal(req, exec_id, doc["OpenStdin"])
         else:
-            _with_streams(req, exec_id, sock, doc)
-    finally:
-        try:
-            sock.shutdown(2)
-        except OSError:
-            pass
+            _with_streams(req, exec_id, doc)
+    except TinydockerError as e:
+        if req.answered:
+            raise
+        if "has already been started" in str(e):
+            raise HTTPError(409, str(e)) from None
+        raise
+
+
+def _hijacked(req, tty: bool):
+    return req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
 
 
 def _detached(req, exec_id: str) -> None:
-    """docker's detached start: 200 at once, the process's output nowhere; this thread only
-    waits for it so that its exit code reaches the instance."""
+    """docker's detached start: 200 once the process runs, its output nowhere; a thread of
+    this process waits for it so that its exit code reaches the instance."""
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     root = _root(req)
+    begun = threading.Event()
+    failed = []
 
     def run():
         try:
-            api.start_exec(exec_id, streams=(None, null, null), root=root)
-        except TinydockerError:
-            pass  # kept in the instance: its exit code says it
+            api.start_exec(exec_id, streams=(None, null, null), started=lambda _pid: begun.set(), root=root)
+        except TinydockerError as e:
+            failed.append(e)
         finally:
             os.close(null)
+            begun.set()  # a program that could not run: its exit code says it
 
     threading.Thread(target=run, daemon=True).start()
+    begun.wait()
+    if failed:
+        raise failed[0]
     req.send(200, b"", "text/plain; charset=utf-8")
 
 
-def _with_streams(req, exec_id: str, sock, doc) -> None:
+def _with_streams(req, exec_id: str, doc) -> None:
     """The process's stdout and stderr as docker's frames on the connection, what the client
     sends to its stdin (its half-close: the input's end)."""
     send_lock = threading.Lock()
+    taken = threading.Event()
+    held = {}
     theirs = []  # the process's ends of the pipes, closed here once it has them
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     theirs.append(null)
@@ -114,28 +124,46 @@ def _with_streams(req, exec_id: str, sock, doc) -> None:
             r, w = os.pipe()
             theirs.append(w)
             fds[n] = w
-            pumps.append(threading.Thread(target=_pump, args=(r, stream, sock, send_lock), daemon=True))
+            pumps.append(threading.Thread(target=_pump, args=(r, stream, held, taken, send_lock), daemon=True))
     stdin_w = None
     if doc["OpenStdin"]:
         r, stdin_w = os.pipe()
         theirs.append(r)
         fds[0] = r
-        threading.Thread(target=_feed, args=(sock, stdin_w), daemon=True).start()
+
+    def take() -> None:
+        if "sock" not in held:
+            held["sock"] = _hijacked(req, tty=False)
+            taken.set()
+            if stdin_w is not None:
+                threading.Thread(target=_feed, args=(held["sock"], stdin_w), daemon=True).start()
 
     def started(_pid):
         _close(theirs)
+        take()
 
     for t in pumps:
         t.start()
     try:
         api.start_exec(exec_id, streams=tuple(fds), started=started, root=_root(req))
+        take()  # a program that could not run: its stderr says why
     except TinydockerError as e:
+        if "sock" not in held:
+            raise  # refused before it ran: an HTTP answer
         with send_lock:
-            sock.sendall(frame("stderr", f"{e}\n".encode()))
+            held["sock"].sendall(frame("stderr", f"{e}\n".encode()))
     finally:
         _close(theirs)
+        if stdin_w is not None and "sock" not in held:
+            os.close(stdin_w)
+        taken.set()  # the pumps drain what there is, to the connection if it was taken
         for t in pumps:
             t.join()
+        if "sock" in held:
+            try:
+                held["sock"].shutdown(2)
+            except OSError:
+                pass
 
 
 def _close(fds: list) -> None:
@@ -146,11 +174,14 @@ def _close(fds: list) -> None:
             pass
 
 
-def _pump(fd: int, stream: str, sock, lock) -> None:
+def _pump(fd: int, stream: str, held: dict, taken, lock) -> None:
+    taken.wait()
+    sock = held.get("sock")
     try:
         while data := os.read(fd, 65536):
-            with lock:
-                sock.sendall(frame(stream, data))
+            if sock is not None:
+                with lock:
+                    sock.sendall(frame(stream, data))
     except OSError:
         pass  # the client went: the process's next write fails, as into a closed pipe
     finally:
@@ -169,14 +200,17 @@ def _feed(sock, target: int) -> None:
         os.close(target)
 
 
-def _with_terminal(req, exec_id: str, sock, stdin: bool) -> None:
+def _with_terminal(req, exec_id: str, stdin: bool) -> None:
     """The pty's output to the connection as it comes, the client's bytes to the pty."""
+    held = {}
+
     def relay(master: int) -> None:
         import errno
         import termios
 
         from ..container.stdio import write_all
 
+        sock = held["sock"] = _hijacked(req, tty=True)
         reading = [master] + ([sock] if stdin else [])
         while True:
             ready, _, _ = select.select(reading, [], [])
@@ -206,8 +240,18 @@ def _with_terminal(req, exec_id: str, sock, stdin: bool) -> None:
 
     try:
         api.start_exec(exec_id, terminal=relay, root=_root(req))
+        if "sock" not in held:
+            held["sock"] = _hijacked(req, tty=True)  # a program that could not run: its exit code says it
     except TinydockerError as e:
-        sock.sendall(f"{e}\r\n".encode())
+        if "sock" not in held:
+            raise
+        held["sock"].sendall(f"{e}\r\n".encode())
+    finally:
+        if "sock" in held:
+            try:
+                held["sock"].shutdown(2)
+            except OSError:
+                pass
 
 
 ROUTES = [
