@@ -1,5 +1,5 @@
 """Every endpoint the service serves: each module's ROUTES, in one table."""
 
-from . import containers, system
+from . import containers, images, system
 
-ROUTES = [*system.ROUTES, *containers.ROUTES]
+ROUTES = [*system.ROUTES, *containers.ROUTES, *images.ROUTES]
