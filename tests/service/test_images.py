@@ -164,8 +164,13 @@ def test_build_streams_docker_s_classic_output_and_the_image_runs(service, tmp_p
     # a failing step: docker's error and exit status, nothing tagged
     failing = _context({"Dockerfile": "FROM busybox\nRUN echo failing; exit 3\n"})
     res = service.docker("build", *env_build, "-t", "broken:1", "-", input=failing)
-    assert res.returncode != 0 and b"failing" in res.stdout, (res.stdout, res.stderr)
+    # the RUN step's status is docker's exit status, as dockerd's classic builder gives it
+    assert res.returncode == 3 and b"failing" in res.stdout, (res.stdout, res.stderr)
     assert b"returned a non-zero code: 3" in res.stderr, res.stderr
     assert service.docker("image", "inspect", "broken:1").returncode == 1
+    # a bad Dockerfile fails before anything is built: dockerd's HTTP error
+    res = service.docker("build", "-", input=_context({"Dockerfile": "FROM busybox\nFROBNICATE now\n"}))
+    assert res.returncode == 1 and b"Error response from daemon:" in res.stderr, res.stderr
+    assert b"FROBNICATE" in res.stderr.upper(), res.stderr
     service.out("rmi", "built:1")
     assert "Total reclaimed space:" in service.out("builder", "prune", "-f")

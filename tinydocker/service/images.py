@@ -455,36 +455,59 @@ def build(req) -> None:
             stdin=context, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=[end_w],
             start_new_session=True)
     os.close(end_w)
+    end_file = open(end_r, "rb")
+
+    def stop():
+        if child.poll() is None:  # the client went away: the build goes too
+            import signal
+
+            child.send_signal(signal.SIGTERM)
+        child.wait()
+        child.stdout.close()
+        end_file.close()
+
+    def ending() -> dict:
+        result = end_file.read()
+        child.wait()
+        try:
+            return json.loads(result)
+        except ValueError:
+            return {"error": f"the build ended without an answer (exit status {child.returncode})"}
+
+    try:
+        first = child.stdout.read1(_CHUNK)
+    except BaseException:
+        stop()
+        raise
+    if not first:  # failed before it said anything (a bad Dockerfile, a bad option): dockerd's HTTP error
+        end = ending()
+        stop()
+        if "error" in end:
+            raise TinydockerError(end["error"])
 
     def messages():
         import codecs
 
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split between reads
         try:
-            while data := child.stdout.read1(_CHUNK):
+            data = first
+            while data:
                 yield _message({"stream": text.decode(data)})
-            with open(end_r, "rb", closefd=False) as f:
-                result = f.read()
-            child.wait()
-            try:
-                end = json.loads(result)
-            except ValueError:
-                end = {"error": f"the build ended without an answer (exit status {child.returncode})"}
+                data = child.stdout.read1(_CHUNK)
+            end = ending()
             if "id" in end:
                 yield _message({"aux": {"ID": end["id"]}})
             else:
+                # dockerd's code: a RUN step's exit status, which docker's client exits with
                 yield _message({"errorDetail": {"code": end.get("code", 1), "message": end["error"]},
                                 "error": end["error"]})
         finally:
-            os.close(end_r)
-            child.stdout.close()
-            if child.poll() is None:  # the client went away: the build goes too
-                import signal
+            stop()
 
-                child.send_signal(signal.SIGTERM)
-                child.wait()
-
-    req.stream(messages())
+    if first:
+        req.stream(messages())
+    else:
+        req.stream(iter([_message({"aux": {"ID": end["id"]}})]))
 
 
 def build_prune(req) -> None:
@@ -503,7 +526,9 @@ def _build_child(options_json: str, root: str, end_fd: str) -> int:
             image_id = api.build("-", out=sys.stdout, root=root, **options)
         except TinydockerError as e:
             sys.stdout.flush()
-            end.write(json.dumps({"error": str(e), "code": e.code}))
+            # dockerd's classic builder gives a failed RUN step's status as the error's code
+            failed = re.search(r"returned a non-zero code: (\d+)$", str(e))
+            end.write(json.dumps({"error": str(e), "code": int(failed.group(1)) if failed else 1}))
             return 1
         except KeyboardInterrupt:
             end.write(json.dumps({"error": "the build was interrupted"}))
