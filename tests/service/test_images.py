@@ -56,8 +56,14 @@ def test_push_and_pull_through_a_local_registry(service, registry):  # noqa: F81
     assert pulled[-2].startswith("Status: ") and pulled[-2].endswith(f" for {name}") and pulled[-1] == name, pulled
     assert _id(service, name) == _id(service, "busybox")
     assert service.out("pull", "-q", name) == name + "\n"
+    digests = service.out("images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}}")
+    assert f"{registry}/svc/box:1 {pulled[1][len('Digest: '):]}" in digests.splitlines(), digests
     res = service.docker("pull", f"{registry}/svc/nosuch:1")
-    assert res.returncode == 1 and b"Error response from daemon" in res.stderr, res.stderr
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.startswith(b"Error response from daemon: manifest for ") and b"not found" in res.stderr, \
+        res.stderr
+    status, _ = service.request("POST", f"/images/create?fromImage={registry}/svc/nosuch&tag=1")
+    assert status == 404
     service.out("rmi", name)
 
 

@@ -259,7 +259,14 @@ def create(req) -> None:
     def work(out):
         return api.pull(ref, platform=platform, quiet=False, out=out, auth=auth, root=_root(req))
 
-    _streamed(req, work)
+    try:
+        _streamed(req, work)
+    except TinydockerError as e:
+        # the registry has no such manifest: dockerd's 404 and its words
+        said = "Error response from registry: "
+        if str(e).startswith(said + "manifest for "):
+            raise HTTPError(404, str(e)[len(said):]) from None
+        raise
 
 
 def push(req, name: str) -> None:
