@@ -106,7 +106,23 @@ def test_save_load_import_and_prune(service, tmp_path):  # noqa: F811
     piped = service.docker("save", "saved:1").stdout
     service.out("rmi", "saved:1")
     assert service.out("load", input=piped) == "Loaded image: saved:1\n"
+    # two images in one archive (?names= twice), and one by its own path
+    both = service.docker("save", "saved:1", "busybox").stdout
+    with tarfile.open(fileobj=io.BytesIO(both)) as tar:
+        assert sorted(t for m in json.load(tar.extractfile("manifest.json")) for t in m["RepoTags"]) == \
+            ["busybox:latest", "saved:1"]
+    status, one = service.request("GET", "/images/saved:1/get")
+    assert status == 200
+    with tarfile.open(fileobj=io.BytesIO(one)) as tar:
+        assert json.load(tar.extractfile("manifest.json"))[0]["RepoTags"] == ["saved:1"]
+    res = service.docker("save", "nosuch:1")
+    assert res.returncode == 1 and b"No such image: nosuch:1" in res.stderr, res.stderr
     service.out("rmi", "saved:1")
+    # not an archive: docker's error, nothing loaded, and the service goes on
+    res = service.docker("load", input=b"this is not a tar" * 100)
+    assert (res.returncode, res.stderr) == (1, b"Error response from daemon: cannot read archive from stdin: "
+                                                b"not a readable tar (neither a tar nor a compressed one)\n")
+    assert service.out("images", "-q", "--no-trunc") == image_id + "\n"
 
     rootfs = io.BytesIO()
     with tarfile.open(fileobj=rootfs, mode="w") as tar:
@@ -119,6 +135,8 @@ def test_save_load_import_and_prune(service, tmp_path):  # noqa: F811
     assert imported.startswith("sha256:")
     assert service.out("image", "inspect", "-f", "{{.Id}} {{.Config.Cmd}}", "imp:1") == \
         f"{imported} [/bin/cat /hello.txt]\n"
+    # the body is the client's stdin, as the CLI's import - says it
+    assert service.out("history", "--format", "{{.CreatedBy}}", "imp:1") == "imported from stdin\n"
     res = service.docker("import", "http://127.0.0.1:1/rootfs.tar")
     assert res.returncode == 1 and b"not supported by tinydocker" in res.stderr, res.stderr
 

@@ -13,12 +13,11 @@ stream; the child calls the same api.build the CLI calls.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import queue
 import re
-import shutil
-import tempfile
 import threading
 from datetime import datetime
 
@@ -310,13 +309,35 @@ def auth(req) -> None:
 
 # -- archives -----------------------------------------------------------------------------
 
-def _spooled(req, scratch: str) -> str:
-    """The request's body in a file of the private directory `scratch`; its path."""
-    path = os.path.join(scratch, "body")
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), "wb") as f:
-        for chunk in req.body_chunks():
-            f.write(chunk)
-    return path
+class _Body(io.RawIOBase):
+    """The request's body as a binary file, read as it arrives: an import or a load stages
+    it in the image store itself, never in a temporary directory of its own."""
+
+    def __init__(self, req):
+        self._chunks = req.body_chunks()
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            self._left = next(self._chunks, b"")
+            if not self._left:
+                return 0
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def drain(self) -> None:
+        """The rest of the body, unread: what a failure left behind must not be taken for the
+        connection's next request."""
+        try:
+            while next(self._chunks, b""):
+                pass
+        except HTTPError:
+            pass
 
 
 def _import(req) -> None:
@@ -327,11 +348,12 @@ def _import(req) -> None:
     repo = req.arg("repo") or None
     name = f"{repo}:{req.arg('tag')}" if repo and req.arg("tag") else repo
     changes = _changes(req.query.get("changes", []))
-    scratch = tempfile.mkdtemp(prefix="tinydocker-import-")
+    body = _Body(req)
     try:
-        image_id = api.import_image(_spooled(req, scratch), name, changes=changes or None, root=_root(req))
+        image_id = api.import_image(io.BufferedReader(body, _CHUNK), name, changes=changes or None,
+                                    root=_root(req))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        body.drain()
     req.stream(iter([_message({"status": image_id})]))
 
 
@@ -374,31 +396,44 @@ def get(req, name: str | None = None) -> None:
     names = [name] if name is not None else [n for value in req.query.get("names", []) for n in value.split(",") if n]
     if not names:
         raise HTTPError(400, "no image named (?names=)")
-    scratch = tempfile.mkdtemp(prefix="tinydocker-save-")
-    try:
-        path = os.path.join(scratch, "archive.tar")
+    for ref in names:  # an unknown image is said before the archive begins
         try:
-            api.save(names, path, root=_root(req))
+            api.inspect_image(ref, root=_root(req))
         except NoSuchImage as e:
             raise HTTPError(404, str(e)) from None
-        archive = open(path, "rb")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)  # the open file stays readable
+    # the archive is written into a pipe by a thread, and read from it into the answer
+    read_end, write_end = os.pipe()
+    failed = []
+
+    def write():
+        try:
+            with open(write_end, "wb") as out:
+                api.save(names, out, root=_root(req))
+        except BrokenPipeError:
+            pass  # the client went away
+        except Exception as e:  # noqa: BLE001 - the answer is cut short, which the client sees
+            failed.append(e)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
 
     def chunks():
-        with archive:
-            while data := archive.read(_CHUNK):
+        with open(read_end, "rb") as archive:
+            while data := archive.read1(_CHUNK):
                 yield data
+        writer.join()
+        if failed:
+            raise failed[0]  # halfway through the answer: the connection is closed unfinished
 
     req.stream(chunks(), "application/x-tar")
 
 
 def load(req) -> None:
-    scratch = tempfile.mkdtemp(prefix="tinydocker-load-")
+    body = _Body(req)
     try:
-        loaded = api.load(_spooled(req, scratch), root=_root(req))
+        loaded = api.load(io.BufferedReader(body, _CHUNK), root=_root(req))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        body.drain()
     lines = []
     for image in loaded:
         for name in image["names"] or [None]:
@@ -450,18 +485,32 @@ def build(req) -> None:
     import sys
 
     options = _build_options(req)
-    scratch = tempfile.mkdtemp(prefix="tinydocker-build-")
-    try:
-        context = open(_spooled(req, scratch), "rb")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     end_r, end_w = os.pipe()
-    with context:
+    try:
         child = subprocess.Popen(
             [sys.executable, "-m", __name__, json.dumps(options), str(_root(req).root), str(end_w)],
-            stdin=context, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=[end_w],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=[end_w],
             start_new_session=True)
-    os.close(end_w)
+    finally:
+        os.close(end_w)
+    body = _Body(req)
+
+    def feed():
+        """The context, as it arrives, to the child's stdin (api.build's "-")."""
+        try:
+            while data := body.read(_CHUNK):
+                child.stdin.write(data)
+        except (BrokenPipeError, HTTPError):
+            pass  # the child stopped reading (it failed), or the client sent less than it said
+        finally:
+            try:
+                child.stdin.close()
+            except BrokenPipeError:
+                pass
+            body.drain()
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
     end_file = open(end_r, "rb")
 
     def stop():
@@ -470,6 +519,7 @@ def build(req) -> None:
 
             child.send_signal(signal.SIGTERM)
         child.wait()
+        feeder.join()
         child.stdout.close()
         end_file.close()
 
