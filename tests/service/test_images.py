@@ -4,6 +4,7 @@ build (docker's classic builder's stream), login."""
 
 import io
 import json
+import os
 import re
 import tarfile
 
@@ -205,3 +206,40 @@ def test_build_streams_docker_s_classic_output_and_the_image_runs(service, tmp_p
     assert b"FROBNICATE" in res.stderr.upper(), res.stderr
     service.out("rmi", "built:1")
     assert "Total reclaimed space:" in service.out("builder", "prune", "-f")
+
+
+def _running(argv: list[str]) -> bool:
+    wanted = "\0".join(argv).encode() + b"\0"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == wanted:
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def test_a_client_gone_mid_build_ends_the_build_and_leaves_nothing(service):  # noqa: F811
+    import socket
+
+    from conftest import wait_for
+
+    marker = ["sleep", "7213"]  # a number of its own: the RUN step's process, found in /proc
+    context = _context({"Dockerfile": f"FROM busybox\nRUN echo started; exec {' '.join(marker)}\n"})
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(service.sock)
+    sock.sendall(b"POST /v1.43/build?networkmode=none HTTP/1.1\r\nHost: docker\r\n"
+                 b"Content-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n%s" % (len(context), context))
+    seen = b""
+    while b"started" not in seen:
+        data = sock.recv(65536)
+        assert data, seen
+        seen += data
+    assert b'{"stream": "Step 1/2 : FROM busybox' in seen
+    wait_for(lambda: _running(marker), what="the RUN step")
+    sock.close()
+    wait_for(lambda: not _running(marker), timeout=60, what="the build to end with its client")
+    # the service serves on, and the build left no image and no step behind
+    assert service.out("images", "-a", "-q") == service.out("images", "-q")
+    assert service.request("GET", "/_ping")[0] == 200

@@ -531,8 +531,9 @@ def build(req) -> None:
         except ValueError:
             return {"error": f"the build ended without an answer (exit status {child.returncode})"}
 
+    output = child.stdout.fileno()  # read as it comes, unbuffered: poll() below says when
     try:
-        first = child.stdout.read1(_CHUNK)
+        first = os.read(output, _CHUNK)
     except BaseException:
         stop()
         raise
@@ -550,7 +551,9 @@ def build(req) -> None:
             data = first
             while data:
                 yield _message({"stream": text.decode(data)})
-                data = child.stdout.read1(_CHUNK)
+                data = _next_output(req, output, feeder)
+                if data is None:
+                    return  # the client went away: stop() ends the build
             end = ending()
             if "id" in end:
                 yield _message({"aux": {"ID": end["id"]}})
@@ -565,6 +568,35 @@ def build(req) -> None:
         req.stream(messages())
     else:
         req.stream(iter([_message({"aux": {"ID": end["id"]}})]))
+
+
+def _next_output(req, output: int, feeder: threading.Thread) -> bytes | None:
+    """The build's next output (b"" at its end), or None when the client has gone: a RUN
+    step may say nothing for long, and only a write would notice the connection closed."""
+    import select
+    import socket
+
+    conn = req.handler.connection
+    poller = select.poll()
+    poller.register(output, select.POLLIN)
+    watching, gave_up = False, False
+    while True:
+        if not watching and not gave_up and not feeder.is_alive():
+            # once the body is read, the connection has nothing more to say but its end
+            poller.register(conn.fileno(), select.POLLIN)
+            watching = True
+        for fd, _ in poller.poll(None if watching or gave_up else 500):
+            if fd == output:
+                return os.read(output, _CHUNK)
+            try:
+                if not conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    return None
+            except BlockingIOError:
+                continue
+            except OSError:
+                return None
+            poller.unregister(conn.fileno())  # bytes of a next request, not an end: watch no more
+            watching, gave_up = False, True
 
 
 def build_prune(req) -> None:
