@@ -78,6 +78,9 @@ def test_push_and_pull_through_a_local_registry(service, registry):  # noqa: F81
 def test_login_checks_credentials_and_push_uses_the_client_s(service, auth_registry):  # noqa: F811
     res = service.docker("login", "-u", fixtures.AUTH_USER, "--password-stdin", auth_registry, input=b"wrong\n")
     assert res.returncode == 1 and b"unauthorized" in res.stderr, res.stderr
+    status, body = service.request("POST", "/auth", body={"username": fixtures.AUTH_USER, "password": "wrong",
+                                                          "serveraddress": auth_registry})
+    assert status == 401 and "unauthorized" in json.loads(body)["message"]
     res = service.docker("login", "-u", fixtures.AUTH_USER, "--password-stdin", auth_registry,
                          input=fixtures.AUTH_PASSWORD.encode() + b"\n")
     assert res.returncode == 0 and b"Login Succeeded" in res.stdout, res.stderr

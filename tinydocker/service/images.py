@@ -294,10 +294,8 @@ def auth(req) -> None:
     body = req.json(required=True)
     if not isinstance(body, dict):
         raise HTTPError(400, "the body must be a JSON object")
-    server = str(body.get("serveraddress") or "")
+    server = str(body.get("serveraddress") or "docker.io")  # dockerd's default: the hub
     username, password = str(body.get("username") or ""), str(body.get("password") or "")
-    if not server or "index.docker.io" in server or server == "docker.io":
-        raise HTTPError(400, "a registry is required (docker login HOST[:PORT]): tinydocker has no default one")
     try:
         api.login(server, username, password, keep=False, root=_root(req))
     except TinydockerError as e:
