@@ -69,8 +69,9 @@ def build_image(name: str | None = None, root=None) -> str:
     return build(_images(root), name, recipe).id
 
 
-def import_image(tarball: str, name: str | None = None, root=None, changes: dict | None = None) -> str:
-    """A rootfs tarball (a path, or - for stdin) as a one-layer image; its id. `changes`
+def import_image(tarball, name: str | None = None, root=None, changes: dict | None = None) -> str:
+    """A rootfs tarball (a path, - for stdin, or a binary file object) as a one-layer image;
+    its id. `changes`
     sets config fields (Cmd, Entrypoint, Env, WorkingDir, User...)."""
     from ..image.build import import_tarball
 
@@ -105,9 +106,9 @@ def prune_images(all: bool = False, root=None) -> dict:
     return {"images": [img.id for img in gone], "reclaimed": reclaimed}
 
 
-def load(path: str = "-", platform: str | None = None, root=None) -> list[dict]:
+def load(path="-", platform: str | None = None, root=None) -> list[dict]:
     """Load the images of a docker archive or an OCI layout (directory or tar; "-" is
-    stdin). Returns [{"id": ..., "names": [...]}]; nothing is stored if any part is bad."""
+    stdin; or a binary file object). Returns [{"id": ..., "names": [...]}]; nothing is stored if any part is bad."""
     from ..image.archive import load as load_archive
 
     loaded = [{"id": image.id, "names": names} for image, names in load_archive(_images(root), path, platform)]
@@ -116,8 +117,9 @@ def load(path: str = "-", platform: str | None = None, root=None) -> list[dict]:
     return loaded
 
 
-def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
-    """Write images to `path` ("-": stdout) as a docker archive, or format="oci-archive"."""
+def save(refs, path, format: str = "docker-archive", root=None) -> None:
+    """Write images to `path` ("-": stdout; or a binary file object, the service's answer)
+    as a docker archive, or format="oci-archive"."""
     import sys
 
     from ..errors import TinydockerError
@@ -127,8 +129,8 @@ def save(refs, path: str, format: str = "docker-archive", root=None) -> None:
     if isinstance(refs, str):
         refs = [refs]
     store = _images(root)
-    if path == "-":
-        save_archive(store, list(refs), sys.stdout.buffer, format)
+    if not isinstance(path, str) or path == "-":
+        save_archive(store, list(refs), sys.stdout.buffer if path == "-" else path, format)
         _saved(root, store, refs)
         return
     for ref in refs:

@@ -43,7 +43,10 @@ class _Source:
                 self.tar = tarfile.open(path, "r:*")
                 self.members = {posixpath.normpath(m.name): m for m in self.tar.getmembers()}
             except (tarfile.TarError, EOFError, OSError) as e:
-                raise TinydockerError(f"cannot read archive {label}: not a readable tar ({_said(e)})") from None
+                said = _said(e)
+                if said.startswith("file could not be opened successfully"):
+                    said = "neither a tar nor a compressed one"  # not tarfile's lines, one per method it tried
+                raise TinydockerError(f"cannot read archive {label}: not a readable tar ({said})") from None
 
     def _inside(self, name: str) -> str:
         norm = posixpath.normpath(name)
@@ -90,15 +93,16 @@ def _said(error: BaseException) -> str:
 
 
 def load(store: ImageStore, path: str, platform: str | None = None) -> list[tuple[Image, list[str]]]:
-    """Load every image of the archive at `path` ("-": stdin, spooled to a file first);
+    """Load every image of the archive at `path` ("-": stdin, or a binary file object read
+    as stdin is, the service's request body; either spooled to a file first);
     [(image, the names it got)]."""
     with Staging(store) as stage:
-        if path == "-":
+        if not isinstance(path, str) or path == "-":
             import sys
 
             spooled = stage.dir / "stdin.tar"
             with open(spooled, "wb") as out:
-                shutil.copyfileobj(sys.stdin.buffer, out, _CHUNK)
+                shutil.copyfileobj(sys.stdin.buffer if path == "-" else path, out, _CHUNK)
             source = _Source(str(spooled), "from stdin")
         else:
             if not os.path.exists(path):

@@ -60,22 +60,29 @@ def build(store: ImageStore, ref: str, recipe: dict) -> Image:
         return _publish(stage, [(diff_id, size)], settings, comment, [name])
 
 
-def import_tarball(store: ImageStore, tarball: str, ref: str | None, changes: dict | None = None) -> Image:
-    """`import`: a flat rootfs tar (plain, gzip, bzip2, xz or zstd; - for stdin) as a one-layer image."""
+def import_tarball(store: ImageStore, tarball, ref: str | None, changes: dict | None = None) -> Image:
+    """`import`: a flat rootfs tar (plain, gzip, bzip2, xz or zstd; - for stdin, or a binary
+    file object read as stdin is: the service's request body) as a one-layer image."""
+    import contextlib
     import sys
 
     from . import layer
 
     names = [str(reference.parse(ref))] if ref else []
+    given = not isinstance(tarball, str)
+    if given or tarball == "-":
+        # the caller's stream, left open for the caller: the service answers on its connection
+        source, tarball = contextlib.nullcontext(tarball if given else sys.stdin.buffer), "-"
     with Staging(store) as stage:
         blob_file = stage.dir / "blobs" / "incoming"
         try:
-            source = sys.stdin.buffer if tarball == "-" else open(tarball, "rb")
+            if tarball != "-":
+                source = open(tarball, "rb")
         except OSError as e:
             raise TinydockerError(f"cannot read tarball {tarball}: {e.strerror}") from None
         try:
-            with source, open(blob_file, "wb") as out:
-                _decompress_into(source, out, tarball)
+            with source as stream, open(blob_file, "wb") as out:
+                _decompress_into(stream, out, tarball)
         except (OSError, EOFError) as e:
             raise TinydockerError(f"cannot read tarball {tarball}: {getattr(e, 'strerror', None) or e}") from None
         tree = stage.new_tree()

@@ -50,4 +50,8 @@ def progress_for(out, log_final: bool) -> Progress:
     """Progress on stderr if it is a terminal (and the command is not quiet)."""
     if out is None:
         return Progress()
+    if out is not sys.stdout and out is not sys.stderr:
+        # a caller's own stream (the service's, relaying to a client): each layer's last word
+        # goes there, as docker's lines off a terminal, never to this process's terminal
+        return Progress(None, out)
     return Progress(sys.stderr if sys.stderr.isatty() else None, out if log_final else None)

@@ -149,13 +149,13 @@ class _Puller:
 
 
 def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: bool = True,
-         out=None) -> Image:
+         out=None, creds=None) -> Image:
     """Pull `name` (NAME[:TAG] or NAME@DIGEST) into the store. `out` (a text stream) gets
     docker's lines, a terminal on stderr the progress of each layer; None: silent."""
     ref = reference.parse(resolve_alias(name))
     shown = familiar_name(str(ref))
     client = client_for(store, ref.registry, tls_verify, f"pull {shown}", repository=ref.repository,
-                        by_digest=ref.digest is not None)
+                        by_digest=ref.digest is not None, creds=creds)
     wanted = ref.digest or ref.tag
     top, kind, top_digest = client.manifest(ref.path, wanted, shown)
     manifest_bytes, manifest = _select(client, ref.path, shown, top, kind, platform)

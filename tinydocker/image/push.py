@@ -17,7 +17,7 @@ from .store import ImageStore
 _PARALLEL = 4                 # blobs in flight at once, as docker's default
 
 
-def push(store: ImageStore, name: str, tls_verify: bool = True, out=None) -> str:
+def push(store: ImageStore, name: str, tls_verify: bool = True, out=None, creds=None) -> str:
     """Push the image `name` (NAME[:TAG]) to its registry under its tag; its manifest's
     digest. Blobs the registry has already are not sent again."""
     ref = reference.parse(name)
@@ -37,7 +37,7 @@ def push(store: ImageStore, name: str, tls_verify: bool = True, out=None) -> str
             raise TinydockerError(f"image {shown} has lost blob {digest} from the store: pull or load it again")
     if out is not None:
         print(f"The push refers to repository [{ref.repository}]", file=out, flush=True)
-    client = client_for(store, ref.registry, tls_verify, f"push {shown}")
+    client = client_for(store, ref.registry, tls_verify, f"push {shown}", creds=creds)
     progress = progress_for(out, log_final=True)
     client.ping()  # the first challenge answered once, not by every thread at once
 

@@ -628,14 +628,17 @@ def _range_start(content_range: str | None) -> int | None:
 
 
 def client_for(store: ImageStore, registry: str, tls_verify: bool, doing: str,
-               repository: str | None = None, by_digest: bool = False) -> Client:
+               repository: str | None = None, by_digest: bool = False, creds=None) -> Client:
     """A client for `registry`, as registries.conf and certs.d say to reach it, with the
-    credentials users keep for it. With `repository` (HOST/PATH, for a pull), the client
-    tries that repository's mirrors first."""
+    credentials users keep for it (or `creds`, (user, password), given for this one
+    request: the service's X-Registry-Auth). With `repository` (HOST/PATH, for a pull),
+    the client tries that repository's mirrors first."""
     config = registries_conf.load()
 
     def one(host: str, insecure: bool) -> Client:
-        return Client(host, tls_verify and not insecure, lambda: credentials.lookup(store.root, host), doing,
+        given = creds if creds is not None and host == registry else None
+        return Client(host, tls_verify and not insecure,
+                      given or (lambda: credentials.lookup(store.root, host)), doing,
                       cert_dirs=certs.host_dirs(host, store.root.root))
 
     if repository is None:
@@ -651,8 +654,10 @@ def client_for(store: ImageStore, registry: str, tls_verify: bool, doing: str,
     return top
 
 
-def login(store: ImageStore, server: str, username: str, password: str, tls_verify: bool = True) -> str:
-    """Check the credentials against the registry, then keep them; the host they are for."""
+def login(store: ImageStore, server: str, username: str, password: str, tls_verify: bool = True,
+          keep: bool = True) -> str:
+    """Check the credentials against the registry, then keep them (unless not `keep`); the
+    host they are for."""
     host = credentials.normalise(server)
     insecure = registries_conf.load().insecure(host)
     client = Client(host, tls_verify and not insecure, (username, password), f"login to {host}",
@@ -661,5 +666,6 @@ def login(store: ImageStore, server: str, username: str, password: str, tls_veri
         client.ping()
     finally:
         client.close()
-    credentials.store(store.root, host, username, password)
+    if keep:
+        credentials.store(store.root, host, username, password)
     return host
