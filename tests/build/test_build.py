@@ -371,3 +371,19 @@ def test_args_before_the_first_from_are_steps_as_the_classic_builder_counts_them
     ctx = _context(tmp_path, "ARG BASE=busybox\nARG UNUSED\nFROM ${BASE}\nRUN true\n")
     out = td("build", "--network", "none", str(ctx), timeout=120).stdout.decode().splitlines()
     assert out[:3] == ["Step 1/4 : ARG BASE=busybox", "Step 2/4 : ARG UNUSED", "Step 3/4 : FROM ${BASE}"]
+
+
+def test_a_built_image_saves_loads_and_keeps_its_maintainer_and_history(td, tmp_path):
+    ctx = _context(tmp_path, "FROM busybox\nMAINTAINER someone <a@b.c>\nRUN echo made > /made\nENV X=1\n")
+    td.out("build", "--network", "none", "-t", "kept:1", str(ctx), timeout=120)
+    doc = json.loads(td.out("image", "inspect", "kept:1"))[0]
+    assert doc["Author"] == "someone <a@b.c>"
+    history = td.out("history", "--no-trunc", "kept:1")
+    assert "MAINTAINER someone" in history and "echo made > /made" in history
+    archive = tmp_path / "kept.tar"
+    td.out("save", "-o", str(archive), "kept:1")
+    td.out("rmi", "kept:1")
+    td.out("builder", "prune", "-a", "-f")
+    assert "kept:1" in td.out("load", "-i", str(archive))
+    assert _run(td, "kept:1", "cat", "/made") == "made\n"
+    assert json.loads(td.out("image", "inspect", "kept:1"))[0]["Id"] == doc["Id"]

@@ -12,7 +12,6 @@ them).
 from __future__ import annotations
 
 import collections
-import errno
 import hashlib
 import os
 import posixpath
@@ -23,7 +22,7 @@ import tarfile
 import tempfile
 
 from .ignore import BadPattern, Patterns, glob_regex, go_clean, has_wildcards
-from tinydocker.errors import TinydockerError
+from ..errors import TinydockerError
 
 # looked for in the context's root, in this order, when no -f is given: docker's name,
 # the lower-case one docker accepts when it is missing, then podman's
@@ -549,16 +548,11 @@ class _Unpacking:
 
     @staticmethod
     def _xattrs(path: str, member: tarfile.TarInfo) -> None:
-        for key, value in member.pax_headers.items():
-            if not key.startswith("SCHILY.xattr."):
-                continue
-            try:
-                os.setxattr(path, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=False)
-            except OSError as e:
-                # a namespace this filesystem or kernel lacks: lost, as podman's storage loses it
-                if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL):
-                    raise
+        from ..image.layer import PAX_XATTR, set_xattrs
+
+        xattrs = {k[len(PAX_XATTR):]: v for k, v in member.pax_headers.items() if k.startswith(PAX_XATTR)}
+        if xattrs:
+            set_xattrs(os.path.dirname(path), os.path.basename(path), xattrs)
 
 
 def _escapes(path: str) -> bool:
