@@ -36,6 +36,7 @@ _HOME = {
                      "prune_networks", "remove_network"], ".networks"),
     **dict.fromkeys(["create_volume", "inspect_volume", "prune_volumes", "remove_volume", "volumes"], ".volumes"),
     **dict.fromkeys(["build", "prune_builder"], ".build"),
+    **dict.fromkeys(["Container", "WaitTimeout"], ".handles"),
     "events": ".events",
     "resize": ".terminals",
     **dict.fromkeys(["create_exec", "inspect_exec", "resize_exec", "start_exec"], ".execs"),

@@ -18,8 +18,9 @@ def run(name: str, command: Sequence[str] | None = None, *, capture_output: bool
     """Run COMMAND in a new container NAME and wait for it.
 
     Returns the exit code; with capture_output=True a Completed(exit_code, stdout, stderr);
-    with detach=True the container's id, as soon as it has started (its output then goes
-    to its log, see logs()). `input` (bytes) is fed to the container's stdin. attach=
+    with detach=True a Container (api/handles.py: the id, a str, with stream(), wait(timeout,
+    kill), exec(), copy_in/copy_out and `with`), as soon as it has started (its output
+    then goes to its log, see logs()). `input` (bytes) is fed to the container's stdin. attach=
     ["stdout"] (docker's -a STREAM) passes only those streams on, "stdin" too opening the
     container's input; the others go to its log. `options` are those of create() (image,
     env, limits, confinement, storage, network...).
@@ -37,7 +38,12 @@ def run(name: str, command: Sequence[str] | None = None, *, capture_output: bool
         options["interactive"] = True
     spec, data_root, layers = _prepare(name, command, root, **options)
     shown = tuple(s.encode() for s in ("stdout", "stderr") if s in streams) if streams else (b"stdout", b"stderr")
-    return realise(spec, data_root, layers, capture_output=capture_output, input=input, detach=detach, shown=shown)
+    done = realise(spec, data_root, layers, capture_output=capture_output, input=input, detach=detach, shown=shown)
+    if detach:
+        from .handles import Container
+
+        return Container(done, name, root)
+    return done
 
 
 def create(name: str, command: Sequence[str] | None = None, *, root=None, **options) -> str:
