@@ -1,4 +1,4 @@
-"""docker's own CLI driving tinydocker's networks and volumes through `system service`.
+"""docker's own CLI driving tinydocker's networks, volumes and disk usage through `system service`.
 
 Traffic goes only between the test's own containers, and from the host to 127.0.0.1."""
 
@@ -154,3 +154,23 @@ def test_volume_create_ls_inspect_rm_prune_and_data_kept_across_runs(service):  
     finally:
         service.td("rm", "-f", "reader")
         service.td("volume", "rm", "-f", "data", "other")
+
+
+def test_system_df_counts_images_containers_and_volumes(service):  # noqa: F811
+    try:
+        service.out("volume", "create", "dfvol")
+        service.out("create", "--name", "dfc", "--network", "none", "-v", "dfvol:/data", "busybox", "true")
+        rows = {line.split()[0]: line.split() for line in service.out("system", "df").splitlines()[1:]}
+        assert rows["Images"][1:3] == ["1", "1"], rows
+        assert rows["Containers"][1:3] == ["1", "0"], rows
+        assert rows["Local"][2:4] == ["1", "1"], rows
+        assert rows["Build"][2:4] == ["0", "0"], rows
+        verbose = service.out("system", "df", "-v")
+        assert "dfc" in verbose and "dfvol" in verbose and "busybox" in verbose
+        doc = json.loads(service.request("GET", "/system/df")[1])
+        assert {"LayersSize", "Images", "Containers", "Volumes", "BuildCache"} <= set(doc)
+        (volume,) = doc["Volumes"]
+        assert volume["UsageData"]["RefCount"] == 1
+    finally:
+        service.td("rm", "-f", "dfc")
+        service.td("volume", "rm", "-f", "dfvol")

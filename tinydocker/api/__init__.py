@@ -37,6 +37,7 @@ _HOME = {
     **dict.fromkeys(["create_volume", "inspect_volume", "prune_volumes", "remove_volume", "volumes"], ".volumes"),
     **dict.fromkeys(["build", "prune_builder"], ".build"),
     "events": ".events",
+    "disk_usage_items": ".usage",
     "parse_signal": "..container.signals",
 }
 
