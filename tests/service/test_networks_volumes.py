@@ -174,3 +174,19 @@ def test_system_df_counts_images_containers_and_volumes(service):  # noqa: F811
     finally:
         service.td("rm", "-f", "dfc")
         service.td("volume", "rm", "-f", "dfvol")
+
+
+def test_the_cli_s_network_alias_is_what_the_service_shows_and_peers_reach(service):  # noqa: F811
+    td = service.td
+    try:
+        service.out("network", "create", "back")
+        td.out("run", "-d", "--network", "back", "--network-alias", "db", "--image", "busybox", "web2",
+               "sh", "-c", HTTPD)
+        assert service.out("inspect", "-f", "{{.NetworkSettings.Networks.back.Aliases}}", "web2") == "[db]\n"
+        assert wait_for(lambda: get(service, "back", "db"), timeout=60, what="web2 as db").startswith(b"hello-")
+        refused = td("run", "--network-alias", "x", "--image", "busybox", "z", "true")
+        assert refused.returncode == 125 and b"only for containers in user defined networks" in refused.stderr
+        assert service.out("ps", "-aq", "--filter", "name=z") == ""
+    finally:
+        td("rm", "-f", "web2")
+        td("network", "rm", "back")
