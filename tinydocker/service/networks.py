@@ -13,17 +13,22 @@ def _root(req):
     return req.handler.server.service.root
 
 
-def _refused(e: TinydockerError) -> HTTPError:
-    """dockerd's status for what the network API refuses: 404 for a network it does not know,
-    403 for one in use or pre-defined and for an endpoint already there, 409 for a name taken."""
-    text = str(e)
-    if isinstance(e, NoSuchNetwork):
-        return HTTPError(404, text)
-    if "has active endpoints" in text or "pre-defined" in text or "already exists in network" in text:
-        return HTTPError(403, text)
-    if "already exists" in text:
-        return HTTPError(409, text)
-    raise e  # the server's own mapping: 404 for a container, 400 for bad input
+def _answered(call):
+    """call()'s value; what the network API refuses as dockerd's status: 404 for a network
+    it does not know, 403 for one in use or pre-defined and for an endpoint already there,
+    409 for a name taken. Anything else goes to the server's own mapping (404 for a
+    container, 400 for bad input)."""
+    try:
+        return call()
+    except NoSuchNetwork as e:
+        raise HTTPError(404, str(e)) from None
+    except TinydockerError as e:
+        text = str(e)
+        if "has active endpoints" in text or "pre-defined" in text or "already exists in network" in text:
+            raise HTTPError(403, text) from None
+        if "already exists" in text:
+            raise HTTPError(409, text) from None
+        raise
 
 
 def list_networks(req) -> None:
@@ -32,10 +37,7 @@ def list_networks(req) -> None:
 
 
 def inspect(req, ref: str) -> None:
-    try:
-        req.send_json(api.inspect_network(ref, root=_root(req)))
-    except NoSuchNetwork as e:
-        raise _refused(e) from None
+    req.send_json(_answered(lambda: api.inspect_network(ref, root=_root(req))))
 
 
 def create(req) -> None:
@@ -65,11 +67,9 @@ def create(req) -> None:
     if not isinstance(labels, dict):
         raise HTTPError(400, "Labels must be an object")
     options = body.get("Options") or {}
-    try:
-        doc = api.create_network(name, subnet=config.get("Subnet") or None, gateway=config.get("Gateway") or None,
-                                 labels={str(k): str(v) for k, v in labels.items()}, root=_root(req))
-    except TinydockerError as e:
-        raise _refused(e) from None
+    doc = _answered(lambda: api.create_network(name, subnet=config.get("Subnet") or None,
+                                               gateway=config.get("Gateway") or None,
+                                               labels={str(k): str(v) for k, v in labels.items()}, root=_root(req)))
     # the bridge driver's options (its device's name, MTU...) are tinydocker's own to choose
     warning = f"options ignored: {', '.join(sorted(options))}" if options else ""
     req.send_json({"Id": doc["Id"], "Warning": warning}, status=201)
@@ -91,25 +91,17 @@ def connect(req, ref: str) -> None:
     aliases = endpoint.get("Aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise HTTPError(400, "Aliases must be a list of names")
-    try:
-        api.connect_network(ref, container, ip=ip, aliases=aliases, root=_root(req))
-    except TinydockerError as e:
-        raise _refused(e) from None
+    _answered(lambda: api.connect_network(ref, container, ip=ip, aliases=aliases, root=_root(req)))
 
 
 def disconnect(req, ref: str) -> None:
     body = req.json(required=True)
-    try:
-        api.disconnect_network(ref, _container(body), force=bool(body.get("Force")), root=_root(req))
-    except TinydockerError as e:
-        raise _refused(e) from None
+    container = _container(body)
+    _answered(lambda: api.disconnect_network(ref, container, force=bool(body.get("Force")), root=_root(req)))
 
 
 def remove(req, ref: str) -> None:
-    try:
-        api.remove_network(ref, root=_root(req))
-    except TinydockerError as e:
-        raise _refused(e) from None
+    _answered(lambda: api.remove_network(ref, root=_root(req)))
 
 
 def prune(req) -> None:
