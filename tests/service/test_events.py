@@ -38,19 +38,19 @@ def test_events_since_until_replay_what_the_test_did(service):  # noqa: F811
 
 def test_a_following_reader_sees_what_comes_and_its_going_away_ends_the_stream(service):  # noqa: F811
     tasks = f"/proc/{service.proc.pid}/task"
-    idle = len(os.listdir(tasks))
+    # idle, the service is its main thread alone; each connection has a thread of its own
+    wait_for(lambda: len(os.listdir(tasks)) == 1, what="the service to be idle")
     env = {**service.td.env, "DOCKER_HOST": f"unix://{service.sock}", "DOCKER_CONFIG": str(service.config)}
-    reader = subprocess.Popen([DOCKER, "events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"],
-                              stdout=subprocess.PIPE, env=env)
+    # since a moment ago: the event is seen whether it comes before or after the request
+    reader = subprocess.Popen([DOCKER, "events", "--since", f"{time.time():.9f}", "--filter", "type=volume",
+                               "--format", "{{.Action}} {{.Actor.ID}}"], stdout=subprocess.PIPE, env=env)
     try:
-        # its request under way: a thread of the service serves it
-        wait_for(lambda: len(os.listdir(tasks)) > idle, what="the service to take the request")
         service.out("volume", "create", "followed")
         assert reader.stdout.readline() == b"create followed\n"
         reader.kill()
         # the reader gone, the service stops following for it (with no event to write that
         # would fail): its thread ends
-        wait_for(lambda: len(os.listdir(tasks)) == idle, what="the events stream to end")
+        wait_for(lambda: len(os.listdir(tasks)) == 1, what="the events stream to end")
         assert service.request("GET", "/_ping")[0] == 200
     finally:
         reader.kill()
