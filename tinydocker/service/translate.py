@@ -73,15 +73,19 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
     options["interactive"] = bool(_typed(body, "OpenStdin", bool, False))
     options["stdin_once"] = bool(_typed(body, "StdinOnce", bool, False))
     _host_options(host, options)
-    # docker's CLI sends -v /path (an anonymous volume) in Config.Volumes, not in Binds;
-    # compose also lists there the targets its binds and mounts already cover
-    covered = {b.split(":")[1] if ":" in b else b for b in options.get("volumes", [])}
-    covered |= {m.get("Target") for m in host.get("Mounts") or [] if isinstance(m, dict)}
-    anonymous = [path for path in _typed(body, "Volumes", dict, {}) or {} if path not in covered]
-    if anonymous:
-        options["volumes"] = options.get("volumes", []) + anonymous
+    _anonymous_volumes(_typed(body, "Volumes", dict, {}) or {}, host, options)
     _endpoint_options(_typed(body, "NetworkingConfig", dict, {}) or {}, options)
     return command, options
+
+
+def _anonymous_volumes(paths: dict, host: dict, options: dict) -> None:
+    """Config.Volumes: where docker's CLI puts -v /path (an anonymous volume), not in Binds;
+    compose also lists there the targets its binds and mounts already cover."""
+    covered = {b.split(":")[1] if ":" in b else b for b in options.get("volumes", [])}
+    covered |= {m.get("Target") for m in host.get("Mounts") or [] if isinstance(m, dict)}
+    anonymous = [path for path in paths if path not in covered]
+    if anonymous:
+        options["volumes"] = options.get("volumes", []) + anonymous
 
 
 def _endpoint_options(networking: dict, options: dict) -> None:
