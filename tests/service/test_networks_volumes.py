@@ -63,6 +63,11 @@ def test_network_create_ls_inspect_rm_and_docker_s_statuses(service):  # noqa: F
         assert (doc["Id"], doc["Driver"], doc["IPAM"]["Config"][0]["Subnet"], doc["Labels"]) == \
             (nid, "bridge", subnet, {"team": "a"})
         assert service.out("network", "inspect", "-f", "{{.Name}}", nid[:12]) == "front\n"
+        # a container joins a network named by its id as by its name
+        out = service.out("run", "--rm", "--network", nid[:12], "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
+        assert f" {subnet.rpartition('.')[0]}." in out, out
+        lost = service.docker("run", "--rm", "--network", "nosuch", "busybox", "true")
+        assert lost.returncode == 125 and b"network nosuch not found" in lost.stderr
         missing = service.docker("network", "inspect", "nosuch")
         assert missing.returncode == 1 and b"network nosuch not found" in missing.stderr
         refused = service.docker("network", "rm", "host")

@@ -113,6 +113,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     user_labels = dict(labels) if isinstance(labels, dict) else parse_labels(labels)
     if stop_signal:
         parse_signal(stop_signal)
+    network = _network_named(data_root, network)
     images = ImageStore(data_root)
     found = _image_for(images, image, pull, quiet)
     if isinstance(entrypoint, str):
@@ -150,6 +151,19 @@ def _runtime(name: str | None, data_root) -> str:
     from ..container.oci import chosen
 
     return chosen(name, data_root)
+
+
+def _network_named(data_root, network: str) -> str:
+    """A user network as the spec keeps it, by name, though given by id or id prefix (docker's
+    run --network ID); one that does not exist is refused at create, as docker's."""
+    if network in ("bridge", "none", "host") or network.startswith("container:"):
+        return network
+    from ..network.store import NetworkStore, NoSuchNetwork
+
+    try:
+        return NetworkStore(data_root).find(network)["name"]
+    except NoSuchNetwork as e:
+        raise TinydockerError(str(e)) from None  # run's own failure: 125
 
 
 def _image_for(images, ref: str, pull: str, quiet: bool):
