@@ -63,6 +63,7 @@ class ContainerSpec:
     mounts: list[dict] = field(default_factory=list)   # -v and --mount, as volume/mounts.py reads them
     network: str = "bridge"                            # bridge, none, host or a network's name
     ip: str = ""                                       # --ip: the address asked for
+    aliases: list[str] = field(default_factory=list)   # --network-alias: more names on `network`
     ports: list[str] = field(default_factory=list)     # -p flags as given
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
@@ -152,6 +153,9 @@ class ContainerSpec:
             raise TinydockerError("cannot publish ports with --network none: the container has no network")
         elif self.network != "bridge" and self.ip:
             raise TinydockerError(f"--ip needs a bridge or user network, not --network {self.network}")
+        if self.aliases and (self.network in ("bridge", "none", "host") or self.joined_network()):
+            # docker's rule: names are told to peers on user networks only
+            raise TinydockerError("network-scoped alias is supported only for containers in user defined networks")
         for address in [self.ip] * bool(self.ip) + self.dns + [h.partition(":")[2] for h in self.add_hosts]:
             try:
                 socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)

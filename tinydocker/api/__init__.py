@@ -40,6 +40,7 @@ _HOME = {
     "events": ".events",
     "resize": ".terminals",
     **dict.fromkeys(["create_exec", "inspect_exec", "resize_exec", "start_exec"], ".execs"),
+    "disk_usage_items": ".usage",
     "parse_signal": "..container.signals",
 }
 

@@ -73,7 +73,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              device_cgroup_rules: Sequence[str] = (),
              read_only: bool = False, tmpfs: Sequence[str] = (), group_add: Sequence[str] = (),
              sysctls: Sequence[str] | dict = (), volumes: Sequence[str] = (), mounts: Sequence[str] = (),
-             network: str = "bridge", ip: str | None = None, pid: str | None = None,
+             network: str = "bridge", ip: str | None = None, network_aliases: Sequence[str] = (),
+             pid: str | None = None,
              mac_address: str | None = None, publish: Sequence[str] = (),
              publish_all: bool = False, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
              dns_options: Sequence[str] = (), add_hosts: Sequence[str] = (),
@@ -95,7 +96,8 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     Storage as docker's -v and --mount: volumes=["/srv/data:/data:ro", "cache:/cache", "/scratch"],
     mounts=["type=bind,source=/etc/hosts,target=/etc/hosts,readonly", "type=tmpfs,target=/run"].
     Network as docker's flags: network="bridge" (default) | "none" | "host" | "container:NAME" | a
-    network's name, pid="host" | "container:NAME", ip="10.77.0.9", mac_address="02:42:0a:4d:00:09",
+    network's name, network_aliases=["db"] (more names its peers there know it by), pid="host" |
+    "container:NAME", ip="10.77.0.9", mac_address="02:42:0a:4d:00:09",
     publish=["8080:80", "127.0.0.1:5353:53/udp", "80"], publish_all=True,
     dns=["10.0.0.53"], dns_search=["example.com"], dns_options=["ndots:2"], add_hosts=["db:10.0.0.5"].
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
@@ -117,6 +119,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     user_labels = dict(labels) if isinstance(labels, dict) else parse_labels(labels)
     if stop_signal:
         parse_signal(stop_signal)
+    network = _network_named(data_root, network)
     images = ImageStore(data_root)
     found = _image_for(images, image, pull, quiet)
     if isinstance(entrypoint, str):
@@ -134,7 +137,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
                          devices=list(devices), device_cgroup_rules=list(device_cgroup_rules),
                          read_only=read_only,
                          tmpfs=tmpfs, mounts=storage, group_add=list(group_add),
-                         network=network, ip=ip or "", pid=pid or "", mac_address=mac_address or "",
+                         network=network, ip=ip or "", aliases=list(network_aliases), pid=pid or "", mac_address=mac_address or "",
                          ports=list(publish), publish_all=publish_all,
                          dns=list(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                          add_hosts=list(add_hosts), restart=restart, init=init, runtime=_runtime(runtime, data_root),
@@ -154,6 +157,19 @@ def _runtime(name: str | None, data_root) -> str:
     from ..container.oci import chosen
 
     return chosen(name, data_root)
+
+
+def _network_named(data_root, network: str) -> str:
+    """A user network as the spec keeps it, by name, though given by id or id prefix (docker's
+    run --network ID); one that does not exist is refused at create, as docker's."""
+    if network in ("bridge", "none", "host") or network.startswith("container:"):
+        return network
+    from ..network.store import NetworkStore, NoSuchNetwork
+
+    try:
+        return NetworkStore(data_root).find(network)["name"]
+    except NoSuchNetwork as e:
+        raise TinydockerError(str(e)) from None  # run's own failure: 125
 
 
 def _image_for(images, ref: str, pull: str, quiet: bool):

@@ -12,7 +12,7 @@ _KEYS = ("container", "event", "image", "label", "network", "type", "volume", "s
 
 
 def events(since: str | None = None, until: str | None = None, filters: Sequence[str] = (),
-           follow: bool | None = None, root=None):
+           follow: bool | None = None, root=None, stop=None):
     """The events kept from `since` on (default: none of the past, only what comes) and,
     while following, those that come, until `until` (default: for ever); as docker's events
     API objects. follow=None means docker's rule: follow unless `until` is in the past."""
@@ -25,7 +25,7 @@ def events(since: str | None = None, until: str | None = None, filters: Sequence
     if follow is None:
         follow = end is None or end > now
     wanted = parse_filters(filters)
-    for event in read(paths.resolve(root), follow=follow, until_ns=end):
+    for event in read(paths.resolve(root), follow=follow, until_ns=end, stop=stop):
         # stamped before the append's lock is taken: parallel writers' lines are nearly, not
         # strictly, in time order, so each line is judged on its own stamp
         if event["timeNano"] < start or (end is not None and event["timeNano"] > end):

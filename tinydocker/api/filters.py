@@ -169,3 +169,36 @@ def volume_filter(items, in_use):
         return not dangling or (not in_use(doc["Name"])) in dangling
     return wanted
 
+
+
+NETWORK_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+
+
+def network_filter(items, in_use):
+    """`network ls --filter` (docker's keys): dangling=true|false (no container on it),
+    driver=bridge, id=PREFIX, label=KEY[=VALUE], name=PART, scope=local, type=custom|builtin;
+    in_use(doc) says whether a container is on it. A test of a network's document."""
+    from ..network.store import PREDEFINED
+
+    f = parse(items, NETWORK_KEYS)
+    for value in f.get("type", []):
+        if value not in ("custom", "builtin"):
+            raise TinydockerError(f"invalid filter: 'type'='{value}'", code=1)
+    dangling = set()
+    for value in f.get("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
+        dangling.add(value.lower() in ("true", "1"))
+
+    def wanted(doc: dict) -> bool:
+        builtin = doc["Name"] in PREDEFINED
+        checks = (("name", lambda v: v in doc["Name"]), ("id", lambda v: doc["Id"].startswith(v)),
+                  ("driver", lambda v: doc["Driver"] == v), ("scope", lambda v: doc["Scope"] == v),
+                  ("type", lambda v: builtin == (v == "builtin")))
+        if any(key in f and not any(test(v) for v in f[key]) for key, test in checks):
+            return False
+        if "label" in f and not label_matches(doc.get("Labels") or {}, f["label"]):
+            return False
+        # docker: a pre-defined network is never dangling
+        return not dangling or (not builtin and not in_use(doc)) in dangling
+    return wanted

@@ -15,10 +15,21 @@ def _doc(net: dict, containers: dict | None = None) -> dict:
     """docker network inspect's document."""
     return {"Name": net["name"], "Id": net["id"], "Created": net["created"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "Scope": "local", "Driver": "bridge", "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
-            "Internal": False, "Labels": net.get("labels") or {},
+            "IPAM": {"Driver": "default", "Options": None,
+                     "Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
+            "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "Labels": net.get("labels") or {},
             "Options": {"com.docker.network.bridge.name": net["bridge"]},
             "Containers": containers if containers is not None else {}}
+
+
+def _predefined(name: str) -> dict:
+    """docker's `host` and `none`: there without being made, nothing to configure."""
+    return {"Name": name, "Id": name, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
+            "Driver": "host" if name == "host" else "null", "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False, "Attachable": False,
+            "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": {}, "Options": {},
+            "Containers": {}}
 
 
 def create_network(name: str, subnet: str | None = None, gateway: str | None = None, labels=(), root=None) -> dict:
@@ -27,24 +38,37 @@ def create_network(name: str, subnet: str | None = None, gateway: str | None = N
     return _doc(_networks(root).create(name, subnet=subnet, gateway=gateway, labels=labels))
 
 
-def networks(root=None) -> list[dict]:
+def networks(filters=(), root=None) -> list[dict]:
     """Every network of the data root (the default `bridge` once a container has used it),
-    plus docker's `host` and `none`."""
-    made = [_doc(n) for n in _networks(root).all()]
-    return made + [{"Name": name, "Id": name, "Driver": name if name == "host" else "null", "Scope": "local"}
-                   for name in ("host", "none")]
+    plus docker's `host` and `none`; filters as docker's network ls --filter ("name=part",
+    "id=prefix", "driver=bridge", "label=k=v", "type=custom|builtin", "dangling=true")."""
+    from .filters import network_filter
+
+    store = _networks(root)
+    wanted = network_filter(filters, lambda doc: bool(store.members(doc["Name"])))
+    docs = [_doc(n) for n in store.all()] + [_predefined(name) for name in ("host", "none")]
+    return [doc for doc in docs if wanted(doc)]
 
 
 def inspect_network(ref: str, root=None) -> dict:
+    """docker network inspect's document, with its Containers: {id: {Name, IPv4Address, ...}}."""
+    if ref in ("host", "none"):
+        return _predefined(ref)
     store = _networks(root)
     net = store.find(ref)
-    members = {m["id"]: {"Name": m["name"], "IPv4Address": f"{m['ip']}/{net['subnet'].partition('/')[2]}"}
+    prefix = net["subnet"].partition("/")[2]
+    members = {m["id"]: {"Name": m["name"], "EndpointID": "", "MacAddress": "",
+                         "IPv4Address": f"{m['ip']}/{prefix}", "IPv6Address": ""}
                for m in store.members(net["name"])}
     return _doc(net, members)
 
 
 def remove_network(ref: str, root=None) -> None:
     """Remove a user network and its bridge; refused while a container runs on it."""
+    from ..errors import TinydockerError
+
+    if ref in ("host", "none"):  # docker's, never made: nothing the store would find
+        raise TinydockerError(f"{ref} is a pre-defined network and cannot be removed", code=1)
     _networks(root).remove(ref)
 
 

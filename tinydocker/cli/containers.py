@@ -131,6 +131,9 @@ def run(
                                      "host (the host's network), container:NAME (another container's), or a "
                                      "network made with 'network create'."),
     ip: Optional[str] = typer.Option(None, "--ip", metavar="IPv4", help="The container's address on its network."),
+    network_alias: Optional[List[str]] = typer.Option(
+        None, "--network-alias", metavar="NAME",
+        help="Another name its peers on its (user) network know it by (repeatable)."),
     mac_address: Optional[str] = typer.Option(None, "--mac-address", metavar="MAC",
                                               help="eth0's MAC address (default: 02:42 and its IPv4 address)."),
     pid: Optional[str] = typer.Option(None, "--pid", metavar="MODE",
@@ -176,7 +179,7 @@ def run(
 _API_NAMES = {"env_file": "env_files", "label": "labels", "device": "devices", "volume": "volumes",
               "device_cgroup_rule": "device_cgroup_rules",
               "mount": "mounts", "sysctl": "sysctls", "add_host": "add_hosts", "log_opt": "log_opts",
-              "dns_option": "dns_options"}
+              "dns_option": "dns_options", "network_alias": "network_aliases"}
 _NOT_OPTIONS = {"ctx", "name", "command", "detach", "attach", "os"}
 
 
@@ -185,7 +188,8 @@ def _container_options(values: dict) -> dict:
         sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")  # docker's words
     lists = {"env", "env_file", "label", "cap_add", "cap_drop", "security_opt", "device", "tmpfs", "group_add",
              "device_cgroup_rule",
-             "volume", "mount", "publish", "dns", "dns_search", "dns_option", "add_host", "sysctl", "log_opt"}
+             "volume", "mount", "publish", "dns", "dns_search", "dns_option", "add_host", "sysctl", "log_opt",
+             "network_alias"}
     return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
             for k, v in values.items() if k not in _NOT_OPTIONS}
 

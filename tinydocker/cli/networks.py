@@ -31,12 +31,14 @@ def ls(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only network ids."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids."),
     format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    filters: Optional[List[str]] = typer.Option(None, "-f", "--filter", metavar="KEY=VALUE",
+                                                help="name, id, driver, label, type (custom, builtin), dangling."),
 ):
     """List networks (NETWORK ID, NAME, DRIVER, SCOPE)."""
     from . import display
 
     check_format(format)
-    docs = api.networks(root=options.root)
+    docs = api.networks(filters=filters or [], root=options.root)
     ids = [d["Id"] if no_trunc else d["Id"][:12] for d in docs]
     rows = [[i, d["Name"], d["Driver"], d["Scope"]] for i, d in zip(ids, docs)]
     show_listing(format, [{**d, "ID": i} for d, i in zip(docs, ids)],

@@ -44,8 +44,8 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     info: dict = {"connected": []}
     try:
         if spec.network not in ("none", "host"):
-            net = networks.attach(spec.network, record.id, spec.name, spec.ip)
-            info.update(_endpoint(net, record.id, "eth0", mac=spec.mac_address))
+            net = networks.attach(spec.network, record.id, spec.name, spec.ip, spec.aliases)
+            info.update(_endpoint(net, record.id, "eth0", aliases=spec.aliases, mac=spec.mac_address))
             from . import ports
 
             wanted = [b for p in spec.ports for b in ports.parse(p)]

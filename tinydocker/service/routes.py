@@ -1,5 +1,6 @@
 """Every endpoint the service serves: each module's ROUTES, in one table."""
 
-from . import archive, containers, execs, images, system
+from . import archive, containers, events, execs, images, networks, system, volumes
 
-ROUTES = [*system.ROUTES, *containers.ROUTES, *archive.ROUTES, *execs.ROUTES, *images.ROUTES]
+ROUTES = [*system.ROUTES, *containers.ROUTES, *archive.ROUTES, *execs.ROUTES, *images.ROUTES, *networks.ROUTES,
+          *volumes.ROUTES, *events.ROUTES]

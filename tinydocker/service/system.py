@@ -56,6 +56,34 @@ def info(req) -> None:
     })
 
 
+def disk_usage(req) -> None:
+    """docker's /system/df: every image, container and volume with its bytes; the CLI's
+    `system df` adds them up."""
+    from .translate import container_row
+
+    root = req.handler.server.service.root
+    usage = api.disk_usage_items(root=root)
+    records = [c["record"] for c in usage["containers"]]
+    docs, _ = api.inspect_all([r.id for r in records], root=root) if records else ([], [])
+    by_id = {d["Id"]: d for d in docs}
+    images = [{"Id": i["id"], "ParentId": "", "RepoTags": [_familiar(n) for n in i["names"]],
+               "RepoDigests": [_familiar(d) for d in i["digests"]], "Created": int(i["created"].timestamp()),
+               "Size": i["size"], "SharedSize": i["shared"], "VirtualSize": i["size"], "Labels": i["labels"],
+               "Containers": i["containers"]} for i in usage["images"]]
+    containers = [{**container_row(c["record"], by_id.get(c["record"].id, {})), "SizeRw": c["size_rw"],
+                   "SizeRootFs": c["size_root_fs"]} for c in usage["containers"]]
+    volumes = [{**{k: v for k, v in doc.items() if k not in ("size", "ref_count")},
+                "UsageData": {"Size": doc["size"], "RefCount": doc["ref_count"]}} for doc in usage["volumes"]]
+    req.send_json({"LayersSize": usage["layers_size"], "Images": images, "Containers": containers,
+                   "Volumes": volumes, "BuildCache": []})
+
+
+def _familiar(name: str) -> str:
+    from ..image import reference
+
+    return reference.familiar(name)
+
+
 def _os_name() -> str:
     try:
         with open("/etc/os-release") as f:
@@ -71,4 +99,5 @@ ROUTES = [
     ("GET", r"/_ping", ping),
     ("GET", r"/version", version),
     ("GET", r"/info", info),
+    ("GET", r"/system/df", disk_usage),
 ]

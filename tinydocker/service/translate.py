@@ -73,7 +73,43 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
     options["interactive"] = bool(_typed(body, "OpenStdin", bool, False))
     options["stdin_once"] = bool(_typed(body, "StdinOnce", bool, False))
     _host_options(host, options)
+    _anonymous_volumes(_typed(body, "Volumes", dict, {}) or {}, host, options)
+    _endpoint_options(_typed(body, "NetworkingConfig", dict, {}) or {}, options)
     return command, options
+
+
+def _anonymous_volumes(paths: dict, host: dict, options: dict) -> None:
+    """Config.Volumes: where docker's CLI puts -v /path (an anonymous volume), not in Binds;
+    compose also lists there the targets its binds and mounts already cover."""
+    covered = {b.split(":")[1] if ":" in b else b for b in options.get("volumes", [])}
+    covered |= {m.get("Target") for m in host.get("Mounts") or [] if isinstance(m, dict)}
+    anonymous = [path for path in paths if path not in covered]
+    if anonymous:
+        options["volumes"] = options.get("volumes", []) + anonymous
+
+
+def _endpoint_options(networking: dict, options: dict) -> None:
+    """NetworkingConfig.EndpointsConfig: the container's place on the network it starts on
+    (its address, its aliases, its MAC). One network at create, as dockerd before API 1.44:
+    the others are joined with /networks/{id}/connect."""
+    endpoints = _typed(networking, "EndpointsConfig", dict, {}) or {}
+    if len(endpoints) > 1:
+        raise HTTPError(400, f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
+    for name, endpoint in endpoints.items():
+        if options["network"] == "bridge" and name not in ("bridge", "default"):
+            options["network"] = name  # named only here, as a client may
+        elif name != options["network"] and not (name == "default" and options["network"] == "bridge"):
+            raise HTTPError(400, f"the endpoint's network {name} is not the network mode {options['network']}")
+        if not isinstance(endpoint, dict):
+            raise HTTPError(400, f"the endpoint config of network {name} must be an object")
+        ip = (_typed(endpoint, "IPAMConfig", dict, {}) or {}).get("IPv4Address")
+        if ip:
+            options["ip"] = ip
+        aliases = _strings(endpoint, "Aliases")
+        if aliases:
+            options["network_aliases"] = aliases
+        if endpoint.get("MacAddress"):
+            options["mac_address"] = _typed(endpoint, "MacAddress", str)
 
 
 def _host_options(host: dict, options: dict) -> None:

@@ -79,9 +79,10 @@ def _append(state, line: bytes) -> None:
         lock.release()
 
 
-def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = None):
+def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = None, stop=None):
     """Every event kept (oldest first) as dicts; with follow, then those appended later,
-    until `until_ns` has passed (or for ever). Lines that do not parse are skipped."""
+    until `until_ns` has passed or `stop()` says so (or for ever). Lines that do not parse
+    are skipped."""
     state = root.state
     f, pending = open_or_none(state / JOURNAL), b""
     # the previous journal first; opened after the current one, so that a rotation in between
@@ -101,7 +102,7 @@ def read(root, follow: bool = False, poll: float = 0.1, until_ns: int | None = N
                     yield from _parse(pending[:whole])
                     pending = pending[whole:]
                     continue
-            if not follow or (until_ns is not None and time.time_ns() > until_ns):
+            if not follow or (until_ns is not None and time.time_ns() > until_ns) or (stop and stop()):
                 return
             if f is None or replaced(f, state / JOURNAL):
                 # rotated (or first made): finish the old file, go on with the new one
