@@ -64,3 +64,9 @@ def test_errors_are_docker_s_status_and_message(service):  # noqa: F811
     # unversioned and versioned paths alike; the service keeps serving after all of that
     assert service.request("GET", "/containers/json")[0] == 200
     assert service.request("GET", "/v1.24/containers/json")[0] == 200
+
+
+def test_run_rm_whose_start_fails_exits_and_leaves_nothing(service):  # noqa: F811
+    res = service.docker("run", "--rm", "--network", "none", "busybox", "/no/such/program")
+    assert res.returncode in (125, 126, 127) and res.stderr, res
+    assert service.out("ps", "-aq") == ""

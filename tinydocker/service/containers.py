@@ -66,7 +66,17 @@ def start(req, ref: str) -> None:
     if record.status == RUNNING:
         req.send(304)
         return
-    api.start(record.id, root=_root(req))
+    try:
+        api.start(record.id, root=_root(req))
+    except TinydockerError:
+        if record.spec.get("remove"):
+            # AutoRemove: a container that could not start goes too, as dockerd removes it
+            # (docker run --rm waits for its removal)
+            try:
+                api.remove(record.id, force=True, root=_root(req))
+            except TinydockerError:
+                pass
+        raise
 
 
 def stop(req, ref: str) -> None:
