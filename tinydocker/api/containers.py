@@ -23,6 +23,18 @@ def _find(ref: str, root):
     return store, store.observe(store.lookup(ref))
 
 
+def _exec_target(ref: str, root):
+    """The store and the record of a container an exec may enter: running, not paused."""
+    from ..state.record import RUNNING
+
+    store, record = _find(ref, root)
+    if record.status != RUNNING:
+        raise NotRunning(record.name)
+    if record.paused:
+        raise Refused(f"container {record.name} is paused, unpause the container before exec")
+    return store, record
+
+
 def start(ref: str, attach: bool = False, interactive: bool = False, root=None):
     """Start a stopped container again, with the files its upper layer kept.
 
@@ -245,15 +257,10 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
     once it runs."""
     from ..container.exec import exec_in
     from ..spec import ContainerSpec
-    from ..state.record import RUNNING
 
     if not command:
         raise TinydockerError("exec needs a command")
-    store, record = _find(ref, root)
-    if record.status != RUNNING:
-        raise NotRunning(record.name)
-    if record.paused:
-        raise Refused(f"container {record.name} is paused, unpause the container before exec")
+    store, record = _exec_target(ref, root)
     # the container's spec with exec's additions: its checks and its environment rules apply
     base = record.spec
     spec = ContainerSpec.from_dict({**base, "tty": tty, "env": base.get("env", []) + list(env),

@@ -14,8 +14,8 @@ import json
 import os
 import secrets
 
-from ..errors import NotRunning, Refused, TinydockerError
-from .containers import _find, _store
+from ..errors import Refused, TinydockerError
+from .containers import _exec_target, _store
 
 
 class NoSuchExec(Refused):
@@ -87,15 +87,9 @@ def create_exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), wo
                 root=None) -> str:
     """Make an exec instance in a running container; its id (start_exec runs it).
     console_size: (height, width) its terminal starts with."""
-    from ..state.record import RUNNING
-
     if not command:
         raise TinydockerError("No exec command specified")
-    store, record = _find(ref, root)
-    if record.status != RUNNING:
-        raise NotRunning(record.name)
-    if record.paused:
-        raise Refused(f"container {record.name} is paused, unpause the container before exec")
+    store, record = _exec_target(ref, root)
     _sweep(store)
     os.makedirs(_dir(store), mode=0o700, exist_ok=True)
     exec_id = secrets.token_hex(32)

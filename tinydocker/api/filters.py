@@ -105,6 +105,16 @@ def _network_name(store, ref: str) -> str:
         return ref
 
 
+def _dangling(f: dict) -> set[bool]:
+    """The dangling= values asked (true/false, 1/0): the set of answers wanted."""
+    wanted = set()
+    for value in f.get("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
+        wanted.add(value.lower() in ("true", "1"))
+    return wanted
+
+
 IMAGE_KEYS = ("dangling", "reference", "label", "before", "since")
 
 
@@ -114,10 +124,7 @@ def image_filter(items, index, rows):
     import fnmatch
 
     f = parse(items, IMAGE_KEYS)
-    for value in f.get("dangling", []):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
-    dangling = {v.lower() in ("true", "1") for v in f.get("dangling", [])}
+    dangling = _dangling(f)
 
     def created(ref):
         image = index.find(ref)
@@ -153,11 +160,7 @@ def volume_filter(items, in_use):
     driver=local, label=KEY[=VALUE], name=PART (a part of the name); in_use(name) says
     whether a container mounts it. A test of a volume's inspect document."""
     f = parse(items, VOLUME_KEYS)
-    dangling = set()
-    for value in f.get("dangling", []):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
-        dangling.add(value.lower() in ("true", "1"))
+    dangling = _dangling(f)
 
     def wanted(doc: dict) -> bool:
         if "name" in f and not any(part in doc["Name"] for part in f["name"]):
@@ -184,11 +187,7 @@ def network_filter(items, in_use):
     for value in f.get("type", []):
         if value not in ("custom", "builtin"):
             raise TinydockerError(f"invalid filter: 'type'='{value}'", code=1)
-    dangling = set()
-    for value in f.get("dangling", []):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise TinydockerError(f"invalid filter 'dangling={value}': want true or false", code=1)
-        dangling.add(value.lower() in ("true", "1"))
+    dangling = _dangling(f)
 
     def wanted(doc: dict) -> bool:
         builtin = doc["Name"] in PREDEFINED
