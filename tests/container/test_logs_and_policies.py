@@ -397,3 +397,24 @@ def test_the_back_off_starts_again_after_a_long_run(td):
     count, quick = wait_for(lambda: streak()[0] == 6 and streak(), timeout=40, what="the sixth restart")
     assert quick in (2, 3), quick
     td.out("stop", "-t", "1", "slowly")
+
+
+def test_attach_to_a_terminal_shows_what_is_written_before_its_line_ends(td):
+    import pty
+    import subprocess
+
+    td.out("run", "-d", "-it", "--network", "none", "prompt", "sh")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(td.cmd + ["attach", "prompt"], stdin=follower, stdout=follower, stderr=follower,
+                            env=td.env, start_new_session=True)
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 30
+    # typed at once: attach reads its input only once it follows the output, so no answer is lost
+    os.write(leader, b"printf 'no-newline> '\r")
+    while b"no-newline> " not in seen.replace(b"printf 'no-newline> '", b"") and time.monotonic() < deadline:
+        seen += _read(leader)
+    assert b"no-newline> " in seen.replace(b"printf 'no-newline> '", b""), seen  # a prompt shows as typed
+    os.write(leader, b"exit 3\r")
+    assert proc.wait(timeout=30) == 3, seen
+    os.close(leader)

@@ -56,7 +56,7 @@ def attach(store, record, stdin: bool = True, sig_proxy: bool = True, keys: byte
 
     def show():
         try:
-            for stream, data in read(store, record, follow=True, tail=0, ready=following.set):
+            for stream, data in read(store, record, follow=True, tail=0, ready=following.set, pieces=tty):
                 write_all(2 if stream == "stderr" else 1, data)
         except OSError:
             pass  # the caller's output is gone: nothing more to show
