@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from .. import api
 from ..errors import TinydockerError
-from .containers import _record, _root
+from .containers import _record
 from .server import HTTPError
 
 # Go's os.FileMode bits, which docker's clients read the path's kind from
@@ -41,7 +41,7 @@ def _path(req) -> str:
 
 def _stat_header(req, ref: str, path: str) -> tuple[str, str]:
     try:
-        found = api.stat_path(ref, path, root=_root(req))
+        found = api.stat_path(ref, path, root=req.root)
     except TinydockerError as e:
         if "Could not find the file" in str(e):
             raise HTTPError(404, str(e)) from None
@@ -68,7 +68,7 @@ def get(req, ref: str) -> None:
 
     def write():
         try:
-            api.cp(f"{record.id}:{path}", "-", root=_root(req), stream=w)
+            api.cp(f"{record.id}:{path}", "-", root=req.root, stream=w)
         except TinydockerError:
             pass  # the tar breaks off: after the headers, that is all a client can be told
         finally:
@@ -101,7 +101,7 @@ def put(req, ref: str) -> None:
     path = _path(req)
     _stat_header(req, record.id, path)  # a missing directory: docker's 404
     try:
-        api.cp("-", f"{record.id}:{path}", archive=req.flag("copyUIDGID"), root=_root(req),
+        api.cp("-", f"{record.id}:{path}", archive=req.flag("copyUIDGID"), root=req.root,
                stream=req.body_chunks())
     except TinydockerError as e:
         if "must be an existing directory" in str(e):

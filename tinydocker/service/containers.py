@@ -11,16 +11,12 @@ from .server import HTTPError
 from .translate import container_row, create_options, filters_for_ps, generated_name
 
 
-def _root(req):
-    return req.handler.server.service.root
-
-
 def _record(req, ref: str):
     """The container, or docker's 404 "No such container: REF"."""
     from ..state.store import Store
     from ..state import root as paths
 
-    store = Store(paths.resolve(_root(req)))
+    store = Store(paths.resolve(req.root))
     try:
         return store.observe(store.lookup(ref))
     except NoSuchContainer:
@@ -29,14 +25,14 @@ def _record(req, ref: str):
 
 def list_containers(req) -> None:
     records = api.ps(all=req.flag("all"), filters=filters_for_ps(req.filters()), last=req.number("limit", -1) or -1,
-                     root=_root(req))
-    docs, _ = api.inspect_all([r.id for r in records], root=_root(req)) if records else ([], [])
+                     root=req.root)
+    docs, _ = api.inspect_all([r.id for r in records], root=req.root) if records else ([], [])
     by_id = {d["Id"]: d for d in docs}
     req.send_json([container_row(r, by_id.get(r.id, {})) for r in records])
 
 
 def inspect(req, ref: str) -> None:
-    docs, missing = api.inspect_all([ref], root=_root(req))
+    docs, missing = api.inspect_all([ref], root=req.root)
     if missing:
         raise HTTPError(404, f"No such container: {ref}")
     req.send_json(docs[0])
@@ -47,9 +43,9 @@ def create(req) -> None:
     command, options = create_options(body)
     name = (req.arg("name") or "").lstrip("/")
     if not name:
-        name = generated_name({r.name for r in api.ps(all=True, root=_root(req))})
+        name = generated_name({r.name for r in api.ps(all=True, root=req.root)})
     try:
-        container_id = api.create(name, command, root=_root(req), **options)
+        container_id = api.create(name, command, root=req.root, **options)
     except TinydockerError as e:
         if "Unable to find image" in str(e) or "No such image" in str(e):
             raise HTTPError(404, f"No such image: {options['image']}") from None
@@ -67,13 +63,13 @@ def start(req, ref: str) -> None:
         req.send(304)
         return
     try:
-        api.start(record.id, root=_root(req))
+        api.start(record.id, root=req.root)
     except TinydockerError:
         if record.spec.get("remove"):
             # AutoRemove: a container that could not start goes too, as dockerd removes it
             # (docker run --rm waits for its removal)
             try:
-                api.remove(record.id, force=True, root=_root(req))
+                api.remove(record.id, force=True, root=req.root)
             except TinydockerError:
                 pass
         raise
@@ -86,17 +82,17 @@ def stop(req, ref: str) -> None:
     if record.status != RUNNING:
         req.send(304)
         return
-    api.stop(record.id, timeout=req.number("t"), root=_root(req))
+    api.stop(record.id, timeout=req.number("t"), root=req.root)
 
 
 def restart(req, ref: str) -> None:
     record = _record(req, ref)
-    api.restart(record.id, timeout=req.number("t"), root=_root(req))
+    api.restart(record.id, timeout=req.number("t"), root=req.root)
 
 
 def kill(req, ref: str) -> None:
     record = _record(req, ref)
-    api.kill(record.id, signal=req.arg("signal") or "KILL", root=_root(req))
+    api.kill(record.id, signal=req.arg("signal") or "KILL", root=req.root)
 
 
 def wait(req, ref: str) -> None:
@@ -113,7 +109,7 @@ def wait(req, ref: str) -> None:
     if condition not in ("not-running", "next-exit", "removed"):
         raise HTTPError(400, f"invalid condition: {condition!r}")
     record = _record(req, ref)
-    store = Store(paths.resolve(_root(req)))
+    store = Store(paths.resolve(req.root))
     asked = datetime.now(timezone.utc)
 
     def answer():
@@ -138,27 +134,27 @@ def wait(req, ref: str) -> None:
 
 def remove(req, ref: str) -> None:
     record = _record(req, ref)
-    api.remove(record.id, force=req.flag("force"), volumes=req.flag("v"), root=_root(req))
+    api.remove(record.id, force=req.flag("force"), volumes=req.flag("v"), root=req.root)
 
 
 def pause(req, ref: str) -> None:
-    api.pause(_record(req, ref).id, root=_root(req))
+    api.pause(_record(req, ref).id, root=req.root)
 
 
 def unpause(req, ref: str) -> None:
-    api.unpause(_record(req, ref).id, root=_root(req))
+    api.unpause(_record(req, ref).id, root=req.root)
 
 
 def rename(req, ref: str) -> None:
     name = req.arg("name")
     if not name:
         raise HTTPError(400, "a new name is required (?name=)")
-    api.rename(_record(req, ref).id, name, root=_root(req))
+    api.rename(_record(req, ref).id, name, root=req.root)
 
 
 def top(req, ref: str) -> None:
     args = (req.arg("ps_args") or "").split()
-    titles, rows = api.top(_record(req, ref).id, args, root=_root(req))
+    titles, rows = api.top(_record(req, ref).id, args, root=req.root)
     req.send_json({"Titles": titles, "Processes": rows})
 
 
@@ -172,7 +168,7 @@ def logs(req, ref: str) -> None:
     tail = req.arg("tail")
     pieces = api.logs(record.id, follow=req.flag("follow"), tail=None if tail in (None, "", "all") else int(tail),
                       timestamps=req.flag("timestamps"), since=_moment(req.arg("since")),
-                      until=_moment(req.arg("until")), root=_root(req))
+                      until=_moment(req.arg("until")), root=req.root)
     tty = bool(record.spec.get("tty"))
 
     def frames():
@@ -200,7 +196,7 @@ def attach(req, ref: str) -> None:
     from ..state import root as paths
 
     record = _record(req, ref)
-    store = Store(paths.resolve(_root(req)))
+    store = Store(paths.resolve(req.root))
     want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
     tty = bool(record.spec.get("tty"))
     asked = time.time_ns()
@@ -301,7 +297,7 @@ def frame(stream: str, data: bytes) -> bytes:
 
 
 def prune(req) -> None:
-    done = api.prune_containers(root=_root(req))
+    done = api.prune_containers(root=req.root)
     req.send_json({"ContainersDeleted": done["containers"], "SpaceReclaimed": done["reclaimed"]})
 
 
@@ -329,7 +325,7 @@ ROUTES = [
 
 def resize(req, ref: str) -> None:
     """The window size of the container's terminal (docker run -t's client sends its own)."""
-    api.resize(_record(req, ref).id, req.number("h", 0), req.number("w", 0), root=_root(req))
+    api.resize(_record(req, ref).id, req.number("h", 0), req.number("w", 0), root=req.root)
     req.send(200, b"", "text/plain; charset=utf-8")
 
 
@@ -340,7 +336,7 @@ def stats(req, ref: str) -> None:
     one_shot = req.flag("one-shot")
 
     def document() -> bytes:
-        row = api.stats([record.id], interval=0.0 if one_shot else 1.0, root=_root(req))[0]
+        row = api.stats([record.id], interval=0.0 if one_shot else 1.0, root=req.root)[0]
         return json.dumps(stats_document(record, row, one_shot)).encode() + b"\n"
 
     if not req.flag("stream", True):
@@ -394,7 +390,7 @@ def stats_document(record, row: dict, one_shot: bool) -> dict:
 def changes(req, ref: str) -> None:
     kinds = {"C": 0, "A": 1, "D": 2}  # docker's ChangeModify, ChangeAdd, ChangeDelete
     req.send_json([{"Path": path, "Kind": kinds[kind]} for kind, path in api.diff(_record(req, ref).id,
-                                                                                  root=_root(req))])
+                                                                                  root=req.root)])
 
 
 def export(req, ref: str) -> None:
@@ -407,7 +403,7 @@ def export(req, ref: str) -> None:
 
     def write():
         try:
-            api.export(record.id, w, root=_root(req))
+            api.export(record.id, w, root=req.root)
         except TinydockerError:
             pass  # the tar breaks off: after the headers, that is all a client can be told
         finally:
@@ -450,7 +446,7 @@ def update(req, ref: str) -> None:
         options["restart"] = f"on-failure:{count}" if policy["Name"] == "on-failure" and count else policy["Name"]
     record = _record(req, ref)
     if options:
-        api.update(record.id, root=_root(req), **options)
+        api.update(record.id, root=req.root, **options)
     req.send_json({"Warnings": []})
 
 

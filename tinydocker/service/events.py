@@ -38,7 +38,7 @@ def events(req) -> None:
         if value:
             moment(value, flag)
     sock = req.handler.connection
-    found = api.events(since=since, until=until, filters=filters, root=req.handler.server.service.root,
+    found = api.events(since=since, until=until, filters=filters, root=req.root,
                        stop=lambda: _gone(sock))
     req.stream(json.dumps(event).encode() + b"\n" for event in found)
 

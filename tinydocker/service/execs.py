@@ -11,7 +11,7 @@ import threading
 
 from .. import api
 from ..errors import TinydockerError
-from .containers import _record, _root, frame
+from .containers import _record, frame
 from .server import HTTPError
 from .translate import _strings, _typed
 
@@ -36,20 +36,20 @@ def create(req, ref: str) -> None:
                               stdout=bool(_typed(body, "AttachStdout", bool, True)),
                               stderr=bool(_typed(body, "AttachStderr", bool, True)),
                               privileged=bool(_typed(body, "Privileged", bool)),
-                              console_size=_typed(body, "ConsoleSize", list), root=_root(req))
+                              console_size=_typed(body, "ConsoleSize", list), root=req.root)
     req.send_json({"Id": exec_id}, status=201)
 
 
 def inspect(req, exec_id: str) -> None:
     try:
-        req.send_json(api.inspect_exec(exec_id, root=_root(req)))
+        req.send_json(api.inspect_exec(exec_id, root=req.root))
     except TinydockerError as e:
         raise _no_such(e) from None
 
 
 def resize(req, exec_id: str) -> None:
     try:
-        api.resize_exec(exec_id, req.number("h", 0), req.number("w", 0), root=_root(req))
+        api.resize_exec(exec_id, req.number("h", 0), req.number("w", 0), root=req.root)
     except TinydockerError as e:
         raise _no_such(e) from None
     req.send(200, b"", "text/plain; charset=utf-8")
@@ -62,7 +62,7 @@ def start(req, exec_id: str) -> None:
     if not isinstance(body, dict):
         raise HTTPError(400, "the body must be a JSON object")
     try:
-        doc = api.inspect_exec(exec_id, root=_root(req))  # not ended: nothing is forgotten
+        doc = api.inspect_exec(exec_id, root=req.root)  # not ended: nothing is forgotten
     except TinydockerError as e:
         raise _no_such(e) from None
     try:
@@ -88,7 +88,7 @@ def _detached(req, exec_id: str) -> None:
     """docker's detached start: 200 once the process runs, its output nowhere; a thread of
     this process waits for it so that its exit code reaches the instance."""
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    root = _root(req)
+    root = req.root
     begun = threading.Event()
     failed = []
 
@@ -145,7 +145,7 @@ def _with_streams(req, exec_id: str, doc) -> None:
     for t in pumps:
         t.start()
     try:
-        api.start_exec(exec_id, streams=tuple(fds), started=started, root=_root(req))
+        api.start_exec(exec_id, streams=tuple(fds), started=started, root=req.root)
         take()  # a program that could not run: its stderr says why
     except TinydockerError as e:
         if "sock" not in held:
@@ -239,7 +239,7 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
                     write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
 
     try:
-        api.start_exec(exec_id, terminal=relay, root=_root(req))
+        api.start_exec(exec_id, terminal=relay, root=req.root)
         if "sock" not in held:
             held["sock"] = _hijacked(req, tty=True)  # a program that could not run: its exit code says it
     except TinydockerError as e:

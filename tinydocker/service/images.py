@@ -28,10 +28,6 @@ from .server import HTTPError
 _CHUNK = 1 << 16
 
 
-def _root(req):
-    return req.handler.server.service.root
-
-
 def _message(value: dict) -> bytes:
     return json.dumps(value).encode() + b"\r\n"
 
@@ -61,7 +57,7 @@ def _no_such_image(name: str):
 
 def list_images(req) -> None:
     filters = [f"{key}={value}" for key, values in req.filters().items() for value in values]
-    rows = api.images(filters=filters, all=req.flag("all"), root=_root(req))
+    rows = api.images(filters=filters, all=req.flag("all"), root=req.root)
     old = req.version < (1, 44)  # until 1.44 a nameless image shows docker's <none> placeholders
     # one entry per image, with the names the filters kept (dockerd's reference= narrows RepoTags)
     by_id: dict[str, list[dict]] = {}
@@ -71,7 +67,7 @@ def list_images(req) -> None:
     for image_id, mine in by_id.items():
         row = mine[0]
         tags = [f"{r['repository']}:{r['tag']}" for r in mine if r["repository"]]
-        digests = api.inspect_image(image_id, root=_root(req))["RepoDigests"]
+        digests = api.inspect_image(image_id, root=req.root)["RepoDigests"]
         answer.append({
             "Id": image_id, "ParentId": "",
             "RepoTags": tags or (["<none>:<none>"] if old else []),
@@ -85,7 +81,7 @@ def list_images(req) -> None:
 
 def inspect_image(req, name: str) -> None:
     try:
-        doc = api.inspect_image(name, root=_root(req))
+        doc = api.inspect_image(name, root=req.root)
     except NoSuchImage:
         raise _no_such_image(name) from None
     # what dockerd's document has and tinydocker's has not: docker's templates may ask
@@ -99,8 +95,8 @@ def inspect_image(req, name: str) -> None:
 
 def history(req, name: str) -> None:
     try:
-        steps = api.history(name, root=_root(req))
-        doc = api.inspect_image(name, root=_root(req))
+        steps = api.history(name, root=req.root)
+        doc = api.inspect_image(name, root=req.root)
     except NoSuchImage:
         raise _no_such_image(name) from None
     answer = []
@@ -120,7 +116,7 @@ def tag(req, name: str) -> None:
         raise HTTPError(400, "repository name must have at least one component")
     target = f"{repo}:{req.arg('tag')}" if req.arg("tag") else repo
     try:
-        api.tag(name, target, root=_root(req))
+        api.tag(name, target, root=req.root)
     except NoSuchImage:
         raise _no_such_image(name) from None
     req.send(201)
@@ -128,7 +124,7 @@ def tag(req, name: str) -> None:
 
 def remove(req, name: str) -> None:
     try:
-        done = api.remove_image(name, force=req.flag("force"), root=_root(req))
+        done = api.remove_image(name, force=req.flag("force"), root=req.root)
     except NoSuchImage:
         raise _no_such_image(name) from None
     req.send_json([{what: which} for what, which in done])
@@ -142,7 +138,7 @@ def prune(req) -> None:
     dangling = [v.lower() for v in filters.get("dangling", ["true"])]
     if any(v not in ("true", "false", "1", "0") for v in dangling):
         raise HTTPError(400, f"invalid filter 'dangling={dangling[0]}'")
-    done = api.prune_images(all=dangling[-1] in ("false", "0"), root=_root(req))
+    done = api.prune_images(all=dangling[-1] in ("false", "0"), root=req.root)
     req.send_json({"ImagesDeleted": [{"Deleted": i} for i in done["images"]] or None,
                    "SpaceReclaimed": done["reclaimed"]})
 
@@ -256,7 +252,7 @@ def create(req) -> None:
     platform = req.arg("platform") or None
 
     def work(out):
-        return api.pull(ref, platform=platform, quiet=False, out=out, auth=auth, root=_root(req))
+        return api.pull(ref, platform=platform, quiet=False, out=out, auth=auth, root=req.root)
 
     try:
         _streamed(req, work)
@@ -272,12 +268,12 @@ def push(req, name: str) -> None:
     ref = f"{name}:{req.arg('tag')}" if req.arg("tag") else name
     auth = _registry_auth(req)
     try:
-        api.inspect_image(ref, root=_root(req))
+        api.inspect_image(ref, root=req.root)
     except NoSuchImage:
         raise HTTPError(404, f"An image does not exist locally with the tag: {name}") from None
 
     def work(out):
-        return api.push(ref, quiet=False, out=out, auth=auth, root=_root(req))
+        return api.push(ref, quiet=False, out=out, auth=auth, root=req.root)
 
     def finish(digest):
         # the digest as docker's client keeps it (what push --quiet prints)
@@ -297,7 +293,7 @@ def auth(req) -> None:
     server = str(body.get("serveraddress") or "docker.io")  # dockerd's default: the hub
     username, password = str(body.get("username") or ""), str(body.get("password") or "")
     try:
-        api.login(server, username, password, keep=False, root=_root(req))
+        api.login(server, username, password, keep=False, root=req.root)
     except TinydockerError as e:
         if "unauthorized" in str(e):
             raise HTTPError(401, str(e)) from None
@@ -349,7 +345,7 @@ def _import(req) -> None:
     body = _Body(req)
     try:
         image_id = api.import_image(io.BufferedReader(body, _CHUNK), name, changes=changes or None,
-                                    root=_root(req))
+                                    root=req.root)
     finally:
         body.drain()
     req.stream(iter([_message({"status": image_id})]))
@@ -396,7 +392,7 @@ def get(req, name: str | None = None) -> None:
         raise HTTPError(400, "no image named (?names=)")
     for ref in names:  # an unknown image is said before the archive begins
         try:
-            api.inspect_image(ref, root=_root(req))
+            api.inspect_image(ref, root=req.root)
         except NoSuchImage as e:
             raise HTTPError(404, str(e)) from None
     # the archive is written into a pipe by a thread, and read from it into the answer
@@ -406,7 +402,7 @@ def get(req, name: str | None = None) -> None:
     def write():
         try:
             with open(write_end, "wb") as out:
-                api.save(names, out, root=_root(req))
+                api.save(names, out, root=req.root)
         except BrokenPipeError:
             pass  # the client went away
         except Exception as e:  # noqa: BLE001 - the answer is cut short, which the client sees
@@ -429,7 +425,7 @@ def get(req, name: str | None = None) -> None:
 def load(req) -> None:
     body = _Body(req)
     try:
-        loaded = api.load(io.BufferedReader(body, _CHUNK), root=_root(req))
+        loaded = api.load(io.BufferedReader(body, _CHUNK), root=req.root)
     finally:
         body.drain()
     lines = []
@@ -446,15 +442,7 @@ def load(req) -> None:
 
 def _build_options(req) -> dict:
     def mapping(name: str) -> dict:
-        text = req.arg(name)
-        if not text:
-            return {}
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise HTTPError(400, f"invalid {name}: not JSON") from None
-        if not isinstance(value, dict):
-            raise HTTPError(400, f"invalid {name}: not a JSON object")
+        value = req.json_object(name, f"invalid {name}: not a JSON object")
         # a build arg docker's client sends as null (--build-arg K, K unset) is not passed
         return {str(k): str(v) for k, v in value.items() if v is not None}
 
@@ -486,7 +474,7 @@ def build(req) -> None:
     end_r, end_w = os.pipe()
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", __name__, json.dumps(options), str(_root(req).root), str(end_w)],
+            [sys.executable, "-m", __name__, json.dumps(options), str(req.root.root), str(end_w)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=[end_w],
             start_new_session=True)
     finally:
@@ -598,7 +586,7 @@ def _next_output(req, output: int, feeder: threading.Thread) -> bytes | None:
 
 
 def build_prune(req) -> None:
-    done = api.prune_builder(all=req.flag("all"), root=_root(req))
+    done = api.prune_builder(all=req.flag("all"), root=req.root)
     req.send_json({"CachesDeleted": done["images"] or None, "SpaceReclaimed": done["reclaimed"]})
 
 

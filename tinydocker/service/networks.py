@@ -9,10 +9,6 @@ from ..network.store import NoSuchNetwork
 from .server import HTTPError
 
 
-def _root(req):
-    return req.handler.server.service.root
-
-
 def _answered(call):
     """call()'s value; what the network API refuses as dockerd's status: 404 for a network
     it does not know, 403 for one in use or pre-defined and for an endpoint already there,
@@ -33,11 +29,11 @@ def _answered(call):
 
 def list_networks(req) -> None:
     filters = [f"{k}={v}" for k, values in req.filters().items() for v in values if isinstance(v, str)]
-    req.send_json(api.networks(filters=filters, root=_root(req)))
+    req.send_json(api.networks(filters=filters, root=req.root))
 
 
 def inspect(req, ref: str) -> None:
-    req.send_json(_answered(lambda: api.inspect_network(ref, root=_root(req))))
+    req.send_json(_answered(lambda: api.inspect_network(ref, root=req.root)))
 
 
 def create(req) -> None:
@@ -69,7 +65,7 @@ def create(req) -> None:
     options = body.get("Options") or {}
     doc = _answered(lambda: api.create_network(name, subnet=config.get("Subnet") or None,
                                                gateway=config.get("Gateway") or None,
-                                               labels={str(k): str(v) for k, v in labels.items()}, root=_root(req)))
+                                               labels={str(k): str(v) for k, v in labels.items()}, root=req.root))
     # the bridge driver's options (its device's name, MTU...) are tinydocker's own to choose
     warning = f"options ignored: {', '.join(sorted(options))}" if options else ""
     req.send_json({"Id": doc["Id"], "Warning": warning}, status=201)
@@ -91,17 +87,17 @@ def connect(req, ref: str) -> None:
     aliases = endpoint.get("Aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise HTTPError(400, "Aliases must be a list of names")
-    _answered(lambda: api.connect_network(ref, container, ip=ip, aliases=aliases, root=_root(req)))
+    _answered(lambda: api.connect_network(ref, container, ip=ip, aliases=aliases, root=req.root))
 
 
 def disconnect(req, ref: str) -> None:
     body = req.json(required=True)
     container = _container(body)
-    _answered(lambda: api.disconnect_network(ref, container, force=bool(body.get("Force")), root=_root(req)))
+    _answered(lambda: api.disconnect_network(ref, container, force=bool(body.get("Force")), root=req.root))
 
 
 def remove(req, ref: str) -> None:
-    _answered(lambda: api.remove_network(ref, root=_root(req)))
+    _answered(lambda: api.remove_network(ref, root=req.root))
 
 
 def prune(req) -> None:
@@ -109,7 +105,7 @@ def prune(req) -> None:
         # dockerd's until= and label= are not the API's: said, rather than pruning more than asked
         raise HTTPError(400, f"invalid filter '{next(iter(req.filters()))}': "
                              "tinydocker's network prune takes no filters")
-    req.send_json({"NetworksDeleted": api.prune_networks(root=_root(req))})
+    req.send_json({"NetworksDeleted": api.prune_networks(root=req.root)})
 
 
 ROUTES = [

@@ -54,6 +54,11 @@ class Request:
         self._body: bytes | None = None
         self.answered = False
 
+    @property
+    def root(self):
+        """The data root the service serves (every handler's API calls take it)."""
+        return self.handler.server.service.root
+
     # -- the query ------------------------------------------------------------------------
 
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -75,17 +80,22 @@ class Request:
         except ValueError:
             raise HTTPError(400, f"invalid value for {name}: {value!r} is not a number") from None
 
-    def filters(self) -> dict[str, list[str]]:
-        """docker's ?filters={"key": ["value"]} (or the old {"key": {"value": true}})."""
-        text = self.arg("filters")
+    def json_object(self, name: str, invalid: str) -> dict:
+        """A query parameter holding a JSON object ({} if absent); 400 `invalid` if it is not one."""
+        text = self.arg(name)
         if not text:
             return {}
         try:
-            raw = json.loads(text)
+            value = json.loads(text)
         except ValueError:
-            raise HTTPError(400, f"invalid filter '{text}'") from None
-        if not isinstance(raw, dict):
-            raise HTTPError(400, f"invalid filter '{text}'")
+            value = None
+        if not isinstance(value, dict):
+            raise HTTPError(400, invalid)
+        return value
+
+    def filters(self) -> dict[str, list[str]]:
+        """docker's ?filters={"key": ["value"]} (or the old {"key": {"value": true}})."""
+        raw = self.json_object("filters", f"invalid filter '{self.arg('filters')}'")
         return {k: list(v) if isinstance(v, (list, dict)) else [str(v)] for k, v in raw.items()}
 
     # -- the body -------------------------------------------------------------------------

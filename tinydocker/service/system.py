@@ -31,8 +31,8 @@ def version(req) -> None:
 def info(req) -> None:
     from ..state.record import RUNNING
 
-    mine = api.info(root=req.handler.server.service.root)
-    records = api.ps(all=True, root=req.handler.server.service.root)
+    mine = api.info(root=req.root)
+    records = api.ps(all=True, root=req.root)
     running = [r for r in records if r.status == RUNNING]
     paused = [r for r in running if r.paused]
     with open("/proc/meminfo") as f:
@@ -42,7 +42,7 @@ def info(req) -> None:
         "ID": "tinydocker", "Name": platform.node(), "ServerVersion": own["Version"],
         "Containers": len(records), "ContainersRunning": len(running) - len(paused),
         "ContainersPaused": len(paused), "ContainersStopped": len(records) - len(running),
-        "Images": len({i["id"] for i in api.images(root=req.handler.server.service.root)}),
+        "Images": len({i["id"] for i in api.images(root=req.root)}),
         "Driver": "overlay", "DriverStatus": [["Backing Filesystem", "overlayfs"]],
         "DockerRootDir": mine["root"], "LoggingDriver": mine["LoggingDriver"],
         "CgroupDriver": "cgroupfs", "CgroupVersion": str(mine["cgroup_version"]),
@@ -61,7 +61,7 @@ def disk_usage(req) -> None:
     `system df` adds them up."""
     from .translate import container_row
 
-    root = req.handler.server.service.root
+    root = req.root
     usage = api.disk_usage_items(root=root)
     records = [c["record"] for c in usage["containers"]]
     docs, _ = api.inspect_all([r.id for r in records], root=root) if records else ([], [])

@@ -7,10 +7,6 @@ from ..errors import NoSuchVolume
 from .server import HTTPError
 
 
-def _root(req):
-    return req.handler.server.service.root
-
-
 def _pairs(req, allowed: tuple[str, ...]) -> list[str]:
     """?filters as the API's ["key=value"], refusing keys the endpoint does not know."""
     out = []
@@ -29,13 +25,13 @@ def _missing(name: str) -> HTTPError:
 
 
 def list_volumes(req) -> None:
-    docs = api.volumes(filters=_pairs(req, ("dangling", "driver", "label", "name")), root=_root(req))
+    docs = api.volumes(filters=_pairs(req, ("dangling", "driver", "label", "name")), root=req.root)
     req.send_json({"Volumes": docs, "Warnings": []})
 
 
 def inspect(req, name: str) -> None:
     try:
-        req.send_json(api.inspect_volume(name, root=_root(req)))
+        req.send_json(api.inspect_volume(name, root=req.root))
     except NoSuchVolume:
         raise _missing(name) from None
 
@@ -56,13 +52,13 @@ def create(req) -> None:
         raise HTTPError(400, "json: cannot unmarshal into Go struct field Name of type string")
     doc = api.create_volume(name, labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
                             options={str(k): str(v) for k, v in (body.get("DriverOpts") or {}).items()},
-                            root=_root(req))
+                            root=req.root)
     req.send_json(doc, status=201)
 
 
 def remove(req, name: str) -> None:
     try:
-        api.remove_volume(name, force=req.flag("force"), root=_root(req))
+        api.remove_volume(name, force=req.flag("force"), root=req.root)
     except NoSuchVolume:
         raise _missing(name) from None
 
@@ -70,7 +66,7 @@ def remove(req, name: str) -> None:
 def prune(req) -> None:
     wanted = _pairs(req, ("all",))
     every = any(w.partition("=")[2].lower() in ("1", "true") for w in wanted)
-    done = api.prune_volumes(all=every, root=_root(req))
+    done = api.prune_volumes(all=every, root=req.root)
     req.send_json({"VolumesDeleted": done["volumes"], "SpaceReclaimed": done["reclaimed"]})
 
 
