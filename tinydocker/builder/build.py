@@ -595,6 +595,7 @@ def sweep(root: DataRoot) -> None:
 
     store = Store(root)
     try:
+        store.sweep()  # a RUN's container whose build was killed between its directory and its record
         records = store.all()
     except FileNotFoundError:
         return
