@@ -62,6 +62,14 @@ def test_detached_containers_end_properly_in_every_install_mode(td, tmp_path, pi
         assert res.returncode == 0, (args, res.stderr)
         return res.stdout.decode()
 
+    # every module of the source is installed and imports (a package missing from pyproject's
+    # list is absent from a wheel, though the checkout and the editable modes still find it)
+    modules = [".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+               for p in (REPO / "tinydocker").rglob("*.py") if p.name != "__main__.py"]
+    res = subprocess.run([env_dir / "bin" / "python", "-c", "import importlib, sys\n"
+                          "for m in sys.argv[1:]: importlib.import_module(m)", *modules],
+                         capture_output=True, text=True, cwd="/", timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
     cid = run("run", "-d", "c1", "sh", "-c", "exit 3").strip()
     assert run("wait", "c1") == "3\n"
     state = json.loads(run("inspect", "c1"))[0]["State"]
