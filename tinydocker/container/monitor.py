@@ -82,6 +82,7 @@ class Monitor:
         self.by_fd: dict[int, Container] = {}       # by an output's descriptor or its pidfd
         self.finishers: dict[int, Container] = {}   # a finisher's pid: the container it records
         self.handovers: set[socket.socket] = set()  # launchers' channels back
+        self.launchers: set[int] = set()             # their pids, reaped as they leave
         self.clients: set[socket.socket] = set()    # connections whose request is awaited
         self.asked = False
         self.born = time.monotonic()
@@ -207,6 +208,7 @@ class Monitor:
                 os._exit(code)
         theirs.close()
         ours.setblocking(False)
+        self.launchers.add(pid)
         self.handovers.add(ours)
         self.selector.register(ours, selectors.EVENT_READ, self._handover)
 
@@ -219,13 +221,20 @@ class Monitor:
             facts, fds = None, []
         finally:
             channel.close()
+        try:
+            self._watch(facts, fds)
+        finally:
+            if not self.handovers:
+                self._reap()  # the strays _reap left while a handover was awaited
+
+    def _watch(self, facts: dict | None, fds: list[int]) -> None:
         if facts is None:
             for fd in fds:
                 os.close(fd)
             return  # the start failed (the asker was told why), or its launcher was killed
         try:
             container = Container(facts, fds)
-        except OSError:  # its PID 1 already reaped (cannot be: only we reap it), or no descriptor left
+        except OSError:  # its PID 1 already reaped (cannot be: see _reap), or no descriptor left
             for fd in fds:
                 os.close(fd)
             return
@@ -305,20 +314,30 @@ class Monitor:
                 pass
         except BlockingIOError:
             pass
-        # a launcher hands its container over before it leaves, so its init, adopted as it
-        # leaves, is known by now once its handover is read
+        # a launcher hands its container over before it leaves: read what has come
         for channel in list(self.handovers):
             if select.select([channel], [], [], 0)[0]:
                 self._handover(channel)
         for container in self.containers.values():
             container.unadopted = False
+        self._reap()
+        self._drained()  # an init adopted just now may be one waiting to be finished
+
+    def _reap(self) -> None:
+        """Reap the finishers and launchers that have ended, and the strays: inits nobody
+        watches (a killed launcher's). An init can be adopted before its launcher hands it
+        over (the process between them leaves first), and one that ended at once looks
+        like a stray: strays wait until no handover is awaited, or its init would be reaped
+        before it is watched, its output and end lost."""
+        strays = not self.handovers
         for pid in _children():
-            if pid in self.containers:
+            if pid in self.containers or not (strays or pid in self.finishers or pid in self.launchers):
                 continue
             try:
                 reaped, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 continue
+            self.launchers.discard(reaped)
             container = self.finishers.pop(reaped, None) if reaped else None
             if container is not None:
                 os.waitpid(container.pid, 0)  # recorded: the pid may go
@@ -326,7 +345,6 @@ class Monitor:
                 if container.input is not None:
                     os.close(container.input)
                 del self.containers[container.pid]
-        self._drained()  # an init adopted just now may be one waiting to be finished
 
     def _in_child(self, keep) -> None:
         """A launcher or finisher lets go of all the monitor holds (other containers'
