@@ -297,11 +297,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver's backlog of 5 refuses a burst of clients (a unix socket's connect fails
+    # with EAGAIN, not a wait): the kernel's own limit, as Go's listener (dockerd) takes
+    request_queue_size = socket.SOMAXCONN
 
 
 class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
 
 
 class Service:
