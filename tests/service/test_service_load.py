@@ -1,10 +1,20 @@
 """Many clients at once through the service's socket, and clients that go away halfway: every
 request is answered as docker's daemon would, the service keeps serving, nothing leaks."""
 
+import http.client
+import http.server
+import io
 import json
+import os
+import socket
+import socketserver
+import tarfile
 import threading
+import time
+import urllib.request
 
-from conftest import wait_for
+from conftest import has_open, wait_for
+from image_fixtures import registry  # noqa: F401 - the fixture
 from service_fixtures import service  # noqa: F401 - the fixture
 
 CLIENTS = 50
@@ -44,3 +54,129 @@ def test_fifty_clients_create_start_wait_and_remove_at_once(service):  # noqa: F
     assert codes == {i: i % 7 for i in range(CLIENTS)}
     assert service.request("GET", "/containers/json?all=1") == (200, b"[]\n")
     assert service.td.out("ps", "-aq") == ""
+
+
+# -- clients that go away halfway -------------------------------------------------------------
+
+def _raw(service, request: bytes) -> socket.socket:
+    """A connection with `request` sent and the answer's headers read (what follows is left)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(service.sock)
+    sock.sendall(request)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = sock.recv(1)
+        assert data, head
+        head += data
+    assert head.split(b" ", 2)[1] in (b"101", b"200"), head
+    return sock
+
+
+def test_a_client_leaving_an_attach_or_a_followed_log_lets_go_of_the_container(service):  # noqa: F811
+    # a container that writes nothing: only the client's going can end the following
+    cid = service.out("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
+    log = service.td.containers / json.loads(service.out("inspect", cid))[0]["Name"].lstrip("/") / "container.log"
+    for request in (f"POST /v1.43/containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                    "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+                    f"GET /v1.43/containers/{cid}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"):
+        sock = _raw(service, request.encode())
+        wait_for(lambda: has_open(service.proc.pid, log), what="the service following the log")
+        sock.close()
+        wait_for(lambda: not has_open(service.proc.pid, log), what="the service letting go of the log")
+    # docker's way: the container runs on, and the service serves on
+    assert service.out("inspect", "-f", "{{.State.Running}}", cid) == "true\n"
+    service.out("rm", "-f", cid)
+
+
+class SlowProxy:
+    """In front of a real registry: every answer forwarded, a layer's at a slow network's pace
+    (64 KiB a tenth of a second); says how much of the layer it sent and whether the puller
+    hung up before the end."""
+
+    def __init__(self, upstream: str, blob: str):
+        self.upstream, self.blob = upstream, blob
+        self.sent = 0
+        self.hung_up = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                headers = {k: self.headers[k] for k in ("Accept", "Range", "Authorization") if self.headers.get(k)}
+                upstream.request("GET", self.path, headers=headers)
+                answer = upstream.getresponse()
+                body = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not self.path.endswith("/blobs/" + proxy.blob):
+                    self.wfile.write(body)
+                    return
+                try:
+                    for at in range(0, len(body), 1 << 16):
+                        self.wfile.write(body[at:at + (1 << 16)])
+                        self.wfile.flush()
+                        proxy.sent = at + (1 << 16)
+                        time.sleep(0.1)  # the slow network this proxy stands for, not a wait for a condition
+                except OSError:
+                    proxy.hung_up.set()
+                    self.close_connection = True
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.addr = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_client_leaving_a_pull_cancels_it_and_nothing_is_kept(service, registry, tmp_path):  # noqa: F811
+    # an image with one big layer (8 MiB that do not compress), in a real registry
+    tarball = tmp_path / "big.tar"
+    with tarfile.open(tarball, "w") as tar:
+        info = tarfile.TarInfo("big")
+        info.size = 8 << 20
+        tar.addfile(info, io.BytesIO(os.urandom(info.size)))
+    td = service.td
+    td.out("import", str(tarball), f"{registry}/big:1")
+    td.out("push", f"{registry}/big:1")
+    td.out("rmi", f"{registry}/big:1")
+    [blob] = _registry_layers(registry, "big", "1")
+    proxy = SlowProxy(registry, blob)
+    try:
+        sock = _raw(service, f"POST /v1.43/images/create?fromImage={proxy.addr}/big&tag=1 HTTP/1.1\r\n"
+                             "Host: x\r\nContent-Length: 0\r\n\r\n".encode())
+        wait_for(lambda: proxy.sent > 0, what="the layer's download under way")
+        sock.close()
+        # dockerd's way: the pull is given up, not run to its end for nobody
+        wait_for(proxy.hung_up.is_set, what="the service giving up the layer's download")
+        assert proxy.sent < 8 << 20
+    finally:
+        proxy.close()
+    status, _ = service.request("GET", f"/images/{proxy.addr}/big:1/json")
+    assert status == 404
+    images = td.root / "images"
+    wait_for(lambda: not [e for e in os.listdir(images) if e.startswith(".tmp")], what="the staging removed")
+    # the service serves on: the same image pulled to its end straight from the registry
+    assert f"{registry}/big:1" in service.out("pull", f"{registry}/big:1")
+
+
+def _registry_layers(registry: str, repo: str, tag: str) -> list[str]:
+    """The layers' digests in REPO:TAG's manifest in the registry."""
+    req = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", headers={"Accept": ", ".join((
+        "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))})
+    with urllib.request.urlopen(req, timeout=30) as answer:
+        manifest = json.load(answer)
+    return [layer["digest"] for layer in manifest["layers"]]

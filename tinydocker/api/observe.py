@@ -177,11 +177,12 @@ def _host_memory() -> int:
 
 
 def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bool = False,
-         since: str | None = None, until: str | None = None, details: bool = False, root=None):
+         since: str | None = None, until: str | None = None, details: bool = False, root=None, stop=None):
     """The container's output as (stream, bytes) pairs, stream being 'stdout' or 'stderr',
     whether it ran attached or detached; follow=True goes on until the container stops.
     since/until as docker's (a Unix time, an RFC 3339 date, or a duration ago: "10m");
-    details=True puts the --log-opt labels=/env= values before each line, as docker does."""
+    details=True puts the --log-opt labels=/env= values before each line, as docker does;
+    stop(), polled while following, ends the follow when true (a reader that has gone)."""
     from ..container.logs import read
     from .times import moment
 
@@ -195,7 +196,7 @@ def logs(ref: str, follow: bool = False, tail: int | None = None, timestamps: bo
     yield from read(store, record, follow=follow, tail=tail, timestamps=timestamps,
                     since=moment(since, "--since", now) if since else None,
                     until=moment(until, "--until", now) if until else None,
-                    details=_log_details(record) if details else None)
+                    details=_log_details(record) if details else None, stop=stop)
 
 
 def _log_details(record) -> bytes:

@@ -17,23 +17,26 @@ def _images(root):
 
 
 def pull(ref: str, platform: str | None = None, tls_verify: bool = True, quiet: bool = True, root=None,
-         out=None, auth: tuple[str, str] | None = None) -> str:
+         out=None, auth: tuple[str, str] | None = None, cancel=None) -> str:
     """Pull NAME[:TAG] or NAME@DIGEST (from a multi-platform index, this host's platform,
     or `platform` "OS/ARCH[/VARIANT]"); the image's id. quiet=False prints docker's lines
     (and on a terminal the progress of each layer) to `out` (default stdout). auth:
     (user, password) for this pull instead of the stored credentials. Nothing is stored
-    if any part is bad."""
+    if any part is bad. cancel: a threading.Event that, once set, stops the pull (another
+    thread's way to give up on it: the service's, when its client has gone)."""
     import sys
 
-    return pulled(_images(root), ref, None if quiet else (out or sys.stdout), platform, tls_verify, auth).id
+    return pulled(_images(root), ref, None if quiet else (out or sys.stdout), platform, tls_verify, auth,
+                  cancel).id
 
 
-def pulled(images, ref: str, out, platform: str | None = None, tls_verify: bool = True, auth=None):
+def pulled(images, ref: str, out, platform: str | None = None, tls_verify: bool = True, auth=None,
+           cancel=None):
     """Pull `ref` into the store `images`, docker's lines to `out` (None: silent), and say so
     in the events; the Image."""
     from ..image.pull import pull as pull_image
 
-    image = pull_image(images, ref, platform=platform, tls_verify=tls_verify, out=out, creds=auth)
+    image = pull_image(images, ref, platform=platform, tls_verify=tls_verify, out=out, creds=auth, cancel=cancel)
     _event(images.root, "pull", ref)
     return image
 

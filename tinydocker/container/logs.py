@@ -33,7 +33,7 @@ def _parse(chunk: bytes, partial: dict, as_written: bool = False):
 
 def read(store, record, follow: bool = False, tail: int | None = None, timestamps: bool = False,
          since: int | None = None, until: int | None = None, details: bytes | None = None, ready=None,
-         opened=None, running=None, pieces: bool = False):
+         opened=None, running=None, pieces: bool = False, stop=None):
     """(stream, bytes) for each output line, the rotated files' first; with follow, until
     the container stops (or `until` passes). since/until: nanoseconds since the epoch;
     details: the --details prefix (docker puts a space after it, even when empty).
@@ -42,7 +42,8 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
     opened: the log, already open (a follower that must not miss a quick --rm container's
     output opens it before the start); running(): whether to go on following (default:
     while the container runs); pieces: what was written as it was written, a line's pieces
-    not waiting for its end (a terminal's prompt, for attach)."""
+    not waiting for its end (a terminal's prompt, for attach); stop(): whether the reader
+    has gone (a client of the service), which ends a follow at once."""
     from .logfile import stamp
 
     path = store.log_path(record.name)
@@ -86,6 +87,8 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
                 f, offset = open_or_none(path), 0
                 if f is not None:
                     continue
+            if stop is not None and stop():
+                break
             if running() if running is not None else _still_running(store, record):
                 time.sleep(POLL)
             else:

@@ -70,11 +70,12 @@ def _layers_of(client: Client, manifest: dict, config: dict, name: str) -> list[
 class _Puller:
     """The layers of one pull, fetched and unpacked in parallel into one Staging."""
 
-    def __init__(self, client: Client, stage: Staging, repo: str, progress: Progress):
+    def __init__(self, client: Client, stage: Staging, repo: str, progress: Progress,
+                 cancel: threading.Event | None = None):
         self.client, self.stage, self.repo, self.progress = client, stage, repo, progress
         self.store = stage.store
         self.keep_lock = threading.Lock()   # two layers with one diff id must not race to keep it
-        self.abort = threading.Event()      # the first failure stops the others
+        self.abort = cancel or threading.Event()  # the first failure (or the caller) stops the others
         self.fetched = 0
 
     def take(self, descriptor: dict, diff_id: str) -> None:
@@ -146,12 +147,16 @@ class _Puller:
             raise
         if failures:
             raise failures[min(failures)]
+        if self.abort.is_set():
+            raise TinydockerError(f"the pull from {self.repo} was cancelled")
 
 
 def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: bool = True,
-         out=None, creds=None) -> Image:
+         out=None, creds=None, cancel: threading.Event | None = None) -> Image:
     """Pull `name` (NAME[:TAG] or NAME@DIGEST) into the store. `out` (a text stream) gets
-    docker's lines, a terminal on stderr the progress of each layer; None: silent."""
+    docker's lines, a terminal on stderr the progress of each layer; None: silent. `cancel`,
+    once set, stops the layers' downloads at their next chunk and fails the pull (nothing
+    kept)."""
     ref = reference.parse(resolve_alias(name))
     shown = familiar_name(str(ref))
     client = client_for(store, ref.registry, tls_verify, f"pull {shown}", repository=ref.repository,
@@ -173,7 +178,7 @@ def pull(store: ImageStore, name: str, platform: str | None = None, tls_verify: 
         raise client._fail(f"the config of {shown} is not JSON ({e})") from None
     layers = _layers_of(client, manifest, config, shown)
     with Staging(store) as stage:
-        puller = _Puller(client, stage, ref.path, progress_for(out, log_final=False))
+        puller = _Puller(client, stage, ref.path, progress_for(out, log_final=False), cancel)
         puller.run(layers)
         up_to_date = puller.fetched == 0 and store.blob_path(config_descriptor["digest"]).exists()
         image = stage.publish(manifest_bytes, config_bytes, [d["digest"] for d, _ in layers],

@@ -536,6 +536,8 @@ class Client:
         h, count, failures = hashlib.sha256(), 0, 0
         with open(dest, "wb") as out:
             while True:
+                if abort.is_set():  # before a try again, too
+                    return
                 headers = {"Range": f"bytes={count}-"} if count else {}
                 response = self.request("GET", f"/v2/{repo}/blobs/{digest}", headers, stream=True)
                 if response.status == 206 and count:

@@ -124,6 +124,8 @@ def wait(req, ref: str) -> None:
                 code = current.exit_code or 0
                 if condition != "removed":
                     break
+            if req.client_gone():
+                return  # nobody to tell
             time.sleep(0.05)
         yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
 
@@ -168,7 +170,7 @@ def logs(req, ref: str) -> None:
     tail = req.arg("tail")
     pieces = api.logs(record.id, follow=req.flag("follow"), tail=None if tail in (None, "", "all") else int(tail),
                       timestamps=req.flag("timestamps"), since=_moment(req.arg("since")),
-                      until=_moment(req.arg("until")), root=req.root)
+                      until=_moment(req.arg("until")), root=req.root, stop=req.client_gone)
     tty = bool(record.spec.get("tty"))
 
     def frames():
@@ -229,7 +231,7 @@ def attach(req, ref: str) -> None:
         if log is None:
             return
         for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
-                                 running=lambda: state()[0] == "running", pieces=tty):
+                                 running=lambda: state()[0] == "running", pieces=tty, stop=req.client_gone):
             if want.get(stream):
                 sock.sendall(data if tty else frame(stream, data))
     except (BrokenPipeError, ConnectionResetError):

@@ -4,21 +4,9 @@ docker's event objects, one JSON line each; a client that goes away ends the fol
 from __future__ import annotations
 
 import json
-import select
-import socket
 
 from .. import api
 from .server import HTTPError
-
-
-def _gone(sock) -> bool:
-    """The client has closed its end (a reader of events sends nothing: anything readable
-    is its end of file)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
 
 
 def events(req) -> None:
@@ -37,9 +25,7 @@ def events(req) -> None:
     for value, flag in ((since, "since"), (until, "until")):
         if value:
             moment(value, flag)
-    sock = req.handler.connection
-    found = api.events(since=since, until=until, filters=filters, root=req.root,
-                       stop=lambda: _gone(sock))
+    found = api.events(since=since, until=until, filters=filters, root=req.root, stop=req.client_gone)
     req.stream(json.dumps(event).encode() + b"\n" for event in found)
 
 

@@ -199,10 +199,11 @@ def _progress(line: str) -> dict:
     return {"status": line}
 
 
-def _streamed(req, work, finish=None) -> None:
+def _streamed(req, work, finish=None, cancel: threading.Event | None = None) -> None:
     """Run work(out) in a thread and answer with its lines as docker's progress stream; a
     failure before the first line is the request's HTTP error, after it the stream's last
-    message. finish(value) gives the messages that close a success."""
+    message. finish(value) gives the messages that close a success. A client that goes
+    away sets `cancel` (which work is to heed), as dockerd cancels a pull whose client left."""
     lines = _Lines()
 
     def run():
@@ -232,7 +233,14 @@ def _streamed(req, work, finish=None) -> None:
             else:
                 yield _error(str(value))
                 return
-            item = lines.queue.get()
+            while True:
+                try:
+                    item = lines.queue.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    if cancel is not None and req.client_gone():
+                        cancel.set()
+                        return
 
     req.stream(messages())
 
@@ -251,11 +259,13 @@ def create(req) -> None:
     auth = _registry_auth(req)
     platform = req.arg("platform") or None
 
+    cancel = threading.Event()
+
     def work(out):
-        return api.pull(ref, platform=platform, quiet=False, out=out, auth=auth, root=req.root)
+        return api.pull(ref, platform=platform, quiet=False, out=out, auth=auth, root=req.root, cancel=cancel)
 
     try:
-        _streamed(req, work)
+        _streamed(req, work, cancel=cancel)
     except TinydockerError as e:
         # the registry has no such manifest: dockerd's 404 and its words
         said = "Error response from registry: "

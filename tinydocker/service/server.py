@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import select
 import socket
 import socketserver
 import threading
@@ -53,6 +54,7 @@ class Request:
         self.headers = handler.headers
         self._body: bytes | None = None
         self.answered = False
+        self.hijacked = False
 
     @property
     def root(self):
@@ -144,6 +146,28 @@ class Request:
         except ValueError as e:
             raise HTTPError(400, f"invalid JSON: {e}") from None
 
+    def client_gone(self) -> bool:
+        """Whether the client has gone away: what a follower polls while it has nothing to
+        send (a write would tell, but a silent container or a layer downloading writes
+        nothing). Once hijacked the client may have ended only its input (docker's
+        CloseWrite), so only a connection closed both ways counts (seen on unix sockets;
+        over TCP the next write tells); before, an end of file counts (a client waiting
+        for an answer sends nothing)."""
+        conn = self.handler.connection
+        poller = select.poll()
+        poller.register(conn, select.POLLIN | select.POLLHUP | select.POLLERR)
+        events = dict(poller.poll(0)).get(conn.fileno(), 0)
+        if events & (select.POLLHUP | select.POLLERR):
+            return True
+        if self.hijacked or not events & select.POLLIN:
+            return False
+        try:
+            return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
     # -- answering ------------------------------------------------------------------------
 
     def send(self, status: int, body: bytes = b"", content_type: str = "application/json", headers=()) -> None:
@@ -199,7 +223,7 @@ class Request:
         h.end_headers()
         h.wfile.flush()
         h.close_connection = True
-        self.answered = True
+        self.answered = self.hijacked = True
         return h.connection
 
 
