@@ -70,3 +70,11 @@ def test_run_rm_whose_start_fails_exits_and_leaves_nothing(service):  # noqa: F8
     res = service.docker("run", "--rm", "--network", "none", "busybox", "/no/such/program")
     assert res.returncode in (125, 126, 127) and res.stderr, res
     assert service.out("ps", "-aq") == ""
+
+
+def test_run_rm_gives_the_container_s_exit_code(service):  # noqa: F811
+    # removed as soon as it ends: the code is the journal's, whether or not the wait saw the record
+    for code in (0, 3, 7, 3):
+        res = service.docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", f"exit {code}")
+        assert res.returncode == code, res.stderr
+    assert service.out("ps", "-aq") == ""

@@ -3,6 +3,7 @@ terminal) and `docker exec -it`, what is typed reaching the shell, its answers c
 the window's size following the terminal's, the exit code."""
 
 import fcntl
+import json
 import os
 import select
 import struct
@@ -132,3 +133,57 @@ def test_resize_reaches_a_detached_container_s_terminal(service):  # noqa: F811
     status, body = service.request("POST", "/containers/plain/resize?h=40&w=120")
     assert status == 400 and b"no terminal" in body
     assert service.request("POST", "/containers/nosuch/resize?h=1&w=1")[0] == 404
+
+
+def _ws(service, path: str):
+    """A WebSocket client (websocket-client, as docker-py's attach_socket(ws=True) uses) on the
+    service's unix socket."""
+    import socket
+
+    import websocket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(service.sock)
+    return websocket.create_connection(f"ws://localhost{path}", socket=sock, timeout=60)
+
+
+def test_attach_over_a_websocket_carries_input_and_output(service):  # noqa: F811
+    import websocket
+
+    cid = service.out("run", "-d", "-i", "--network", "none", "busybox",
+                      "sh", "-c", "read line; echo got $line; echo err >&2; read more; echo $more").strip()
+    ws = _ws(service, f"/v1.43/containers/{cid}/attach/ws?stream=1&stdin=1&stdout=1&stderr=1")
+    ws.send("hello\n")  # a text frame
+    opcode, data = ws.recv_data()
+    assert (opcode, data) == (websocket.ABNF.OPCODE_BINARY, b"got hello\n")  # 1.42 on: binary frames
+    assert ws.recv_data() == (websocket.ABNF.OPCODE_BINARY, b"err\n")  # not multiplexed: the frames part them
+    ws.ping(b"still there?")  # answered, and not taken for input
+    ws.send_binary(b"bye\n")
+    assert ws.recv_data() == (websocket.ABNF.OPCODE_BINARY, b"bye\n")
+    # the container has ended: the service closes the WebSocket
+    try:
+        assert ws.recv_data() == (websocket.ABNF.OPCODE_CLOSE, b"\x03\xe8")
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    ws.close()
+    assert service.out("wait", cid) == "0\n"
+    service.out("rm", cid)
+
+
+def test_attach_over_a_websocket_for_an_older_client_sends_text_and_follows_until_it_leaves(service):  # noqa: F811
+    import websocket
+
+    from conftest import has_open, wait_for
+
+    cid = service.out("run", "-d", "--network", "none", "busybox",
+                      "sh", "-c", "echo one; sleep 600").strip()
+    ws = _ws(service, f"/v1.41/containers/{cid}/attach/ws?logs=1&stream=1&stdout=1")
+    assert ws.recv_data() == (websocket.ABNF.OPCODE_TEXT, b"one\n")  # logs=1: what was written before
+    log = service.td.containers / json.loads(service.out("inspect", cid))[0]["Name"].lstrip("/") / "container.log"
+    assert has_open(service.proc.pid, log)
+    ws.close()
+    wait_for(lambda: not has_open(service.proc.pid, log), what="the service letting go of the log")
+    assert service.out("inspect", "-f", "{{.State.Running}}", cid) == "true\n"
+    service.out("rm", "-f", cid)
+    status, body = service.request("GET", f"/containers/{cid}/attach/ws?stream=1")
+    assert status == 404

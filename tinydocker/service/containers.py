@@ -117,6 +117,7 @@ def wait(req, ref: str) -> None:
         while True:
             current = store.located(record.name, record.id)
             if current is None:  # removed (--rm): its last end is what there is to say
+                code = _last_exit(req, record.id, asked, code)
                 break
             current = store.observe(current)
             ended = current.status != RUNNING and not current.starting
@@ -160,6 +161,16 @@ def top(req, ref: str) -> None:
     req.send_json({"Titles": titles, "Processes": rows})
 
 
+def _last_exit(req, cid: str, since, default: int) -> int:
+    """The exit code of the container's last end since `since`, from the journal's "die": a
+    --rm container may be gone before a waiter has seen its record say how it ended."""
+    found = default
+    for event in api.events(since=f"{since.timestamp():.9f}", filters=[f"container={cid}", "event=die"],
+                            follow=False, root=req.root):
+        found = int(event["Actor"]["Attributes"].get("exitCode", found))
+    return found
+
+
 def logs(req, ref: str) -> None:
     """The log as docker's multiplexed frames (a stream number and a length before each
     piece), or as it is for a container with a terminal."""
@@ -189,6 +200,16 @@ def attach(req, ref: str) -> None:
     be: its writer appends) before the start, so that even a --rm container removed at
     once has its output read to the end; it is followed until the run that began after
     the request has ended."""
+    _attach(req, ref, websocket=False)
+
+
+def attach_ws(req, ref: str) -> None:
+    """attach over a WebSocket (a browser's way): the same, each piece of output a frame, never
+    multiplexed (the frames keep the pieces apart), the client's frames the input."""
+    _attach(req, ref, websocket=True)
+
+
+def _attach(req, ref: str, websocket: bool) -> None:
     import threading
     import time
 
@@ -204,7 +225,11 @@ def attach(req, ref: str) -> None:
     asked = time.time_ns()
     replay = req.flag("logs")
     log = _opened_log(store, record)
-    sock = req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+    if websocket:
+        sock, raw = req.websocket(), True
+    else:
+        sock, raw = req.hijack("application/vnd.docker.raw-stream" if tty else
+                               "application/vnd.docker.multiplexed-stream"), tty
     ended = threading.Event()
 
     def state():
@@ -233,7 +258,7 @@ def attach(req, ref: str) -> None:
         for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
                                  running=lambda: state()[0] == "running", pieces=tty, stop=req.client_gone):
             if want.get(stream):
-                sock.sendall(data if tty else frame(stream, data))
+                sock.sendall(data if raw else frame(stream, data))
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:
@@ -319,6 +344,7 @@ ROUTES = [
     ("GET", r"/containers/(?P<ref>[^/]+)/top", top),
     ("GET", r"/containers/(?P<ref>[^/]+)/logs", logs),
     ("POST", r"/containers/(?P<ref>[^/]+)/attach", attach),
+    ("GET", r"/containers/(?P<ref>[^/]+)/attach/ws", attach_ws),
     ("DELETE", r"/containers/(?P<ref>[^/]+)", remove),
 ]
 

@@ -226,6 +226,25 @@ class Request:
         self.answered = self.hijacked = True
         return h.connection
 
+    def websocket(self):
+        """Answer a WebSocket handshake (101) and hand over the connection as a WebSocket:
+        binary frames, or text ones for clients of API < 1.42 (dockerd's change in 1.42)."""
+        from .websocket import BINARY, TEXT, WebSocket, accept_key
+
+        key = self.headers.get("Sec-WebSocket-Key")
+        if "websocket" not in self.headers.get("Upgrade", "").lower() or not key:
+            raise HTTPError(400, "a WebSocket handshake is required (Upgrade: websocket, Sec-WebSocket-Key)")
+        h = self.handler
+        h.send_response_only(101, "Switching Protocols")
+        h.send_header("Upgrade", "websocket")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Sec-WebSocket-Accept", accept_key(key))
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        self.answered = self.hijacked = True
+        return WebSocket(h.connection, BINARY if self.version >= (1, 42) else TEXT)
+
 
 # -- dispatch -----------------------------------------------------------------------------
 
