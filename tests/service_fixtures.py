@@ -33,12 +33,14 @@ class Service:
         self.sock = str(tmp / "docker.sock")
         self.config = tmp / "docker-config"  # the docker CLI's own (contexts, auth): not the machine's
         self.config.mkdir()
-        self.proc = subprocess.Popen(td.cmd + ["system", "service", "-t", "0", f"unix://{self.sock}"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=td.env)
+        self.log = tmp / "stderr"  # a file, not a pipe: nobody need read it while the service lives
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(td.cmd + ["system", "service", "-t", "0", f"unix://{self.sock}"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=td.env)
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"the service exited {self.proc.returncode}: {self.proc.stderr.read().decode()}")
+            raise AssertionError(f"the service exited {self.proc.returncode}: {self.log.read_text()}")
         try:
             return self.request("GET", "/_ping")[0] == 200
         except OSError:
@@ -71,8 +73,6 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
 
 
 @pytest.fixture

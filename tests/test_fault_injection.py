@@ -8,10 +8,12 @@ Each sequence is seeded and reproducible: the seed and the step are in every fai
 
 By default (CI) three fixed seeds of 40 steps. The operations: run (its own exit code,
 127, 126), run -d (with a published port or not), run --rm, run -d --rm, start, start -a, stop, kill, rm, rm -f, exec,
-wait, logs, inspect, pause, unpause, build (of a small context: a COPY, two RUNs, an ENV) and
-`builder prune -f`; the faults: SIGKILL of the CLI part-way through one of them (a build at any
-moment of its run), of a data root's monitor, and of a container's PID 1 (each verified by pid and
-start time before it is killed). After every step: no traceback or raw exception on
+wait, logs, inspect, pause, unpause, build (of a small context: a COPY, two RUNs, an ENV),
+`builder prune -f`, and docker's CLI through `system service` (run -d, run --rm, rm -f, stop); the
+faults: SIGKILL of the CLI part-way through one of them (a build at any moment of its run), of
+docker's CLI part-way through a request (its client gone), of the service itself in the middle
+of a request (then started anew), of a data root's monitor, and of a container's PID 1 (each
+verified by pid and start time before it is killed). After every step: no traceback or raw exception on
 stderr, every stderr line is tinydocker's own one-line error, the exit code is docker's
 for what was asked, and `ps -a` is truthful against /proc (paused: against the freezer). A killed
 build's RUN container may show in `ps -a`, and its processes live on, only until the next command
@@ -27,6 +29,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import time
 import tomllib
@@ -85,8 +88,11 @@ def _is(pid, ticks) -> bool:
 class Run:
     """One seeded sequence against one data root, with what it knows of each name."""
 
-    def __init__(self, td, seed: int, context=None):
+    def __init__(self, td, seed: int, context=None, tmp=None):
         self.td, self.seed = td, seed
+        self.tmp = tmp                               # where the Engine API service's incarnations live
+        self.service = None
+        self.services = 0
         self.context = context                       # the build's context directory
         self.killed_builds = []                      # (container ids, pids) of builds not yet swept
         self.built = 0                               # builds that completed
@@ -204,6 +210,8 @@ class Run:
         if pick < 0.15:
             self.cli("builder", "prune", "-f", expect={0})
             return self.swept()
+        if pick < 0.25 and self.tmp is not None and shutil.which("docker"):
+            return self.through_service(self.rng.choice(NAMES))
         name = self.rng.choice(NAMES)
         state = self.state[name]
         present = state != "absent"
@@ -288,6 +296,73 @@ class Run:
                 os.kill(rec[pid_key], signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    # -- docker's CLI through the Engine API service ---------------------------------------------
+
+    def serving(self):
+        """The service, started (anew, after a kill) on a socket of its own incarnation."""
+        from service_fixtures import Service
+
+        if self.service is None or self.service.proc.poll() is not None:
+            self.services += 1
+            where = self.tmp / f"service{self.services}"
+            where.mkdir()
+            self.service = Service(self.td, where)
+            wait_for(self.service.ready, timeout=30, what="the service to answer")
+        return self.service
+
+    def through_service(self, name: str):
+        state = self.state[name]
+        present = state != "absent"
+        code = self.rng.randrange(0, 4)
+        args, expect = self.rng.choice([
+            (["run", "-d", "--name", name, "--network", "none", "busybox", *LONG], {125} if present else {0}),
+            (["run", "--rm", "--name", name, "--network", "none", "busybox", "sh", "-c", f"exit {code}"],
+             {125} if present else {code}),
+            (["rm", "-f", name], {0} if present else {1}),
+            (["stop", "-t", "0", name], {0} if present else {1}),
+        ])
+        service = self.serving()
+        fault = self.rng.random()
+        if args[0] == "run" and not present:
+            self.code[name] = None if args[-1] == LONG[-1] else code  # what it may have created
+        if fault < 0.6:
+            try:
+                res = service.docker(*args, timeout=60)
+            except Exception as e:  # noqa: BLE001 - a hung request is a failure of this seed
+                self.fail(f"docker {' '.join(args)}: {e}")
+            self.history.append((self.step, "docker " + " ".join(args), res.returncode))
+            err = res.stderr.decode(errors="replace")
+            if RAW_ERROR.search(err) or "unexpected error" in err:
+                self.fail(f"docker {' '.join(args)} printed {err.strip()!r}")
+            if res.returncode not in expect:
+                self.fail(f"docker {' '.join(args)} exited {res.returncode}, expected one of {sorted(expect)}: "
+                          f"{err.strip()}")
+            return
+        import subprocess
+
+        env = {**self.td.env, "DOCKER_HOST": f"unix://{service.sock}", "DOCKER_CONFIG": str(service.config)}
+        p = subprocess.Popen(["docker", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(self.rng.uniform(0, 0.4))
+        if fault < 0.8:  # the client gone part-way through its requests
+            p.kill()
+            what = "docker SIGKILLed"
+        else:  # the service killed under the request: the client hears of it, the next one starts anew
+            service.proc.kill()
+            service.proc.wait()
+            what = "the service SIGKILLed"
+        p.wait(timeout=60)
+        self.history.append((self.step, f"docker {' '.join(args)} ({what})", p.returncode))
+
+    def stop_serving(self):
+        """The last service stopped as a user stops it; what every incarnation said is checked."""
+        if self.service is not None:
+            self.service.stop()
+        for n in range(1, self.services + 1):
+            log = self.tmp / f"service{n}" / "stderr"
+            said = log.read_text(errors="replace") if log.exists() else ""
+            if RAW_ERROR.search(said):
+                self.fail(f"the service (incarnation {n}) printed {said.strip()!r}")
 
     # -- builds -------------------------------------------------------------------------------
 
@@ -404,6 +479,7 @@ class Run:
     # -- the end -------------------------------------------------------------------------------
 
     def finish(self):
+        self.stop_serving()
         for name in NAMES:
             self.cli("rm", "-f", name, expect={0, 1})
         self.cli("system", "prune", "-f", expect={0})
@@ -452,13 +528,15 @@ def test_random_lifecycle_with_sigkills_keeps_the_truth(td, tmp_path, seed):
     context.mkdir()
     (context / "Dockerfile").write_text(DOCKERFILE)
     (context / "data.txt").write_text(DATA)
-    run = Run(td, seed, context)
+    run = Run(td, seed, context, tmp_path)
     try:
         for run.step in range(1, STEPS + 1):
             run.op()
             run.settle()
             run.observe()
     except BaseException:
+        if run.service is not None:
+            run.service.stop()
         for name in NAMES:  # a failed sequence still ends its containers: the seed's failure is enough
             td("rm", "-f", name)
         td("builder", "prune", "-f")  # and a killed build's
