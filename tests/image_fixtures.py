@@ -181,3 +181,24 @@ def auth_registry(tmp_path_factory):
                            capture_output=True, text=True, check=True).stdout
     (where / "htpasswd").write_text(entry)
     yield from _serve(where, htpasswd=where / "htpasswd")
+
+
+def forward_get(handler, upstream: str) -> bytes:
+    """For a test's proxy in front of a real registry: the GET `handler` (an
+    http.server handler) received, asked of `upstream`; the answer's status and headers sent
+    on (a Content-Length of its own), its body returned for the proxy to send as it likes."""
+    import http.client
+
+    conn = http.client.HTTPConnection(upstream, timeout=30)
+    headers = {k: handler.headers[k] for k in ("Accept", "Range", "Authorization") if handler.headers.get(k)}
+    conn.request("GET", handler.path, headers=headers)
+    answer = conn.getresponse()
+    body = answer.read()
+    conn.close()
+    handler.send_response(answer.status)
+    for k, v in answer.getheaders():
+        if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    return body

@@ -20,6 +20,7 @@ import pytest
 
 import fixtures
 from fixtures import push_to_registry, skopeo
+from image_fixtures import forward_get
 
 USER, PASSWORD = fixtures.AUTH_USER, fixtures.AUTH_PASSWORD
 
@@ -571,18 +572,7 @@ class FlakyProxy:
                         self.end_headers()
                         self.wfile.write(body)
                         return
-                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                headers = {k: self.headers[k] for k in ("Accept", "Range") if self.headers.get(k)}
-                upstream.request("GET", self.path, headers=headers)
-                answer = upstream.getresponse()
-                body = answer.read()
-                upstream.close()
-                self.send_response(answer.status)
-                for k, v in answer.getheaders():
-                    if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
+                body = forward_get(self, proxy.upstream)
                 if nth == 1:  # promise it all, send half, hang up
                     proxy.dropped_after = len(body) // 2
                     self.wfile.write(body[:proxy.dropped_after])

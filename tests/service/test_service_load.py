@@ -1,7 +1,6 @@
 """Many clients at once through the service's socket, and clients that go away halfway: every
 request is answered as docker's daemon would, the service keeps serving, nothing leaks."""
 
-import http.client
 import http.server
 import io
 import json
@@ -14,7 +13,7 @@ import time
 import urllib.request
 
 from conftest import has_open, wait_for
-from image_fixtures import registry  # noqa: F401 - the fixture
+from image_fixtures import forward_get, registry  # noqa: F401 - the fixture
 from service_fixtures import service  # noqa: F401 - the fixture
 
 CLIENTS = 50
@@ -107,18 +106,7 @@ class SlowProxy:
                 pass
 
             def do_GET(self):
-                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                headers = {k: self.headers[k] for k in ("Accept", "Range", "Authorization") if self.headers.get(k)}
-                upstream.request("GET", self.path, headers=headers)
-                answer = upstream.getresponse()
-                body = answer.read()
-                upstream.close()
-                self.send_response(answer.status)
-                for k, v in answer.getheaders():
-                    if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
+                body = forward_get(self, proxy.upstream)
                 if not self.path.endswith("/blobs/" + proxy.blob):
                     self.wfile.write(body)
                     return
