@@ -12,7 +12,8 @@
     tinydocker.stop("c3"); tinydocker.wait("c3")   # 137: sleep has no SIGTERM handler
 
 Every function takes `root=` (a data root directory); the default is resolved as the
-CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker). Errors are raised
+CLI does (TINYDOCKER_ROOT, the source checkout, /var/lib/tinydocker; for a user who is not
+root, $XDG_DATA_HOME/tinydocker). Errors are raised
 as TinydockerError, whose `code` is the exit status the CLI uses.
 """
 
@@ -41,6 +42,7 @@ _HOME = {
     "resize": ".terminals",
     **dict.fromkeys(["create_exec", "inspect_exec", "resize_exec", "start_exec"], ".execs"),
     "disk_usage_items": ".usage",
+    "unshare": ".rootless",
     "parse_signal": "..container.signals",
 }
 

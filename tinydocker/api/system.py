@@ -175,4 +175,10 @@ def info(root=None) -> dict:
     from ..spec import DEFAULT_LOG_DRIVER
 
     # LoggingDriver under docker's name: scripts read it with `info --format '{{.LoggingDriver}}'`
-    return {"root": str(paths.resolve(root).root), **probe(), "LoggingDriver": DEFAULT_LOG_DRIVER}
+    from .rootless import mapping, rootless
+
+    data = {"root": str(paths.resolve(root).root), **probe(), "LoggingDriver": DEFAULT_LOG_DRIVER,
+            "rootless": rootless()}
+    if data["rootless"]:
+        data["id_mappings"] = mapping().document()
+    return data

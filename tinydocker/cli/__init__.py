@@ -26,7 +26,7 @@ _MODULE_OF = {
                     "containers"),
     **dict.fromkeys(["images", "import", "rmi", "tag", "history", "load", "save", "commit", "export"], "images"),
     **dict.fromkeys(["pull", "push", "login", "logout"], "registry"),
-    **dict.fromkeys(["info", "version"], "system"),
+    **dict.fromkeys(["info", "version", "unshare"], "system"),
     "events": "events",
     "port": "networks",
     "build": "build",

@@ -46,7 +46,8 @@ def fail(message: str, code: int = EXIT_TINYDOCKER) -> "typer.Exit":
 @app.callback()
 def _main(root: Optional[str] = typer.Option(
         None, "--root", metavar="DIR", envvar="TINYDOCKER_ROOT",
-        help="Data root holding state/ and images/ (default: the source checkout, else /var/lib/tinydocker).")):
+        help="Data root holding state/ and images/ (default: the source checkout, else /var/lib/tinydocker; "
+             "a user who is not root: $XDG_DATA_HOME/tinydocker).")):
     options.root = root
 
 

@@ -1,6 +1,6 @@
 """The commands for the data root and the machine: system prune, info."""
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -61,6 +61,17 @@ def info(format: Optional[str] = typer.Option(None, "-f", "--format",
     print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
     print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
     print(f"Logging driver: {data['LoggingDriver']}")
+    print(f"Rootless:       {'yes' if data['rootless'] else 'no'}")
+    for kind in ("uidmap", "gidmap") if data["rootless"] else ():
+        ranges = ", ".join(f"{r['container_id']}->{r['host_id']} ({r['size']})" for r in data["id_mappings"][kind])
+        print(f"{kind[:3].upper()}s mapped:    {ranges} (inside->outside (count))")
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def unshare(command: Optional[List[str]] = typer.Argument(None, metavar="[COMMAND [ARG...]]")):
+    """Run a command (default: your shell) as root of your user namespace, where your containers'
+    files have the owners they have inside (to remove what they left, say). For users who are not root."""
+    raise typer.Exit(api.unshare(command or None))
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 Order: an explicit root (--root / the API's `root=`), then $TINYDOCKER_ROOT, then the
 source checkout this package runs from (so `state/` and `images/` appear in the project,
-as the design card draws them), then /var/lib/tinydocker for an installed copy.
+as the design card draws them), then /var/lib/tinydocker for an installed copy. A user who
+is not root never shares root's: theirs is $XDG_DATA_HOME/tinydocker (~/.local/share).
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ INSTALLED_ROOT = Path("/var/lib/tinydocker")
 # overlayfs splits its mount options on ',' and its layer lists on ':'; a data root
 # holding one of these would silently mean something else to the kernel.
 _UNSAFE_IN_ROOT = (",", ":", "\\", "\n")
+
+
+def user_root() -> Path:
+    """An ordinary user's data root, by the XDG rules."""
+    data = os.environ.get("XDG_DATA_HOME") or ""
+    base = Path(data) if os.path.isabs(data) else Path.home() / ".local" / "share"
+    return base / "tinydocker"
 
 
 def _checkout_root() -> Path | None:
@@ -106,7 +114,7 @@ def resolve(root: "str | os.PathLike | DataRoot | None" = None) -> DataRoot:
     if root is not None:
         path = Path(root).absolute()
     else:
-        path = _checkout_root() or INSTALLED_ROOT
+        path = user_root() if os.geteuid() != 0 else (_checkout_root() or INSTALLED_ROOT)
     if any(c in str(path) for c in _UNSAFE_IN_ROOT):
         raise TinydockerError(f"data root {str(path)!r} contains a character overlayfs cannot take (, : \\)")
     return DataRoot(path)

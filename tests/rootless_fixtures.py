@@ -1,0 +1,129 @@
+"""Throwaway local users for the rootless tests (issue 23): made with useradd, with or
+without subordinate id ranges (usermod --add-subuids, as an administrator gives them), and
+removed with all they own at the test's end. `user.td(...)` runs tinydocker as that user,
+with the user's own environment (HOME, XDG_*) and nothing of root's.
+
+The user runs a copy of this checkout's package and of the suite's dependencies in a
+world-readable directory: the checkout itself may sit where only root can read (CI's clone)."""
+
+import os
+import pwd
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+RANGE = 65536
+_SKIP = shutil.ignore_patterns("__pycache__", "pip", "pip-*", "setuptools", "setuptools-*", "pkg_resources",
+                               "_pytest", "pytest", "pytest-*", "*.pth")
+
+
+@pytest.fixture(scope="session")
+def user_python():
+    """(python, PYTHONPATH) an ordinary user can run tinydocker with."""
+    where = Path(tempfile.mkdtemp(prefix="tdr-py-", dir="/tmp"))
+    try:
+        os.chmod(where, 0o755)
+        shutil.copytree(REPO / "tinydocker", where / "tinydocker", ignore=_SKIP)
+        shutil.copytree(REPO / "images", where / "images", ignore=_SKIP)
+        shutil.copytree(sysconfig.get_path("purelib"), where / "deps", ignore=_SKIP)
+        yield os.path.realpath(sys.executable), f"{where}:{where / 'deps'}"
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+class User:
+    def __init__(self, name: str, home: Path, ranges: bool, python):
+        self.name, self.home, self.python = name, home, python
+        entry = pwd.getpwnam(name)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        self.subuid = self.subgid = None
+        if ranges:
+            # a range of its own far above the machine's users, as an administrator would give
+            start = 1_000_000 + random.SystemRandom().randrange(1, 20_000) * RANGE
+            span = f"{start}-{start + RANGE - 1}"
+            subprocess.run(["usermod", "--add-subuids", span, "--add-subgids", span, name],
+                           check=True, capture_output=True)
+            self.subuid = self.subgid = start
+
+    def env(self, **extra) -> dict:
+        return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "PATH": "/usr/bin:/bin",
+                "PYTHONPATH": self.python[1], "LANG": "C.UTF-8", **extra}
+
+    def __call__(self, *args, input=None, timeout=60, env=None, cwd=None) -> subprocess.CompletedProcess:
+        """A command run as this user (its uid, gid and groups; no capability, no root's environment)."""
+        command = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+                   "env", "-i", *(f"{k}={v}" for k, v in self.env(**(env or {})).items()), *args]
+        return subprocess.run(command, input=input, capture_output=True, timeout=timeout, cwd=cwd or self.home)
+
+    def td(self, *args, **kw) -> subprocess.CompletedProcess:
+        return self(self.python[0], "-m", "tinydocker", *args, **kw)
+
+    def processes(self) -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == self.uid:
+                    found.append(int(pid))
+            except FileNotFoundError:
+                pass
+        return found
+
+    def remove(self) -> None:
+        for pid in self.processes():  # by pid: whatever the user left running
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["userdel", self.name], capture_output=True)
+        for path in ("/etc/subuid", "/etc/subgid"):  # userdel takes the ranges too; make sure
+            try:
+                with open(path) as f:
+                    lines = f.readlines()
+            except FileNotFoundError:
+                continue
+            kept = [line for line in lines if not line.startswith(self.name + ":")]
+            if kept != lines:
+                with open(path, "w") as f:
+                    f.writelines(kept)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _make(user_python, ranges: bool) -> User:
+    name = f"tdr{random.SystemRandom().randrange(10 ** 6):06d}"
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+    # no ranges of useradd's choosing (Debian's gives each new user one): the test gives its own
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh",
+                    "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name], check=True, capture_output=True)
+    entry = pwd.getpwnam(name)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    try:
+        return User(name, home, ranges, user_python)
+    except BaseException:
+        subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+
+
+@pytest.fixture
+def user(user_python):
+    """An ordinary user with subordinate id ranges."""
+    u = _make(user_python, ranges=True)
+    yield u
+    u.remove()
+
+
+@pytest.fixture
+def bare_user(user_python):
+    """An ordinary user with no subordinate ids (its own id is all its namespace maps)."""
+    u = _make(user_python, ranges=False)
+    yield u
+    u.remove()

@@ -1,0 +1,117 @@
+"""The ids an ordinary user's user namespace maps, and writing them for a process.
+
+Root inside is the user; ids 1 and up are the user's subordinate ranges (/etc/subuid and
+/etc/subgid, which shadow's setuid newuidmap and newgidmap check), as podman maps them. A
+user with no ranges gets its own id alone (which the kernel lets it write itself): a
+container's files can then have one owner only.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from ..errors import TinydockerError
+
+SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
+
+
+@dataclass(frozen=True)
+class Range:
+    inside: int
+    outside: int
+    count: int
+
+    def line(self) -> str:
+        return f"{self.inside} {self.outside} {self.count}"
+
+
+def subordinate(path: str, name: str, own: int) -> list[tuple[int, int]]:
+    """The (start, count) ranges of `path` for the user (by name or by id), in file order."""
+    found = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) != 3 or parts[0] not in (name, str(own)):
+                    continue
+                try:
+                    start, count = int(parts[1]), int(parts[2])
+                except ValueError:
+                    continue
+                if count > 0:
+                    found.append((start, count))
+    except FileNotFoundError:
+        pass
+    return found
+
+
+@dataclass(frozen=True)
+class Mapping:
+    uids: tuple[Range, ...]
+    gids: tuple[Range, ...]
+
+    @property
+    def single(self) -> bool:
+        """Only the user's own id: no subordinate ranges."""
+        return len(self.uids) == 1
+
+    def document(self) -> dict:
+        """As `info` shows it (podman's idMappings)."""
+        def rows(ranges):
+            return [{"container_id": r.inside, "host_id": r.outside, "size": r.count} for r in ranges]
+        return {"uidmap": rows(self.uids), "gidmap": rows(self.gids)}
+
+
+def for_user(uid: int | None = None, gid: int | None = None) -> Mapping:
+    """The mapping for the user `uid` (default: this process's): its own id as root, then its
+    ranges; its own id alone if it lacks ranges of either kind (half a mapping would give
+    files owners that the other half cannot name)."""
+    uid = os.geteuid() if uid is None else uid
+    gid = os.getegid() if gid is None else gid
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    subuids, subgids = subordinate(SUBUID, name, uid), subordinate(SUBGID, name, gid)
+    own_uid, own_gid = (Range(0, uid, 1),), (Range(0, gid, 1),)
+    if not subuids or not subgids:
+        return Mapping(own_uid, own_gid)
+
+    def stacked(own, ranges):
+        out, inside = list(own), 1
+        for start, count in ranges:
+            out.append(Range(inside, start, count))
+            inside += count
+        return tuple(out)
+
+    return Mapping(stacked(own_uid, subuids), stacked(own_gid, subgids))
+
+
+def write(pid: int, mapping: Mapping) -> None:
+    """Give the process `pid` (just unshared its user namespace) the mapping: through the
+    system's newuidmap/newgidmap for ranges, or written directly for the user's own id."""
+    if mapping.single:
+        try:
+            with open(f"/proc/{pid}/uid_map", "w") as f:
+                f.write(mapping.uids[0].line() + "\n")
+            with open(f"/proc/{pid}/setgroups", "w") as f:
+                f.write("deny")  # the kernel's condition for an unprivileged gid_map
+            with open(f"/proc/{pid}/gid_map", "w") as f:
+                f.write(mapping.gids[0].line() + "\n")
+        except OSError as e:
+            raise TinydockerError(f"cannot map the user's id in a user namespace: {e.strerror}") from None
+        return
+    for tool, ranges in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
+        path = shutil.which(tool)
+        if path is None:
+            raise TinydockerError(f"{tool} not found: subordinate ids need it (apt-get install uidmap)")
+        args = [path, str(pid)] + [str(n) for r in ranges for n in (r.inside, r.outside, r.count)]
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            said = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+            raise TinydockerError(f"{tool} refused the user's ranges in {SUBUID if tool == 'newuidmap' else SUBGID}: "
+                                  f"{said}")
