@@ -355,9 +355,12 @@ class Run:
         self.history.append((self.step, f"docker {' '.join(args)} ({what})", p.returncode))
 
     def stop_serving(self):
-        """The last service stopped as a user stops it; what every incarnation said is checked."""
+        """The last service stopped as a user stops it."""
         if self.service is not None:
             self.service.stop()
+
+    def check_service_logs(self):
+        """What every incarnation of the service said: never a traceback or a raw error."""
         for n in range(1, self.services + 1):
             log = self.tmp / f"service{n}" / "stderr"
             said = log.read_text(errors="replace") if log.exists() else ""
@@ -480,6 +483,10 @@ class Run:
 
     def finish(self):
         self.stop_serving()
+        self.finish_cleanly()
+        self.check_service_logs()
+
+    def finish_cleanly(self):
         for name in NAMES:
             self.cli("rm", "-f", name, expect={0, 1})
         self.cli("system", "prune", "-f", expect={0})

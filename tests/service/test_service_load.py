@@ -168,3 +168,19 @@ def _registry_layers(registry: str, repo: str, tag: str) -> list[str]:
     with urllib.request.urlopen(req, timeout=30) as answer:
         manifest = json.load(answer)
     return [layer["digest"] for layer in manifest["layers"]]
+
+
+def test_clients_killed_between_requests_leave_no_trace_in_the_service_s_log(service):  # noqa: F811
+    # a client gone with its answer unread: the service, waiting for its next request on
+    # the kept-alive connection, finds it reset
+    import select
+
+    for _ in range(10):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(service.sock)
+        sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert select.select([sock], [], [], 60)[0]
+        sock.close()
+    assert service.request("GET", "/_ping") == (200, b"OK")
+    said = service.log.read_text()
+    assert "Traceback" not in said and "Error" not in said, said

@@ -280,6 +280,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
 
+    def handle(self) -> None:
+        # a client gone between requests (killed, or its connection reset) is no error
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            self.close_connection = True
+
     def _answer(self, service: "Service") -> None:
         parts = urlsplit(self.path)
         path, version = parts.path, _api(MAX_API)
@@ -338,14 +345,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Ostype", "linux")
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _Quiet:
+    """What a connection's thread lets escape (a bug) is one line on stderr, not socketserver's
+    traceback (TINYDOCKER_DEBUG=1 shows it)."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if os.environ.get("TINYDOCKER_DEBUG"):
+            super().handle_error(request, client_address)
+            return
+        error = sys.exc_info()[1]
+        print(f"tinydocker: a connection to the service failed (a bug in tinydocker, please report it): "
+              f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+
+class _UnixServer(_Quiet, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     # socketserver's backlog of 5 refuses a burst of clients (a unix socket's connect fails
     # with EAGAIN, not a wait): the kernel's own limit, as Go's listener (dockerd) takes
     request_queue_size = socket.SOMAXCONN
 
 
-class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+class _TCPServer(_Quiet, socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = socket.SOMAXCONN
