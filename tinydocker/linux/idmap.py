@@ -54,10 +54,10 @@ class Mapping:
     uids: tuple[Range, ...]
     gids: tuple[Range, ...]
 
-    @property
-    def single(self) -> bool:
-        """Only the user's own id: no subordinate ranges."""
-        return len(self.uids) == 1
+    def own_only(self) -> bool:
+        """Only the caller's own uid and gid, one each: what the kernel lets it write itself."""
+        return (len(self.uids) == len(self.gids) == 1 and self.uids[0].count == self.gids[0].count == 1
+                and self.uids[0].outside == os.geteuid() and self.gids[0].outside == os.getegid())
 
     def document(self) -> dict:
         """As `info` shows it (podman's idMappings)."""
@@ -94,7 +94,7 @@ def for_user(uid: int | None = None, gid: int | None = None) -> Mapping:
 def write(pid: int, mapping: Mapping) -> None:
     """Give the process `pid` (just unshared its user namespace) the mapping: through the
     system's newuidmap/newgidmap for ranges, or written directly for the user's own id."""
-    if mapping.single:
+    if mapping.own_only():
         try:
             with open(f"/proc/{pid}/uid_map", "w") as f:
                 f.write(mapping.uids[0].line() + "\n")

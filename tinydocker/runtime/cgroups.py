@@ -23,7 +23,7 @@ from .state import RuntimeError_
 DEFAULT_PARENT = "tinydocker-runtime"
 
 
-def _own(hierarchy_key: str) -> str:
+def own_cgroup(hierarchy_key: str) -> str:
     """This process's cgroup in a v1 hierarchy (by its controllers, "cpu,cpuacct") or v2 ("")."""
     with open("/proc/self/cgroup") as f:
         for line in f:
@@ -68,13 +68,33 @@ def directories(cgroups_path: str, container_id: str) -> tuple[str, list[str]]:
     if any(c in controllers.split(",") for controllers in v1.values() for c in _LIMITING):
         found = []
         for mount, controllers in sorted(v1.items()):
-            base = path if path.startswith("/") else os.path.join(_own(controllers), path)
+            base = path if path.startswith("/") else os.path.join(own_cgroup(controllers), path)
             found.append(os.path.normpath(mount + "/" + base.lstrip("/")))
         return path, found
     if v2:
-        base = path if path.startswith("/") else os.path.join(_own(""), path)
+        base = path if path.startswith("/") else os.path.join(own_cgroup(""), path)
         return path, [os.path.normpath(v2 + "/" + base.lstrip("/"))]
     raise RuntimeError_("no cgroup filesystem is mounted (the runtime needs /sys/fs/cgroup)")
+
+
+def writable(leaves: list[str]) -> list[str]:
+    """The leaves an ordinary user may make (their nearest existing parent is writable by it:
+    a subtree delegated to it, as systemd's user slice is on cgroup v2)."""
+    found = []
+    for leaf in leaves:
+        d = leaf
+        while not os.path.isdir(d) and d != "/":
+            d = os.path.dirname(d)
+        if os.access(d, os.W_OK):
+            found.append(leaf)
+    return found
+
+
+def limited(resources: Resources | None) -> bool:
+    """Whether `resources` sets a limit (the device rules are not one: a user namespace
+    makes no device node anyway)."""
+    return resources is not None and any(
+        value not in (None, ()) for value in (resources.memory, resources.cpu, resources.pids_limit, resources.block_io))
 
 
 def missing(leaves: list[str]) -> list[str]:

@@ -71,7 +71,8 @@ def _check_capabilities(config: Config) -> None:
         return
     from ..security.capabilities import NUMBER, held as holding
 
-    held = holding()
+    user = config.linux.namespace("user")
+    held = holding(new_user_namespace=user is not None and not user.path)
 
     for name in ("permitted", "effective", "inheritable", "ambient"):
         for cap in getattr(caps, name):
@@ -123,6 +124,8 @@ def create(config: Config, store: Store, container_id: str, pid_file: str | None
     state = None
     try:
         cgroup_path, leaves = cgroups.directories(config.linux.cgroups_path, container_id)
+        if os.geteuid() != 0:
+            leaves = _rootless_leaves(leaves, config)
         state = State(id=container_id, bundle=str(config.bundle), rootfs=str(config.root.path),
                       created=now_rfc3339(), oci_version=config.oci_version, annotations=dict(config.annotations),
                       cgroups=cgroups.missing(leaves), leaves=leaves, cgroup_path=cgroup_path,
@@ -297,7 +300,22 @@ def _fork_init(config: Config, fifo: str, leaves: list[str], program: bytes | No
                 pass
 
 
+def _rootless_leaves(leaves: list[str], config: Config) -> list[str]:
+    """An ordinary user's container has the cgroups it may make (a delegated subtree); with
+    none, it runs in the caller's own, as runc's rootless containers do, unless it asks for a
+    limit, which is then refused rather than ignored."""
+    mine = cgroups.writable(leaves)
+    if not mine and cgroups.limited(config.linux.resources):
+        raise RuntimeError_("config.json: linux.resources: a limit needs a cgroup this user may make (cgroup v2 "
+                            "with a subtree delegated to the user, as systemd's user@.service gives), and there "
+                            f"is none here ({', '.join(leaves[:1])}…): leave the limits out")
+    return mine
+
+
 def _write_id_maps(pid: int, config: Config) -> None:
+    if os.geteuid() != 0:
+        _write_id_maps_rootless(pid, config)
+        return
     for name, maps in (("uid_map", config.linux.uid_mappings), ("gid_map", config.linux.gid_mappings)):
         text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
         if not text:
@@ -308,6 +326,24 @@ def _write_id_maps(pid: int, config: Config) -> None:
         except OSError as e:
             raise RuntimeError_(f"config.json: linux.{'uidMappings' if name == 'uid_map' else 'gidMappings'}: "
                                 f"cannot write the user namespace's {name}: {e.strerror}") from None
+
+
+def _write_id_maps_rootless(pid: int, config: Config) -> None:
+    """An ordinary user writes its own id alone itself; ranges through newuidmap/newgidmap,
+    which check them against /etc/subuid and /etc/subgid (as runc does)."""
+    from ..errors import TinydockerError
+    from ..linux import idmap
+
+    def ranges(maps):
+        return tuple(idmap.Range(m.container_id, m.host_id, m.size) for m in maps)
+
+    uids, gids = ranges(config.linux.uid_mappings), ranges(config.linux.gid_mappings)
+    if not uids and not gids:
+        return  # a user namespace joined by path has its maps already
+    try:
+        idmap.write(pid, idmap.Mapping(uids, gids))
+    except TinydockerError as e:
+        raise RuntimeError_(f"config.json: linux.uidMappings/gidMappings: {e}") from None
 
 
 def _read_line(fd: int) -> bytes:

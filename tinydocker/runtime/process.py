@@ -63,6 +63,16 @@ def set_limits(p: Process) -> None:
                                       else "")) from None
 
 
+def _setgroups_denied() -> bool:
+    """A user namespace an ordinary user mapped itself (its own id alone) denies setgroups:
+    with no additional groups to give, there is nothing to drop either (runc's rule)."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False
+
+
 def apply(p: Process, seccomp_filter: bytes | None, privileged_done: bool = False) -> None:
     if not privileged_done:
         set_limits(p)
@@ -77,7 +87,8 @@ def apply(p: Process, seccomp_filter: bytes | None, privileged_done: bool = Fals
     user = p.user
     if caps is not None:
         sc.prctl(PR_SET_KEEPCAPS, 1)  # the permitted set survives the switch to a non-root uid
-    os.setgroups(list(user.additional_gids))
+    if user.additional_gids or not _setgroups_denied():
+        os.setgroups(list(user.additional_gids))
     os.setgid(user.gid)
     os.setuid(user.uid)
     if caps is not None:

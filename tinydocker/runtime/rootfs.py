@@ -13,6 +13,7 @@ import os
 import stat
 
 from ..linux import syscalls as sc
+from .cgroups import own_cgroup
 from .config import Config, Mount
 
 MS_SLAVE = 1 << 19
@@ -178,21 +179,42 @@ def cgroup_filesystems(target: str, flags: int, leaves=None) -> None:
         elif fstype == "cgroup2":
             v2 = True
     base = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+
+    def bind(source: str, at: str) -> None:
+        sc.mount(source, at, None, sc.MS_BIND)
+        sc.mount(source, at, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
+
     if not v1:
         if v2:
-            sc.mount("cgroup2", target, "cgroup2", base | flags)
+            if leaves is not None and not leaves:
+                # a rootless container in its caller's cgroup (none of its own): a user
+                # namespace may not mount cgroup2 outside a cgroup namespace of its own
+                bind(_v2_mount(lines) + own_cgroup(""), target)
+            else:
+                sc.mount("cgroup2", target, "cgroup2", base | flags)
         return
     sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
     for (name, options), mount_point in zip(v1, v1_mounts):
         os.makedirs(f"{target}/{name}", exist_ok=True)
         own = next((leaf for leaf in leaves or () if leaf.startswith(mount_point + "/")), None)
         if leaves is not None and own is not None:
-            sc.mount(own, f"{target}/{name}", None, sc.MS_BIND)
-            sc.mount(own, f"{target}/{name}", None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
+            bind(own, f"{target}/{name}")
+        elif leaves is not None and not leaves:
+            # rootless, no cgroup of its own: its caller's, as runc's rootless containers see
+            # it (a user namespace may not mount a v1 hierarchy)
+            bind(os.path.normpath(mount_point + "/" + own_cgroup(options)), f"{target}/{name}")
         else:
             sc.mount("cgroup", f"{target}/{name}", "cgroup", base | (flags & sc.MS_RDONLY), options)
     if flags & sc.MS_RDONLY:
         sc.mount("tmpfs", target, "tmpfs", base | sc.MS_REMOUNT | sc.MS_RDONLY, "mode=755")
+
+
+def _v2_mount(mountinfo_lines) -> str:
+    for line in mountinfo_lines:
+        before, _, after = line.partition(" - ")
+        if after.split()[:1] == ["cgroup2"]:
+            return before.split()[4]
+    return "/sys/fs/cgroup"
 
 
 def _bind_device(host_path: str, path: str) -> None:
