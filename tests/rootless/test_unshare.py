@@ -69,3 +69,24 @@ def test_an_ordinary_user_s_data_root_is_its_own_and_info_says_rootless(user, ba
     # nothing in a user's home is ever root's
     for u in (user, bare_user):
         assert _owned_by(u.home, u.uid) == []
+
+
+def test_what_needs_root_still_says_so_in_one_line(user):  # noqa: F811
+    assert user.td("image", "build", "busybox").returncode == 0  # an image of the user's own
+    for args in (["run", "--rm", "--network", "none", "c1", "true"], ["create", "c1", "true"]):
+        res = user.td(*args)
+        err = res.stderr.decode()
+        assert res.returncode == 125 and err.count("\n") == 1 and "not root are not there yet" in err, err
+    assert user.td("ps", "-aq").stdout == b""
+    # the service: the user's socket under XDG_RUNTIME_DIR, none without it, and a place it may not listen
+    res = user.td("system", "service", "-t", "1")
+    assert res.returncode == 125 and b"XDG_RUNTIME_DIR is not set" in res.stderr and res.stderr.count(b"\n") == 1
+    res = user.td("system", "service", "-t", "1", "unix:///run/tinydocker/user.sock")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"cannot listen on" in res.stderr, res.stderr
+    runtime_dir = user.home / "run"
+    runtime_dir.mkdir(mode=0o700)
+    os.chown(runtime_dir, user.uid, user.gid)
+    res = user.td("system", "service", "-t", "1", env={"XDG_RUNTIME_DIR": str(runtime_dir)})
+    assert res.returncode == 0, res.stderr  # it listened, then left after a second without a request
+    assert (runtime_dir / "tinydocker").is_dir() and not (runtime_dir / "tinydocker" / "docker.sock").exists()
+    assert _owned_by(user.home, user.uid) == []

@@ -13,6 +13,15 @@ def rootless() -> bool:
     return os.geteuid() != 0
 
 
+def refuse_containers(verb: str) -> None:
+    """Containers of the engine's own need root until issue 23 lands them: said in one line,
+    before anything is made, rather than as the permission error the first cgroup gives."""
+    if rootless():
+        raise TinydockerError(f"{verb}: containers for a user who is not root are not there yet (issue 23): "
+                              "tinydocker-runtime runs a rootless OCI bundle, and `tinydocker unshare` enters "
+                              "your user namespace")
+
+
 def mapping():
     """This user's mapping (linux.idmap.Mapping): root inside is the user, then its ranges."""
     from ..linux.idmap import for_user

@@ -111,7 +111,8 @@ def system_df(format: Optional[str] = typer.Option(None, "--format", help="table
 @system_app.command("service")
 def system_service(
     address: Optional[str] = typer.Argument(None, metavar="[unix:///PATH | tcp://127.0.0.1:PORT]",
-                                            help="Where to listen (default unix:///run/tinydocker/docker.sock; "
+                                            help="Where to listen (default unix:///run/tinydocker/docker.sock, for a user who "
+                                                 "is not root unix://$XDG_RUNTIME_DIR/tinydocker/docker.sock; "
                                                  "a socket systemd passes, LISTEN_FDS, is taken as it is)."),
     time: float = typer.Option(5.0, "-t", "--time", metavar="SECONDS",
                                help="Leave after this many seconds without a request; 0: never."),

@@ -24,6 +24,17 @@ from ..errors import NoSuchContainer, NoSuchImage, NoSuchVolume, Refused, Tinydo
 MIN_API = "1.24"
 MAX_API = "1.43"
 DEFAULT_SOCKET = "/run/tinydocker/docker.sock"
+
+
+def default_address() -> str:
+    """root's socket, or an ordinary user's under $XDG_RUNTIME_DIR (as rootless podman's)."""
+    if os.geteuid() == 0:
+        return f"unix://{DEFAULT_SOCKET}"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime_dir:
+        raise TinydockerError("XDG_RUNTIME_DIR is not set, so a user who is not root has no default socket: "
+                              "give the service its address (unix:///PATH)")
+    return f"unix://{runtime_dir}/tinydocker/docker.sock"
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 
 
@@ -416,16 +427,19 @@ def listen(address: str, group: str | None = None):
         server.socket.close()
         server.socket = sock
         return server, f"fd://{fd}"
-    address = address or f"unix://{DEFAULT_SOCKET}"
+    address = address or default_address()
     if address.startswith("unix://"):
         path = address[len("unix://"):]
         _unlink_stale(path)
-        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        old = os.umask(0o117)  # the socket is made 0660: root's, and its group's
         try:
-            server = _UnixServer(path, _Handler)
-        finally:
-            os.umask(old)
+            os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+            old = os.umask(0o117)  # the socket is made 0660: root's, and its group's
+            try:
+                server = _UnixServer(path, _Handler)
+            finally:
+                os.umask(old)
+        except OSError as e:
+            raise TinydockerError(f"cannot listen on {path}: {e.strerror}") from None
         if group:
             import grp
 
@@ -440,7 +454,10 @@ def listen(address: str, group: str | None = None):
         host, _, port = address[len("tcp://"):].rpartition(":")
         if not port.isdigit():
             raise TinydockerError(f"invalid address {address}: tcp://HOST:PORT")
-        return _TCPServer((host.strip("[]") or "127.0.0.1", int(port)), _Handler), address
+        try:
+            return _TCPServer((host.strip("[]") or "127.0.0.1", int(port)), _Handler), address
+        except OSError as e:
+            raise TinydockerError(f"cannot listen on {address}: {e.strerror}") from None
     raise TinydockerError(f"invalid address {address}: unix:///PATH or tcp://HOST:PORT")
 
 
