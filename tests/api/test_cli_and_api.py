@@ -71,7 +71,8 @@ def test_info(td):
     if version:
         assert f"Cgroup version: {version}" in out
     assert "uts pid mnt net ipc" in out
-    assert "Logging driver: json-file" in out.splitlines()[-1]
+    assert "Logging driver: json-file" in out.splitlines()
+    assert out.splitlines()[-1] == "Rootless:       no"
     assert td.out("info", "--format", "{{.LoggingDriver}}").strip() == "json-file"  # docker's key
 
 
