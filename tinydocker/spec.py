@@ -67,6 +67,9 @@ class ContainerSpec:
     ports: list[str] = field(default_factory=list)     # -p flags as given
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
+    # the network (and its ports) a stopped container was disconnected from: connected to it
+    # again, that is its network again, as docker's HostConfig keeps NetworkMode and PortBindings
+    parked: dict = field(default_factory=dict)
     pid: str = ""                                      # --pid: "" its own, host, or container:NAME
     mac_address: str = ""                              # --mac-address: eth0's on the network it starts on
     dns: list[str] = field(default_factory=list)

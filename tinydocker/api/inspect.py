@@ -138,7 +138,7 @@ def _network_settings(record, spec: dict) -> dict:
                                            "MacAddress": e.get("mac", ""),
                                            "Aliases": e.get("aliases") or None}
     if record is None:
-        wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network", "bridge").partition(":")[0]
+        wanted = [{"name": spec.get("network", "bridge"), "aliases": spec.get("aliases")}] * (spec.get("network", "bridge").partition(":")[0]
                                                       not in ("none", "host", "container")) \
             + spec.get("networks", [])
         for n in wanted:
