@@ -1,0 +1,53 @@
+"""testcontainers-python (its generic DockerContainer, on docker-py) driving tinydocker
+through `system service`: a container started, waited for by its log and by its port,
+reached from the test on the port it was published on, stopped, and nothing left.
+
+Ryuk, testcontainers' reaper, is an image pulled from Docker Hub (unreachable here, and the
+tests reach nothing beyond 127.0.0.1): TESTCONTAINERS_RYUK_DISABLED=true turns it off, and
+the test removes what it started itself, as the `with` block does."""
+
+import json
+import os
+import urllib.request
+
+import pytest
+
+from service_fixtures import service  # noqa: F401 - the fixture
+
+tc = pytest.importorskip("testcontainers.core.container")
+
+HTTPD = "mkdir -p /www && echo hello-from-tc > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"
+
+
+@pytest.fixture
+def docker_host(service, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{service.sock}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(service.config))
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    return service
+
+
+def test_a_generic_container_started_waited_for_reached_and_stopped(docker_host):
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy, PortWaitStrategy
+
+    service = docker_host
+    container = (tc.DockerContainer("busybox").with_command(["sh", "-c", HTTPD]).with_exposed_ports(8080)
+                 .with_env("GREETING", "hi").waiting_for(LogMessageWaitStrategy("serving")))
+    with container:
+        PortWaitStrategy(8080).wait_until_ready(container)
+        host, port = container.get_container_host_ip(), container.get_exposed_port(8080)
+        if os.path.exists("/.dockerenv"):
+            # testcontainers believes itself in a container (docker's marker file): it goes
+            # through the gateway of the container's network, the host's end of its bridge
+            doc = json.loads(service.td.out("inspect", container.get_wrapped_container().id))[0]
+            assert host == doc["NetworkSettings"]["Gateway"]
+        else:
+            assert host == "localhost"  # DOCKER_HOST is a unix socket: this machine
+        with urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=30) as answer:
+            assert answer.read() == b"hello-from-tc\n"
+        code, output = container.exec(["sh", "-c", "echo $GREETING"])
+        assert (code, output) == (0, b"hi\n")
+        name = container.get_wrapped_container().name
+        assert service.td.out("ps", "--format", "{{.Names}}").split() == [name]
+    # stopped and removed by the with block: nothing of it is left
+    assert service.td.out("ps", "-aq") == ""
