@@ -7,11 +7,14 @@ project's network with nc, told where by its environment; `db` appends to a file
 volume. `up -d`, `ps`, `logs`, `exec` (-T, and on a real terminal, which compose hands to
 docker's CLI), the published port from the test, `down -v` leaving nothing."""
 
+import json
 import shutil
 import subprocess
+import urllib.request
 
 import pytest
 
+from conftest import wait_for
 from service_fixtures import service  # noqa: F401 - the fixture
 
 COMPOSE = shutil.which("docker-compose")
@@ -81,6 +84,48 @@ def compose(service, tmp_path):  # noqa: F811
     c = Compose(service, app)
     yield c
     c("down", "-v", "-t", "1")  # whatever a failed test left
+
+
+def test_a_three_service_application_up_used_and_down(service, compose):  # noqa: F811
+    td = service.td
+    res = compose("up", "-d")
+    assert res.returncode == 0, res.stderr.decode()
+    # busybox is here: compose looked it up and pulled nothing
+    assert "pull" not in td.out("events", "--since", "1h", "--until", "0s", "--format", "{{.Action}}").split()
+
+    ps = compose.out("ps").splitlines()
+    rows = {line.split()[0]: line for line in ps[2:]}
+    assert set(rows) == {f"{PROJECT}_web_1", f"{PROJECT}_client_1", f"{PROJECT}_db_1"}
+    # the client was started once web was healthy (depends_on's condition)
+    assert "Up (healthy)" in rows[f"{PROJECT}_web_1"] and "127.0.0.1:" in rows[f"{PROJECT}_web_1"]
+    health = json.loads(td.out("inspect", "-f", "{{json .State.Health}}", f"{PROJECT}_web_1"))
+    assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0
+
+    # the client reached web by its service name, over the project's network
+    def client_log():
+        return compose.out("logs", "--no-color", "client")
+
+    wait_for(lambda: "hello-from-web" in client_log(), timeout=60, what="the client's answer from web")
+    assert "hello-from-client" in client_log() and "HTTP/1.1 200 OK" in client_log()
+    assert compose.out("exec", "-T", "client", "sh", "-c", "echo $TARGET $GREETING") == "web hello-from-client\n"
+
+    # the published port, from here
+    address = compose.out("port", "web", "8080").strip()
+    assert address.startswith("127.0.0.1:")
+    with urllib.request.urlopen(f"http://{address}/index.html", timeout=30) as answer:
+        assert answer.read() == b"hello-from-web\n"
+
+    # db writes into its named volume, which is the project's
+    wait_for(lambda: compose("exec", "-T", "db", "grep", "-c", "row", "/data/db.log").stdout.strip() not in
+             (b"", b"0"), what="db's rows")
+    assert f"{PROJECT}_dbdata" in td.out("volume", "ls", "-q").split()
+    # exec -T: the command's exit code is compose's
+    assert compose("exec", "-T", "db", "sh", "-c", "exit 3").returncode == 3
+
+    assert compose("down", "-v", "-t", "1").returncode == 0
+    assert td.out("ps", "-aq") == ""
+    assert f"{PROJECT}_default" not in td.out("network", "ls", "--format", "{{.Name}}").split()
+    assert td.out("volume", "ls", "-q") == ""
 
 
 def test_compose_exec_on_a_real_terminal(service, compose):  # noqa: F811
