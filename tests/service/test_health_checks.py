@@ -26,6 +26,7 @@ def test_a_check_turns_unhealthy_then_healthy_and_starts_again_with_a_new_run(se
     assert "No such file" in now["Log"][-1]["Output"]
     service.out("exec", "h1", "sh", "-c", "echo fine > /tmp/ok")
     wait_for(lambda: health(service, "h1")["Status"] == "healthy", what="h1 to be healthy")
+    assert service.out("ps", "--format", "{{.Status}}").endswith(" (healthy)\n")  # as docker ps says it
     now = health(service, "h1")
     assert now["FailingStreak"] == 0 and now["Log"][-1] == {**now["Log"][-1], "ExitCode": 0, "Output": "fine\n"}
     events = service.td.out("events", "--since", "1h", "--until", "0s", "--format", "{{.Action}}").split("\n")
