@@ -51,3 +51,19 @@ def test_a_generic_container_started_waited_for_reached_and_stopped(docker_host)
         assert service.td.out("ps", "--format", "{{.Names}}").split() == [name]
     # stopped and removed by the with block: nothing of it is left
     assert service.td.out("ps", "-aq") == ""
+
+
+def test_a_container_waited_for_by_its_health_check(docker_host):
+    """testcontainers' HealthcheckWaitStrategy: docker-py's healthcheck= at create, the
+    state read back from inspect's State.Health until it says healthy."""
+    from testcontainers.core.wait_strategies import HealthcheckWaitStrategy
+
+    service = docker_host
+    check = {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/index.html"],
+             "interval": 100_000_000, "timeout": 5_000_000_000, "retries": 50}
+    container = (tc.DockerContainer("busybox", healthcheck=check).with_command(["sh", "-c", HTTPD])
+                 .with_exposed_ports(8080).waiting_for(HealthcheckWaitStrategy()))
+    with container:
+        doc = json.loads(service.td.out("inspect", container.get_wrapped_container().id))[0]
+        assert doc["State"]["Health"]["Status"] == "healthy"
+    assert service.td.out("ps", "-aq") == ""
