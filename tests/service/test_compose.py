@@ -20,7 +20,8 @@ from service_fixtures import service  # noqa: F401 - the fixture
 COMPOSE = shutil.which("docker-compose")
 PROJECT = "tdapp"
 
-# version 2.4: compose 1.29 takes depends_on's condition (service_healthy) only in 2.x files
+# version 2.4: the format whose schema has always had depends_on's condition (1.29 also
+# takes it in 3.x files)
 APP = """\
 version: "2.4"
 services:
