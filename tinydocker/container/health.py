@@ -93,6 +93,13 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     except NoSuchContainer:
         return
     if record.status != RUNNING or record.pid != pid:
+        return  # ended, or another run
+    if record.paused:
+        # docker's exec refuses a paused container, and its check fails so (an exec into a
+        # frozen cgroup would wait for the thaw)
+        now = datetime.now(timezone.utc)
+        _record(store, record, check, now, now, -1, f"Container {record.id} is paused, unpause the container "
+                                                    "before exec")
         return
     spec = ContainerSpec.from_dict(record.spec)
     timeout = check["timeout"] / SECOND
