@@ -123,6 +123,15 @@ def test_a_three_service_application_up_used_and_down(service, compose):  # noqa
     # exec -T: the command's exit code is compose's
     assert compose("exec", "-T", "db", "sh", "-c", "exit 3").returncode == 3
 
+    # up again: everything is as the file says (the network too: its inspect shows no
+    # option compose did not give), so nothing is made again
+    res = compose("up", "-d")
+    assert res.returncode == 0 and res.stderr.decode().count("is up-to-date") == 3, res.stderr.decode()
+    # a one-off container of a service: its environment, its exit code, gone with --rm
+    res = compose("run", "--rm", "-T", "client", "sh", "-c", "echo $GREETING; exit 5")
+    assert (res.returncode, res.stdout) == (5, b"hello-from-client\n"), res.stderr.decode()
+    assert len(td.out("ps", "-aq").split()) == 3
+
     assert compose("down", "-v", "-t", "1").returncode == 0
     assert td.out("ps", "-aq") == ""
     assert f"{PROJECT}_default" not in td.out("network", "ls", "--format", "{{.Name}}").split()
