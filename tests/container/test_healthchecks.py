@@ -14,8 +14,10 @@ def test_health_flags_make_a_check_the_monitor_runs(td):
     td.out("run", "-d", "--network", "none", "--health-cmd", "test -e /tmp/ok", "--health-interval", "100ms",
            "--health-retries", "1", "c1", "sleep", "600")
     wait_for(lambda: health(td, "c1")["Status"] == "unhealthy", what="c1 to be unhealthy")
+    assert td.out("ps", "--format", "{{.Status}}").endswith(" (unhealthy)\n")  # docker ps's words
     td.out("exec", "c1", "touch", "/tmp/ok")
     wait_for(lambda: health(td, "c1")["Status"] == "healthy", what="c1 to be healthy")
+    assert td.out("ps", "--format", "{{.Status}}").endswith(" (healthy)\n")
     assert json.loads(td.out("inspect", "-f", "{{json .Config.Healthcheck}}", "c1")) == {
         "Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 100_000_000, "Retries": 1}
 

@@ -473,7 +473,8 @@ def ps(
     check_format(format)
     records = api.ps(all=all, filters=filter or [], last=1 if latest else last, root=options.root)
     sizes = api.sizes(records, root=options.root) if size else None
-    rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes)
+    rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes,
+                           health=api.health_states(records, root=options.root))
     show_listing(format, rows, lambda: display.ps_table(rows, size), [r["ID"] for r in rows] if quiet else None,
                  titles=display.PS_TITLES)
 

@@ -221,19 +221,12 @@ def container_row(record, doc: dict) -> dict:
         "Id": record.id, "Names": [f"/{record.name}"], "Image": record.image, "ImageID": record.image_id,
         "Command": " ".join(record.command), "Created": int(record.created.timestamp()),
         "Ports": ports, "Labels": dict(record.spec.get("labels") or {}), "State": record.state,
-        "Status": status_text(record, datetime.now(timezone.utc)) + _health_text(record, doc),
+        "Status": status_text(record, datetime.now(timezone.utc),
+                              ((doc.get("State") or {}).get("Health") or {}).get("Status")),
         "HostConfig": {"NetworkMode": record.spec.get("network") or "default"},
         "NetworkSettings": {"Networks": (doc.get("NetworkSettings") or {}).get("Networks") or {}},
         "Mounts": doc.get("Mounts") or [],
     }
-
-
-def _health_text(record, doc: dict) -> str:
-    """docker ps's word on a running container's health: (healthy), (health: starting)..."""
-    health = (doc.get("State") or {}).get("Health")
-    if not health or record.status != "running":
-        return ""
-    return " (health: starting)" if health["Status"] == "starting" else f" ({health['Status']})"
 
 
 def filters_for_ps(filters: dict[str, list[str]]) -> list[str]:
