@@ -67,3 +67,28 @@ def test_a_container_waited_for_by_its_health_check(docker_host):
         doc = json.loads(service.td.out("inspect", container.get_wrapped_container().id))[0]
         assert doc["State"]["Health"]["Status"] == "healthy"
     assert service.td.out("ps", "-aq") == ""
+
+
+def test_two_containers_on_a_network_of_their_own_one_reaching_the_other_by_alias(docker_host, tmp_path):
+    """testcontainers' Network: made and removed around the containers; one joins it with
+    an alias (docker-py's networking_config at create), the other reaches it by that name,
+    reading a host directory mapped into it; get_logs() gives its output."""
+    from testcontainers.core.network import Network
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    service = docker_host
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "path").write_text("/index.html\n")
+    with Network() as net:
+        server = (tc.DockerContainer("busybox").with_command(["sh", "-c", HTTPD]).with_network(net)
+                  .with_network_aliases("srv").waiting_for(LogMessageWaitStrategy("serving")))
+        fetch = "wget -q -O - http://srv:8080$(cat /host/path); echo fetched; exec sleep 600"
+        client = (tc.DockerContainer("busybox").with_command(["sh", "-c", fetch]).with_network(net)
+                  .with_volume_mapping(str(tmp_path / "shared"), "/host", "ro")
+                  .waiting_for(LogMessageWaitStrategy("fetched")))
+        with server, client:
+            assert client.get_logs() == (b"hello-from-tc\nfetched\n", b"")
+            assert client.exec(["sh", "-c", "touch /host/x"]).exit_code != 0  # mapped read-only
+        assert net.name in service.td.out("network", "ls", "--format", "{{.Name}}").split()
+    assert net.name not in service.td.out("network", "ls", "--format", "{{.Name}}").split()
+    assert service.td.out("ps", "-aq") == ""
