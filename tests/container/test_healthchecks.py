@@ -44,3 +44,12 @@ def test_the_image_s_healthcheck_applies_and_no_healthcheck_drops_it(td, tmp_pat
         "Test": ["CMD-SHELL", "exit 1"], "Interval": 200_000_000, "Retries": 1}
     td.out("run", "-d", "--image", "checked", "--network", "none", "--no-healthcheck", "c4", "sleep", "600")
     assert "Health" not in json.loads(td.out("inspect", "c4"))[0]["State"]  # docker omits it
+
+
+def test_failures_in_the_start_period_do_not_count(td):
+    td.out("run", "-d", "--network", "none", "--health-cmd", "false", "--health-interval", "100ms",
+           "--health-retries", "1", "--health-start-period", "1h", "c5", "sleep", "600")
+    wait_for(lambda: len(health(td, "c5")["Log"]) >= 2, what="two of c5's checks")
+    now = health(td, "c5")
+    assert (now["Status"], now["FailingStreak"]) == ("starting", 0)
+    assert [r["ExitCode"] for r in now["Log"]][:2] == [1, 1]
