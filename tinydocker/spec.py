@@ -67,6 +67,9 @@ class ContainerSpec:
     ports: list[str] = field(default_factory=list)     # -p flags as given
     publish_all: bool = False                          # -P: the exposed ports on free host ports
     networks: list[dict] = field(default_factory=list) # `network connect`ed: {name, ip, aliases}, after `network`
+    # the network (and its ports) a stopped container was disconnected from: connected to it
+    # again, that is its network again, as docker's HostConfig keeps NetworkMode and PortBindings
+    parked: dict = field(default_factory=dict)
     pid: str = ""                                      # --pid: "" its own, host, or container:NAME
     mac_address: str = ""                              # --mac-address: eth0's on the network it starts on
     dns: list[str] = field(default_factory=list)
@@ -78,6 +81,7 @@ class ContainerSpec:
     log_driver: str = DEFAULT_LOG_DRIVER               # json-file (the CRI file logs.py reads) or none
     log_opts: dict[str, str] = field(default_factory=dict)  # --log-opt max-size, max-file, labels, env
     runtime: str = ""                                  # --runtime: an OCI runtime's path; "" tinydocker's own
+    healthcheck: dict = field(default_factory=dict)    # test, interval, timeout, start_period (ns), retries: container/health.py
 
     def __post_init__(self):
         check_name(self.name)
@@ -115,6 +119,8 @@ class ContainerSpec:
         if policy != "no" and self.remove:
             raise TinydockerError("Conflicting options: --restart and --rm")
         self.log_limits()
+        if self.healthcheck:
+            check_healthcheck(self.healthcheck)
         for group in self.group_add:
             if not group or ":" in group or "\0" in group:
                 raise TinydockerError(f"invalid --group-add {group!r}: want a group name or id")
@@ -284,6 +290,21 @@ class ContainerSpec:
         data = asdict(self)
         data["limits"] = {k: v for k, v in data["limits"].items() if v is not None}  # TOML has no null
         return data
+
+
+def check_healthcheck(check: dict) -> None:
+    """A health check's form (container/health.py), as docker refuses a bad one at create."""
+    test = check.get("test") or []
+    if test and (test[0] not in ("NONE", "CMD", "CMD-SHELL") or (test[0] == "CMD-SHELL" and len(test) != 2)
+                 or (test[0] == "CMD" and len(test) < 2) or not all(isinstance(t, str) for t in test)):
+        raise TinydockerError(f"invalid healthcheck test {test!r}: want [\"CMD\", ARG...], "
+                              "[\"CMD-SHELL\", COMMAND] or [\"NONE\"]")
+    for key, name in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod")):
+        value = check.get(key) or 0  # docker's words
+        if not isinstance(value, int) or (value and value < 1_000_000):
+            raise TinydockerError(f"{name} in Healthcheck cannot be less than 1ms")
+    if not isinstance(check.get("retries") or 0, int) or (check.get("retries") or 0) < 0:
+        raise TinydockerError("Retries in Healthcheck cannot be negative")
 
 
 def parse_restart(text: str) -> tuple[str, int]:

@@ -36,9 +36,13 @@ def ago(t: datetime, now: datetime) -> str:
     return human_duration((now - t).total_seconds())
 
 
-def status_text(record, now: datetime) -> str:
+def status_text(record, now: datetime, health: str | None = None) -> str:
+    """docker ps's STATUS; `health` the running container's check's status, if it has one."""
     if record.status == "running":
-        return f"Up {ago(record.started, now)}" + (" (Paused)" if record.paused else "")
+        if record.paused:
+            return f"Up {ago(record.started, now)} (Paused)"
+        said = "" if not health else " (health: starting)" if health == "starting" else f" ({health})"
+        return f"Up {ago(record.started, now)}{said}"
     if record.status == "exited":
         verb = "Restarting" if record.state == "restarting" else "Exited"
         return f"{verb} ({record.exit_code}) {ago(record.finished, now)} ago"

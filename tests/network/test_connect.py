@@ -142,3 +142,33 @@ def test_mac_addresses_are_dockers_and_shown_by_inspect(td):
     res = td("run", "--rm", "--network", "container:box", "--mac-address", "02:00:00:00:00:01", "m3", "true")
     assert res.returncode == 125 and b"conflicting options: mac-address and the network mode" in res.stderr
     td.out("rm", "-f", "box")
+
+
+def test_a_created_container_disconnected_from_its_network_and_connected_again_keeps_its_ports(td):
+    """What compose does to each container it makes: disconnect it from its project's
+    network and connect it again with its service's aliases. Its published ports stay (as
+    docker's HostConfig keeps them), the aliases are the new ones, and it starts."""
+    td.out("network", "create", "--subnet", spare_subnet(), "proj")
+    td.out("create", "--network", "proj", "--network-alias", "old", "-p", "127.0.0.1::80", "web", "sh", "-c", HTTPD)
+    assert networks_of(td, "web")["proj"]["Aliases"] == ["old"]
+    td.out("network", "disconnect", "proj", "web")
+    assert networks_of(td, "web") == {}
+    td.out("network", "connect", "--alias", "www", "proj", "web")
+    assert networks_of(td, "web")["proj"]["Aliases"] == ["www"]
+    td.out("start", "web")
+    td.wait_running("web")
+    port = json.loads(td.out("inspect", "web"))[0]["NetworkSettings"]["Ports"]["80/tcp"][0]
+    assert port["HostIp"] == "127.0.0.1" and int(port["HostPort"]) > 0
+    td.out("run", "-d", "--network", "proj", "peer", "sleep", "600")
+    wait_for(lambda: td("exec", "peer", "wget", "-q", "-O", "-", "http://www/").stdout == b"hello-web\n",
+             what="web to answer by its new alias")
+    assert "\tweb www" in td.out("exec", "peer", "cat", "/etc/hosts")
+
+
+def test_a_created_container_disconnected_from_its_network_starts_without_one(td):
+    td.out("network", "create", "--subnet", spare_subnet(), "proj")
+    td.out("create", "--network", "proj", "--network-alias", "old", "-p", "80", "lone", "sleep", "600")
+    td.out("network", "disconnect", "proj", "lone")
+    td.out("start", "lone")
+    td.wait_running("lone")
+    assert addresses(td, "lone") == {}

@@ -28,7 +28,7 @@ _HOME = {
     **dict.fromkeys(["attach", "exec", "kill", "pause", "prune_containers", "remove", "rename", "restart", "start",
                      "stop", "unpause", "update", "wait"], ".containers"),
     **dict.fromkeys(["cp", "diff", "stat_path"], ".files"),
-    **dict.fromkeys(["inspect", "inspect_all", "logs", "ps", "sizes", "stats", "top"], ".observe"),
+    **dict.fromkeys(["health_states", "inspect", "inspect_all", "logs", "ps", "sizes", "stats", "top"], ".observe"),
     **dict.fromkeys(["build_image", "commit", "export", "history", "images", "import_image", "inspect_image", "load",
                      "prune_images", "remove_image", "save", "tag"], ".images"),
     **dict.fromkeys(["login", "logout", "pull", "push"], ".registry"),

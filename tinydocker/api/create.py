@@ -84,7 +84,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
              dns_options: Sequence[str] = (), add_hosts: Sequence[str] = (),
              restart: str = "no", init: bool = False, log_driver: str = "json-file",
              log_opts: Sequence[str] | dict = (), pull: str = "missing", quiet: bool = True,
-             runtime: str | None = None):
+             runtime: str | None = None, healthcheck: dict | None = None):
     """The spec of a new container from the image's config and the options (docker's meanings):
 
     The image's config applies as in docker: COMMAND replaces its Cmd, `entrypoint` (a
@@ -107,6 +107,10 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     Lifetime and output as docker's flags: restart="on-failure:3" (detached containers; the
     monitor restarts them), init=True, log_driver="none", log_opts=["max-size=1m", "max-file=3"],
     pull="missing"|"always"|"never" (docker's --pull; quiet=False prints the pull's lines on stderr).
+    healthcheck={"test": ["CMD", "wget", "-q", "http://127.0.0.1/"], "interval": "1s", "retries": 3}
+    (docker's HEALTHCHECK: "test" ["CMD", ...], ["CMD-SHELL", "cmd"] or ["NONE"]; "interval", "timeout",
+    "start_period" as Go durations or ns; over the image's, field by field): run by the monitor in
+    a detached container, its result in inspect()'s State.Health.
     runtime="runc" (or "tinydocker-runtime", "crun", a path): start the container through that OCI
     runtime binary, instead of tinydocker's own runtime code in this process ("builtin"; the
     default unless the data root's config.toml says `runtime = "..."`).
@@ -128,11 +132,17 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     found = _image_for(images, image, pull, quiet)
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
-    settings = process(images.config(found), list(command or []), entrypoint, from_files + list(env), workdir, user)
+    config = images.config(found)
+    settings = process(config, list(command or []), entrypoint, from_files + list(env), workdir, user)
     storage, tmpfs = _storage(volumes, mounts, list(tmpfs), settings.pop("volumes"))
     settings["labels"].update(user_labels)
     if stop_signal:
         settings["stop_signal"] = stop_signal
+    image_check = (config.get("config") or {}).get("Healthcheck")
+    if image_check or healthcheck:
+        from ..container.health import merged
+
+        settings["healthcheck"] = merged(image_check, _healthcheck(healthcheck or {}))
     spec = ContainerSpec(name=name, image=image, image_id=found.id, hostname=hostname or "",
                          interactive=interactive, stdin_once=stdin_once, tty=tty, remove=remove, **settings,
                          stop_timeout=-1 if stop_timeout is None else stop_timeout,
@@ -155,6 +165,19 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
 
 
 PULL_POLICIES = ("always", "missing", "never")
+
+
+def _healthcheck(given: dict) -> dict:
+    """The check's durations as nanoseconds (docker's own unit for them)."""
+    from .times import duration
+
+    check = dict(given)
+    for key in ("interval", "timeout", "start_period"):
+        if check.get(key) is not None:
+            check[key] = duration(check[key], f"--health-{key.replace('_', '-')}")
+            if check[key] < 0:
+                raise TinydockerError(f"--health-{key.replace('_', '-')} cannot be negative")
+    return check
 
 
 def _runtime(name: str | None, data_root) -> str:

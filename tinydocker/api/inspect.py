@@ -37,6 +37,7 @@ def inspect_doc(record, store) -> dict:
             "Error": record.error or "",
             "StartedAt": _rfc3339(record.started),
             "FinishedAt": _rfc3339(record.finished),
+            **({"Health": health} if (health := _health(store, record)) else {}),
         },
         "Image": record.image_id,
         "Name": "/" + record.name,
@@ -103,10 +104,25 @@ def inspect_doc(record, store) -> dict:
             "ExposedPorts": {port: {} for port in spec.get("exposed_ports", [])} or None,
             "StopSignal": spec.get("stop_signal") or None,
             **({"StopTimeout": spec["stop_timeout"]} if spec.get("stop_timeout", -1) >= 0 else {}),
+            **({"Healthcheck": _healthcheck(spec["healthcheck"])} if spec.get("healthcheck") else {}),
             "Tty": spec.get("tty", False),
             "OpenStdin": spec.get("interactive", False),
         },
     }
+
+
+def _health(store, record) -> dict | None:
+    if not record.spec.get("healthcheck"):
+        return None  # without importing the module
+    from ..container.health import state
+
+    return state(store, record)
+
+
+def _healthcheck(check: dict) -> dict:
+    from ..container.health import to_docker
+
+    return to_docker(check)
 
 
 def _layer_targets(links) -> list[str]:
@@ -138,7 +154,7 @@ def _network_settings(record, spec: dict) -> dict:
                                            "MacAddress": e.get("mac", ""),
                                            "Aliases": e.get("aliases") or None}
     if record is None:
-        wanted = [{"name": spec.get("network", "bridge")}] * (spec.get("network", "bridge").partition(":")[0]
+        wanted = [{"name": spec.get("network", "bridge"), "aliases": spec.get("aliases")}] * (spec.get("network", "bridge").partition(":")[0]
                                                       not in ("none", "host", "container")) \
             + spec.get("networks", [])
         for n in wanted:

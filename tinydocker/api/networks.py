@@ -19,7 +19,11 @@ def _doc(net: dict, containers: dict | None = None) -> dict:
                      "Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
             "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Labels": net.get("labels") or {},
-            "Options": {"com.docker.network.bridge.name": net["bridge"]},
+            # the driver options given at create, as docker's (none are taken): a user network's
+            # bridge device is tinydocker's own choice, and compose takes any option it did not
+            # give for a change that needs the network made again; the default bridge's device
+            # is shown, as dockerd shows docker0
+            "Options": {"com.docker.network.bridge.name": net["bridge"]} if net["name"] == "bridge" else {},
             "Containers": containers if containers is not None else {}}
 
 

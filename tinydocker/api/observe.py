@@ -42,6 +42,18 @@ def sizes(records, root=None) -> dict[str, tuple[int, int]]:
     return found
 
 
+def health_states(records, root=None) -> dict[str, str]:
+    """docker ps's health of the running containers among `records` that have a check:
+    {id: "starting" | "healthy" | "unhealthy"} (inspect()'s State.Health has the rest)."""
+    checked = [r for r in records if r.status == "running" and r.spec.get("healthcheck")]
+    if not checked:
+        return {}  # without importing the module
+    from ..container.health import state
+
+    store = _store(root)
+    return {r.id: found["Status"] for r in checked if (found := state(store, r))}
+
+
 def inspect(ref: str, root=None):
     return _find(ref, root)[1]
 

@@ -42,6 +42,19 @@ def moment(value: str, flag: str = "--since", now_ns: int | None = None) -> int:
     return int(parsed.timestamp()) * 1_000_000_000 + nanos
 
 
+def duration(value: str | int, flag: str) -> int:
+    """A Go duration ("30s", "1m30s", "250ms", "0") as nanoseconds (an int is taken as
+    nanoseconds already), or a one-line error naming `flag`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text == "0":
+        return 0
+    if not re.fullmatch(rf"(?:{_DURATION.pattern})+", text):
+        raise TinydockerError(f"invalid argument {value!r} for {flag}: a duration such as 30s, 1m30s or 500ms")
+    return int(sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+
+
 def rfc3339_nano(ns: int) -> str:
     """Docker's event and log time stamp: local time, nanoseconds, the zone's offset."""
     seconds, nanos = divmod(ns, 1_000_000_000)

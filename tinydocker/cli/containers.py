@@ -153,6 +153,20 @@ def run(
     sysctl: Optional[List[str]] = typer.Option(
         None, "--sysctl", metavar="KEY=VALUE", help="Set a namespaced kernel setting: net.*, kernel.shm*, "
         "kernel.msg*, kernel.sem, fs.mqueue.* (repeatable)."),
+    health_cmd: Optional[str] = typer.Option(
+        None, "--health-cmd", metavar="CMD",
+        help="A shell command checking the container's health (0: healthy); run by the monitor in a detached "
+             "container, its result in inspect's State.Health."),
+    health_interval: Optional[str] = typer.Option(None, "--health-interval", metavar="DURATION",
+                                                  help="Time between checks (default 30s; 500ms, 1m30s...)."),
+    health_timeout: Optional[str] = typer.Option(None, "--health-timeout", metavar="DURATION",
+                                                 help="A check running longer fails (default 30s)."),
+    health_retries: Optional[int] = typer.Option(None, "--health-retries", metavar="N",
+                                                 help="Failures in a row that make it unhealthy (default 3)."),
+    health_start_period: Optional[str] = typer.Option(
+        None, "--health-start-period", metavar="DURATION",
+        help="Failures before the first success do not count for this long after the start (default 0s)."),
+    no_healthcheck: bool = typer.Option(False, "--no-healthcheck", help="Disable the image's HEALTHCHECK."),
 ):
     """Run a command in a new container and wait for it; exits with the command's code.
 
@@ -190,8 +204,24 @@ def _container_options(values: dict) -> dict:
              "device_cgroup_rule",
              "volume", "mount", "publish", "dns", "dns_search", "dns_option", "add_host", "sysctl", "log_opt",
              "network_alias"}
-    return {_API_NAMES.get(k, k): (v or [] if k in lists else v)
-            for k, v in values.items() if k not in _NOT_OPTIONS}
+    chosen = {_API_NAMES.get(k, k): (v or [] if k in lists else v)
+              for k, v in values.items() if k not in _NOT_OPTIONS}
+    chosen["healthcheck"] = _healthcheck(chosen)
+    return chosen
+
+
+def _healthcheck(chosen: dict) -> dict | None:
+    """docker's --health-* flags (taken out of `chosen`) as the API's healthcheck."""
+    command, disabled = chosen.pop("health_cmd"), chosen.pop("no_healthcheck")
+    check = {key: chosen.pop(f"health_{key}") for key in ("interval", "timeout", "start_period", "retries")}
+    check = {k: v for k, v in check.items() if v is not None}
+    if disabled:
+        if command or check:
+            raise fail("--no-healthcheck conflicts with --health-* options")  # docker's words
+        return {"test": ["NONE"]}
+    if command:
+        check["test"] = ["CMD-SHELL", command]
+    return check or None
 
 
 @app.command()
@@ -443,7 +473,8 @@ def ps(
     check_format(format)
     records = api.ps(all=all, filters=filter or [], last=1 if latest else last, root=options.root)
     sizes = api.sizes(records, root=options.root) if size else None
-    rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes)
+    rows = display.ps_rows(records, no_trunc=no_trunc, sizes=sizes,
+                           health=api.health_states(records, root=options.root))
     show_listing(format, rows, lambda: display.ps_table(rows, size), [r["ID"] for r in rows] if quiet else None,
                  titles=display.PS_TITLES)
 

@@ -13,8 +13,10 @@ def command_text(argv: list[str], trunc: bool = True) -> str:
     return f'"{text}"'
 
 
-def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None) -> list[dict]:
-    """docker ps's fields (its --format json names); Size with `sizes` (api.sizes)."""
+def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None, health: dict | None = None) -> list[dict]:
+    """docker ps's fields (its --format json names); Size with `sizes` (api.sizes); the
+    status says the health of those in `health` (api.health_states)."""
+    health = health or {}
     now = datetime.now(timezone.utc)
     rows = [{
         "ID": r.id if no_trunc else r.short_id,
@@ -22,7 +24,7 @@ def ps_rows(records, no_trunc: bool = False, sizes: dict | None = None) -> list[
         "Command": command_text(r.command, trunc=not no_trunc),
         "CreatedAt": r.created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
         "RunningFor": f"{ago(r.created, now)} ago",
-        "Status": status_text(r, now),
+        "Status": status_text(r, now, health.get(r.id)),
         "State": r.state,
         "ExitCode": r.exit_code if r.status == "exited" else None,
         "Ports": ports_text(r),

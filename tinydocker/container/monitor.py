@@ -62,6 +62,10 @@ class Container:
         self.quiet_until = 0.0  # once ended: when the output counts as drained
         self.finisher = None
         self.unadopted = False  # ended while still its launcher's child: finished once adopted
+        # its health check (health.py): docker's first probe comes an interval after the start
+        self.health = facts.get("health")
+        self.next_probe = time.monotonic() + self.health["interval"] / 1e9 if self.health else None
+        self.prober = None
 
     def close_outputs(self) -> None:
         for fd in self.outputs:
@@ -81,6 +85,7 @@ class Monitor:
         self.containers: dict[int, Container] = {}
         self.by_fd: dict[int, Container] = {}       # by an output's descriptor or its pidfd
         self.finishers: dict[int, Container] = {}   # a finisher's pid: the container it records
+        self.probers: dict[int, Container] = {}     # a prober's pid: the container it checks
         self.handovers: set[socket.socket] = set()  # launchers' channels back
         self.launchers: set[int] = set()             # their pids, reaped as they leave
         self.clients: set[socket.socket] = set()    # connections whose request is awaited
@@ -107,16 +112,43 @@ class Monitor:
                 if self.selector.get_map().get(key.fd) is key:
                     key.data(key.fileobj)
             self._drained()
+            self._probe()
         self._leave()
 
     def _timeout(self) -> float | None:
-        ending = [c.quiet_until for c in self.containers.values()
-                  if c.ended and c.finisher is None and not c.unadopted]
-        if ending:
-            return max(0.0, min(ending) - time.monotonic())
+        moments = [c.quiet_until for c in self.containers.values()
+                   if c.ended and c.finisher is None and not c.unadopted]
+        moments += [c.next_probe for c in self._checked()]
         if not self.asked:
-            return max(0.0, self.born + FIRST_REQUEST - time.monotonic())
-        return None
+            moments.append(self.born + FIRST_REQUEST)
+        return max(0.0, min(moments) - time.monotonic()) if moments else None
+
+    def _checked(self):
+        """The running containers with a health check and no probe under way."""
+        return [c for c in self.containers.values() if c.health and not c.ended and c.prober is None]
+
+    def _probe(self) -> None:
+        """A prober for each container whose check is due: a fork that runs it and records
+        the result (health.py); the next one an interval after it ends, as docker's."""
+        now = time.monotonic()
+        for container in self._checked():
+            if now < container.next_probe:
+                continue
+            pid = os.fork()
+            if pid == 0:
+                self._in_child(())
+                try:
+                    from .health import probe
+
+                    probe(self.root, container.id, container.pid, container.health)
+                except BaseException:  # noqa: BLE001 - seen with TINYDOCKER_DEBUG (the monitor's stderr)
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    os._exit(0)
+            container.prober = pid
+            self.probers[pid] = container
 
     def _idle(self) -> bool:
         if self.containers or self.finishers or self.handovers or self.clients or _children():
@@ -324,20 +356,25 @@ class Monitor:
         self._drained()  # an init adopted just now may be one waiting to be finished
 
     def _reap(self) -> None:
-        """Reap the finishers and launchers that have ended, and the strays: inits nobody
+        """Reap the finishers, launchers and probers that have ended, and the strays: inits nobody
         watches (a killed launcher's). An init can be adopted before its launcher hands it
         over (the process between them leaves first), and one that ended at once looks
         like a stray: strays wait until no handover is awaited, or its init would be reaped
         before it is watched, its output and end lost."""
         strays = not self.handovers
         for pid in _children():
-            if pid in self.containers or not (strays or pid in self.finishers or pid in self.launchers):
+            if pid in self.containers or not (strays or pid in self.finishers or pid in self.launchers
+                                              or pid in self.probers):
                 continue
             try:
                 reaped, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 continue
             self.launchers.discard(reaped)
+            probed = self.probers.pop(reaped, None) if reaped else None
+            if probed is not None:
+                probed.prober = None
+                probed.next_probe = time.monotonic() + probed.health["interval"] / 1e9
             container = self.finishers.pop(reaped, None) if reaped else None
             if container is not None:
                 os.waitpid(container.pid, 0)  # recorded: the pid may go

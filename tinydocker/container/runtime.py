@@ -338,6 +338,10 @@ def launch_detached(root: DataRoot, name: str, container_id: str, fresh: bool, m
              "log": _log_path(store, spec), "limits": list(spec.log_limits()),
              "error_path": str(store.monitor_error_path(spec.name)),
              "streams": [stream for _, stream in outputs], "input": bool(held)}
+    if spec.healthcheck:
+        from .health import effective
+
+        facts["health"] = effective(spec.healthcheck)  # the monitor runs it
     return {"id": record.id}, facts, [fd for fd, _ in outputs] + held
 
 

@@ -165,8 +165,16 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     spec = dict(record.spec)
     if name == spec.get("network") or name in [n["name"] for n in spec.get("networks", [])]:
         raise TinydockerError(f"endpoint with name {record.name} already exists in network {name}", code=1)
-    spec["networks"] = spec.get("networks", []) + [{"name": name, "ip": ip or "", "aliases": list(aliases)}]
-    if not (record.status == RUNNING and record.container_alive()):
+    running = record.status == RUNNING and record.container_alive()
+    parked = spec.pop("parked", None) or {}
+    if not running and parked.get("network") == name and spec.get("network") == "none":
+        # back on the network it was made for (compose disconnects and connects a new
+        # container to give it its aliases): its published ports with it
+        spec.update(network=name, ip=ip or "", aliases=list(aliases), ports=parked.get("ports", []),
+                    publish_all=parked.get("publish_all", False))
+    else:
+        spec["networks"] = spec.get("networks", []) + [{"name": name, "ip": ip or "", "aliases": list(aliases)}]
+    if not running:
         if store.update(record, spec=spec) is None:
             raise TinydockerError(f"container {record.name} changed meanwhile: try again", code=1)
         return
@@ -227,7 +235,10 @@ def disconnect_container(store, record, network: str, force: bool = False) -> No
     extras = spec.get("networks", [])
     if name == spec.get("network"):
         # no network left to start on: loopback only, as docker's container left without one
-        spec.update(network="none", ip="", ports=[], publish_all=False)
+        # (its aliases go too: they were names on that network); kept aside for a connect
+        spec["parked"] = {"network": name, "ports": spec.get("ports", []),
+                          "publish_all": spec.get("publish_all", False)}
+        spec.update(network="none", ip="", aliases=[], ports=[], publish_all=False)
     elif name in [n["name"] for n in extras]:
         spec["networks"] = [n for n in extras if n["name"] != name]
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import threading
 
 from .. import api
@@ -248,10 +249,25 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
         held["sock"].sendall(f"{e}\r\n".encode())
     finally:
         if "sock" in held:
-            try:
-                held["sock"].shutdown(2)
-            except OSError:
-                pass
+            _close_gently(held["sock"])
+
+
+def _close_gently(sock) -> None:
+    """The output's end (FIN), then what the client still sends read and dropped until it
+    closes: a socket closed with unread input is reset, and a reset can overtake the last
+    output (docker's CLI then says "connection reset by peer" and exits 1, not the
+    process's code)."""
+    import time
+
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 5  # a client that never closes is not waited for longer
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                break
+    except OSError:
+        pass
 
 
 ROUTES = [

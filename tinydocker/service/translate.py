@@ -69,6 +69,13 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
     labels = _typed(body, "Labels", dict, {}) or {}
     if labels:
         options["labels"] = {str(k): str(v) for k, v in labels.items()}
+    healthcheck = _typed(body, "Healthcheck", dict, {}) or {}
+    if healthcheck:
+        from ..container.health import from_docker
+
+        for key in ("Interval", "Timeout", "StartPeriod", "Retries"):
+            _typed(healthcheck, key, int)
+        options["healthcheck"] = {**from_docker(healthcheck), "test": _strings(healthcheck, "Test")}
     options["tty"] = bool(_typed(body, "Tty", bool, False))
     options["interactive"] = bool(_typed(body, "OpenStdin", bool, False))
     options["stdin_once"] = bool(_typed(body, "StdinOnce", bool, False))
@@ -214,7 +221,8 @@ def container_row(record, doc: dict) -> dict:
         "Id": record.id, "Names": [f"/{record.name}"], "Image": record.image, "ImageID": record.image_id,
         "Command": " ".join(record.command), "Created": int(record.created.timestamp()),
         "Ports": ports, "Labels": dict(record.spec.get("labels") or {}), "State": record.state,
-        "Status": status_text(record, datetime.now(timezone.utc)),
+        "Status": status_text(record, datetime.now(timezone.utc),
+                              ((doc.get("State") or {}).get("Health") or {}).get("Status")),
         "HostConfig": {"NetworkMode": record.spec.get("network") or "default"},
         "NetworkSettings": {"Networks": (doc.get("NetworkSettings") or {}).get("Networks") or {}},
         "Mounts": doc.get("Mounts") or [],

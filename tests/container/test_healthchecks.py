@@ -1,0 +1,55 @@
+"""Health checks from tinydocker's own CLI, as docker's flags: --health-cmd and its timings,
+the image's HEALTHCHECK taken (and --no-healthcheck dropping it), the state in inspect."""
+
+import json
+
+from conftest import wait_for
+
+
+def health(td, name):
+    return json.loads(td.out("inspect", "-f", "{{json .State.Health}}", name))
+
+
+def test_health_flags_make_a_check_the_monitor_runs(td):
+    td.out("run", "-d", "--network", "none", "--health-cmd", "test -e /tmp/ok", "--health-interval", "100ms",
+           "--health-retries", "1", "c1", "sleep", "600")
+    wait_for(lambda: health(td, "c1")["Status"] == "unhealthy", what="c1 to be unhealthy")
+    assert td.out("ps", "--format", "{{.Status}}").endswith(" (unhealthy)\n")  # docker ps's words
+    td.out("exec", "c1", "touch", "/tmp/ok")
+    wait_for(lambda: health(td, "c1")["Status"] == "healthy", what="c1 to be healthy")
+    assert td.out("ps", "--format", "{{.Status}}").endswith(" (healthy)\n")
+    assert json.loads(td.out("inspect", "-f", "{{json .Config.Healthcheck}}", "c1")) == {
+        "Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 100_000_000, "Retries": 1}
+
+
+def test_bad_health_flags_are_refused_in_one_line(td):
+    for args, said in ((["--health-interval", "soon"], b"--health-interval"),
+                       (["--health-interval", "10us"], b"Interval in Healthcheck cannot be less than 1ms"),
+                       (["--health-retries", "-1"], b"Retries in Healthcheck cannot be negative"),
+                       (["--no-healthcheck", "--health-cmd", "true"], b"--no-healthcheck conflicts")):
+        res = td("create", *args, "bad", "true")
+        assert res.returncode == 125 and said in res.stderr and res.stderr.count(b"\n") == 1, res.stderr
+    assert td.out("ps", "-aq") == ""
+
+
+def test_the_image_s_healthcheck_applies_and_no_healthcheck_drops_it(td, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nHEALTHCHECK --interval=100ms --retries=1 CMD exit 1\n")
+    td.out("image", "build", "busybox")
+    td.out("build", "-q", "-t", "checked", str(tmp_path))
+    td.out("run", "-d", "--image", "checked", "--network", "none", "c2", "sleep", "600")
+    wait_for(lambda: health(td, "c2")["Status"] == "unhealthy", what="c2 to be unhealthy")
+    # a flag over the image's, field by field: its test and retries stay
+    td.out("run", "-d", "--image", "checked", "--network", "none", "--health-interval", "200ms", "c3", "sleep", "600")
+    assert json.loads(td.out("inspect", "-f", "{{json .Config.Healthcheck}}", "c3")) == {
+        "Test": ["CMD-SHELL", "exit 1"], "Interval": 200_000_000, "Retries": 1}
+    td.out("run", "-d", "--image", "checked", "--network", "none", "--no-healthcheck", "c4", "sleep", "600")
+    assert "Health" not in json.loads(td.out("inspect", "c4"))[0]["State"]  # docker omits it
+
+
+def test_failures_in_the_start_period_do_not_count(td):
+    td.out("run", "-d", "--network", "none", "--health-cmd", "false", "--health-interval", "100ms",
+           "--health-retries", "1", "--health-start-period", "1h", "c5", "sleep", "600")
+    wait_for(lambda: len(health(td, "c5")["Log"]) >= 2, what="two of c5's checks")
+    now = health(td, "c5")
+    assert (now["Status"], now["FailingStreak"]) == ("starting", 0)
+    assert [r["ExitCode"] for r in now["Log"]][:2] == [1, 1]
