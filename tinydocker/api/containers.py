@@ -45,9 +45,6 @@ def start(ref: str, attach: bool = False, interactive: bool = False, root=None):
     """
     from ..container import runtime
     from ..state.record import RUNNING
-    from .rootless import refuse_containers
-
-    refuse_containers("start")
     store, record = _find(ref, root)
     if record.status == RUNNING:
         return None

@@ -6,20 +6,11 @@ from __future__ import annotations
 import os
 import signal
 
-from ..errors import EXIT_TINYDOCKER, TinydockerError
+from ..errors import TinydockerError
 
 
 def rootless() -> bool:
     return os.geteuid() != 0
-
-
-def refuse_containers(verb: str) -> None:
-    """Containers of the engine's own need root until issue 23 lands them: said in one line,
-    before anything is made, rather than as the permission error the first cgroup gives."""
-    if rootless():
-        raise TinydockerError(f"{verb}: containers for a user who is not root are not there yet (issue 23): "
-                              "tinydocker-runtime runs a rootless OCI bundle, and `tinydocker unshare` enters "
-                              "your user namespace")
 
 
 def mapping():
@@ -40,22 +31,10 @@ def unshare(command: list[str] | None = None) -> int:
     if not rootless():
         raise TinydockerError("unshare is for a user who is not root: root needs no user namespace")
     command = list(command or [os.environ.get("SHELL") or "/bin/sh"])
-    ids = mapping()
-    made_r, made_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child execs or exits
-        os.close(made_r)
-        os.close(go_w)
-        code = EXIT_TINYDOCKER
+
+    def run():
+        code = 127
         try:
-            sc.unshare(sc.CLONE_NEWUSER | sc.CLONE_NEWNS)
-            os.write(made_w, b"1")
-            if os.read(go_r, 1) != b"1":
-                os._exit(code)  # the parent could not map the ids, and said why
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-            code = 127
             os.execvp(command[0], command)
         except FileNotFoundError:
             _say(f"{command[0]}: command not found")
@@ -63,30 +42,15 @@ def unshare(command: list[str] | None = None) -> int:
             code = 126
             _say(f"{command[0]}: permission denied")
         except OSError as e:
-            _say(f"cannot make a user namespace: {e.strerror}" if code == EXIT_TINYDOCKER else
-                 f"{command[0]}: {e.strerror}")
-        finally:
-            os._exit(code)
-    os.close(made_w)
-    os.close(go_r)
-    failure = None
-    if os.read(made_r, 1) == b"1":
-        try:
-            idmap.write(pid, ids)
-        except TinydockerError as e:
-            failure = e  # the child reads no go, and leaves
-        else:
-            os.write(go_w, b"1")
-    os.close(go_w)
-    os.close(made_r)
+            _say(f"{command[0]}: {e.strerror}")
+        os._exit(code)
+
     # the command has the terminal's ^C; this process waits for it as a shell does
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        _, status = os.waitpid(pid, 0)
+        status = idmap.in_namespace(run, mapping(), sc.CLONE_NEWNS)
     finally:
         signal.signal(signal.SIGINT, old)
-    if failure is not None:
-        raise failure
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

@@ -39,8 +39,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2":
+def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2 | Cgroupless":
     where = where or layout()
+    if not delegated(where):
+        from .none import Cgroupless
+
+        return Cgroupless(container_id)
     if where.backend == "v1":
         from .v1 import CgroupV1
 
@@ -50,6 +54,22 @@ def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | C
 
         return CgroupV2(where.v2, container_id)
     raise TinydockerError("no cgroup filesystem is mounted (tinydocker needs /sys/fs/cgroup)")
+
+
+def delegated(where: Layout) -> bool:
+    """Whether this process may make container cgroups: root may; an ordinary user where the
+    parent of tinydocker's cgroups (or the hierarchy's root, if that is not made yet) is
+    writable by it."""
+    import os
+
+    if os.geteuid() == 0:
+        return True
+    mounts = list(where.v1.values()) if where.backend == "v1" else [where.v2] if where.v2 else []
+    for mount in mounts:
+        parent = Path(mount) / PARENT
+        if not os.access(parent if parent.exists() else mount, os.W_OK):
+            return False
+    return bool(mounts)
 
 
 def orphans(where: Layout | None = None, min_age: float = 60.0) -> list[str]:

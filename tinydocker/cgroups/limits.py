@@ -36,6 +36,12 @@ class Limits:
     cpuset_mems: str | None = None
     pids_limit: int | None = None      # None: DEFAULT_PIDS_LIMIT where the pids controller is; -1: unlimited
 
+    def any(self) -> bool:
+        """Whether the user asked for a limit (the default pids limit is not one)."""
+        return any(v is not None for v in (self.memory, self.memory_swap, self.memory_reservation, self.cpu_quota,
+                                          self.cpu_shares, self.cpuset_cpus, self.cpuset_mems)) \
+            or self.pids_limit not in (None, UNLIMITED)
+
     def pids_max(self, have_controller: bool):
         """What pids.max gets: the limit, "max", or None to leave it (the default where
         there is no pids controller; asking for a limit there is an error elsewhere)."""

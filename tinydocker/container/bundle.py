@@ -31,6 +31,7 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     conf = orders["confinement"]
     privileged = conf["privileged"]
     process_ = process(orders, conf, layer_dirs)
+    ids = user_ids()
     own_network = orders["network"]["mode"] not in ("host", "container")
     namespaces = [{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}]
     for kind, wanted in (("network", own_network or orders["network"]["mode"] == "container"),
@@ -41,8 +42,12 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
             namespaces.append({"type": kind})
     sysctl = dict(orders.get("sysctls", {}))
     if own_network:
-        # unprivileged ICMP echo sockets, so ping needs no CAP_NET_RAW (as podman does)
-        sysctl.setdefault("net.ipv4.ping_group_range", "0 2147483647")
+        # unprivileged ICMP echo sockets, so ping needs no CAP_NET_RAW (as podman does); in a
+        # user namespace the range may hold only mapped groups
+        top = 2147483647 if ids is None else sum(r.count for r in ids.gids) - 1
+        sysctl.setdefault("net.ipv4.ping_group_range", f"0 {top}")
+    if ids is not None:
+        namespaces.insert(0, {"type": "user"})
     linux = {
         "namespaces": namespaces,
         "cgroupsPath": f"/{PARENT}/{container_id}",
@@ -51,6 +56,13 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
                      "fileMode": d["mode"], "uid": d["uid"], "gid": d["gid"]} for d in orders.get("devices", [])],
         "sysctl": sysctl,
     }
+    if ids is not None:
+        from ..cgroups import delegated, layout
+
+        if not delegated(layout()):
+            del linux["resources"]  # no cgroup to hold them: the user's limits were refused already
+        linux["uidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.uids]
+        linux["gidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.gids]
     if not privileged:
         linux["maskedPaths"] = list(masks.MASKED)
         linux["readonlyPaths"] = list(masks.READ_ONLY)
@@ -61,8 +73,18 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     return {"ociVersion": OCI_VERSION, "process": process_,
             "root": {"path": orders["merged"], "readonly": bool(orders.get("read_only"))},
             "hostname": orders["hostname"], "linux": linux,
-            "mounts": mounts(orders, privileged) + (_init_mount() if orders.get("init") else []),
+            "mounts": mounts(orders, privileged, ids, own_network) + (_init_mount() if orders.get("init") else []),
             "annotations": {"org.tinydocker.name": spec.name}}
+
+
+def user_ids():
+    """An ordinary user's mapping (linux.idmap): its containers run in a user namespace of their
+    own, root inside being the user; None for root."""
+    if os.geteuid() == 0:
+        return None
+    from ..linux.idmap import for_user
+
+    return for_user()
 
 
 def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
@@ -74,9 +96,14 @@ def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
     except user.UnknownUser as e:
         raise TinydockerError(str(e)) from None
     env.setdefault("HOME", home)
+    ids = user_ids()
+    if ids is not None:
+        # only mapped groups can be given; with the user's own id alone, none (setgroups is denied)
+        groups = [] if ids.own_only() else [g for g in groups if any(r.inside <= g < r.inside + r.count
+                                                                         for r in ids.gids)]
     # what tinydocker does not hold itself a container cannot be given (--privileged under a
-    # reduced bounding set gets that set)
-    held = capabilities.held()
+    # reduced bounding set gets that set); in a user namespace of its own, the bounding set's
+    held = capabilities.held(new_user_namespace=ids is not None)
     caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
     return {
         "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),
@@ -90,11 +117,16 @@ def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
     }
 
 
-def mounts(orders: dict, privileged: bool) -> list[dict]:
+def mounts(orders: dict, privileged: bool, ids=None, own_network: bool = True) -> list[dict]:
     """The root's overlay first (everything else is mounted on it), then /proc, /dev, /sys
-    and the cgroups, then binds and volumes (shallow targets first), then tmpfs."""
+    and the cgroups, then binds and volumes (shallow targets first), then tmpfs. `ids`: an
+    ordinary user's mapping (linux.idmap), for a container in a user namespace."""
     base = orders["lower_base"]
     tail = f"upperdir={orders['upper']},workdir={orders['work']},index=off,metacopy=off,redirect_dir=off"
+    if ids is not None:
+        # in a user namespace: the overlay's own marks as user.* xattrs (trusted.* needs the
+        # host's root), and redirect_dir=off is refused there; nofollow neither makes nor follows one
+        tail = tail.replace("redirect_dir=off", "redirect_dir=nofollow,userxattr")
     overlay = "lowerdir=" + ":".join(os.path.join(base, d) for d in orders["lower"].split(":")) + "," + tail
     if len(overlay) >= _PAGE:
         # the kernel reads mount options from one page: many layers are named relative to the
@@ -110,10 +142,16 @@ def mounts(orders: dict, privileged: bool) -> list[dict]:
            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
             "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]},
            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                        *([] if ids is not None and ids.own_only() else ["gid=5"])]},  # tty's gid, if mapped
            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
             "options": ["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"]},
-           {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", *ro]},
+           {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", *ro]}
+           if ids is None or own_network else
+           # sysfs is mounted only from the user namespace owning the network namespace: with
+           # the host's network, the host's /sys bound (as runc's rootless bundles do)
+           {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev",
+                                                                                 "ro"]},
            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
             "options": ["nosuid", "noexec", "nodev", "relatime", *ro]}]
     for b in orders.get("binds", []):

@@ -268,6 +268,10 @@ def _attached(store, record, spec, capture_output, input, fresh, shown=(b"stdout
     pipes = None if spec.tty else CapturePipes(input, log) if capture_output else TeePipes(log, shown, held)
     forwarder = SignalForwarder(kill=killed_by_signals)
     forwarder.install()
+    if os.geteuid() != 0:
+        # in a user namespace the init is the runtime's grandchild (forked into the namespace's
+        # own PID namespace): this process adopts it when the first stage leaves, to wait for it
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     try:
         try:
             launch = _Launch(store, record, spec, pipes, fresh, forwarder)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 from dataclasses import dataclass
 
 from ..errors import TinydockerError
@@ -105,6 +104,8 @@ def write(pid: int, mapping: Mapping) -> None:
         except OSError as e:
             raise TinydockerError(f"cannot map the user's id in a user namespace: {e.strerror}") from None
         return
+    import subprocess
+
     for tool, ranges in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
         path = shutil.which(tool)
         if path is None:
@@ -115,3 +116,62 @@ def write(pid: int, mapping: Mapping) -> None:
             said = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
             raise TinydockerError(f"{tool} refused the user's ranges in {SUBUID if tool == 'newuidmap' else SUBGID}: "
                                   f"{said}")
+
+
+def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
+    """Run child() in a forked process that is root of a new user namespace with `mapping`
+    (default: this user's), plus the namespaces of `flags` (CLONE_NEWNS...); its wait status.
+    child() must not return normally: it execs or calls os._exit. If the mapping cannot be
+    written, the child leaves without running and TinydockerError says why."""
+    from . import syscalls as sc
+
+    mapping = mapping or for_user()
+    made_r, made_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child runs child() or leaves
+        os.close(made_r)
+        os.close(go_w)
+        try:
+            sc.unshare(sc.CLONE_NEWUSER | flags)
+            os.write(made_w, b"1")
+            if os.read(go_r, 1) == b"1":
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+                child()
+        except OSError as e:
+            os.write(2, f"tinydocker: cannot make a user namespace: {e.strerror}\n".encode())
+        os._exit(125)
+    os.close(made_w)
+    os.close(go_r)
+    failure = None
+    if os.read(made_r, 1) == b"1":
+        try:
+            write(pid, mapping)
+        except TinydockerError as e:
+            failure = e  # the child reads no go, and leaves
+        else:
+            os.write(go_w, b"1")
+    os.close(go_w)
+    os.close(made_r)
+    _, status = os.waitpid(pid, 0)
+    if failure is not None:
+        raise failure
+    return status
+
+
+def remove_tree(path) -> None:
+    """Delete a directory tree an ordinary user's containers wrote: what the user cannot delete
+    itself (files owned by its subordinate ids) is deleted as root of its user namespace."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.geteuid() == 0 or not os.path.lexists(path):
+        return
+
+    def delete():
+        shutil.rmtree(path, ignore_errors=True)
+        os._exit(0)
+
+    try:
+        in_namespace(delete)
+    except TinydockerError:
+        pass  # left for `system prune`, which tries again

@@ -58,7 +58,9 @@ def remove_abandoned(directory, prefix: str) -> None:
             continue
         path = os.path.join(directory, entry)
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
+            from .idmap import remove_tree
+
+            remove_tree(path)
         else:
             try:
                 os.unlink(path)

@@ -38,6 +38,9 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
                                                        skip=skip, dns_search=spec.dns_search,
                                                        dns_options=spec.dns_options), None
+    if os.geteuid() != 0:
+        raise TinydockerError(f"network {spec.network}: a user who is not root has only --network none and host "
+                              "so far (the default network through slirp4netns or pasta is to come, issue 23)")
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)

@@ -135,8 +135,15 @@ def launch(store: Store, r: Request, process: dict | None = None, stdio=None, fo
             report_r, report_w = os.pipe2(os.O_CLOEXEC)
             opened += [report_r, report_w]
             keep = {report_w, root, *(fd for _, fd in joined), *([console] if console is not None else [])}
+            user_ns = None
+            if os.geteuid() != 0 and pid_ns is not None:
+                # an ordinary user may enter the container's PID namespace only from inside its
+                # user namespace: that is joined first, by a process in between (see _fork)
+                user_ns = next((fd for flag, fd in joined if flag == sc.CLONE_NEWUSER), None)
+                joined = [(flag, fd) for flag, fd in joined if flag != sc.CLONE_NEWUSER]
             child = _fork(pid_ns, opened, lambda: _child(p, program, report_w, keep, joined, root, leaves, console,
-                                                         r.preserve_fds, stdio))
+                                                         r.preserve_fds, stdio, orphaned=user_ns is not None),
+                          user_ns)
             if forked is not None:
                 forked(child)
             for fd in list(opened):
@@ -298,8 +305,13 @@ def _leaves(leaves: list[str], given: list[str]) -> list[str]:
     return chosen
 
 
-def _fork(pid_ns: int | None, opened: list, child) -> int:
-    """Fork `child` (which never returns) into the init's PID namespace."""
+def _fork(pid_ns: int | None, opened: list, child, user_ns: int | None = None) -> int:
+    """Fork `child` (which never returns) into the init's PID namespace. With `user_ns` (an
+    ordinary user's container), a process in between joins the user namespace, then the PID
+    namespace, forks the child and leaves: the child, adopted by this process (a subreaper),
+    is waited for as ours."""
+    if user_ns is not None:
+        return _fork_through(user_ns, pid_ns, child)
     own = None
     if pid_ns is not None:
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -316,6 +328,34 @@ def _fork(pid_ns: int | None, opened: list, child) -> int:
         # back in our own, for whatever we fork next
         sc.setns(own, sc.CLONE_NEWPID)
     return pid
+
+
+def _fork_through(user_ns: int, pid_ns: int, child) -> int:
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    said_r, said_w = os.pipe2(os.O_CLOEXEC)
+    between = os.fork()
+    if between == 0:  # pragma: no cover - it leaves
+        os.close(said_r)
+        try:
+            sc.setns(user_ns, sc.CLONE_NEWUSER)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            sc.setns(pid_ns, sc.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                child()
+                os._exit(1)
+            os.write(said_w, str(pid).encode())
+        except OSError:
+            pass
+        os._exit(0)
+    os.close(said_w)
+    with os.fdopen(said_r, "rb") as said:
+        text = said.read()
+    os.waitpid(between, 0)
+    if not text:
+        raise RuntimeError_("cannot enter the container's user and PID namespaces")
+    return int(text)
 
 
 def _started(report: int, child: int) -> None:
@@ -348,7 +388,7 @@ def _forward(child: int, sig: int) -> None:
 # -- the process, in the child ---------------------------------------------------------------
 
 def _child(p: Process, program: bytes | None, report: int, keep: set, joined: list, root: int, leaves: list[str],
-           console: int | None, preserve_fds: int, stdio=None) -> None:
+           console: int | None, preserve_fds: int, stdio=None, orphaned: bool = False) -> None:
     stage = "setting up"
     try:
         # not dumpable until execve: a container process must not reach the host's
@@ -361,8 +401,10 @@ def _child(p: Process, program: bytes | None, report: int, keep: set, joined: li
                     signal.signal(sig, signal.SIG_DFL)
                 except (OSError, ValueError):
                     pass
-        # if exec dies now, so do we: nobody would wait for us
-        sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # if exec dies now, so do we: nobody would wait for us (orphaned: our parent, the
+        # process in between, is leaving, and exec adopts us)
+        if not orphaned:
+            sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()  # its own session and process group, as the init's (runc's exec too)
         if stdio is not None:
             stdio()

@@ -33,7 +33,7 @@ RLIMITS = {
 # has at its destination (podman's --tmpfs asks for it); tmpfs only
 MOUNT_COPY_UP = "tmpcopyup"
 # bare words that are filesystem data, not flags (devpts' own instance)
-MOUNT_DATA_WORDS = ("newinstance",)
+MOUNT_DATA_WORDS = ("newinstance", "userxattr")  # userxattr: overlayfs in a user namespace
 # the filesystem types the issue asks for; "bind"/"none" with a bind option is a bind mount
 MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay")
 

@@ -28,6 +28,7 @@ import stat
 
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
+from ..linux.idmap import remove_tree
 from ..linux.files import write_atomic
 from . import events
 from .holds import Holds
@@ -247,7 +248,7 @@ class Store(Holds, Observing):
                 return False
             os.rename(self.container_dir(current.name), trash)
         events.container(self.root, current, "destroy")
-        shutil.rmtree(trash, ignore_errors=True)
+        remove_tree(trash)
         return True
 
     def sweep(self) -> None:
@@ -261,7 +262,7 @@ class Store(Holds, Observing):
             for n, path in zip(half_made, trash):
                 os.rename(self.dir / n, path)
         for path in trash:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
 
     # -- looking up and observing -----------------------------------------------------------
 
