@@ -9,20 +9,27 @@ container's files can then have one owner only.
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-from dataclasses import dataclass
 
 from ..errors import TinydockerError
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 
 
-@dataclass(frozen=True)
 class Range:
-    inside: int
-    outside: int
-    count: int
+    """`count` ids from `inside` in the namespace, `outside` on the host (no dataclass: the
+    store, which every command imports, imports this module)."""
+
+    __slots__ = ("inside", "outside", "count")
+
+    def __init__(self, inside: int, outside: int, count: int):
+        self.inside, self.outside, self.count = inside, outside, count
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Range) and (self.inside, self.outside, self.count) == \
+            (other.inside, other.outside, other.count)
+
+    def __repr__(self) -> str:
+        return f"Range({self.inside}, {self.outside}, {self.count})"
 
     def line(self) -> str:
         return f"{self.inside} {self.outside} {self.count}"
@@ -48,10 +55,11 @@ def subordinate(path: str, name: str, own: int) -> list[tuple[int, int]]:
     return found
 
 
-@dataclass(frozen=True)
 class Mapping:
-    uids: tuple[Range, ...]
-    gids: tuple[Range, ...]
+    __slots__ = ("uids", "gids")
+
+    def __init__(self, uids: tuple[Range, ...], gids: tuple[Range, ...]):
+        self.uids, self.gids = tuple(uids), tuple(gids)
 
     def own_only(self) -> bool:
         """Only the caller's own uid and gid, one each: what the kernel lets it write itself."""
@@ -69,6 +77,8 @@ def for_user(uid: int | None = None, gid: int | None = None) -> Mapping:
     """The mapping for the user `uid` (default: this process's): its own id as root, then its
     ranges; its own id alone if it lacks ranges of either kind (half a mapping would give
     files owners that the other half cannot name)."""
+    import pwd
+
     uid = os.geteuid() if uid is None else uid
     gid = os.getegid() if gid is None else gid
     try:
@@ -104,6 +114,7 @@ def write(pid: int, mapping: Mapping) -> None:
         except OSError as e:
             raise TinydockerError(f"cannot map the user's id in a user namespace: {e.strerror}") from None
         return
+    import shutil
     import subprocess
 
     for tool, ranges in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
@@ -163,6 +174,8 @@ def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
 def remove_tree(path) -> None:
     """Delete a directory tree an ordinary user's containers wrote: what the user cannot delete
     itself (files owned by its subordinate ids) is deleted as root of its user namespace."""
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
     if os.geteuid() == 0 or not os.path.lexists(path):
         return

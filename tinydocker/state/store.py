@@ -28,7 +28,6 @@ import stat
 
 from ..errors import ContainerRunning, NoSuchContainer, TinydockerError
 from ..linux import proc
-from ..linux.idmap import remove_tree
 from ..linux.files import write_atomic
 from . import events
 from .holds import Holds
@@ -248,7 +247,7 @@ class Store(Holds, Observing):
                 return False
             os.rename(self.container_dir(current.name), trash)
         events.container(self.root, current, "destroy")
-        remove_tree(trash)
+        _remove_tree(trash)
         return True
 
     def sweep(self) -> None:
@@ -262,7 +261,7 @@ class Store(Holds, Observing):
             for n, path in zip(half_made, trash):
                 os.rename(self.dir / n, path)
         for path in trash:
-            remove_tree(path)
+            _remove_tree(path)
 
     # -- looking up and observing -----------------------------------------------------------
 
@@ -303,3 +302,9 @@ class Store(Holds, Observing):
             self._layout = cgroups.layout()  # once per store: ps observes every container
         return cgroups.open_cgroup(record.id, self._layout)
 
+
+def _remove_tree(path) -> None:
+    # loaded at the first removal only: what every command imports stays small
+    from ..linux.idmap import remove_tree
+
+    remove_tree(path)
