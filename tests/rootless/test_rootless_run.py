@@ -3,6 +3,7 @@ and without subordinate ranges, in a user namespace where root is the user; its 
 host owned as the mapping says; the container's life (detached, exec, logs, stop, rm) leaving
 nothing the user cannot see; what needs root or a cgroup refused in one line."""
 
+import json
 import os
 
 import pytest
@@ -97,3 +98,48 @@ def test_what_needs_root_or_a_cgroup_is_refused_in_one_line(someone):
         assert said is None or said in res.stderr, (args, res.stderr)
         assert b"Traceback" not in res.stderr and b"Errno" not in res.stderr
     _nothing_left(u)
+
+
+def test_sigkills_of_an_ordinary_user_s_commands_leave_the_truth_and_nothing_behind(user):  # noqa: F811
+    """As the fault-injection test does for root, in small: `run -d` SIGKILLed at moments along
+    its start, the data root's monitor SIGKILLed under a running container; `ps` stays the
+    truth, and `rm -f` leaves no process, container directory or trash of the user's."""
+    import signal
+    import subprocess
+    import time
+
+    u = user
+    assert u.td("image", "build", "busybox").returncode == 0
+    command = ["setpriv", f"--reuid={u.uid}", f"--regid={u.gid}", "--init-groups", "env", "-i",
+               *(f"{k}={v}" for k, v in u.env().items()), u.python[0], "-m", "tinydocker"]
+    for i, delay in enumerate((0.0, 0.05, 0.1, 0.2, 0.3, 0.5)):
+        p = subprocess.Popen([*command, "run", "-d", "--network", "none", f"k{i}", "sleep", "600"], cwd=u.home,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+    res = u.td("run", "-d", "--network", "none", "last", "sleep", "600")
+    assert res.returncode == 0, res.stderr
+    monitor = json.loads(u.td("inspect", "last").stdout)[0]
+    for pid in u.processes():  # the monitor, by its pid (its command line names the data root)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"container.monitor" in f.read():
+                os.kill(pid, signal.SIGKILL)
+    del monitor
+
+    def truthful() -> bool:
+        for line in u.td("ps", "-a", "--format", "json").stdout.decode().splitlines():
+            row = json.loads(line)
+            pid = json.loads(u.td("inspect", row["Names"]).stdout)[0]["State"]["Pid"]
+            if (row["State"] == "running") != (pid != 0 and os.path.exists(f"/proc/{pid}")):
+                return False
+        return True
+
+    wait_for(truthful, timeout=30, what="ps to tell the truth")
+    names = u.td("ps", "-aq", "--format", "{{.Names}}").stdout.decode().split()
+    if names:
+        res = u.td("rm", "-f", *names)
+        assert res.returncode == 0, res.stderr
+    _nothing_left(u)
+    data = u.home / ".local/share/tinydocker/state/containers"
+    assert not data.exists() or not [e for e in os.listdir(data) if e.startswith(".trash")]
