@@ -1,0 +1,279 @@
+"""docker-py (the `docker` package) driving tinydocker through `system service`, as scripts use
+it: docker.DockerClient at the service's socket with docker-py's own default API version.
+
+Traffic goes only between the test's own containers, to a throwaway registry on 127.0.0.1,
+and to the service's socket."""
+
+import datetime
+import io
+import tarfile
+
+import docker
+import pytest
+
+from conftest import wait_for
+from image_fixtures import registry  # noqa: F401 - the fixture
+from service_fixtures import service  # noqa: F401 - the fixture
+
+HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+@pytest.fixture
+def client(service):  # noqa: F811
+    c = docker.DockerClient(base_url=f"unix://{service.sock}", timeout=120)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_run_returns_the_output_raises_the_exit_code_and_an_unknown_image(client, registry):  # noqa: F811
+    assert client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], network_mode="none",
+                                 remove=True) == b"out\n"
+    assert client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], network_mode="none",
+                                 stdout=False, stderr=True, remove=True) == b"err\n"
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        client.containers.run("busybox", ["sh", "-c", "echo why >&2; exit 3"], name="f1", network_mode="none")
+    assert (failed.value.exit_status, failed.value.stderr) == (3, b"why\n")
+    assert client.containers.get("f1").attrs["State"]["ExitCode"] == 3
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.containers.create("nosuch:1", "true")
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get("nosuch:1")
+    # not here, so run pulls it: the registry has no such repository (dockerd's 404 too)
+    with pytest.raises(docker.errors.NotFound, match="not found"):
+        client.containers.run(f"{registry}/nosuch:1", "true")
+    with pytest.raises(docker.errors.NotFound, match="No such container: nosuch"):
+        client.containers.get("nosuch")
+
+
+def test_detached_run_wait_and_logs_stdout_and_stderr_apart(client):
+    c = client.containers.run("busybox", ["sh", "-c", "echo o1; echo e1 >&2; read x; echo o2; exit 5"],
+                              detach=True, stdin_open=True, network_mode="none", name="d1")
+    assert len(c.id) == 64 and c.name == "d1"
+    c.reload()
+    assert c.status == "running"
+    wait_for(lambda: c.logs(stdout=False) == b"e1\n", what="the log")
+    assert c.logs(stderr=False) == b"o1\n"
+    assert c.logs() == b"o1\ne1\n"
+    chunks = c.logs(stream=True, follow=True, stderr=False)
+    assert next(chunks) == b"o1\n"
+    sock = c.attach_socket(params={"stdin": 1, "stream": 1})
+    sock._sock.sendall(b"go\n")
+    sock.close()
+    assert next(chunks) == b"o2\n"
+    assert list(chunks) == []  # the stream ends with the container
+    assert c.wait(timeout=60) == {"StatusCode": 5, "Error": None}
+    c.reload()
+    assert (c.status, c.attrs["State"]["ExitCode"]) == ("exited", 5)
+    c.remove()
+    assert client.containers.list(all=True) == []
+
+
+def test_exec_run_exit_codes_demux_and_stream(client):
+    c = client.containers.run("busybox", "sleep 600", detach=True, network_mode="none")
+    try:
+        assert tuple(c.exec_run(["sh", "-c", "echo out; exit 4"])) == (4, b"out\n")
+        assert tuple(c.exec_run(["sh", "-c", "echo out; echo err >&2"], demux=True)) == (0, (b"out\n", b"err\n"))
+        assert tuple(c.exec_run(["sh", "-c", "echo out"], demux=True)) == (0, (b"out\n", None))
+        res = c.exec_run(["sh", "-c", "echo $A $PWD $(id -u)"], environment={"A": "x"}, workdir="/tmp",
+                         user="nobody")
+        assert tuple(res) == (0, b"x /tmp 65534\n")
+        sock = c.exec_run(["sh", "-c", "read x; echo got $x"], stdin=True, socket=True).output
+        sock._sock.sendall(b"it\n")
+        got = b""
+        while b"got it\n" not in got:
+            piece = sock._sock.recv(4096)
+            assert piece, got
+            got += piece
+        sock.close()
+        lines = c.exec_run(["sh", "-c", "for i in 1 2 3; do echo $i; done"], stream=True).output
+        assert b"".join(lines) == b"1\n2\n3\n"
+        missing = c.exec_run(["/no/such/program"])
+        assert missing.exit_code in (126, 127), missing
+    finally:
+        c.remove(force=True)
+
+
+def test_put_archive_and_get_archive_round_trip(client):
+    c = client.containers.run("busybox", "sleep 600", detach=True, network_mode="none")
+    try:
+        assert c.put_archive("/tmp", tar_of({"f.txt": b"abc", "sub/g.txt": b"defg"}))
+        assert c.exec_run(["cat", "/tmp/f.txt", "/tmp/sub/g.txt"]).output == b"abcdefg"
+        bits, stat = c.get_archive("/tmp/sub")
+        assert (stat["name"], stat["mode"] & 0o20000000000) == ("sub", 0o20000000000)  # os.ModeDir
+        with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as tar:
+            assert tar.extractfile("sub/g.txt").read() == b"defg"
+        with pytest.raises(docker.errors.NotFound):
+            c.get_archive("/no/such/path")
+        with pytest.raises(docker.errors.NotFound):
+            c.put_archive("/no/such/dir", tar_of({"x": b""}))
+    finally:
+        c.remove(force=True)
+
+
+def test_images_list_get_tag_history_remove_save_and_load(client):
+    (image,) = client.images.list()
+    assert image.tags == ["busybox:latest"]
+    assert client.images.get("busybox").id == image.id
+    assert image.tag("mybox", "v1") is True
+    assert sorted(client.images.get("mybox:v1").tags) == ["busybox:latest", "mybox:v1"]
+    assert [i.id for i in client.images.list(name="mybox")] == [image.id]
+    history = image.history()
+    assert history and history[0]["Id"] == image.id and "Created" in history[0]
+    client.images.remove("mybox:v1")
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get("mybox:v1")
+    archive = b"".join(image.save(named=True))
+    client.images.remove("busybox")
+    assert client.images.list() == []
+    (loaded,) = client.images.load(archive)
+    assert (loaded.id, loaded.tags) == (image.id, ["busybox:latest"])
+    assert client.containers.run("busybox", "echo back", network_mode="none", remove=True) == b"back\n"
+
+
+def test_images_push_and_pull_through_a_local_registry(client, registry):  # noqa: F811
+    name = f"{registry}/py/box"
+    client.images.get("busybox").tag(name, "1")
+    progress = list(client.images.push(name, tag="1", stream=True, decode=True))
+    assert not [p for p in progress if "error" in p], progress
+    assert progress[-1]["aux"]["Digest"].startswith("sha256:"), progress
+    client.images.remove(f"{name}:1")
+    pulled = client.images.pull(name, tag="1")
+    assert sorted(pulled.tags) == sorted(["busybox:latest", f"{name}:1"])
+    assert pulled.id == client.images.get("busybox").id
+    with pytest.raises(docker.errors.NotFound):
+        client.images.pull(f"{registry}/py/nosuch", tag="1")
+
+
+def test_networks_create_connect_reach_by_name_disconnect_remove(client):
+    net = client.networks.create("pynet", labels={"team": "a"})
+    try:
+        assert client.networks.get("pynet").id == net.id
+        assert [n.name for n in client.networks.list(names=["pynet"])] == ["pynet"]
+        web = client.containers.run("busybox", ["sh", "-c", HTTPD], name="web", detach=True, network="pynet")
+        peer = client.containers.run("busybox", "sleep 600", name="peer", detach=True)
+        net.connect(peer, aliases=["p"])
+        net.reload()
+        assert sorted(c.name for c in net.containers) == ["peer", "web"]
+        fetch = ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80"]
+        got = wait_for(lambda: peer.exec_run(fetch).output, timeout=60, what="web to answer peer by its name")
+        assert got.endswith(b"\r\n\r\nhello-" + web.attrs["Config"]["Hostname"].encode() + b"\n"), got
+        net.disconnect(peer)
+        peer.reload()
+        assert "pynet" not in peer.attrs["NetworkSettings"]["Networks"]
+        assert b"hello-" not in peer.exec_run(fetch).output  # "bad address": web is not known there
+        with pytest.raises(docker.errors.APIError) as busy:
+            net.remove()
+        assert busy.value.status_code == 403
+        web.remove(force=True)
+        peer.remove(force=True)
+        net.remove()
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get("pynet")
+    finally:
+        for name in ("web", "peer"):
+            try:
+                client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        try:
+            client.networks.get("pynet").remove()
+        except docker.errors.NotFound:
+            pass
+
+
+def test_volumes_create_mount_list_remove_prune(client):
+    vol = client.volumes.create("pyvol", labels={"keep": "yes"})
+    assert (vol.name, vol.attrs["Driver"], vol.attrs["Labels"]) == ("pyvol", "local", {"keep": "yes"})
+    client.containers.run("busybox", "sh -c 'echo kept > /data/f'", volumes={"pyvol": {"bind": "/data", "mode": "rw"}},
+                          network_mode="none", remove=True)
+    assert client.containers.run("busybox", "cat /data/f", volumes=["pyvol:/data:ro"], network_mode="none",
+                                 remove=True) == b"kept\n"
+    anon = client.containers.create("busybox", "true", volumes=["/scratch"], network_mode="none")
+    names = [v.name for v in client.volumes.list()]
+    assert "pyvol" in names and len(names) == 2
+    assert [v.name for v in client.volumes.list(filters={"label": "keep=yes"})] == ["pyvol"]
+    with pytest.raises(docker.errors.APIError) as busy:
+        client.volumes.get(next(n for n in names if n != "pyvol")).remove()
+    assert busy.value.status_code == 409
+    anon.remove()
+    pruned = client.volumes.prune()
+    assert len(pruned["VolumesDeleted"]) == 1 and "pyvol" not in pruned["VolumesDeleted"]
+    vol.remove()
+    assert client.volumes.list() == []
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get("pyvol")
+
+
+def test_list_filters_stats_top_rename_pause_unpause(client):
+    a = client.containers.run("busybox", "sleep 600", name="a1", labels={"role": "x"}, detach=True,
+                              network_mode="none")
+    b = client.containers.create("busybox", "true", name="b1", network_mode="none")
+    try:
+        assert [c.name for c in client.containers.list()] == ["a1"]
+        assert sorted(c.name for c in client.containers.list(all=True)) == ["a1", "b1"]
+        assert [c.name for c in client.containers.list(all=True, filters={"status": "created"})] == ["b1"]
+        assert [c.name for c in client.containers.list(filters={"label": "role=x"})] == ["a1"]
+        assert [c.name for c in client.containers.list(all=True, filters={"name": "b1"})] == ["b1"]
+        assert [c.name for c in client.containers.list(all=True, filters={"id": b.id[:12]})] == ["b1"]
+        stats = a.stats(stream=False)
+        assert stats["name"] == "/a1" and stats["pids_stats"]["current"] >= 1
+        assert stats["memory_stats"]["usage"] > 0 and stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+        top = a.top()
+        assert top["Titles"][-1] == "CMD" and [p[-1] for p in top["Processes"]] == ["sleep 600"]
+        a.rename("a2")
+        a.reload()
+        assert a.name == "a2" and client.containers.get("a2").id == a.id
+        a.pause()
+        a.reload()
+        assert a.status == "paused"
+        a.unpause()
+        a.reload()
+        assert a.status == "running"
+    finally:
+        a.remove(force=True)
+        b.remove(force=True)
+
+
+def test_attach_stream_follows_a_running_container_to_its_end(client):
+    c = client.containers.run("busybox", ["sh", "-c", "read x; echo out; echo err >&2"], detach=True,
+                              stdin_open=True, network_mode="none")
+    try:
+        output = c.attach(stream=True, stdout=True, stderr=True)
+        sock = c.attach_socket(params={"stdin": 1, "stream": 1})
+        sock._sock.sendall(b"go\n")
+        sock.close()
+        assert b"".join(output) in (b"out\nerr\n", b"err\nout\n")
+    finally:
+        c.remove(force=True)
+
+
+def test_events_until_replays_and_df_counts(client):
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    c = client.containers.run("busybox", "true", name="ev1", detach=True, network_mode="none")
+    assert c.wait()["StatusCode"] == 0
+    c.remove()
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    events = list(client.events(since=since, until=until, filters={"container": "ev1"}, decode=True))
+    assert [e["Action"] for e in events if e["Action"] in ("create", "start", "die", "destroy")] == \
+        ["create", "start", "die", "destroy"]
+    client.volumes.create("dfvol")
+    client.containers.create("busybox", "true", name="dfc", volumes=["dfvol:/data"], network_mode="none")
+    df = client.df()
+    assert [i["RepoTags"] for i in df["Images"]] == [["busybox:latest"]]
+    assert [c["Names"] for c in df["Containers"]] == [["/dfc"]]
+    assert [(v["Name"], v["UsageData"]["RefCount"]) for v in df["Volumes"]] == [("dfvol", 1)]
+    client.containers.get("dfc").remove()
+    client.volumes.get("dfvol").remove()
+
