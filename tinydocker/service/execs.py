@@ -56,8 +56,11 @@ def resize(req, exec_id: str) -> None:
 
 
 def start(req, exec_id: str) -> None:
-    """The connection is taken over (hijacked) once the process runs: a start refused (the
-    instance started already, its container stopped) is still an HTTP answer."""
+    """The connection is taken over (hijacked) before the process runs, as dockerd does:
+    docker-py reads what follows the headers from the raw socket, so output sent with them
+    would be lost in its HTTP reader's buffer. A start refused as seen beforehand (the
+    instance started already) is still an HTTP answer; one refused in a race is said on
+    the connection, as dockerd says it."""
     body = req.json()
     if not isinstance(body, dict):
         raise HTTPError(400, "the body must be a JSON object")
@@ -65,6 +68,8 @@ def start(req, exec_id: str) -> None:
         doc = api.inspect_exec(exec_id, root=req.root)  # not ended: nothing is forgotten
     except TinydockerError as e:
         raise _no_such(e) from None
+    if doc["Pid"] or doc["Running"] or doc["ExitCode"] is not None:
+        raise HTTPError(409, f"exec {exec_id} has already been started")
     try:
         if _typed(body, "Detach", bool):
             _detached(req, exec_id)
@@ -140,13 +145,12 @@ def _with_streams(req, exec_id: str, doc) -> None:
 
     def started(_pid):
         _close(theirs)
-        take()
 
     for t in pumps:
         t.start()
     try:
+        take()  # before the process: see start()
         api.start_exec(exec_id, streams=tuple(fds), started=started, root=req.root)
-        take()  # a program that could not run: its stderr says why
     except TinydockerError as e:
         if "sock" not in held:
             raise  # refused before it ran: an HTTP answer
@@ -210,7 +214,7 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
 
         from ..container.stdio import write_all
 
-        sock = held["sock"] = _hijacked(req, tty=True)
+        sock = held["sock"]
         reading = [master] + ([sock] if stdin else [])
         while True:
             ready, _, _ = select.select(reading, [], [])
@@ -239,9 +243,8 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
                     write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
 
     try:
+        held["sock"] = _hijacked(req, tty=True)  # before the process: see start()
         api.start_exec(exec_id, terminal=relay, root=req.root)
-        if "sock" not in held:
-            held["sock"] = _hijacked(req, tty=True)  # a program that could not run: its exit code says it
     except TinydockerError as e:
         if "sock" not in held:
             raise
