@@ -259,6 +259,8 @@ def test_attach_stream_follows_a_running_container_to_its_end(client):
         sock._sock.sendall(b"go\n")
         sock.close()
         assert b"".join(output) in (b"out\nerr\n", b"err\nout\n")
+        demuxed = c.attach(stream=False, logs=True, demux=True)
+        assert demuxed == (b"out\n", b"err\n")
     finally:
         c.remove(force=True)
 

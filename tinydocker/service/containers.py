@@ -225,10 +225,13 @@ def attach(req, ref: str) -> None:
 
     if req.flag("stdin") and record.spec.get("interactive"):
         threading.Thread(target=_pass_input, args=(sock, store, started, ended), daemon=True).start()
+    # stream=0 (docker-py's attach() unless stream=True; docker's CLI always streams): the
+    # log so far if logs=1, and the end at once, as dockerd
+    follow = req.flag("stream")
     try:
-        if log is None:
+        if log is None or not (follow or replay):
             return
-        for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
+        for stream, data in read(store, record, follow=follow, since=None if replay else asked, opened=log,
                                  running=lambda: state()[0] == "running", pieces=tty):
             if want.get(stream):
                 sock.sendall(data if tty else frame(stream, data))
@@ -457,3 +460,4 @@ ROUTES += [
     ("GET", r"/containers/(?P<ref>[^/]+)/export", export),
     ("POST", r"/containers/(?P<ref>[^/]+)/update", update),
 ]
+
