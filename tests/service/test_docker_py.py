@@ -283,3 +283,18 @@ def test_events_until_replays_and_df_counts(client):
     client.containers.get("dfc").remove()
     client.volumes.get("dfvol").remove()
 
+
+def test_commit_makes_an_image_of_a_container_s_changes(client):
+    c = client.containers.run("busybox", "sh -c 'echo made > /made'", detach=True, network_mode="none")
+    try:
+        assert c.wait()["StatusCode"] == 0
+        image = c.commit("committed", "v1", message="a file", author="me")
+        assert image.tags == ["committed:v1"] and image.attrs["Author"] == "me"
+        assert client.containers.run("committed:v1", "cat /made", network_mode="none", remove=True) == b"made\n"
+        with pytest.raises(docker.errors.APIError, match="--change is not supported"):
+            c.commit("other", changes=["CMD [\"sh\"]"])
+        with pytest.raises(docker.errors.NotFound, match="No such container: nosuch"):
+            client.api.commit("nosuch")
+    finally:
+        c.remove(force=True)
+

@@ -461,3 +461,23 @@ ROUTES += [
     ("POST", r"/containers/(?P<ref>[^/]+)/update", update),
 ]
 
+
+def commit(req) -> None:
+    """POST /commit: an image of the container's changes (docker commit, docker-py's
+    Container.commit); dockerd's 201 and the new image's id. --change's instructions and a
+    config in the body are refused: the API's commit keeps the container's own settings."""
+    ref = req.arg("container")
+    if not ref:
+        raise HTTPError(400, "a container is required (?container=)")
+    if any(req.query.get("changes") or []):
+        raise HTTPError(400, "commit --change is not supported by tinydocker")
+    if req.json():
+        raise HTTPError(400, "commit with a container config is not supported by tinydocker")
+    repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+    repository = f"{repo}:{tag}" if repo and tag else repo or None
+    image_id = api.commit(_record(req, ref).id, repository, message=req.arg("comment") or "",
+                          author=req.arg("author") or "", root=req.root)
+    req.send_json({"Id": image_id}, status=201)
+
+
+ROUTES += [("POST", r"/commit", commit)]
