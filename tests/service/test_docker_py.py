@@ -298,3 +298,14 @@ def test_commit_makes_an_image_of_a_container_s_changes(client):
     finally:
         c.remove(force=True)
 
+
+def test_swarm_mode_is_refused_as_dockerd_outside_a_swarm(client):
+    assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
+    assert client.swarm.leave(force=True) is True  # docker-py takes dockerd's 503 as "not in one"
+    for call in (client.services.list, client.nodes.list, client.secrets.list, client.configs.list):
+        with pytest.raises(docker.errors.APIError, match="not a swarm manager") as refused:
+            call()
+        assert refused.value.status_code == 503
+    with pytest.raises(docker.errors.APIError, match="no swarm mode"):
+        client.swarm.init()
+
