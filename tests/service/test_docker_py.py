@@ -309,3 +309,8 @@ def test_swarm_mode_is_refused_as_dockerd_outside_a_swarm(client):
     with pytest.raises(docker.errors.APIError, match="no swarm mode"):
         client.swarm.init()
 
+
+def test_mac_address_in_the_config_is_the_container_s(client):
+    mac = "02:42:ac:11:00:0a"
+    out = client.containers.run("busybox", "cat /sys/class/net/eth0/address", mac_address=mac, remove=True)
+    assert out == mac.encode() + b"\n"

@@ -64,6 +64,8 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
                         ("StopSignal", "stop_signal")):
         if body.get(key):
             options[option] = _typed(body, key, str)
+    if body.get("MacAddress"):  # where docker-py puts mac_address (deprecated by API 1.44, still sent)
+        options["mac_address"] = _typed(body, "MacAddress", str)
     if body.get("StopTimeout") is not None:
         options["stop_timeout"] = _typed(body, "StopTimeout", int)
     labels = _typed(body, "Labels", dict, {}) or {}
