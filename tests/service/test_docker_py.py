@@ -6,6 +6,7 @@ and to the service's socket."""
 
 import datetime
 import io
+import socket
 import tarfile
 
 import docker
@@ -314,3 +315,26 @@ def test_mac_address_in_the_config_is_the_container_s(client):
     mac = "02:42:ac:11:00:0a"
     out = client.containers.run("busybox", "cat /sys/class/net/eth0/address", mac_address=mac, remove=True)
     assert out == mac.encode() + b"\n"
+
+
+
+def test_wait_says_the_exit_code_of_an_auto_removed_container_gone_between_looks(client, service):  # noqa: F811
+    for _ in range(5):
+        c = client.containers.run("busybox", ["sh", "-c", "read x; exit 3"], auto_remove=True, stdin_open=True,
+                                  detach=True, network_mode="none")
+        with socket.socket(socket.AF_UNIX) as waiting:
+            waiting.connect(service.sock)
+            waiting.sendall(f"POST /v1.44/containers/{c.id}/wait HTTP/1.1\r\nHost: docker\r\n"
+                            "Content-Length: 0\r\n\r\n".encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:  # the headers come at once: the wait has begun
+                answer += waiting.recv(1)
+            stdin = c.attach_socket(params={"stdin": 1, "stream": 1})
+            stdin._sock.sendall(b"go\n")
+            stdin.close()
+            while not answer.endswith(b"0\r\n\r\n"):
+                piece = waiting.recv(4096)
+                assert piece, answer
+                answer += piece
+        assert b'{"StatusCode": 3, "Error": null}' in answer, answer
+    assert client.containers.list(all=True) == []

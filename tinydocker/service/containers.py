@@ -113,15 +113,17 @@ def wait(req, ref: str) -> None:
     asked = datetime.now(timezone.utc)
 
     def answer():
-        code = record.exit_code or 0
+        code, seen = record.exit_code or 0, False
         while True:
             current = store.located(record.name, record.id)
-            if current is None:  # removed (--rm): its last end is what there is to say
+            if current is None:  # removed (--rm, auto_remove): its last end is what there is to say
+                if not seen:  # it ended and went between two looks: the journal's die says how
+                    code = _last_exit_code(req, record, code)
                 break
             current = store.observe(current)
             ended = current.status != RUNNING and not current.starting
             if ended and (condition == "not-running" or (current.finished and current.finished >= asked)):
-                code = current.exit_code or 0
+                code, seen = current.exit_code or 0, True
                 if condition != "removed":
                     break
             time.sleep(0.05)
@@ -130,6 +132,17 @@ def wait(req, ref: str) -> None:
     # the headers at once, the answer when it comes: docker's client starts the container
     # only once its wait is acknowledged, so that no end can slip between the two
     req.stream(answer())
+
+
+def _last_exit_code(req, record, default: int) -> int:
+    """The exit code of the container's last end, from the events journal's die (a removed
+    container has no record left to say it)."""
+    since = (record.started or record.created).timestamp()
+    code = default
+    for event in api.events(since=f"{since:.9f}", filters=[f"container={record.id}", "event=die"], follow=False,
+                            root=req.root):
+        code = int(event["Actor"]["Attributes"].get("exitCode") or 0)
+    return code
 
 
 def remove(req, ref: str) -> None:
