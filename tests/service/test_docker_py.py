@@ -338,3 +338,24 @@ def test_wait_says_the_exit_code_of_an_auto_removed_container_gone_between_looks
                 answer += piece
         assert b'{"StatusCode": 3, "Error": null}' in answer, answer
     assert client.containers.list(all=True) == []
+
+
+def test_the_detach_keys_end_an_attach_to_a_terminal_and_leave_the_container_running(client):
+    c = client.containers.run("busybox", "cat", detach=True, stdin_open=True, tty=True, network_mode="none")
+    try:
+        for keys, params in ((b"\x10\x11", {}), (b"\x18", {"detachKeys": "ctrl-x"})):
+            sock = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1, **params})._sock
+            sock.sendall(b"echoed\n")
+            got = b""
+            while b"echoed\r\n" not in got:  # cat's answer through the terminal: it is attached
+                got += sock.recv(4096)
+            sock.sendall(keys)
+            while piece := sock.recv(4096):  # the end of the attach, not of the container
+                got += piece
+            sock.close()
+            c.reload()
+            assert c.status == "running"
+        with pytest.raises(docker.errors.APIError, match="invalid detach key"):
+            c.attach_socket(params={"stdin": 1, "stream": 1, "detachKeys": "ctrl-1"})
+    finally:
+        c.remove(force=True)

@@ -214,6 +214,15 @@ def attach(req, ref: str) -> None:
     tty = bool(record.spec.get("tty"))
     asked = time.time_ns()
     replay = req.flag("logs")
+    keys = b""
+    if tty and req.flag("stdin"):  # docker's detach keys, read on a terminal only (as docker attach's)
+        from ..container.attach import detach_sequence
+
+        try:
+            keys = detach_sequence(req.arg("detachKeys") or "ctrl-p,ctrl-q")
+        except TinydockerError as e:
+            raise HTTPError(400, str(e)) from None
+    detached = threading.Event()
     log = _opened_log(store, record)
     sock = req.hijack("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
     ended = threading.Event()
@@ -237,7 +246,8 @@ def attach(req, ref: str) -> None:
             time.sleep(0.02)
 
     if req.flag("stdin") and record.spec.get("interactive"):
-        threading.Thread(target=_pass_input, args=(sock, store, started, ended), daemon=True).start()
+        threading.Thread(target=_pass_input, args=(sock, store, started, ended, keys, detached),
+                         daemon=True).start()
     # stream=0 (docker-py's attach() unless stream=True; docker's CLI always streams): the
     # log so far if logs=1, and the end at once, as dockerd
     follow = req.flag("stream")
@@ -245,7 +255,7 @@ def attach(req, ref: str) -> None:
         if log is None or not (follow or replay):
             return
         for stream, data in read(store, record, follow=follow, since=None if replay else asked, opened=log,
-                                 running=lambda: state()[0] == "running", pieces=tty):
+                                 running=lambda: not detached.is_set() and state()[0] == "running", pieces=tty):
             if want.get(stream):
                 sock.sendall(data if tty else frame(stream, data))
     except (BrokenPipeError, ConnectionResetError):
@@ -273,9 +283,11 @@ def _opened_log(store, record):
         return None
 
 
-def _pass_input(sock, store, started, ended) -> None:
-    """The client's bytes to the container's input (a copy of it from the data root's monitor)."""
-    from ..container.attach import _input_of
+def _pass_input(sock, store, started, ended, keys: bytes = b"", detached=None) -> None:
+    """The client's bytes to the container's input (a copy of it from the data root's monitor),
+    until the detach `keys`: then the attach ends (`detached` set, the connection shut) and the
+    container goes on, as dockerd detaches."""
+    from ..container.attach import _input_of, scan_input
     from ..container.stdio import write_all
 
     current = started()
@@ -284,12 +296,18 @@ def _pass_input(sock, store, started, ended) -> None:
         return
     import os
 
+    matched = 0
     try:
         while not ended.is_set():
             data = sock.recv(65536)
             if not data:
                 break  # the client's input ended (docker's CloseWrite)
+            data, matched, gone = scan_input(data, keys, matched)
             write_all(target, data)
+            if gone:
+                detached.set()
+                sock.shutdown(2)
+                return
     except OSError:
         pass
     finally:
