@@ -359,3 +359,20 @@ def test_the_detach_keys_end_an_attach_to_a_terminal_and_leave_the_container_run
             c.attach_socket(params={"stdin": 1, "stream": 1, "detachKeys": "ctrl-1"})
     finally:
         c.remove(force=True)
+
+
+def test_exec_start_frames_the_output_unless_the_start_asks_for_a_terminal(client):
+    api = client.api
+    c = client.containers.run("busybox", "sleep 600", detach=True, network_mode="none")
+    try:
+        script = ["sh", "-c", "echo out; echo err >&2"]
+        # an instance with a terminal, started without (docker-py's exec_start default):
+        # its terminal's output comes as stdout frames, as dockerd sends it
+        with_tty = api.exec_create(c.id, script, tty=True)
+        assert api.exec_start(with_tty, demux=True) == (b"out\r\nerr\r\n", None)
+        assert api.exec_start(api.exec_create(c.id, script, tty=True), tty=True) == b"out\r\nerr\r\n"
+        # one without, started with Tty: the raw output, unframed
+        raw = api.exec_start(api.exec_create(c.id, ["echo", "plain"]), tty=True)
+        assert raw == b"plain\n"
+    finally:
+        c.remove(force=True)

@@ -73,10 +73,13 @@ def start(req, exec_id: str) -> None:
     try:
         if _typed(body, "Detach", bool):
             _detached(req, exec_id)
+        # framed as docker's stdout/stderr unless the *start* asks for a terminal, as dockerd
+        # decides it: docker-py's exec_start() of a tty instance gets its terminal as stdout
+        # frames, a start with Tty of one without gets the raw output
         elif doc["ProcessConfig"]["tty"]:
-            _with_terminal(req, exec_id, doc["OpenStdin"])
+            _with_terminal(req, exec_id, doc["OpenStdin"], framed=not _typed(body, "Tty", bool))
         else:
-            _with_streams(req, exec_id, doc)
+            _with_streams(req, exec_id, doc, framed=not _typed(body, "Tty", bool))
     except TinydockerError as e:
         if req.answered:
             raise
@@ -113,7 +116,7 @@ def _detached(req, exec_id: str) -> None:
     req.send(200, b"", "text/plain; charset=utf-8")
 
 
-def _with_streams(req, exec_id: str, doc) -> None:
+def _with_streams(req, exec_id: str, doc, framed: bool = True) -> None:
     """The process's stdout and stderr as docker's frames on the connection, what the client
     sends to its stdin (its half-close: the input's end)."""
     send_lock = threading.Lock()
@@ -129,7 +132,8 @@ def _with_streams(req, exec_id: str, doc) -> None:
             r, w = os.pipe()
             theirs.append(w)
             fds[n] = w
-            pumps.append(threading.Thread(target=_pump, args=(r, stream, held, taken, send_lock), daemon=True))
+            pumps.append(threading.Thread(target=_pump, args=(r, stream, held, taken, send_lock, framed),
+                                          daemon=True))
     stdin_w = None
     if doc["OpenStdin"]:
         r, stdin_w = os.pipe()
@@ -155,7 +159,8 @@ def _with_streams(req, exec_id: str, doc) -> None:
         if "sock" not in held:
             raise  # refused before it ran: an HTTP answer
         with send_lock:
-            held["sock"].sendall(frame("stderr", f"{e}\n".encode()))
+            said = f"{e}\n".encode()
+            held["sock"].sendall(frame("stderr", said) if framed else said)
     finally:
         _close(theirs)
         if stdin_w is not None and "sock" not in held:
@@ -178,14 +183,14 @@ def _close(fds: list) -> None:
             pass
 
 
-def _pump(fd: int, stream: str, held: dict, taken, lock) -> None:
+def _pump(fd: int, stream: str, held: dict, taken, lock, framed: bool = True) -> None:
     taken.wait()
     sock = held.get("sock")
     try:
         while data := os.read(fd, 65536):
             if sock is not None:
                 with lock:
-                    sock.sendall(frame(stream, data))
+                    sock.sendall(frame(stream, data) if framed else data)
     except OSError:
         pass  # the client went: the process's next write fails, as into a closed pipe
     finally:
@@ -204,7 +209,7 @@ def _feed(sock, target: int) -> None:
         os.close(target)
 
 
-def _with_terminal(req, exec_id: str, stdin: bool) -> None:
+def _with_terminal(req, exec_id: str, stdin: bool, framed: bool = False) -> None:
     """The pty's output to the connection as it comes, the client's bytes to the pty."""
     held = {}
 
@@ -228,7 +233,7 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
                 if not data:
                     return
                 try:
-                    sock.sendall(data)
+                    sock.sendall(frame("stdout", data) if framed else data)
                 except OSError:
                     return  # the client went; the pty's hangup ends the process's reads
             if sock in ready:
@@ -248,7 +253,8 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
     except TinydockerError as e:
         if "sock" not in held:
             raise
-        held["sock"].sendall(f"{e}\r\n".encode())
+        said = f"{e}\r\n".encode()
+        held["sock"].sendall(frame("stdout", said) if framed else said)
     finally:
         if "sock" in held:
             try:
