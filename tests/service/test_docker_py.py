@@ -376,3 +376,12 @@ def test_exec_start_frames_the_output_unless_the_start_asks_for_a_terminal(clien
         assert raw == b"plain\n"
     finally:
         c.remove(force=True)
+
+
+def test_kill_returns_once_the_container_has_stopped(client):
+    for _ in range(5):
+        c = client.containers.run("busybox", "sleep 600", detach=True, network_mode="none")
+        c.kill()
+        c.reload()  # at once: dockerd's SIGKILL waits for the end
+        assert (c.status, c.attrs["State"]["ExitCode"]) == ("exited", 137)
+        c.remove()

@@ -91,8 +91,25 @@ def restart(req, ref: str) -> None:
 
 
 def kill(req, ref: str) -> None:
+    """dockerd's kill with SIGKILL returns once the container has stopped (10 s at most):
+    a client's next inspect sees it exited, with its exit code."""
+    import time
+
+    from ..state.record import RUNNING
+
     record = _record(req, ref)
-    api.kill(record.id, signal=req.arg("signal") or "KILL", root=req.root)
+    signal = req.arg("signal") or "KILL"
+    api.kill(record.id, signal=signal, root=req.root)
+    if signal.upper().removeprefix("SIG") not in ("KILL", "9"):
+        return
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        try:
+            if _record(req, record.id).status != RUNNING:
+                return
+        except HTTPError:
+            return  # removed meanwhile (auto-remove)
+        time.sleep(0.02)
 
 
 def wait(req, ref: str) -> None:
