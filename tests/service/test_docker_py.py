@@ -385,3 +385,23 @@ def test_kill_returns_once_the_container_has_stopped(client):
         c.reload()  # at once: dockerd's SIGKILL waits for the end
         assert (c.status, c.attrs["State"]["ExitCode"]) == ("exited", 137)
         c.remove()
+
+
+@pytest.fixture
+def service_secret(monkeypatch):
+    """A variable in the environment the service is started with (requested before client)."""
+    monkeypatch.setenv("TINYDOCKER_TEST_SECRET", "the-service-s")
+
+
+def test_a_bare_environment_name_never_takes_the_service_s_value(service_secret, client):
+    out = client.containers.run("busybox", ["sh", "-c", "echo ${TINYDOCKER_TEST_SECRET-unset} $A"],
+                                environment={"TINYDOCKER_TEST_SECRET": None, "A": "1"}, network_mode="none",
+                                remove=True)
+    assert out == b"unset 1\n"
+    c = client.containers.run("busybox", "sleep 600", detach=True, network_mode="none")
+    try:
+        res = c.exec_run(["sh", "-c", "echo ${TINYDOCKER_TEST_SECRET-unset}"],
+                         environment={"TINYDOCKER_TEST_SECRET": None})
+        assert tuple(res) == (0, b"unset\n")
+    finally:
+        c.remove(force=True)

@@ -30,7 +30,8 @@ def create(req, ref: str) -> None:
     if not command:
         raise HTTPError(400, "No exec command specified")
     record = _record(req, ref)
-    exec_id = api.create_exec(record.id, command, env=_strings(body, "Env"),
+    # a bare KEY is the client's to resolve (see translate.create_options): not the service's value
+    exec_id = api.create_exec(record.id, command, env=[e for e in _strings(body, "Env") if "=" in e],
                               workdir=_typed(body, "WorkingDir", str) or None, user=_typed(body, "User", str) or None,
                               tty=bool(_typed(body, "Tty", bool)), stdin=bool(_typed(body, "AttachStdin", bool)),
                               stdout=bool(_typed(body, "AttachStdout", bool, True)),

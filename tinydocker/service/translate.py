@@ -60,6 +60,10 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
     for key, option in (("Env", "env"), ("DnsSearch", "dns_search")):
         if body.get(key) or host.get(key):
             options[option] = _strings(body if body.get(key) else host, key)
+    if "env" in options:
+        # a bare KEY (docker-py's environment={"KEY": None}) is the client's to resolve, as
+        # docker's CLI does: create() would take the service's own value, root's environment
+        options["env"] = [e for e in options["env"] if "=" in e]
     for key, option in (("WorkingDir", "workdir"), ("User", "user"), ("Hostname", "hostname"),
                         ("StopSignal", "stop_signal")):
         if body.get(key):
