@@ -301,7 +301,9 @@ def test_commit_makes_an_image_of_a_container_s_changes(client):
 
 
 def test_swarm_mode_is_refused_as_dockerd_outside_a_swarm(client):
-    assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
+    info = client.info()
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+    assert (info["Debug"], info["ExperimentalBuild"]) == (False, False)  # read by scripts as dockerd's
     assert client.swarm.leave(force=True) is True  # docker-py takes dockerd's 503 as "not in one"
     for call in (client.services.list, client.nodes.list, client.secrets.list, client.configs.list):
         with pytest.raises(docker.errors.APIError, match="not a swarm manager") as refused:
