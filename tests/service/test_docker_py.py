@@ -407,3 +407,34 @@ def test_a_bare_environment_name_never_takes_the_service_s_value(service_secret,
         assert tuple(res) == (0, b"unset\n")
     finally:
         c.remove(force=True)
+
+
+def test_several_networks_at_create_as_api_1_44_allows(client, service):  # noqa: F811
+    client.networks.create("pya")
+    client.networks.create("pyb")
+    api = client.api
+    try:
+        config = api.create_networking_config({"pya": api.create_endpoint_config(),
+                                               "pyb": api.create_endpoint_config(aliases=["bee"])})
+        c = api.create_container("busybox", "sleep 600", host_config=api.create_host_config(network_mode="pya"),
+                                 networking_config=config)
+        api.start(c)
+        networks = api.inspect_container(c)["NetworkSettings"]["Networks"]
+        assert sorted(networks) == ["pya", "pyb"] and "bee" in networks["pyb"]["Aliases"]
+        api.remove_container(c, force=True)
+        # one of them missing: nothing is left of the create
+        config = api.create_networking_config({"pya": api.create_endpoint_config(),
+                                               "nosuch": api.create_endpoint_config()})
+        with pytest.raises(docker.errors.APIError, match="nosuch"):
+            api.create_container("busybox", "true", host_config=api.create_host_config(network_mode="pya"),
+                                 networking_config=config)
+        assert client.containers.list(all=True) == []
+        # docker's CLI at API 1.44 sends them all at create too
+        out = service.out("run", "--rm", "--network", "pya", "--network", "pyb", "busybox",
+                          "sh", "-c", "ls /sys/class/net | grep -c eth")
+        assert out == "2\n"
+    finally:
+        for c in client.containers.list(all=True):
+            c.remove(force=True)
+        for name in ("pya", "pyb"):
+            client.networks.get(name).remove()

@@ -40,6 +40,7 @@ def inspect(req, ref: str) -> None:
 
 def create(req) -> None:
     body = req.json(required=True)
+    more = _more_endpoints(body)
     command, options = create_options(body)
     name = (req.arg("name") or "").lstrip("/")
     if not name:
@@ -52,7 +53,29 @@ def create(req) -> None:
         if "is already in use" in str(e):
             raise HTTPError(409, str(e)) from None
         raise
+    try:
+        for network, endpoint in more.items():
+            ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+            api.connect_network(network, container_id, ip=ip, aliases=endpoint.get("Aliases") or [], root=req.root)
+    except TinydockerError:
+        api.remove(container_id, force=True, root=req.root)  # a create is whole or nothing
+        raise
     req.send_json({"Id": container_id, "Warnings": []}, status=201)
+
+
+def _more_endpoints(body) -> dict:
+    """API 1.44's several networks at create: all but the network mode's (or the first)
+    taken out of the body, to be joined once the container exists, as connect joins them."""
+    endpoints = ((body.get("NetworkingConfig") or {}) if isinstance(body, dict) else {}).get("EndpointsConfig")
+    if not isinstance(endpoints, dict) or len(endpoints) < 2:
+        return {}
+    mode = (body.get("HostConfig") or {}).get("NetworkMode") if isinstance(body.get("HostConfig"), dict) else None
+    first = mode if mode in endpoints else next(iter(endpoints))
+    more = {name: e for name, e in endpoints.items() if name != first}
+    if not all(isinstance(e, dict) for e in more.values()):
+        raise HTTPError(400, "an endpoint config must be an object")
+    body["NetworkingConfig"]["EndpointsConfig"] = {first: endpoints[first]}
+    return more
 
 
 def start(req, ref: str) -> None:

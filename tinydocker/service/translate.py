@@ -96,8 +96,8 @@ def _anonymous_volumes(paths: dict, host: dict, options: dict) -> None:
 
 def _endpoint_options(networking: dict, options: dict) -> None:
     """NetworkingConfig.EndpointsConfig: the container's place on the network it starts on
-    (its address, its aliases, its MAC). One network at create, as dockerd before API 1.44:
-    the others are joined with /networks/{id}/connect."""
+    (its address, its aliases, its MAC). One network here: API 1.44's others are taken out
+    of the body by containers.create, and joined as /networks/{id}/connect joins them."""
     endpoints = _typed(networking, "EndpointsConfig", dict, {}) or {}
     if len(endpoints) > 1:
         raise HTTPError(400, f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
