@@ -438,3 +438,12 @@ def test_several_networks_at_create_as_api_1_44_allows(client, service):  # noqa
             c.remove(force=True)
         for name in ("pya", "pyb"):
             client.networks.get(name).remove()
+
+
+def test_images_build_finds_its_image_in_the_stream(client):
+    dockerfile = io.BytesIO(b"FROM busybox\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n")
+    image, logs = client.images.build(fileobj=dockerfile, tag="pybuilt:1", network_mode="none", rm=True)
+    lines = [chunk["stream"] for chunk in logs if "stream" in chunk]
+    assert f"Successfully built {image.short_id[7:]}\n" in lines, lines
+    assert image.tags == ["pybuilt:1"]
+    assert client.containers.run("pybuilt:1", network_mode="none", remove=True) == b"built\n"

@@ -533,13 +533,20 @@ def build(req) -> None:
         import codecs
 
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split between reads
+        held = ""  # a line not ended yet
         try:
             data = first
             while data:
-                yield _message({"stream": text.decode(data)})
+                # a message a line, as dockerd's: docker-py finds the image's id in a message
+                # that is "Successfully built ID" alone
+                *lines, held = (held + text.decode(data)).split("\n")
+                for line in lines:
+                    yield _message({"stream": line + "\n"})
                 data = _next_output(req, output, feeder)
                 if data is None:
                     return  # the client went away: stop() ends the build
+            if held:
+                yield _message({"stream": held})
             end = ending()
             if "id" in end:
                 yield _message({"aux": {"ID": end["id"]}})
