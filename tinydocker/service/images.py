@@ -534,6 +534,7 @@ def build(req) -> None:
 
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split between reads
         held = ""  # a line not ended yet
+        last = []  # from "Successfully built ID" on: they follow the {"aux"}, as in dockerd's stream
         try:
             data = first
             while data:
@@ -541,16 +542,21 @@ def build(req) -> None:
                 # that is "Successfully built ID" alone
                 *lines, held = (held + text.decode(data)).split("\n")
                 for line in lines:
-                    yield _message({"stream": line + "\n"})
+                    if last or line.startswith("Successfully built "):
+                        last.append(line + "\n")
+                    else:
+                        yield _message({"stream": line + "\n"})
                 data = _next_output(req, output, feeder)
                 if data is None:
                     return  # the client went away: stop() ends the build
             if held:
-                yield _message({"stream": held})
+                last.append(held)
             end = ending()
             if "id" in end:
                 yield _message({"aux": {"ID": end["id"]}})
-            else:
+            for line in last:
+                yield _message({"stream": line})
+            if "id" not in end:
                 # dockerd's code: a RUN step's exit status, which docker's client exits with
                 yield _message({"errorDetail": {"code": end.get("code", 1), "message": end["error"]},
                                 "error": end["error"]})
