@@ -113,25 +113,34 @@ def _relay_input(target: int, keys: bytes, ended: threading.Event) -> bool:
         data = os.read(0, 65536)
         if not data:
             return True  # our input ended; the container's goes on (others may attach)
-        out = bytearray()
-        for byte in data:
-            if keys and byte == keys[matched]:
-                matched += 1
-                if matched == len(keys):
-                    write_all(target, bytes(out))
-                    return False
-                continue
-            out += keys[:matched]  # a started sequence that did not go on is input
-            if keys and byte == keys[0]:
-                matched = 1  # … and this byte may begin the sequence anew (ctrl-p ctrl-p ctrl-q)
-            else:
-                out.append(byte)
-                matched = 0
+        out, matched, detached = scan_input(data, keys, matched)
         try:
-            write_all(target, bytes(out))
+            write_all(target, out)
         except OSError:
             return True  # the container's input is closed: it is ending
+        if detached:
+            return False
     return True
+
+
+def scan_input(data: bytes, keys: bytes, matched: int) -> tuple[bytes, int, bool]:
+    """`data` read from an attached terminal, with `matched` bytes of the detach keys seen
+    before it: (the input to pass on, the keys' bytes matched at its end, whether the whole
+    sequence came: what follows it is not input)."""
+    out = bytearray()
+    for byte in data:
+        if keys and byte == keys[matched]:
+            matched += 1
+            if matched == len(keys):
+                return bytes(out), 0, True
+            continue
+        out += keys[:matched]  # a started sequence that did not go on is input
+        if keys and byte == keys[0]:
+            matched = 1  # … and this byte may begin the sequence anew (ctrl-p ctrl-p ctrl-q)
+        else:
+            out.append(byte)
+            matched = 0
+    return bytes(out), matched, False
 
 
 def _proxy_signals(record) -> tuple[int | None, dict]:

@@ -40,6 +40,7 @@ def inspect(req, ref: str) -> None:
 
 def create(req) -> None:
     body = req.json(required=True)
+    more = _more_endpoints(body)
     command, options = create_options(body)
     name = (req.arg("name") or "").lstrip("/")
     if not name:
@@ -52,7 +53,29 @@ def create(req) -> None:
         if "is already in use" in str(e):
             raise HTTPError(409, str(e)) from None
         raise
+    try:
+        for network, endpoint in more.items():
+            ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+            api.connect_network(network, container_id, ip=ip, aliases=endpoint.get("Aliases") or [], root=req.root)
+    except TinydockerError:
+        api.remove(container_id, force=True, root=req.root)  # a create is whole or nothing
+        raise
     req.send_json({"Id": container_id, "Warnings": []}, status=201)
+
+
+def _more_endpoints(body) -> dict:
+    """API 1.44's several networks at create: all but the network mode's (or the first)
+    taken out of the body, to be joined once the container exists, as connect joins them."""
+    endpoints = ((body.get("NetworkingConfig") or {}) if isinstance(body, dict) else {}).get("EndpointsConfig")
+    if not isinstance(endpoints, dict) or len(endpoints) < 2:
+        return {}
+    mode = (body.get("HostConfig") or {}).get("NetworkMode") if isinstance(body.get("HostConfig"), dict) else None
+    first = mode if mode in endpoints else next(iter(endpoints))
+    more = {name: e for name, e in endpoints.items() if name != first}
+    if not all(isinstance(e, dict) for e in more.values()):
+        raise HTTPError(400, "an endpoint config must be an object")
+    body["NetworkingConfig"]["EndpointsConfig"] = {first: endpoints[first]}
+    return more
 
 
 def start(req, ref: str) -> None:
@@ -91,8 +114,25 @@ def restart(req, ref: str) -> None:
 
 
 def kill(req, ref: str) -> None:
+    """dockerd's kill with SIGKILL returns once the container has stopped (10 s at most):
+    a client's next inspect sees it exited, with its exit code."""
+    import time
+
+    from ..state.record import RUNNING
+
     record = _record(req, ref)
-    api.kill(record.id, signal=req.arg("signal") or "KILL", root=req.root)
+    signal = req.arg("signal") or "KILL"
+    api.kill(record.id, signal=signal, root=req.root)
+    if signal.upper().removeprefix("SIG") not in ("KILL", "9"):
+        return
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        try:
+            if _record(req, record.id).status != RUNNING:
+                return
+        except HTTPError:
+            return  # removed meanwhile (auto-remove)
+        time.sleep(0.02)
 
 
 def wait(req, ref: str) -> None:
@@ -113,16 +153,17 @@ def wait(req, ref: str) -> None:
     asked = datetime.now(timezone.utc)
 
     def answer():
-        code = record.exit_code or 0
+        code, seen = record.exit_code or 0, False
         while True:
             current = store.located(record.name, record.id)
-            if current is None:  # removed (--rm): its last end is what there is to say
-                code = _last_exit(req, record.id, asked, code)
+            if current is None:  # removed (--rm, auto_remove): its last end is what there is to say
+                if not seen:  # it ended and went between two looks: the journal's die says how
+                    code = _last_exit_code(req, record, code)
                 break
             current = store.observe(current)
             ended = current.status != RUNNING and not current.starting
             if ended and (condition == "not-running" or (current.finished and current.finished >= asked)):
-                code = current.exit_code or 0
+                code, seen = current.exit_code or 0, True
                 if condition != "removed":
                     break
             if req.client_gone():
@@ -133,6 +174,17 @@ def wait(req, ref: str) -> None:
     # the headers at once, the answer when it comes: docker's client starts the container
     # only once its wait is acknowledged, so that no end can slip between the two
     req.stream(answer())
+
+
+def _last_exit_code(req, record, default: int) -> int:
+    """The exit code of the container's last end, from the events journal's die (a removed
+    container has no record left to say it)."""
+    since = (record.started or record.created).timestamp()
+    code = default
+    for event in api.events(since=f"{since:.9f}", filters=[f"container={record.id}", "event=die"], follow=False,
+                            root=req.root):
+        code = int(event["Actor"]["Attributes"].get("exitCode") or 0)
+    return code
 
 
 def remove(req, ref: str) -> None:
@@ -159,16 +211,6 @@ def top(req, ref: str) -> None:
     args = (req.arg("ps_args") or "").split()
     titles, rows = api.top(_record(req, ref).id, args, root=req.root)
     req.send_json({"Titles": titles, "Processes": rows})
-
-
-def _last_exit(req, cid: str, since, default: int) -> int:
-    """The exit code of the container's last end since `since`, from the journal's "die": a
-    --rm container may be gone before a waiter has seen its record say how it ended."""
-    found = default
-    for event in api.events(since=f"{since.timestamp():.9f}", filters=[f"container={cid}", "event=die"],
-                            follow=False, root=req.root):
-        found = int(event["Actor"]["Attributes"].get("exitCode", found))
-    return found
 
 
 def logs(req, ref: str) -> None:
@@ -224,6 +266,15 @@ def _attach(req, ref: str, websocket: bool) -> None:
     tty = bool(record.spec.get("tty"))
     asked = time.time_ns()
     replay = req.flag("logs")
+    keys = b""
+    if tty and req.flag("stdin"):  # docker's detach keys, read on a terminal only (as docker attach's)
+        from ..container.attach import detach_sequence
+
+        try:
+            keys = detach_sequence(req.arg("detachKeys") or "ctrl-p,ctrl-q")
+        except TinydockerError as e:
+            raise HTTPError(400, str(e)) from None
+    detached = threading.Event()
     log = _opened_log(store, record)
     if websocket:
         sock, raw = req.websocket(), True
@@ -251,12 +302,17 @@ def _attach(req, ref: str, websocket: bool) -> None:
             time.sleep(0.02)
 
     if req.flag("stdin") and record.spec.get("interactive"):
-        threading.Thread(target=_pass_input, args=(sock, store, started, ended), daemon=True).start()
+        threading.Thread(target=_pass_input, args=(sock, store, started, ended, keys, detached),
+                         daemon=True).start()
+    # stream=0 (docker-py's attach() unless stream=True; docker's CLI always streams): the
+    # log so far if logs=1, and the end at once, as dockerd
+    follow = req.flag("stream")
     try:
-        if log is None:
+        if log is None or not (follow or replay):
             return
-        for stream, data in read(store, record, follow=True, since=None if replay else asked, opened=log,
-                                 running=lambda: state()[0] == "running", pieces=tty, stop=req.client_gone):
+        for stream, data in read(store, record, follow=follow, since=None if replay else asked, opened=log,
+                                 running=lambda: not detached.is_set() and state()[0] == "running", pieces=tty,
+                                 stop=req.client_gone):
             if want.get(stream):
                 sock.sendall(data if raw else frame(stream, data))
     except (BrokenPipeError, ConnectionResetError):
@@ -284,9 +340,11 @@ def _opened_log(store, record):
         return None
 
 
-def _pass_input(sock, store, started, ended) -> None:
-    """The client's bytes to the container's input (a copy of it from the data root's monitor)."""
-    from ..container.attach import _input_of
+def _pass_input(sock, store, started, ended, keys: bytes = b"", detached=None) -> None:
+    """The client's bytes to the container's input (a copy of it from the data root's monitor),
+    until the detach `keys`: then the attach ends (`detached` set, the connection shut) and the
+    container goes on, as dockerd detaches."""
+    from ..container.attach import _input_of, scan_input
     from ..container.stdio import write_all
 
     current = started()
@@ -295,12 +353,18 @@ def _pass_input(sock, store, started, ended) -> None:
         return
     import os
 
+    matched = 0
     try:
         while not ended.is_set():
             data = sock.recv(65536)
             if not data:
                 break  # the client's input ended (docker's CloseWrite)
+            data, matched, gone = scan_input(data, keys, matched)
             write_all(target, data)
+            if gone:
+                detached.set()
+                sock.shutdown(2)
+                return
     except OSError:
         pass
     finally:
@@ -485,3 +549,24 @@ ROUTES += [
     ("GET", r"/containers/(?P<ref>[^/]+)/export", export),
     ("POST", r"/containers/(?P<ref>[^/]+)/update", update),
 ]
+
+
+def commit(req) -> None:
+    """POST /commit: an image of the container's changes (docker commit, docker-py's
+    Container.commit); dockerd's 201 and the new image's id. --change's instructions and a
+    config in the body are refused: the API's commit keeps the container's own settings."""
+    ref = req.arg("container")
+    if not ref:
+        raise HTTPError(400, "a container is required (?container=)")
+    if any(req.query.get("changes") or []):
+        raise HTTPError(400, "commit --change is not supported by tinydocker")
+    if req.json():
+        raise HTTPError(400, "commit with a container config is not supported by tinydocker")
+    repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+    repository = f"{repo}:{tag}" if repo and tag else repo or None
+    image_id = api.commit(_record(req, ref).id, repository, message=req.arg("comment") or "",
+                          author=req.arg("author") or "", root=req.root)
+    req.send_json({"Id": image_id}, status=201)
+
+
+ROUTES += [("POST", r"/commit", commit)]

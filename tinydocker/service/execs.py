@@ -31,7 +31,8 @@ def create(req, ref: str) -> None:
     if not command:
         raise HTTPError(400, "No exec command specified")
     record = _record(req, ref)
-    exec_id = api.create_exec(record.id, command, env=_strings(body, "Env"),
+    # a bare KEY is the client's to resolve (see translate.create_options): not the service's value
+    exec_id = api.create_exec(record.id, command, env=[e for e in _strings(body, "Env") if "=" in e],
                               workdir=_typed(body, "WorkingDir", str) or None, user=_typed(body, "User", str) or None,
                               tty=bool(_typed(body, "Tty", bool)), stdin=bool(_typed(body, "AttachStdin", bool)),
                               stdout=bool(_typed(body, "AttachStdout", bool, True)),
@@ -57,8 +58,11 @@ def resize(req, exec_id: str) -> None:
 
 
 def start(req, exec_id: str) -> None:
-    """The connection is taken over (hijacked) once the process runs: a start refused (the
-    instance started already, its container stopped) is still an HTTP answer."""
+    """The connection is taken over (hijacked) before the process runs, as dockerd does:
+    docker-py reads what follows the headers from the raw socket, so output sent with them
+    would be lost in its HTTP reader's buffer. A start refused as seen beforehand (the
+    instance started already) is still an HTTP answer; one refused in a race is said on
+    the connection, as dockerd says it."""
     body = req.json()
     if not isinstance(body, dict):
         raise HTTPError(400, "the body must be a JSON object")
@@ -66,13 +70,18 @@ def start(req, exec_id: str) -> None:
         doc = api.inspect_exec(exec_id, root=req.root)  # not ended: nothing is forgotten
     except TinydockerError as e:
         raise _no_such(e) from None
+    if doc["Pid"] or doc["Running"] or doc["ExitCode"] is not None:
+        raise HTTPError(409, f"exec {exec_id} has already been started")
     try:
         if _typed(body, "Detach", bool):
             _detached(req, exec_id)
+        # framed as docker's stdout/stderr unless the *start* asks for a terminal, as dockerd
+        # decides it: docker-py's exec_start() of a tty instance gets its terminal as stdout
+        # frames, a start with Tty of one without gets the raw output
         elif doc["ProcessConfig"]["tty"]:
-            _with_terminal(req, exec_id, doc["OpenStdin"])
+            _with_terminal(req, exec_id, doc["OpenStdin"], framed=not _typed(body, "Tty", bool))
         else:
-            _with_streams(req, exec_id, doc)
+            _with_streams(req, exec_id, doc, framed=not _typed(body, "Tty", bool))
     except TinydockerError as e:
         if req.answered:
             raise
@@ -109,7 +118,7 @@ def _detached(req, exec_id: str) -> None:
     req.send(200, b"", "text/plain; charset=utf-8")
 
 
-def _with_streams(req, exec_id: str, doc) -> None:
+def _with_streams(req, exec_id: str, doc, framed: bool = True) -> None:
     """The process's stdout and stderr as docker's frames on the connection, what the client
     sends to its stdin (its half-close: the input's end)."""
     send_lock = threading.Lock()
@@ -125,7 +134,8 @@ def _with_streams(req, exec_id: str, doc) -> None:
             r, w = os.pipe()
             theirs.append(w)
             fds[n] = w
-            pumps.append(threading.Thread(target=_pump, args=(r, stream, held, taken, send_lock), daemon=True))
+            pumps.append(threading.Thread(target=_pump, args=(r, stream, held, taken, send_lock, framed),
+                                          daemon=True))
     stdin_w = None
     if doc["OpenStdin"]:
         r, stdin_w = os.pipe()
@@ -141,18 +151,18 @@ def _with_streams(req, exec_id: str, doc) -> None:
 
     def started(_pid):
         _close(theirs)
-        take()
 
     for t in pumps:
         t.start()
     try:
+        take()  # before the process: see start()
         api.start_exec(exec_id, streams=tuple(fds), started=started, root=req.root)
-        take()  # a program that could not run: its stderr says why
     except TinydockerError as e:
         if "sock" not in held:
             raise  # refused before it ran: an HTTP answer
         with send_lock:
-            held["sock"].sendall(frame("stderr", f"{e}\n".encode()))
+            said = f"{e}\n".encode()
+            held["sock"].sendall(frame("stderr", said) if framed else said)
     finally:
         _close(theirs)
         if stdin_w is not None and "sock" not in held:
@@ -175,14 +185,14 @@ def _close(fds: list) -> None:
             pass
 
 
-def _pump(fd: int, stream: str, held: dict, taken, lock) -> None:
+def _pump(fd: int, stream: str, held: dict, taken, lock, framed: bool = True) -> None:
     taken.wait()
     sock = held.get("sock")
     try:
         while data := os.read(fd, 65536):
             if sock is not None:
                 with lock:
-                    sock.sendall(frame(stream, data))
+                    sock.sendall(frame(stream, data) if framed else data)
     except OSError:
         pass  # the client went: the process's next write fails, as into a closed pipe
     finally:
@@ -201,7 +211,7 @@ def _feed(sock, target: int) -> None:
         os.close(target)
 
 
-def _with_terminal(req, exec_id: str, stdin: bool) -> None:
+def _with_terminal(req, exec_id: str, stdin: bool, framed: bool = False) -> None:
     """The pty's output to the connection as it comes, the client's bytes to the pty."""
     held = {}
 
@@ -211,7 +221,7 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
 
         from ..container.stdio import write_all
 
-        sock = held["sock"] = _hijacked(req, tty=True)
+        sock = held["sock"]
         reading = [master] + ([sock] if stdin else [])
         while True:
             ready, _, _ = select.select(reading, [], [])
@@ -225,7 +235,7 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
                 if not data:
                     return
                 try:
-                    sock.sendall(data)
+                    sock.sendall(frame("stdout", data) if framed else data)
                 except OSError:
                     return  # the client went; the pty's hangup ends the process's reads
             if sock in ready:
@@ -240,13 +250,13 @@ def _with_terminal(req, exec_id: str, stdin: bool) -> None:
                     write_all(master, bytes([termios.tcgetattr(master)[6][termios.VEOF]]))
 
     try:
+        held["sock"] = _hijacked(req, tty=True)  # before the process: see start()
         api.start_exec(exec_id, terminal=relay, root=req.root)
-        if "sock" not in held:
-            held["sock"] = _hijacked(req, tty=True)  # a program that could not run: its exit code says it
     except TinydockerError as e:
         if "sock" not in held:
             raise
-        held["sock"].sendall(f"{e}\r\n".encode())
+        said = f"{e}\r\n".encode()
+        held["sock"].sendall(frame("stdout", said) if framed else said)
     finally:
         if "sock" in held:
             _close_gently(held["sock"])

@@ -543,17 +543,30 @@ def build(req) -> None:
         import codecs
 
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split between reads
+        held = ""  # a line not ended yet
+        last = []  # from "Successfully built ID" on: they follow the {"aux"}, as in dockerd's stream
         try:
             data = first
             while data:
-                yield _message({"stream": text.decode(data)})
+                # a message a line, as dockerd's: docker-py finds the image's id in a message
+                # that is "Successfully built ID" alone
+                *lines, held = (held + text.decode(data)).split("\n")
+                for line in lines:
+                    if last or line.startswith("Successfully built "):
+                        last.append(line + "\n")
+                    else:
+                        yield _message({"stream": line + "\n"})
                 data = _next_output(req, output, feeder)
                 if data is None:
                     return  # the client went away: stop() ends the build
+            if held:
+                last.append(held)
             end = ending()
             if "id" in end:
                 yield _message({"aux": {"ID": end["id"]}})
-            else:
+            for line in last:
+                yield _message({"stream": line})
+            if "id" not in end:
                 # dockerd's code: a RUN step's exit status, which docker's client exits with
                 yield _message({"errorDetail": {"code": end.get("code", 1), "message": end["error"]},
                                 "error": end["error"]})

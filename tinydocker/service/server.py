@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..errors import NoSuchContainer, NoSuchImage, NoSuchVolume, Refused, TinydockerError
 
 MIN_API = "1.24"
-MAX_API = "1.43"
+MAX_API = "1.44"
 DEFAULT_SOCKET = "/run/tinydocker/docker.sock"
 
 

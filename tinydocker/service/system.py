@@ -52,7 +52,8 @@ def info(req) -> None:
         "DefaultRuntime": "runc", "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
         "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
-        "Experimental": False, "Warnings": [],
+        # what docker-py's and others' checks read as dockerd's (a missing key is their KeyError)
+        "Debug": False, "ExperimentalBuild": False, "Experimental": False, "Warnings": [],
     })
 
 

@@ -60,10 +60,16 @@ def create_options(body: dict) -> tuple[list[str] | None, dict]:
     for key, option in (("Env", "env"), ("DnsSearch", "dns_search")):
         if body.get(key) or host.get(key):
             options[option] = _strings(body if body.get(key) else host, key)
+    if "env" in options:
+        # a bare KEY (docker-py's environment={"KEY": None}) is the client's to resolve, as
+        # docker's CLI does: create() would take the service's own value, root's environment
+        options["env"] = [e for e in options["env"] if "=" in e]
     for key, option in (("WorkingDir", "workdir"), ("User", "user"), ("Hostname", "hostname"),
                         ("StopSignal", "stop_signal")):
         if body.get(key):
             options[option] = _typed(body, key, str)
+    if body.get("MacAddress"):  # where docker-py puts mac_address (deprecated by API 1.44, still sent)
+        options["mac_address"] = _typed(body, "MacAddress", str)
     if body.get("StopTimeout") is not None:
         options["stop_timeout"] = _typed(body, "StopTimeout", int)
     labels = _typed(body, "Labels", dict, {}) or {}
@@ -97,8 +103,8 @@ def _anonymous_volumes(paths: dict, host: dict, options: dict) -> None:
 
 def _endpoint_options(networking: dict, options: dict) -> None:
     """NetworkingConfig.EndpointsConfig: the container's place on the network it starts on
-    (its address, its aliases, its MAC). One network at create, as dockerd before API 1.44:
-    the others are joined with /networks/{id}/connect."""
+    (its address, its aliases, its MAC). One network here: API 1.44's others are taken out
+    of the body by containers.create, and joined as /networks/{id}/connect joins them."""
     endpoints = _typed(networking, "EndpointsConfig", dict, {}) or {}
     if len(endpoints) > 1:
         raise HTTPError(400, f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
