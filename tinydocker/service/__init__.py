@@ -3,9 +3,18 @@ wanted, as podman's service does. Every handler calls the same functions the CLI
 the service keeps no state of its own.
 
     server.py      listening, HTTP, API versions, errors as docker's {"message": …}
-    system.py      /_ping, /version, /info, /system/df, /events, /auth
-    containers.py  /containers/…: create, start, stop, kill, wait, remove, list, inspect, logs…
+    websocket.py   RFC 6455 for attach/ws: the handshake, frames both ways
+    routes.py      the table of every module's ROUTES
+    system.py      /_ping, /version, /info, /system/df, /auth
+    events.py      /events: the journal replayed and followed
+    containers.py  /containers/…: create, start, stop, kill, wait, remove, list, inspect, logs, attach…
     translate.py   docker's JSON (a create's body, a listing's rows) to and from the API's terms
+    execs.py       /containers/…/exec and /exec/…: instances kept as files under the data root
+    archive.py     /containers/…/archive: docker cp both ways
+    images.py      /images/…, /build, /commit: pulls and pushes with docker's progress stream
+    networks.py    /networks/…
+    volumes.py     /volumes/…
+    swarm.py       the swarm endpoints, refused as dockerd refuses them outside a swarm
 """
 
 
