@@ -235,6 +235,7 @@ class Request:
         h.wfile.flush()
         h.close_connection = True
         self.answered = self.hijacked = True
+        _headers_read(h.connection)
         return h.connection
 
     def websocket(self):
@@ -255,6 +256,27 @@ class Request:
         h.close_connection = True
         self.answered = self.hijacked = True
         return WebSocket(h.connection, BINARY if self.version >= (1, 42) else TEXT)
+
+
+def _headers_read(conn: socket.socket, patience: float = 1.0) -> None:
+    """Wait (a moment at most) until the client has read the upgrade's headers. docker-py
+    reads them through a buffered reader, then the stream from the socket itself: bytes that
+    came with the headers (a replayed log sent at once) were in that buffer and lost. dockerd
+    is slow enough to start a stream that they never come together; this makes sure."""
+    import fcntl
+    import struct
+    import termios
+
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            # SIOCOUTQ: what the peer has not read yet (on TCP, not acknowledged yet)
+            unread = struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if unread == 0:
+            return
+        time.sleep(0.001)
 
 
 # -- dispatch -----------------------------------------------------------------------------
