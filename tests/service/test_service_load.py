@@ -184,3 +184,22 @@ def test_clients_killed_between_requests_leave_no_trace_in_the_service_s_log(ser
     assert service.request("GET", "/_ping") == (200, b"OK")
     said = service.log.read_text()
     assert "Traceback" not in said and "Error" not in said, said
+
+
+def test_names_the_service_chooses_never_collide_between_creates_at_once(service):  # noqa: F811
+    # docker's generated names: one taken meanwhile by a create beside this one is chosen again
+    failures, ids = [], []
+
+    def create():
+        status, body = service.request("POST", "/containers/create",
+                                       body={"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+        (ids if status == 201 else failures).append(body)
+
+    threads = [threading.Thread(target=create) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert failures == [] and len(ids) == 60, failures[:3]
+    names = service.td.out("ps", "-a", "--format", "{{.Names}}").split()
+    assert len(set(names)) == 60

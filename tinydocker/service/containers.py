@@ -43,16 +43,21 @@ def create(req) -> None:
     more = _more_endpoints(body)
     command, options = create_options(body)
     name = (req.arg("name") or "").lstrip("/")
-    if not name:
-        name = generated_name({r.name for r in api.ps(all=True, root=req.root)})
-    try:
-        container_id = api.create(name, command, root=req.root, **options)
-    except TinydockerError as e:
-        if "Unable to find image" in str(e) or "No such image" in str(e):
-            raise HTTPError(404, f"No such image: {options['image']}") from None
-        if "is already in use" in str(e):
-            raise HTTPError(409, str(e)) from None
-        raise
+    generated = not name
+    for attempt in range(10):
+        if generated:
+            name = generated_name({r.name for r in api.ps(all=True, root=req.root)})
+        try:
+            container_id = api.create(name, command, root=req.root, **options)
+            break
+        except TinydockerError as e:
+            if "Unable to find image" in str(e) or "No such image" in str(e):
+                raise HTTPError(404, f"No such image: {options['image']}") from None
+            if "is already in use" in str(e):
+                if generated and attempt < 9:
+                    continue  # a name of our choosing, taken by a create beside this one: another
+                raise HTTPError(409, str(e)) from None
+            raise
     try:
         for network, endpoint in more.items():
             ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None

@@ -10,10 +10,14 @@ from ..errors import TinydockerError
 from .server import HTTPError
 
 # docker's generated names are an adjective and a surname; these are tinydocker's own
-_ADJECTIVES = ("brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble",
-               "proud", "quiet", "sharp", "tender", "vivid", "wise", "zealous")
-_NAMES = ("babbage", "curie", "dijkstra", "euler", "franklin", "goodall", "hopper", "knuth", "lamarr", "lovelace",
-          "meitner", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak")
+_ADJECTIVES = ("agile", "bold", "brave", "bright", "calm", "clever", "cosy", "daring", "eager", "earnest", "fond",
+               "gentle", "glad", "happy", "hardy", "jolly", "keen", "kind", "lively", "lucid", "merry", "modest",
+               "nimble", "noble", "patient", "proud", "quiet", "quick", "sharp", "steady", "sunny", "tender",
+               "tidy", "upbeat", "vivid", "warm", "wise", "witty", "zealous", "zen")
+_NAMES = ("babbage", "bell", "boole", "cerf", "curie", "darwin", "dijkstra", "einstein", "euler", "faraday",
+          "fermi", "franklin", "gauss", "goodall", "hamilton", "hopper", "kepler", "knuth", "lamarr", "liskov",
+          "lovelace", "maxwell", "meitner", "newton", "noether", "pascal", "planck", "ritchie", "sagan", "shannon",
+          "stallman", "tesla", "thompson", "torvalds", "turing", "volta", "wiles", "wing", "wozniak", "yalow")
 
 
 def generated_name(taken) -> str:
