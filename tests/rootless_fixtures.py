@@ -46,7 +46,13 @@ class User:
         entry = pwd.getpwnam(name)
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
         self.subuid = self.subgid = None
+        self.made_files = []
         if ranges:
+            for path in ("/etc/subuid", "/etc/subgid"):  # a fresh machine may have neither yet
+                if not os.path.exists(path):
+                    with open(path, "x") as f:
+                        os.fchmod(f.fileno(), 0o644)
+                    self.made_files.append(path)
             # a range of its own far above the machine's users, as an administrator would give
             start = 1_000_000 + random.SystemRandom().randrange(1, 20_000) * RANGE
             span = f"{start}-{start + RANGE - 1}"
@@ -94,6 +100,8 @@ class User:
             if kept != lines:
                 with open(path, "w") as f:
                     f.writelines(kept)
+            if path in self.made_files and not kept:
+                os.unlink(path)  # made for this user: the machine goes back to what it was
         shutil.rmtree(self.home, ignore_errors=True)
 
 
