@@ -102,5 +102,25 @@ class WebSocket:
             pass
 
     def shutdown(self, how: int) -> None:
+        """The closing handshake: our close frame, then the client's is awaited (a moment
+        at most) before the connection goes; closed at once, the client's answering close
+        frame met a closed socket."""
+        import select
+        import time
+
         self._close(1000)
-        self.sock.shutdown(how)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        deadline = time.monotonic() + 1.0
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([self.sock], [], [], left)[0]:
+                break
+            try:
+                if not self.sock.recv(4096, socket.MSG_DONTWAIT):
+                    break  # the client has closed its end
+            except BlockingIOError:
+                continue  # the input's reader took it
+            except OSError:
+                break
