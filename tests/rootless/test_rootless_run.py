@@ -78,6 +78,11 @@ def test_a_detached_container_s_life_exec_logs_stop_rm(someone):
     assert res.returncode == 0, res.stderr
     assert res.stdout.decode().split("\n")[0] == "0"
     assert u.td("logs", "c2").stdout == b"started\n"
+    # no cgroup of its own: top lists its init and what is below it
+    assert u.td("exec", "c2", "sh", "-c", "sleep 301 >/dev/null 2>&1 &").returncode == 0
+    wait_for(lambda: b"sleep 301" in u.td("top", "c2").stdout, what="the exec'd process in top")
+    commands = [line.split(None, 7)[-1] for line in u.td("top", "c2").stdout.decode().splitlines()[1:]]
+    assert sorted(commands) == ["sleep 301", "sleep 600"], commands
     assert u.td("ps", "--format", "{{.Names}} {{.State}}").stdout == b"c2 running\n"
     res = u.td("pause", "c2")
     assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"cgroup" in res.stderr, res.stderr

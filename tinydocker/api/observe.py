@@ -83,7 +83,14 @@ def top(ref: str, ps_args: Sequence[str] = (), root=None) -> tuple[list[str], li
     store, record = _find(ref, root)
     if record.status != RUNNING:
         raise NotRunning(record.name)
-    pids = set(store.cgroup(record).pids())
+    cgroup = store.cgroup(record)
+    if cgroup.version == "none":
+        # no cgroup of its own (an ordinary user's, undelegated): its init and what is below it
+        from ..linux.proc import descendants
+
+        pids = set(descendants(record.pid))
+    else:
+        pids = set(cgroup.pids())
     try:
         done = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
     except FileNotFoundError:

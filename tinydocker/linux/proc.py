@@ -68,6 +68,26 @@ def remove_abandoned(directory, prefix: str) -> None:
                 pass
 
 
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (through each thread's children list). A container's
+    init is its PID namespace's init, so this is all of the container's processes."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            threads = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children") as f:
+                    todo.extend(int(p) for p in f.read().split())
+            except FileNotFoundError:
+                pass
+    return found
+
+
 def boot_id() -> str:
     with open("/proc/sys/kernel/random/boot_id") as f:
         return f.read().strip()
