@@ -40,8 +40,6 @@ def private_name(prefix: str, what: str = "") -> str:
 def remove_abandoned(directory, prefix: str) -> None:
     """Delete the private_name(PREFIX) entries (directories or files) in `directory` whose
     process is gone (killed midway): the one liveness rule, pid and start time."""
-    import shutil
-
     try:
         entries = os.listdir(directory)
     except FileNotFoundError:
