@@ -30,8 +30,8 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
     `joined` the namespaces of other processes to join ({"network": "/proc/PID/ns/net"})."""
     conf = orders["confinement"]
     privileged = conf["privileged"]
-    process_ = process(orders, conf, layer_dirs)
     ids = user_ids()
+    process_ = process(orders, conf, layer_dirs, ids)
     own_network = orders["network"]["mode"] not in ("host", "container")
     namespaces = [{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}]
     for kind, wanted in (("network", own_network or orders["network"]["mode"] == "container"),
@@ -78,16 +78,19 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
 
 
 def user_ids():
-    """An ordinary user's mapping (linux.idmap): its containers run in a user namespace of their
-    own, root inside being the user; None for root."""
+    """An ordinary user's mapping: its containers run in a user namespace of their own, root
+    inside being the user; None for root. (linux.idmap is loaded only for such a user.)"""
     if os.geteuid() == 0:
         return None
-    from ..linux.idmap import for_user
+    from ..linux.idmap import for_caller
 
-    return for_user()
+    return for_caller()
 
 
-def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
+_ASK = object()  # process()'s ids, not given: looked up
+
+
+def process(orders: dict, conf: dict, layer_dirs: list[str], ids=_ASK) -> dict:
     """The runtime-spec process of `orders` (argv, env, workdir, user, group_add, tty, init),
     held to `conf` (spec.confinement()); a run's or an exec's."""
     env = dict(orders["env"])
@@ -96,7 +99,8 @@ def process(orders: dict, conf: dict, layer_dirs: list[str]) -> dict:
     except user.UnknownUser as e:
         raise TinydockerError(str(e)) from None
     env.setdefault("HOME", home)
-    ids = user_ids()
+    if ids is _ASK:  # an exec's: config() passes the start's
+        ids = user_ids()
     if ids is not None:
         # only mapped groups can be given; with the user's own id alone, none (setgroups is denied)
         groups = [] if ids.own_only() else [g for g in groups if any(r.inside <= g < r.inside + r.count

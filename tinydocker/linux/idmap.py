@@ -100,6 +100,11 @@ def for_user(uid: int | None = None, gid: int | None = None) -> Mapping:
     return Mapping(stacked(own_uid, subuids), stacked(own_gid, subgids))
 
 
+def for_caller() -> Mapping | None:
+    """The mapping an ordinary user's containers run under; None for root, whose need none."""
+    return None if os.geteuid() == 0 else for_user()
+
+
 def write(pid: int, mapping: Mapping) -> None:
     """Give the process `pid` (just unshared its user namespace) the mapping: through the
     system's newuidmap/newgidmap for ranges, or written directly for the user's own id."""
