@@ -29,7 +29,7 @@ from ..container.copy import Child
 from ..container.user import UnknownUser, entries, resolve
 from ..errors import TinydockerError
 from ..image.layer import PAX_XATTR, add_xattrs, set_xattrs
-from ..linux import syscalls as sc
+from ..linux import overlay, syscalls as sc
 
 
 class CopyError(TinydockerError):
@@ -45,8 +45,7 @@ def overlay_enter(layers_dir: str, lower: list[str], upper: str, work: str, merg
         if lower:  # relative to the store's layers: a long stack fits in the page of mount options
             os.chdir(layers_dir)
         lowers = ":".join(lower) or os.path.join(os.path.dirname(upper), "empty")
-        sc.mount("overlay", merged, "overlay", 0,
-                 f"lowerdir={lowers},upperdir={upper},workdir={work},index=off,metacopy=off,redirect_dir=off")
+        sc.mount("overlay", merged, "overlay", 0, overlay.options(lowers, upper, work))
         os.chroot(merged)
         os.chdir("/")
     return enter

@@ -16,6 +16,7 @@ from ..cgroups.fs import PARENT
 from ..cgroups.limits import CFS_PERIOD_US, Limits
 from ..errors import TinydockerError
 from ..linux import mount_options
+from ..linux.overlay import options as overlay_options
 from ..security import capabilities, masks, seccomp
 from . import user
 
@@ -126,17 +127,13 @@ def mounts(orders: dict, privileged: bool, ids=None, own_network: bool = True) -
     and the cgroups, then binds and volumes (shallow targets first), then tmpfs. `ids`: an
     ordinary user's mapping (linux.idmap), for a container in a user namespace."""
     base = orders["lower_base"]
-    tail = f"upperdir={orders['upper']},workdir={orders['work']},index=off,metacopy=off,redirect_dir=off"
-    if ids is not None:
-        # in a user namespace: the overlay's own marks as user.* xattrs (trusted.* needs the
-        # host's root), and redirect_dir=off is refused there; nofollow neither makes nor follows one
-        tail = tail.replace("redirect_dir=off", "redirect_dir=nofollow,userxattr")
-    overlay = "lowerdir=" + ":".join(os.path.join(base, d) for d in orders["lower"].split(":")) + "," + tail
+    overlay = overlay_options(":".join(os.path.join(base, d) for d in orders["lower"].split(":")),
+                              orders["upper"], orders["work"])
     if len(overlay) >= _PAGE:
         # the kernel reads mount options from one page: many layers are named relative to the
         # bundle, the container's directory (layers/0:layers/1:…), where runtimes build the
         # root, as runc does
-        overlay = f"lowerdir={orders['lower']},{tail}"
+        overlay = overlay_options(orders["lower"], orders["upper"], orders["work"])
     if len(overlay) >= _PAGE:
         raise TinydockerError(f"the image has too many layers for an overlay mount "
                               f"({len(orders['lower'].split(':'))}: its options exceed a page)")
@@ -191,13 +188,21 @@ def populate(orders: dict) -> None:
         sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
         os.chdir(orders["lower_base"])  # the layers' short names, as the init mounts them
         lower = ":".join([orders["upper"], *orders["lower"].split(":")])
-        sc.mount("overlay", orders["merged"], "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+        sc.mount("overlay", orders["merged"], "overlay", sc.MS_RDONLY, overlay_options(lower))
         root = os.open(orders["merged"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         for b in wanted:
             fill(root, b["target"], b["source"])
 
-    if not in_child(fill_all):
-        raise TinydockerError("cannot fill the container's new volumes from its image")
+    failed = "cannot fill the container's new volumes from its image"
+    if os.geteuid() != 0:  # an ordinary user's: as root of its namespace, which may mount the overlay
+        from ..linux import idmap
+
+        try:
+            idmap.call(fill_all)
+        except Exception as e:  # noqa: BLE001 - said in one line
+            raise TinydockerError(f"{failed}: {getattr(e, 'strerror', None) or e}") from None
+    elif not in_child(fill_all):
+        raise TinydockerError(failed)
 
 
 def _init_mount() -> list[dict]:

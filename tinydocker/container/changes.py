@@ -3,7 +3,7 @@
 Every entry of the upper directory is a change, in overlayfs' own terms:
 
     a 0/0 character device     a whiteout: the path is deleted (D)
-    a directory with trusted.overlay.opaque=y
+    a directory marked opaque (trusted.overlay.opaque=y, user.overlay. for ordinary users)
                                the directory was replaced: what the layers below had in it is gone
     anything else              added (A) if the layers below do not have the path, else changed (C)
 
@@ -17,7 +17,8 @@ the container saw before it wrote anything.
 import os
 import stat
 
-from ..image.layer import is_opaque
+from ..linux import idmap
+from ..linux.overlay import is_opaque
 
 ADDED, CHANGED, DELETED = "A", "C", "D"
 # the mount points of the files tinydocker binds in (network/hosts.py): made in the upper
@@ -53,6 +54,7 @@ def below(layers: list[str], path: str) -> os.stat_result | None:
     return None
 
 
+@idmap.as_namespace_root  # an ordinary user's container may have written what only its ids read
 def changes(upper: str, layers: list[str]) -> list[tuple[str, str]]:
     """(kind, path) for every change in `upper` over `layers` (top first), sorted by path."""
     found: dict[str, str] = {}

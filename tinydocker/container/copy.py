@@ -151,8 +151,8 @@ class Child:
     def __init__(self, enter, work, keep: tuple[int, ...] = ()):
         said_r, said_w = os.pipe()
         sys.stdout.flush()
-        self.pid = os.fork()
-        if self.pid == 0:
+
+        def child():
             code = 1
             try:
                 fds.drop_inherited((*keep, said_w))
@@ -169,6 +169,22 @@ class Child:
                 os.write(said_w, json.dumps({"error": reason, "code": 1}).encode())
             finally:
                 os._exit(code)
+
+        if os.geteuid() != 0:
+            # an ordinary user's: as root of a user namespace of its mapping, which may chroot,
+            # mount an overlay and read and write files of any owner its containers see
+            from ..linux import idmap
+
+            try:
+                self.pid = idmap.spawn(child)
+            except BaseException:
+                os.close(said_r)
+                os.close(said_w)
+                raise
+        else:
+            self.pid = os.fork()
+            if self.pid == 0:
+                child()
         os.close(said_w)
         self.said = said_r
 
@@ -301,19 +317,17 @@ def enter_stopped(container_dir: str, lower: list[str], writable: bool, mounts: 
     """Into a stopped container's overlay, mounted in a mount namespace of the child's own,
     with its volumes and binds (`mounts`, as VolumeStore.sources gives them) on it as a start
     would attach them: a copy to or from a volume's path is the volume's, as with docker."""
-    from ..linux import syscalls as sc
+    from ..linux import overlay, syscalls as sc
     from .binds import attach
 
     def enter():
         sc.unshare(sc.CLONE_NEWNS)
         sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
         os.chdir(container_dir)  # the lower directories are named relative to it
-        if writable:
-            options = (f"lowerdir={':'.join(lower)},upperdir=upper,workdir=work"
-                       ",index=off,metacopy=off,redirect_dir=off")  # as the container's own mount
-            sc.mount("overlay", "merged", "overlay", 0, options)
+        if writable:  # as the container's own mount
+            sc.mount("overlay", "merged", "overlay", 0, overlay.options(":".join(lower), "upper", "work"))
         else:
-            sc.mount("overlay", "merged", "overlay", sc.MS_RDONLY, "lowerdir=" + ":".join(["upper"] + lower))
+            sc.mount("overlay", "merged", "overlay", sc.MS_RDONLY, overlay.options(":".join(["upper"] + lower)))
         # never filled from the image here (that is the start's to do); read-only to a copy out,
         # whose overlay cannot take a missing mount point either: such a volume is skipped
         attach("merged", [dict(m, populate=False, readonly=m["readonly"] or not writable) for m in mounts],

@@ -19,6 +19,7 @@ from pathlib import Path
 import stat
 
 from ..errors import TinydockerError
+from ..linux import idmap, overlay
 from . import layer, oci, reference
 from .digests import digest_of, file_digest
 from .index import Image
@@ -101,6 +102,7 @@ def _promoted_size(store: ImageStore, diff_id: str) -> int:
                               f"tar from {store.blobs}: export the container and import it instead") from None
 
 
+@idmap.as_namespace_root
 def link_tree(src: str, dst: str) -> None:
     """Make the empty directory `dst` like `src`: directories anew (owner, mode, xattrs, times),
     everything else hard-linked. overlayfs' own xattrs stay behind, but for an opaque
@@ -130,7 +132,7 @@ def _copy_dir(src: str, dst: str) -> None:
     os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
     os.chmod(dst, stat.S_IMODE(st.st_mode))  # after chown, which clears setgid
     for key in os.listxattr(src, follow_symlinks=False):
-        if key.startswith("trusted.overlay.") and key != layer.OPAQUE_XATTR:
+        if key.startswith(overlay.OWN_PREFIXES) and key != overlay.opaque_xattr():
             continue
         os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=False), follow_symlinks=False)
 

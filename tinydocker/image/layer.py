@@ -6,7 +6,13 @@ overlay lower directories as they are, without flattening:
 
     OCI tar member              in the layer directory
     dir/.wh.NAME                dir/NAME, a character device 0/0 (NAME deleted below)
-    dir/.wh..wh..opq            dir with xattr trusted.overlay.opaque=y (dir replaced)
+    dir/.wh..wh..opq            dir with xattr trusted.overlay.opaque=y (dir replaced;
+                                user.overlay.opaque for an ordinary user, see linux/overlay.py)
+
+An ordinary user's layers are unpacked and read as root of a user namespace with the user's
+mapping (linux/idmap.call): on disk, a file's owner is shifted into the user's subordinate
+ranges, as its containers, in user namespaces of the same mapping, see it. Device nodes
+cannot be made there and are left out, as docker and podman leave them out rootless.
 
 Writing a tar from a directory (commit, the built-in image) does the reverse. Owners,
 modes (setuid, sticky), mtimes, hard links, symlinks, device nodes and xattrs are kept.
@@ -24,12 +30,14 @@ import shutil
 import stat
 import tarfile
 
+from ..linux import idmap, overlay
+from ..linux.overlay import is_opaque
+
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-OPAQUE_XATTR = "trusted.overlay.opaque"
 PAX_XATTR = "SCHILY.xattr."
 # xattrs a layer may not set: overlayfs' own would let a tar steer the mount
-_FORBIDDEN_XATTRS = ("trusted.overlay.",)
+_FORBIDDEN_XATTRS = overlay.OWN_PREFIXES
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -125,6 +133,7 @@ def decompressing(source, compression: str):
     return source
 
 
+@idmap.as_namespace_root
 def apply(source, dest: str) -> Applied:
     """Unpack the layer read from `source` (a binary file object) into the directory
     `dest`, and say its digests. Raises LayerError for anything unreadable or unsafe."""
@@ -172,6 +181,8 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
     set once extractall has made it (it asks for the next member only then)."""
     dest = tree.dest
     as_root = os.geteuid() == 0
+    shifted = not overlay.in_initial_namespace()
+    owners = _Owners() if shifted else None
     pending = None
     for member in tar:
         if pending:
@@ -181,7 +192,7 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
         parent, base = posixpath.split(name)
         if base == OPAQUE:
             directory = _made_parent(tree, member, parent)
-            os.setxattr(directory, OPAQUE_XATTR, b"y")
+            os.setxattr(directory, overlay.opaque_xattr(), b"y")
             continue
         if base.startswith(WHITEOUT):
             hidden = base[len(WHITEOUT):]
@@ -198,6 +209,10 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
             pending = (name, xattrs)
         if member.isreg():
             sizes[0] += member.size
+        if shifted:
+            if member.ischr() or member.isblk():
+                continue  # no device node is made in a user namespace
+            owners.check(member)
         safe_member(member, dest, tree)
         if member.issym():
             _symlink(member, os.path.join(dest, member.name), as_root)
@@ -205,6 +220,32 @@ def _members(tar: tarfile.TarFile, tree: "_Tree", sizes: list[int]):
         yield member
     if pending:
         set_xattrs(dest, *pending)
+
+
+class _Owners:
+    """The ids this user namespace maps: a member's owner must be one of them. Where the user
+    has its own id alone, every owner is that id (root inside), as podman's storage squashes
+    them; where it has ranges, an owner beyond them is refused, as podman refuses it."""
+
+    def __init__(self):
+        self.uids, self.gids = _mapped("/proc/self/uid_map"), _mapped("/proc/self/gid_map")
+        self.squash = self.uids == [(0, 1)] or self.gids == [(0, 1)]
+
+    def check(self, member: tarfile.TarInfo) -> None:
+        if self.squash:
+            member.uid = member.gid = 0
+            return
+        for kind, value, ranges, where in (("uid", member.uid, self.uids, "/etc/subuid"),
+                                           ("gid", member.gid, self.gids, "/etc/subgid")):
+            if not any(start <= value < start + count for start, count in ranges):
+                mapped = sum(count for _, count in ranges)
+                raise LayerError(f"{member.name} is owned by {kind} {value}, beyond the {mapped} ids this "
+                                 f"user's namespace maps (more subordinate ids in {where} would give it)")
+
+
+def _mapped(path: str) -> list[tuple[int, int]]:
+    with open(path) as f:
+        return [(int(inside), int(count)) for inside, _outside, count in (line.split() for line in f)]
 
 
 def _symlink(member: tarfile.TarInfo, path: str, as_root: bool) -> None:
@@ -351,12 +392,19 @@ def safe_member(member: tarfile.TarInfo, dest: str, tree: _Tree | None = None):
 # -- writing ---------------------------------------------------------------------------
 
 def write(tree: str, out, whiteouts: bool = True) -> None:
-    """Write the directory `tree` as a tar to the binary file `out`, in sorted order
+    """Write the directory `tree` as a tar to the binary file `out` (an ordinary user's tar is
+    written by another process: a file object over a descriptor of its own), in sorted order
     (the same tree always gives the same bytes, hence the same diff id).
 
     With whiteouts, overlayfs' forms become OCI's: a 0/0 character device becomes an
     empty `.wh.NAME`, an opaque directory gets a `.wh..wh..opq` entry.
     """
+    out.flush()  # (what is written before is not written again by a process of an ordinary user's)
+    _write(tree, out, whiteouts)
+
+
+@idmap.as_namespace_root
+def _write(tree: str, out, whiteouts: bool) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         tar.add(tree, arcname=".", recursive=False, filter=_normal_entry)
         for directory, dirnames, filenames in os.walk(tree):
@@ -379,6 +427,7 @@ def write(tree: str, out, whiteouts: bool = True) -> None:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
+    out.flush()
 
 
 def _normal_entry(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -391,13 +440,6 @@ def _empty(name: str, like: os.stat_result) -> tarfile.TarInfo:
     info.mtime = int(like.st_mtime)
     info.mode = 0o644
     return info
-
-
-def is_opaque(directory: str) -> bool:
-    try:
-        return os.getxattr(directory, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def add_xattrs(info: tarfile.TarInfo, path: str) -> None:

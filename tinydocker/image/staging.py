@@ -30,9 +30,9 @@ class Staging:
         return self
 
     def __exit__(self, *exc) -> None:
-        import shutil
+        from ..linux.idmap import remove_tree
 
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
 
     def blob_path(self, digest: str) -> Path:
         return self.dir / "blobs" / sha256_hex(digest)
@@ -55,9 +55,9 @@ class Staging:
         """A fully unpacked, verified tree becomes the layer `diff_id` (if not already held)."""
         target = self.dir / "layers" / sha256_hex(diff_id)
         if target.exists() or self.store.layer_dir(diff_id).is_dir():
-            import shutil
+            from ..linux.idmap import remove_tree
 
-            shutil.rmtree(tree, ignore_errors=True)
+            remove_tree(tree)
         else:
             os.rename(tree, target)
         self.sizes[diff_id] = size

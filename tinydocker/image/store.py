@@ -142,9 +142,9 @@ class ImageStore:
         except FileNotFoundError:
             return
         if trash.is_dir() and not trash.is_symlink():
-            import shutil
+            from ..linux.idmap import remove_tree
 
-            shutil.rmtree(trash, ignore_errors=True)
+            remove_tree(trash)
         else:
             trash.unlink(missing_ok=True)
 

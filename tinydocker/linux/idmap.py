@@ -134,9 +134,10 @@ def write(pid: int, mapping: Mapping) -> None:
                                   f"{said}")
 
 
-def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
+def spawn(child, mapping: Mapping | None = None, flags: int = 0) -> int:
     """Run child() in a forked process that is root of a new user namespace with `mapping`
-    (default: this user's), plus the namespaces of `flags` (CLONE_NEWNS...); its wait status.
+    (default: this user's), plus the namespaces of `flags` (CLONE_NEWNS...); its pid, once
+    the mapping is written.
     child() must not return normally: it execs or calls os._exit. If the mapping cannot be
     written, the child leaves without running and TinydockerError says why."""
     from . import syscalls as sc
@@ -170,10 +171,74 @@ def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
             os.write(go_w, b"1")
     os.close(go_w)
     os.close(made_r)
-    _, status = os.waitpid(pid, 0)
     if failure is not None:
+        os.waitpid(pid, 0)
         raise failure
-    return status
+    return pid
+
+
+def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
+    """spawn(child, mapping, flags), waited for: its wait status."""
+    return os.waitpid(spawn(child, mapping, flags), 0)[1]
+
+
+def call(fn, mapping: Mapping | None = None):
+    """fn() as root of a new user namespace with `mapping` (default: this user's), in a
+    forked process: what it returns (small, picklable), or the exception it raised, raised
+    here. Files it makes get owners shifted into the user's ranges; files of those owners
+    are its to read and change, which the user outside may not be."""
+    import pickle
+
+    said_r, said_w = os.pipe2(os.O_CLOEXEC)
+    caller = os.getpid()
+
+    def child():  # pragma: no cover - runs in the forked process
+        from . import syscalls as sc
+
+        os.close(said_r)
+        sc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: no work goes on for a caller killed
+        if os.getppid() != caller:
+            os._exit(125)  # killed before the line above
+        try:
+            said = (True, fn())
+        except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+            said = (False, e)
+        try:
+            data = pickle.dumps(said)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: its words
+            data = pickle.dumps((False, TinydockerError(str(said[1]))))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(said_w, view):]
+        os._exit(0)
+
+    try:
+        pid = spawn(child, mapping)
+    finally:
+        os.close(said_w)
+        with os.fdopen(said_r, "rb") as f:
+            data = f.read()  # (before the wait: an answer larger than a pipe holds would block it)
+    status = os.waitpid(pid, 0)[1]
+    if not data:
+        raise TinydockerError(f"a process in the user's namespace ended without an answer (wait status {status})")
+    ok, value = pickle.loads(data)
+    if not ok:
+        raise value
+    return value
+
+
+def as_namespace_root(fn):
+    """fn, run through call() when the caller is an ordinary user: the one way an ordinary
+    user's code touches files of its subordinate ids (unpacking, reading, linking layers)."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kw):
+        if os.geteuid() == 0:  # root, or already root of the user's namespace
+            return fn(*args, **kw)
+        return call(lambda: fn(*args, **kw))
+
+    return run
 
 
 def remove_tree(path) -> None:

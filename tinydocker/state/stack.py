@@ -27,6 +27,7 @@ from pathlib import Path
 import shutil
 import stat
 
+from ..linux.overlay import is_opaque
 from ..linux.syscalls import rename_exchange
 
 
@@ -52,19 +53,13 @@ def layer_links(cdir: Path) -> list[str]:
     return [os.readlink(links / str(i)) for i in range(len(os.listdir(links)))]
 
 
-_OPAQUE_XATTR = "trusted.overlay.opaque"  # image/layer.py marks an opaque directory so
-
-
 def _adds_nothing(layer: str) -> bool:
     try:
         if os.listdir(layer):
             return False
     except OSError:
         return False  # gone or unreadable: kept, so that whoever mounts it says so
-    try:
-        return os.getxattr(layer, _OPAQUE_XATTR) != b"y"  # (through a container's layer link)
-    except OSError:
-        return True  # no such attribute: not opaque
+    return not is_opaque(str(layer), follow_symlinks=True)  # (through a container's layer link)
 
 
 def overlay_stack(layers: list) -> list:

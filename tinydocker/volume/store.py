@@ -71,7 +71,7 @@ class VolumeStore:
                 "options": dict(options or {})}
         (temp / META).write_bytes(tomli_w.dumps(meta).encode())
         if (self.dir / name).exists():
-            shutil.rmtree(self.dir / name)  # a volume without its record: what a killed command left
+            _remove_tree(self.dir / name)  # a volume without its record: what a killed command left
         os.rename(temp, self.dir / name)
         events.emit(self.root, "volume", "create", name, {"driver": "local"})
         return True
@@ -143,7 +143,7 @@ class VolumeStore:
             if users:
                 raise InUse(f"remove {name}: volume is in use - [{', '.join(users)}]")
             trash = self._discard_locked(name)
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove_tree(trash)
 
     def release_anonymous(self, mounts: list[dict]) -> None:
         """The anonymous volumes of a container that is gone (`rm -v`, `--rm`), unless
@@ -154,7 +154,7 @@ class VolumeStore:
         with self.lock():
             trash = [self._discard_locked(n) for n in names if self.load(n) is not None and not self.users(n)]
         for path in trash:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_tree(path)
 
     def prune(self, all: bool = False) -> dict:
         """The volumes no container mounts: anonymous ones only, or every one with all=True
@@ -167,7 +167,7 @@ class VolumeStore:
             sizes = {n: disk_usage(self.data(n)) for n in chosen}
             trash = [self._discard_locked(n) for n in chosen]
         for path in trash:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_tree(path)
         return {"volumes": chosen, "reclaimed": sum(sizes.values())}
 
     def _discard_locked(self, name: str) -> Path:
@@ -182,3 +182,9 @@ class VolumeStore:
         proc.remove_abandoned(self.dir, ".trash")
         proc.remove_abandoned(self.dir, ".new")
 
+
+def _remove_tree(path) -> None:
+    # an ordinary user's containers may have written files of its subordinate ids into a volume
+    from ..linux.idmap import remove_tree
+
+    remove_tree(path)
