@@ -73,6 +73,12 @@ class User:
     def td(self, *args, **kw) -> subprocess.CompletedProcess:
         return self(self.python[0], "-m", "tinydocker", *args, **kw)
 
+    def popen(self, *python_args) -> subprocess.Popen:
+        """The user's Python with `python_args`, started and left running (pipes for its output)."""
+        command = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+                   "env", "-i", *(f"{k}={v}" for k, v in self.env().items()), self.python[0], *python_args]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.home)
+
     def processes(self) -> list[int]:
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):

@@ -31,6 +31,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import time
 import tomllib
 
@@ -40,6 +41,8 @@ from conftest import container_cgroups, host_mounts_under, wait_for
 from tinydocker import cgroups
 from tinydocker.network import firewall
 from tinydocker.state import stack
+
+from rootless_fixtures import user, user_python  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -88,8 +91,11 @@ def _is(pid, ticks) -> bool:
 class Run:
     """One seeded sequence against one data root, with what it knows of each name."""
 
-    def __init__(self, td, seed: int, context=None, tmp=None):
+    def __init__(self, td, seed: int, context=None, tmp=None, rootless: bool = False):
         self.td, self.seed = td, seed
+        # an ordinary user's sequence: no cgroup of its own to pause (this host delegates none)
+        # and, so far, --network none
+        self.rootless = rootless
         self.tmp = tmp                               # where the Engine API service's incarnations live
         self.service = None
         self.services = 0
@@ -110,7 +116,13 @@ class Run:
 
     # -- running commands --------------------------------------------------------------------
 
+    def _as_asked(self, args: tuple) -> tuple:
+        if self.rootless and args[0] == "run":
+            return ("run", "--network", "none", *args[1:])
+        return args
+
     def cli(self, *args, expect=None, timeout=60):
+        args = self._as_asked(args)
         try:
             res = self.td(*args, timeout=timeout)
         except Exception as e:  # noqa: BLE001 - a hung command is a failure of this seed
@@ -132,6 +144,7 @@ class Run:
         """The CLI SIGKILLed after a random 0-300 ms: whatever it had done must still add up."""
         if args[0] == "run" and self.state[name] == "absent":
             self.code[name] = None if args[-1] == LONG[-1] else 0  # what it may have created
+        args = self._as_asked(args)
         p = self.td.popen(*args)
         time.sleep(self.rng.uniform(0, 0.3))
         p.kill()
@@ -164,7 +177,7 @@ class Run:
                 if monitor and (rec["status"] == "created" or (rec["status"] == "running" and not alive)):
                     busy = True
                 if rec["status"] == "running" and alive and self.code[name] is not None and \
-                        not cgroups.open_cgroup(rec["id"], WHERE).frozen():  # paused, it will not end
+                        (self.rootless or not cgroups.open_cgroup(rec["id"], WHERE).frozen()):  # paused: no end
                     busy = True
             if not busy:
                 return
@@ -205,6 +218,8 @@ class Run:
 
     def op(self):
         pick = self.rng.random()
+        if pick < 0.15 and self.context is None:
+            return self.cli("ps", expect={0})
         if pick < 0.12:
             return self.build()
         if pick < 0.15:
@@ -232,7 +247,7 @@ class Run:
             code = self.rng.randrange(0, 4)
             self.cli("run", "--rm", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
         elif r < 0.34:
-            ports = self.rng.choice([[], ["-p", "80"]])  # a published port: an nftables claim to give back
+            ports = self.rng.choice([[], [] if self.rootless else ["-p", "80"]])  # an nftables claim to give back
             self.cli("run", "-d", *ports, name, *LONG, expect=in_use or {0})
             if not present:
                 self.code[name] = None
@@ -262,6 +277,8 @@ class Run:
         elif r < 0.75:
             code = self.rng.choice([0, 5])
             self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if state == "running" else {1})
+        elif r < 0.77 and self.rootless:
+            self.cli("ps", expect={0})
         elif r < 0.77:
             verb = self.rng.choice(["pause", "unpause"])
             self.cli(verb, name, expect={0} if state == ("running" if verb == "pause" else "paused") else {1})
@@ -282,6 +299,8 @@ class Run:
                 ["run", "-d", "-p", "80", name, *LONG],
                 ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
                 ["exec", name, "true"], ["pause", name], ["unpause", name]])
+            if self.rootless and (args[0] in ("pause", "unpause") or "-p" in args):
+                args = ["stop", "-t", "0", name]
             self.killed_midway(name, *args)
         elif r < 0.96:
             self.kill_recorded(name, "monitor_pid", "monitor_ticks")
@@ -339,7 +358,6 @@ class Run:
                 self.fail(f"docker {' '.join(args)} exited {res.returncode}, expected one of {sorted(expect)}: "
                           f"{err.strip()}")
             return
-        import subprocess
 
         env = {**self.td.env, "DOCKER_HOST": f"unix://{service.sock}", "DOCKER_CONFIG": str(service.config)}
         p = subprocess.Popen(["docker", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -549,6 +567,65 @@ def test_random_lifecycle_with_sigkills_keeps_the_truth(td, tmp_path, seed):
         td("builder", "prune", "-f")  # and a killed build's
         raise
     run.finish()
+
+
+class UserTD:
+    """What Run drives, as an ordinary user (tests/rootless_fixtures.py) in its own data root."""
+
+    def __init__(self, user):
+        self.user = user
+        self.root = user.home / ".local/share/tinydocker"
+        self.cgroups_before = container_cgroups()
+
+    def __call__(self, *args, timeout=60):
+        return self.user.td(*args, timeout=timeout)
+
+    def popen(self, *args) -> subprocess.Popen:
+        return self.user.popen("-m", "tinydocker", *args)
+
+    @property
+    def containers(self):
+        return self.root / "state" / "containers"
+
+
+@pytest.mark.parametrize("seed", _seeds())
+def test_an_ordinary_user_s_random_lifecycle_with_sigkills_keeps_the_truth(user, seed):  # noqa: F811
+    """The sequence as an ordinary user (issue 23): its data root under its home, its
+    containers in user namespaces, no cgroup of their own (none is delegated on this host)."""
+    print(f"fault injection rootless: seed {seed}, {STEPS} steps (TINYDOCKER_FAULT_SEEDS={seed} replays it)")
+    td = UserTD(user)
+    assert td("image", "build").returncode == 0
+    run = Run(td, seed, rootless=True)
+    try:
+        for run.step in range(1, STEPS + 1):
+            run.op()
+            run.settle()
+            run.observe()
+    except BaseException:
+        for name in NAMES:
+            td("rm", "-f", name)
+        raise
+    run.finish_cleanly()
+
+    def left() -> list:
+        described = (_described(pid) for pid in user.processes())
+        return [d for d in described if d and b"container.monitor" not in d]  # (b"": gone meanwhile)
+
+    try:  # the data root's monitor leaves once idle; whatever is ending gets a moment
+        wait_for(lambda: not left(), timeout=10, what="the user's processes to end")
+    except AssertionError:
+        run.fail(f"the user's processes left: {left()}")
+
+
+def _described(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ")[:100]
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state, ppid = f.read().rsplit(b")", 1)[1].split()[:2]
+    except OSError:
+        return b""
+    return b"%d (%s, parent %s): %s" % (pid, state, ppid, cmdline)
 
 
 # -- the OCI runtime's verbs -----------------------------------------------------------------------

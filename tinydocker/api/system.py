@@ -111,6 +111,8 @@ def _sweep_network(root) -> dict:
     from ..state.store import Store
 
     addresses = NetworkStore(root, records=Store(root).all).sweep()
+    if os.geteuid() != 0:  # the machine's bridges and nftables rules are root's to sweep
+        return {"addresses": addresses, "ports": [], "bridges": []}
     where = cgroups.layout()
     # no table, or no nftables at all: nothing is claimed (firewall.claimed)
     ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists())
