@@ -16,7 +16,7 @@ from ..cgroups.fs import PARENT
 from ..cgroups.limits import CFS_PERIOD_US, Limits
 from ..errors import TinydockerError
 from ..linux import mount_options
-from ..linux.overlay import options as overlay_options
+from ..linux.overlay import mountable_in_user_namespace as overlay_in_user_namespace, options as overlay_options
 from ..security import capabilities, masks, seccomp
 from . import user
 
@@ -126,6 +126,9 @@ def mounts(orders: dict, privileged: bool, ids=None, own_network: bool = True) -
     """The root's overlay first (everything else is mounted on it), then /proc, /dev, /sys
     and the cgroups, then binds and volumes (shallow targets first), then tmpfs. `ids`: an
     ordinary user's mapping (linux.idmap), for a container in a user namespace."""
+    if ids is not None and not overlay_in_user_namespace():
+        raise TinydockerError(f"an ordinary user's containers need Linux 5.11 or later, whose overlayfs mounts in "
+                              f"a user namespace (this kernel is {os.uname().release})")
     base = orders["lower_base"]
     overlay = overlay_options(":".join(os.path.join(base, d) for d in orders["lower"].split(":")),
                               orders["upper"], orders["work"])

@@ -50,3 +50,12 @@ def options(lower: str, upper: str | None = None, work: str | None = None) -> st
     if not in_initial_namespace():
         data += ",redirect_dir=nofollow,userxattr"
     return data
+
+
+def mountable_in_user_namespace(release: str | None = None) -> bool:
+    """Whether the kernel (`release`, default this one's) mounts overlayfs in a user namespace:
+    from Linux 5.11 on."""
+    import re
+
+    found = re.match(r"(\d+)\.(\d+)", release or os.uname().release)
+    return found is not None and (int(found[1]), int(found[2])) >= (5, 11)
