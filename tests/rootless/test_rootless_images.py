@@ -156,3 +156,23 @@ def test_an_owner_beyond_the_range_is_refused_and_one_id_alone_is_squashed(user,
     assert res.returncode == 0, res.stderr
     odd = glob.glob(f"{_layers(bare_user)}/*/odd")[0]
     assert (os.stat(odd).st_uid, os.stat(odd).st_gid) == (bare_user.uid, bare_user.gid)
+
+
+def test_layers_unpacked_under_other_ranges_are_refused_until_reset(user):  # noqa: F811
+    u = user
+    assert u.td("image", "build", "busybox").returncode == 0
+    assert u.td("run", "--rm", "--network", "none", "c", "true").returncode == 0
+    for path in ("/etc/subuid", "/etc/subgid"):  # the administrator moves the user's range
+        with open(path) as f:
+            lines = f.read().replace(f"{u.name}:{u.subuid}:", f"{u.name}:{u.subuid + 65536 * 4}:")
+        with open(path, "w") as f:
+            f.write(lines)
+    for args in (("run", "--rm", "--network", "none", "c", "true"), ("image", "build", "busybox")):
+        res = u.td(*args)
+        said = res.stderr.decode().strip()
+        assert res.returncode == 125 and "\n" not in said and "subordinate ids" in said and "system reset" in said, said
+    assert u.td("system", "reset", "-f").returncode == 0
+    assert u.td("image", "build", "busybox").returncode == 0
+    res = u.td("run", "--rm", "--network", "none", "c", "cat", "/proc/self/uid_map")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.decode().split("\n")[1].split()[1] == str(u.subuid + 65536 * 4)

@@ -124,6 +124,7 @@ def _prepare(name: str, command: Sequence[str] | None, root, *, image: str = DEF
     network = _network_named(data_root, network)
     images = ImageStore(data_root)
     found = _image_for(images, image, pull, quiet)
+    images.check_owners()
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
     config = images.config(found)

@@ -21,6 +21,7 @@ class Staging:
     def __init__(self, store: ImageStore):
         self.store = store
         store.dir.mkdir(parents=True, exist_ok=True)
+        store.check_owners()
         self.dir = store.dir / private_name("staging")
         (self.dir / "blobs").mkdir(parents=True)
         (self.dir / "layers").mkdir()

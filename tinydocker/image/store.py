@@ -33,6 +33,9 @@ from .reference import familiar_name
 INDEX = "index.toml"
 
 
+SUBIDS = "/etc/subuid, /etc/subgid"
+
+
 def private_name(what: str) -> str:
     """A name for this process's work in the store (proc.private_name's liveness rule)."""
     return proc.private_name(".tmp", what)
@@ -51,6 +54,33 @@ class ImageStore:
         self.dir = root.images
         self.blobs = self.dir / "blobs" / "sha256"
         self.layers = self.dir / "layers"
+
+    def check_owners(self) -> None:
+        """An ordinary user's layers keep owners shifted by the mapping they were unpacked
+        under (image/layer.py), which a container under another mapping would see wrong. The
+        mapping is recorded while the store has no layer, and a store with layers is refused
+        under any other (the user's ranges changed), as podman asks for `system migrate`."""
+        if os.geteuid() == 0:
+            return
+        from ..linux.files import write_atomic
+        from ..linux.idmap import for_user
+
+        mapping = for_user()
+        text = "".join(f"{kind} {r.line()}\n" for kind, ranges in (("uid", mapping.uids), ("gid", mapping.gids))
+                       for r in ranges)
+        path = self.dir / "idmap"
+        try:
+            recorded = path.read_text()
+        except FileNotFoundError:
+            recorded = None
+        if recorded == text:
+            return
+        if recorded is not None and self.layers.is_dir() and any(self.layers.iterdir()):
+            raise TinydockerError(f"the user's subordinate ids ({SUBIDS}) changed since the images in {self.dir} were "
+                                  "unpacked, and their files keep the old owners: `tinydocker system reset` removes "
+                                  "them (then pull or load them again)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode(), 0o644)
 
     # -- reading (no lock: every file is replaced whole) ---------------------------------
 
