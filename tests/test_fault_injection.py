@@ -497,6 +497,23 @@ class Run:
         layers = images / "layers"
         return sorted(set(os.listdir(layers)) - named) if layers.exists() else []
 
+    def play(self):
+        """STEPS operations, each followed by the checks. A failed sequence still ends its
+        containers (the seed's failure is enough), a killed build's and the service."""
+        try:
+            for self.step in range(1, STEPS + 1):
+                self.op()
+                self.settle()
+                self.observe()
+        except BaseException:
+            if self.service is not None:
+                self.service.stop()
+            for name in NAMES:
+                self.td("rm", "-f", name)
+            if self.context is not None:
+                self.td("builder", "prune", "-f")
+            raise
+
     # -- the end -------------------------------------------------------------------------------
 
     def finish(self):
@@ -554,18 +571,7 @@ def test_random_lifecycle_with_sigkills_keeps_the_truth(td, tmp_path, seed):
     (context / "Dockerfile").write_text(DOCKERFILE)
     (context / "data.txt").write_text(DATA)
     run = Run(td, seed, context, tmp_path)
-    try:
-        for run.step in range(1, STEPS + 1):
-            run.op()
-            run.settle()
-            run.observe()
-    except BaseException:
-        if run.service is not None:
-            run.service.stop()
-        for name in NAMES:  # a failed sequence still ends its containers: the seed's failure is enough
-            td("rm", "-f", name)
-        td("builder", "prune", "-f")  # and a killed build's
-        raise
+    run.play()
     run.finish()
 
 
@@ -596,15 +602,7 @@ def test_an_ordinary_user_s_random_lifecycle_with_sigkills_keeps_the_truth(user,
     td = UserTD(user)
     assert td("image", "build").returncode == 0
     run = Run(td, seed, rootless=True)
-    try:
-        for run.step in range(1, STEPS + 1):
-            run.op()
-            run.settle()
-            run.observe()
-    except BaseException:
-        for name in NAMES:
-            td("rm", "-f", name)
-        raise
+    run.play()
     run.finish_cleanly()
 
     def left() -> list:
