@@ -184,7 +184,7 @@ class Run:
             time.sleep(0.05)
         self.fail("a start or an end was still in flight after 15 s")
 
-    def observe(self):
+    def observe(self, again: int = 3):
         """`ps -a` against /proc, then the model takes what it shows."""
         res = self.cli("ps", "-a", "--no-trunc", "--format", "json", expect={0})
         rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
@@ -205,6 +205,12 @@ class Run:
                 self.fail(f"ps shows {name} {row['State']}, but its PID 1 {rec.get('pid')} is gone")
             if row["State"] == "paused" and not cgroups.open_cgroup(rec["id"], WHERE).frozen():
                 self.fail(f"ps shows {name} paused, but its cgroup is not frozen")
+            if row["State"] == "created" and rec["status"] == "running" and alive and again:
+                # started between ps and this read: by a launcher whose `run -d` was killed after
+                # asking, which no settle() can see coming (the record names the dead CLI until
+                # the launcher takes it): ps again
+                time.sleep(0.1)
+                return self.observe(again - 1)
             if row["State"] not in ("running", "paused") and alive:
                 self.fail(f"ps shows {name} {row['State']}, but its PID 1 {rec.get('pid')} is alive")
         for name in NAMES:
