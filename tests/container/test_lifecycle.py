@@ -189,6 +189,22 @@ def test_exec_env_workdir_exit_codes(td):
     td.out("rm", "-f", "e2")
 
 
+def test_exec_detached_leaves_the_command_running_and_says_why_one_did_not_start(td):
+    detach(td, "e3", "sleep", "600")
+    res = td("exec", "-d", "-e", "SAID=later", "e3", "sh", "-c", "sleep 1; echo $SAID > /tmp/marker; sleep 600")
+    assert (res.returncode, res.stdout, res.stderr) == (0, b"", b"")
+    wait_for(lambda: td("exec", "e3", "cat", "/tmp/marker").stdout == b"later\n", timeout=20,
+             what="the detached command's file")
+    # still running after its exec left, reaped by a waiter that is no child of the CLI's
+    assert b"sleep 600" in td("exec", "e3", "ps", "-o", "args").stdout.replace(b"sh -c sleep 1", b"")
+    res = td("exec", "-d", "e3", "no-such-command")
+    assert res.returncode == 127 and res.stderr == b'tinydocker: exec: "no-such-command": executable file not found in $PATH\n'
+    assert td("exec", "-d", "e3", "/etc/passwd").returncode == 126
+    td.out("stop", "-t", "0", "e3")
+    assert td("exec", "-d", "e3", "true").returncode == 1
+    td.out("rm", "-f", "e3")
+
+
 def test_exec_into_a_stopped_container_is_a_clear_error(td):
     td.out("run", "s1", "true")
     res = td("exec", "s1", "true")

@@ -25,7 +25,7 @@ import types
 # what it calls (`ps` imports neither run's nor the registry's modules)
 _HOME = {
     **dict.fromkeys(["run", "create"], ".create"),
-    **dict.fromkeys(["attach", "exec", "kill", "pause", "prune_containers", "remove", "rename", "restart", "start",
+    **dict.fromkeys(["attach", "exec", "exec_detached", "kill", "pause", "prune_containers", "remove", "rename", "restart", "start",
                      "stop", "unpause", "update", "wait"], ".containers"),
     **dict.fromkeys(["cp", "diff", "stat_path"], ".files"),
     **dict.fromkeys(["health_states", "inspect", "inspect_all", "logs", "ps", "sizes", "stats", "top"], ".observe"),

@@ -270,6 +270,51 @@ def exec(ref: str, command: Sequence[str], *, env: Sequence[str] = (), workdir: 
                    streams=streams, terminal=terminal, started=started)
 
 
+def exec_detached(ref: str, command: Sequence[str], **options) -> int:
+    """docker's `exec -d`: COMMAND started in the running container (exec()'s `options`), its
+    input and output /dev/null; returns its pid once it runs. A waiter of its own, in a
+    session of its own and no child of the caller's, reaps it, so the caller may leave."""
+    import json
+    import os
+
+    said_r, said_w = os.pipe2(os.O_CLOEXEC)
+    first = os.fork()
+    if first == 0:  # pragma: no cover - the waiter's side, in a forked process
+        try:
+            os.close(said_r)
+            if os.fork() == 0:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                begun = []
+
+                def started(pid: int) -> None:
+                    begun.append(pid)
+                    os.write(said_w, json.dumps({"pid": pid}).encode() + b"\n")
+
+                try:
+                    code = exec(ref, command, streams=(None, null, null), started=started, **options)
+                    if not begun:  # its own words went to /dev/null with its output: docker's
+                        why = {127: "executable file not found in $PATH", 126: "permission denied"}.get(
+                            code, f"ended with {code} before it ran")
+                        raise TinydockerError(f'exec: "{command[0]}": {why}', code=code)
+                except TinydockerError as e:
+                    os.write(said_w, json.dumps({"error": str(e), "code": e.code}).encode() + b"\n")
+        finally:
+            os._exit(0)
+    os.close(said_w)
+    os.waitpid(first, 0)
+    with os.fdopen(said_r, "rb") as said:
+        line = said.readline()  # the first line only: the waiter holds the pipe while the command runs
+    if not line:
+        raise TinydockerError(f"exec in {ref}: the command did not start", code=126)
+    told = json.loads(line)
+    if "error" in told:
+        raise TinydockerError(told["error"], code=told["code"])
+    return told["pid"]
+
+
 def remove(ref: str, force: bool = False, volumes: bool = False, root=None) -> None:
     """Remove a container by name or id prefix; a running one only with force (it is killed);
     volumes=True (docker's rm -v) removes its anonymous volumes too."""

@@ -420,6 +420,8 @@ def exec_(
     command: List[str] = typer.Argument(..., metavar="CMD [ARG...]", help="Command and its arguments."),
     interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin attached."),
     tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
+    detach: bool = typer.Option(False, "-d", "--detach", help="Start the command and leave it running, its "
+                                "output discarded (exits 0 once it runs)."),
     env: Optional[List[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VAL",
                                             help="Set an environment variable (repeatable)."),
     workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory (default: the container's)."),
@@ -431,14 +433,17 @@ def exec_(
     capabilities.
 
     Exits with the command's code (126 cannot execute, 127 not found); 1 if the
-    container is not running.
+    container is not running. With -d, 0 once the command runs.
     """
     import os
 
+    settings = dict(env=env or [], workdir=workdir, user=user, privileged=privileged, root=options.root)
+    if detach:
+        api.exec_detached(container, command, **settings)
+        raise typer.Exit(0)
     if interactive and tty and not os.isatty(0):
         raise fail("the input device is not a TTY")
-    raise typer.Exit(api.exec(container, command, env=env or [], workdir=workdir, user=user, interactive=interactive,
-                              tty=tty, privileged=privileged, root=options.root))
+    raise typer.Exit(api.exec(container, command, interactive=interactive, tty=tty, **settings))
 
 
 @container_app.command("prune")
