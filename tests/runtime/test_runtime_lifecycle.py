@@ -607,8 +607,13 @@ def test_kill_all_signals_every_process_of_the_container(rt):
     assert rt("start", cid).returncode == 0
     wait_for(lambda: (bundle / "rootfs" / "started").exists(), what="the container's children")
     leaf = json.loads((rt.root / cid / "state.json").read_text())["leaves"][0]
-    pids = [int(p) for p in Path(leaf, "cgroup.procs").read_text().split()]
-    assert len(pids) == 3
+
+    def procs() -> list[int]:
+        return [int(p) for p in Path(leaf, "cgroup.procs").read_text().split()]
+
+    # the shell and its two sleeps, once the touch that made /started has gone too
+    wait_for(lambda: len(procs()) == 3, what="the container's three processes")
+    pids = procs()
     assert rt("kill", "--all", cid, "KILL").returncode == 0
     rt.wait_status(cid, "stopped")
     wait_for(lambda: not [p for p in pids if _alive(p)], what="every process gone")
