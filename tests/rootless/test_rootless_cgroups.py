@@ -144,3 +144,13 @@ def test_the_oci_runtime_makes_its_default_cgroup_in_the_users_subtree(delegated
     # no cgroup namespace in runc's rootless template: its own leaf is bound at /sys/fs/cgroup
     assert res.stdout.decode().split() == ["10", str(32 << 20)], res.stdout
     assert not (top / "tinydocker-runtime").exists()  # run deletes its container, and the parent made for it
+
+
+def test_outside_a_delegated_subtree_a_limit_is_refused_in_one_line(user):  # noqa: F811
+    """The same user started from root's cgroup (as an ssh login's session scope is root's):
+    nothing of its own to write a limit into, said in one line, nothing made."""
+    u = user
+    res = u.td("run", "--rm", "--network", "none", "--pids-limit", "10", "nodeleg", "true")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1, res.stderr
+    assert b"needs a cgroup of the container's own" in res.stderr and b"Traceback" not in res.stderr
+    assert u.td("ps", "-aq").stdout == b""
