@@ -97,7 +97,7 @@ def test_update_pause_unpause_and_stats(delegated):
 
 def test_a_killed_run_leaves_nothing_rm_f_and_prune_cannot_clean(delegated):
     u, top = delegated
-    for i, delay in enumerate((0.3, 1.0, 2.0)):  # emulated: a start takes seconds
+    for i, delay in enumerate((1.0, 2.5, 4.0, 6.0)):  # along a start (emulated, it takes seconds)
         p = subprocess.Popen(u.command(u.python[0], "-m", "tinydocker", "run", "-d", "--network", "none",
                                        "--pids-limit", "20", f"k{i}", "sleep", "600"),
                              cwd=u.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
