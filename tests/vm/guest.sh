@@ -23,7 +23,8 @@ for place in /tmp /var/tmp /mnt; do
     scratch=$place
     break
 done
-mount -t tmpfs -o mode=1777 tmpfs /run
+# /run root's alone, as on a real system: an ordinary user may not make /run/tinydocker
+mount -t tmpfs -o mode=755 tmpfs /run
 # a writable /etc, a copy on tmpfs: the rootless tests make throwaway users, and useradd
 # writes passwd, shadow, group, gshadow, subuid and subgid, with its lock files beside them
 # (newuidmap and newgidmap stay setuid root on the shared root: 9p keeps the mode bits)
