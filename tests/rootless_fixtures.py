@@ -47,6 +47,8 @@ class User:
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
         self.subuid = self.subgid = None
         self.made_files = []
+        self.cgroup = None  # a cgroup v2 directory its commands start in (delegate() sets it)
+        self.made_cgroups = []
         if ranges:
             for path in ("/etc/subuid", "/etc/subgid"):  # a fresh machine may have neither yet
                 if not os.path.exists(path):
@@ -64,20 +66,48 @@ class User:
         return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "PATH": "/usr/bin:/bin",
                 "PYTHONPATH": self.python[1], "LANG": "C.UTF-8", **extra}
 
-    def __call__(self, *args, input=None, timeout=60, env=None, cwd=None) -> subprocess.CompletedProcess:
-        """A command run as this user (its uid, gid and groups; no capability, no root's environment)."""
+    def command(self, *args, env=None) -> list[str]:
+        """The command line that runs `args` as this user (its uid, gid and groups; no
+        capability, no root's environment), in self.cgroup if one is set: a root shell moves
+        itself there, then becomes the user (as a login's session is placed by systemd)."""
         command = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
                    "env", "-i", *(f"{k}={v}" for k, v in self.env(**(env or {})).items()), *args]
-        return subprocess.run(command, input=input, capture_output=True, timeout=timeout, cwd=cwd or self.home)
+        if self.cgroup is not None:
+            command = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(self.cgroup), *command]
+        return command
+
+    def __call__(self, *args, input=None, timeout=60, env=None, cwd=None) -> subprocess.CompletedProcess:
+        """A command run as this user (see command())."""
+        return subprocess.run(self.command(*args, env=env), input=input, capture_output=True, timeout=timeout,
+                              cwd=cwd or self.home)
 
     def td(self, *args, **kw) -> subprocess.CompletedProcess:
         return self(self.python[0], "-m", "tinydocker", *args, **kw)
 
     def popen(self, *python_args) -> subprocess.Popen:
         """The user's Python with `python_args`, started and left running (pipes for its output)."""
-        command = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
-                   "env", "-i", *(f"{k}={v}" for k, v in self.env().items()), self.python[0], *python_args]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.home)
+        return subprocess.Popen(self.command(self.python[0], *python_args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=self.home)
+
+    def delegate(self, mount: str = "/sys/fs/cgroup") -> Path:
+        """A cgroup v2 subtree delegated to this user as systemd gives one (Delegate=yes on
+        user@.service): a directory of the user's, its cgroup.procs, cgroup.subtree_control
+        and cgroup.threads chowned to it, the controllers enabled in its parent; and a leaf
+        below it where the user's commands start from now on (self.cgroup), as an app's
+        scope under the user's manager. Returns the subtree; removed with the user."""
+        top = Path(mount) / f"{self.name}.delegated"
+        offered = (Path(mount) / "cgroup.controllers").read_text().split()
+        wanted = [c for c in ("cpu", "cpuset", "memory", "pids", "io") if c in offered]
+        (Path(mount) / "cgroup.subtree_control").write_text(" ".join("+" + c for c in wanted))
+        session = top / "session.scope"
+        for directory in (top, session):
+            directory.mkdir()
+            self.made_cgroups.insert(0, directory)  # deepest first, for remove()
+            os.chown(directory, self.uid, self.gid)
+            for name in ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+                os.chown(directory / name, self.uid, self.gid)
+        self.cgroup = session
+        return top
 
     def processes(self) -> list[int]:
         found = []
@@ -95,6 +125,8 @@ class User:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        for directory in self.made_cgroups:  # what the user made below them goes first
+            _remove_cgroup_tree(directory)
         subprocess.run(["userdel", self.name], capture_output=True)
         for path in ("/etc/subuid", "/etc/subgid"):  # userdel takes the ranges too; make sure
             try:
@@ -109,6 +141,28 @@ class User:
             if path in self.made_files and not kept:
                 os.unlink(path)  # made for this user: the machine goes back to what it was
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _remove_cgroup_tree(top: Path) -> None:
+    """rmdir a cgroup and those below it, deepest first, waiting for killed processes to leave."""
+    import time
+
+    try:  # every process left below it, those of the user's subordinate ids too (Linux 5.14+)
+        (top / "cgroup.kill").write_text("1")
+    except OSError:
+        pass
+    deadline = time.monotonic() + 10
+    for directory, _dirs, _files in os.walk(top, topdown=False):
+        while True:
+            try:
+                os.rmdir(directory)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # a killed process is still leaving it
 
 
 def _make(user_python, ranges: bool) -> User:

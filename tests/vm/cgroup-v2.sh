@@ -7,6 +7,8 @@
 #                                                   pause and update tests
 #   bash tests/vm/cgroup-v2.sh tests/network tests/volume   the networks and volumes on 6.1
 #   bash tests/vm/cgroup-v2.sh tests/cgroups -k cpu  any pytest arguments instead
+#   bash tests/vm/cgroup-v2.sh tests/rootless       an ordinary user's containers (the guest's
+#                                                   /etc is a writable copy, for useradd)
 #   bash tests/vm/cgroup-v2.sh --run 'COMMAND'       a shell command in the checkout instead
 #
 # From scratch on a fresh Debian 12 machine: it installs QEMU, downloads the kernel package
@@ -27,7 +29,9 @@ if [ $# -eq 0 ]; then
     # What pure cgroup v2 changes: the cgroup back-end and limits, the lifecycle, the
     # confinement that goes through the cgroup (devices through BPF, pids, release_agent,
     # a joining exec), pause (cgroup.freeze) and update, the OCI runtime's cgroups (its
-    # limits, pause, update, the engine on it). The hundred-at-once test is a load
+    # limits, pause, update, the engine on it), and an ordinary user's limits in a subtree
+    # delegated as systemd delegates one (tests/rootless/test_rootless_cgroups.py, five tests,
+    # ~4 minutes emulated; the rest of tests/rootless by hand). The hundred-at-once test is a load
     # test (emulated, a command takes ~3 s, not ~0.15 s). By hand, with arguments: the rest
     # of tests/security, the networks and volumes (tests/network tests/volume, for this
     # older kernel's nftables) and the fault injection (tests/test_fault_injection.py, ~10
@@ -41,7 +45,7 @@ if [ $# -eq 0 ]; then
         $c::test_cve_2019_5736_a_joining_exec_does_not_show_the_host_binary \
         $c::test_privileged_is_dockers_everything_and_the_default_none_of_it \
         $c::test_device_cgroup_rule_allows_a_node_without_making_it \
-        tests/runtime/test_runtime_pause_update.py \
+        tests/runtime/test_runtime_pause_update.py tests/rootless/test_rootless_cgroups.py \
         $l::test_create_leaves_the_init_waiting_start_runs_it_kill_and_delete_end_it \
         $l::test_cgroup_limits_are_in_the_cgroups_path_while_created $l::test_the_cgroup_mount_shows_the_containers_own_cgroup \
         $l::test_a_killed_create_is_cleaned_by_delete_force \

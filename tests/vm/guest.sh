@@ -23,7 +23,12 @@ for place in /tmp /var/tmp /mnt; do
     scratch=$place
     break
 done
-mount -t tmpfs -o mode=1777 tmpfs /run
+# /run root's alone, as on a real system: an ordinary user may not make /run/tinydocker
+mount -t tmpfs -o mode=755 tmpfs /run
+# a writable /etc, a copy on tmpfs: the rootless tests make throwaway users, and useradd
+# writes passwd, shadow, group, gshadow, subuid and subgid, with its lock files beside them
+# (newuidmap and newgidmap stay setuid root on the shared root: 9p keeps the mode bits)
+cp -a /etc /run/etc && mount --bind /run/etc /etc || finish 3
 mount /dev/vda "$scratch" && chmod 1777 "$scratch" && mkdir -p "$scratch/home" || finish 3
 export TMPDIR=$scratch
 mkdir -p /dev/pts /dev/shm

@@ -8,12 +8,15 @@ One interface, two back-ends, chosen at run time from /proc/self/mountinfo:
   CgroupV2  <cgroup2 mount>/tinydocker/<id> on a unified hierarchy. Controllers are enabled
             through cgroup.subtree_control down the path; `tinydocker/` itself never holds a
             process, since v2 allows processes only in leaves ("no internal processes").
+            An ordinary user's: <its delegated subtree>/tinydocker/<id> (delegation.py).
+  Cgroupless an ordinary user's container where no subtree is delegated (none.py).
 
 The directory `tinydocker/` is shared by all containers of all data roots and is removed
 when its last container's cgroup goes. Creation therefore retries when a concurrent
 removal takes `tinydocker/` away between our mkdir and the next step.
 """
 
+import os
 from pathlib import Path
 import time
 
@@ -21,7 +24,7 @@ from ..errors import TinydockerError
 from .fs import PARENT, Usage, procs
 from .layout import Layout, layout
 
-__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans",
+__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans", "cgroups_path",
            "shares_to_weight"]
 
 
@@ -41,6 +44,12 @@ def __getattr__(name: str):
 
 def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2 | Cgroupless":
     where = where or layout()
+    if where.backend == "v2":
+        user = _user_subtree(where)  # looked for once: it walks the caller's cgroup path
+        if user is not None or os.geteuid() == 0:
+            from .v2 import CgroupV2
+
+            return CgroupV2(where.v2, container_id, user)
     if not delegated(where):
         from .none import Cgroupless
 
@@ -49,27 +58,56 @@ def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | C
         from .v1 import CgroupV1
 
         return CgroupV1(where.v1, container_id, where.v1_options)
-    if where.backend == "v2":
-        from .v2 import CgroupV2
-
-        return CgroupV2(where.v2, container_id)
     raise TinydockerError("no cgroup filesystem is mounted (tinydocker needs /sys/fs/cgroup)")
 
 
-def delegated(where: Layout) -> bool:
-    """Whether this process may make container cgroups: root may; an ordinary user where the
-    parent of tinydocker's cgroups (or the hierarchy's root, if that is not made yet) is
-    writable by it."""
-    import os
+def cgroups_path(container_id: str, where: Layout | None = None) -> str | None:
+    """The container's cgroup as a bundle's linux.cgroupsPath names it (from the hierarchy's
+    root), where open_cgroup puts it; None where it has none of its own (Cgroupless)."""
+    group = open_cgroup(container_id, where)
+    if group.version == "none":
+        return None
+    return getattr(group, "cgroups_path", f"/{PARENT}/{container_id}")
 
+
+def delegated(where: Layout) -> bool:
+    """Whether this process may make container cgroups: root may; an ordinary user on cgroup
+    v2 where a subtree is delegated to it (delegation.py), on v1 where the parent of
+    tinydocker's cgroups (or the hierarchy's root, if that is not made yet) is writable by it."""
     if os.geteuid() == 0:
         return True
-    mounts = list(where.v1.values()) if where.backend == "v1" else [where.v2] if where.v2 else []
+    if where.backend == "v2":
+        return _user_subtree(where) is not None
+    mounts = list(where.v1.values()) if where.backend == "v1" else []
     for mount in mounts:
         parent = Path(mount) / PARENT
         if not os.access(parent if parent.exists() else mount, os.W_OK):
             return False
     return bool(mounts)
+
+
+def _user_subtree(where: Layout) -> str | None:
+    """Where an ordinary user's container cgroups go on cgroup v2 (None for root: the
+    hierarchy's root)."""
+    if os.geteuid() == 0 or not where.v2:
+        return None
+    from .delegation import subtree
+
+    found = subtree(where.v2)
+    return None if found is None else str(found)
+
+
+def _bases(where: Layout) -> set[str]:
+    """The directories whose tinydocker/ holds this caller's container cgroups: each v1
+    hierarchy's root, the cgroup2 root for root, an ordinary user's delegated subtree;
+    none for a user with nothing delegated (root's cgroups are not its own)."""
+    if os.geteuid() != 0 and not delegated(where):
+        return set()
+    if where.backend == "v1":
+        return set(where.v1.values())
+    if where.backend != "v2":
+        return set()
+    return {_user_subtree(where) or where.v2}
 
 
 def orphans(where: Layout | None = None, min_age: float = 60.0) -> list[str]:
@@ -79,7 +117,7 @@ def orphans(where: Layout | None = None, min_age: float = 60.0) -> list[str]:
     The age keeps a prune from taking a cgroup that a starting container is about to join.
     """
     where = where or layout()
-    mounts = set(where.v1.values()) if where.backend == "v1" else {where.v2} if where.v2 else set()
+    mounts = _bases(where)  # an ordinary user's own subtree: root's tree is not its to sweep
     found = set()
     now = time.time()
     for mount in mounts:

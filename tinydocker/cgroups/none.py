@@ -1,5 +1,6 @@
 """No cgroup of its own: an ordinary user's container where no cgroup subtree is delegated to
-the user (cgroup v1 hosts such as this project's CI machine). It runs in the cgroup of whoever
+the user (cgroup v1 hosts such as this project's CI machine; on v2, a caller outside the
+subtree delegated to it, delegation.py). It runs in the cgroup of whoever
 started it, as runc's rootless containers do; what needs a cgroup (a limit, pause, the
 accounting of stats) is refused in one line, never silently ignored."""
 
@@ -7,8 +8,8 @@ from ..errors import TinydockerError
 from .fs import Usage
 from .limits import Limits
 
-WHY = "needs a cgroup of the container's own, and this user has none delegated (cgroup v2 with systemd's " \
-      "user delegation gives one)"
+WHY = "needs a cgroup of the container's own, and this user has none delegated here (on cgroup v2, systemd " \
+      "delegates one to the user's own services: run tinydocker under `systemd-run --user --scope`)"
 
 
 class Cgroupless:

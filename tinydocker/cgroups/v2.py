@@ -1,4 +1,5 @@
-"""The cgroup v2 back-end: <cgroup2 mount>/tinydocker/<id> on a unified hierarchy.
+"""The cgroup v2 back-end: <cgroup2 mount>/tinydocker/<id> on a unified hierarchy, or
+<subtree>/tinydocker/<id> for an ordinary user with a subtree delegated (delegation.py).
 
 Controllers are enabled through cgroup.subtree_control down the path; `tinydocker/` itself
 never holds a process, since v2 allows processes only in leaves ("no internal processes").
@@ -17,14 +18,19 @@ V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
 class CgroupV2:
     version = "v2"
 
-    def __init__(self, mount: str, container_id: str):
+    def __init__(self, mount: str, container_id: str, subtree: str | None = None):
+        """`subtree`: an ordinary user's delegated cgroup, under which tinydocker/ goes
+        instead of the hierarchy's root."""
         self.id = container_id
         self.path = f"{PARENT}/{container_id}"
-        self.mount = Path(mount)
+        self.user = subtree is not None
+        self.mount = Path(subtree or mount)  # the base: where tinydocker/ is made
         self.leaf = self.mount / self.path
+        # the leaf as linux.cgroupsPath names it (from the hierarchy's root)
+        self.cgroups_path = "/" + str(self.leaf.relative_to(mount))
 
     def controllers(self) -> list[str]:
-        """The controllers the hierarchy offers that tinydocker uses."""
+        """The controllers the hierarchy (or the delegated subtree) offers that tinydocker uses."""
         offered = (read(self.mount / "cgroup.controllers") or "").split()
         return [c for c in V2_CONTROLLERS if c in offered]
 
@@ -36,8 +42,9 @@ class CgroupV2:
                                    ("cpuset", limits.cpuset_cpus is not None or limits.cpuset_mems is not None),
                                    ("pids", limits.pids_limit not in (None, -1))):
             if needed and controller not in wanted:
-                raise TinydockerError(f"the {controller} controller is not available in the cgroup v2 "
-                                      f"hierarchy at {self.mount}")
+                where = (f"delegated to this user at {self.mount} (its parent's cgroup.subtree_control "
+                         "does not enable it)") if self.user else f"available in the cgroup v2 hierarchy at {self.mount}"
+                raise TinydockerError(f"the {controller} controller is not {where}")
         return wanted
 
     def create(self, limits: Limits, devices: list[str] | None = None) -> None:
@@ -54,7 +61,10 @@ class CgroupV2:
         try:
             make_leaf(self.mount, self.id, enable)
             self._apply(limits)
-            if devices is not None:
+            # an ordinary user may not load a device program (it needs CAP_SYS_ADMIN), nor
+            # need it: its container's user namespace can make no device node, and one bound
+            # from the host keeps the host's permissions (runc's rootless leaves it out too)
+            if devices is not None and not self.user:
                 from ..linux.syscalls import attach_device_program
                 from ..security.devices import program
 

@@ -58,10 +58,13 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
         "sysctl": sysctl,
     }
     if ids is not None:
-        from ..cgroups import delegated, layout
+        from ..cgroups import cgroups_path
 
-        if not delegated(layout()):
+        path = cgroups_path(container_id)  # in the user's delegated subtree, if it has one
+        if path is None:
             del linux["resources"]  # no cgroup to hold them: the user's limits were refused already
+        else:
+            linux["cgroupsPath"] = path
         linux["uidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.uids]
         linux["gidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.gids]
     if not privileged:

@@ -72,6 +72,13 @@ def directories(cgroups_path: str, container_id: str) -> tuple[str, list[str]]:
             found.append(os.path.normpath(mount + "/" + base.lstrip("/")))
         return path, found
     if v2:
+        if not cgroups_path and os.geteuid() != 0:
+            # an ordinary user's default: its delegated subtree, as the engine's (delegation.py)
+            from ..cgroups.delegation import subtree as delegated
+
+            subtree = delegated(v2)
+            if subtree is not None:
+                path = f"/{os.path.relpath(subtree, v2)}/{DEFAULT_PARENT}/{container_id}"
         base = path if path.startswith("/") else os.path.join(own_cgroup(""), path)
         return path, [os.path.normpath(v2 + "/" + base.lstrip("/"))]
     raise RuntimeError_("no cgroup filesystem is mounted (the runtime needs /sys/fs/cgroup)")
@@ -182,6 +189,10 @@ def apply(leaves: list[str], resources: Resources | None) -> None:
 def allow_devices(leaves: list[str], resources: Resources | None) -> None:
     """resources.devices, written after the root is built, as runc does: the init, already
     in the cgroup, makes linux.devices' nodes, which the allow-list need not include."""
+    if os.geteuid() != 0:
+        # an ordinary user may not load v2's device program nor write v1's devices.allow, nor
+        # need to: its user namespace makes no device node (runc's rootless leaves it out too)
+        return
     r = resources or Resources()
     if _is_v2(leaves):
         _allow_devices_v2(leaves[0], r)

@@ -191,7 +191,15 @@ def cgroup_filesystems(target: str, flags: int, leaves=None) -> None:
                 # namespace may not mount cgroup2 outside a cgroup namespace of its own
                 bind(_v2_mount(lines) + own_cgroup(""), target)
             else:
-                sc.mount("cgroup2", target, "cgroup2", base | flags)
+                try:
+                    sc.mount("cgroup2", target, "cgroup2", base | flags)
+                except PermissionError:
+                    if not leaves:
+                        raise
+                    # a rootless container with a cgroup of its own (a delegated subtree) but
+                    # no cgroup namespace: a user namespace may not mount cgroup2 outside one
+                    # of its own, so its leaf is bound instead (runc falls back so too)
+                    bind(leaves[0], target)
         return
     sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
     for (name, options), mount_point in zip(v1, v1_mounts):
