@@ -252,6 +252,18 @@ def test_run_rm_removes_the_container(td):
     assert os.listdir(td.containers) == []
 
 
+def test_run_rm_whose_start_fails_leaves_nothing_and_without_rm_keeps_the_error(td):
+    # the OCI runtime's own failure (a sysctl the kernel lacks), found out at create: docker's
+    # daemon removes a --rm container whose start failed
+    res = td("run", "--rm", "--network", "none", "--sysctl", "net.nosuch=1", "failed", "true")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"net/nosuch" in res.stderr
+    assert td("ps", "-aq").stdout == b"" and os.listdir(td.containers) == []
+    res = td("run", "--network", "none", "--sysctl", "net.nosuch=1", "kept", "true")
+    assert res.returncode == 125
+    assert td("inspect", "-f", "{{.State.Error}}", "kept").stdout.strip() != b""
+    td.out("rm", "kept")
+
+
 def test_stdout_closed_early_does_not_hang(td):
     # `yes` needs SIGPIPE at its default inside the container, not Python's ignore
     res = subprocess.run(f"{' '.join(td.cmd)} run c1 yes | head -n 2", shell=True, capture_output=True,

@@ -40,3 +40,16 @@ def test_the_container_s_root_cannot_write_what_the_user_cannot(user):  # noqa: 
     assert res.returncode == 0, res.stderr
     assert res.stdout.decode().split("\n")[:3] == ["refused", "unreadable", "65534"]  # unmapped: the overflow id
     assert os.listdir(theirs) == []
+
+
+def test_privileged_is_every_capability_of_the_user_namespace_and_nothing_of_the_host_s(user):  # noqa: F811
+    u = user
+    assert u.td("image", "build", "busybox").returncode == 0
+    res = u.td("run", "--rm", "--network", "none", "--privileged", "c", "sh", "-c",
+               "grep -E '^Cap(Eff|Bnd)' /proc/self/status | cut -f2; mkdir -p /m && mount -t tmpfs none /m && "
+               "echo mounted; ls /dev/null /dev/zero >/dev/null && echo devices; "
+               "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo wrote-host-sysctl || echo refused")
+    assert res.returncode == 0, res.stderr
+    effective, bounding, *rest = res.stdout.decode().split("\n")
+    assert effective == bounding and int(effective, 16) >> 21 & 1  # every one, CAP_SYS_ADMIN too
+    assert rest[:3] == ["mounted", "devices", "refused"]  # the host's sysctls stay the host's

@@ -183,9 +183,9 @@ class _Launch:
             if taken:
                 self._give_back()
                 raise _removed_while_starting(spec.name) from None
-            if fresh and isinstance(e, TinydockerError) and e.code != EXIT_TINYDOCKER and spec.remove:
-                # a command that cannot run, found out at create (runc's way): a --rm
-                # container goes, as docker's does
+            if fresh and spec.remove:
+                # a --rm container whose start failed goes, as docker's does (a command that
+                # cannot run, found out at create, runc's way; or the runtime's own failure)
                 self._give_back()
                 if store.remove(self.record_at_start):
                     VolumeStore(store.root, records=store.all).release_anonymous(spec.mounts)

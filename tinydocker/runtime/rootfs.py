@@ -261,6 +261,8 @@ def make_device(root: str, d, in_user_ns: bool = False) -> None:
     mode = d.file_mode if d.file_mode is not None else 0o666
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        if in_user_ns and os.path.lexists(target) and os.stat(target).st_rdev == os.stat(d.path).st_rdev:
+            return  # one of the default devices, bound already (a mount point, which unlink refuses)
         if os.path.lexists(target):
             os.unlink(target)
         if in_user_ns:
