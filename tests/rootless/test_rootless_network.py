@@ -207,6 +207,23 @@ def test_published_ports_answer_on_the_host_port_and_ps(ranged):
     assert u.td("rm", "w1").returncode == 0
 
 
+def test_publish_all_takes_the_image_s_exposed_ports(ranged):
+    u = ranged
+    context = u.home / "web"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nEXPOSE 80\n")
+    os.chown(context, u.uid, u.gid)
+    res = u.td("build", "-t", "web", str(context))
+    assert res.returncode == 0, res.stderr
+    res = u.td("run", "-d", "-P", "--image", "web", "--hostname", "all", "p1", "sh", "-c", HTTPD)
+    assert res.returncode == 0, res.stderr
+    line = u.td("port", "p1").stdout.decode().strip()
+    assert line.startswith("80/tcp -> 0.0.0.0:"), line
+    assert wait_for(lambda: fetch(int(line.rsplit(":", 1)[1])), what="the port to answer") == b"hello-all\n"
+    assert u.td("rm", "-f", "p1").returncode == 0
+    wait_for(lambda: not tools_of(u), what="the tool to end")
+
+
 def test_the_tool_goes_when_the_container_ends_by_itself(ranged):
     u = ranged
     res = u.td("run", "-d", "e1", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done")
