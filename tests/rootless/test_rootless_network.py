@@ -19,6 +19,11 @@ from conftest import wait_for
 from rootless_fixtures import bare_user, user, user_python  # noqa: F401 - the fixtures
 
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
+# busybox has no UDP server: the host's python, bound in read-only, echoes
+HOST_PYTHON = ("/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /host/usr/lib/x86_64-linux-gnu "
+               "/host/usr/bin/python3")
+ECHO = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 7))\n"
+        "while True: data, peer = s.recvfrom(100); s.sendto(data, peer)")
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +162,32 @@ def test_outbound_traffic_reaches_a_listener_on_the_host(ranged, outside):
         assert res.stdout.strip().splitlines()[-1] != b"0", res.stdout
     finally:
         held.close()
+
+
+def test_a_published_udp_port_answers(ranged, outside):
+    """From an address of the host that is not loopback: with the host's loopback off,
+    slirp4netns drops the container's replies to a client on 127.0.0.1 (which it shows the
+    container as 10.0.2.2; podman's issue 4586), as the README says."""
+    u = ranged
+    address, _ = outside
+    port = free_port()
+    res = u.td("run", "-d", "-p", f"{port}:7/udp", "-v", "/usr:/host/usr:ro", "-e", "PYTHONHOME=/host/usr", "u1",
+               "sh", "-c", f"exec {HOST_PYTHON} -c \"{ECHO}\"")
+    assert res.returncode == 0, res.stderr
+    assert u.td("port", "u1").stdout.decode() == f"7/udp -> 0.0.0.0:{port}\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((address, 0))
+        s.settimeout(0.5)
+
+        def echoed():
+            s.sendto(b"ping", (address, port))
+            try:
+                return s.recv(100)
+            except OSError:
+                return None
+
+        assert wait_for(echoed, what="the echo") == b"ping"
+    assert u.td("rm", "-f", "u1").returncode == 0
 
 
 def test_published_ports_answer_on_the_host_port_and_ps(ranged):
