@@ -284,6 +284,16 @@ def test_a_sigkilled_run_leaves_no_tool_once_rm_f_has_run(ranged):
             time.sleep(delay)
             p.send_signal(signal.SIGKILL)
             p.wait()
+    # the monitor killed under a running container: the tool's exit pipe closes with it, and
+    # the tool leaves on its own (the container runs on, without a network, until rm -f)
+    res = u.td("run", "-d", "last", "sleep", "600")
+    assert res.returncode == 0, res.stderr
+    assert tools_of(u)
+    for pid in u.processes():
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"container.monitor" in f.read():
+                os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not tools_of(u), what="the tools to leave with their monitor")
     names = u.td("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
     if names:
         res = u.td("rm", "-f", *names)
