@@ -176,7 +176,10 @@ class _Launch:
             taken = current is None or bool(current.removing)
             if pid:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:  # reaped already: the start's own error is the one to say
+                    pass
             if runtime is not None:
                 runtime.delete(record.id, cdir)
             if self.master is not None:

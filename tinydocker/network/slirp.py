@@ -58,15 +58,16 @@ def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:
     if not os.access(_TUN, os.R_OK | os.W_OK):
         raise TinydockerError(f"the default network of a user who is not root needs {_TUN} open to every user "
                               "(mode 0666, as Debian's udev makes it); use --network none or host")
-    bindings = _bindings(spec)
+    bindings, ephemeral = _bindings(spec)
     me = {"id": record.id, "name": spec.name, "ip": ADDRESS, "aliases": []}
     cdir = str(store.container_dir(spec.name))
     binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns or [DNS], me, [me], skip=own,
                             dns_search=spec.dns_search, dns_options=spec.dns_options)
     info = {"name": DEFAULT, "id": "", "ip": ADDRESS, "prefix": PREFIX, "gateway": GATEWAY, "mac": "",
             "ifname": IFNAME, "aliases": [], "ports": bindings, "driver": TOOL}
-    orders = {"mode": TOOL, "tool": tool, "ports": bindings, "state": str(store.root.state), "id": record.id,
-              "name": spec.name}
+    # the same binding dicts as the record's: a port picked again at wire is recorded as picked
+    orders = {"mode": TOOL, "tool": tool, "ports": bindings, "ephemeral": ephemeral, "state": str(store.root.state),
+              "id": record.id, "name": spec.name}
     return orders, binds, info
 
 
@@ -80,16 +81,17 @@ def _tool() -> str:
     return found
 
 
-def _bindings(spec) -> list[dict]:
+def _bindings(spec) -> tuple[list[dict], list[int]]:
     """-p and -P as host ports this user can listen on: one below the kernel's unprivileged
-    start, or one a socket holds, refused now, in one line."""
+    start, or one a socket holds, refused now, in one line; and which of them the kernel
+    picked (-p CTR, -P), to be picked again if another start takes it first."""
     from . import ports
 
     wanted = [b for p in spec.ports for b in ports.parse(p)]
     if spec.publish_all:
         wanted += ports.exposed(spec.exposed_ports)
     if not wanted:
-        return []
+        return [], []
     start = _unprivileged_start()
     for b in wanted:
         low = b["host_range"][0] if "host_range" in b else b["host_port"]
@@ -98,7 +100,7 @@ def _bindings(spec) -> list[dict]:
                                   f"{start} up (net.ipv4.ip_unprivileged_port_start)")
         if b["host_port"]:
             _free(b)
-    return ports.choose(wanted)
+    return ports.choose(wanted), [i for i, b in enumerate(wanted) if not b["host_port"] and "host_range" not in b]
 
 
 def _unprivileged_start() -> int:
@@ -177,8 +179,8 @@ def wire(pid: int, orders: dict) -> int:
         child.returncode = 0  # reaped by its waiter (release), not by Popen's finaliser
         if os.read(ready_r, 1) != b"1":
             raise TinydockerError(f"cannot start {TOOL} for container {orders['name']}: {_said(where, cid, child)}")
-        for b in orders["ports"]:
-            _forward(where, sock, b, orders["name"])
+        for i, b in enumerate(orders["ports"]):
+            _publish(where, sock, b, orders["name"], i in orders["ephemeral"])
     except BaseException:
         os.close(exit_w)
         release(orders["state"], cid)
@@ -189,8 +191,25 @@ def wire(pid: int, orders: dict) -> int:
     return exit_w
 
 
-def _forward(where: str, sock: str, b: dict, name: str) -> None:
-    """Port `b` through the tool's API (its add_hostfwd): one request, one answer."""
+def _publish(where: str, sock: str, b: dict, name: str, ephemeral: bool) -> None:
+    """Port `b` published, or why not in docker's words. One the kernel picked may have
+    been taken since by another start's tool (the port is free until the tool binds it):
+    picked again, in `b` itself (the record's)."""
+    from . import ports
+
+    for _ in range(5 if ephemeral else 1):
+        said = _forward(where, sock, b)
+        if said is None:
+            return
+        if ephemeral:
+            b["host_port"] = ports.choose([{**b, "host_port": 0}])[0]["host_port"]
+    _free(b)  # taken meanwhile: docker's words; else the tool's
+    raise TinydockerError(f"cannot publish port {b['host_port']} of container {name}: {said}")
+
+
+def _forward(where: str, sock: str, b: dict) -> str | None:
+    """Port `b` through the tool's API (its add_hostfwd): one request, one answer (None:
+    done, else the tool's reason)."""
     request = {"execute": "add_hostfwd", "arguments": {"proto": b["proto"], "host_addr": b["host_ip"] or "0.0.0.0",
                                                        "host_port": b["host_port"], "guest_addr": ADDRESS,
                                                        "guest_port": b["container_port"]}}
@@ -211,9 +230,8 @@ def _forward(where: str, sock: str, b: dict, name: str) -> None:
     except ValueError:
         reply = {"error": {"desc": answer.decode(errors="replace") or "no answer"}}
     if "error" in reply:
-        _free(b)  # taken meanwhile: docker's words; else the tool's
-        raise TinydockerError(f"cannot publish port {b['host_port']} of container {name}: "
-                              f"{reply['error'].get('desc', reply['error'])}")
+        return str(reply["error"].get("desc", reply["error"]))
+    return None
 
 
 def _said(where: str, cid: str, child) -> str:
@@ -224,8 +242,8 @@ def _said(where: str, cid: str, child) -> str:
             lines = [line.strip() for line in f if line.strip() and "experimental" not in line]
     except OSError:
         lines = []
-    if lines:
-        return lines[-1]
+    if lines:  # its child's reason, then its own ("child failed(1)")
+        return "; ".join(lines[-3:])
     try:
         _, status = os.waitpid(child.pid, 0)
     except ChildProcessError:
