@@ -234,7 +234,12 @@ def test_published_ports_answer_on_the_host_port_and_ps(ranged):
     wait_for(lambda: len(tools_of(u)) == 1, what="w1's tool to end")
     assert fetch(first) is None
     assert u.td("rm", "-f", "w2").returncode == 0
-    wait_for(lambda: not tools_of(u), what="w2's tool to end")
+    # its port is free again once rm -f has returned
+    res = u.td("run", "-d", "-p", f"127.0.0.1:{second}:80", "--hostname", "again", "w5", "sh", "-c", HTTPD)
+    assert res.returncode == 0, res.stderr
+    assert wait_for(lambda: fetch(second), what="the port to answer again") == b"hello-again\n"
+    assert u.td("rm", "-f", "w5").returncode == 0
+    wait_for(lambda: not tools_of(u), what="the tools to end")
     assert u.td("rm", "w1").returncode == 0
 
 

@@ -98,9 +98,14 @@ def _bindings(spec) -> tuple[list[dict], list[int]]:
         if low and low < start:
             raise TinydockerError(f"cannot publish port {low}: a user who is not root can publish ports from "
                                   f"{start} up (net.ipv4.ip_unprivileged_port_start)")
-        if b["host_port"]:
+    chosen = []
+    for b in wanted:
+        if b["host_port"]:  # checked as the tool will bind it
             _free(b)
-    return ports.choose(wanted), [i for i, b in enumerate(wanted) if not b["host_port"] and "host_range" not in b]
+            chosen.append(dict(b))
+        else:  # picked free by the kernel (in its range, for -p LOW-HIGH:CTR)
+            chosen.append(ports.choose([b])[0])
+    return chosen, [i for i, b in enumerate(wanted) if not b["host_port"] and "host_range" not in b]
 
 
 def _unprivileged_start() -> int:
@@ -115,6 +120,10 @@ def _free(b: dict) -> None:
     """A fixed host port no socket holds, or docker's words for one that is held."""
     kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # as the tool's listener has it: a port whose last connections linger in
+            # TIME_WAIT (a container just removed) is free to listen on; a listener is not
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((b["host_ip"] or "0.0.0.0", b["host_port"]))
         except OSError as e:
@@ -256,8 +265,6 @@ def release(state: str, container_id: str) -> None:
     """End the container's slirp4netns, if it runs (by the pid kept at its start, checked
     against its start time and boot: a pid taken since by another process is left alone),
     and forget it. Its parent reaps it: the attached `run` here, else the monitor."""
-    from ..linux import proc
-
     where = os.path.join(state, TOOL)
     path = os.path.join(where, container_id)
     try:
@@ -265,17 +272,35 @@ def release(state: str, container_id: str) -> None:
             pid, ticks, boot = f.read().split()
     except (OSError, ValueError):
         pid = None
-    if pid is not None and proc.is_alive(int(pid), int(ticks), boot) and _comm(int(pid)) == TOOL:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(int(pid), 0)
-        except ChildProcessError:
-            pass
+    if pid is not None:
+        _end(int(pid), int(ticks), boot)
     for name in (container_id, container_id + ".log", container_id[:16] + ".sock"):
         _unlink(os.path.join(where, name))
+
+
+def _end(pid: int, ticks: int, boot: str) -> None:
+    """SIGKILL the tool and wait for it to have exited: its sockets (the published ports)
+    are closed once this returns, so a port `rm -f` gave back can be published at once."""
+    import select
+
+    from ..linux import proc
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # gone already
+        return
+    try:
+        # checked once held: the descriptor is that process, whoever takes the number later
+        if not (proc.is_alive(pid, ticks, boot) and _comm(pid) == TOOL):
+            return
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        select.select([fd], [], [], 10)  # readable once it has exited (SIGKILL: at once)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, 0)  # ours (an attached run's): reaped; else its parent, the monitor, reaps it
+    except ChildProcessError:
+        pass
 
 
 def _comm(pid: int) -> str:
