@@ -56,6 +56,8 @@ class Container:
         self.remove, self.error_path = facts["remove"], facts["error_path"]
         self.outputs = {fds[i]: stream.encode() for i, stream in enumerate(facts["streams"])}
         self.input = fds[len(facts["streams"])] if facts["input"] else None
+        # an ordinary user's network helper leaves when this, its exit pipe, closes
+        self.holder = fds[-1] if facts.get("holder") else None
         self.log = LogWriter(facts["log"] or None, *facts["limits"])
         self.pidfd = os.pidfd_open(self.pid)
         self.ended = False
@@ -381,6 +383,8 @@ class Monitor:
                 os.close(container.pidfd)
                 if container.input is not None:
                     os.close(container.input)
+                if container.holder is not None:
+                    os.close(container.holder)
                 del self.containers[container.pid]
 
     def _in_child(self, keep) -> None:

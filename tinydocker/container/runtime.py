@@ -76,6 +76,7 @@ class _Launch:
         self.monitor = monitor or os.getpid()  # who waits for its end and records it
         self.record_at_start = record
         self.network = None
+        self.holder = None  # the write end of the network helper's exit pipe (slirp4netns), if any
         self.joined: dict[int, int] = {}  # CLONE_NEW*: an open namespace of another container's (or the host's)
         try:
             # the links to the image's layers: gone if an `rm -f` took the container meanwhile
@@ -161,7 +162,7 @@ class _Launch:
             if forwarder:
                 forwarder.target(pid)
             self.pid = pid
-            endpoint.wire(pid, orders["network"])
+            self.holder = endpoint.wire(pid, orders["network"])
             if console:
                 self.master = console.master()
             # started before it is recorded as running: whoever sees "running" (and its pid)
@@ -175,11 +176,15 @@ class _Launch:
             taken = current is None or bool(current.removing)
             if pid:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:  # reaped already: the start's own error is the one to say
+                    pass
             if runtime is not None:
                 runtime.delete(record.id, cdir)
             if self.master is not None:
                 os.close(self.master)
+            self.close_holder()
             if taken:
                 self._give_back()
                 raise _removed_while_starting(spec.name) from None
@@ -199,6 +204,12 @@ class _Launch:
             if stdio:
                 stdio.in_parent()
 
+    def close_holder(self) -> None:
+        """Let the network helper go: it leaves when nobody holds its exit pipe."""
+        if self.holder is not None:
+            os.close(self.holder)
+            self.holder = None
+
     def _close_joined(self) -> None:
         while self.joined:
             os.close(self.joined.popitem()[1])
@@ -213,7 +224,10 @@ class _Launch:
         _release_cgroup(self.cgroup)
 
     def finish(self, code: int, remove: bool) -> None:
-        _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+        try:
+            _finish(self.store, self.record, self.cgroup, self.pid, code, remove)
+        finally:
+            self.close_holder()
 
 
 def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
@@ -338,10 +352,14 @@ def launch_detached(root: DataRoot, name: str, container_id: str, fresh: bool, m
         # the container's input, held by the monitor (a pipe's open end keeps `sh` waiting
         # for input rather than reading EOF); `attach` asks the monitor for a copy
         held = [launch.master if launch.master is not None else stdio.held()[0]]
+    if launch.holder is not None:
+        # the network helper's exit pipe: the monitor holds it while the container runs
+        held.append(launch.holder)
     facts = {"id": record.id, "name": launch.record.name, "pid": launch.pid, "remove": spec.remove,
              "log": _log_path(store, spec), "limits": list(spec.log_limits()),
              "error_path": str(store.monitor_error_path(spec.name)),
-             "streams": [stream for _, stream in outputs], "input": bool(held)}
+             "streams": [stream for _, stream in outputs], "input": spec.interactive,
+             "holder": launch.holder is not None}
     if spec.healthcheck:
         from .health import effective
 

@@ -12,6 +12,8 @@ what a killed start took before recording it. Each step can be done again after 
 `network connect` / `disconnect` (connect_container, disconnect_container) do the same for
 one more network of a running container, and record it in its spec for its later starts;
 all a container holds, on every network, goes at its end.
+
+An ordinary user's container has the default network through slirp4netns (slirp.py).
 """
 
 import os
@@ -38,9 +40,10 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
                                                        skip=skip, dns_search=spec.dns_search,
                                                        dns_options=spec.dns_options), None
-    if os.geteuid() != 0:
-        raise TinydockerError(f"network {spec.network}: a user who is not root has only --network none and host "
-                              "so far (the default network through slirp4netns or pasta is to come, issue 23)")
+    if os.geteuid() != 0:  # no bridge, veth or nftables without root: a tap and a userspace stack
+        from . import slirp
+
+        return slirp.connect(store, record, spec, own)
     from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
@@ -137,6 +140,11 @@ def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
 def disconnect(store, container_id: str, info: dict | None) -> None:
     """Give back what connect (and `network connect` since) took (info: the record's `network`,
     as its start recorded it: every address the container holds goes, whatever it says)."""
+    if info and info.get("driver") == "slirp4netns":
+        from . import slirp
+
+        slirp.release(str(store.root.state), container_id)
+        return
     if endpoints(info):
         _release(store, container_id, None, ports=True)
         for e in endpoints(info):
@@ -155,6 +163,10 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     from . import endpoint
     from .store import DEFAULT, NetworkStore, valid_address
 
+    if os.geteuid() != 0:
+        from .slirp import refuse
+
+        raise refuse(network, "connect")
     if network == "host" or _shared(record.spec):
         raise TinydockerError("container sharing network namespace with another container or host cannot be "
                               "connected to any other network", code=1)
@@ -224,6 +236,10 @@ def disconnect_container(store, record, network: str, force: bool = False) -> No
     from . import firewall, netlink
     from .store import NetworkStore, NoSuchNetwork
 
+    if os.geteuid() != 0:
+        from .slirp import refuse
+
+        raise refuse(network, "disconnect")
     if network == "host" or _shared(record.spec):
         raise TinydockerError("container cannot be disconnected from host network or connected to host network",
                               code=1)
@@ -276,6 +292,10 @@ def release_all(store, container_id: str) -> None:
     one that was SIGKILLed between taking an address or claiming a port and recording it."""
     if (store.root.state / "networks.toml").exists():  # else no container here ever had a network
         _release(store, container_id, None, ports=True)
+    if (store.root.state / "slirp4netns").exists():  # an ordinary user's default network
+        from . import slirp
+
+        slirp.release(str(store.root.state), container_id)
 
 
 def _release(store, container_id: str, network: str | None, ports: bool) -> None:

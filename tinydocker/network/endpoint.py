@@ -44,12 +44,18 @@ def join(pid: int, i: dict) -> None:
         raise OSError(f"cannot set address {i['address']} on {i['ifname']} in the container") from None
 
 
-def wire(pid: int, net: dict) -> None:
+def wire(pid: int, net: dict) -> int | None:
     """The network of a container an OCI runtime has created (`pid`, its init, not started
-    yet): a bridge's veth pairs (the runtime brought loopback up, as runc does)."""
+    yet): a bridge's veth pairs (the runtime brought loopback up, as runc does); for an
+    ordinary user, slirp4netns, whose exit pipe (returned) the container's waiter holds."""
+    if net["mode"] == "slirp4netns":
+        from . import slirp
+
+        return slirp.wire(pid, net)
     interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
     if interfaces:
         _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
+    return None
 
 
 class _InsideFailed(OSError):

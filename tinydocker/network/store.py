@@ -149,6 +149,10 @@ class NetworkStore:
         if name in PREDEFINED:
             raise TinydockerError(f"{name} is a pre-defined network and cannot be created", code=1)
         check_name(name)
+        if os.geteuid() != 0:  # a bridge of its own needs root; the user's containers share no namespace
+            from .slirp import refuse
+
+            raise refuse(name, "create")
         with self.lock():
             networks = self._load()
             if name in networks:

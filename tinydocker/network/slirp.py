@@ -1,0 +1,318 @@
+"""The default network of an ordinary user's container, through slirp4netns (issue 23).
+
+A user who is not root can make no veth, bridge or nftables rule on the host. The
+container's network namespace (the runtime makes it inside the container's own user
+namespace) gets instead a tap device, `eth0`, whose other end is a slirp4netns process in
+the host's namespace: it is the container's gateway (10.0.2.2) and DNS forwarder
+(10.0.2.3), and turns the container's TCP and UDP into the user's own sockets on the host.
+Published ports are the tool's too (its API's add_hostfwd): it listens on the host's
+HOST port and connects to the container's 10.0.2.100:CTR.
+
+    connect (before create): the ports checked and chosen, /etc files written
+    wire (after create, before start): slirp4netns attached to the init's namespaces,
+        ready, its ports added; its pid, start time and boot kept under the data root
+        (state/slirp4netns/ID), by id (a container's directory moves with a rename)
+    release (at the container's end, rm, a new start): the tool killed by that pid
+
+The tool has no life of its own: its --exit-fd is the read end of a pipe whose only write
+end the container's waiter holds (an attached `run`, or the data root's monitor for a
+detached one, handed over by its launcher). Whoever holds it dying closes it and the tool
+leaves: a start SIGKILLed between spawning the tool and keeping its pid leaks nothing.
+Host loopback (10.0.2.2 as the host's 127.0.0.1) is off, as podman has it: a container
+must not reach what the host serves on loopback only.
+"""
+
+import errno
+import json
+import os
+import signal
+import socket
+
+from ..errors import TinydockerError
+from . import hosts
+
+TOOL = "slirp4netns"
+ADDRESS, PREFIX, GATEWAY, DNS = "10.0.2.100", 24, "10.0.2.2", "10.0.2.3"
+IFNAME = "eth0"
+MTU = 65520  # slirp4netns's maximum: fewer, bigger writes through the tap (podman's too)
+_TUN = "/dev/net/tun"
+
+
+def refuse(network: str, doing: str = "") -> TinydockerError:
+    """What an ordinary user cannot do with a network yet: one of their own, or another for a container."""
+    return TinydockerError(f"network {doing + ' ' if doing else ''}{network}: a user who is not root has only the "
+                           "default network, none and host so far (user networks are to come, issue 23)",
+                           code=1 if doing else 125)
+
+
+def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:
+    """(orders for wire, binds of the /etc files, what to record) for the default network
+    of an ordinary user's container; `own` the /etc files the user mounts themselves."""
+    from .store import DEFAULT
+
+    if spec.network != DEFAULT or spec.networks:
+        raise refuse(spec.network if spec.network != DEFAULT else spec.networks[0]["name"])
+    if spec.ip:
+        raise TinydockerError("user specified IP address is supported on user defined networks only")
+    tool = _tool()
+    if not os.access(_TUN, os.R_OK | os.W_OK):
+        raise TinydockerError(f"the default network of a user who is not root needs {_TUN} open to every user "
+                              "(mode 0666, as Debian's udev makes it); use --network none or host")
+    bindings, ephemeral = _bindings(spec)
+    me = {"id": record.id, "name": spec.name, "ip": ADDRESS, "aliases": []}
+    cdir = str(store.container_dir(spec.name))
+    binds = hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns or [DNS], me, [me], skip=own,
+                            dns_search=spec.dns_search, dns_options=spec.dns_options)
+    info = {"name": DEFAULT, "id": "", "ip": ADDRESS, "prefix": PREFIX, "gateway": GATEWAY, "mac": "",
+            "ifname": IFNAME, "aliases": [], "ports": bindings, "driver": TOOL}
+    # the same binding dicts as the record's: a port picked again at wire is recorded as picked
+    orders = {"mode": TOOL, "tool": tool, "ports": bindings, "ephemeral": ephemeral, "state": str(store.root.state),
+              "id": record.id, "name": spec.name}
+    return orders, binds, info
+
+
+def _tool() -> str:
+    import shutil
+
+    found = shutil.which(TOOL, path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    if not found:
+        raise TinydockerError(f"the default network of a user who is not root needs {TOOL} "
+                              f"(Debian: apt-get install {TOOL}); use --network none or host")
+    return found
+
+
+def _bindings(spec) -> tuple[list[dict], list[int]]:
+    """-p and -P as host ports this user can listen on: one below the kernel's unprivileged
+    start, or one a socket holds, refused now, in one line; and which of them the kernel
+    picked (-p CTR, -P), to be picked again if another start takes it first."""
+    from . import ports
+
+    wanted = [b for p in spec.ports for b in ports.parse(p)]
+    if spec.publish_all:
+        wanted += ports.exposed(spec.exposed_ports)
+    if not wanted:
+        return [], []
+    start = _unprivileged_start()
+    for b in wanted:
+        low = b["host_range"][0] if "host_range" in b else b["host_port"]
+        if low and low < start:
+            raise TinydockerError(f"cannot publish port {low}: a user who is not root can publish ports from "
+                                  f"{start} up (net.ipv4.ip_unprivileged_port_start)")
+    chosen = []
+    for b in wanted:
+        if b["host_port"]:  # checked as the tool will bind it
+            _free(b)
+            chosen.append(dict(b))
+        else:  # picked free by the kernel (in its range, for -p LOW-HIGH:CTR)
+            chosen.append(ports.choose([b])[0])
+    return chosen, [i for i, b in enumerate(wanted) if not b["host_port"] and "host_range" not in b]
+
+
+def _unprivileged_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _free(b: dict) -> None:
+    """A fixed host port no socket holds, or docker's words for one that is held."""
+    kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # as the tool's listener has it: a port whose last connections linger in
+            # TIME_WAIT (a container just removed) is free to listen on; a listener is not
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((b["host_ip"] or "0.0.0.0", b["host_port"]))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise in_use(b) from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise TinydockerError(f"cannot publish on {b['host_ip']}: no such address on this host") from None
+            raise TinydockerError(f"cannot publish on {b['host_ip'] or '0.0.0.0'}:{b['host_port']}: "
+                                  f"{e.strerror}") from None
+
+
+def in_use(b: dict) -> TinydockerError:
+    # docker's, whose userland proxy is what slirp4netns is here
+    return TinydockerError(f"Error starting userland proxy: listen {b['proto']}4 {b['host_ip'] or '0.0.0.0'}:"
+                           f"{b['host_port']}: bind: address already in use")
+
+
+def _dir(state: str) -> str:
+    path = os.path.join(state, TOOL)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    return path
+
+
+def wire(pid: int, orders: dict) -> int:
+    """slirp4netns attached to the namespaces of the container's init `pid` (created, not
+    started), ready, with the published ports; the write end of its exit pipe (O_CLOEXEC),
+    which the container's waiter holds for as long as the container runs."""
+    import subprocess
+
+    from ..linux import proc
+    from ..linux.files import write_atomic
+
+    where = _dir(orders["state"])
+    cid = orders["id"]
+    release(orders["state"], cid)  # a killed start's, if its exit pipe is still held somewhere
+    sock = cid[:16] + ".sock"
+    exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    log = os.open(os.path.join(where, cid + ".log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                  | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            # the tool's own session: the terminal's ^C is the container's, not its network's
+            child = subprocess.Popen(
+                [orders["tool"], "--configure", f"--mtu={MTU}", "--disable-host-loopback", "--enable-seccomp",
+                 f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={sock}", str(pid), IFNAME],
+                cwd=where, pass_fds=(exit_r, ready_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+        finally:
+            os.close(exit_r)
+            os.close(ready_w)
+            os.close(log)
+        try:
+            facts = f"{child.pid} {proc.start_ticks(child.pid)} {proc.boot_id()}\n"
+        except OSError:  # it has left already: the ready pipe says so below
+            facts = ""
+        if facts:
+            write_atomic(os.path.join(where, cid), facts.encode(), durable=False)
+        child.returncode = 0  # reaped by its waiter (release), not by Popen's finaliser
+        if os.read(ready_r, 1) != b"1":
+            raise TinydockerError(f"cannot start {TOOL} for container {orders['name']}: {_said(where, cid, child)}")
+        for i, b in enumerate(orders["ports"]):
+            _publish(where, sock, b, orders["name"], i in orders["ephemeral"])
+    except BaseException:
+        os.close(exit_w)
+        release(orders["state"], cid)
+        raise
+    finally:
+        os.close(ready_r)
+        _unlink(os.path.join(where, sock))  # its ports are set for good: nobody asks it more
+    return exit_w
+
+
+def _publish(where: str, sock: str, b: dict, name: str, ephemeral: bool) -> None:
+    """Port `b` published, or why not in docker's words. One the kernel picked may have
+    been taken since by another start's tool (the port is free until the tool binds it):
+    picked again, in `b` itself (the record's)."""
+    from . import ports
+
+    for _ in range(5 if ephemeral else 1):
+        said = _forward(where, sock, b)
+        if said is None:
+            return
+        if ephemeral:
+            b["host_port"] = ports.choose([{**b, "host_port": 0}])[0]["host_port"]
+    _free(b)  # taken meanwhile: docker's words; else the tool's
+    raise TinydockerError(f"cannot publish port {b['host_port']} of container {name}: {said}")
+
+
+def _forward(where: str, sock: str, b: dict) -> str | None:
+    """Port `b` through the tool's API (its add_hostfwd): one request, one answer (None:
+    done, else the tool's reason)."""
+    request = {"execute": "add_hostfwd", "arguments": {"proto": b["proto"], "host_addr": b["host_ip"] or "0.0.0.0",
+                                                       "host_port": b["host_port"], "guest_addr": ADDRESS,
+                                                       "guest_port": b["container_port"]}}
+    d = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
+            # by the directory's descriptor: a socket's path is at most 107 bytes, a home's is not
+            s.connect(f"/proc/self/fd/{d}/{sock}")
+            s.sendall(json.dumps(request).encode())
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+    finally:
+        os.close(d)
+    try:
+        reply = json.loads(answer)
+    except ValueError:
+        reply = {"error": {"desc": answer.decode(errors="replace") or "no answer"}}
+    if "error" in reply:
+        return str(reply["error"].get("desc", reply["error"]))
+    return None
+
+
+def _said(where: str, cid: str, child) -> str:
+    """Why the tool left before it was ready: the last line it wrote (not its warning that
+    seccomp is experimental), else how it ended."""
+    try:
+        with open(os.path.join(where, cid + ".log"), errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip() and "experimental" not in line]
+    except OSError:
+        lines = []
+    if lines:  # its child's reason, then its own ("child failed(1)")
+        return "; ".join(lines[-3:])
+    try:
+        _, status = os.waitpid(child.pid, 0)
+    except ChildProcessError:
+        return "it ended at once"
+    code = os.waitstatus_to_exitcode(status)
+    return f"it was killed by signal {-code}" if code < 0 else f"it ended at once (exit code {code})"
+
+
+def release(state: str, container_id: str) -> None:
+    """End the container's slirp4netns, if it runs (by the pid kept at its start, checked
+    against its start time and boot: a pid taken since by another process is left alone),
+    and forget it. Its parent reaps it: the attached `run` here, else the monitor."""
+    where = os.path.join(state, TOOL)
+    path = os.path.join(where, container_id)
+    try:
+        with open(path) as f:
+            pid, ticks, boot = f.read().split()
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None:
+        _end(int(pid), int(ticks), boot)
+    for name in (container_id, container_id + ".log", container_id[:16] + ".sock"):
+        _unlink(os.path.join(where, name))
+
+
+def _end(pid: int, ticks: int, boot: str) -> None:
+    """SIGKILL the tool and wait for it to have exited: its sockets (the published ports)
+    are closed once this returns, so a port `rm -f` gave back can be published at once."""
+    import select
+
+    from ..linux import proc
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # gone already
+        return
+    try:
+        # checked once held: the descriptor is that process, whoever takes the number later
+        if not (proc.is_alive(pid, ticks, boot) and _comm(pid) == TOOL):
+            return
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        select.select([fd], [], [], 10)  # readable once it has exited (SIGKILL: at once)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, 0)  # ours (an attached run's): reaped; else its parent, the monitor, reaps it
+    except ChildProcessError:
+        pass
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
