@@ -181,6 +181,21 @@ def _make(user_python, ranges: bool) -> User:
         raise
 
 
+@pytest.fixture(scope="session")
+def tun_for_everyone():
+    """slirp4netns (an ordinary user's default network) opens /dev/net/tun as the user:
+    Debian's udev makes it 0666, a machine without udev (this project's, CI's) leaves the
+    kernel's 0600. Opened up for the session's tests that need it, and given back after."""
+    path = "/dev/net/tun"
+    mode = os.stat(path).st_mode & 0o7777
+    if mode & 0o666 != 0o666:
+        os.chmod(path, mode | 0o666)
+    try:
+        yield
+    finally:
+        os.chmod(path, mode)
+
+
 @pytest.fixture
 def user(user_python):
     """An ordinary user with subordinate id ranges."""

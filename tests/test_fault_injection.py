@@ -22,7 +22,9 @@ container, no process of a killed build, no .tmp-* directory of a dead process i
 no host mount under the data root. A completed build's image runs and holds what its RUNs wrote.
 At the end, after `rm -f` of every name, `system prune` and `builder prune -a -f`: no record,
 directory, host mount, cgroup, process, address, published port, or layer no image names left
-(conftest checks the network devices).
+(conftest checks the network devices). The same sequence runs as a throwaway ordinary user
+(issue 23: its containers on slirp4netns's default network, no pause without a delegated
+cgroup, no build or service), ending with no process of the user's left.
 """
 
 import json
@@ -42,7 +44,7 @@ from tinydocker import cgroups
 from tinydocker.network import firewall
 from tinydocker.state import stack
 
-from rootless_fixtures import user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +96,6 @@ class Run:
     def __init__(self, td, seed: int, context=None, tmp=None, rootless: bool = False):
         self.td, self.seed = td, seed
         # an ordinary user's sequence: no cgroup of its own to pause (this host delegates none)
-        # and, so far, --network none
         self.rootless = rootless
         self.tmp = tmp                               # where the Engine API service's incarnations live
         self.service = None
@@ -116,13 +117,7 @@ class Run:
 
     # -- running commands --------------------------------------------------------------------
 
-    def _as_asked(self, args: tuple) -> tuple:
-        if self.rootless and args[0] == "run":
-            return ("run", "--network", "none", *args[1:])
-        return args
-
     def cli(self, *args, expect=None, timeout=60):
-        args = self._as_asked(args)
         try:
             res = self.td(*args, timeout=timeout)
         except Exception as e:  # noqa: BLE001 - a hung command is a failure of this seed
@@ -144,7 +139,6 @@ class Run:
         """The CLI SIGKILLed after a random 0-300 ms: whatever it had done must still add up."""
         if args[0] == "run" and self.state[name] == "absent":
             self.code[name] = None if args[-1] == LONG[-1] else 0  # what it may have created
-        args = self._as_asked(args)
         p = self.td.popen(*args)
         time.sleep(self.rng.uniform(0, 0.3))
         p.kill()
@@ -253,7 +247,7 @@ class Run:
             code = self.rng.randrange(0, 4)
             self.cli("run", "--rm", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
         elif r < 0.34:
-            ports = self.rng.choice([[], [] if self.rootless else ["-p", "80"]])  # an nftables claim to give back
+            ports = self.rng.choice([[], ["-p", "80"]])  # a published port: a claim (root) or a tool (rootless) to give back
             self.cli("run", "-d", *ports, name, *LONG, expect=in_use or {0})
             if not present:
                 self.code[name] = None
@@ -305,7 +299,7 @@ class Run:
                 ["run", "-d", "-p", "80", name, *LONG],
                 ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
                 ["exec", name, "true"], ["pause", name], ["unpause", name]])
-            if self.rootless and (args[0] in ("pause", "unpause") or "-p" in args):
+            if self.rootless and args[0] in ("pause", "unpause"):
                 args = ["stop", "-t", "0", name]
             self.killed_midway(name, *args)
         elif r < 0.96:
@@ -601,9 +595,10 @@ class UserTD:
 
 
 @pytest.mark.parametrize("seed", _seeds())
-def test_an_ordinary_user_s_random_lifecycle_with_sigkills_keeps_the_truth(user, seed):  # noqa: F811
+def test_an_ordinary_user_s_random_lifecycle_with_sigkills_keeps_the_truth(user, tun_for_everyone, seed):  # noqa: F811
     """The sequence as an ordinary user (issue 23): its data root under its home, its
-    containers in user namespaces, no cgroup of their own (none is delegated on this host)."""
+    containers in user namespaces on slirp4netns's default network, no cgroup of their own
+    (none is delegated on this host)."""
     print(f"fault injection rootless: seed {seed}, {STEPS} steps (TINYDOCKER_FAULT_SEEDS={seed} replays it)")
     td = UserTD(user)
     assert td("image", "build").returncode == 0

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import wait_for
 
-from rootless_fixtures import bare_user, user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import bare_user, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
 # busybox has no UDP server: the host's python, bound in read-only, echoes
@@ -27,11 +27,8 @@ ECHO = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.
 
 
 @pytest.fixture(autouse=True)
-def tun_for_everyone():
-    """slirp4netns opens /dev/net/tun as the user: Debian's udev makes it 0666; a machine
-    without udev (this one's container) leaves the kernel's 0600, which .ci/run widens."""
-    if os.stat("/dev/net/tun").st_mode & 0o666 != 0o666:
-        os.chmod("/dev/net/tun", 0o666)
+def _tun(tun_for_everyone):  # noqa: F811
+    pass
 
 
 @pytest.fixture(params=["subordinate-ranges", "own-id-alone"])
