@@ -1,6 +1,6 @@
 """The rest of docker's verbs for an ordinary user (issue 23): create, start -a, attach, kill,
-wait, restart, rename, events, top, the prunes, system df and reset, and the Python API a
-script imports, each as for root."""
+wait, restart, rename, exec -d, events, top, the prunes, system df and reset, and the Python
+API a script imports, each as for root."""
 
 from rootless_fixtures import user, user_python  # noqa: F401 - the fixtures
 
@@ -38,6 +38,15 @@ def test_the_other_verbs_and_the_python_api(user):  # noqa: F811
     assert u.td("restart", "-t", "5", "v3").returncode == 0
     assert u.td("kill", "-s", "KILL", "v3").returncode == 0
     assert u.td("wait", "v3").stdout == b"137\n"
+
+    res = u.td("run", "-d", "--network", "none", "v4", "sh", "-c",
+               "while [ ! -e /go ]; do echo tick; sleep 0.2; done; echo late; exit 4")
+    assert res.returncode == 0, res.stderr
+    attached = u.popen("-m", "tinydocker", "attach", "--no-stdin", "v4")
+    assert attached.stdout.readline() == b"tick\n"  # attached: what follows reaches it
+    assert u.td("exec", "-d", "v4", "touch", "/go").returncode == 0
+    rest, err = attached.communicate(timeout=60)
+    assert attached.returncode == 4 and rest.endswith(b"late\n"), err
 
     res = u.td("events", "--since", "0", "--until", "0s", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
     assert res.returncode == 0, res.stderr
