@@ -210,3 +210,35 @@ def bare_user(user_python):
     u = _make(user_python, ranges=False)
     yield u
     u.remove()
+
+
+@pytest.fixture(params=["subordinate-ranges", "own-id-alone"])
+def someone(request, user, bare_user):
+    """Each kind of ordinary user in turn, with busybox built in its store."""
+    u = user if request.param == "subordinate-ranges" else bare_user
+    res = u.td("image", "build", "busybox")
+    assert res.returncode == 0, res.stderr
+    return u
+
+
+def user_bundle(u: User, applets=("sh", "cat"), dirs=("proc", "sys", "dev", "tmp")) -> dict:
+    """An OCI bundle in the user's home, its files the user's: busybox with `applets`, the
+    directories `dirs`, and `tinydocker-runtime spec --rootless`'s config; that config, to
+    change and write back to bundle/config.json."""
+    import json
+
+    b = u.home / "bundle"
+    (b / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", b / "rootfs" / "bin" / "busybox")
+    for applet in applets:
+        os.symlink("busybox", b / "rootfs" / "bin" / applet)
+    for d in dirs:
+        (b / "rootfs" / d).mkdir()
+    for top, subdirs, files in os.walk(b):
+        for name in [top, *(os.path.join(top, n) for n in subdirs + files)]:
+            os.lchown(name, u.uid, u.gid)
+    res = u(u.python[0], "-m", "tinydocker.runtime", "spec", "--rootless", cwd=b)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((b / "config.json").read_text())
+    doc["process"]["terminal"] = False
+    return doc

@@ -8,7 +8,6 @@ an ordinary user, which tests/rootless/test_rootless_run.py shows refused in one
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rootless_fixtures import user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import user, user_bundle, user_python  # noqa: F401 - the fixtures
 
 from tinydocker.cgroups import layout
 
@@ -121,20 +120,8 @@ def test_a_killed_run_leaves_nothing_rm_f_and_prune_cannot_clean(delegated):
 
 def test_the_oci_runtime_makes_its_default_cgroup_in_the_users_subtree(delegated):
     u, top = delegated
+    doc = user_bundle(u)
     b = u.home / "bundle"
-    (b / "rootfs" / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", b / "rootfs" / "bin" / "busybox")
-    for applet in ("sh", "cat"):
-        os.symlink("busybox", b / "rootfs" / "bin" / applet)
-    for d in ("proc", "sys", "dev", "tmp"):
-        (b / "rootfs" / d).mkdir()
-    for top_dir, dirs, files in os.walk(b):
-        for name in [top_dir, *(os.path.join(top_dir, n) for n in dirs + files)]:
-            os.lchown(name, u.uid, u.gid)
-    res = u(u.python[0], "-m", "tinydocker.runtime", "spec", "--rootless", cwd=b)
-    assert res.returncode == 0, res.stderr
-    doc = json.loads((b / "config.json").read_text())
-    doc["process"]["terminal"] = False
     doc["process"]["args"] = ["sh", "-c", "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max"]
     doc["linux"]["resources"] = {"pids": {"limit": 10}, "memory": {"limit": 32 << 20}}
     (b / "config.json").write_text(json.dumps(doc))

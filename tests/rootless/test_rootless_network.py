@@ -16,7 +16,7 @@ import pytest
 
 from conftest import wait_for
 
-from rootless_fixtures import bare_user, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import bare_user, someone, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
 # busybox has no UDP server: the host's python, bound in read-only, echoes
@@ -29,14 +29,6 @@ ECHO = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.
 @pytest.fixture(autouse=True)
 def _tun(tun_for_everyone):  # noqa: F811
     pass
-
-
-@pytest.fixture(params=["subordinate-ranges", "own-id-alone"])
-def someone(request, user, bare_user):  # noqa: F811
-    u = user if request.param == "subordinate-ranges" else bare_user
-    res = u.td("image", "build", "busybox")
-    assert res.returncode == 0, res.stderr
-    return u
 
 
 @pytest.fixture

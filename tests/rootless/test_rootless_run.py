@@ -6,19 +6,10 @@ nothing the user cannot see; what needs root or a cgroup refused in one line."""
 import json
 import os
 
-import pytest
 
 from conftest import wait_for
 
-from rootless_fixtures import bare_user, user, user_python  # noqa: F401 - the fixtures
-
-
-@pytest.fixture(params=["subordinate-ranges", "own-id-alone"])
-def someone(request, user, bare_user):  # noqa: F811
-    u = user if request.param == "subordinate-ranges" else bare_user
-    res = u.td("image", "build", "busybox")
-    assert res.returncode == 0, res.stderr
-    return u
+from rootless_fixtures import bare_user, someone, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
 
 def _nothing_left(u) -> None:
@@ -93,7 +84,7 @@ def test_a_detached_container_s_life_exec_logs_stop_rm(someone):
     _nothing_left(u)
 
 
-def test_what_needs_root_or_a_cgroup_is_refused_in_one_line(someone):
+def test_what_needs_root_or_a_cgroup_is_refused_in_one_line(someone, tun_for_everyone):  # noqa: F811
     u = someone
     for args, said in ((["run", "--rm", "-p", "80:80", "c3", "true"], b"ip_unprivileged_port_start"),
                        (["run", "--rm", "--network", "none", "-m", "64m", "c4", "true"], b"needs a cgroup"),

@@ -9,27 +9,16 @@ import shutil
 
 import pytest
 
-from rootless_fixtures import bare_user, user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import bare_user, user, user_bundle, user_python  # noqa: F401 - the fixtures
 
 SCRIPT = "id -u; id -g; cat /proc/self/uid_map; touch /out/by-root; chown 1:1 /out/by-root 2>/dev/null; echo $?"
 
 
 def _bundle(u, ranges: bool):
+    doc = user_bundle(u, ("sh", "id", "cat", "touch", "chown"), ("proc", "sys", "dev", "tmp", "out"))
     b = u.home / "bundle"
-    (b / "rootfs" / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", b / "rootfs" / "bin" / "busybox")
-    for applet in ("sh", "id", "cat", "touch", "chown"):
-        os.symlink("busybox", b / "rootfs" / "bin" / applet)
-    for d in ("proc", "sys", "dev", "tmp", "out"):
-        (b / "rootfs" / d).mkdir()
     (b / "out").mkdir()  # the user's own directory, bound rw into the (read-only) rootfs
-    for top, dirs, files in os.walk(b):
-        for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
-            os.lchown(name, u.uid, u.gid)
-    res = u(u.python[0], "-m", "tinydocker.runtime", "spec", "--rootless", cwd=b)
-    assert res.returncode == 0, res.stderr
-    doc = json.loads((b / "config.json").read_text())
-    doc["process"]["terminal"] = False
+    os.chown(b / "out", u.uid, u.gid)
     doc["process"]["args"] = ["sh", "-c", SCRIPT]
     for kind in ("bounding", "effective", "permitted"):  # the template's three, and chown's
         doc["process"]["capabilities"][kind].append("CAP_CHOWN")
