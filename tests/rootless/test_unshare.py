@@ -61,6 +61,8 @@ def test_an_ordinary_user_s_data_root_is_its_own_and_info_says_rootless(user, ba
     out = res.stdout.decode()
     assert f"Data root:      {user.home}/.local/share/tinydocker\n" in out
     assert "Rootless:       yes\n" in out
+    # no subtree is delegated to a throwaway user (this host is hybrid; the VM's users sit in root's cgroup)
+    assert "(none delegated to this user: no limits, pause or stats)\n" in out
     assert f"UIDs mapped:    0->{user.uid} (1), 1->{user.subuid} (65536)" in out
     res = user.td("info", "--format", "{{.root}} {{.rootless}}", env={"XDG_DATA_HOME": f"{user.home}/data"})
     assert res.stdout.decode() == f"{user.home}/data/tinydocker true\n"

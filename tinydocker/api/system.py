@@ -182,5 +182,9 @@ def info(root=None) -> dict:
     data = {"root": str(paths.resolve(root).root), **probe(), "LoggingDriver": DEFAULT_LOG_DRIVER,
             "rootless": rootless()}
     if data["rootless"]:
+        from .. import cgroups
+
         data["id_mappings"] = mapping().document()
+        if not cgroups.delegated(cgroups.layout()):
+            data["cgroup_backend"] = "none"  # no cgroup of the containers' own: limits are refused
     return data

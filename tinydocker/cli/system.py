@@ -58,7 +58,10 @@ def info(format: Optional[str] = typer.Option(None, "-f", "--format",
     print(f"Namespaces:     {' '.join(data['namespaces'])}")
     print(f"Overlayfs:      {'yes' if data['overlayfs'] else 'no'}")
     print(f"Devpts:         {'yes' if data['devpts'] else 'no'}")
-    print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
+    if data["cgroup_backend"] == "none":
+        print(f"Cgroup version: {data['cgroup_version']} (none delegated to this user: no limits, pause or stats)")
+    else:
+        print(f"Cgroup version: {data['cgroup_version']} (limits through the {data['cgroup_backend']} back-end)")
     print(f"Busybox static: {'yes' if data['busybox_static'] else 'no (apt-get install busybox-static)'}")
     print(f"Logging driver: {data['LoggingDriver']}")
     print(f"Rootless:       {'yes' if data['rootless'] else 'no'}")
