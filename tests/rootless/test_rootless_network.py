@@ -94,6 +94,11 @@ def test_an_address_a_route_dns_and_its_name(someone):
     assert info["NetworkSettings"]["IPAddress"] == "10.0.2.100"
     assert info["NetworkSettings"]["Networks"]["bridge"]["Gateway"] == "10.0.2.2"
     assert len(tools_of(u)) == 1
+    # network ls and inspect: docker's three, `bridge` with its member
+    assert u.td("network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout == b"bridge bridge\nhost host\nnone null\n"
+    net = json.loads(u.td("network", "inspect", "bridge").stdout)[0]
+    assert net["IPAM"]["Config"] == [{"Subnet": "10.0.2.0/24", "Gateway": "10.0.2.2"}]
+    assert [(m["Name"], m["IPv4Address"]) for m in net["Containers"].values()] == [("c3", "10.0.2.100/24")]
     assert u.td("rm", "-f", "c3").returncode == 0
     wait_for(lambda: not tools_of(u), what="the tool to end")
     # an attached run's tool went with it

@@ -1,5 +1,7 @@
 """The API for networks: create, list, inspect, remove, prune; and a container's ports."""
 
+import os
+
 from ..state import root as paths
 
 
@@ -36,6 +38,27 @@ def _predefined(name: str) -> dict:
             "Containers": {}}
 
 
+def _own_bridge(root) -> dict:
+    """An ordinary user's default network, `bridge` as docker's rootless daemon shows it: each
+    container has slirp4netns's 10.0.2.0/24 of its own (network/slirp.py); its members are
+    the running containers on it."""
+    from ..network import slirp
+    from ..state.store import Store
+
+    members = {}
+    for record in Store(paths.resolve(root)).all():
+        net = record.network or {}
+        if record.status in ("running", "paused") and net.get("driver") == slirp.TOOL:
+            members[record.id] = {"Name": record.name, "EndpointID": "", "MacAddress": "",
+                                  "IPv4Address": f"{slirp.ADDRESS}/{slirp.PREFIX}", "IPv6Address": ""}
+    doc = _predefined("bridge")
+    prefix = slirp.GATEWAY.rsplit(".", 1)[0]
+    doc.update(Driver="bridge", Containers=members,
+               IPAM={"Driver": "default", "Options": None,
+                     "Config": [{"Subnet": f"{prefix}.0/{slirp.PREFIX}", "Gateway": slirp.GATEWAY}]})
+    return doc
+
+
 def create_network(name: str, subnet: str | None = None, gateway: str | None = None, labels=(), root=None) -> dict:
     """A user network with its own bridge: its subnet chosen free on this host unless given."""
     labels = dict(label.partition("=")[::2] for label in labels) if not isinstance(labels, dict) else labels
@@ -50,7 +73,8 @@ def networks(filters=(), root=None) -> list[dict]:
 
     store = _networks(root)
     wanted = network_filter(filters, lambda doc: bool(store.members(doc["Name"])))
-    docs = [_doc(n) for n in store.all()] + [_predefined(name) for name in ("host", "none")]
+    docs = [_doc(n) for n in store.all()] if os.geteuid() == 0 else [_own_bridge(root)]
+    docs += [_predefined(name) for name in ("host", "none")]
     return [doc for doc in docs if wanted(doc)]
 
 
@@ -58,6 +82,8 @@ def inspect_network(ref: str, root=None) -> dict:
     """docker network inspect's document, with its Containers: {id: {Name, IPv4Address, ...}}."""
     if ref in ("host", "none"):
         return _predefined(ref)
+    if ref == "bridge" and os.geteuid() != 0:
+        return _own_bridge(root)
     store = _networks(root)
     net = store.find(ref)
     prefix = net["subnet"].partition("/")[2]
