@@ -199,16 +199,8 @@ def populate(orders: dict) -> None:
         for b in wanted:
             fill(root, b["target"], b["source"])
 
-    failed = "cannot fill the container's new volumes from its image"
-    if os.geteuid() != 0:  # an ordinary user's: as root of its namespace, which may mount the overlay
-        from ..linux import idmap
-
-        try:
-            idmap.call(fill_all)
-        except Exception as e:  # noqa: BLE001 - said in one line
-            raise TinydockerError(f"{failed}: {getattr(e, 'strerror', None) or e}") from None
-    elif not in_child(fill_all):
-        raise TinydockerError(failed)
+    if not in_child(fill_all):  # (an ordinary user's child: root of its namespace, which may mount the overlay)
+        raise TinydockerError("cannot fill the container's new volumes from its image")
 
 
 def _init_mount() -> list[dict]:

@@ -23,7 +23,7 @@ import sys
 import tarfile
 
 from ..errors import TinydockerError
-from ..linux import fds
+from ..linux import fds, proc
 
 
 def _fail(message: str) -> TinydockerError:
@@ -170,21 +170,12 @@ class Child:
             finally:
                 os._exit(code)
 
-        if os.geteuid() != 0:
-            # an ordinary user's: as root of a user namespace of its mapping, which may chroot,
-            # mount an overlay and read and write files of any owner its containers see
-            from ..linux import idmap
-
-            try:
-                self.pid = idmap.spawn(child)
-            except BaseException:
-                os.close(said_r)
-                os.close(said_w)
-                raise
-        else:
-            self.pid = os.fork()
-            if self.pid == 0:
-                child()
+        try:
+            self.pid = proc.fork_child(child)  # an ordinary user's: as root of its namespace
+        except BaseException:
+            os.close(said_r)
+            os.close(said_w)
+            raise
         os.close(said_w)
         self.said = said_r
 

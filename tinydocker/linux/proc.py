@@ -125,15 +125,33 @@ def wait_exit(pid: int) -> int:
     return 128 - code if code < 0 else code
 
 
+def fork_child(body) -> int:
+    """body() in a forked child, which must leave by os._exit: its pid. An ordinary user's
+    child is root of a user namespace with the user's mapping (idmap.spawn), and so may do
+    there what root's does here: mount, chroot, read and write files of any owner the user's
+    containers have."""
+    if os.geteuid() != 0:
+        from .idmap import spawn
+
+        return spawn(body)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's side
+        try:
+            body()
+        finally:
+            os._exit(125)
+    return pid
+
+
 def in_child(action) -> bool:
-    """Run action() in a forked child (for what must not touch this process: a setns, a
-    mount namespace of its own) and say whether it returned; the child never comes back."""
-    child = os.fork()
-    if child == 0:
+    """Run action() in a forked child (fork_child: for what must not touch this process: a
+    setns, a mount namespace of its own) and say whether it returned."""
+    def body():
         code = 1
         try:
             action()
             code = 0
         finally:
             os._exit(code)
-    return wait_exit(child) == 0
+
+    return wait_exit(fork_child(body)) == 0

@@ -62,7 +62,7 @@ def choose(bindings: list[dict], taken: list = ()) -> list[dict]:
             chosen.append(_first_free(b, claimed))
             continue
         for _ in range(20):
-            port = _probe(b)
+            port = probe(b)
             if b["host_port"] or (b["proto"], str(port)) not in claimed:
                 break
         chosen.append({**b, "host_port": port})
@@ -78,22 +78,28 @@ def _first_free(b: dict, claimed: set) -> dict:
         if (b["proto"], str(port)) in claimed:
             continue
         try:
-            return {**b, "host_port": _probe({**b, "host_port": port})}
+            return {**b, "host_port": probe({**b, "host_port": port})}
         except TinydockerError:
             continue
     raise TinydockerError(f"Bind for {b['host_ip'] or '0.0.0.0'}:{low}-{high} failed: every port of the range "
                           "is already allocated")
 
 
-def _probe(b: dict) -> int:
+def probe(b: dict, taken=None) -> int:
+    """The host port of `b` (0: one the kernel picks) if no socket holds it, else `taken(b)`
+    raised (default: in_use, docker's words for a published port's). A TCP port whose last
+    connections linger in TIME_WAIT (a container just removed) is free, as to a listener with
+    SO_REUSEADDR (docker's proxy, slirp4netns); one a listener holds is not."""
     kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
     where = b["host_ip"] or "0.0.0.0"
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((where, b["host_port"]))
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                raise in_use(b) from None
+                raise (taken or in_use)(b) from None
             if e.errno == errno.EADDRNOTAVAIL:
                 raise TinydockerError(f"cannot publish on {where}: no such address on this host") from None
             raise TinydockerError(f"cannot publish on {where}:{b['host_port']}: {e.strerror}") from None

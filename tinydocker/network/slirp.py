@@ -22,7 +22,6 @@ Host loopback (10.0.2.2 as the host's 127.0.0.1) is off, as podman has it: a con
 must not reach what the host serves on loopback only.
 """
 
-import errno
 import json
 import os
 import signal
@@ -101,7 +100,7 @@ def _bindings(spec) -> tuple[list[dict], list[int]]:
     chosen = []
     for b in wanted:
         if b["host_port"]:  # checked as the tool will bind it
-            _free(b)
+            ports.probe(b, in_use)
             chosen.append(dict(b))
         else:  # picked free by the kernel (in its range, for -p LOW-HIGH:CTR)
             chosen.append(ports.choose([b])[0])
@@ -114,25 +113,6 @@ def _unprivileged_start() -> int:
             return int(f.read())
     except (OSError, ValueError):
         return 1024
-
-
-def _free(b: dict) -> None:
-    """A fixed host port no socket holds, or docker's words for one that is held."""
-    kind = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        if kind == socket.SOCK_STREAM:
-            # as the tool's listener has it: a port whose last connections linger in
-            # TIME_WAIT (a container just removed) is free to listen on; a listener is not
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((b["host_ip"] or "0.0.0.0", b["host_port"]))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise in_use(b) from None
-            if e.errno == errno.EADDRNOTAVAIL:
-                raise TinydockerError(f"cannot publish on {b['host_ip']}: no such address on this host") from None
-            raise TinydockerError(f"cannot publish on {b['host_ip'] or '0.0.0.0'}:{b['host_port']}: "
-                                  f"{e.strerror}") from None
 
 
 def in_use(b: dict) -> TinydockerError:
@@ -212,7 +192,7 @@ def _publish(where: str, sock: str, b: dict, name: str, ephemeral: bool) -> None
             return
         if ephemeral:
             b["host_port"] = ports.choose([{**b, "host_port": 0}])[0]["host_port"]
-    _free(b)  # taken meanwhile: docker's words; else the tool's
+    ports.probe(b, in_use)  # taken meanwhile: docker's words; else the tool's
     raise TinydockerError(f"cannot publish port {b['host_port']} of container {name}: {said}")
 
 
