@@ -101,13 +101,14 @@ def _bases(where: Layout) -> set[str]:
     """The directories whose tinydocker/ holds this caller's container cgroups: each v1
     hierarchy's root, the cgroup2 root for root, an ordinary user's delegated subtree;
     none for a user with nothing delegated (root's cgroups are not its own)."""
-    if os.geteuid() != 0 and not delegated(where):
-        return set()
     if where.backend == "v1":
-        return set(where.v1.values())
-    if where.backend != "v2":
+        return set(where.v1.values()) if delegated(where) else set()
+    if where.backend != "v2" or not where.v2:
         return set()
-    return {_user_subtree(where) or where.v2}
+    if os.geteuid() == 0:
+        return {where.v2}
+    user = _user_subtree(where)  # (walked once: delegated() would walk it again)
+    return {user} if user else set()
 
 
 def orphans(where: Layout | None = None, min_age: float = 60.0) -> list[str]:
