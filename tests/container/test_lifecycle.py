@@ -106,12 +106,23 @@ def test_detached_interactive_keeps_stdin_open(td):
 # -- logs -------------------------------------------------------------------------------------
 
 def test_logs_keep_stdout_and_stderr_apart(td):
-    detach(td, "l1", "sh", "-c", "echo out1; echo err1 >&2; echo out2; printf partial")
+    # the pauses order the two streams' records in the log: the monitor reads two pipes
+    detach(td, "l1", "sh", "-c", "echo out1; echo err1 >&2; sleep 0.2; echo out2; printf partial; "
+           "sleep 0.2; echo err2 >&2")
     ended(td, "l1")
     res = td("logs", "l1", check=True)
-    assert res.stdout == b"out1\nout2\npartial" and res.stderr == b"err1\n"
-    assert td("logs", "--tail", "1", "l1").stdout == b"partial"
-    assert td("logs", "--tail", "2", "l1").stdout == b"out2\npartial"
+    assert res.stdout == b"out1\nout2\npartial" and res.stderr == b"err1\nerr2\n"
+
+    def tail(n):
+        res = td("logs", "--tail", str(n), "l1", check=True)
+        return res.stdout, res.stderr
+
+    # a last line without its newline counts where it came, as docker's log entries do
+    assert tail(1) == (b"", b"err2\n")
+    assert tail(2) == (b"partial", b"err2\n")
+    assert tail(3) == (b"out2\npartial", b"err2\n")
+    assert tail(4) == (b"out2\npartial", b"err1\nerr2\n")
+    assert tail(0) == (b"", b"")
     stamped = td("logs", "-t", "l1").stdout.decode().splitlines()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out1", stamped[0]), stamped
 

@@ -94,30 +94,25 @@ def tree_procs(leaf: Path) -> list[int]:
 
 
 def make_leaf(mount: Path, container_id: str, prepare_parent) -> Path:
-    """mount/tinydocker/<id>, with `prepare_parent(parent)` run on tinydocker/ first."""
+    """mount/tinydocker/<id>, then `prepare_parent(parent)` on tinydocker/: only once the leaf
+    exists, since a non-empty tinydocker/ cannot be removed. Prepared first, a concurrent
+    removal and re-creation could give the leaf a tinydocker/ no one had prepared yet."""
     parent = mount / PARENT
-    failed = None
     for _ in range(20):
         try:
-            try:
-                # not pathlib's exist_ok: it checks is_dir() after EEXIST, and a removal
-                # between the two made that a FileExistsError
-                os.mkdir(parent)
-            except FileExistsError:
-                pass
-            try:
-                prepare_parent(parent)
-            except TinydockerError as e:
-                # tinydocker/ removed while its files were written (they then say ENODEV):
-                # once more; a failure of its own comes again, and is said after the last try
-                failed = e
-                continue
-            leaf = parent / container_id
+            # not pathlib's exist_ok: it checks is_dir() after EEXIST, and a removal
+            # between the two made that a FileExistsError
+            os.mkdir(parent)
+        except FileExistsError:
+            pass
+        leaf = parent / container_id
+        try:
             leaf.mkdir()
-            return leaf
         except FileNotFoundError:
             continue  # a concurrent removal took tinydocker/ away after our mkdir: once more
-    raise failed or TinydockerError(f"cannot create cgroup {parent / container_id}: its parent keeps disappearing")
+        prepare_parent(parent)
+        return leaf
+    raise TinydockerError(f"cannot create cgroup {parent / container_id}: its parent keeps disappearing")
 
 
 def remove_leaf(leaf: Path, kill) -> None:

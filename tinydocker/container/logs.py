@@ -68,7 +68,7 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
         chunk, offset = _complete(f, 0)
         lines += _parse(chunk, partial, pieces)
     if tail is not None:
-        lines = lines[-tail:] if tail > 0 else []
+        lines = _tail(lines, partial, tail)
     if ready is not None:
         ready()
     yield from shown(lines)
@@ -103,6 +103,23 @@ def read(store, record, follow: bool = False, tail: int | None = None, timestamp
     for stream, pieces in partial.items():
         if pieces:
             yield from shown([(pieces[0][0], stream.decode(), b"".join(p for _, p in pieces))])
+
+
+def _tail(lines: list, partial: dict, tail: int) -> list:
+    """The last `tail` entries, counting a line still without its newline (shown at the end)
+    where its first piece came, as docker's log counts the piece it kept: what falls
+    outside is dropped, from `partial` too."""
+    entries = list(lines)
+    for stream, pieces in partial.items():
+        if pieces:
+            when = pieces[0][0]
+            at = next((i for i in range(len(entries), 0, -1) if entries[i - 1][0] <= when), 0)
+            entries.insert(at, (when, stream, None))
+    kept = entries[-tail:] if tail > 0 else []
+    for when, stream, line in entries[:len(entries) - len(kept)]:
+        if line is None:
+            partial[stream].clear()
+    return [entry for entry in kept if entry[2] is not None]
 
 
 def _rotated(path, current):
