@@ -23,8 +23,9 @@ no host mount under the data root. A completed build's image runs and holds what
 At the end, after `rm -f` of every name, `system prune` and `builder prune -a -f`: no record,
 directory, host mount, cgroup, process, address, published port, or layer no image names left
 (conftest checks the network devices). The same sequence runs as a throwaway ordinary user
-(issue 23: its containers on slirp4netns's default network, no pause without a delegated
-cgroup, no build or service), ending with no process of the user's left.
+(issue 23: its containers on slirp4netns's default network or on its own network, whose
+holder is SIGKILLed too; no pause without a delegated cgroup, no build or service), ending
+with no process of the user's left once its network is removed.
 """
 
 import json
@@ -63,6 +64,9 @@ RUN cat /data.txt >> /file
 """
 DATA = "from the context\n"
 FILE = "built\n" + DATA
+
+
+USER_NETWORK = "un"  # the ordinary user's own network
 
 
 def _seeds() -> list[int]:
@@ -248,6 +252,8 @@ class Run:
             self.cli("run", "--rm", name, "sh", "-c", f"exit {code}", expect=in_use or {code})
         elif r < 0.34:
             ports = self.rng.choice([[], ["-p", "80"]])  # a published port: a claim (root) or a tool (rootless) to give back
+            if self.rootless:  # the user's own network: in its holder's namespace (network/usernet.py)
+                ports += self.rng.choice([[], ["--network", USER_NETWORK]])
             self.cli("run", "-d", *ports, name, *LONG, expect=in_use or {0})
             if not present:
                 self.code[name] = None
@@ -278,7 +284,7 @@ class Run:
             code = self.rng.choice([0, 5])
             self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if state == "running" else {1})
         elif r < 0.77 and self.rootless:
-            self.cli("ps", expect={0})
+            self.kill_holder()
         elif r < 0.77:
             verb = self.rng.choice(["pause", "unpause"])
             self.cli(verb, name, expect={0} if state == ("running" if verb == "pause" else "paused") else {1})
@@ -300,12 +306,26 @@ class Run:
                 ["rm", "-f", name], ["start", name], ["stop", "-t", "0", name], ["restart", "-t", "0", name],
                 ["exec", name, "true"], ["pause", name], ["unpause", name]])
             if self.rootless and args[0] in ("pause", "unpause"):
-                args = ["stop", "-t", "0", name]
+                args = ["run", "-d", "--network", USER_NETWORK, "-p", "80", name, *LONG]
             self.killed_midway(name, *args)
         elif r < 0.96:
             self.kill_recorded(name, "monitor_pid", "monitor_ticks")
         else:
             self.kill_recorded(name, "pid", "start_ticks")
+
+    def kill_holder(self):
+        """SIGKILL the holder of the user's networks, if one runs: its containers there lose
+        their network (not their truth), the next start on it makes it anew."""
+        try:
+            pid, ticks, _boot = (self.td.root / "state" / "usernet").read_text().split()
+        except (OSError, ValueError):
+            return self.cli("ps", expect={0})
+        if _is(int(pid), int(ticks)):
+            self.history.append((self.step, "SIGKILL the user networks' holder", None))
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def kill_recorded(self, name: str, pid_key: str, ticks_key: str):
         rec = self.record(name)
@@ -602,9 +622,11 @@ def test_an_ordinary_user_s_random_lifecycle_with_sigkills_keeps_the_truth(user,
     print(f"fault injection rootless: seed {seed}, {STEPS} steps (TINYDOCKER_FAULT_SEEDS={seed} replays it)")
     td = UserTD(user)
     assert td("image", "build").returncode == 0
+    assert td("network", "create", USER_NETWORK).returncode == 0
     run = Run(td, seed, rootless=True)
     run.play()
     run.finish_cleanly()
+    run.cli("network", "rm", USER_NETWORK, expect={0})  # the holder goes with it
 
     def left() -> list:
         described = (_described(pid) for pid in user.processes())

@@ -303,15 +303,17 @@ def test_a_sigkilled_run_leaves_no_tool_once_rm_f_has_run(ranged):
     assert not state.exists() or os.listdir(state) == []
 
 
-def test_user_networks_are_refused_in_one_line(someone):
+def test_what_a_users_networks_refuse_is_one_line(someone):
     u = someone
     assert u.td("create", "c0", "true").returncode == 0
-    for args, said in ((["network", "create", "mine"], b"not root"),
-                       (["network", "connect", "bridge", "c0"], b"not root"),
-                       (["run", "--rm", "--network", "mine", "c1", "true"], b"mine"),
+    assert u.td("network", "create", "mine").returncode == 0  # its own (test_rootless_user_networks.py)
+    for args, said in ((["network", "connect", "mine", "c0"], b"not root"),
+                       (["network", "disconnect", "bridge", "c0"], b"not root"),
+                       (["run", "--rm", "--network", "theirs", "c1", "true"], b"theirs"),
                        (["run", "--rm", "--ip", "10.0.2.5", "c2", "true"], b"user defined networks only")):
         res = u.td(*args)
         assert res.returncode in (1, 125) and res.stderr.count(b"\n") == 1, (args, res.stderr)
         assert said in res.stderr and b"Traceback" not in res.stderr and b"Errno" not in res.stderr, res.stderr
     assert u.td("rm", "c0").returncode == 0
+    assert u.td("network", "rm", "mine").returncode == 0
     assert u.td("ps", "-aq").stdout == b""

@@ -73,7 +73,9 @@ def networks(filters=(), root=None) -> list[dict]:
 
     store = _networks(root)
     wanted = network_filter(filters, lambda doc: bool(store.members(doc["Name"])))
-    docs = [_doc(n) for n in store.all()] if os.geteuid() == 0 else [_own_bridge(root)]
+    docs = [_doc(n) for n in store.all()]
+    if os.geteuid() != 0:  # the default network is slirp4netns's; the user's own are in the store
+        docs = [_own_bridge(root)] + [d for d in docs if d["Name"] != "bridge"]
     docs += [_predefined(name) for name in ("host", "none")]
     return [doc for doc in docs if wanted(doc)]
 

@@ -111,8 +111,13 @@ def _sweep_network(root) -> dict:
     from ..state.store import Store
 
     addresses = NetworkStore(root, records=Store(root).all).sweep()
-    if os.geteuid() != 0:  # the machine's bridges and nftables rules are root's to sweep
-        return {"addresses": addresses, "ports": [], "bridges": []}
+    if os.geteuid() != 0:  # the machine's bridges and nftables rules are root's; its own namespace's are its
+        from ..network import usernet
+        from ..network.attach import started
+
+        store = Store(root)
+        return {"addresses": addresses, "ports": usernet.sweep(root.state, lambda cid: started(store, cid)),
+                "bridges": []}
     where = cgroups.layout()
     # no table, or no nftables at all: nothing is claimed (firewall.claimed)
     ports = firewall.sweep(lambda cid: cgroups.open_cgroup(cid, where).exists())

@@ -47,7 +47,9 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
         # user namespace the range may hold only mapped groups
         top = 2147483647 if ids is None else sum(r.count for r in ids.gids) - 1
         sysctl.setdefault("net.ipv4.ping_group_range", f"0 {top}")
-    if ids is not None:
+    if "user" in joined:  # an ordinary user's network's (network/usernet.py): its maps are made
+        namespaces.insert(0, {"type": "user", "path": joined["user"]})
+    elif ids is not None:
         namespaces.insert(0, {"type": "user"})
     linux = {
         "namespaces": namespaces,
@@ -65,8 +67,11 @@ def config(orders: dict, spec, container_id: str, layer_dirs: list[str], joined:
             del linux["resources"]  # no cgroup to hold them: the user's limits were refused already
         else:
             linux["cgroupsPath"] = path
-        linux["uidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.uids]
-        linux["gidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count} for r in ids.gids]
+        if "user" not in joined:
+            linux["uidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count}
+                                    for r in ids.uids]
+            linux["gidMappings"] = [{"containerID": r.inside, "hostID": r.outside, "size": r.count}
+                                    for r in ids.gids]
     if not privileged:
         linux["maskedPaths"] = list(masks.MASKED)
         linux["readonlyPaths"] = list(masks.READ_ONLY)

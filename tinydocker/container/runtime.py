@@ -150,7 +150,11 @@ class _Launch:
             runtime = oci.for_container(store.root, {"runtime": spec.runtime})
             if runtime.holds(record.id):
                 runtime.delete(record.id, cdir)  # the last start's, whose monitor was killed
-            kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid"}
+            if orders["network"].get("usernet"):  # on an ordinary user's network: in its user namespace
+                from ..network import usernet
+
+                self.joined[sc.CLONE_NEWUSER] = usernet.user_namespace(orders["network"]["usernet"])
+            kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid", sc.CLONE_NEWUSER: "user"}
             # our descriptors, by path: the runtime opens the very namespaces we checked
             joined = {kinds[flag]: f"/proc/{me}/fd/{fd}" for flag, fd in self.joined.items()}
             config = bundle.config(orders, spec, record.id, store.layer_stack(spec.name), joined)
@@ -247,7 +251,18 @@ def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
             not_running = TinydockerError(f"cannot join {what} of a non running container: {ref}")
             if other.status != RUNNING:
                 raise not_running
-            joined.update(open_namespaces(other, {flag: kind}, not_running))
+            kinds = {flag: kind}
+            if os.geteuid() != 0:  # an ordinary user's namespaces are its container's user namespace's
+                kinds[sc.CLONE_NEWUSER] = "user"
+            for got, fd in open_namespaces(other, kinds, not_running).items():
+                if got in joined:  # --network and --pid of two containers: one user namespace or none
+                    same = os.fstat(fd).st_ino == os.fstat(joined[got]).st_ino
+                    os.close(fd)
+                    if not same:
+                        raise TinydockerError(f"cannot join the namespaces of {spec.joined_network()} and of "
+                                              f"{ref}: a user who is not root can join only one container's")
+                else:
+                    joined[got] = fd
     except BaseException:
         for fd in joined.values():
             os.close(fd)

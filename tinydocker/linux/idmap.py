@@ -182,11 +182,12 @@ def in_namespace(child, mapping: Mapping | None = None, flags: int = 0) -> int:
     return os.waitpid(spawn(child, mapping, flags), 0)[1]
 
 
-def call(fn, mapping: Mapping | None = None):
+def call(fn, mapping: Mapping | None = None, start=None):
     """fn() as root of a new user namespace with `mapping` (default: this user's), in a
     forked process: what it returns (small, picklable), or the exception it raised, raised
     here. Files it makes get owners shifted into the user's ranges; files of those owners
-    are its to read and change, which the user outside may not be."""
+    are its to read and change, which the user outside may not be.
+    start(child): another way to the process (its pid), e.g. into namespaces that exist."""
     import pickle
 
     said_r, said_w = os.pipe2(os.O_CLOEXEC)
@@ -213,7 +214,7 @@ def call(fn, mapping: Mapping | None = None):
         os._exit(0)
 
     try:
-        pid = spawn(child, mapping)
+        pid = start(child) if start else spawn(child, mapping)
     finally:
         os.close(said_w)
         with os.fdopen(said_r, "rb") as f:

@@ -86,6 +86,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def comm(pid: int) -> str:
+    """The process's command name (/proc/PID/comm), "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def boot_id() -> str:
     with open("/proc/sys/kernel/random/boot_id") as f:
         return f.read().strip()

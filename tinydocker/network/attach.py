@@ -13,7 +13,9 @@ what a killed start took before recording it. Each step can be done again after 
 one more network of a running container, and record it in its spec for its later starts;
 all a container holds, on every network, goes at its end.
 
-An ordinary user's container has the default network through slirp4netns (slirp.py).
+An ordinary user's container has the default network through slirp4netns (slirp.py), and
+the user's own networks in a namespace of the user's (usernet.py), where root's code above
+makes their bridges, veths and nftables elements.
 """
 
 import os
@@ -40,11 +42,13 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
         return {"mode": spec.network}, hosts.write_all(cdir, spec.hostname, spec.add_hosts, spec.dns, None, [],
                                                        skip=skip, dns_search=spec.dns_search,
                                                        dns_options=spec.dns_options), None
-    if os.geteuid() != 0:  # no bridge, veth or nftables without root: a tap and a userspace stack
+    from .store import DEFAULT, NetworkStore
+
+    user = os.geteuid() != 0
+    if user and spec.network == DEFAULT:  # no bridge, veth or nftables on the host: a tap and a userspace stack
         from . import slirp
 
         return slirp.connect(store, record, spec, own)
-    from .store import NetworkStore
 
     networks = NetworkStore(store.root, records=store.all)
     info: dict = {"connected": []}
@@ -57,7 +61,13 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
             wanted = [b for p in spec.ports for b in ports.parse(p)]
             if spec.publish_all:
                 wanted += ports.exposed(spec.exposed_ports)
-            info["ports"] = _claim(record.id, net["ip"], wanted)
+            if user and wanted:
+                from . import usernet
+
+                info["ports"] = usernet.publish(store.root.state, record.id, spec.name, net["ip"], wanted,
+                                                alive=lambda cid: started(store, cid))
+            else:
+                info["ports"] = _claim(record.id, net["ip"], wanted)
         for extra in spec.networks:  # -- after `network connect` to a container that was not running
             net = networks.attach(extra["name"], record.id, spec.name, extra.get("ip", ""), extra.get("aliases", ()))
             info["connected"].append(_endpoint(net, record.id, f"eth{len(endpoints(info))}",
@@ -77,6 +87,8 @@ def connect(store, record, spec) -> tuple[dict, list[dict], dict | None]:
     # the default route through the network it was started on, else the first connected
     orders = {"mode": "bridge", "interfaces": [_order(e) for e in endpoints(info)],
               "gateway": endpoints(info)[0]["gateway"] if endpoints(info) else ""}
+    if user:  # made in the user's network namespace, and so in its user namespace (usernet.py)
+        orders["usernet"] = str(store.root.state)
     return orders, binds, info
 
 
@@ -135,6 +147,16 @@ def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
                 if asked["host_port"] and any(alive(o) for o in firewall.clashes(b, claims)):
                     raise ports.in_use(b) from None
     raise TinydockerError(f"cannot publish the ports of this container: {error}")
+
+
+def started(store, container_id: str) -> bool:
+    """Whether an ordinary user's container may hold its claims: running, or starting (its
+    record made, not yet running); one that exited or is gone holds none."""
+    from ..state.record import CREATED, RUNNING
+
+    record = next((r for r in store.all() if r.id == container_id), None)
+    return record is not None and (record.status == CREATED or
+                                   record.status == RUNNING and record.container_alive())
 
 
 def disconnect(store, container_id: str, info: dict | None) -> None:
@@ -304,7 +326,11 @@ def _release(store, container_id: str, network: str | None, ports: bool) -> None
     from . import firewall
     from .store import NetworkStore
 
-    if ports:
+    if ports and os.geteuid() != 0:
+        from . import usernet
+
+        usernet.unpublish(store.root.state, container_id)
+    elif ports:
         firewall.unpublish(container_id)
     networks = NetworkStore(store.root, records=store.all)
     _refresh(store, networks, networks.detach(container_id, network))

@@ -53,7 +53,11 @@ def wire(pid: int, net: dict) -> int | None:
 
         return slirp.wire(pid, net)
     interfaces = net.get("interfaces", []) if net["mode"] == "bridge" else []
-    if interfaces:
+    if interfaces and net.get("usernet"):  # an ordinary user's: from its network namespace
+        from . import usernet
+
+        usernet.run(net["usernet"], lambda: _from_host(pid, interfaces, lambda: _configure_all(net, interfaces)))
+    elif interfaces:
         _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
     return None
 

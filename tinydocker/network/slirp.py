@@ -38,10 +38,9 @@ _TUN = "/dev/net/tun"
 
 
 def refuse(network: str, doing: str = "") -> TinydockerError:
-    """What an ordinary user cannot do with a network yet: one of their own, or another for a container."""
-    return TinydockerError(f"network {doing + ' ' if doing else ''}{network}: a user who is not root has only the "
-                           "default network, none and host so far (user networks are to come, issue 23)",
-                           code=1 if doing else 125)
+    """What an ordinary user cannot do with a network yet: connect a container to another."""
+    return TinydockerError(f"network {doing + ' ' if doing else ''}{network}: a container of a user who is not "
+                           "root stays on the one network it was made with (--network)", code=1 if doing else 125)
 
 
 def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:
@@ -53,10 +52,7 @@ def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:
         raise refuse(spec.network if spec.network != DEFAULT else spec.networks[0]["name"])
     if spec.ip:
         raise TinydockerError("user specified IP address is supported on user defined networks only")
-    tool = _tool()
-    if not os.access(_TUN, os.R_OK | os.W_OK):
-        raise TinydockerError(f"the default network of a user who is not root needs {_TUN} open to every user "
-                              "(mode 0666, as Debian's udev makes it); use --network none or host")
+    found = tool()
     bindings, ephemeral = _bindings(spec)
     me = {"id": record.id, "name": spec.name, "ip": ADDRESS, "aliases": []}
     cdir = str(store.container_dir(spec.name))
@@ -65,18 +61,22 @@ def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:
     info = {"name": DEFAULT, "id": "", "ip": ADDRESS, "prefix": PREFIX, "gateway": GATEWAY, "mac": "",
             "ifname": IFNAME, "aliases": [], "ports": bindings, "driver": TOOL}
     # the same binding dicts as the record's: a port picked again at wire is recorded as picked
-    orders = {"mode": TOOL, "tool": tool, "ports": bindings, "ephemeral": ephemeral, "state": str(store.root.state),
+    orders = {"mode": TOOL, "tool": found, "ports": bindings, "ephemeral": ephemeral, "state": str(store.root.state),
               "id": record.id, "name": spec.name}
     return orders, binds, info
 
 
-def _tool() -> str:
+def tool() -> str:
+    """The tool's path, once it and the device it opens are there for this user."""
     import shutil
 
     found = shutil.which(TOOL, path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
     if not found:
-        raise TinydockerError(f"the default network of a user who is not root needs {TOOL} "
+        raise TinydockerError(f"the networks of a user who is not root need {TOOL} "
                               f"(Debian: apt-get install {TOOL}); use --network none or host")
+    if not os.access(_TUN, os.R_OK | os.W_OK):
+        raise TinydockerError(f"the networks of a user who is not root need {_TUN} open to every user "
+                              "(mode 0666, as Debian's udev makes it); use --network none or host")
     return found
 
 
@@ -89,6 +89,13 @@ def _bindings(spec) -> tuple[list[dict], list[int]]:
     wanted = [b for p in spec.ports for b in ports.parse(p)]
     if spec.publish_all:
         wanted += ports.exposed(spec.exposed_ports)
+    return host_ports(wanted)
+
+
+def host_ports(wanted: list[dict]) -> tuple[list[dict], list[int]]:
+    """_bindings' checks and choices for `wanted` (ports.parse's bindings)."""
+    from . import ports
+
     if not wanted:
         return [], []
     start = _unprivileged_start()
@@ -169,7 +176,7 @@ def wire(pid: int, orders: dict) -> int:
         if os.read(ready_r, 1) != b"1":
             raise TinydockerError(f"cannot start {TOOL} for container {orders['name']}: {_said(where, cid, child)}")
         for i, b in enumerate(orders["ports"]):
-            _publish(where, sock, b, orders["name"], i in orders["ephemeral"])
+            forward(where, sock, b, orders["name"], i in orders["ephemeral"])
     except BaseException:
         os.close(exit_w)
         release(orders["state"], cid)
@@ -180,14 +187,18 @@ def wire(pid: int, orders: dict) -> int:
     return exit_w
 
 
-def _publish(where: str, sock: str, b: dict, name: str, ephemeral: bool) -> None:
-    """Port `b` published, or why not in docker's words. One the kernel picked may have
-    been taken since by another start's tool (the port is free until the tool binds it):
-    picked again, in `b` itself (the record's)."""
+def forward(where: str, sock: str, b: dict, name: str, ephemeral: bool, guest: str = ADDRESS,
+            guest_port: int | None = None) -> None:
+    """Port `b` published by the tool whose API socket is `where`/`sock`, to `guest` (port
+    `guest_port`, default the container's), or why not in docker's words. One the kernel
+    picked may have been taken since by another start's tool (the port is free until the
+    tool binds it): picked again, in `b` itself (the record's)."""
     from . import ports
 
     for _ in range(5 if ephemeral else 1):
-        said = _forward(where, sock, b)
+        said = ask(where, sock, {"execute": "add_hostfwd", "arguments": {
+            "proto": b["proto"], "host_addr": b["host_ip"] or "0.0.0.0", "host_port": b["host_port"],
+            "guest_addr": guest, "guest_port": guest_port or b["container_port"]}}).get("error")
         if said is None:
             return
         if ephemeral:
@@ -196,12 +207,8 @@ def _publish(where: str, sock: str, b: dict, name: str, ephemeral: bool) -> None
     raise TinydockerError(f"cannot publish port {b['host_port']} of container {name}: {said}")
 
 
-def _forward(where: str, sock: str, b: dict) -> str | None:
-    """Port `b` through the tool's API (its add_hostfwd): one request, one answer (None:
-    done, else the tool's reason)."""
-    request = {"execute": "add_hostfwd", "arguments": {"proto": b["proto"], "host_addr": b["host_ip"] or "0.0.0.0",
-                                                       "host_port": b["host_port"], "guest_addr": ADDRESS,
-                                                       "guest_port": b["container_port"]}}
+def ask(where: str, sock: str, request: dict) -> dict:
+    """One request to the tool's API, one answer: {"return": ...} or {"error": its reason}."""
     d = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
@@ -219,8 +226,9 @@ def _forward(where: str, sock: str, b: dict) -> str | None:
     except ValueError:
         reply = {"error": {"desc": answer.decode(errors="replace") or "no answer"}}
     if "error" in reply:
-        return str(reply["error"].get("desc", reply["error"]))
-    return None
+        error = reply["error"]
+        return {"error": str(error.get("desc", error) if isinstance(error, dict) else error)}
+    return reply
 
 
 def _said(where: str, cid: str, child) -> str:
@@ -271,7 +279,7 @@ def _end(pid: int, ticks: int, boot: str) -> None:
         return
     try:
         # checked once held: the descriptor is that process, whoever takes the number later
-        if not (proc.is_alive(pid, ticks, boot) and _comm(pid) == TOOL):
+        if not (proc.is_alive(pid, ticks, boot) and proc.comm(pid) == TOOL):
             return
         signal.pidfd_send_signal(fd, signal.SIGKILL)
         select.select([fd], [], [], 10)  # readable once it has exited (SIGKILL: at once)
@@ -281,14 +289,6 @@ def _end(pid: int, ticks: int, boot: str) -> None:
         os.waitpid(pid, 0)  # ours (an attached run's): reaped; else its parent, the monitor, reaps it
     except ChildProcessError:
         pass
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def _unlink(path: str) -> None:

@@ -13,9 +13,11 @@ from a hash of the data root and the network's id, and a subnet is chosen, under
 machine-wide lock, among those no address on the host falls into. Each bridge's owner
 (data root, network id, subnet) is recorded machine-wide in /run/tinydocker/bridges/, so
 that a bridge whose data root was deleted (a test's, a user's --root /tmp/x) can be found
-and taken down by `system prune` from any data root.
+and taken down by `system prune` from any data root. An ordinary user's bridges are in its
+own network namespace instead (usernet.py): made there at each start on them, gone with it.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -149,10 +151,6 @@ class NetworkStore:
         if name in PREDEFINED:
             raise TinydockerError(f"{name} is a pre-defined network and cannot be created", code=1)
         check_name(name)
-        if os.geteuid() != 0:  # a bridge of its own needs root; the user's containers share no namespace
-            from .slirp import refuse
-
-            raise refuse(name, "create")
         with self.lock():
             networks = self._load()
             if name in networks:
@@ -166,8 +164,10 @@ class NetworkStore:
         The record is written before the device is made: a command killed in between
         leaves a network whose bridge the next start makes (or `network rm` finds gone),
         never a bridge nobody knows of. A device that fails halfway is taken down again."""
-        os.makedirs(os.path.dirname(MACHINE_LOCK), exist_ok=True)
-        with file_lock(Path(MACHINE_LOCK)):
+        user = os.geteuid() != 0  # an ordinary user's bridges are in its own namespace (usernet.py)
+        if not user:
+            os.makedirs(os.path.dirname(MACHINE_LOCK), exist_ok=True)
+        with contextlib.nullcontext() if user else file_lock(Path(MACHINE_LOCK)):
             # the host's addresses, and this root's networks whose bridge is not there (yet)
             taken = _host_subnets() + [parse_subnet(n["subnet"]) for n in networks.values()]
             if subnet:
@@ -195,7 +195,8 @@ class NetworkStore:
             networks[name] = net
             self._save(networks)
             try:
-                _make_device(net, self.root)
+                if not user:  # the user's: made in its namespace as a container first joins
+                    _make_device(net, self.root)
             except BaseException:
                 del networks[name]
                 self._save(networks)
@@ -219,7 +220,14 @@ class NetworkStore:
                                       f"has active endpoints ({names})", code=1)
             # the device first, the record last: a removal killed between leaves a network
             # whose bridge the next start makes again, or the next `network rm` finds gone
-            destroy_device(net)
+            if os.geteuid() != 0:
+                from . import usernet
+
+                usernet.run(self.root.state, lambda: _unplug(net), required=False)
+                if not [n for n in networks.values() if n["name"] not in (DEFAULT, net["name"])]:
+                    usernet.end(self.root.state)  # the user's last network: its namespace goes
+            else:
+                destroy_device(net)
             del networks[net["name"]]
             self._save(networks)
         _event(self.root, "destroy", net)
@@ -227,6 +235,11 @@ class NetworkStore:
 
     def destroy_all(self) -> None:
         """Every network's device and rules, the records kept (a test's data root going away)."""
+        if os.geteuid() != 0:
+            from . import usernet
+
+            usernet.end(self.root.state)  # the user's bridges and rules go with its namespace
+            return
         for net in self._load().values():
             destroy_device(net)
 
@@ -253,7 +266,12 @@ class NetworkStore:
                     raise TinydockerError(f"network {network} not found")  # run's own failure: 125
                 self._make(networks, DEFAULT, None, None, {})
             net = networks[network]
-            if netlink.link_index(net["bridge"]) is None:
+            if os.geteuid() != 0:  # an ordinary user's: in its namespace, made anew with it
+                from . import usernet
+
+                usernet.ensure(self.root.state)
+                usernet.run(self.root.state, lambda: plug(net))
+            elif netlink.link_index(net["bridge"]) is None:
                 _make_device(net, self.root)  # after a reboot, or removed by hand
             base, prefix = parse_subnet(net["subnet"])
             allocations = net.setdefault("allocations", {})
@@ -363,11 +381,7 @@ def _make_device(net: dict, root: DataRoot) -> None:
     os.makedirs(OWNERS, exist_ok=True)
     owner = {"root": str(root.root), "id": net["id"], "subnet": net["subnet"], "bridge": net["bridge"]}
     write_atomic(os.path.join(OWNERS, net["bridge"]), json.dumps(owner).encode())
-    try:
-        _bridge_up(net)
-    except OSError as e:
-        raise TinydockerError(f"cannot set up network {net['name']}: {e.strerror or e}") from None
-    firewall.add_network(net["subnet"], net["bridge"])
+    plug(net)
 
 
 def _bridge_up(net: dict) -> None:
@@ -389,9 +403,23 @@ def _bridge_up(net: dict) -> None:
             f.write(value)
 
 
-def destroy_device(net: dict) -> None:
+def plug(net: dict) -> None:
+    """The network's bridge and nft elements, where the caller is (root of an ordinary user's
+    network namespace: usernet.py), made if missing."""
+    try:
+        _bridge_up(net)
+    except OSError as e:
+        raise TinydockerError(f"cannot set up network {net['name']}: {e.strerror or e}") from None
+    firewall.add_network(net["subnet"], net["bridge"])
+
+
+def _unplug(net: dict) -> None:
     netlink.delete_link(net["bridge"])
     firewall.remove_network(net["subnet"], net["bridge"])
+
+
+def destroy_device(net: dict) -> None:
+    _unplug(net)
     try:
         os.unlink(os.path.join(OWNERS, net["bridge"]))
     except FileNotFoundError:

@@ -71,8 +71,9 @@ def _check_capabilities(config: Config) -> None:
         return
     from ..security.capabilities import NUMBER, held as holding
 
-    user = config.linux.namespace("user")
-    held = holding(new_user_namespace=user is not None and not user.path)
+    # in a user namespace, made or joined (setns into one gives every capability there), the
+    # init holds what the bounding set allows, whatever this process holds
+    held = holding(new_user_namespace=config.linux.namespace("user") is not None)
 
     for name in ("permitted", "effective", "inheritable", "ambient"):
         for cap in getattr(caps, name):
