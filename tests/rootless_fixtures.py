@@ -119,6 +119,22 @@ class User:
                 pass
         return found
 
+    def running(self, comm: str) -> list[int]:
+        """The user's processes named `comm` (/proc/PID/comm), not zombies: one killed whose
+        parent has yet to reap it is gone."""
+        found = []
+        for pid in self.processes():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    named = f.read().strip()
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if named == comm and state != "Z":
+                found.append(pid)
+        return found
+
     def remove(self) -> None:
         for pid in self.processes():  # by pid: whatever the user left running
             try:

@@ -58,19 +58,8 @@ def fetch(port: int) -> bytes | None:
 
 
 def tools_of(u) -> list[int]:
-    """The user's slirp4netns processes (not zombies: a killed one its parent has yet to reap)."""
-    found = []
-    for pid in u.processes():
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if comm == "slirp4netns" and state != "Z":
-            found.append(pid)
-    return found
+    """The user's slirp4netns processes."""
+    return u.running("slirp4netns")
 
 
 def test_an_address_a_route_dns_and_its_name(someone):
