@@ -138,3 +138,41 @@ def test_joining_another_containers_namespaces_joins_its_user_namespace(ranged):
     assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"not root" in res.stderr, res.stderr
     assert u.td("rm", "-f", "a", "b").returncode == 0
     assert u.td("network", "rm", "n4").returncode == 0
+
+
+def test_network_connect_and_disconnect_within_the_users_networks(ranged):
+    u = ranged
+    for net in ("n5", "n6"):
+        assert u.td("network", "create", net).returncode == 0
+    for name, net in (("c1", "n5"), ("c2", "n6")):
+        res = u.td("run", "-d", "--network", net, "--hostname", name, name, "sh", "-c", HTTPD)
+        assert res.returncode == 0, res.stderr
+    # a running container joins a second network: its peers there know it by name
+    res = u.td("network", "connect", "--alias", "web", "n6", "c1")
+    assert res.returncode == 0, res.stderr
+    assert wait_for(lambda: ask(u, 80, "web", "--network", "n6") or None, what="c1 on n6") == b"hello-c1\n"
+    res = u.td("exec", "c2", "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 c1 80")
+    assert res.returncode == 0 and res.stdout.endswith(b"hello-c1\n"), (res.stdout, res.stderr)
+    assert u.td("exec", "c1", "ip", "-o", "-4", "addr", "show", "eth1").returncode == 0
+    # and leaves it: the interface goes, its peers forget the name
+    res = u.td("network", "disconnect", "n6", "c1")
+    assert res.returncode == 0, res.stderr
+    assert u.td("exec", "c1", "ip", "link", "show", "eth1").returncode != 0
+    assert b"c1" not in u.td("exec", "c2", "cat", "/etc/hosts").stdout
+    # a --network none container: connected while stopped, on the network at its start
+    assert u.td("create", "--network", "none", "--hostname", "c3", "c3", "sh", "-c", HTTPD).returncode == 0
+    res = u.td("network", "connect", "n5", "c3")
+    assert res.returncode == 0, res.stderr
+    assert u.td("start", "c3").returncode == 0
+    assert wait_for(lambda: ask(u, 80, "c3", "--network", "n5") or None, what="c3 on n5") == b"hello-c3\n"
+    # refused in one line: a running container in a user namespace of its own, the default network's
+    assert u.td("run", "-d", "--network", "none", "c4", "sleep", "600").returncode == 0
+    assert u.td("run", "-d", "c5", "sleep", "600").returncode == 0
+    for args in (("network", "connect", "n5", "c4"), ("network", "connect", "n5", "c5"),
+                 ("network", "disconnect", "bridge", "c5"), ("network", "connect", "bridge", "c1")):
+        res = u.td(*args)
+        assert res.returncode == 1 and res.stderr.count(b"\n") == 1 and b"Traceback" not in res.stderr, \
+            (args, res.stderr)
+    assert u.td("rm", "-f", "c1", "c2", "c3", "c4", "c5").returncode == 0
+    assert u.td("network", "rm", "n5", "n6").returncode == 0
+    wait_for(lambda: not holders_of(u), what="the holder to end with the last network")

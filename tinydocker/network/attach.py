@@ -185,7 +185,8 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     from . import endpoint
     from .store import DEFAULT, NetworkStore, valid_address
 
-    if os.geteuid() != 0:
+    user = os.geteuid() != 0
+    if user and record.spec.get("network") in (DEFAULT, "", None):  # slirp4netns's, in a user namespace of its own
         from .slirp import refuse
 
         raise refuse(network, "connect")
@@ -198,11 +199,21 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if ip and not valid_address(ip):
         raise TinydockerError(f"invalid IPv4 address: {ip}", code=1)
     networks = NetworkStore(store.root, records=store.all)
+    if user and network == DEFAULT:
+        from .slirp import refuse
+
+        raise refuse(network, "connect")
     name = network if network == DEFAULT and networks.get(DEFAULT) is None else networks.find(network)["name"]
     spec = dict(record.spec)
     if name == spec.get("network") or name in [n["name"] for n in spec.get("networks", [])]:
         raise TinydockerError(f"endpoint with name {record.name} already exists in network {name}", code=1)
     running = record.status == RUNNING and record.container_alive()
+    if user and running:
+        from . import usernet
+
+        if not usernet.holds(store.root.state, record.pid):  # --network none's: a user namespace of its own
+            raise TinydockerError(f"cannot connect container {record.name} to network {name} while it runs: it "
+                                  "was started on no network of this user's (connect it once it is stopped)", code=1)
     parked = spec.pop("parked", None) or {}
     if not running and parked.get("network") == name and spec.get("network") == "none":
         # back on the network it was made for (compose disconnects and connects a new
@@ -222,7 +233,7 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if known is not None:
         # what a `network connect` killed midway left (the record, written last, does not
         # show it): its pair, named for the container and network, then its address
-        netlink.delete_link(_live_veth(record.id, known["id"]))
+        _where_devices_are(store, lambda: netlink.delete_link(_live_veth(record.id, known["id"])))
         networks.detach(record.id, name)
     net = networks.attach(name, record.id, record.name, ip or "", aliases)
     used = {e["ifname"] for e in endpoints(info)}
@@ -230,7 +241,7 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     e["veth"] = _live_veth(record.id, net["id"])
     try:
         try:
-            endpoint.join(record.pid, _order(e))
+            _where_devices_are(store, lambda: endpoint.join(record.pid, _order(e)), required=True)
         except OSError as error:
             raise TinydockerError(f"cannot connect container {record.name} to network {name}: "
                                   f"{error.strerror or error}") from None
@@ -238,11 +249,22 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
         if store.update(record, network=info, spec=spec) is None:
             raise TinydockerError(f"container {record.name} ended while being connected", code=1)
     except BaseException:
-        netlink.delete_link(e["veth"])
+        _where_devices_are(store, lambda: netlink.delete_link(e["veth"]))
         networks.detach(record.id, name)
         raise
     _refresh(store, networks, [n["name"] for n in endpoints(info)])
     _event(store, "connect", e, record.id)
+
+
+def _where_devices_are(store, fn, required: bool = False):
+    """fn() where the data root's bridges and veths are: the host's namespace for root, the
+    user's network namespace for an ordinary user (usernet.py; with no holder there is none
+    of them to touch, unless `required`)."""
+    if os.geteuid() == 0:
+        return fn()
+    from . import usernet
+
+    return usernet.run(store.root.state, fn, required=required)
 
 
 def _live_veth(container_id: str, network_id: str) -> str:
@@ -255,10 +277,10 @@ def disconnect_container(store, record, network: str, force: bool = False) -> No
     """`network disconnect`: the container leaves `network`, now if it runs (its interface
     deleted, its address given back, its peers told) and for its later starts."""
     from ..state.record import RUNNING
-    from . import firewall, netlink
-    from .store import NetworkStore, NoSuchNetwork
+    from . import netlink
+    from .store import DEFAULT, NetworkStore, NoSuchNetwork
 
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and record.spec.get("network") in (DEFAULT, "", None):  # slirp4netns's
         from .slirp import refuse
 
         raise refuse(network, "disconnect")
@@ -288,9 +310,9 @@ def disconnect_container(store, record, network: str, force: bool = False) -> No
     info = record.network if running else None
     e = next((x for x in endpoints(info) if x["name"] == name), None)
     if e is not None:
-        netlink.delete_link(e["veth"])  # its container end goes with it
+        _where_devices_are(store, lambda: netlink.delete_link(e["veth"]))  # its container end goes with it
         if e is info:  # the network it started on: its published ports go too
-            firewall.unpublish(record.id)
+            _unpublish(store, record.id)
             info = {"connected": info.get("connected", [])}
         else:
             info = {**info, "connected": [x for x in info["connected"] if x is not e]}
@@ -323,17 +345,23 @@ def release_all(store, container_id: str) -> None:
 def _release(store, container_id: str, network: str | None, ports: bool) -> None:
     """The container's ports, then its addresses on `network` (None: on every network), then
     the hosts files of the networks it left."""
-    from . import firewall
     from .store import NetworkStore
 
-    if ports and os.geteuid() != 0:
+    if ports:
+        _unpublish(store, container_id)
+    networks = NetworkStore(store.root, records=store.all)
+    _refresh(store, networks, networks.detach(container_id, network))
+
+
+def _unpublish(store, container_id: str) -> None:
+    if os.geteuid() != 0:  # in the user's namespace, and its slirp4netns's forwards
         from . import usernet
 
         usernet.unpublish(store.root.state, container_id)
-    elif ports:
+    else:
+        from . import firewall
+
         firewall.unpublish(container_id)
-    networks = NetworkStore(store.root, records=store.all)
-    _refresh(store, networks, networks.detach(container_id, network))
 
 
 def _refresh(store, networks, names: list[str]) -> None:

@@ -38,9 +38,11 @@ _TUN = "/dev/net/tun"
 
 
 def refuse(network: str, doing: str = "") -> TinydockerError:
-    """What an ordinary user cannot do with a network yet: connect a container to another."""
-    return TinydockerError(f"network {doing + ' ' if doing else ''}{network}: a container of a user who is not "
-                           "root stays on the one network it was made with (--network)", code=1 if doing else 125)
+    """What an ordinary user cannot do: connect a container of the default network (in a user
+    namespace of its own) to another, or one to the default network."""
+    return TinydockerError(f"network {doing + ' ' if doing else ''}{network}: the default network of a user who is "
+                           "not root is each container's own, made with it; use networks of your own "
+                           "(network create, --network NAME)", code=1 if doing else 125)
 
 
 def connect(store, record, spec, own: set) -> tuple[dict, list[dict], dict]:

@@ -171,6 +171,15 @@ def _follow(state, claims) -> None:
         pass  # the tool has just gone with its holder: nothing is forwarded
 
 
+def holds(state, pid: int) -> bool:
+    """Whether process `pid` (a container's init) is in the holder's user namespace."""
+    held = holder(state)
+    try:
+        return held is not None and os.stat(f"/proc/{pid}/ns/user").st_ino == os.stat(f"/proc/{held}/ns/user").st_ino
+    except OSError:
+        return False
+
+
 def user_namespace(state) -> int:
     """U, opened (the runtime joins it by /proc/self/fd/N)."""
     pid = ensure(state)
