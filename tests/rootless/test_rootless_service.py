@@ -11,13 +11,13 @@ import pytest
 
 from conftest import wait_for
 
-from rootless_fixtures import user, user_python  # noqa: F401 - the fixtures
+from rootless_fixtures import tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
 DOCKER = shutil.which("docker")
 
 
 @pytest.mark.skipif(DOCKER is None, reason="docker's CLI is not installed (Debian's docker.io, or docker-ce-cli)")
-def test_docker_s_cli_drives_an_ordinary_user_s_containers_through_its_service(user):  # noqa: F811
+def test_docker_s_cli_drives_an_ordinary_user_s_containers_through_its_service(user, tun_for_everyone):  # noqa: F811
     u = user
     runtime_dir = u.home / "run"
     runtime_dir.mkdir(mode=0o700)
@@ -52,7 +52,20 @@ def test_docker_s_cli_drives_an_ordinary_user_s_containers_through_its_service(u
         assert os.stat(f"/proc/{pid}").st_uid == u.uid  # the user's process on the host, not root's
         # the same container, seen by the user's own CLI
         assert u.td("ps", "--format", "{{.Names}}").stdout == b"web\n"
-        assert docker("rm", "-f", "web").returncode == 0
+        # a network of the user's own: containers on it reach each other by name
+        assert docker("network", "create", "mine").returncode == 0
+        res = docker("run", "-d", "--network", "mine", "--name", "db", "busybox", "sh", "-c",
+                     "mkdir /www && echo from-db > /www/index.html && exec httpd -f -p 80 -h /www")
+        assert res.returncode == 0, res.stderr
+
+        def asked():
+            res = docker("run", "--rm", "--network", "mine", "busybox", "sh", "-c",
+                         "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc db 80")
+            return res.stdout.endswith(b"from-db\n") or None
+
+        wait_for(asked, timeout=30, what="db by name on the user's network")
+        assert docker("rm", "-f", "web", "db").returncode == 0
+        assert docker("network", "rm", "mine").returncode == 0
         assert docker("ps", "-aq").stdout == b""
     finally:
         service.send_signal(signal.SIGTERM)
