@@ -116,7 +116,7 @@ def process(orders: dict, conf: dict, layer_dirs: list[str], ids=_ASK) -> dict:
                                                                          for r in ids.gids)]
     # what tinydocker does not hold itself a container cannot be given (--privileged under a
     # reduced bounding set gets that set); in a user namespace of its own, the bounding set's
-    held = capabilities.held(new_user_namespace=ids is not None)
+    held = capabilities.held(in_user_namespace=ids is not None)
     caps = ["CAP_" + c for c in conf["caps"] if held >> capabilities.NUMBER[c] & 1]
     return {
         "terminal": orders["tty"], "args": ([INIT, "--"] if orders.get("init") else []) + list(orders["argv"]),

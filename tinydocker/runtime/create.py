@@ -73,7 +73,7 @@ def _check_capabilities(config: Config) -> None:
 
     # in a user namespace, made or joined (setns into one gives every capability there), the
     # init holds what the bounding set allows, whatever this process holds
-    held = holding(new_user_namespace=config.linux.namespace("user") is not None)
+    held = holding(in_user_namespace=config.linux.namespace("user") is not None)
 
     for name in ("permitted", "effective", "inheritable", "ambient"):
         for cap in getattr(caps, name):

@@ -49,16 +49,16 @@ def effective(add=(), drop=(), privileged: bool = False) -> list[str]:
     return [n for n in NAMES if n in chosen]
 
 
-def held(new_user_namespace: bool = False) -> int:
+def held(in_user_namespace: bool = False) -> int:
     """What this process can give a container, as a mask: its permitted set within its
     bounding set (a capability outside the bounding set is lost at the container's execve;
     a narrowed one, in a sandbox or under --privileged's caller, is what there is). In a
-    user namespace of its own the container holds every capability of the bounding set,
-    whatever this process holds (an ordinary user's holds none)."""
+    user namespace, made for it or joined, the container holds every capability of the
+    bounding set, whatever this process holds (an ordinary user's holds none)."""
     mask_ = -1
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("CapBnd:") or (line.startswith("CapPrm:") and not new_user_namespace):
+            if line.startswith("CapBnd:") or (line.startswith("CapPrm:") and not in_user_namespace):
                 mask_ &= int(line.split()[1], 16)
     return mask_ if mask_ != -1 else 0
 
