@@ -129,6 +129,11 @@ _KEPT = {"state": lambda name: name == "README.md",
          "images": lambda name: name == "README.md" or name.endswith(".toml") and name != "index.toml"}
 
 
+def _unless_gone(_function, _path, info) -> None:
+    if not issubclass(info[0], FileNotFoundError):
+        raise info[1]
+
+
 def reset(root=None) -> dict:
     """podman's `system reset`: every container (killed if running), image, volume and
     network of the data root, each network's bridge and rules with it, then the root's own
@@ -162,10 +167,11 @@ def reset(root=None) -> dict:
         for name in os.listdir(where) if where.is_dir() else []:
             if not kept(name):
                 path = where / name
+                # what goes by itself meanwhile (the monitor's socket, as it leaves idle) is gone already
                 if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
+                    shutil.rmtree(path, onerror=_unless_gone)
                 else:
-                    path.unlink()
+                    path.unlink(missing_ok=True)
         try:
             where.rmdir()  # emptied: a root of its own, not a checkout
         except OSError:

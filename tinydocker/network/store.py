@@ -270,7 +270,7 @@ class NetworkStore:
                 from . import usernet
 
                 usernet.ensure(self.root.state)
-                usernet.run(self.root.state, lambda: plug(net))
+                usernet.run(self.root.state, lambda: netlink.link_index(net["bridge"]) is None and plug(net))
             elif netlink.link_index(net["bridge"]) is None:
                 _make_device(net, self.root)  # after a reboot, or removed by hand
             base, prefix = parse_subnet(net["subnet"])

@@ -70,12 +70,21 @@ def run(state, fn, required: bool = True):
     """fn() as root of U, in N, in a forked process (idmap.call): its result. Without a live
     holder there is nothing of N to touch: None, or (`required`) an error."""
     pid = holder(state)
-    if pid is None:
-        if required:
-            raise TinydockerError("the namespace of this user's networks has gone (its holder was killed): "
-                                  "start the container again")
-        return None
-    return _inside(pid, fn)
+    if pid is not None:
+        try:
+            return _inside(pid, fn)
+        except TinydockerError:
+            if holder(state) == pid:
+                raise  # fn's own failure
+            # else the holder ended meanwhile (a `network rm`, a reset, a kill), N with it
+    if required:
+        raise _gone()
+    return None
+
+
+def _gone() -> TinydockerError:
+    return TinydockerError("the namespace of this user's networks has gone (its holder was killed): "
+                           "start the container again")
 
 
 def _inside(pid: int, fn):
@@ -84,8 +93,7 @@ def _inside(pid: int, fn):
     try:
         fds = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in ("user", "net")]
     except OSError:  # the holder ended this very moment
-        raise TinydockerError("the namespace of this user's networks has gone (its holder was killed): "
-                              "start the container again") from None
+        raise _gone() from None
     try:
         return idmap.call(fn, start=lambda child: _forked(child, fds))
     finally:
