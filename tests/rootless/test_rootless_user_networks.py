@@ -27,6 +27,19 @@ def holders_of(u) -> list[int]:
     return u.running("sleep")
 
 
+def monitors_of(u) -> list[int]:
+    """The user's data root monitors (python -m tinydocker.container.monitor ...)."""
+    found = []
+    for pid in u.processes():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"container.monitor" in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def ask(u, port: int, name: str, *flags) -> bytes:
     """What a new container on `name`'s network gets from http://NAME:port/ (busybox's nc)."""
     res = u.td("run", "--rm", *flags, "asker", "sh", "-c",
@@ -67,6 +80,9 @@ def test_containers_on_a_user_network_reach_each_other_by_name(someone):
     # in use: refused; then the last network takes its namespace along
     assert u.td("network", "rm", "n1").returncode == 1
     assert u.td("rm", "-f", "w1", "w2").returncode == 0
+    assert len(holders_of(u)) == 1
+    # the data root's monitor adopted the holder (its launcher made it) and still leaves idle
+    wait_for(lambda: not monitors_of(u), timeout=30, what="the monitor to leave, the holder kept")
     assert len(holders_of(u)) == 1
     res = u.td("network", "rm", "n1")
     assert res.returncode == 0, res.stderr
@@ -136,6 +152,11 @@ def test_joining_another_containers_namespaces_joins_its_user_namespace(ranged):
     # two containers' namespaces: two user namespaces, which one process cannot be in
     res = u.td("run", "--rm", "--network", "container:b", "--pid", "container:a", "e", "true")
     assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"not root" in res.stderr, res.stderr
+    # so too a user network's and a default network container's PID namespace; one on the network is fine
+    res = u.td("run", "--rm", "--network", "n4", "--pid", "container:b", "f", "true")
+    assert res.returncode == 125 and res.stderr.count(b"\n") == 1 and b"not root" in res.stderr, res.stderr
+    res = u.td("run", "--rm", "--network", "n4", "--pid", "container:a", "g", "ps", "-o", "comm")
+    assert res.returncode == 0 and b"sleep" in res.stdout, res.stderr
     assert u.td("rm", "-f", "a", "b").returncode == 0
     assert u.td("network", "rm", "n4").returncode == 0
 

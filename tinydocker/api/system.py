@@ -129,11 +129,6 @@ _KEPT = {"state": lambda name: name == "README.md",
          "images": lambda name: name == "README.md" or name.endswith(".toml") and name != "index.toml"}
 
 
-def _unless_gone(_function, _path, info) -> None:
-    if not issubclass(info[0], FileNotFoundError):
-        raise info[1]
-
-
 def reset(root=None) -> dict:
     """podman's `system reset`: every container (killed if running), image, volume and
     network of the data root, each network's bridge and rules with it, then the root's own
@@ -169,7 +164,9 @@ def reset(root=None) -> dict:
                 path = where / name
                 # what goes by itself meanwhile (the monitor's socket, as it leaves idle) is gone already
                 if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, onerror=_unless_gone)
+                    shutil.rmtree(path, ignore_errors=True)
+                    if path.exists():
+                        shutil.rmtree(path)  # what failed, and why
                 else:
                     path.unlink(missing_ok=True)
         try:

@@ -151,9 +151,7 @@ class _Launch:
             if runtime.holds(record.id):
                 runtime.delete(record.id, cdir)  # the last start's, whose monitor was killed
             if orders["network"].get("usernet"):  # on an ordinary user's network: in its user namespace
-                from ..network import usernet
-
-                self.joined[sc.CLONE_NEWUSER] = usernet.user_namespace(orders["network"]["usernet"])
+                self._join_user_networks(spec, orders["network"]["usernet"])
             kinds = {sc.CLONE_NEWNET: "network", sc.CLONE_NEWPID: "pid", sc.CLONE_NEWUSER: "user"}
             # our descriptors, by path: the runtime opens the very namespaces we checked
             joined = {kinds[flag]: f"/proc/{me}/fd/{fd}" for flag, fd in self.joined.items()}
@@ -207,6 +205,23 @@ class _Launch:
                 console.close()
             if stdio:
                 stdio.in_parent()
+
+    def _join_user_networks(self, spec: ContainerSpec, state: str) -> None:
+        """The user namespace of the user's networks' holder, joined; one joined already (of
+        --pid container:NAME) must be that one: a process is in one user namespace only."""
+        from ..network import usernet
+
+        fd = usernet.user_namespace(state)
+        joined = self.joined.get(sc.CLONE_NEWUSER)
+        if joined is None:
+            self.joined[sc.CLONE_NEWUSER] = fd
+            return
+        same = os.fstat(fd).st_ino == os.fstat(joined).st_ino
+        os.close(fd)
+        if not same:
+            raise TinydockerError(f"cannot join the PID namespace of {spec.joined_pid()} from network "
+                                  f"{spec.network}: for a user who is not root, {spec.joined_pid()} must be on a "
+                                  "network of the user's too")
 
     def close_holder(self) -> None:
         """Let the network helper go: it leaves when nobody holds its exit pipe."""

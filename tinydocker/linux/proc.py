@@ -86,6 +86,26 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def end(pid: int, ticks: int, boot: str | None, named: str, patience: float = 10.0) -> None:
+    """SIGKILL the very process that started at `ticks` in boot `boot` as `named` (its comm),
+    if it still runs, and wait until it has exited: what it held (sockets, namespaces) is
+    let go once this returns. Not reaped: its parent does that."""
+    import select
+    import signal
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # gone already
+        return
+    try:
+        # checked once held: the descriptor is that process, whoever takes the number later
+        if is_alive(pid, ticks, boot) and comm(pid) == named:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            select.select([fd], [], [], patience)  # readable once it has exited
+    finally:
+        os.close(fd)
+
+
 def comm(pid: int) -> str:
     """The process's command name (/proc/PID/comm), "" once it is gone."""
     try:

@@ -150,13 +150,12 @@ def _claim(container_id: str, address: str, wanted: list[dict]) -> list[dict]:
 
 
 def started(store, container_id: str) -> bool:
-    """Whether an ordinary user's container may hold its claims: running, or starting (its
-    record made, not yet running); one that exited or is gone holds none."""
-    from ..state.record import CREATED, RUNNING
+    """Whether an ordinary user's container may hold its claims: running, or being started
+    right now; one that exited, is gone, or whose start was killed holds none."""
+    from ..state.record import RUNNING
 
     record = next((r for r in store.all() if r.id == container_id), None)
-    return record is not None and (record.status == CREATED or
-                                   record.status == RUNNING and record.container_alive())
+    return record is not None and (record.starting or record.status == RUNNING and record.container_alive())
 
 
 def disconnect(store, container_id: str, info: dict | None) -> None:
@@ -211,6 +210,8 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if user and running:
         from . import usernet
 
+        if usernet.holder(store.root.state) is None and not record.spec.get("network") == "none":
+            raise usernet.gone(code=1)
         if not usernet.holds(store.root.state, record.pid):  # --network none's: a user namespace of its own
             raise TinydockerError(f"cannot connect container {record.name} to network {name} while it runs: it "
                                   "was started on no network of this user's (connect it once it is stopped)", code=1)
@@ -241,7 +242,7 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     e["veth"] = _live_veth(record.id, net["id"])
     try:
         try:
-            _where_devices_are(store, lambda: endpoint.join(record.pid, _order(e)), required=True)
+            _where_devices_are(store, lambda: endpoint.join(record.pid, _order(e)), record.pid)
         except OSError as error:
             raise TinydockerError(f"cannot connect container {record.name} to network {name}: "
                                   f"{error.strerror or error}") from None
@@ -256,15 +257,20 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     _event(store, "connect", e, record.id)
 
 
-def _where_devices_are(store, fn, required: bool = False):
+def _where_devices_are(store, fn, container_pid: int | None = None):
     """fn() where the data root's bridges and veths are: the host's namespace for root, the
-    user's network namespace for an ordinary user (usernet.py; with no holder there is none
-    of them to touch, unless `required`)."""
+    user's network namespace for an ordinary user (usernet.py: with no holder there is none
+    of them to touch; for a container's `container_pid`, its holder's, or an error)."""
     if os.geteuid() == 0:
         return fn()
     from . import usernet
 
-    return usernet.run(store.root.state, fn, required=required)
+    if container_pid is not None:
+        try:
+            return usernet.run_for(store.root.state, container_pid, fn)
+        except TinydockerError as e:
+            raise TinydockerError(str(e), code=1) from None  # a network verb's failure
+    return usernet.run(store.root.state, fn, required=False)
 
 
 def _live_veth(container_id: str, network_id: str) -> str:

@@ -56,7 +56,7 @@ def wire(pid: int, net: dict) -> int | None:
     if interfaces and net.get("usernet"):  # an ordinary user's: from its network namespace
         from . import usernet
 
-        usernet.run(net["usernet"], lambda: _from_host(pid, interfaces, lambda: _configure_all(net, interfaces)))
+        usernet.run_for(net["usernet"], pid, lambda: _from_host(pid, interfaces, lambda: _configure_all(net, interfaces)))
     elif interfaces:
         _from_host(pid, interfaces, lambda: _configure_all(net, interfaces))
     return None

@@ -24,7 +24,6 @@ must not reach what the host serves on loopback only.
 
 import json
 import os
-import signal
 import socket
 
 from ..errors import TinydockerError
@@ -271,22 +270,9 @@ def release(state: str, container_id: str) -> None:
 def _end(pid: int, ticks: int, boot: str) -> None:
     """SIGKILL the tool and wait for it to have exited: its sockets (the published ports)
     are closed once this returns, so a port `rm -f` gave back can be published at once."""
-    import select
-
     from ..linux import proc
 
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:  # gone already
-        return
-    try:
-        # checked once held: the descriptor is that process, whoever takes the number later
-        if not (proc.is_alive(pid, ticks, boot) and proc.comm(pid) == TOOL):
-            return
-        signal.pidfd_send_signal(fd, signal.SIGKILL)
-        select.select([fd], [], [], 10)  # readable once it has exited (SIGKILL: at once)
-    finally:
-        os.close(fd)
+    proc.end(pid, ticks, boot, TOOL)
     try:
         os.waitpid(pid, 0)  # ours (an attached run's): reaped; else its parent, the monitor, reaps it
     except ChildProcessError:

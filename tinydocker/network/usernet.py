@@ -11,7 +11,8 @@ network namespace does, a data root's user networks live in a namespace held by 
                 (tap0, 10.0.2.100, NATed as root's host NATs its bridges)
     containers  made in U itself (the runtime joins it by path), with network namespaces of
                 their own owned by U, into which the engine, entering U and N, plugs veths
-    record      state/usernet: the holder's pid, start time and boot
+    record      state/usernet: the holder's pid, start time and boot, its tool's pid and
+                start time; the tool's API socket is state/usernet-PID.sock
 
 Lifetime: the holder is made waiting for a go, which its maker writes only once N is set up
 and the holder recorded: a maker killed before leaves nothing (the holder reads the end of
@@ -28,7 +29,6 @@ import subprocess
 from ..errors import TinydockerError
 
 RECORD = "usernet"
-SOCK = RECORD + ".sock"  # slirp4netns's API, for published ports
 HOLDER = "sleep"  # its /proc/PID/comm: a pid taken by another program is left alone
 TAP = "tap0"
 
@@ -37,33 +37,60 @@ def _record(state) -> str:
     return os.path.join(str(state), RECORD)
 
 
+def _sock(pid: int) -> str:
+    """The tool's API socket, in state/: one per holder, since a tool leaving unlinks its own."""
+    return f"{RECORD}-{pid}.sock"
+
+
+def _members(state) -> tuple[int, int, str, int, int] | None:
+    """(holder pid, its start ticks, boot, tool pid, its start ticks) as recorded."""
+    try:
+        with open(_record(state)) as f:
+            pid, ticks, boot, tool, tool_ticks = f.read().split()
+        return int(pid), int(ticks), boot, int(tool), int(tool_ticks)
+    except (OSError, ValueError):
+        return None
+
+
 def holder(state) -> int | None:
     """The live holder's pid, or None."""
     from ..linux import proc
 
-    try:
-        with open(_record(state)) as f:
-            pid, ticks, boot = f.read().split()
-    except (OSError, ValueError):
-        return None
-    if proc.is_alive(int(pid), int(ticks), boot) and proc.comm(int(pid)) == HOLDER:
-        return int(pid)
+    members = _members(state)
+    if members and proc.is_alive(*members[:3]) and proc.comm(members[0]) == HOLDER:
+        return members[0]
     return None
+
+
+def processes(state) -> set[int]:
+    """The holder's and its tool's pids, as recorded (a monitor they were left to as its
+    children does not wait for them to end before it leaves idle)."""
+    members = _members(state)
+    return {members[0], members[3]} if members else set()
 
 
 def ensure(state) -> int:
     """The holder's pid, made if there is none live."""
-    from pathlib import Path
-
-    from ..state.root import file_lock
-
-    with file_lock(Path(str(state)) / ".usernet.lock"):
+    with _lock(state):
         pid = holder(state)
         if pid is None:
             from ..linux import idmap
 
             pid = idmap.call(lambda: _make(state), start=_forked)
     return pid
+
+
+def _lock(state):
+    from pathlib import Path
+
+    from ..state.root import file_lock
+
+    return file_lock(Path(str(state)) / ".usernet.lock")
+
+
+def gone(code: int = 125) -> TinydockerError:
+    return TinydockerError("the namespace of this user's networks has gone (its holder was killed): "
+                           "start the container again", code=code)
 
 
 def run(state, fn, required: bool = True):
@@ -78,13 +105,16 @@ def run(state, fn, required: bool = True):
                 raise  # fn's own failure
             # else the holder ended meanwhile (a `network rm`, a reset, a kill), N with it
     if required:
-        raise _gone()
+        raise gone()
     return None
 
 
-def _gone() -> TinydockerError:
-    return TinydockerError("the namespace of this user's networks has gone (its holder was killed): "
-                           "start the container again")
+def run_for(state, container_pid: int, fn):
+    """run(), for a container's init (`container_pid`) that must be in this holder's U: a holder
+    killed and made anew since the container was made has another N, not the container's."""
+    if not holds(state, container_pid):
+        raise gone()
+    return run(state, fn)
 
 
 def _inside(pid: int, fn):
@@ -93,7 +123,7 @@ def _inside(pid: int, fn):
     try:
         fds = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in ("user", "net")]
     except OSError:  # the holder ended this very moment
-        raise _gone() from None
+        raise gone() from None
     try:
         return idmap.call(fn, start=lambda child: _forked(child, fds))
     finally:
@@ -105,12 +135,17 @@ def publish(state, container_id: str, name: str, address: str, wanted: list[dict
     """-p for a container at `address` on a user network: host ports checked and chosen as for
     the default network (slirp.py); each forwarded by the holder's slirp4netns to the same
     port of N's tap0, which N's nftables map to the container (root's maps, keyed there on
-    the port alone). A port N's maps still give a container that is gone (`alive(id)` false:
-    a start SIGKILLed before it recorded its ports) is taken back. The bindings, as recorded."""
+    the port alone: two containers cannot publish one port on two host addresses). A port
+    a container that is gone (`alive(id)` false: a start SIGKILLed before it recorded its
+    ports) still holds is taken back. The bindings, as recorded."""
     from . import firewall, ports, slirp
     from .nftables import NftError
 
-    bindings, _ = slirp.host_ports(wanted)
+    try:
+        bindings, _ = slirp.host_ports(wanted)
+    except TinydockerError:
+        sweep(state, alive)  # held by the tool for a container that is gone, perhaps: once more
+        bindings, _ = slirp.host_ports(wanted)
     inner = [{**b, "host_ip": ""} for b in bindings]
 
     def claim():
@@ -126,8 +161,9 @@ def publish(state, container_id: str, name: str, address: str, wanted: list[dict
 
     try:
         run(state, claim)
+        pid = holder(state)
         for b in bindings:  # a port the kernel picked is kept: N's map is keyed on it already
-            slirp.forward(str(state), SOCK, b, name, False, guest_port=b["host_port"])
+            slirp.forward(str(state), _sock(pid), b, name, False, guest_port=b["host_port"])
     except OSError as e:  # the tool went with its holder, killed this very moment
         unpublish(state, container_id)
         raise TinydockerError(f"cannot publish the ports of container {name}: {e.strerror or e}") from None
@@ -144,9 +180,9 @@ def unpublish(state, container_id: str) -> None:
 
     def release():
         firewall.unpublish(container_id)
-        return firewall.claimed()
+        return None, firewall.claimed()
 
-    _follow(state, run(state, release, required=False))
+    _release(state, release)
 
 
 def sweep(state, alive) -> list[str]:
@@ -157,26 +193,34 @@ def sweep(state, alive) -> list[str]:
     def release():
         return firewall.sweep(alive), firewall.claimed()
 
-    dropped, claims = run(state, release, required=False) or ([], None)
-    _follow(state, claims)
-    return dropped
+    return _release(state, release) or []
 
 
-def _follow(state, claims) -> None:
-    """Every forward of the tool that no element of N's maps (`claims`) stands behind, removed."""
+def _release(state, release):
+    """release() in N, returning (its result, N's claims left); then every forward of the tool
+    that no claim stands behind is removed. The forwards are listed first: one a concurrent
+    start adds after the listing is not judged, and one listed was added after its claim."""
     from . import slirp
 
-    if claims is None:
-        return  # no holder: its tool, and every port it forwarded, went with it
+    pid = holder(state)
+    if pid is None:
+        return None  # no holder: its tool, and every port it forwarded, went with it
+    try:
+        listed = slirp.ask(str(state), _sock(pid), {"execute": "list_hostfwd"})
+    except OSError:
+        listed = {}  # the tool has just gone with its holder: nothing is forwarded
+    answer = run(state, release, required=False)
+    if answer is None:
+        return None
+    result, claims = answer
     held = {(m.split("_")[0], key.rsplit(" ", 1)[-1]) for m, key, _ in claims}
     try:
-        listed = slirp.ask(str(state), SOCK, {"execute": "list_hostfwd"})
-        entries = listed.get("return", listed).get("entries", [])  # 1.2 answers without "return"
-        for e in entries:
+        for e in listed.get("return", listed).get("entries", []):  # 1.2 answers without "return"
             if (e.get("proto"), str(e.get("host_port"))) not in held:
-                slirp.ask(str(state), SOCK, {"execute": "remove_hostfwd", "arguments": {"id": e["id"]}})
+                slirp.ask(str(state), _sock(pid), {"execute": "remove_hostfwd", "arguments": {"id": e["id"]}})
     except OSError:
-        pass  # the tool has just gone with its holder: nothing is forwarded
+        pass
+    return result
 
 
 def holds(state, pid: int) -> bool:
@@ -204,26 +248,23 @@ def user_namespace(state) -> int:
 
 
 def end(state) -> None:
-    """The holder ended (its namespaces, bridges and slirp4netns with it), and forgotten."""
-    import select
+    """The holder ended and its tool after it (its namespaces, bridges and forwarded ports with
+    them), and forgotten: once this returns, their host ports are free."""
+    from ..linux import proc
+    from . import slirp
 
-    pid = holder(state)
-    if pid is not None:
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            fd = None
-        if fd is not None:
+    with _lock(state):  # not while a holder is being made and recorded
+        members = _members(state)
+        if members is None:
+            return
+        pid, ticks, boot, tool, tool_ticks = members
+        proc.end(pid, ticks, boot, HOLDER)
+        proc.end(tool, tool_ticks, boot, slirp.TOOL)  # it leaves on its own, at once: waited for
+        for path in (_record(state), os.path.join(str(state), _sock(pid))):
             try:
-                if holder(state) == pid:  # checked once held: that very process
-                    signal.pidfd_send_signal(fd, signal.SIGKILL)
-                    select.select([fd], [], [], 10)
-            finally:
-                os.close(fd)
-    try:
-        os.unlink(_record(state))
-    except FileNotFoundError:
-        pass
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def _forked(child, fds=()) -> int:
@@ -243,8 +284,10 @@ def _forked(child, fds=()) -> int:
 
 
 def _make(state) -> int:
-    """In a forked process (its children, the holder and slirp4netns, are left to init when it
-    leaves): the holder, N set up, recorded, then let go. Its pid."""
+    """In a forked process, under the lock: the holder, N set up, recorded, then let go. Its
+    pid. The holder and its tool are this process's children, left when it leaves to init
+    or to the nearest subreaper (a data root's monitor, which reaps them when they end)."""
+    import glob
     import shutil
 
     from ..linux import idmap, proc
@@ -255,6 +298,8 @@ def _make(state) -> int:
     tool, sleep = slirp.tool(), shutil.which(HOLDER, path="/usr/bin:/bin")
     if sleep is None:
         raise TinydockerError(f"the networks of a user who is not root need `{HOLDER}` in /usr/bin or /bin")
+    for old in glob.glob(os.path.join(glob.escape(str(state)), _sock("*"))):
+        os.unlink(old)  # a killed tool's: under the lock, no holder lives
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     execd_r, execd_w = os.pipe2(os.O_CLOEXEC)  # its end closes at the holder's exec
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)  # the holder keeps its end across its exec
@@ -281,18 +326,15 @@ def _make(state) -> int:
     os.close(exit_w)
     log = os.path.join(str(state), RECORD + ".log")
     try:
-        os.unlink(os.path.join(str(state), SOCK))  # a killed holder's tool's
-    except FileNotFoundError:
-        pass
-    try:
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         with open(log, "wb") as out:
-            subprocess.Popen(
+            child = subprocess.Popen(
                 [tool, "--configure", f"--mtu={slirp.MTU}", "--disable-host-loopback", "--enable-seccomp",
-                 f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={SOCK}",
+                 f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={_sock(pid)}",
                  f"--userns-path=/proc/{pid}/ns/user", "--netns-type=path", f"/proc/{pid}/ns/net", TAP],
                 cwd=str(state), pass_fds=(exit_r, ready_w), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True).returncode = 0  # init reaps it: this process leaves first
+                start_new_session=True)
+        child.returncode = 0  # not Popen's to reap: this process leaves first (see above)
         os.close(exit_r)
         os.close(ready_w)
         try:
@@ -304,11 +346,18 @@ def _make(state) -> int:
         finally:
             os.close(ready_r)
         _inside(pid, _set_up)
-        write_atomic(_record(state), f"{pid} {proc.start_ticks(pid)} {proc.boot_id()}\n".encode(), durable=False)
+        facts = f"{pid} {proc.start_ticks(pid)} {proc.boot_id()} {child.pid} {proc.start_ticks(child.pid)}\n"
+        write_atomic(_record(state), facts.encode(), durable=False)
         os.write(go_w, b"1")
-        os.read(execd_r, 1)  # the end: it runs `sleep` now, which holder() looks for
+        os.read(execd_r, 1)  # the end: it runs `sleep` now, which holder() looks for, or it failed to
+        if holder(state) != pid:
+            raise TinydockerError(f"the holder of this user's networks could not run {sleep}")
     except BaseException:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)  # its tool follows it (exit-fd)
+        try:
+            os.unlink(_record(state))
+        except FileNotFoundError:
+            pass
         raise
     finally:
         os.close(go_w)
@@ -325,4 +374,3 @@ def _set_up() -> None:
     with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # N's own: /proc/sys/net is the caller's
         f.write("1")
     firewall.ensure_table()
-
