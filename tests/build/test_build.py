@@ -373,6 +373,14 @@ def test_args_before_the_first_from_are_steps_as_the_classic_builder_counts_them
     assert out[:3] == ["Step 1/4 : ARG BASE=busybox", "Step 2/4 : ARG UNUSED", "Step 3/4 : FROM ${BASE}"]
 
 
+def test_expose_splits_a_variable_s_value_into_ports_as_docker_does(td, tmp_path):
+    ctx = _context(tmp_path, 'FROM busybox\nARG PORTS="80 443/tcp"\nENV MORE=9000\n'
+                             "EXPOSE $PORTS ${MORE}/udp $NOTHING\n")
+    res = td("build", "--network", "none", "-t", "ports:1", str(ctx), timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert set(_config(td, "ports:1")["ExposedPorts"]) == {"80/tcp", "443/tcp", "9000/udp"}
+
+
 def test_a_built_image_saves_loads_and_keeps_its_maintainer_and_history(td, tmp_path):
     ctx = _context(tmp_path, "FROM busybox\nMAINTAINER someone <a@b.c>\nRUN echo made > /made\nENV X=1\n")
     td.out("build", "--network", "none", "-t", "kept:1", str(ctx), timeout=120)

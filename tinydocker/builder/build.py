@@ -352,7 +352,9 @@ class Builder:
             return f"USER {config['User']}"
         if keyword == "EXPOSE":
             ports = dict(config.get("ExposedPorts") or {})
-            for word in expand_words(rest, lookup, escape):
+            # a variable's value is split into words here, as docker's builders split it
+            # (EXPOSE $PORTS with "80 443"); one that expands to nothing exposes nothing
+            for word in (part for word in expand_words(rest, lookup, escape) for part in word.split()):
                 for port in _ports(word):
                     ports[port] = {}
             config["ExposedPorts"] = ports
