@@ -211,17 +211,9 @@ class _Launch:
         --pid container:NAME) must be that one: a process is in one user namespace only."""
         from ..network import usernet
 
-        fd = usernet.user_namespace(state)
-        joined = self.joined.get(sc.CLONE_NEWUSER)
-        if joined is None:
-            self.joined[sc.CLONE_NEWUSER] = fd
-            return
-        same = os.fstat(fd).st_ino == os.fstat(joined).st_ino
-        os.close(fd)
-        if not same:
-            raise TinydockerError(f"cannot join the PID namespace of {spec.joined_pid()} from network "
-                                  f"{spec.network}: for a user who is not root, {spec.joined_pid()} must be on a "
-                                  "network of the user's too")
+        _join_once(self.joined, sc.CLONE_NEWUSER, usernet.user_namespace(state),
+                   f"cannot join the PID namespace of {spec.joined_pid()} from network {spec.network}: for a "
+                   f"user who is not root, {spec.joined_pid()} must be on a network of the user's too")
 
     def close_holder(self) -> None:
         """Let the network helper go: it leaves when nobody holds its exit pipe."""
@@ -270,19 +262,26 @@ def _joined_namespaces(store: Store, spec: ContainerSpec) -> dict[int, int]:
             if os.geteuid() != 0:  # an ordinary user's namespaces are its container's user namespace's
                 kinds[sc.CLONE_NEWUSER] = "user"
             for got, fd in open_namespaces(other, kinds, not_running).items():
-                if got in joined:  # --network and --pid of two containers: one user namespace or none
-                    same = os.fstat(fd).st_ino == os.fstat(joined[got]).st_ino
-                    os.close(fd)
-                    if not same:
-                        raise TinydockerError(f"cannot join the namespaces of {spec.joined_network()} and of "
-                                              f"{ref}: a user who is not root can join only one container's")
-                else:
-                    joined[got] = fd
+                _join_once(joined, got, fd, f"cannot join the namespaces of {spec.joined_network()} and of "
+                                            f"{ref}: a user who is not root can join only one container's")
     except BaseException:
         for fd in joined.values():
             os.close(fd)
         raise
     return joined
+
+
+def _join_once(joined: dict[int, int], flag: int, fd: int, refusal: str) -> None:
+    """`fd` joined as the namespace of `flag`; one joined already must be that very one (a
+    process is in one user namespace: --network and --pid of two containers, or a user
+    network's), else `refusal`. The descriptor is joined's, or closed."""
+    if flag not in joined:
+        joined[flag] = fd
+        return
+    same = proc.same_namespace(fd, joined[flag])
+    os.close(fd)
+    if not same:
+        raise TinydockerError(refusal)
 
 
 def _failed(store: Store, record: Record, error: BaseException) -> None:

@@ -106,6 +106,16 @@ def end(pid: int, ticks: int, boot: str | None, named: str, patience: float = 10
         os.close(fd)
 
 
+def same_namespace(a, b) -> bool:
+    """Whether two namespace references (open descriptors, or /proc/PID/ns/KIND paths) are
+    one namespace; False once either is gone."""
+    try:
+        x, y = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+
+
 def comm(pid: int) -> str:
     """The process's command name (/proc/PID/comm), "" once it is gone."""
     try:

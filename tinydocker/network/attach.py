@@ -185,7 +185,8 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     from .store import DEFAULT, NetworkStore, valid_address
 
     user = os.geteuid() != 0
-    if user and record.spec.get("network") in (DEFAULT, "", None):  # slirp4netns's, in a user namespace of its own
+    # slirp4netns's default network is each container's own, in a user namespace of its own
+    if user and (network == DEFAULT or record.spec.get("network") in (DEFAULT, "", None)):
         from .slirp import refuse
 
         raise refuse(network, "connect")
@@ -198,10 +199,6 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if ip and not valid_address(ip):
         raise TinydockerError(f"invalid IPv4 address: {ip}", code=1)
     networks = NetworkStore(store.root, records=store.all)
-    if user and network == DEFAULT:
-        from .slirp import refuse
-
-        raise refuse(network, "connect")
     name = network if network == DEFAULT and networks.get(DEFAULT) is None else networks.find(network)["name"]
     spec = dict(record.spec)
     if name == spec.get("network") or name in [n["name"] for n in spec.get("networks", [])]:
@@ -210,9 +207,9 @@ def connect_container(store, record, network: str, ip: str = "", aliases=()) -> 
     if user and running:
         from . import usernet
 
-        if usernet.holder(store.root.state) is None and not record.spec.get("network") == "none":
-            raise usernet.gone(code=1)
-        if not usernet.holds(store.root.state, record.pid):  # --network none's: a user namespace of its own
+        if not usernet.holds(store.root.state, record.pid):
+            if spec.get("network") != "none":
+                raise usernet.gone(code=1)  # started on one of the user's networks, whose holder was killed
             raise TinydockerError(f"cannot connect container {record.name} to network {name} while it runs: it "
                                   "was started on no network of this user's (connect it once it is stopped)", code=1)
     parked = spec.pop("parked", None) or {}

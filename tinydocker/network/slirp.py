@@ -142,40 +142,27 @@ def wire(pid: int, orders: dict) -> int:
     """slirp4netns attached to the namespaces of the container's init `pid` (created, not
     started), ready, with the published ports; the write end of its exit pipe (O_CLOEXEC),
     which the container's waiter holds for as long as the container runs."""
-    import subprocess
-
     from ..linux import proc
     from ..linux.files import write_atomic
 
     where = _dir(orders["state"])
     cid = orders["id"]
     release(orders["state"], cid)  # a killed start's, if its exit pipe is still held somewhere
-    sock = cid[:16] + ".sock"
+    sock, log = cid[:16] + ".sock", cid + ".log"
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    log = os.open(os.path.join(where, cid + ".log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                  | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            # the tool's own session: the terminal's ^C is the container's, not its network's
-            child = subprocess.Popen(
-                [orders["tool"], "--configure", f"--mtu={MTU}", "--disable-host-loopback", "--enable-seccomp",
-                 f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={sock}", str(pid), IFNAME],
-                cwd=where, pass_fds=(exit_r, ready_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
-        finally:
-            os.close(exit_r)
-            os.close(ready_w)
-            os.close(log)
+        child, ready_r = spawn(orders["tool"], where, log, sock, exit_r, [str(pid), IFNAME])
         try:
             facts = f"{child.pid} {proc.start_ticks(child.pid)} {proc.boot_id()}\n"
         except OSError:  # it has left already: the ready pipe says so below
             facts = ""
-        if facts:
-            write_atomic(os.path.join(where, cid), facts.encode(), durable=False)
-        child.returncode = 0  # reaped by its waiter (release), not by Popen's finaliser
-        if os.read(ready_r, 1) != b"1":
-            raise TinydockerError(f"cannot start {TOOL} for container {orders['name']}: {_said(where, cid, child)}")
+        try:
+            if facts:
+                write_atomic(os.path.join(where, cid), facts.encode(), durable=False)
+        except BaseException:
+            os.close(ready_r)
+            raise
+        ready(ready_r, where, log, child, f"container {orders['name']}")
         for i, b in enumerate(orders["ports"]):
             forward(where, sock, b, orders["name"], i in orders["ephemeral"])
     except BaseException:
@@ -183,9 +170,47 @@ def wire(pid: int, orders: dict) -> int:
         release(orders["state"], cid)
         raise
     finally:
-        os.close(ready_r)
         _unlink(os.path.join(where, sock))  # its ports are set for good: nobody asks it more
     return exit_w
+
+
+def spawn(found: str, where: str, log: str, sock: str, exit_r: int, target: list[str]):
+    """The tool (`found`: tool()'s path) started in `where` on the namespaces `target` names (a
+    pid and a device, or --userns-path, --netns-type=path, a path and a device), its output
+    in `log`, its API on `sock`, leaving once `exit_r`'s pipe has no writer (closed here):
+    (its Popen, the read end of its ready pipe, for ready()). In a session of its own: a
+    terminal's ^C is the container's, not its network's. Not Popen's to reap: whoever waits
+    for the container does, or whoever it is left to."""
+    import subprocess
+
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    out = -1
+    try:
+        out = os.open(os.path.join(where, log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600)
+        child = subprocess.Popen(
+            [found, "--configure", f"--mtu={MTU}", "--disable-host-loopback", "--enable-seccomp",
+             f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={sock}", *target],
+            cwd=where, pass_fds=(exit_r, ready_w), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True)
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        for fd in (exit_r, ready_w, out):
+            if fd >= 0:
+                os.close(fd)
+    child.returncode = 0  # (Popen's finaliser would reap it otherwise)
+    return child, ready_r
+
+
+def ready(ready_r: int, where: str, log: str, child, what: str) -> None:
+    """The tool spawn() started, ready; else why not, in one line about `what`."""
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise TinydockerError(f"cannot start {TOOL} for {what}: {_said(where, log, child)}")
+    finally:
+        os.close(ready_r)
 
 
 def forward(where: str, sock: str, b: dict, name: str, ephemeral: bool, guest: str = ADDRESS,
@@ -232,11 +257,11 @@ def ask(where: str, sock: str, request: dict) -> dict:
     return reply
 
 
-def _said(where: str, cid: str, child) -> str:
+def _said(where: str, log: str, child) -> str:
     """Why the tool left before it was ready: the last line it wrote (not its warning that
     seccomp is experimental), else how it ended."""
     try:
-        with open(os.path.join(where, cid + ".log"), errors="replace") as f:
+        with open(os.path.join(where, log), errors="replace") as f:
             lines = [line.strip() for line in f if line.strip() and "experimental" not in line]
     except OSError:
         lines = []

@@ -224,7 +224,7 @@ class NetworkStore:
                 from . import usernet
 
                 usernet.run(self.root.state, lambda: _unplug(net), required=False)
-                if not [n for n in networks.values() if n["name"] not in (DEFAULT, net["name"])]:
+                if not any(n["name"] not in (DEFAULT, net["name"]) for n in networks.values()):
                     usernet.end(self.root.state)  # the user's last network: its namespace goes
             else:
                 destroy_device(net)

@@ -24,7 +24,6 @@ on unreachable until restarted, and the next start makes a new holder.
 
 import os
 import signal
-import subprocess
 
 from ..errors import TinydockerError
 
@@ -225,11 +224,10 @@ def _release(state, release):
 
 def holds(state, pid: int) -> bool:
     """Whether process `pid` (a container's init) is in the holder's user namespace."""
+    from ..linux import proc
+
     held = holder(state)
-    try:
-        return held is not None and os.stat(f"/proc/{pid}/ns/user").st_ino == os.stat(f"/proc/{held}/ns/user").st_ino
-    except OSError:
-        return False
+    return held is not None and proc.same_namespace(f"/proc/{pid}/ns/user", f"/proc/{held}/ns/user")
 
 
 def user_namespace(state) -> int:
@@ -324,27 +322,10 @@ def _make(state) -> int:
     os.close(go_r)
     os.close(execd_w)
     os.close(exit_w)
-    log = os.path.join(str(state), RECORD + ".log")
     try:
-        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-        with open(log, "wb") as out:
-            child = subprocess.Popen(
-                [tool, "--configure", f"--mtu={slirp.MTU}", "--disable-host-loopback", "--enable-seccomp",
-                 f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={_sock(pid)}",
-                 f"--userns-path=/proc/{pid}/ns/user", "--netns-type=path", f"/proc/{pid}/ns/net", TAP],
-                cwd=str(state), pass_fds=(exit_r, ready_w), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True)
-        child.returncode = 0  # not Popen's to reap: this process leaves first (see above)
-        os.close(exit_r)
-        os.close(ready_w)
-        try:
-            if os.read(ready_r, 1) != b"1":
-                with open(log, errors="replace") as f:
-                    said = "; ".join(line.strip() for line in f if "experimental" not in line)
-                raise TinydockerError(f"cannot start {slirp.TOOL} for this user's networks: "
-                                      f"{said or 'it ended at once'}")
-        finally:
-            os.close(ready_r)
+        target = [f"--userns-path=/proc/{pid}/ns/user", "--netns-type=path", f"/proc/{pid}/ns/net", TAP]
+        child, ready_r = slirp.spawn(tool, str(state), RECORD + ".log", _sock(pid), exit_r, target)
+        slirp.ready(ready_r, str(state), RECORD + ".log", child, "this user's networks")
         _inside(pid, _set_up)
         facts = f"{pid} {proc.start_ticks(pid)} {proc.boot_id()} {child.pid} {proc.start_ticks(child.pid)}\n"
         write_atomic(_record(state), facts.encode(), durable=False)
