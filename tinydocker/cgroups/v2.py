@@ -54,9 +54,12 @@ class CgroupV2:
 
         def enable(parent: Path) -> None:
             # down the path: the root hands the controllers to tinydocker/, which hands them to
-            # the leaves; tinydocker/ holds no process, so the no-internal-process rule holds
-            for directory in (self.mount, parent):
-                self._enable(directory, wanted)
+            # the leaves; tinydocker/ holds no process, so the no-internal-process rule holds.
+            # tinydocker/ is written even when its subtree_control lists them: the kernel shows
+            # that file without its lock, before another start's write has given our leaf its
+            # files; a write waits for that lock, so the files are there once it returns
+            self._enable(self.mount, wanted)
+            self._enable(parent, wanted, always=True)
 
         try:
             make_leaf(self.mount, self.id, enable)
@@ -78,8 +81,8 @@ class CgroupV2:
             raise
 
     @staticmethod
-    def _enable(directory: Path, controllers: list[str]) -> None:
-        enabled = (read(directory / "cgroup.subtree_control") or "").split()
+    def _enable(directory: Path, controllers: list[str], always: bool = False) -> None:
+        enabled = [] if always else (read(directory / "cgroup.subtree_control") or "").split()
         missing = [c for c in controllers if c not in enabled]
         if missing:
             write(directory / "cgroup.subtree_control", " ".join("+" + c for c in missing))
