@@ -49,9 +49,15 @@ def test_duplicate_name(td):
     assert td.record("c1")["id"] == rid
 
 
-def test_rm_unknown_is_1(td):
+def test_rm_unknown_is_1_but_forgiven_with_force(td):
     res = td("rm", "ghost")
     assert res.returncode == 1 and res.stderr == b"tinydocker: No such container: ghost\n"
+    # docker's CLI (28): --force means "gone afterwards"; a missing one is said, not failed
+    td.out("run", "real", "true")
+    res = td("rm", "-f", "ghost", "real")
+    assert (res.returncode, res.stdout) == (0, b"real\n")
+    assert res.stderr == b"tinydocker: No such container: ghost\n"
+    assert not (td.containers / "real").exists()
 
 
 def test_help_explains(td):

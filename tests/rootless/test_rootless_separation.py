@@ -29,7 +29,9 @@ def test_two_users_see_and_touch_only_their_own(user, bare_user):  # noqa: F811
     for ref in ("mine-a", a_id):
         for verb in (("kill",), ("rm", "-f"), ("stop", "-t", "0"), ("exec",)):
             res = b.td(*verb, ref, *(["true"] if verb == ("exec",) else []))
-            assert res.returncode != 0 and b"No such container" in res.stderr, (verb, res.stderr)
+            # docker's CLI forgives --force a missing container (exit 0), and says so
+            assert (res.returncode == 0) == (verb == ("rm", "-f")), (verb, res.returncode)
+            assert b"No such container" in res.stderr, (verb, res.stderr)
     assert b.td("volume", "ls", "-q").stdout == b"vol\n"  # its own "vol", not a's
 
     # a's data root is closed to b: one line, no traceback

@@ -7,7 +7,7 @@ import typer
 from typer.core import TyperCommand
 
 from .. import api
-from ..errors import TinydockerError
+from ..errors import NoSuchContainer, TinydockerError
 from .app import (FORMAT_HELP, INSPECT_FORMAT_HELP, app, check_format, confirm, container_app, each, fail,
                   listing_text, options, say, show_listing)
 
@@ -490,8 +490,21 @@ def rm(
     force: bool = typer.Option(False, "-f", "--force", help="Kill and remove a running container."),
     volumes: bool = typer.Option(False, "-v", "--volumes", help="Remove the container's anonymous volumes too."),
 ):
-    """Remove one or more containers and everything they wrote."""
-    each(containers, lambda ref: api.remove(ref, force=force, volumes=volumes, root=options.root))
+    """Remove one or more containers and everything they wrote.
+
+    With --force a missing container is said but is no failure (exit 0), as docker's CLI
+    has it: `rm -f NAME` in a script means "NAME is gone afterwards"."""
+    def remove(ref: str) -> bool:
+        try:
+            api.remove(ref, force=force, volumes=volumes, root=options.root)
+        except NoSuchContainer as e:
+            if not force:
+                raise
+            say(e)
+            return False
+        return True
+
+    each(containers, remove, lambda ref, removed: removed and print(ref, flush=True))
 
 
 @app.command()
