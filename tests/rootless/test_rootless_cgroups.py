@@ -118,6 +118,30 @@ def test_a_killed_run_leaves_nothing_rm_f_and_prune_cannot_clean(delegated):
     assert not parent.exists(), [e.name for e in parent.iterdir() if e.is_dir()]
 
 
+def test_a_container_made_in_the_subtree_is_reached_from_outside_it(delegated):
+    """Commands from an ssh login start in root's session scope, outside the subtree: the
+    record says where the container's cgroup was made, so `stats`, `pause`, `unpause` and `rm`
+    from there still reach it, and `rm` leaves no cgroup behind."""
+    u, top = delegated
+    res = u.td("run", "-d", "--network", "none", "--pids-limit", "9", "far", "sleep", "600")
+    assert res.returncode == 0, res.stderr
+    leaf = _leaf(u, top, "far")
+    inside, u.cgroup = u.cgroup, None  # from now on its commands start in the test's own cgroup
+    try:
+        res = u.td("stats", "--no-stream", "--format", "{{.PIDs}}", "far")
+        assert (res.returncode, res.stdout) == (0, b"1\n"), res.stderr
+        assert u.td("pause", "far").returncode == 0
+        assert _read(leaf / "cgroup.freeze") == "1"
+        assert u.td("ps", "--format", "{{.Status}}").stdout.decode().endswith("(Paused)\n")
+        assert u.td("unpause", "far").returncode == 0
+        assert _read(leaf / "cgroup.freeze") == "0"
+        res = u.td("rm", "-f", "far")
+        assert res.returncode == 0, res.stderr
+        assert not leaf.exists() and not (top / "tinydocker").exists()
+    finally:
+        u.cgroup = inside
+
+
 def test_the_oci_runtime_makes_its_default_cgroup_in_the_users_subtree(delegated):
     u, top = delegated
     doc = user_bundle(u)

@@ -131,7 +131,7 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     else:
         records = ps(all=all, root=root)
     where = layout()
-    groups = {r.id: open_cgroup(r.id, where) for r in records if r.status == RUNNING}
+    groups = {r.id: open_cgroup(r.id, where, r.cgroup) for r in records if r.status == RUNNING}
     before = {cid: g.usage() for cid, g in groups.items()}
     presystem = _host_cpu_ns()
     start = time.monotonic()

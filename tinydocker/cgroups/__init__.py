@@ -24,7 +24,7 @@ from ..errors import TinydockerError
 from .fs import PARENT, Usage, procs
 from .layout import Layout, layout
 
-__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans", "cgroups_path",
+__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans", "cgroups_path", "subtree_of",
            "shares_to_weight"]
 
 
@@ -42,8 +42,16 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | CgroupV2 | Cgroupless":
+def open_cgroup(container_id: str, where: Layout | None = None,
+                subtree: str | None = None) -> "CgroupV1 | CgroupV2 | Cgroupless":
+    """The container's cgroup where this caller would make it; or, given the `subtree` a
+    user's container was made in (its record's), there: a command started outside the
+    delegated subtree (an ssh login) still finds, stops and removes it."""
     where = where or layout()
+    if where.backend == "v2" and subtree is not None and os.geteuid() != 0:
+        from .v2 import CgroupV2
+
+        return CgroupV2(where.v2, container_id, subtree)
     if where.backend == "v2":
         user = _user_subtree(where)  # looked for once: it walks the caller's cgroup path
         if user is not None or os.geteuid() == 0:
@@ -59,6 +67,12 @@ def open_cgroup(container_id: str, where: Layout | None = None) -> "CgroupV1 | C
 
         return CgroupV1(where.v1, container_id, where.v1_options)
     raise TinydockerError("no cgroup filesystem is mounted (tinydocker needs /sys/fs/cgroup)")
+
+
+def subtree_of(group) -> str | None:
+    """What a record keeps of the cgroup open_cgroup gave: the user's delegated subtree, if
+    it is in one (None for root's and for none at all)."""
+    return str(group.mount) if getattr(group, "user", False) else None
 
 
 def cgroups_path(container_id: str, where: Layout | None = None) -> str | None:

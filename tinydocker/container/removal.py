@@ -14,7 +14,7 @@ def discard(store: Store, record) -> None:
     # what a killed monitor could not give back, or a start killed before it recorded it
     release_all(store, record.id)
     forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
-    open_cgroup(record.id).remove()
+    open_cgroup(record.id, subtree=record.cgroup).remove()
     try:
         from ..state.stack import layer_links
 

@@ -89,6 +89,8 @@ class _Launch:
             if not fresh:
                 # a monitor that was killed (a SIGKILLed monitor or `run`) could not remove
                 # the cgroup of the last start: empty and remove it, as `rm` would, then afresh
+                if record.cgroup is not None:  # made from elsewhere in the user's cgroups
+                    cgroups.open_cgroup(record.id, subtree=record.cgroup).remove()
                 self.cgroup.remove()
             self.joined = _joined_namespaces(store, spec)
             self.cgroup.create(spec.limits, spec.device_rules(devices))
@@ -129,7 +131,7 @@ class _Launch:
         me = self.monitor
         started = self.store.update(self.record_at_start, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                     started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
-                                    network=self.network)
+                                    network=self.network, cgroup=cgroups.subtree_of(self.cgroup))
         if started is None:
             raise _removed_while_starting(spec.name)
         self.record = started
@@ -403,7 +405,8 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, code: int
 
     store = Store(resolve(root))
     record = store.located(name, container_id)  # None if removed meanwhile (rm -f); renamed, found by id
-    _finish(store, record, cgroups.open_cgroup(container_id), pid, code, remove, reap=False)
+    cgroup = cgroups.open_cgroup(container_id, subtree=record.cgroup if record else None)
+    _finish(store, record, cgroup, pid, code, remove, reap=False)
     if record is not None:
         _restart_if_due(store, record)
 

@@ -51,7 +51,7 @@ def send(record, sig: int) -> None:
         from ..cgroups import open_cgroup
 
         try:
-            open_cgroup(record.id).thaw()
+            open_cgroup(record.id, subtree=record.cgroup).thaw()
         except (FileNotFoundError, TinydockerError):
             pass  # gone meanwhile
 

@@ -43,6 +43,9 @@ class Record:
     removing: dict | None = None
     # what this start took on its network: name, ip, prefix, gateway, bridge, ports (network/attach.py)
     network: dict | None = None
+    # an ordinary user's: the delegated cgroup v2 subtree its last start's cgroup was made in,
+    # where commands started outside that subtree (an ssh login's) find it again
+    cgroup: str | None = None
     spec: dict = field(default_factory=dict)
     restart_count: int = 0              # starts by its --restart policy since the last start by hand
     stopped_by_user: bool = False       # `stop` or `kill`: the policy does not restart it (docker's rule)

@@ -300,7 +300,7 @@ class Store(Holds, Observing):
 
         if not hasattr(self, "_layout"):
             self._layout = cgroups.layout()  # once per store: ps observes every container
-        return cgroups.open_cgroup(record.id, self._layout)
+        return cgroups.open_cgroup(record.id, self._layout, record.cgroup)
 
 
 def _remove_tree(path) -> None:
