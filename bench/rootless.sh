@@ -1,10 +1,12 @@
 #!/bin/bash
-# Rootless `run --rm /bin/true` (issue 23), in one hyperfine run, three ways on the same busybox:
+# Rootless `run --rm /bin/true` (issue 23), in one hyperfine run, on the same busybox:
 #   td-rootless  tinydocker as an ordinary user (its own data root, user namespace, no cgroup)
 #   pm-rootless  podman 4.3 as the same user (runc, native overlay in the user namespace)
 #   td-root      tinydocker as root (a throwaway data root)
-# all with `--network none`, so that each does the same work. Prints medians and the ratios
-# td-rootless / pm-rootless and td-rootless / td-root.
+# these three with `--network none`, so that each does the same work; and
+#   td-usernet   tinydocker as the user, on a network of the user's (`network create`)
+#   pm-usernet   podman as the user, on a network of its own the same way
+# Prints medians and the ratios to pm-rootless, pm-usernet and td-root.
 #
 # Usage (as root): bench/rootless.sh     (RUNS=20 by default)
 # Needs hyperfine (Debian: apt-get install hyperfine), podman, runc, uidmap (newuidmap), setpriv.
@@ -37,7 +39,7 @@ name=tdb$(printf '%06d' $((SRANDOM % 1000000)))
 home=$(mktemp -d "/tmp/$name-XXXXXX")
 rt=$(mktemp -d "/tmp/$name-run-XXXXXX")
 pycopy=$(mktemp -d /tmp/tdb-py-XXXXXX)
-made_user= made_files=() uid= sub=
+made_user= made_files=() uid= sub= tun_mode=
 RANGE=65536
 
 user_pids() {  # the user's processes and its containers' (owned by ids of its range)
@@ -68,6 +70,7 @@ cleanup() {
   done
   for f in "${made_files[@]}"; do [ -s "$f" ] || rm -f "$f"; done
   rm -rf "$home" "$rt" "$pycopy"
+  [ -n "$tun_mode" ] && chmod "$tun_mode" /dev/net/tun
   drop_work
   # what must be gone now: the user, its processes, any mount of its directories or the work dir
   left=
@@ -79,6 +82,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# --- the user's networks open /dev/net/tun (slirp4netns's tap): 0666 on a stock Debian; a
+# machine that closed it gets it open for the run and its own mode back at exit ---
+if [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  tun_mode=$(stat -c %a /dev/net/tun)
+  chmod 666 /dev/net/tun
+fi
 
 # --- the throwaway user, with a subordinate range far above the machine's users ---
 for f in /etc/subuid /etc/subgid; do  # a fresh machine may have neither
@@ -143,11 +153,24 @@ sums+=" $("${pm_user[@]}" run --rm --network none localhost/busybox sha256sum /b
 sums+=" $("${td_root[@]}" run --rm --network none check2 sha256sum /bin/true | cut -d' ' -f1)"
 [ "$(tr ' ' '\n' <<<"$sums" | sort -u | wc -l)" = 1 ] || { echo "rootless.sh: not the same /bin/true: $sums" >&2; exit 1; }
 
-echo "run --rm --network none busybox /bin/true; rootless as $name (uid $uid, range $sub+$RANGE)"
+# the user's own network on each side: a bridge in one network namespace of the user's
+# (tinydocker's holder, podman's rootless netns), each container on a veth of it
+"${td_user[@]}" network create benchnet >/dev/null
+"${pm_user[@]}" network create benchnet >/dev/null
+for side in td pm; do
+  if [ $side = td ]; then out=$("${td_user[@]}" run --rm --network benchnet check3 ip -4 -o addr show eth0)
+  else out=$("${pm_user[@]}" run --rm --network benchnet localhost/busybox ip -4 -o addr show eth0); fi
+  grep -q inet <<<"$out" || { echo "rootless.sh: no address on $side's benchnet: $out" >&2; exit 1; }
+done
+
+echo "run --rm busybox /bin/true; rootless as $name (uid $uid, range $sub+$RANGE)"
+echo "  --network none, and -usernet: on the user's own network (network create)"
 echo "pm = $("${pm_user[@]}" --version) on $(runc --version | head -1)"
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$work/rootless.json" \
   -n td-rootless "${td_user[*]} run --rm --network none bench1 /bin/true" \
   -n pm-rootless "${pm_user[*]} run --rm --network none localhost/busybox /bin/true" \
-  -n td-root "${td_root[*]} run --rm --network none bench2 /bin/true" >/dev/null
-ratios "$work/rootless.json" pm-rootless td-root
+  -n td-root "${td_root[*]} run --rm --network none bench2 /bin/true" \
+  -n td-usernet "${td_user[*]} run --rm --network benchnet bench3 /bin/true" \
+  -n pm-usernet "${pm_user[*]} run --rm --network benchnet localhost/busybox /bin/true" >/dev/null
+ratios "$work/rootless.json" pm-rootless pm-usernet td-root
 cp "$work/rootless.json" "$results/rootless.json"
