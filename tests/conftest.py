@@ -143,7 +143,7 @@ class TD:
         """The record of container `name` once its PID 1 runs `command` and has a handler for
         `sig`: its shell's `trap` is set (a PID 1 ignores a signal it has no handler for)."""
         rec = self.wait_running(name, timeout)
-        wait_for(lambda: command_of(rec["pid"]) == command and catches(rec["pid"], sig), timeout,
+        wait_for(lambda: proc.comm(rec["pid"]) == command and catches(rec["pid"], sig), timeout,
                  what=f"{name}'s handler for signal {sig}")
         return rec
 
@@ -151,7 +151,7 @@ class TD:
         """The record of container `name` once its PID 1 runs `command` and sleeps in the kernel
         in one of `where` (see asleep_in): waiting on its input, say."""
         rec = self.wait_running(name, timeout)
-        wait_for(lambda: command_of(rec["pid"]) == command and asleep_in(rec["pid"], *where), timeout,
+        wait_for(lambda: proc.comm(rec["pid"]) == command and asleep_in(rec["pid"], *where), timeout,
                  what=f"{name}'s {command} asleep in {' or '.join(where)}")
         return rec
 
@@ -263,15 +263,6 @@ def wait_for(predicate, timeout: float = 20, what: str = "condition"):
 
 
 # What a process is doing, from /proc: for the conditions a test waits for instead of sleeping.
-
-def command_of(pid: int) -> str:
-    """The process's command name (what it exec'd last), "" once it is gone."""
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
 
 def catches(pid: int, sig: int) -> bool:
     """Whether the process has a handler of its own for `sig` (its SigCgt mask)."""
