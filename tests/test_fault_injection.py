@@ -279,7 +279,10 @@ class Run:
         elif r < 0.66:
             self.cli("rm", name, expect={1} if running or not present else {0})
         elif r < 0.72:
-            self.cli("rm", "-f", name, expect={0})  # a missing one is said and forgiven, as docker's CLI
+            res = self.cli("rm", "-f", name, expect={0})  # a missing one is said and forgiven, as docker's CLI
+            if (b"No such container" in res.stderr) == present:
+                self.fail(f"rm -f {name}: the model has it {'present' if present else 'absent'}, "
+                          f"and it said {res.stderr!r}")
         elif r < 0.75:
             code = self.rng.choice([0, 5])
             self.cli("exec", name, "sh", "-c", f"exit {code}", expect={code} if state == "running" else {1})

@@ -103,11 +103,18 @@ def test_a_killed_run_leaves_nothing_rm_f_and_prune_cannot_clean(delegated):
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
-    for name in u.td("ps", "-a", "--format", "{{.Names}}").stdout.decode().split():
-        res = u.td("rm", "-f", name)
-        assert res.returncode == 0, res.stderr
-    # a cgroup its container's record never knew of (killed between the two): prune's, once old
+    # removed from outside the subtree (an ssh login's): each record says where its cgroup is,
+    # said before the cgroup was made
+    inside, u.cgroup = u.cgroup, None
+    try:
+        for name in u.td("ps", "-a", "--format", "{{.Names}}").stdout.decode().split():
+            res = u.td("rm", "-f", name)
+            assert res.returncode == 0, res.stderr
+    finally:
+        u.cgroup = inside
     parent = top / "tinydocker"
+    assert not parent.exists() or not [e for e in parent.iterdir() if e.is_dir()], list(parent.iterdir())
+    # a cgroup its container's record never knew of (killed between the two): prune's, once old
     stray = parent / ("0" * 64)
     assert u("mkdir", "-p", str(stray)).returncode == 0
     past = time.time() - 3600
@@ -120,8 +127,8 @@ def test_a_killed_run_leaves_nothing_rm_f_and_prune_cannot_clean(delegated):
 
 def test_a_container_made_in_the_subtree_is_reached_from_outside_it(delegated):
     """Commands from an ssh login start in root's session scope, outside the subtree: the
-    record says where the container's cgroup was made, so `stats`, `pause`, `unpause` and `rm`
-    from there still reach it, and `rm` leaves no cgroup behind."""
+    record says where the container's cgroup was made, so `stats`, `pause`, `unpause` and `rm
+    -f` of a paused one from there still reach it, and `rm` leaves no cgroup behind."""
     u, top = delegated
     res = u.td("run", "-d", "--network", "none", "--pids-limit", "9", "far", "sleep", "600")
     assert res.returncode == 0, res.stderr
@@ -135,6 +142,7 @@ def test_a_container_made_in_the_subtree_is_reached_from_outside_it(delegated):
         assert u.td("ps", "--format", "{{.Status}}").stdout.decode().endswith("(Paused)\n")
         assert u.td("unpause", "far").returncode == 0
         assert _read(leaf / "cgroup.freeze") == "0"
+        assert u.td("pause", "far").returncode == 0  # rm -f thaws it to kill it: from here too
         res = u.td("rm", "-f", "far")
         assert res.returncode == 0, res.stderr
         assert not leaf.exists() and not (top / "tinydocker").exists()

@@ -48,7 +48,8 @@ def open_cgroup(container_id: str, where: Layout | None = None,
     user's container was made in (its record's), there: a command started outside the
     delegated subtree (an ssh login) still finds, stops and removes it."""
     where = where or layout()
-    if where.backend == "v2" and subtree is not None and os.geteuid() != 0:
+    if (where.backend == "v2" and subtree is not None and os.geteuid() != 0
+            and Path(subtree).is_relative_to(where.v2)):  # not a path of another mount's
         from .v2 import CgroupV2
 
         return CgroupV2(where.v2, container_id, subtree)

@@ -92,6 +92,11 @@ class _Launch:
                 if record.cgroup is not None:  # made from elsewhere in the user's cgroups
                     cgroups.open_cgroup(record.id, subtree=record.cgroup).remove()
                 self.cgroup.remove()
+            if cgroups.subtree_of(self.cgroup) != record.cgroup:
+                # recorded before the cgroup is made: `rm` from outside the user's subtree
+                # finds the cgroup of a start killed from here on
+                record = store.update(record, cgroup=cgroups.subtree_of(self.cgroup)) or record
+                self.record_at_start = record
             self.joined = _joined_namespaces(store, spec)
             self.cgroup.create(spec.limits, spec.device_rules(devices))
             try:
