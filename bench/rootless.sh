@@ -28,7 +28,8 @@
 # - the rest of its settings from ../shared/bench/containers.conf (cgroupfs, file events,
 #   ulimits within this machine's hard limits), as bench/service.sh uses.
 # podman warns once that "/" is not a shared mount; that is harmless for these runs. Its
-# rootless default network (slirp4netns) works here too, but both sides run --network none.
+# rootless default network (slirp4netns) works here too, but the first rows run
+# --network none on both sides; the -usernet rows each run on a network of the user's.
 set -euo pipefail
 RUNS=${RUNS:-20}
 [ "$(id -u)" = 0 ] || { echo "rootless.sh: run as root (it makes a throwaway user)" >&2; exit 1; }
@@ -54,6 +55,8 @@ user_pids() {  # the user's processes and its containers' (owned by ids of its r
 
 cleanup() {
   set +eu
+  trap '' INT TERM  # a second Ctrl-C does not cut the cleanup short
+  [ -n "$tun_mode" ] && chmod "$tun_mode" /dev/net/tun  # first: the machine's own setting
   if [ -n "$made_user" ]; then
     # podman's overlay mounts live in its pause process's namespace: reset first, then kill
     [ -d "$home/.local/share/containers" ] && timeout 60 "${as_user[@]}" podman system reset -f >/dev/null 2>&1
@@ -70,7 +73,6 @@ cleanup() {
   done
   for f in "${made_files[@]}"; do [ -s "$f" ] || rm -f "$f"; done
   rm -rf "$home" "$rt" "$pycopy"
-  [ -n "$tun_mode" ] && chmod "$tun_mode" /dev/net/tun
   drop_work
   # what must be gone now: the user, its processes, any mount of its directories or the work dir
   left=
@@ -85,7 +87,7 @@ trap 'exit 130' INT TERM
 
 # --- the user's networks open /dev/net/tun (slirp4netns's tap): 0666 on a stock Debian; a
 # machine that closed it gets it open for the run and its own mode back at exit ---
-if [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+if [ -e /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
   tun_mode=$(stat -c %a /dev/net/tun)
   chmod 666 /dev/net/tun
 fi
