@@ -24,8 +24,8 @@ from ..errors import TinydockerError
 from .fs import PARENT, Usage, procs
 from .layout import Layout, layout
 
-__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans", "cgroups_path", "subtree_of",
-           "shares_to_weight"]
+__all__ = ["PARENT", "Layout", "Usage", "CgroupV1", "CgroupV2", "layout", "open_cgroup", "orphans", "cgroups_path",
+           "subtree_of", "shares_to_weight"]
 
 
 def __getattr__(name: str):

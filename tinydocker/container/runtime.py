@@ -92,10 +92,11 @@ class _Launch:
                 if record.cgroup is not None:  # made from elsewhere in the user's cgroups
                     cgroups.open_cgroup(record.id, subtree=record.cgroup).remove()
                 self.cgroup.remove()
-            if cgroups.subtree_of(self.cgroup) != record.cgroup:
+            subtree = cgroups.subtree_of(self.cgroup)
+            if subtree != record.cgroup:
                 # recorded before the cgroup is made: `rm` from outside the user's subtree
                 # finds the cgroup of a start killed from here on
-                record = store.update(record, cgroup=cgroups.subtree_of(self.cgroup)) or record
+                record = store.update(record, cgroup=subtree) or record
                 self.record_at_start = record
             self.joined = _joined_namespaces(store, spec)
             self.cgroup.create(spec.limits, spec.device_rules(devices))
@@ -136,7 +137,7 @@ class _Launch:
         me = self.monitor
         started = self.store.update(self.record_at_start, status=RUNNING, pid=pid, start_ticks=proc.start_ticks(pid),
                                     started=now(), monitor_pid=me, monitor_ticks=proc.start_ticks(me),
-                                    network=self.network, cgroup=cgroups.subtree_of(self.cgroup))
+                                    network=self.network)
         if started is None:
             raise _removed_while_starting(spec.name)
         self.record = started
