@@ -122,7 +122,6 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
     presystem_ns (the host's, all CPUs, from /proc/stat), online_cpus; networks, each of
     the container's interfaces but lo with its rx_/tx_ bytes, packets, errors, dropped.
     """
-    from ..cgroups import layout, open_cgroup
     from ..state.record import RUNNING
 
     store = _store(root)
@@ -130,8 +129,7 @@ def stats(refs: Sequence[str] = (), all: bool = False, interval: float = 0.5, ro
         records = [store.observe(store.lookup(ref)) for ref in refs]
     else:
         records = ps(all=all, root=root)
-    where = layout()
-    groups = {r.id: open_cgroup(r.id, where, r.cgroup) for r in records if r.status == RUNNING}
+    groups = {r.id: store.cgroup(r) for r in records if r.status == RUNNING}
     before = {cid: g.usage() for cid, g in groups.items()}
     presystem = _host_cpu_ns()
     start = time.monotonic()

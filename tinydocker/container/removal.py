@@ -7,14 +7,13 @@ from ..state.store import Store
 def discard(store: Store, record) -> None:
     """Network and cgroup first, record last: a removal killed midway leaves a record that
     `rm` can retry."""
-    from ..cgroups import open_cgroup
     from ..network.attach import release_all
     from .oci import forget
 
     # what a killed monitor could not give back, or a start killed before it recorded it
     release_all(store, record.id)
     forget(store.root, record.spec, record.id, str(store.container_dir(record.name)))
-    open_cgroup(record.id, subtree=record.cgroup).remove()
+    store.cgroup(record).remove()
     try:
         from ..state.stack import layer_links
 

@@ -411,7 +411,7 @@ def finish_detached(root: str, name: str, container_id: str, pid: int, code: int
 
     store = Store(resolve(root))
     record = store.located(name, container_id)  # None if removed meanwhile (rm -f); renamed, found by id
-    cgroup = cgroups.open_cgroup(container_id, subtree=record.cgroup if record else None)
+    cgroup = store.cgroup(record) if record is not None else cgroups.open_cgroup(container_id)
     _finish(store, record, cgroup, pid, code, remove, reap=False)
     if record is not None:
         _restart_if_due(store, record)
