@@ -487,6 +487,34 @@ def test_cgroup_limits_are_in_the_cgroups_path_while_created(rt):
     assert not [h for h in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{h}/{name}")]
 
 
+@pytest.mark.skipif(not os.path.exists("/sys/fs/cgroup/cgroup.subtree_control"),
+                    reason="the runtime takes cgroup v1's hierarchies here (pure v2: tests/vm)")
+def test_a_parent_made_by_another_create_that_has_not_yet_enabled_it(rt):
+    """Two first creates under a fresh base: the one that makes the shared parent then enables
+    the base's controllers for it. The other, finding the parent made, meets it before that:
+    it still gets its limits."""
+    name = f"td-rt-test-{uuid.uuid4().hex[:8]}"
+    base = Path(f"/sys/fs/cgroup/{name}")
+    Path("/sys/fs/cgroup/cgroup.subtree_control").write_text("+memory +pids")  # as any engine's start
+    base.mkdir()
+    (base / "shared").mkdir()
+    try:
+        assert (base / "shared" / "cgroup.controllers").read_text() == "\n"  # the moment between
+        bundle = rt.bundle("b", ["true"])
+        rt.edit(bundle, lambda d: d["linux"].update(cgroupsPath=f"/{name}/shared/inner", resources={
+            "memory": {"limit": 64 << 20}, "pids": {"limit": 42}}))
+        cid = rt.new_id()
+        done = rt.create(bundle, cid)
+        assert done.returncode == 0, done.stderr
+        assert (base / "shared" / "inner" / "memory.max").read_text() == f"{64 << 20}\n"
+        assert (base / "shared" / "inner" / "pids.max").read_text() == "42\n"
+        assert rt("delete", "--force", cid).returncode == 0
+    finally:
+        for d in (base / "shared" / "inner", base / "shared", base):
+            if d.exists():
+                d.rmdir()
+
+
 def test_the_init_gets_create_stdio_and_no_other_descriptor(rt, tmp_path):
     bundle = rt.bundle("b", ["sh", "-c", "ls /proc/self/fd; echo to-err >&2"])
     extra = os.open(tmp_path, os.O_RDONLY)  # inheritable: a caller's descriptor beyond stdio

@@ -48,6 +48,7 @@ if [ $# -eq 0 ]; then
         tests/runtime/test_runtime_pause_update.py tests/rootless/test_rootless_cgroups.py \
         $l::test_create_leaves_the_init_waiting_start_runs_it_kill_and_delete_end_it \
         $l::test_cgroup_limits_are_in_the_cgroups_path_while_created $l::test_the_cgroup_mount_shows_the_containers_own_cgroup \
+        $l::test_a_parent_made_by_another_create_that_has_not_yet_enabled_it \
         $l::test_a_killed_create_is_cleaned_by_delete_force \
         "tests/container/test_oci_runtime.py::test_limits_volumes_tmpfs_and_binds[tinydocker-runtime]" \
         tests/container/test_verbs.py -k 'not hundred and (not test_verbs or paused or pause_freezes or update)'

@@ -120,6 +120,12 @@ def missing(leaves: list[str]) -> list[str]:
 def make(dirs: list[str]) -> None:
     """Make `dirs` (from missing()), in order; a v1 cpuset gets its parent's CPUs and nodes,
     a v2 parent enables its controllers for the child."""
+    if dirs:
+        # the first parent may be another create's, made but not yet given its controllers:
+        # its own parent's write waits for that create's (the kernel's lock), then it has them
+        above = os.path.dirname(os.path.dirname(dirs[0]))
+        if os.path.exists(os.path.join(above, "cgroup.subtree_control")):
+            _enable_v2_controllers(above)
     for d in dirs:
         for _ in range(10):
             try:
