@@ -53,3 +53,38 @@ def test_failures_in_the_start_period_do_not_count(td):
     now = health(td, "c5")
     assert (now["Status"], now["FailingStreak"]) == ("starting", 0)
     assert [r["ExitCode"] for r in now["Log"]][:2] == [1, 1]
+
+
+STUCK_PROBE = """
+import sys, time
+from tinydocker.container import health
+from tinydocker.runtime import process
+
+def held(p):
+    time.sleep(600)  # as a pause landing while the check's command starts holds it
+
+process.execute = held
+check = {**health.DEFAULTS, "test": ["CMD", "true"], "timeout": health.SECOND, "retries": 1}
+health.probe(sys.argv[1], sys.argv[2], int(sys.argv[3]), check)
+"""
+
+
+def test_a_check_held_before_its_command_runs_times_out_and_its_prober_ends(td):
+    """The check's deadline runs from before its exec: one held while it starts (a pause that
+    froze it) is said to have timed out, and the prober ends, for the next check to run."""
+    import subprocess
+    import sys
+
+    from tinydocker import cgroups
+
+    td.out("run", "-d", "--network", "none", "c1", "sleep", "600")
+    rec = td.wait_running("c1")
+    probing = subprocess.run([sys.executable, "-c", STUCK_PROBE, str(td.root), rec["id"], str(rec["pid"])],
+                             env=td.env, capture_output=True, timeout=120)
+    assert probing.returncode == 0 and probing.stderr == b"", probing.stderr
+    kept = json.loads((td.containers / "c1" / "health.json").read_text())
+    assert (kept["Status"], kept["Log"][-1]["ExitCode"], kept["Log"][-1]["Output"]) == (
+        "unhealthy", -1, "Health check exceeded timeout (1s)")
+    # what it had started died with it: the container holds its own process only
+    wait_for(lambda: cgroups.open_cgroup(rec["id"]).pids() == [rec["pid"]], what="the held exec to end")
+    td.out("rm", "-f", "c1")

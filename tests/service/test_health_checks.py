@@ -64,12 +64,18 @@ def test_a_bad_check_is_refused_at_create_with_docker_s_words(service):  # noqa:
 
 def test_a_paused_container_s_check_fails_as_docker_s_exec_does(service):  # noqa: F811
     service.out("run", "-d", "--name", "h4", "--network", "none", "--health-cmd", "true",
-                "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "600")
+                "--health-interval", "100ms", "--health-timeout", "2s", "--health-retries", "1",
+                "busybox", "sleep", "600")
     wait_for(lambda: health(service, "h4")["Status"] == "healthy", what="h4 to be healthy")
-    service.out("pause", "h4")
-    wait_for(lambda: health(service, "h4")["Status"] == "unhealthy", what="h4 to be unhealthy")
-    last = health(service, "h4")["Log"][-1]
     cid = service.out("inspect", "-f", "{{.Id}}", "h4").strip()
-    assert (last["ExitCode"], last["Output"]) == (-1, f"Container {cid} is paused, unpause the container before exec")
+    service.out("pause", "h4")
+    # a check under way as the pause lands is frozen with the container: it times out, and
+    # the next one is refused
+    refused = (-1, f"Container {cid} is paused, unpause the container before exec")
+
+    def said():
+        now = health(service, "h4")
+        return now["Status"] == "unhealthy" and (now["Log"][-1]["ExitCode"], now["Log"][-1]["Output"]) == refused
+    wait_for(said, timeout=30, what="h4 to be unhealthy, as paused")
     service.out("unpause", "h4")
     wait_for(lambda: health(service, "h4")["Status"] == "healthy", what="h4 to be healthy again")

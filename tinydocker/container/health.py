@@ -81,6 +81,7 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     from datetime import datetime, timezone
 
     from ..errors import NoSuchContainer, TinydockerError
+    from ..linux import proc
     from ..spec import ContainerSpec
     from ..state.record import RUNNING
     from ..state.root import resolve
@@ -94,45 +95,68 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
         return
     if record.status != RUNNING or record.pid != pid:
         return  # ended, or another run
+    paused = f"Container {record.id} is paused, unpause the container before exec"
     if record.paused:
         # docker's exec refuses a paused container, and its check fails so (an exec into a
         # frozen cgroup would wait for the thaw)
         now = datetime.now(timezone.utc)
-        _record(store, record, check, now, now, -1, f"Container {record.id} is paused, unpause the container "
-                                                    "before exec")
+        _record(store, record, check, now, now, -1, paused)
         return
     spec = ContainerSpec.from_dict(record.spec)
     timeout = check["timeout"] / SECOND
+    expired = f"Health check exceeded timeout ({_seconds(check['timeout'])})"
+    # the deadline runs from before the exec: a pause that lands while the command starts
+    # freezes it before it is known, and only the thaw would end the wait for it
+    decided = threading.Lock()
     timed_out = threading.Event()
-    timers = []
+    child: list = []  # its pidfd, once it runs (a list: set from the callback)
 
-    def started(child: int) -> None:
-        pidfd = os.pidfd_open(child)  # signalled through it: never another process
+    def started(pid_: int) -> None:
+        with decided:
+            child.append(os.pidfd_open(pid_))  # signalled through it: never another process
+            if timed_out.is_set():
+                signal.pidfd_send_signal(child[0], signal.SIGKILL)
 
-        def expire():
+    def expire() -> None:
+        with decided:
             timed_out.set()
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
-        timers.append(timer)
-        timer.start()
+            if child:
+                signal.pidfd_send_signal(child[0], signal.SIGKILL)
+                return  # its end comes, and is recorded below
+            # still starting (a pause froze it): what it forked dies with it (a child not yet
+            # reaped keeps its pid; a frozen one dies at the thaw), it is said, and this prober
+            # ends for the next check (its children, the monitor's strays then)
+            for pid_ in proc.children(os.getpid()):
+                try:
+                    signal.pidfd_send_signal(os.pidfd_open(pid_), signal.SIGKILL)
+                except OSError:
+                    pass
+            _record(store, record, check, begun, datetime.now(timezone.utc), -1, expired)
+            os._exit(0)
 
     begun = datetime.now(timezone.utc)
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
         done = exec_in(store, record, argv(check["test"]), spec.container_env(), spec.workdir, spec.user,
                        spec.confinement(False), spec.group_add, capture_output=True, started=started)
         code, output = done.exit_code, (done.stdout + done.stderr).decode(errors="replace")
     except TinydockerError as e:
-        if not record.container_alive():
+        try:
+            now = store.observe(store.lookup(container_id))
+        except NoSuchContainer:
+            return
+        if not now.container_alive():
             return  # it ended: its end is what there is to say
-        code, output = -1, str(e)
+        # paused since the look above: the runtime's refusal, in docker's words
+        code, output = -1, paused if now.paused else str(e)
     finally:
-        for timer in timers:
-            timer.cancel()
-    if timed_out.is_set():
-        code, output = -1, f"Health check exceeded timeout ({_seconds(check['timeout'])})"
-    _record(store, record, check, begun, datetime.now(timezone.utc), code, output[:MAX_OUTPUT])
+        timer.cancel()
+    with decided:
+        if timed_out.is_set():
+            code, output = -1, expired
+        _record(store, record, check, begun, datetime.now(timezone.utc), code, output[:MAX_OUTPUT])
 
 
 def _record(store, record, check: dict, begun, ended, code: int, output: str) -> None:

@@ -36,6 +36,7 @@ import sys
 import time
 
 from ..linux import fds as inherited
+from ..linux import proc
 from ..state.root import resolve
 from .logfile import LogWriter
 from .monitor_client import LOCK, at, receive, send
@@ -155,7 +156,7 @@ class Monitor:
     def _waited_for(self) -> list[int]:
         """The children to wait for before leaving idle: not an ordinary user's networks'
         holder and its tool, left to this subreaper by a start it launched, which outlive it."""
-        children = _children()
+        children = proc.children(os.getpid())
         if children and os.geteuid() != 0:
             from ..network import usernet
 
@@ -375,7 +376,7 @@ class Monitor:
         like a stray: strays wait until no handover is awaited, or its init would be reaped
         before it is watched, its output and end lost."""
         strays = not self.handovers
-        for pid in _children():
+        for pid in proc.children(os.getpid()):
             if pid in self.containers or not (strays or pid in self.finishers or pid in self.launchers
                                               or pid in self.probers):
                 continue
@@ -405,11 +406,6 @@ class Monitor:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         inherited.drop_inherited(keep)
         resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
-
-
-def _children() -> list[int]:
-    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
-        return [int(pid) for pid in f.read().split()]
 
 
 def keep_error(error_path: str, pid: int, what: str) -> None:

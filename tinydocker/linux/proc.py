@@ -66,23 +66,30 @@ def remove_abandoned(directory, prefix: str) -> None:
                 pass
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` forked (or adopted), from each of its threads' children list."""
+    found = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (through each thread's children list). A container's
-    init is its PID namespace's init, so this is all of the container's processes."""
+    """`pid` and every process below it. A container's init is its PID namespace's init, so
+    this is all of the container's processes."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
         found.append(current)
-        try:
-            threads = os.listdir(f"/proc/{current}/task")
-        except FileNotFoundError:
-            continue
-        for tid in threads:
-            try:
-                with open(f"/proc/{current}/task/{tid}/children") as f:
-                    todo.extend(int(p) for p in f.read().split())
-            except FileNotFoundError:
-                pass
+        todo.extend(children(current))
     return found
 
 
