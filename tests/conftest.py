@@ -8,8 +8,10 @@ and deletes the root (its networks' bridges with it).
 """
 
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -260,6 +262,42 @@ def wait_for(predicate, timeout: float = 20, what: str = "condition"):
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# Ports for a test to publish or serve on: free when picked (another process could still take
+# one before the test binds it, which tests running one at a time do not meet).
+
+_given_ports: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback TCP port free now, never one given before in this run (two asked for at
+    once must differ)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+
+
+def free_ports(count: int, proto=socket.SOCK_STREAM) -> int:
+    """The first of `count` consecutive ports free on the host now, on every address."""
+    while True:
+        base = random.randrange(20000, 30000)
+        held = []
+        try:
+            for p in range(base, base + count):
+                s = socket.socket(socket.AF_INET, proto)
+                held.append(s)
+                s.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
 
 
 # What a process is doing, from /proc: for the conditions a test waits for instead of sleeping.

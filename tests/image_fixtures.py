@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import fixtures
+from conftest import free_port
 
 def _require(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
@@ -90,12 +91,6 @@ def platformless_image(oci_images_dir, repeated_image) -> fixtures.Image:
 # -- registries -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # urllib would send even a loopback request through an http_proxy from the environment
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -132,7 +127,7 @@ def _serve(where: Path, htpasswd: Path | None = None):
     try:
         # the port is free when asked for but may be taken before the registry binds it
         for _attempt in range(5):
-            addr = f"127.0.0.1:{_free_port()}"
+            addr = f"127.0.0.1:{free_port()}"
             config = where / "config.yml"
             config.write_text(_registry_config(where / "storage", addr, htpasswd))
             with open(log_path, "ab") as log:

@@ -119,6 +119,18 @@ class User:
                 pass
         return found
 
+    def monitors(self) -> list[int]:
+        """The user's data root monitors (python -m tinydocker.container.monitor ...)."""
+        found = []
+        for pid in self.processes():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"container.monitor" in f.read():
+                        found.append(pid)
+            except OSError:  # ended since the listing
+                pass
+        return found
+
     def running(self, comm: str) -> list[int]:
         """The user's processes named `comm` (/proc/PID/comm), not zombies: one killed whose
         parent has yet to reap it is gone."""

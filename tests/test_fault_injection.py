@@ -51,7 +51,7 @@ pytestmark = pytest.mark.slow
 
 # not hex: a name that is also a prefix of some container's id would reach that container
 NAMES = ("t0", "t1", "t2", "t3")
-LONG = ["sleep", "600"]  # detached containers that run until the test ends them
+LONG = ["sleep", "3600"]  # detached containers that run until the test ends them (a seed in the VM takes ~10 min)
 RAW_ERROR = re.compile(r"Traceback|\[Errno|\b[A-Z]\w*(Error|Exception): ")
 BUILD_TAGS = ("b0", "b1")
 # what the build's RUNs leave in /file; the first sleeps so that a kill can find it running

@@ -94,7 +94,7 @@ def test_events_follows_until_interrupted_or_until_its_end(td):
             follower.wait()
     # --until in the future (a duration is that long ago, as in docker): events as they come,
     # then the command ends by itself
-    bounded = td.popen("events", "--until", f"{time.time() + 2:.3f}", "--format", "{{.Actor.ID}}")
+    bounded = td.popen("events", "--until", f"{time.time() + 6:.3f}", "--format", "{{.Actor.ID}}")
     wait_for(lambda: following(td, bounded), what="the bounded follower reading the journal")
     td.out("volume", "create", "within")
     out, _ = bounded.communicate(timeout=20)

@@ -588,7 +588,9 @@ def test_start_attached_after_a_killed_foreground_run(td):
     td.out("rm", "-f", "fg")
     # the same again, then start -a with a command that ends by itself
     res = td("run", "-d", "fg2", "sh", "-c", "[ -e /again ] && exit 7; touch /again; sleep 30")
+    assert res.returncode == 0, res.stderr
     rec = td.record("fg2")
+    wait_for(lambda: (td.containers / "fg2" / "upper" / "again").exists(), what="/again written")
     os.kill(rec["monitor_pid"], signal.SIGKILL)
     wait_for(lambda: not proc.is_alive(rec["monitor_pid"], rec["monitor_ticks"]), what="monitor gone")
     os.kill(rec["pid"], signal.SIGKILL)

@@ -3,6 +3,7 @@
 
 import json
 import os
+import signal
 import time
 
 from conftest import asleep_in, has_open, host_mounts_under, wait_for
@@ -62,6 +63,7 @@ def test_env_file_label_stop_signal_and_stop_timeout(td, tmp_path):
     # a shell as PID 1 that ends on SIGUSR1 only: --stop-signal decides whether stop is graceful
     script = "trap 'exit 42' USR1; while :; do sleep 0.1; done"
     td.out("run", "-d", "--stop-signal", "SIGUSR1", "-l", "a=1", "-l", "b", "graceful", "sh", "-c", script)
+    td.wait_trap("graceful", signal.SIGUSR1)
     doc = json.loads(td.out("inspect", "graceful"))[0]
     assert doc["Config"]["StopSignal"] == "SIGUSR1" and doc["Config"]["Labels"] == {"a": "1", "b": ""}
     td.out("stop", "graceful")
@@ -69,6 +71,7 @@ def test_env_file_label_stop_signal_and_stop_timeout(td, tmp_path):
     # --stop-timeout: how long stop lets a SIGTERM handler run before SIGKILL
     slow = "trap 'sleep 2; exit 5' TERM; while :; do sleep 0.1; done"
     td.out("run", "-d", "--stop-timeout", "30", "patient", "sh", "-c", slow)
+    td.wait_trap("patient", signal.SIGTERM)
     assert json.loads(td.out("inspect", "patient"))[0]["Config"]["StopTimeout"] == 30
     td.out("stop", "patient")
     assert td.record("patient")["exit_code"] == 5  # the handler had its two seconds
@@ -76,6 +79,7 @@ def test_env_file_label_stop_signal_and_stop_timeout(td, tmp_path):
     td.out("stop", "hasty")
     assert td.record("hasty")["exit_code"] == 137  # killed at once, as docker's default 10 would not
     td.out("start", "hasty")
+    td.wait_trap("hasty", signal.SIGTERM)
     td.out("stop", "-t", "30", "hasty")  # -t wins over the container's own
     assert td.record("hasty")["exit_code"] == 5
     res = td("run", "--stop-signal", "NOPE", "bad", "true")
@@ -115,6 +119,7 @@ def test_pause_freezes_every_process_and_unpause_thaws(td):
 
 def test_stop_and_rm_force_work_on_a_paused_container(td):
     td.out("run", "-d", "s1", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done")
+    td.wait_trap("s1", signal.SIGTERM)
     td.out("pause", "s1")
     td.out("stop", "-t", "20", "s1")
     assert td.record("s1")["exit_code"] == 7  # the SIGTERM was acted on once thawed

@@ -6,9 +6,10 @@ or absent, and no layer that shares files with a writable upper."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
+
+from conftest import wait_for
 
 
 def make_changes(td, name="c1"):
@@ -87,10 +88,7 @@ def test_a_running_container_is_copied_and_keeps_its_upper(td):
     p = td.popen("run", "c1", "sh", "-c", "echo one > /f; sleep 30")
     td.wait_running("c1")
     try:
-        for _ in range(500):
-            if (upper(td) / "f").exists() and (upper(td) / "f").read_text() == "one\n":
-                break
-            time.sleep(0.01)
+        wait_for(lambda: (upper(td) / "f").exists() and (upper(td) / "f").read_text() == "one\n", what="/f written")
         td.out("commit", "c1", "live:1")
         assert os.listdir(upper(td))  # still its own upper: the image got a copy
         layer = layer_links(td)  # and the same layers as before

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import fixtures
+from conftest import free_port
 from fixtures import push_to_registry
-from image_fixtures import _free_port, _require, _stop
+from image_fixtures import _require, _stop
 
 from tinydocker.image import credentials
 from tinydocker.state.root import DataRoot
@@ -170,7 +171,7 @@ def tls_registry(tmp_path_factory):
     _require("docker-registry", "openssl")
     where = tmp_path_factory.mktemp("tls-registry")
     pki = _pki(where)
-    addr = f"127.0.0.1:{_free_port()}"
+    addr = f"127.0.0.1:{free_port()}"
     (where / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {where / 'storage'}\n"

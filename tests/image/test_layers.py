@@ -141,7 +141,7 @@ def test_layers_hold_overlay_whiteouts_and_are_stacked_top_first(td, layered_ima
 def test_stop_sends_the_images_stop_signal(td, layered_image):
     td.out("load", "-i", str(layered_image.docker_archive))
     td.out("run", "-d", "--image", "layered", "c1", "trap 'exit 7' USR1; while :; do sleep 0.1; done")
-    td.wait_running("c1")
+    td.wait_trap("c1", signal.SIGUSR1)
     td.out("stop", "-t", "20", "c1")
     assert td.out("wait", "c1") == "7\n"  # SIGUSR1 ended it, not the SIGKILL after the timeout
 

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import network_links, wait_for
+from conftest import free_port, free_ports, network_links, wait_for
 from tinydocker.network import firewall
 
 
@@ -43,12 +43,6 @@ def address(td, name) -> str:
 def fetch(url: str, timeout: float = 5) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         return reply.read().decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_default_bridge_gives_an_address_a_route_and_etc_files(td):
@@ -449,24 +443,6 @@ def test_a_created_container_with_ports_starts_once_the_data_root_has_networks(t
     td.out("start", "web")
     wait_for(lambda: _try(f"http://127.0.0.1:{port}/") == "hello-web\n", what="the published port")
     td.out("rm", "-f", "web")
-
-
-def free_ports(count: int, proto=socket.SOCK_STREAM) -> int:
-    """The first of `count` consecutive ports free on the host now."""
-    while True:
-        base = random.randrange(20000, 30000)
-        try:
-            held = []
-            for p in range(base, base + count):
-                s = socket.socket(socket.AF_INET, proto)
-                held.append(s)
-                s.bind(("0.0.0.0", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
 
 
 def test_port_ranges_as_docker_reads_them(td):

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 
 from rootless_fixtures import bare_user, someone, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
 
@@ -36,12 +36,6 @@ def ranged(user):  # noqa: F811
     res = user.td("image", "build", "busybox")
     assert res.returncode == 0, res.stderr
     return user
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(port: int) -> bytes | None:
@@ -281,10 +275,8 @@ def test_a_sigkilled_run_leaves_no_tool_once_rm_f_has_run(ranged):
     res = u.td("run", "-d", "last", "sleep", "600")
     assert res.returncode == 0, res.stderr
     assert tools_of(u)
-    for pid in u.processes():
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"container.monitor" in f.read():
-                os.kill(pid, signal.SIGKILL)
+    for pid in u.monitors():
+        os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not tools_of(u), what="the tools to leave with their monitor")
     names = u.td("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
     if names:

@@ -68,7 +68,7 @@ def test_a_detached_container_s_life_exec_logs_stop_rm(someone):
                                         "chown 1000 /made 2>/dev/null; echo $?")
     assert res.returncode == 0, res.stderr
     assert res.stdout.decode().split("\n")[0] == "0"
-    assert u.td("logs", "c2").stdout == b"started\n"
+    wait_for(lambda: u.td("logs", "c2").stdout == b"started\n", what="c2's log")
     # no cgroup of its own: top lists its init and what is below it
     assert u.td("exec", "c2", "sh", "-c", "sleep 301 >/dev/null 2>&1 &").returncode == 0
     wait_for(lambda: b"sleep 301" in u.td("top", "c2").stdout, what="the exec'd process in top")
@@ -116,12 +116,8 @@ def test_sigkills_of_an_ordinary_user_s_commands_leave_the_truth_and_nothing_beh
         p.wait()
     res = u.td("run", "-d", "--network", "none", "last", "sleep", "600")
     assert res.returncode == 0, res.stderr
-    monitor = json.loads(u.td("inspect", "last").stdout)[0]
-    for pid in u.processes():  # the monitor, by its pid (its command line names the data root)
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"container.monitor" in f.read():
-                os.kill(pid, signal.SIGKILL)
-    del monitor
+    for pid in u.monitors():  # the monitor, by its pid
+        os.kill(pid, signal.SIGKILL)
 
     def truthful() -> bool:
         for line in u.td("ps", "-a", "--format", "json").stdout.decode().splitlines():

@@ -167,7 +167,7 @@ def test_inspect_shows_the_settings_and_the_effective_capabilities(td):
 
 
 def test_exec_is_held_as_the_container_is(td):
-    td.out("run", "-d", "--cap-drop", "ALL", "--cap-add", "KILL", "c1", "sleep", "30")
+    td.out("run", "-d", "--cap-drop", "ALL", "--cap-add", "KILL", "c1", "sleep", "600")
     try:
         line = td.out("exec", "c1", "grep", "CapEff", "/proc/self/status")
         assert int(line.split()[1], 16) == capabilities.mask(["KILL"])
@@ -456,7 +456,7 @@ from tinydocker.runtime import process
 original = process.execute
 
 def paused(p):
-    time.sleep(8)  # inside the container, holding its capabilities, just before execve
+    time.sleep(600)  # inside the container, holding its capabilities, just before execve (killed)
     original(p)
 
 process.execute = paused

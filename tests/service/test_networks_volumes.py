@@ -4,11 +4,10 @@ Traffic goes only between the test's own containers, and from the host to 127.0.
 
 import json
 import random
-import socket
 import subprocess
 import urllib.request
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 from service_fixtures import service  # noqa: F401 - the fixture
 
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -37,12 +36,6 @@ def get(service, network: str, name: str) -> bytes:
     res = service.docker("run", "--rm", "--network", network, "busybox", "sh", "-c",
                          f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {name} 80")
     return res.stdout.partition(b"\r\n\r\n")[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_network_create_ls_inspect_rm_and_docker_s_statuses(service):  # noqa: F811

@@ -52,7 +52,7 @@ def test_twenty_parallel_runs_of_one_name_start_exactly_one(td):
 
 
 def test_sigkill_of_tinydocker_leaves_the_truth(td):
-    p = td.popen("run", "c1", "sh", "-c", "sleep 2")
+    p = td.popen("run", "c1", "sh", "-c", "sleep 30")
     rec = td.wait_running("c1")
     # killed after the exec: a `run` killed before sending the orders takes its child along
     wait_for(lambda: b"sleep" in open(f"/proc/{rec['pid']}/cmdline", "rb").read(), what="exec")
@@ -62,6 +62,7 @@ def test_sigkill_of_tinydocker_leaves_the_truth(td):
     assert "Up " in td.out("ps")
     assert not host_mounts_under(td.root)
     # once it is gone, ps tells so, without anybody having recorded the exit
+    os.kill(rec["pid"], signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{rec['pid']}"), what="container end")
     assert td.out("ps", "-q") == ""
     row = json.loads(td.out("ps", "-a", "--format", "json"))
