@@ -2,8 +2,11 @@
 the image's HEALTHCHECK taken (and --no-healthcheck dropping it), the state in inspect."""
 
 import json
+import subprocess
+import sys
 
 from conftest import wait_for
+from tinydocker import cgroups
 
 
 def health(td, name):
@@ -55,36 +58,64 @@ def test_failures_in_the_start_period_do_not_count(td):
     assert [r["ExitCode"] for r in now["Log"]][:2] == [1, 1]
 
 
-STUCK_PROBE = """
+PROBE = """
 import sys, time
 from tinydocker.container import health
 from tinydocker.runtime import process
 
-def held(p):
-    time.sleep(600)  # as a pause landing while the check's command starts holds it
+if sys.argv[4] == "held":
+    def held(p):
+        time.sleep(600)  # as a pause landing while the check's command starts holds it
 
-process.execute = held
-check = {**health.DEFAULTS, "test": ["CMD", "true"], "timeout": health.SECOND, "retries": 1}
+    process.execute = held
+check = {**health.DEFAULTS, "test": ["CMD", *sys.argv[5:]], "timeout": health.SECOND, "retries": 1}
 health.probe(sys.argv[1], sys.argv[2], int(sys.argv[3]), check)
 """
+
+
+def probe(td, rec: dict, how: str, *command: str) -> subprocess.Popen:
+    """A check of the container run once, as the monitor's prober runs it, timing out in 1 s."""
+    return subprocess.Popen([sys.executable, "-c", PROBE, str(td.root), rec["id"], str(rec["pid"]), how, *command],
+                            env=td.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def timed_out(td, name: str) -> bool:
+    kept = json.loads((td.containers / name / "health.json").read_text())
+    return (kept["Status"], kept["Log"][-1]["ExitCode"], kept["Log"][-1]["Output"]) == (
+        "unhealthy", -1, "Health check exceeded timeout (1s)")
 
 
 def test_a_check_held_before_its_command_runs_times_out_and_its_prober_ends(td):
     """The check's deadline runs from before its exec: one held while it starts (a pause that
     froze it) is said to have timed out, and the prober ends, for the next check to run."""
-    import subprocess
-    import sys
-
-    from tinydocker import cgroups
-
     td.out("run", "-d", "--network", "none", "c1", "sleep", "600")
     rec = td.wait_running("c1")
-    probing = subprocess.run([sys.executable, "-c", STUCK_PROBE, str(td.root), rec["id"], str(rec["pid"])],
-                             env=td.env, capture_output=True, timeout=120)
-    assert probing.returncode == 0 and probing.stderr == b"", probing.stderr
-    kept = json.loads((td.containers / "c1" / "health.json").read_text())
-    assert (kept["Status"], kept["Log"][-1]["ExitCode"], kept["Log"][-1]["Output"]) == (
-        "unhealthy", -1, "Health check exceeded timeout (1s)")
+    probing = probe(td, rec, "held", "true")
+    _, err = probing.communicate(timeout=120)
+    assert probing.returncode == 0 and err == b"", err
+    assert timed_out(td, "c1")
     # what it had started died with it: the container holds its own process only
     wait_for(lambda: cgroups.open_cgroup(rec["id"]).pids() == [rec["pid"]], what="the held exec to end")
+    td.out("rm", "-f", "c1")
+
+
+def test_a_check_frozen_while_it_runs_times_out_and_its_prober_ends(td):
+    """A pause that lands while the check runs: its SIGKILL at the deadline waits for the
+    thaw on cgroup v1, and the prober does not."""
+    td.out("run", "-d", "--network", "none", "c1", "sleep", "600")
+    rec = td.wait_running("c1")
+    group = cgroups.open_cgroup(rec["id"])
+    probing = probe(td, rec, "running", "sleep", "600")
+    try:
+        wait_for(lambda: len(group.pids()) == 2, what="the check's command in the container")
+        td.out("pause", "c1")
+        _, err = probing.communicate(timeout=120)
+    finally:
+        if probing.poll() is None:
+            probing.kill()
+            probing.wait()
+    assert probing.returncode == 0 and err == b"", err
+    assert timed_out(td, "c1")
+    td.out("unpause", "c1")
+    wait_for(lambda: group.pids() == [rec["pid"]], what="the check's command to end")
     td.out("rm", "-f", "c1")

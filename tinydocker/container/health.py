@@ -76,12 +76,12 @@ def state(store, record) -> dict | None:
 def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     """In a prober the monitor forked: run the check once in the container whose PID 1 is
     `pid`, and record the result (nothing, if the container has ended meanwhile)."""
+    import select
     import signal
     import threading
     from datetime import datetime, timezone
 
     from ..errors import NoSuchContainer, TinydockerError
-    from ..linux import proc
     from ..spec import ContainerSpec
     from ..state.record import RUNNING
     from ..state.root import resolve
@@ -109,54 +109,83 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     # freezes it before it is known, and only the thaw would end the wait for it
     decided = threading.Lock()
     timed_out = threading.Event()
+    over = threading.Event()  # the main thread has its result, or has given up: the timer is late
     child: list = []  # its pidfd, once it runs (a list: set from the callback)
 
     def started(pid_: int) -> None:
         with decided:
             child.append(os.pidfd_open(pid_))  # signalled through it: never another process
-            if timed_out.is_set():
-                signal.pidfd_send_signal(child[0], signal.SIGKILL)
 
     def expire() -> None:
         with decided:
+            if over.is_set():
+                return
             timed_out.set()
-            if child:
-                signal.pidfd_send_signal(child[0], signal.SIGKILL)
-                return  # its end comes, and is recorded below
-            # still starting (a pause froze it): what it forked dies with it (a child not yet
-            # reaped keeps its pid; a frozen one dies at the thaw), it is said, and this prober
-            # ends for the next check (its children, the monitor's strays then)
-            for pid_ in proc.children(os.getpid()):
+            running = child[0] if child else None
+            if running is not None:
                 try:
-                    signal.pidfd_send_signal(os.pidfd_open(pid_), signal.SIGKILL)
+                    signal.pidfd_send_signal(running, signal.SIGKILL)
                 except OSError:
                     pass
+        if running is not None and select.select([running], [], [], 1.0)[0]:
+            return  # it ended: the main thread records it
+        # still starting, or frozen (cgroup v1 holds a SIGKILL until the thaw): it is said, what
+        # this prober started is killed, and the prober ends, for the next check to run
+        with decided:
+            if over.is_set():
+                return
             _record(store, record, check, begun, datetime.now(timezone.utc), -1, expired)
+            _kill_descendants()
             os._exit(0)
 
     begun = datetime.now(timezone.utc)
     timer = threading.Timer(timeout, expire)
     timer.daemon = True
     timer.start()
+    result = None
     try:
-        done = exec_in(store, record, argv(check["test"]), spec.container_env(), spec.workdir, spec.user,
-                       spec.confinement(False), spec.group_add, capture_output=True, started=started)
-        code, output = done.exit_code, (done.stdout + done.stderr).decode(errors="replace")
-    except TinydockerError as e:
         try:
-            now = store.observe(store.lookup(container_id))
-        except NoSuchContainer:
-            return
-        if not now.container_alive():
-            return  # it ended: its end is what there is to say
-        # paused since the look above: the runtime's refusal, in docker's words
-        code, output = -1, paused if now.paused else str(e)
+            done = exec_in(store, record, argv(check["test"]), spec.container_env(), spec.workdir, spec.user,
+                           spec.confinement(False), spec.group_add, capture_output=True, started=started)
+            result = done.exit_code, (done.stdout + done.stderr).decode(errors="replace")
+        except TinydockerError as e:
+            try:
+                now = store.observe(store.lookup(container_id))
+            except NoSuchContainer:
+                now = None
+            # nothing to say of a run that ended (its end says it) or was followed by another
+            if now is not None and now.container_alive() and (now.pid, now.start_ticks) == (pid, record.start_ticks):
+                # paused since the look above: the runtime's refusal, in docker's words
+                result = -1, paused if now.paused else str(e)
     finally:
         timer.cancel()
-    with decided:
-        if timed_out.is_set():
-            code, output = -1, expired
-        _record(store, record, check, begun, datetime.now(timezone.utc), code, output[:MAX_OUTPUT])
+        with decided:
+            over.set()
+            if result is not None:
+                code, output = (-1, expired) if timed_out.is_set() else result
+                _record(store, record, check, begun, datetime.now(timezone.utc), code, output[:MAX_OUTPUT])
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process below this one, each through a pidfd and only if, once opened, its
+    parent is still one of ours (a pid another thread has reaped may be another's now)."""
+    import signal
+
+    from ..linux import proc
+
+    ours = set(proc.descendants(os.getpid()))
+    for pid in ours - {os.getpid()}:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if proc.parent(pid) in ours:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
 
 
 def _record(store, record, check: dict, begun, ended, code: int, output: str) -> None:

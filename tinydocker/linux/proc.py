@@ -19,6 +19,11 @@ def start_ticks(pid: int) -> int:
     return int(_stat(pid)[19])
 
 
+def parent(pid: int) -> int:
+    """The process's parent's pid (field 4 of /proc/PID/stat)."""
+    return int(_stat(pid)[1])
+
+
 def pid_exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
