@@ -93,13 +93,14 @@ class Runtime:
              console: str | None, forked=None) -> int:
         """`exec --detach` of a runtime-spec process with the given stdio: its pid, adopted by
         us as the init is (then given to forked()). CannotRun if its program cannot be run."""
-        import secrets
-
-        name = secrets.token_hex(6)
-        log = os.path.join(bundle, f"exec-{name}.log")
-        process_file = os.path.join(bundle, f"exec-{name}.json")
-        pid_file = os.path.join(bundle, f"exec-{name}.pid")
         from ..linux.files import write_atomic
+        from ..linux.proc import private_name, remove_abandoned
+
+        remove_abandoned(bundle, "exec")  # an exec's files whose process was killed midway
+        name = private_name("exec")
+        log = os.path.join(bundle, f"{name}.log")
+        process_file = os.path.join(bundle, f"{name}.json")
+        pid_file = os.path.join(bundle, f"{name}.pid")
 
         write_atomic(process_file, json.dumps(process).encode(), 0o600, durable=False)
         try:
