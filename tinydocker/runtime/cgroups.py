@@ -119,13 +119,19 @@ def missing(leaves: list[str]) -> list[str]:
 
 def make(dirs: list[str]) -> None:
     """Make `dirs` (from missing()), in order; a v1 cpuset gets its parent's CPUs and nodes,
-    a v2 parent enables its controllers for the child."""
+    a v2 parent enables its controllers for the child (and a parent found made without
+    them is given them by its own parent first)."""
     if dirs:
-        # the first parent may be another create's, made but not yet given its controllers:
-        # its own parent's write waits for that create's (the kernel's lock), then it has them
-        above = os.path.dirname(os.path.dirname(dirs[0]))
+        # the first parent may be another create's, made and not yet given its controllers
+        # (a user's fresh subtree, two first creates at once): its parent enables them, as
+        # that create would have, before the parent passes them on
+        first = os.path.dirname(dirs[0])
+        above = os.path.dirname(first)
         if os.path.exists(os.path.join(above, "cgroup.subtree_control")):
-            _enable_v2_controllers(above)
+            has = set((_read(os.path.join(first, "cgroup.controllers")) or "").split())
+            offered = set((_read(os.path.join(above, "cgroup.controllers")) or "").split())
+            if (offered & _ENABLED) - has:
+                _enable_v2_controllers(above)
     for d in dirs:
         for _ in range(10):
             try:
@@ -147,10 +153,13 @@ def make(dirs: list[str]) -> None:
             _enable_v2_controllers(os.path.dirname(d))
 
 
+_ENABLED = {"cpu", "cpuset", "memory", "pids", "io"}  # what a v2 parent gives its children
+
+
 def _enable_v2_controllers(parent: str) -> None:
     wanted = (_read(os.path.join(parent, "cgroup.controllers")) or "").split()
     for name in wanted:
-        if name in ("cpu", "cpuset", "memory", "pids", "io"):
+        if name in _ENABLED:
             _write(os.path.join(parent, "cgroup.subtree_control"), f"+{name}", optional=True)
 
 
