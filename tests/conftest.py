@@ -283,7 +283,7 @@ def free_port() -> int:
 
 
 def free_ports(count: int, proto=socket.SOCK_STREAM) -> int:
-    """The first of `count` consecutive ports free on the host now, on every address."""
+    """The first of `count` consecutive ports free now on every IPv4 address of the host."""
     while True:
         base = random.randrange(20000, 30000)
         held = []

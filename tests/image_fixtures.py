@@ -11,7 +11,6 @@ which package to install.
 """
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error

@@ -11,10 +11,10 @@ import signal
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 
 from rootless_fixtures import bare_user, someone, tun_for_everyone, user, user_python  # noqa: F401 - the fixtures
-from test_rootless_network import HTTPD, fetch, free_port, outside, ranged, tools_of  # noqa: F401 - fixtures too
+from test_rootless_network import HTTPD, fetch, outside, ranged, tools_of  # noqa: F401 - fixtures too
 
 
 @pytest.fixture(autouse=True)
