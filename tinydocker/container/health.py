@@ -82,6 +82,7 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     from datetime import datetime, timezone
 
     from ..errors import NoSuchContainer, TinydockerError
+    from ..linux import proc
     from ..spec import ContainerSpec
     from ..state.record import RUNNING
     from ..state.root import resolve
@@ -110,18 +111,19 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
     decided = threading.Lock()
     timed_out = threading.Event()
     over = threading.Event()  # the main thread has its result, or has given up: the timer is late
-    child: list = []  # its pidfd, once it runs (a list: set from the callback)
+    pidfd = None  # the command's, once it runs
 
     def started(pid_: int) -> None:
+        nonlocal pidfd
         with decided:
-            child.append(os.pidfd_open(pid_))  # signalled through it: never another process
+            pidfd = os.pidfd_open(pid_)  # signalled through it: never another process
 
     def expire() -> None:
         with decided:
             if over.is_set():
                 return
             timed_out.set()
-            running = child[0] if child else None
+            running = pidfd
             if running is not None:
                 try:
                     signal.pidfd_send_signal(running, signal.SIGKILL)
@@ -135,7 +137,7 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
             if over.is_set():
                 return
             _record(store, record, check, begun, datetime.now(timezone.utc), -1, expired)
-            _kill_descendants()
+            proc.kill_below(os.getpid())
             os._exit(0)
 
     begun = datetime.now(timezone.utc)
@@ -164,28 +166,6 @@ def probe(root: str, container_id: str, pid: int, check: dict) -> None:
             if result is not None:
                 code, output = (-1, expired) if timed_out.is_set() else result
                 _record(store, record, check, begun, datetime.now(timezone.utc), code, output[:MAX_OUTPUT])
-
-
-def _kill_descendants() -> None:
-    """SIGKILL every process below this one, each through a pidfd and only if, once opened, its
-    parent is still one of ours (a pid another thread has reaped may be another's now)."""
-    import signal
-
-    from ..linux import proc
-
-    ours = set(proc.descendants(os.getpid()))
-    for pid in ours - {os.getpid()}:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            continue
-        try:
-            if proc.parent(pid) in ours:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except OSError:
-            pass
-        finally:
-            os.close(pidfd)
 
 
 def _record(store, record, check: dict, begun, ended, code: int, output: str) -> None:

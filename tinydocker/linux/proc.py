@@ -118,6 +118,26 @@ def end(pid: int, ticks: int, boot: str | None, named: str, patience: float = 10
         os.close(fd)
 
 
+def kill_below(pid: int) -> None:
+    """SIGKILL every process below `pid`, each only if, once held by a pidfd, its parent is
+    still below `pid` (or `pid`): a number reaped meanwhile may be another process's."""
+    import signal
+
+    below = set(descendants(pid))
+    for other in below - {pid}:
+        try:
+            fd = os.pidfd_open(other)
+        except OSError:  # gone already
+            continue
+        try:
+            if parent(other) in below:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def same_namespace(a, b) -> bool:
     """Whether two namespace references (open descriptors, or /proc/PID/ns/KIND paths) are
     one namespace; False once either is gone."""
